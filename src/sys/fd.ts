@@ -1,0 +1,97 @@
+import { fstatSync } from 'node:fs';
+import { F_GETFD, F_GETFL, F_SETFD, F_SETFL, FD_CLOEXEC, O_NONBLOCK, F_DUPFD_CLOEXEC } from './constants.js';
+import { sysError } from './errors.js';
+import { lastErrno, libc } from './libc.js';
+
+/** What fstat() says a fd is: the S_IFMT classes systemd can pass, plus 'other' for the rest. */
+export type FileKind = 'socket' | 'fifo' | 'file' | 'char-device' | 'block-device' | 'directory' | 'symlink' | 'other';
+
+/**
+ * fstat the fd (Node's fs.fstatSync: no struct layout to get wrong per architecture).
+ * Throws EBADF, with the fd named, when it is not open.
+ */
+export function fileKind(fd: number): FileKind {
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch (cause) {
+    const e = cause as NodeJS.ErrnoException;
+    const err = sysError('fstat', -(e.errno ?? -9), `fd ${fd} is not open`, fd);
+    err.cause = cause;
+    throw err;
+  }
+  if (st.isSocket()) return 'socket';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isFile()) return 'file';
+  if (st.isCharacterDevice()) return 'char-device';
+  if (st.isBlockDevice()) return 'block-device';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  // Anonymous inodes (epoll, eventfd, signalfd, pidfd...) have no S_IFMT type bits.
+  return 'other';
+}
+
+function fcntl(fd: number, cmd: number, arg: number, what: string): number {
+  const r = libc().fcntl(fd, cmd, 'int', arg);
+  if (r < 0) throw sysError('fcntl', lastErrno(), what, fd);
+  return r;
+}
+
+/** Set or clear FD_CLOEXEC. */
+export function setCloexec(fd: number, on = true): void {
+  const flags = fcntl(fd, F_GETFD, 0, `fcntl(${fd}, F_GETFD)`);
+  const next = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+  if (next !== flags) fcntl(fd, F_SETFD, next, `fcntl(${fd}, F_SETFD)`);
+}
+
+export function isCloexec(fd: number): boolean {
+  return (fcntl(fd, F_GETFD, 0, `fcntl(${fd}, F_GETFD)`) & FD_CLOEXEC) !== 0;
+}
+
+/** O_NONBLOCK lives on the open file description: every process holding the socket shares it. */
+export function isNonBlocking(fd: number): boolean {
+  return (fcntl(fd, F_GETFL, 0, `fcntl(${fd}, F_GETFL)`) & O_NONBLOCK) !== 0;
+}
+
+export function setNonBlocking(fd: number, on = true): void {
+  const flags = fcntl(fd, F_GETFL, 0, `fcntl(${fd}, F_GETFL)`);
+  const next = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  if (next !== flags) fcntl(fd, F_SETFL, next, `fcntl(${fd}, F_SETFL)`);
+}
+
+/** dup the fd to the lowest free number >= min, close-on-exec. */
+export function dupCloexec(fd: number, min = 3): number {
+  return fcntl(fd, F_DUPFD_CLOEXEC, min, `dup fd ${fd}`);
+}
+
+export function closeFd(fd: number): void {
+  if (libc().close(fd) < 0) throw sysError('close', lastErrno(), `close fd ${fd}`, fd);
+}
+
+/** pipe2(O_CLOEXEC [| O_NONBLOCK]): [readEnd, writeEnd]. */
+export function pipe(flags: number): [number, number] {
+  const fds = new Int32Array(2);
+  if (libc().pipe2(fds, flags) < 0) throw sysError('pipe2', lastErrno());
+  return [fds[0]!, fds[1]!];
+}
+
+/** The process group of the terminal on `fd`, or -1 when fd is not a terminal. */
+export function terminalForegroundGroup(fd = 0): number {
+  return libc().tcgetpgrp(fd);
+}
+
+export function processGroup(): number {
+  return libc().getpgrp();
+}
+
+export function writeFd(fd: number, data: Buffer): number {
+  const r = libc().write(fd, data, data.length);
+  if (r < 0) throw sysError('write', lastErrno(), `write fd ${fd}`, fd);
+  return r;
+}
+
+export function readFd(fd: number, buf: Buffer): number {
+  const r = libc().read(fd, buf, buf.length);
+  if (r < 0) throw sysError('read', lastErrno(), `read fd ${fd}`, fd);
+  return r;
+}

@@ -1,0 +1,11 @@
+/**
+ * The OS seam: every libc call sockact makes goes through this folder (koffi, loaded on first
+ * use). It knows nothing of LISTEN_*, notify or supervision: only sockets, fds and messages.
+ */
+export * from './constants.js';
+export { describeErrno, errnoName, sysError, type SysError } from './errors.js';
+export * from './fd.js';
+export * from './msg.js';
+export * from './poll.js';
+export * from './sockaddr.js';
+export * from './socket.js';
