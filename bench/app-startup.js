@@ -1,0 +1,32 @@
+// Issue 2 bench: what importing sockact, calling listenFds() and adopting one listener adds to an
+// app's start, against `server.listen({ fd: 3 })` alone. 20 paired runs, medians side by side.
+import { cleanEnv, dist, paired, timeSync, TRAMPOLINE } from './lib.js';
+
+const { socket, bind, listen, closeFd } = await import(dist('sys/index.js'));
+
+export async function run({ rounds = 20 } = {}) {
+  const fd = socket('inet', 'stream');
+  bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
+  listen(fd, 128);
+  const index = dist('index.js');
+  const bare = `const s = require('node:net').createServer(); s.listen({ fd: 3 }, () => s.close());`;
+  const withSockact = `import net from 'node:net'; import { listen } from '${index}';
+const s = net.createServer(); await listen(s); s.close();`;
+  const opts = { env: cleanEnv({ LISTEN_FDS: '1' }), stdio: ['ignore', 'pipe', 'pipe', fd] };
+  const { medians, times } = await paired(rounds, {
+    bare: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '-e', bare], opts).ms,
+    sockact: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', withSockact], opts).ms,
+  });
+  closeFd(fd);
+  const diffs = times.bare.map((b, i) => times.sockact[i] - b).sort((a, b) => a - b);
+  return {
+    name: 'app start-up: import + listenFds() + adopt one listener',
+    rounds,
+    bareMs: medians.bare,
+    sockactMs: medians.sockact,
+    addedMs: medians.sockact - medians.bare,
+    medianPairedDiffMs: diffs[diffs.length >> 1],
+    target: 'added <= 15 ms',
+    pass: medians.sockact - medians.bare <= 15,
+  };
+}
