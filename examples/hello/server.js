@@ -1,0 +1,26 @@
+// The smallest socket-activated app: answers "hello from pid N" on every inherited listening
+// socket, or on $PORT (default 8080) when started by hand.
+//   systemd-socket-activate -l 8080 node examples/hello/server.js   # then: curl localhost:8080
+import http from 'node:http';
+import { getListeners, notify, shutdownOnSignal } from 'sockact';
+
+const hello = (req, res) => res.end(`hello from pid ${process.pid}\n`);
+const listeners = await getListeners({ createServer: () => http.createServer(hello) });
+const servers = [];
+for (const l of listeners) {
+  if (l.type === 'server') servers.push(l.server);
+  // Accept=yes (systemd-socket-activate -a): one connection per process, served once.
+  else if (l.type === 'connection') http.createServer(hello).emit('connection', l.socket);
+  else console.error(`hello: ignoring fd ${l.fd} (${l.name}): ${l.type === 'unsupported' ? l.reason : `a ${l.type}`}`);
+}
+if (listeners.length === 0) {
+  const server = http.createServer(hello);
+  await new Promise((resolve) => server.listen(Number(process.env.PORT ?? 8080), resolve));
+  servers.push(server);
+}
+for (const s of servers) {
+  const a = s.address();
+  console.error(`hello: pid ${process.pid} listening on ${typeof a === 'string' ? a : `${a.address}:${a.port}`}`);
+}
+notify.ready();
+shutdownOnSignal(servers, { timeout: 5000 });

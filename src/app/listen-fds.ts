@@ -1,0 +1,162 @@
+import { quote, SockactError } from '../protocol/errors.js';
+import { fdNameAt, LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv, type ListenEnv } from '../protocol/listen-env.js';
+import { accessMode, type AccessMode } from '../sys/access.js';
+import { fileKind, setCloexec, type FileKind } from '../sys/fd.js';
+import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
+import { socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js';
+
+/**
+ * One inherited fd, as sd_listen_fds_with_names() + sd_is_*() see it (PROTOCOL 4, 7, 8). It has
+ * `fd`, so it can be passed straight to `server.listen(d)` or `dgramSocket.bind(d)`.
+ */
+export interface ListenFd {
+  readonly fd: number;
+  /** From LISTEN_FDNAMES; "unknown" when it is absent. Not unique. */
+  readonly name: string;
+  /** What fstat says: 'socket', 'fifo', 'file', 'char-device'... */
+  readonly kind: FileKind;
+  /** Sockets: SO_TYPE. */
+  readonly type?: SocketType;
+  /** Sockets: SO_DOMAIN; undefined for families other than inet, inet6 and unix (netlink...). */
+  readonly family?: SocketFamily;
+  /** Sockets: SO_PROTOCOL (6 TCP, 17 UDP, 132 SCTP, 0 UNIX). */
+  readonly protocol?: number;
+  /** Sockets: SO_ACCEPTCONN. A stream socket that is not listening is a connection (Accept=yes). */
+  readonly listening?: boolean;
+  /** UNIX sockets: bound to an abstract name ('@name'). */
+  readonly abstract?: boolean;
+  /** Sockets: getsockname(). */
+  readonly local?: SockAddr;
+  /** Sockets: the local address as systemd prints it (127.0.0.1:80, [::1]:80, /run/x, @name). */
+  readonly address?: string;
+  /** FIFOs and files: how the fd was opened. */
+  readonly access?: AccessMode;
+}
+
+export interface ListenFdsOptions {
+  /** Remove LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PIDFDID from process.env (default true). */
+  unsetEnv?: boolean;
+}
+
+type Reading = { env: ListenEnv; fds: readonly ListenFd[] } | { error: unknown };
+let reading: Reading | undefined;
+
+function unsetListenEnv(): void {
+  for (const name of LISTEN_ENV_VARS) delete process.env[name];
+}
+
+/**
+ * The fds this process inherited through socket activation, in fd order (sd_listen_fds_with_names,
+ * PROTOCOL 1-10). [] when not activated. Departure from libsystemd: LISTEN_FDS must be plain
+ * decimal ("0x2" and "010" are errors).
+ *
+ * The environment is read once per process: listenFds(), getListeners() and listen() share that
+ * reading, so every later call returns the same descriptors, or throws the same error, even
+ * though the variables are gone (by default they are removed on every path: success, mismatch,
+ * error). Every fd gets FD_CLOEXEC. A fd in the range that systemd could not have passed (not
+ * open, or an anonymous inode such as Node's own epoll fd) is an error naming the fd.
+ */
+export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
+  const unsetEnv = options.unsetEnv ?? true;
+  if (!reading) {
+    try {
+      const env = parseListenEnv(process.env, process.pid);
+      if (!env.activated && env.reason === 'other-pid' && process.env.LISTEN_FDS !== undefined) {
+        process.emitWarning(
+          `LISTEN_PID=${env.pid} is not this process (${process.pid}): ignoring LISTEN_FDS=${process.env.LISTEN_FDS}. ` +
+            'Is a wrapper (npm start, a shell without exec) between the launcher and node?',
+          { code: 'SOCKACT_LISTEN_PID' },
+        );
+      }
+      const fds: ListenFd[] = [];
+      // One fd at a time: a LISTEN_FDS far larger than what was passed fails at the first fd
+      // that is not ours, before anything of that size is built.
+      if (env.activated) for (let i = 0; i < env.count; i++) fds.push(describe(LISTEN_FDS_START + i, fdNameAt(env, i), env.count));
+      reading = { env, fds: Object.freeze(fds) };
+    } catch (error) {
+      reading = { error };
+    } finally {
+      if (unsetEnv) unsetListenEnv();
+    }
+  } else if (unsetEnv) {
+    unsetListenEnv();
+  }
+  if ('error' in reading) throw reading.error;
+  return reading.fds;
+}
+
+/** Whether this process was socket-activated (reads the environment once, like listenFds()). */
+export function isActivated(): boolean {
+  return listenFds({ unsetEnv: false }).length > 0;
+}
+
+function describe(fd: number, name: string, count: number): ListenFd {
+  let kind: FileKind;
+  try {
+    kind = fileKind(fd);
+  } catch (cause) {
+    throw new SockactError(
+      'ERR_LISTEN_FD',
+      `fd ${fd} (${quote(name)}) is not open, but LISTEN_FDS=${count} says fds ${LISTEN_FDS_START}..${LISTEN_FDS_START + count - 1} were passed`,
+      { fd, fdName: name, cause },
+    );
+  }
+  if (kind === 'other') {
+    throw new SockactError(
+      'ERR_LISTEN_FD',
+      `fd ${fd} (${quote(name)}) is an anonymous inode (such as Node's own epoll fd), which systemd could not have passed: ` +
+        `LISTEN_FDS=${count} is probably larger than the number of fds passed`,
+      { fd, fdName: name, actual: 'anonymous inode', expected: 'a socket, FIFO or file' },
+    );
+  }
+  setCloexec(fd);
+  if (kind === 'fifo' || kind === 'file' || kind === 'char-device') return Object.freeze({ fd, name, kind, access: accessMode(fd) });
+  if (kind !== 'socket') return Object.freeze({ fd, name, kind });
+  const info = socketInfo(fd);
+  const d: { -readonly [K in keyof ListenFd]: ListenFd[K] } = {
+    fd,
+    name,
+    kind,
+    type: info.type,
+    family: info.family,
+    protocol: info.protocol,
+    listening: info.listening,
+  };
+  if (info.local) {
+    d.local = info.local;
+    d.address = formatSockAddr(info.local);
+    if (info.local.family === 'unix') d.abstract = info.local.path.startsWith('@');
+  }
+  return Object.freeze(d);
+}
+
+/** Whether a descriptor is what a net.Server can adopt: a listening TCP or UNIX stream socket. */
+export function isStreamListener(d: ListenFd): boolean {
+  return d.kind === 'socket' && d.type === 'stream' && d.listening === true && d.family !== undefined;
+}
+
+/** A short phrase for messages: "a TCP listener on 127.0.0.1:80", "a UNIX datagram socket on /run/x", "a FIFO". */
+export function describeFd(d: ListenFd): string {
+  if (d.kind !== 'socket') {
+    const what: Record<FileKind, string> = {
+      socket: 'a socket',
+      fifo: 'a FIFO',
+      file: 'a regular file',
+      'char-device': 'a character device',
+      'block-device': 'a block device',
+      directory: 'a directory',
+      symlink: 'a symlink',
+      other: 'an anonymous inode',
+    };
+    return what[d.kind];
+  }
+  const on = d.address !== undefined ? ` on ${d.address}` : '';
+  if (d.family === undefined) return `a socket of an address family Node does not serve (SO_TYPE ${d.type ?? '?'})`;
+  const inet = d.family !== 'unix';
+  if (d.type === 'stream') {
+    const proto = inet ? (d.protocol === 132 ? 'SCTP' : 'TCP') : 'UNIX stream';
+    return d.listening ? `a ${proto} listener${on}` : `a ${proto} connection${on}`;
+  }
+  if (d.type === 'dgram') return inet ? (d.protocol === 17 ? `a UDP socket${on}` : `an IP datagram socket (protocol ${d.protocol})${on}`) : `a UNIX datagram socket${on}`;
+  return `a ${inet ? '' : 'UNIX '}seqpacket socket${on}`;
+}

@@ -1,0 +1,130 @@
+import type net from 'node:net';
+import { quote, SockactError } from '../protocol/errors.js';
+import { describeErrno } from '../sys/errors.js';
+import { adoptedBy, alreadyAdopted, claim } from './adopt.js';
+import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
+
+/** Anything with net.Server's listen(): net, http, https, http2 servers, express's and fastify's underlying server. */
+type ListenableServer = Pick<net.Server, 'listen' | 'once' | 'off' | 'address' | 'listening'>;
+
+export interface ListenOptions {
+  /** Activated: take the inherited fd with this LISTEN_FDNAMES name (FileDescriptorName=). */
+  name?: string;
+  /** Not activated: the TCP port to bind (0 picks a free one). */
+  port?: number;
+  /** Not activated: the host for `port` (Node's default: every address). */
+  host?: string;
+  /**
+   * Not activated: a UNIX socket path to bind instead of a port. '@name' binds an abstract name
+   * through Node, which pads it with NULs to 108 bytes: clients that use the exact length
+   * (systemd, socat, Python) do not reach it. Activated abstract sockets have no such problem.
+   */
+  path?: string;
+  /** listen(2) backlog; Node calls listen(2) again on an adopted fd, default 511. */
+  backlog?: number;
+}
+
+export interface ListenResult {
+  /** Whether an inherited fd is being used (false: the fallback was bound). */
+  activated: boolean;
+  /** The inherited fd, when activated. */
+  fd?: number;
+  /** Its LISTEN_FDNAMES name, when activated. */
+  name?: string;
+  /** Where the server listens: 127.0.0.1:8080, [::]:8080, /run/app.sock, @name. */
+  address: string;
+}
+
+/**
+ * Inherit-or-bind in one call (tableflip's Fds.Listen, listenfd's take_tcp_listener + fallback).
+ * Activated: adopt the first not-yet-adopted listening stream socket with that `name`, or the
+ * first one at all without a name; a missing name or a fd of the wrong kind is an error, never a
+ * silent fresh bind. Not activated: bind `path`, or `port` on `host`. Resolves once listening.
+ */
+export async function listen(server: ListenableServer, options: ListenOptions = {}): Promise<ListenResult> {
+  if (server.listening) throw new SockactError('ERR_SERVER_LISTENING', `the server already listens on ${formatAddress(server)}`);
+  const fds = listenFds();
+  if (fds.length > 0) {
+    const d = pick(fds, options.name);
+    claim([d], 'listen()');
+    await listening(server, () => server.listen({ fd: d.fd, backlog: options.backlog }), `fd ${d.fd} (${quote(d.name)})`, d);
+    return { activated: true, fd: d.fd, name: d.name, address: d.address ?? formatAddress(server) };
+  }
+  let where: string;
+  let bind: () => void;
+  if (options.path !== undefined) {
+    where = options.path;
+    // systemd's '@name' notation for an abstract socket is Node's '\0name'.
+    const path = options.path.startsWith('@') ? `\0${options.path.slice(1)}` : options.path;
+    bind = () => server.listen({ path, backlog: options.backlog });
+  } else if (options.port !== undefined) {
+    where = options.host === undefined ? `port ${options.port}` : formatHostPort(options.host, options.port);
+    bind = () => server.listen({ port: options.port, host: options.host, backlog: options.backlog });
+  } else {
+    throw new SockactError('ERR_NO_FALLBACK', 'not socket-activated and no fallback to bind: pass port or path', {
+      expected: 'port or path',
+    });
+  }
+  await listening(server, bind, where);
+  return { activated: false, address: formatAddress(server) };
+}
+
+function pick(fds: readonly ListenFd[], name: string | undefined): ListenFd {
+  const named = name === undefined ? fds : fds.filter((d) => d.name === name);
+  if (named.length === 0) {
+    const have = fds.map((d) => `fd ${d.fd} ${quote(d.name)}`).slice(0, 8).join(', ');
+    throw new SockactError('ERR_NO_FD', `no inherited fd is named ${quote(name)} (${have}${fds.length > 8 ? ', ...' : ''})`, {
+      fdName: name,
+      expected: `a fd named ${quote(name)}`,
+    });
+  }
+  const usable = named.filter(isStreamListener);
+  if (usable.length === 0) {
+    const d = named[0]!;
+    const which = name === undefined ? `none of the ${fds.length} inherited fds is a listening stream socket: fd ${d.fd}` : `fd ${d.fd} (${quote(d.name)})`;
+    throw new SockactError('ERR_FD_KIND', `${which} is ${describeFd(d)}, expected a listening stream socket`, {
+      fd: d.fd,
+      fdName: d.name,
+      expected: 'a listening stream socket',
+      actual: describeFd(d),
+    });
+  }
+  const free = usable.find((d) => adoptedBy(d.fd) === undefined);
+  if (!free) throw alreadyAdopted(usable[0]!);
+  return free;
+}
+
+function listening(server: ListenableServer, start: () => void, where: string, d?: ListenFd): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (cause: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      const reason = typeof cause.errno === 'number' ? describeErrno(-cause.errno) : cause.message;
+      const fields = d ? { fd: d.fd, fdName: d.name, cause } : { value: where, cause };
+      reject(new SockactError(cause.code ?? 'ERR_LISTEN', `can't listen on ${where}: ${reason}`, fields));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    try {
+      start();
+    } catch (cause) {
+      server.off('error', onError);
+      server.off('listening', onListening);
+      onError(cause as NodeJS.ErrnoException);
+    }
+  });
+}
+
+function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function formatAddress(server: ListenableServer): string {
+  const a = server.address();
+  if (a === null) return '(not listening)';
+  if (typeof a === 'string') return a.startsWith('\0') ? `@${a.slice(1)}` : a;
+  return formatHostPort(a.address, a.port);
+}

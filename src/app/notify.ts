@@ -1,0 +1,188 @@
+import { quote, SockactError } from '../protocol/errors.js';
+import {
+  BARRIER,
+  checkFdName,
+  FDSTOREREMOVE,
+  formatNotify,
+  parseNotifySocket,
+  READY,
+  RELOADING,
+  STOPPING,
+  WATCHDOG,
+  WATCHDOG_TRIGGER,
+  type NotifyFields,
+} from '../protocol/notify.js';
+import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
+import { describeErrno } from '../sys/errors.js';
+import { closeFd, pipe } from '../sys/fd.js';
+import { sendmsg } from '../sys/msg.js';
+import { pollAsync } from '../sys/poll.js';
+import { socket } from '../sys/socket.js';
+import { startWatchdog } from './watchdog.js';
+
+/** SCM_MAX_FD: the kernel refuses more fds in one message. */
+const MAX_FDS_PER_MESSAGE = 253;
+
+// One unbound datagram socket for the whole process, made on first send (never at import: an
+// app that was not activated must not load koffi). Each send names the address (sendmsg `to`).
+let sock: number | undefined;
+
+export interface NotifyOptions {
+  /** fds to pass with the message as SCM_RIGHTS (the fd store). */
+  fds?: readonly (number | { fd: number })[];
+}
+
+/**
+ * Send one sd_notify datagram to NOTIFY_SOCKET (PROTOCOL 19-21): a raw string of KEY=VALUE
+ * lines, or fields. Three outcomes, as go-systemd's SdNotify: false when NOTIFY_SOCKET is unset
+ * (not supported; koffi is not even loaded), true when sent, and a thrown SockactError when it
+ * failed (malformed NOTIFY_SOCKET, missing socket, path too long, and - checked first, even when
+ * unset - a message of 4096 bytes or more, a NUL byte, a multi-line value).
+ */
+function send(state: string | NotifyFields, options: NotifyOptions = {}): boolean {
+  const data = formatNotify(state);
+  const fds = (options.fds ?? []).map((f) => (typeof f === 'number' ? f : f.fd));
+  if (fds.length > MAX_FDS_PER_MESSAGE) {
+    throw new SockactError('ERR_NOTIFY_MESSAGE', `can't pass ${fds.length} fds in one notify message (at most ${MAX_FDS_PER_MESSAGE})`, {
+      actual: `${fds.length} fds`,
+    });
+  }
+  for (const fd of fds) {
+    if (!Number.isInteger(fd) || fd < 0) throw new SockactError('ERR_NOTIFY_MESSAGE', `not a fd: ${quote(fd)}`, { value: fd });
+  }
+  const value = process.env.NOTIFY_SOCKET;
+  if (value === undefined) return false;
+  const { path } = parseNotifySocket(value);
+  try {
+    sock ??= socket('unix', 'dgram');
+    sendmsg(sock, data, { to: { family: 'unix', path }, fds });
+  } catch (cause) {
+    const err = cause as { code?: string; errno?: number; message: string };
+    const reason = typeof err.errno === 'number' ? describeErrno(-err.errno) : err.message;
+    throw new SockactError(err.code ?? 'ERR_NOTIFY', `can't notify NOTIFY_SOCKET ${quote(value)}: ${reason}`, {
+      variable: 'NOTIFY_SOCKET',
+      value,
+      cause,
+    });
+  }
+  return true;
+}
+
+/** CLOCK_MONOTONIC in microseconds: libuv's hrtime reads CLOCK_MONOTONIC on Linux. */
+export function monotonicUsec(): bigint {
+  return process.hrtime.bigint() / 1000n;
+}
+
+export interface ReadyOptions {
+  /** STATUS= sent in the same datagram. */
+  status?: string;
+  /** Start the watchdog keep-alive if WATCHDOG_USEC asks for one (default true). */
+  watchdog?: boolean;
+}
+
+/**
+ * READY=1 (Type=notify: the unit becomes active; after reloading(): the reload is done). Also
+ * starts the watchdog keep-alive (startWatchdog) when WATCHDOG_USEC is set, unless
+ * `watchdog: false`: the keep-alive is never started at import.
+ */
+function ready(options: ReadyOptions = {}): boolean {
+  const sent = send(options.status === undefined ? READY : { READY: 1, STATUS: options.status });
+  if (options.watchdog !== false) startWatchdog();
+  return sent;
+}
+
+/**
+ * RELOADING=1 with MONOTONIC_USEC in the same datagram: for Type=notify-reload, systemctl
+ * reload waits forever without the timestamp (PROTOCOL 21, 23). Send ready() when done.
+ */
+function reloading(): boolean {
+  return send(`${RELOADING}\nMONOTONIC_USEC=${monotonicUsec()}`);
+}
+
+function nonNegativeInt(what: string, n: number | bigint): void {
+  if (typeof n === 'bigint' ? n < 0n : !Number.isSafeInteger(n) || n < 0) {
+    throw new SockactError('ERR_NOTIFY_MESSAGE', `${what} must be a non-negative integer: ${quote(n)}`, { value: n });
+  }
+}
+
+export interface FdStoreOptions {
+  /** FDNAME= (printable ASCII, no ':', at most 255 characters); systemd uses "stored" without it. */
+  name?: string;
+  /** false sends FDPOLL=0: systemd does not drop the fd when it sees POLLHUP/POLLERR on it. */
+  poll?: boolean;
+}
+
+/**
+ * BARRIER=1 (PROTOCOL 21): sent alone with the write end of a pipe; resolves true once the
+ * manager has processed every message sent before it (it closes its copy of the write end, so the
+ * read end sees POLLHUP), false when NOTIFY_SOCKET is unset. Rejects after `timeoutMs`.
+ */
+async function barrier(timeoutMs = 5000): Promise<boolean> {
+  if (process.env.NOTIFY_SOCKET === undefined) return false;
+  const [readEnd, writeEnd] = pipe(O_CLOEXEC);
+  try {
+    try {
+      send(BARRIER, { fds: [writeEnd] });
+    } finally {
+      closeFd(writeEnd);
+    }
+    const ready = await pollAsync([readEnd], timeoutMs);
+    if (ready.some((r) => (r.revents & POLLHUP) !== 0)) return true;
+    throw new SockactError('ETIMEDOUT', `no answer to BARRIER=1 on NOTIFY_SOCKET ${quote(process.env.NOTIFY_SOCKET)} within ${timeoutMs} ms`, {
+      variable: 'NOTIFY_SOCKET',
+      value: process.env.NOTIFY_SOCKET,
+    });
+  } finally {
+    closeFd(readEnd);
+  }
+}
+
+/**
+ * The sd_notify client (PROTOCOL 19-23). `notify(state, { fds })` is the raw form; the helpers
+ * send one fixed message each. Every call returns false when NOTIFY_SOCKET is unset, true when
+ * sent, and throws when sending failed or the message is malformed.
+ */
+export const notify = Object.assign(send, {
+  ready,
+  reloading,
+  /** STOPPING=1: the service is shutting down. */
+  stopping: (): boolean => send(STOPPING),
+  /** STATUS=<one line> shown by systemctl status. */
+  status: (text: string): boolean => send({ STATUS: text }),
+  /** WATCHDOG=1: keep-alive ping (see startWatchdog for the timer). */
+  watchdog: (): boolean => send(WATCHDOG),
+  /** WATCHDOG=trigger: ask the manager to act as if the watchdog timed out. */
+  watchdogTrigger: (): boolean => send(WATCHDOG_TRIGGER),
+  /** MAINPID=<pid>: another process is the service's main process now. */
+  mainPid: (pid: number): boolean => {
+    if (!Number.isSafeInteger(pid) || pid < 1) throw new SockactError('ERR_NOTIFY_MESSAGE', `MAINPID must be a process id: ${quote(pid)}`, { value: pid });
+    return send({ MAINPID: pid });
+  },
+  /** EXTEND_TIMEOUT_USEC=<usec>: more time for the current start/stop/reload step. */
+  extendTimeout: (usec: number | bigint): boolean => {
+    nonNegativeInt('EXTEND_TIMEOUT_USEC', usec);
+    return send({ EXTEND_TIMEOUT_USEC: usec });
+  },
+  /** ERRNO=<n>: the reason for a failure, as an errno number. */
+  errno: (n: number): boolean => {
+    nonNegativeInt('ERRNO', n);
+    return send({ ERRNO: n });
+  },
+  /** FDSTORE=1 (+ FDNAME=, FDPOLL=0) with the fds as SCM_RIGHTS: keep them across restarts. */
+  fdStore: (fds: readonly (number | { fd: number })[], options: FdStoreOptions = {}): boolean => {
+    if (fds.length === 0) throw new SockactError('ERR_NOTIFY_MESSAGE', 'fdStore needs at least one fd');
+    const fields: Record<string, string | number> = { FDSTORE: 1 };
+    if (options.name !== undefined) {
+      checkFdName(options.name);
+      fields.FDNAME = options.name;
+    }
+    if (options.poll === false) fields.FDPOLL = 0;
+    return send(fields, { fds });
+  },
+  /** FDSTOREREMOVE=1 + FDNAME=: drop every stored fd with that name. */
+  fdStoreRemove: (name: string): boolean => {
+    checkFdName(name);
+    return send(`${FDSTOREREMOVE}\nFDNAME=${name}`);
+  },
+  barrier,
+});

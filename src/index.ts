@@ -1,0 +1,26 @@
+/**
+ * sockact, the app side: what a socket-activated program imports. Nothing here loads koffi until
+ * an inherited fd or NOTIFY_SOCKET is actually used, so an app that was not activated runs
+ * unchanged on any platform (listen() binds its fallback).
+ */
+export { listenFds, isActivated, describeFd, type ListenFd, type ListenFdsOptions } from './app/listen-fds.js';
+export { getListeners, type Listener, type GetListenersOptions } from './app/listeners.js';
+export { listen, type ListenOptions, type ListenResult } from './app/listen.js';
+export { notify, monotonicUsec, type NotifyOptions, type ReadyOptions, type FdStoreOptions } from './app/notify.js';
+export { watchdogEnabled, startWatchdog, stopWatchdog } from './app/watchdog.js';
+export {
+  shutdown,
+  shutdownOnSignal,
+  trackConnections,
+  type ShutdownOptions,
+  type ShutdownResult,
+  type ShutdownOnSignalOptions,
+} from './app/shutdown.js';
+export { SockactError, type SockactErrorFields } from './protocol/errors.js';
+export { LISTEN_FDS_START, parseListenEnv, type ListenEnv } from './protocol/listen-env.js';
+export { formatNotify, parseNotifyMessage, type NotifyFields } from './protocol/notify.js';
+export { isValidFdName } from './protocol/fdname.js';
+export type { SockAddr } from './sys/sockaddr.js';
+export type { SocketFamily, SocketType } from './sys/socket.js';
+export type { FileKind } from './sys/fd.js';
+export type { AccessMode } from './sys/access.js';

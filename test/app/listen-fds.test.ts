@@ -1,0 +1,204 @@
+// listenFds() in real children with real fds at 3.., checked against the OS and against
+// libsystemd's own sd_listen_fds_with_names() + sd_is_socket*() (test/_support/sd-peer.py).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { openSync, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as sys from '../../src/sys/index.js';
+import { abstractName, listener, runActivated, runApp, SD_PEER, tempDir } from './_helpers.js';
+
+const dir = tempDir();
+
+/** One of every kind systemd passes: TCP v4/v6, UNIX path, abstract, UDP, UNIX dgram, seqpacket, FIFO, file. */
+function everyKind(): { fds: number[]; names: string[] } {
+  const fifo = path.join(dir, `fifo-${Math.random()}`);
+  execFileSync('mkfifo', [fifo]);
+  const fds = [
+    listener({ family: 'inet', address: '127.0.0.1', port: 0 }).fd,
+    listener({ family: 'inet6', address: '::1', port: 0 }).fd,
+    listener({ family: 'unix', path: path.join(dir, `s-${Math.random()}.sock`) }).fd,
+    listener({ family: 'unix', path: abstractName() }).fd,
+    listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'dgram').fd,
+    listener({ family: 'unix', path: path.join(dir, `d-${Math.random()}.sock`) }, 'dgram').fd,
+    listener({ family: 'unix', path: path.join(dir, `q-${Math.random()}.sock`) }, 'seqpacket').fd,
+    openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK),
+    openSync(path.join(import.meta.dirname, 'fixtures/app.mjs'), 'r'),
+  ];
+  return { fds, names: ['tcp4', 'tcp6', 'path', 'abstract', 'udp', 'unixdgram', 'seqpacket', 'fifo', 'stored'] };
+}
+
+describe('listenFds() in an activated child', () => {
+  it('describes every kind of fd, in order, with names, and agrees with libsystemd', async () => {
+    const a = everyKind();
+    const b = everyKind();
+    const ours = runApp(a.fds, 'describe', [], { LISTEN_FDNAMES: a.names.join(':') });
+    const peer = runActivated(b.fds, '/usr/bin/python3', [SD_PEER], { LISTEN_FDNAMES: b.names.join(':') });
+    const [got, sd] = [await ours.json(), await peer.json()];
+    await Promise.all([ours.stop(), peer.stop()]);
+
+    expect(got.error).toBeUndefined();
+    expect(got.fds.map((d: any) => d.fd)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(got.fds.map((d: any) => d.name)).toEqual(a.names);
+    expect(sd.names).toEqual(b.names);
+    const pick = (d: any) => [d.kind, d.type, d.family, d.listening, d.abstract];
+    expect(got.fds.map(pick)).toEqual([
+      ['socket', 'stream', 'inet', true, undefined],
+      ['socket', 'stream', 'inet6', true, undefined],
+      ['socket', 'stream', 'unix', true, false],
+      ['socket', 'stream', 'unix', true, true],
+      ['socket', 'dgram', 'inet', false, undefined],
+      ['socket', 'dgram', 'unix', false, false],
+      ['socket', 'seqpacket', 'unix', true, false],
+      ['fifo', undefined, undefined, undefined, undefined],
+      ['file', undefined, undefined, undefined, undefined],
+    ]);
+    // libsystemd classifies the same fds the same way (same order of kinds, built afresh).
+    for (const [i, d] of got.fds.entries()) {
+      const s = sd.fds[i];
+      expect(s.socket).toBe(d.kind === 'socket');
+      expect(s.fifo).toBe(d.kind === 'fifo');
+      if (d.kind === 'socket') expect([s.type, s.family, s.listening]).toEqual([d.type, d.family, d.listening]);
+    }
+    expect(got.fds[0].address).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(got.fds[0].local).toMatchObject({ family: 'inet', address: '127.0.0.1' });
+    expect(got.fds[1].address).toMatch(/^\[::1\]:\d+$/);
+    expect(got.fds[2].address).toMatch(new RegExp(`^${dir}/s-`));
+    expect(got.fds[3].address).toMatch(/^@sockact-test-/);
+    expect(got.fds[4].protocol).toBe(17);
+    expect(got.fds[7].access).toBe('read-write');
+    expect(got.fds[8].access).toBe('read');
+    // PROTOCOL 5: every returned fd is close-on-exec afterwards (spawn cleared it).
+    expect(got.cloexec).toEqual(new Array(9).fill(true));
+    // PROTOCOL 6: the variables are gone; the second call returns the same cached reading.
+    expect(got.envAfter).toEqual({});
+    expect(got.sameAgain).toBe(true);
+  });
+
+  it('keeps the environment with unsetEnv: false, and names every fd "unknown" without LISTEN_FDNAMES', async () => {
+    const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const child = runApp([fd], 'describe', ['--keep-env']);
+    const got = await child.json();
+    await child.stop();
+    expect(got.fds.map((d: any) => d.name)).toEqual(['unknown']);
+    expect(got.envAfter).toEqual({ LISTEN_PID: String(got.pid), LISTEN_FDS: '1' });
+  });
+
+  it('keeps empty names ("a::b" style) as libsystemd does', async () => {
+    const fds = [0, 1, 2].map(() => listener({ family: 'inet', address: '127.0.0.1', port: 0 }).fd);
+    const child = runApp(fds, 'describe', [], { LISTEN_FDNAMES: 'a::b' });
+    const got = await child.json();
+    await child.stop();
+    expect(got.fds.map((d: any) => d.name)).toEqual(['a', '', 'b']);
+  });
+
+  it('describes a connection (Accept=yes) as a stream socket that is not listening', async () => {
+    const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const net = await import('node:net');
+    const sock = net.connect((l.addr as { port: number }).port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const conn = sys.accept(l.fd);
+    sys.closeFd(l.fd);
+    const child = runApp([conn.fd], 'describe', [], { LISTEN_FDNAMES: 'connection' });
+    const got = await child.json();
+    await child.stop();
+    sock.destroy();
+    expect(got.fds[0]).toMatchObject({ fd: 3, name: 'connection', kind: 'socket', type: 'stream', family: 'inet', listening: false });
+  });
+});
+
+describe('listenFds() errors: each names the fd, the variable and the value', () => {
+  it('an anonymous inode in the range (LISTEN_FDS larger than the fds passed: fd 4 is Node\'s epoll fd)', async () => {
+    const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const child = runApp([fd], 'describe', [], { LISTEN_FDS: '2' });
+    const got = await child.json();
+    await child.stop();
+    expect(got.error.code).toBe('ERR_LISTEN_FD');
+    expect(got.error.fd).toBe(4);
+    expect(got.error.message).toMatch(/^fd 4 \('unknown'\) is an anonymous inode .*systemd could not have passed.*LISTEN_FDS=2 is probably larger/);
+    // Unset on the error path too, and the second call throws the same error.
+    expect(got.envAfter).toEqual({});
+    expect(got.second.error).toEqual(got.error);
+  });
+
+  it('a fd in the range that is not open', async () => {
+    const fds = [0, 1, 2].map(() => listener({ family: 'inet', address: '127.0.0.1', port: 0 }).fd);
+    const child = runApp(fds, 'describe', ['--close=5'], { LISTEN_FDNAMES: 'a:b:c' });
+    const got = await child.json();
+    await child.stop();
+    expect(got.error).toMatchObject({ code: 'ERR_LISTEN_FD', fd: 5, fdName: 'c' });
+    expect(got.error.message).toBe("fd 5 ('c') is not open, but LISTEN_FDS=3 says fds 3..5 were passed");
+  });
+
+  it('a LISTEN_FDNAMES count mismatch (unset on this path too, as libsystemd does)', async () => {
+    const fds = [0, 1].map(() => listener({ family: 'inet', address: '127.0.0.1', port: 0 }).fd);
+    const child = runApp(fds, 'describe', [], { LISTEN_FDNAMES: 'a:b:c' });
+    const got = await child.json();
+    await child.stop();
+    expect(got.error).toMatchObject({ code: 'ERR_LISTEN_ENV', variable: 'LISTEN_FDNAMES', value: 'a:b:c' });
+    expect(got.error.message).toBe("LISTEN_FDNAMES has 3 names for 2 fds: 'a:b:c'");
+    expect(got.envAfter).toEqual({});
+  });
+
+  // Each row: the environment a child gets (LISTEN_PID = its own pid through the trampoline
+  // unless the row sets or removes it), and the clear outcome it must give.
+  const rows: [string, Record<string, string | undefined>, RegExp | 'not activated'][] = [
+    // LISTEN_FDS must be a number at all.
+    ['LISTEN_FDS=abc', { LISTEN_FDS: 'abc' }, /^LISTEN_FDS is not a number: 'abc'$/],
+    // A negative count is a number, but not a count.
+    ['LISTEN_FDS=-1', { LISTEN_FDS: '-1' }, /^LISTEN_FDS must be at least 1: '-1'$/],
+    // Zero fds is EINVAL in libsystemd, not "not activated".
+    ['LISTEN_FDS=0', { LISTEN_FDS: '0' }, /^LISTEN_FDS must be at least 1: '0'$/],
+    // Hex passes libsystemd's base-0 parse; sockact accepts plain decimal only.
+    ['LISTEN_FDS=0x2', { LISTEN_FDS: '0x2' }, /^LISTEN_FDS must be a plain decimal number: '0x2'$/],
+    // Two numbers are not one.
+    ['LISTEN_FDS="1 2"', { LISTEN_FDS: '1 2' }, /^LISTEN_FDS is not a number: '1 2'$/],
+    // Beyond INT_MAX-3.
+    ['LISTEN_FDS=99999999999', { LISTEN_FDS: '99999999999' }, /^LISTEN_FDS is too large: '99999999999' \(at most 2147483644\)$/],
+    // LISTEN_PID garbage is an error (PROTOCOL 2), not a silent "not activated".
+    ['LISTEN_PID=garbage', { LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, /^LISTEN_PID is not a number: 'garbage'$/],
+    // LISTEN_PID of another process: meant for someone else, so not activated.
+    ['LISTEN_PID=1 (another pid)', { LISTEN_PID: '1', LISTEN_FDS: '1' }, 'not activated'],
+    // LISTEN_PID unset: not activated, even with LISTEN_FDS set (PROTOCOL 1).
+    ['LISTEN_PID unset', { LISTEN_PID: undefined, LISTEN_FDS: '1' }, 'not activated'],
+  ];
+  for (const [label, env, expected] of rows) {
+    it(label, async () => {
+      const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+      const trampoline = !('LISTEN_PID' in env);
+      const child = runActivated([fd], process.execPath, [path.join(import.meta.dirname, 'fixtures/app.mjs'), 'describe'], env, { trampoline });
+      const got = await child.json();
+      await child.stop();
+      if (expected === 'not activated') {
+        expect(got.error).toBeUndefined();
+        expect(got.fds).toEqual([]);
+      } else {
+        expect(got.error.code).toBe('ERR_LISTEN_ENV');
+        expect(got.error.message).toMatch(expected);
+      }
+      expect(got.envAfter).toEqual({});
+    });
+  }
+
+  it('warns once when LISTEN_PID is another process (a wrapper such as npm start)', async () => {
+    const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const child = runActivated([fd], process.execPath, [path.join(import.meta.dirname, 'fixtures/app.mjs'), 'describe'], { LISTEN_PID: '1', LISTEN_FDS: '1' }, { trampoline: false });
+    await child.json();
+    await child.stop();
+    expect(child.stderr()).toMatch(/LISTEN_PID=1 is not this process \(\d+\): ignoring LISTEN_FDS=1/);
+    expect(child.stderr().match(/SOCKACT_LISTEN_PID/g)).toHaveLength(1);
+  });
+
+  it('libsystemd also rejects the mismatch and the zero count (agreement on the errors)', () => {
+    // Same rows, through sd_listen_fds_with_names() itself.
+    for (const env of [{ LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b:c' }, { LISTEN_FDS: '0' }]) {
+      const fds = [openSync('/dev/null', 'r'), openSync('/dev/null', 'r')];
+      const r = spawnSync('sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', '/usr/bin/python3', SD_PEER], {
+        env: { PATH: process.env.PATH, ...env },
+        stdio: ['ignore', 'pipe', 'inherit', ...fds],
+        encoding: 'utf8',
+      });
+      for (const fd of fds) sys.closeFd(fd);
+      expect(JSON.parse(r.stdout)).toMatchObject({ n: -22, error: 'EINVAL' });
+    }
+  });
+});

@@ -1,0 +1,154 @@
+// getListeners() in a real child: every kind of inherited fd becomes a ready Node object (or an
+// "unsupported" entry), and real clients reach each one.
+import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { openSync, writeFileSync, constants as fsc } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as sys from '../../src/sys/index.js';
+import { abstractName, listener, runApp, tempDir } from './_helpers.js';
+
+const dir = tempDir();
+
+function get(options: http.RequestOptions): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ ...options, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+/** An HTTP/1.0 GET over an abstract UNIX socket, through Python's socket module. */
+function abstractHttpGet(name: string): string {
+  const py = `import socket,sys
+s=socket.socket(socket.AF_UNIX)
+s.connect('\\0'+sys.argv[1])
+s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')
+data=b''
+while True:
+    b=s.recv(4096)
+    if not b: break
+    data+=b
+sys.stdout.write(data.split(b'\\r\\n\\r\\n',1)[1].decode())`;
+  return execFileSync('python3', ['-c', py, name.slice(1)], { encoding: 'utf8' });
+}
+
+function udpRoundTrip(type: 'udp4' | 'udp6', address: string, port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket(type);
+    s.once('message', (msg) => {
+      s.close();
+      resolve(msg.toString());
+    });
+    s.once('error', reject);
+    s.send(text, port, address);
+  });
+}
+
+describe('getListeners() in an activated child', () => {
+  it('serves TCP v4/v6, UNIX path and abstract, UDP v4/v6, a FIFO and a file; reports UNIX dgram and seqpacket', async () => {
+    const unixPath = path.join(dir, 'web.sock');
+    const abstract = abstractName();
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const stored = path.join(dir, 'stored');
+    writeFileSync(stored, 'stored state');
+    const tcp4 = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const tcp6 = listener({ family: 'inet6', address: '::1', port: 0 });
+    const udp4 = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'dgram');
+    const udp6 = listener({ family: 'inet6', address: '::1', port: 0 }, 'dgram');
+    const fds = [
+      tcp4.fd,
+      tcp6.fd,
+      listener({ family: 'unix', path: unixPath }).fd,
+      listener({ family: 'unix', path: abstract }).fd,
+      udp4.fd,
+      udp6.fd,
+      listener({ family: 'unix', path: path.join(dir, 'dgram.sock') }, 'dgram').fd,
+      listener({ family: 'unix', path: path.join(dir, 'seq.sock') }, 'seqpacket').fd,
+      openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK),
+      openSync(stored, 'r'),
+    ];
+    const names = ['tcp4', 'tcp6', 'path', 'abstract', 'udp4', 'udp6', 'unixdgram', 'seq', 'fifo', 'stored'];
+    const child = runApp(fds, 'serve', [], { LISTEN_FDNAMES: names.join(':') });
+    const got = await child.json();
+    const pid = got.pid;
+
+    expect(got.listeners.map((l: any) => [l.fd, l.name, l.type])).toEqual([
+      [3, 'tcp4', 'server'],
+      [4, 'tcp6', 'server'],
+      [5, 'path', 'server'],
+      [6, 'abstract', 'server'],
+      [7, 'udp4', 'dgram'],
+      [8, 'udp6', 'dgram'],
+      [9, 'unixdgram', 'unsupported'],
+      [10, 'seq', 'unsupported'],
+      [11, 'fifo', 'stream'],
+      [12, 'stored', 'stream'],
+    ]);
+    expect(got.listeners.slice(0, 4).every((l: any) => l.listening)).toBe(true);
+    // The dgram socket has the socket's real family.
+    expect(got.listeners[4].socketFamily).toBe('IPv4');
+    expect(got.listeners[5].socketFamily).toBe('IPv6');
+    expect(got.listeners[6].reason).toMatch(/^fd 9 is a UNIX datagram socket on .*dgram\.sock, which Node cannot serve/);
+    expect(got.listeners[7].reason).toMatch(/^fd 10 is a UNIX seqpacket socket on .*seq\.sock, which Node cannot serve/);
+    // Adopting again is a clear error, by either door.
+    expect(got.again).toMatchObject({ code: 'ERR_FD_ADOPTED', fd: 3, message: "fd 3 ('tcp4') is already adopted by getListeners()" });
+    expect(got.viaListen).toMatchObject({ code: 'ERR_FD_ADOPTED', fd: 3 });
+
+    const port4 = (tcp4.addr as { port: number }).port;
+    const port6 = (tcp6.addr as { port: number }).port;
+    expect(await get({ host: '127.0.0.1', port: port4 })).toBe(`hello tcp4 fd 3 pid ${pid}\n`);
+    expect(await get({ host: '::1', port: port6 })).toBe(`hello tcp6 fd 4 pid ${pid}\n`);
+    expect(await get({ socketPath: unixPath })).toBe(`hello path fd 5 pid ${pid}\n`);
+    // Node pads abstract names to 108 bytes; Python, like systemd, uses the exact name.
+    expect(abstractHttpGet(abstract)).toBe(`hello abstract fd 6 pid ${pid}\n`);
+    expect(await udpRoundTrip('udp4', '127.0.0.1', (udp4.addr as { port: number }).port, 'ping4')).toBe('echo udp4 fd 7: ping4');
+    expect(await udpRoundTrip('udp6', '::1', (udp6.addr as { port: number }).port, 'ping6')).toBe('echo udp6 fd 8: ping6');
+    // The file is read from offset 0; the FIFO carries what we write into it.
+    const seen = [await child.json()];
+    writeFileSync(fifo, 'through the fifo');
+    seen.push(await child.json());
+    expect(seen).toContainEqual({ stream: 12, data: 'stored state' });
+    expect(seen).toContainEqual({ stream: 11, data: 'through the fifo' });
+    expect(await child.stop()).toBe(0);
+  });
+
+  it('hands an accepted connection (Accept=yes) over as a net.Socket', async () => {
+    const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const client = net.connect((l.addr as { port: number }).port, '127.0.0.1');
+    await new Promise((r) => client.once('connect', r));
+    const conn = sys.accept(l.fd);
+    sys.closeFd(l.fd);
+    const child = runApp([conn.fd], 'serve', [], { LISTEN_FDNAMES: 'connection' });
+    const got = await child.json();
+    expect(got.listeners).toEqual([expect.objectContaining({ fd: 3, name: 'connection', type: 'connection', family: 'inet' })]);
+    let text = '';
+    client.setEncoding('utf8').on('data', (d) => (text += d));
+    await new Promise((r) => client.once('end', r));
+    expect(text).toBe(`connection connection fd 3 pid ${got.pid}\n`);
+    await child.stop();
+  });
+
+  it('reports a bad fd as an error instead of adopting anything', async () => {
+    const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const child = runApp([fd], 'serve', [], { LISTEN_FDS: '2' });
+    const got = await child.json();
+    expect(got.error).toMatchObject({ code: 'ERR_LISTEN_FD', fd: 4 });
+    await child.stop();
+  });
+
+  it('returns [] when not activated', async () => {
+    const child = runApp([], 'serve');
+    const got = await child.json();
+    expect(got.listeners).toEqual([]);
+    // Nothing was adopted, so a second call is fine too.
+    expect(got.again).toBe('no error');
+    await child.stop();
+  });
+});

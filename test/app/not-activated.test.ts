@@ -1,0 +1,39 @@
+// An app that was not activated runs every API without loading koffi (so it also runs where
+// koffi cannot): checked in a real child by its module cache and by its memory map.
+import { describe, expect, it } from 'vitest';
+import { runActivated, FIXTURE } from './_helpers.js';
+
+describe('not activated', () => {
+  it('binds the fallback and never loads koffi', async () => {
+    const child = runActivated([], process.execPath, [FIXTURE, 'plain'], {}, { trampoline: false });
+    const got = await child.json();
+    await child.stop();
+    expect(got.result).toMatchObject({ activated: false, address: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(got.calls).toEqual({
+      listenFds: [],
+      listeners: [],
+      ready: false,
+      status: false,
+      barrier: false,
+      watchdogEnabled: 0,
+      startWatchdog: 0,
+      shutdown: { forced: 0 },
+    });
+    expect(got.koffiInRequireCache).toBe(false);
+    expect(got.koffiMapped).toBe(false);
+  });
+
+  it('the control: an activated child does load koffi, so the check above can fail', async () => {
+    const sys = await import('../../src/sys/index.js');
+    const fd = sys.socket('inet', 'stream');
+    sys.bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
+    sys.listen(fd, 8);
+    // `plain` mode in an activated child: listen() adopts fd 3 through the seam.
+    const child = runActivated([fd], process.execPath, [FIXTURE, 'plain']);
+    const got = await child.json();
+    await child.stop();
+    expect(got.result).toMatchObject({ activated: true, fd: 3 });
+    expect(got.calls.listeners).toBe('ERR_FD_ADOPTED');
+    expect(got.koffiMapped).toBe(true);
+  });
+});

@@ -1,0 +1,121 @@
+// A launcher nobody here wrote: systemd-socket-activate binds, waits for the first connection,
+// then execs our app (examples/hello or the fixture) with the sockets at fd 3...
+import { execFileSync, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { abstractName, FIXTURE, ROOT, tempDir, wrap, type Child } from './_helpers.js';
+
+const dir = tempDir();
+const HELLO = path.join(ROOT, 'examples/hello/server.js');
+
+/** A port that was free a moment ago (systemd-socket-activate refuses port 0). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Start systemd-socket-activate with `args(port)` and wait until it listens on every -l. A port
+ * taken in between (another test) makes it exit: try again with a new one.
+ */
+async function socketActivate(args: (port: number) => string[], program: string[]): Promise<{ child: Child; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const a = args(port);
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('LISTEN_')) env[k] = v;
+    const child = wrap(spawn('systemd-socket-activate', [...a, ...program], { env, stdio: ['pipe', 'pipe', 'pipe'] }));
+    const want = a.filter((x) => x === '-l').length;
+    const ok = await new Promise<boolean>((resolve) => {
+      const check = setInterval(() => {
+        if ((child.stderr().match(/Listening on /g) ?? []).length >= want) done(true);
+      }, 10);
+      const done = (v: boolean) => {
+        clearInterval(check);
+        resolve(v);
+      };
+      child.exited.then(() => done(false));
+    });
+    if (ok) return { child, port };
+    if (attempt >= 4 || !/in use/i.test(child.stderr())) throw new Error(`systemd-socket-activate failed: ${child.stderr()}`);
+  }
+}
+
+function get(options: http.RequestOptions): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ ...options, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+describe('apps launched by systemd-socket-activate', () => {
+  it('TCP: examples/hello answers on the inherited socket, as the launcher\'s own pid (exec in place)', async () => {
+    const { child, port } = await socketActivate((p) => ['-l', `127.0.0.1:${p}`], [process.execPath, HELLO]);
+    expect(await get({ host: '127.0.0.1', port })).toBe(`hello from pid ${child.proc.pid}\n`);
+    // Served twice by the same process: the socket stays adopted, not re-bound.
+    expect(await get({ host: '127.0.0.1', port })).toBe(`hello from pid ${child.proc.pid}\n`);
+    child.proc.kill('SIGTERM');
+    // shutdownOnSignal: a graceful stop exits 0.
+    expect(await child.exited).toBe(0);
+  });
+
+  it('UNIX path and abstract with --fdname: the fixture sees both names and serves both', async () => {
+    const sockPath = path.join(dir, 'sa.sock');
+    const abstract = abstractName();
+    const { child } = await socketActivate(() => ['-l', sockPath, '-l', abstract, '--fdname=web:admin'], [process.execPath, FIXTURE, 'serve']);
+    // The first connection triggers the exec; it waits in the backlog until the app accepts it.
+    const first = get({ socketPath: sockPath });
+    const got = await child.json();
+    expect(got.pid).toBe(child.proc.pid);
+    expect(got.listeners).toEqual([
+      expect.objectContaining({ fd: 3, name: 'web', type: 'server', family: 'unix', address: sockPath }),
+      expect.objectContaining({ fd: 4, name: 'admin', type: 'server', family: 'unix', address: abstract }),
+    ]);
+    expect(await first).toBe(`hello web fd 3 pid ${got.pid}\n`);
+    const py = `import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect('\\0'+sys.argv[1]); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')
+d=b''
+while True:
+    b=s.recv(4096)
+    if not b: break
+    d+=b
+sys.stdout.write(d.split(b'\\r\\n\\r\\n',1)[1].decode())`;
+    expect(execFileSync('python3', ['-c', py, abstract.slice(1)], { encoding: 'utf8' })).toBe(`hello admin fd 4 pid ${got.pid}\n`);
+    await child.stop();
+  });
+
+  it('-d: a UDP socket becomes a dgram.Socket, and the datagram that woke the launcher is answered', async () => {
+    const { child, port } = await socketActivate((p) => ['-d', '-l', `127.0.0.1:${p}`], [process.execPath, FIXTURE, 'serve']);
+    const client = dgram.createSocket('udp4');
+    const reply = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
+    client.send('wake up', port, '127.0.0.1');
+    const got = await child.json();
+    expect(got.listeners).toEqual([expect.objectContaining({ fd: 3, type: 'dgram', socketFamily: 'IPv4' })]);
+    expect(await reply).toBe('echo unknown fd 3: wake up');
+    client.close();
+    await child.stop();
+  });
+
+  it('-a: one process per connection, each handed the connection (examples/hello serves it once)', async () => {
+    const { child, port } = await socketActivate((p) => ['-a', '-l', `127.0.0.1:${p}`], [process.execPath, HELLO]);
+    const one = await get({ host: '127.0.0.1', port });
+    const two = await get({ host: '127.0.0.1', port });
+    const pidOf = (s: string) => Number(/^hello from pid (\d+)\n$/.exec(s)?.[1]);
+    expect(pidOf(one)).toBeGreaterThan(0);
+    expect(pidOf(two)).toBeGreaterThan(0);
+    // Accept=yes: a new child per connection, not the launcher itself.
+    expect(pidOf(one)).not.toBe(pidOf(two));
+    expect(pidOf(one)).not.toBe(child.proc.pid);
+    child.proc.kill('SIGTERM');
+    await child.exited;
+  });
+});
