@@ -19,7 +19,10 @@ export type Listener =
   | (Base & { type: 'dgram'; socket: dgram.Socket })
   /** An accepted connection (Accept=yes, name "connection"). */
   | (Base & { type: 'connection'; socket: net.Socket })
-  /** A FIFO (a net.Socket, readable/writable as it was opened) or a file or char device (fs stream). */
+  /**
+   * A FIFO: a net.Socket, readable and/or writable as it was opened. A regular file or char
+   * device: an fs.WriteStream when opened write-only, else an fs.ReadStream (files from offset 0).
+   */
   | (Base & { type: 'stream'; stream: net.Socket | fs.ReadStream | fs.WriteStream })
   /** A fd Node cannot serve (UNIX datagram, seqpacket, netlink, directory...): never dropped silently. */
   | (Base & { type: 'unsupported'; reason: string });

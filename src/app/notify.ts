@@ -25,6 +25,7 @@ const MAX_FDS_PER_MESSAGE = 253;
 
 // One unbound datagram socket for the whole process, made on first send (never at import: an
 // app that was not activated must not load koffi). Each send names the address (sendmsg `to`).
+// It is blocking, as libsystemd's is: a full receive queue delays the send instead of losing it.
 let sock: number | undefined;
 
 export interface NotifyOptions {

@@ -120,6 +120,14 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     expect(got.second.error).toEqual(got.error);
   });
 
+  it('LISTEN_FDS=2147483644 (valid, far more than passed) fails at the first fd that is not ours, without building anything that large', async () => {
+    const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const child = runApp([fd], 'describe', [], { LISTEN_FDS: '2147483644' });
+    const got = await child.json();
+    await child.stop();
+    expect(got.error).toMatchObject({ code: 'ERR_LISTEN_FD', fd: 4 });
+  });
+
   it('a fd in the range that is not open', async () => {
     const fds = [0, 1, 2].map(() => listener({ family: 'inet', address: '127.0.0.1', port: 0 }).fd);
     const child = runApp(fds, 'describe', ['--close=5'], { LISTEN_FDNAMES: 'a:b:c' });

@@ -1,0 +1,12 @@
+// HTTP/2 without TLS (h2c) on an inherited socket, or on $PORT (default 8080) when started by hand.
+//   systemd-socket-activate -l 8080 node examples/http2/server.js
+//   curl --http2-prior-knowledge localhost:8080
+import http2 from 'node:http2';
+import { listen, notify, shutdownOnSignal } from 'sockact';
+
+const server = http2.createServer((req, res) => res.end(`hello over HTTP/2 from pid ${process.pid}\n`));
+const { activated, address } = await listen(server, { port: Number(process.env.PORT ?? 8080) });
+console.error(`http2: listening on ${address}${activated ? ' (socket-activated)' : ''}`);
+notify.ready();
+// Sessions are tracked from now on, so a stop sends GOAWAY and lets open streams finish.
+shutdownOnSignal(server, { timeout: 5000 });

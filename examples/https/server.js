@@ -1,0 +1,31 @@
+// HTTPS on an inherited socket, or on $PORT (default 8443) when started by hand.
+// Key and certificate come from TLS_KEY and TLS_CERT (paths); without them a throwaway
+// self-signed pair for "localhost" is made with openssl, so the example runs as is.
+//   systemd-socket-activate -l 8443 node examples/https/server.js
+//   curl -k https://localhost:8443
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { listen, notify, shutdownOnSignal } from 'sockact';
+
+function keyAndCert() {
+  if (process.env.TLS_KEY && process.env.TLS_CERT) {
+    return { key: readFileSync(process.env.TLS_KEY), cert: readFileSync(process.env.TLS_CERT) };
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'sockact-https-'));
+  const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], {
+    stdio: 'ignore',
+  });
+  const pair = { key: readFileSync(key), cert: readFileSync(cert) };
+  rmSync(dir, { recursive: true });
+  return pair;
+}
+
+const server = https.createServer(keyAndCert(), (req, res) => res.end(`hello over TLS from pid ${process.pid}\n`));
+const { activated, address } = await listen(server, { port: Number(process.env.PORT ?? 8443) });
+console.error(`https: listening on ${address}${activated ? ' (socket-activated)' : ''}`);
+notify.ready();
+shutdownOnSignal(server, { timeout: 5000 });

@@ -1,0 +1,92 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, constants as fsc } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { accessMode } from '../../src/sys/access.js';
+import * as sys from '../../src/sys/index.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'sockact-fd-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('fileKind (fstat)', () => {
+  it('tells sockets, FIFOs, files and char devices apart', () => {
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const fds = {
+      socket: sys.socket('unix', 'dgram'),
+      fifo: openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK),
+      file: openSync(import.meta.filename, 'r'),
+      'char-device': openSync('/dev/null', 'r'),
+      directory: openSync(dir, 'r'),
+    };
+    for (const [kind, fd] of Object.entries(fds)) {
+      expect(sys.fileKind(fd)).toBe(kind);
+      sys.closeFd(fd);
+    }
+  });
+
+  it('calls an anonymous inode (Node\'s own epoll fd) "other"', () => {
+    const epoll = readdirSync('/proc/self/fd').map(Number).find((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[eventpoll]';
+      } catch {
+        return false;
+      }
+    });
+    expect(epoll).toBeDefined();
+    expect(sys.fileKind(epoll!)).toBe('other');
+  });
+
+  it('names a fd that is not open', () => {
+    const [r, w] = sys.pipe(sys.O_CLOEXEC);
+    sys.closeFd(r);
+    sys.closeFd(w);
+    expect(() => sys.fileKind(r)).toThrow(expect.objectContaining({ code: 'EBADF', fd: r, message: `fd ${r} is not open: bad file descriptor` }));
+  });
+});
+
+describe('fd flags', () => {
+  it('sets and clears FD_CLOEXEC and O_NONBLOCK', () => {
+    const [r, w] = sys.pipe(0);
+    expect(sys.isCloexec(r)).toBe(false);
+    sys.setCloexec(r);
+    expect(sys.isCloexec(r)).toBe(true);
+    sys.setCloexec(r, false);
+    expect(sys.isCloexec(r)).toBe(false);
+    sys.setNonBlocking(w);
+    expect(sys.isNonBlocking(w)).toBe(true);
+    sys.setNonBlocking(w, false);
+    expect(sys.isNonBlocking(w)).toBe(false);
+    sys.closeFd(r);
+    sys.closeFd(w);
+  });
+
+  it('dupCloexec gives a close-on-exec copy at or above the minimum', () => {
+    const [r, w] = sys.pipe(0);
+    const d = sys.dupCloexec(r, 100);
+    expect(d).toBeGreaterThanOrEqual(100);
+    expect(sys.isCloexec(d)).toBe(true);
+    sys.writeFd(w, Buffer.from('via dup'));
+    const buf = Buffer.alloc(16);
+    expect(buf.subarray(0, sys.readFd(d, buf)).toString()).toBe('via dup');
+    for (const fd of [r, w, d]) sys.closeFd(fd);
+  });
+
+  it('accessMode reads O_ACCMODE', () => {
+    const fifo = path.join(dir, 'fifo-mode');
+    execFileSync('mkfifo', [fifo]);
+    const rw = openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK);
+    const ro = openSync(import.meta.filename, 'r');
+    const wo = openSync(path.join(dir, 'out'), 'w');
+    expect([accessMode(rw), accessMode(ro), accessMode(wo)]).toEqual(['read-write', 'read', 'write']);
+    for (const fd of [rw, ro, wo]) sys.closeFd(fd);
+  });
+
+  it('closing a closed fd is EBADF, naming the fd', () => {
+    const [r, w] = sys.pipe(sys.O_CLOEXEC);
+    sys.closeFd(r);
+    sys.closeFd(w);
+    expect(() => sys.closeFd(r)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close', message: `close fd ${r}: bad file descriptor` }));
+  });
+});
