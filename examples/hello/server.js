@@ -1,5 +1,5 @@
 // The smallest socket-activated app: answers "hello from pid N" on every inherited listening
-// socket, or on $PORT (default 8080) when started by hand.
+// socket, or on $HOST:$PORT (default every address, port 8080) when started by hand.
 //   systemd-socket-activate -l 8080 node examples/hello/server.js   # then: curl localhost:8080
 import http from 'node:http';
 import { getListeners, notify, shutdownOnSignal } from 'sockact';
@@ -15,12 +15,13 @@ for (const l of listeners) {
 }
 if (listeners.length === 0) {
   const server = http.createServer(hello);
-  await new Promise((resolve) => server.listen(Number(process.env.PORT ?? 8080), resolve));
+  await new Promise((resolve) => server.listen(Number(process.env.PORT ?? 8080), process.env.HOST, resolve));
   servers.push(server);
 }
 for (const s of servers) {
   const a = s.address();
-  console.error(`hello: pid ${process.pid} listening on ${typeof a === 'string' ? a : `${a.address}:${a.port}`}`);
+  const where = typeof a === 'string' ? a : a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  console.error(`hello: pid ${process.pid} listening on ${where}`);
 }
 notify.ready();
 shutdownOnSignal(servers, { timeout: 5000 });
