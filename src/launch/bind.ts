@@ -1,0 +1,136 @@
+import { formatListenAddress, type ListenSpec } from '../protocol/address.js';
+import { IP_FREEBIND, IPPROTO_IP, IPPROTO_IPV6, IPV6_FREEBIND, IPV6_V6ONLY, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../sys/constants.js';
+import { describeErrno, type SysError } from '../sys/errors.js';
+import { closeFd } from '../sys/fd.js';
+import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
+import { bind, getsockname, ifNameToIndex, listen, setsockoptInt, socket } from '../sys/socket.js';
+import { LaunchError } from './errors.js';
+import { bindUnixPath, prepareUnixPath, removeSocketFile } from './unix.js';
+
+/** Backlog= default: systemd uses SOMAXCONN, which is 4096 since Linux 5.4 (the kernel caps it to net.core.somaxconn). */
+export const DEFAULT_BACKLOG = 4096;
+
+/** A socket the launcher made: bound, listening unless datagram, blocking, close-on-exec. */
+export interface BoundSocket {
+  fd: number;
+  spec: ListenSpec;
+  /** The address the kernel reports (getsockname): port 0 is replaced by the port it chose. */
+  local: SockAddr;
+  /** `local` as printed: 127.0.0.1:8080, [::]:8080, /run/app.sock, @name. */
+  label: string;
+  /** The socket file the launcher created, for removal on exit. */
+  path?: string;
+}
+
+function bindFailure(label: string, cause: unknown): LaunchError {
+  if (cause instanceof LaunchError) return cause;
+  const e = cause as SysError;
+  // For the calls that make the socket the errno says it all; others say what they were doing.
+  const plain = e.syscall === 'bind' || e.syscall === 'listen' || e.syscall === 'socket';
+  const reason = plain && typeof e.errno === 'number' ? describeErrno(-e.errno) : e.message;
+  return new LaunchError(e.code ?? 'ERR_BIND', `can't listen on ${label}: ${reason}`, 1, { address: label, cause });
+}
+
+function sockAddrOf(spec: ListenSpec, fallbackV4: boolean): SockAddr {
+  const a = spec.address;
+  if (a.family === 'unix') return { family: 'unix', path: a.path };
+  if (a.family === 'inet' || fallbackV4) return { family: 'inet', address: a.family === 'inet' ? a.address : '0.0.0.0', port: a.port };
+  const out: SockAddr = { family: 'inet6', address: a.address, port: a.port };
+  if (a.scope !== undefined) out.scopeId = /^\d+$/.test(a.scope) ? Number(a.scope) : ifNameToIndex(a.scope);
+  return out;
+}
+
+function setOptions(fd: number, spec: ListenSpec, family: SockAddr['family'], label: string): void {
+  const opt = (level: number, name: number, value: number, what: string) =>
+    setsockoptInt(fd, level, name, value, `set ${what} on ${label}`);
+  // As systemd: a restarted server can rebind while old connections sit in TIME_WAIT.
+  if (family !== 'unix' && spec.type === 'stream') opt(SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
+  if (family === 'inet6') opt(IPPROTO_IPV6, IPV6_V6ONLY, spec.v6only ? 1 : 0, 'IPV6_V6ONLY');
+  if (spec.reusePort) opt(SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
+  if (spec.freebind) {
+    if (family === 'inet6') {
+      try {
+        opt(IPPROTO_IPV6, IPV6_FREEBIND, 1, 'IPV6_FREEBIND');
+      } catch {
+        // Kernels before 4.15 have no IPV6_FREEBIND; IP_FREEBIND covers IPv6 sockets there.
+        opt(IPPROTO_IP, IP_FREEBIND, 1, 'IP_FREEBIND');
+      }
+    } else {
+      opt(IPPROTO_IP, IP_FREEBIND, 1, 'IP_FREEBIND');
+    }
+  }
+}
+
+/**
+ * Create, bind and (stream, seqpacket) listen on one socket through the OS seam, never a Node
+ * server handle, which would accept connections meant for the child (PROTOCOL.md 11, section 4).
+ * The socket is blocking, as systemd makes it: O_NONBLOCK belongs to the open file shared by
+ * every holder, so the child chooses (Node sets it when it adopts the socket).
+ */
+export function bindSocket(spec: ListenSpec): BoundSocket {
+  const label = formatListenAddress(spec.address);
+  let fd = -1;
+  let path: string | undefined;
+  try {
+    let family: SockAddr['family'] = spec.address.family;
+    try {
+      fd = socket(family, spec.type);
+    } catch (err) {
+      // `PORT` means every address; on a host without IPv6 that is 0.0.0.0 (as systemd falls back).
+      const wildcard = spec.address.family === 'inet6' && spec.address.wildcard;
+      if (!wildcard || (err as SysError).code !== 'EAFNOSUPPORT') throw err;
+      family = 'inet';
+      fd = socket(family, spec.type);
+    }
+    const addr = sockAddrOf(spec, family !== spec.address.family);
+    setOptions(fd, spec, family, label);
+    if (addr.family === 'unix' && !addr.path.startsWith('@')) {
+      prepareUnixPath(spec, addr.path);
+      bindUnixPath(spec, addr.path, () => bind(fd, addr));
+      path = addr.path;
+    } else {
+      bind(fd, addr);
+    }
+    if (spec.type !== 'dgram') listen(fd, spec.backlog ?? DEFAULT_BACKLOG);
+    const local = getsockname(fd) ?? addr;
+    const out: BoundSocket = { fd, spec, local, label: formatSockAddr(local) };
+    if (path !== undefined) out.path = path;
+    return out;
+  } catch (cause) {
+    if (fd >= 0) closeFd(fd);
+    if (path !== undefined) removeSocketFile(path);
+    throw bindFailure(label, cause);
+  }
+}
+
+/**
+ * Bind every spec, in order. All or nothing: when one fails, the sockets already made are closed
+ * (and their files removed) before the error is thrown, so nothing starts half-configured.
+ */
+export function bindAll(specs: readonly ListenSpec[]): BoundSocket[] {
+  const done: BoundSocket[] = [];
+  try {
+    for (const spec of specs) done.push(bindSocket(spec));
+    return done;
+  } catch (err) {
+    closeSockets(done);
+    throw err;
+  }
+}
+
+/** Close sockets from bindAll; with `removeFiles`, also remove the socket files they made. */
+export function closeSockets(sockets: readonly BoundSocket[], removeFiles = true): void {
+  for (const s of sockets) {
+    try {
+      closeFd(s.fd);
+    } catch {
+      // Closed already: the goal is met.
+    }
+    if (removeFiles && s.path !== undefined) removeSocketFile(s.path);
+  }
+}
+
+/** Remove the socket files marked remove-on-exit (RemoveOnStop=); call as the launcher ends. */
+export function removeOnExit(sockets: readonly BoundSocket[]): void {
+  for (const s of sockets) if (s.spec.removeOnExit && s.path !== undefined) removeSocketFile(s.path);
+}

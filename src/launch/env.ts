@@ -1,0 +1,75 @@
+import { LaunchError, UsageError } from './errors.js';
+
+/**
+ * Variables that describe sockact's own activation, never the child's: passing them on would
+ * hand the child fds or a notify socket meant for someone else (PROTOCOL.md 15). LISTEN_PID is
+ * set by the exec trampoline, LISTEN_FDS and LISTEN_FDNAMES by activationEnv.
+ */
+export const STALE_VARIABLES: readonly string[] = [
+  'LISTEN_PID',
+  'LISTEN_FDS',
+  'LISTEN_FDNAMES',
+  'LISTEN_PIDFDID',
+  'NOTIFY_SOCKET',
+  'WATCHDOG_USEC',
+  'WATCHDOG_PID',
+];
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Parse -E/--setenv values (systemd-socket-activate's): NAME=VALUE sets, NAME alone copies the
+ * launcher's own value (and is skipped when unset). LISTEN_* cannot be set: sockact owns them.
+ * NOTIFY_SOCKET and WATCHDOG_* may be passed on this way on purpose.
+ */
+export function parseSetenv(values: readonly string[], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    const name = eq < 0 ? v : v.slice(0, eq);
+    if (!NAME.test(name)) throw new UsageError(`-E '${v}': '${name}' is not a variable name`, { value: v });
+    if (name.startsWith('LISTEN_')) {
+      throw new UsageError(`-E '${v}': sockact sets ${name} itself`, { value: v });
+    }
+    if (eq >= 0) out[name] = v.slice(eq + 1);
+    else if (from[name] !== undefined) out[name] = from[name]!;
+  }
+  return out;
+}
+
+export interface ActivationEnvOptions {
+  /** The environment to start from; the launcher's own by default. */
+  base?: NodeJS.ProcessEnv;
+  /** Variables to set or override (from -E). */
+  setenv?: Record<string, string>;
+  /** How many fds the child gets at 3..; 0 for none (inetd): no LISTEN_* then. */
+  count: number;
+  /** One name per fd; omitted names are left for the child to call "unknown". */
+  names?: readonly string[];
+}
+
+/**
+ * The child's environment: the base minus STALE_VARIABLES, plus -E, plus LISTEN_FDS and
+ * LISTEN_FDNAMES (PROTOCOL.md 13, 14). Unlike systemd-socket-activate, which passes only TERM,
+ * PATH, USER and HOME, the whole environment goes through, as a developer tool is expected to.
+ */
+export function activationEnv(opts: ActivationEnvOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...(opts.base ?? process.env) };
+  for (const name of STALE_VARIABLES) delete env[name];
+  Object.assign(env, opts.setenv ?? {});
+  if (opts.count > 0) {
+    env.LISTEN_FDS = String(opts.count);
+    if (opts.names) {
+      if (opts.names.length !== opts.count) {
+        throw new LaunchError(
+          'ERR_FDNAMES',
+          `${opts.names.length} fd names for ${opts.count} fds: libsystemd would refuse LISTEN_FDNAMES`,
+          2,
+          { variable: 'LISTEN_FDNAMES', value: opts.names.join(':'), expected: `${opts.count} names` },
+        );
+      }
+      env.LISTEN_FDNAMES = opts.names.join(':');
+    }
+  }
+  return env;
+}

@@ -1,0 +1,31 @@
+import { readdirSync } from 'node:fs';
+import { setCloexec } from '../sys/fd.js';
+
+let done = false;
+
+/**
+ * Mark every fd >= 3 of this process close-on-exec, once. Whatever the launcher inherited without
+ * FD_CLOEXEC (a shell's or a CI runner's stray pipe) would otherwise reach every child next to its
+ * sockets; systemd-socket-activate closes them all for the same reason. The sockets still reach
+ * the child: libuv places each at 3.. and clears the flag on that copy only. Linux's /proc/self/fd
+ * lists the fds; where it is missing nothing is changed.
+ */
+export function cloexecInheritedFds(): void {
+  if (done) return;
+  done = true;
+  let names: string[];
+  try {
+    names = readdirSync('/proc/self/fd');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    if (fd < 3) continue;
+    try {
+      setCloexec(fd);
+    } catch {
+      // The listing's own directory fd, closed by now.
+    }
+  }
+}

@@ -1,0 +1,247 @@
+import { resolve } from 'node:path';
+import { quote, SockactError } from './errors.js';
+import { fdNameProblem } from './fdname.js';
+import { isIPv4Text, isIPv6Text } from './ip.js';
+
+/**
+ * The `-l` grammar of the launcher: systemd.socket's address forms (PROTOCOL.md 16) plus
+ * sockact's extensions (`:PORT`, port 0, relative paths), each optionally followed by
+ * per-socket options: `ADDRESS[,OPTION[=VALUE]...]`, e.g. `8080,backlog=512,name=web`,
+ * `/run/app.sock,mode=0660,group=www,remove-stale`, `[::1]:53,dgram`. Pure: no OS calls.
+ */
+
+export type ListenType = 'stream' | 'dgram' | 'seqpacket';
+
+export type ListenAddress =
+  | { family: 'inet'; address: string; port: number }
+  /**
+   * `wildcard` marks the bare `PORT` / `:PORT` forms: [::]:PORT dual-stack, which the binder may
+   * fall back to 0.0.0.0:PORT on a host without IPv6 (as systemd does). `scope` is the `%dev`
+   * part: an interface name or number, resolved by the binder.
+   */
+  | { family: 'inet6'; address: string; port: number; scope?: string; wildcard?: boolean }
+  /** A path, or an abstract name written `@name` (the '@' stands for the leading NUL). */
+  | { family: 'unix'; path: string };
+
+/** What can follow an address after a comma; global flags give the defaults. */
+export interface ListenOptions {
+  type: ListenType;
+  /** The LISTEN_FDNAMES entry for this socket. */
+  name?: string;
+  /** listen(2) backlog; stream and seqpacket only. */
+  backlog?: number;
+  reusePort: boolean;
+  freebind: boolean;
+  /** IPV6_V6ONLY; false (dual-stack, accepts IPv4 too) unless asked. inet6 only. */
+  v6only: boolean;
+  /** Permission bits of a UNIX socket file (SocketMode=, default 0666 applied by the binder). */
+  mode?: number;
+  /** Owner and group of a UNIX socket file (SocketUser=, SocketGroup=): a name or a number. */
+  user?: string;
+  group?: string;
+  /** Remove an existing socket file first (never a regular file, never through a symlink). */
+  removeStale: boolean;
+  /** Remove the socket file when the launcher exits (RemoveOnStop=). */
+  removeOnExit: boolean;
+}
+
+export interface ListenSpec extends ListenOptions {
+  /** The -l value as given, for messages. */
+  text: string;
+  address: ListenAddress;
+}
+
+/** A -l value that cannot be used (code ERR_LISTEN_ADDRESS). The message names the value and what is wrong with it. */
+export class ListenSpecError extends SockactError {
+  declare value: string;
+  constructor(
+    value: string,
+    readonly reason: string,
+  ) {
+    super('ERR_LISTEN_ADDRESS', `-l ${quote(value)}: ${reason}`, { value });
+  }
+}
+ListenSpecError.prototype.name = 'ListenSpecError';
+
+/** The longest name sun_path holds with its terminating (path) or leading (abstract) NUL. */
+const UNIX_NAME_MAX = 107;
+
+function parsePort(text: string, value: string): number {
+  if (!/^\d+$/.test(text)) throw new ListenSpecError(value, `'${text}' is not a port number`);
+  const port = Number(text);
+  if (port > 65535) throw new ListenSpecError(value, `port ${text} is out of range (0-65535)`);
+  return port;
+}
+
+/** Parse the address part of a -l value (no options). */
+export function parseListenAddress(text: string, value = text): ListenAddress {
+  if (text === '') throw new ListenSpecError(value, 'the address is empty');
+  if (text.startsWith('@')) {
+    if (text.length === 1) throw new ListenSpecError(value, 'the abstract socket name after @ is empty');
+    checkUnixLength(text.slice(1), value);
+    return { family: 'unix', path: text };
+  }
+  if (text.startsWith('/') || text.startsWith('./') || text.startsWith('../')) {
+    const path = resolve(text);
+    if (path.includes('\0')) throw new ListenSpecError(value, 'the path contains a NUL byte');
+    checkUnixLength(path, value);
+    return { family: 'unix', path };
+  }
+  if (/^:?\d+$/.test(text)) {
+    return { family: 'inet6', address: '::', port: parsePort(text.replace(/^:/, ''), value), wildcard: true };
+  }
+  if (text.startsWith('[')) {
+    const m = /^\[([^\]%]*)(?:%([^\]]*))?\](?::(.*))?$/.exec(text);
+    if (!m) throw new ListenSpecError(value, "expected [IPv6]:PORT, e.g. '[::1]:8080'");
+    const [, host = '', scope, port] = m;
+    if (!isIPv6Text(host)) throw new ListenSpecError(value, `'${host}' is not an IPv6 address`);
+    if (scope === '') throw new ListenSpecError(value, 'the interface after % is empty');
+    if (port === undefined) throw new ListenSpecError(value, `the port is missing: '[${host}]:PORT'`);
+    const a: ListenAddress = { family: 'inet6', address: host, port: parsePort(port, value) };
+    if (scope !== undefined) a.scope = scope;
+    return a;
+  }
+  const colon = text.lastIndexOf(':');
+  if (colon < 0) {
+    throw new ListenSpecError(value, 'not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name');
+  }
+  const host = text.slice(0, colon);
+  if (isIPv4Text(host)) return { family: 'inet', address: host, port: parsePort(text.slice(colon + 1), value) };
+  if (isIPv6Text(host) || isIPv6Text(text)) {
+    throw new ListenSpecError(value, `IPv6 addresses go in brackets: '[${isIPv6Text(text) ? text : host}]:PORT'`);
+  }
+  throw new ListenSpecError(value, `'${host}' is not an IP address (names are not resolved): use e.g. 127.0.0.1 or [::1]`);
+}
+
+function checkUnixLength(name: string, value: string): void {
+  const bytes = Buffer.byteLength(name);
+  if (bytes > UNIX_NAME_MAX) {
+    throw new ListenSpecError(value, `a UNIX socket name holds at most ${UNIX_NAME_MAX} bytes, this one has ${bytes}`);
+  }
+}
+
+/** Format an address the way the launcher prints it: 1.2.3.4:80, [::1]:80, [fe80::1%eth0]:80, /path, @name. */
+export function formatListenAddress(a: ListenAddress): string {
+  if (a.family === 'inet') return `${a.address}:${a.port}`;
+  if (a.family === 'inet6') return `[${a.address}${a.scope !== undefined ? `%${a.scope}` : ''}]:${a.port}`;
+  return a.path;
+}
+
+export const LISTEN_DEFAULTS: Readonly<ListenOptions> = {
+  type: 'stream',
+  reusePort: false,
+  freebind: false,
+  v6only: false,
+  removeStale: false,
+  removeOnExit: false,
+};
+
+type OptionKey = keyof Omit<ListenOptions, 'type'>;
+type Kind = 'flag' | 'int' | 'mode' | 'text';
+/** The options a -l value may carry, keyed by how they are written, and where they apply. */
+const OPTIONS: Record<string, { key: OptionKey; kind: Kind; applies: (a: ListenAddress, t: ListenType) => string | undefined }> = {
+  name: { key: 'name', kind: 'text', applies: () => undefined },
+  backlog: { key: 'backlog', kind: 'int', applies: (_a, t) => (t === 'dgram' ? 'datagram sockets do not listen' : undefined) },
+  'reuse-port': { key: 'reusePort', kind: 'flag', applies: (a) => inetOnly(a) },
+  freebind: { key: 'freebind', kind: 'flag', applies: (a) => inetOnly(a) },
+  v6only: { key: 'v6only', kind: 'flag', applies: (a) => (a.family === 'inet6' ? undefined : 'it applies to IPv6 addresses only') },
+  mode: { key: 'mode', kind: 'mode', applies: (a) => pathOnly(a) },
+  user: { key: 'user', kind: 'text', applies: (a) => pathOnly(a) },
+  group: { key: 'group', kind: 'text', applies: (a) => pathOnly(a) },
+  'remove-stale': { key: 'removeStale', kind: 'flag', applies: (a) => pathOnly(a) },
+  'remove-on-exit': { key: 'removeOnExit', kind: 'flag', applies: (a) => pathOnly(a) },
+};
+const ALIASES: Record<string, string> = { reuseport: 'reuse-port' };
+const TYPES: readonly ListenType[] = ['stream', 'dgram', 'seqpacket'];
+
+function inetOnly(a: ListenAddress): string | undefined {
+  return a.family === 'unix' ? 'it applies to IP addresses only' : undefined;
+}
+
+function pathOnly(a: ListenAddress): string | undefined {
+  if (a.family !== 'unix') return 'it applies to UNIX socket paths only';
+  return a.path.startsWith('@') ? 'an abstract socket has no file' : undefined;
+}
+
+function parseFlag(text: string | undefined, value: string, key: string): boolean {
+  if (text === undefined) return true;
+  if (/^(yes|true|on|1)$/i.test(text)) return true;
+  if (/^(no|false|off|0)$/i.test(text)) return false;
+  throw new ListenSpecError(value, `${key}=${text}: expected yes or no`);
+}
+
+/** Parse an octal permission mode such as 0660 or 660 (SocketMode=). */
+export function parseMode(text: string): number | undefined {
+  return /^0?[0-7]{3}$/.test(text) ? parseInt(text, 8) : undefined;
+}
+
+function optionValue(kind: Kind, key: string, text: string | undefined, value: string): boolean | number | string {
+  if (kind === 'flag') return parseFlag(text, value, key);
+  if (text === undefined || text === '') {
+    if (kind === 'text' && key === 'name' && text === '') return '';
+    throw new ListenSpecError(value, `${key} needs a value: '${key}=...'`);
+  }
+  if (kind === 'int') {
+    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 0x7fffffff) {
+      throw new ListenSpecError(value, `${key}=${text}: expected a positive whole number`);
+    }
+    return Number(text);
+  }
+  if (kind === 'mode') {
+    const mode = parseMode(text);
+    if (mode === undefined) throw new ListenSpecError(value, `${key}=${text}: expected an octal mode such as 0660`);
+    return mode;
+  }
+  const problem = key === 'name' ? fdNameProblem(text) : undefined;
+  if (problem) throw new ListenSpecError(value, `name=${text} is not a valid fd name (${problem})`);
+  return text;
+}
+
+/**
+ * Parse one -l value. `defaults` come from the global flags (-d, --backlog, --socket-mode...);
+ * a default is applied only where it makes sense (a mode to UNIX paths, reuse-port to IP), while
+ * an option written on the -l value itself must apply or is rejected. The socket type must fit
+ * the address: seqpacket needs a UNIX socket, as in systemd-socket-activate.
+ */
+export function parseListen(value: string, defaults: Partial<ListenOptions> = {}): ListenSpec {
+  const [addrText = '', ...parts] = value.split(',');
+  const address = parseListenAddress(addrText, value);
+  let type: ListenType | undefined;
+  const given: Partial<Record<OptionKey, boolean | number | string>> = {};
+  for (const part of parts) {
+    const eq = part.indexOf('=');
+    const rawKey = eq < 0 ? part : part.slice(0, eq);
+    const key = ALIASES[rawKey] ?? rawKey;
+    const text = eq < 0 ? undefined : part.slice(eq + 1);
+    if ((TYPES as readonly string[]).includes(key)) {
+      if (text !== undefined) throw new ListenSpecError(value, `${key} takes no value`);
+      if (type !== undefined && type !== key) throw new ListenSpecError(value, `${type} and ${key} exclude each other`);
+      type = key as ListenType;
+      continue;
+    }
+    const def = OPTIONS[key];
+    if (!def) {
+      const known = [...TYPES, ...Object.keys(OPTIONS)].join(', ');
+      throw new ListenSpecError(value, `unknown socket option '${rawKey}' (known: ${known})`);
+    }
+    if (def.key in given) throw new ListenSpecError(value, `${key} is given twice`);
+    given[def.key] = optionValue(def.kind, key, text, value);
+  }
+  const spec: ListenSpec = { ...LISTEN_DEFAULTS, text: value, address, type: type ?? defaults.type ?? 'stream' };
+  if (spec.type === 'seqpacket' && address.family !== 'unix') {
+    throw new ListenSpecError(value, 'seqpacket sockets need a UNIX address (/path or @name)');
+  }
+  for (const [written, def] of Object.entries(OPTIONS)) {
+    const why = def.applies(address, spec.type);
+    const own = given[def.key];
+    if (own !== undefined) {
+      if (why !== undefined && !(def.kind === 'flag' && own === false)) {
+        throw new ListenSpecError(value, `${written}: ${why}`);
+      }
+      (spec as unknown as Record<string, unknown>)[def.key] = own;
+    } else if (defaults[def.key] !== undefined && why === undefined) {
+      (spec as unknown as Record<string, unknown>)[def.key] = defaults[def.key];
+    }
+  }
+  return spec;
+}

@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The built command, as a user runs it (tests run the code in dist/, built by `npx tsc -p .`). */
+export const SOCKACT = join(ROOT, 'bin/sockact.js');
+/** libsystemd's own sd_listen_fds_with_names() + sd_is_socket*(), through ctypes. */
+export const SD_PEER = join(ROOT, 'test/_support/sd-peer.py');
+/** Debian's python3 when present (pyenv's shim on PATH adds a bash start-up), else whatever is on PATH. */
+export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/**
+ * A child (python3 -c) that prints, as one JSON line, every fd it holds with its FD_CLOEXEC flag
+ * and what it points to, plus the environment variables it was asked about.
+ */
+export const FD_LISTER = `
+import json, os, sys
+fds = {}
+for name in os.listdir('/proc/self/fd'):
+    fd = int(name)
+    try:
+        target = os.readlink('/proc/self/fd/' + name)
+        flags = open('/proc/self/fdinfo/' + name).read()
+    except OSError:
+        continue  # the directory listing's own fd, closed by now
+    if target.startswith('/proc/') and target.endswith('/fd'):
+        continue
+    octal = [l for l in flags.splitlines() if l.startswith('flags:')][0].split()[1]
+    fds[fd] = {'target': target, 'cloexec': bool(int(octal, 8) & 0o2000000), 'nonblock': bool(int(octal, 8) & 0o4000)}
+print(json.dumps({'pid': os.getpid(), 'fds': fds, 'env': {k: os.environ.get(k) for k in sys.argv[1:]}}), flush=True)
+`;
+
+export interface Run {
+  child: ChildProcess;
+  /** Everything written so far. */
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Settles when the process has exited and its output is complete. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolve with the first match of `re` on a stream, waiting for more output as needed. */
+  waitFor(stream: 'stdout' | 'stderr', re: RegExp): Promise<RegExpMatchArray>;
+}
+
+/** Run a command with piped output and helpers to wait for lines. */
+export function run(command: string, args: readonly string[], opts: SpawnOptions = {}): Run {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  const out = { stdout: '', stderr: '' };
+  const waiters: (() => void)[] = [];
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => ((out.stdout += d), wake()));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => ((out.stderr += d), wake()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
+    child.on('close', (code, signal) => {
+      res({ code, signal });
+      wake();
+    });
+  });
+  let closed = false;
+  void exited.then(() => (closed = true));
+  return {
+    child,
+    get stdout() {
+      return out.stdout;
+    },
+    get stderr() {
+      return out.stderr;
+    },
+    exited,
+    async waitFor(stream, re) {
+      for (;;) {
+        const m = out[stream].match(re);
+        if (m) return m;
+        if (closed) {
+          throw new Error(`exited without ${re} on ${stream}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
+        }
+        await new Promise<void>((r) => waiters.push(r));
+      }
+    },
+  };
+}
+
+/** Run the sockact command (node bin/sockact.js ARGS). */
+export function sockact(args: readonly string[], opts: SpawnOptions = {}): Run {
+  return run(process.execPath, [SOCKACT, ...args], opts);
+}
+
+/** The address sockact reported for the socket at `fd` ("listening on 127.0.0.1:41234 as fd 3"). */
+export async function listeningOn(r: Run, fd = 3): Promise<string> {
+  const m = await r.waitFor('stderr', new RegExp(`listening on (\\S+) as fd ${fd}\\b`));
+  return m[1]!;
+}
+
+/** Split "127.0.0.1:80" / "[::1]:80" into host and port. */
+export function hostPort(label: string): { host: string; port: number } {
+  const m = /^\[?(.*?)\]?:(\d+)$/.exec(label);
+  if (!m) throw new Error(`not host:port: ${label}`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** Connect over TCP or a UNIX path and collect everything the peer sends until it closes. */
+export function exchange(target: { host: string; port: number } | { path: string }, send?: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const s: Socket = connect(target as never);
+    let data = '';
+    s.setEncoding('utf8');
+    s.on('connect', () => {
+      if (send !== undefined) s.end(send);
+    });
+    s.on('data', (d: string) => (data += d));
+    s.on('error', rej);
+    s.on('close', () => res(data));
+  });
+}
+
+/** A fresh private directory for UNIX socket paths; remove it with the returned function. */
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'sockact-launch-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A unique abstract socket name for this test run. */
+export function abstractName(tag: string): string {
+  return `@sockact-test-${tag}-${process.pid}-${Math.random().toString(36).slice(2)}`;
+}

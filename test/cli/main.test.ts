@@ -1,0 +1,159 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FD_LISTER, hostPort, listeningOn, PYTHON, ROOT, sockact, tempDir } from '../_support/launcher.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+function dir(): string {
+  const t = tempDir();
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+/** Occupy a loopback port with a plain Node server, for the port-in-use cases. */
+async function busyPort(): Promise<number> {
+  const server: Server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => server.close());
+  return (server.address() as { port: number }).port;
+}
+
+describe('sockact: lifecycle and exit status', () => {
+  it("prints one line per event and exits with the program's code", async () => {
+    const r = sockact(['-l', '127.0.0.1:0,name=web', '--', 'sh', '-c', 'exit 7']);
+    const { code } = await r.exited;
+    expect(code).toBe(7);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^sockact: listening on 127\.0\.0\.1:\d+ as fd 3 \(web\)$/);
+    const pid = /^sockact: started sh -c 'exit 7' as pid (\d+)$/.exec(lines[1]!)![1];
+    expect(lines[2]).toBe(`sockact: pid ${pid} exited with code 7`);
+  });
+
+  it('is silent with -q', async () => {
+    const r = sockact(['-q', '-l', '127.0.0.1:0', 'true']);
+    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(r.stderr).toBe('');
+  });
+
+  it('exits 127 for a program that is not found, before binding anything', async () => {
+    const port = await busyPort();
+    // The -l would fail to bind: the missing program is reported first, as nothing was started.
+    const r = sockact(['-l', `127.0.0.1:${port}`, 'no-such-program-sockact-test']);
+    expect((await r.exited).code).toBe(127);
+    expect(r.stderr).toBe('sockact: no-such-program-sockact-test: command not found\n');
+  });
+
+  it('exits 126 for a program that is not executable', async () => {
+    const file = join(dir(), 'script');
+    writeFileSync(file, '#!/bin/sh\necho hi\n');
+    chmodSync(file, 0o644);
+    // root may execute a file with no x bit at all only if some x bit is set: none is.
+    const r = sockact(['-l', '127.0.0.1:0', file]);
+    expect((await r.exited).code).toBe(126);
+    expect(r.stderr).toBe(`sockact: ${file}: permission denied (${file} is not executable)\n`);
+  });
+
+  it('names the address and the reason when a port is in use, exits 1, and starts nothing', async () => {
+    const port = await busyPort();
+    const marker = join(dir(), 'started');
+    const r = sockact(['-l', '127.0.0.1:0', '-l', `127.0.0.1:${port}`, '--', 'touch', marker]);
+    expect((await r.exited).code).toBe(1);
+    expect(r.stderr).toBe(`sockact: can't listen on 127.0.0.1:${port}: address already in use\n`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it.each<[string[], string]>([
+    [['-l', '127.0.0.1:99999', 'true'], "sockact: -l '127.0.0.1:99999': port 99999 is out of range (0-65535)"],
+    [['-l', 'localhost:80', 'true'], "sockact: -l 'localhost:80': 'localhost' is not an IP address (names are not resolved): use e.g. 127.0.0.1 or [::1]"],
+    [['-l', '8080,bakclog=1', 'true'], "sockact: -l '8080,bakclog=1': unknown socket option 'bakclog'"],
+    [['--frobnicate', '-l', '0', 'true'], 'sockact: unknown option --frobnicate'],
+    [['-d', '-a', '-l', '0', 'true'], 'sockact: --datagram may not be combined with --accept'],
+    [['-l', '0'], 'sockact: PROGRAM is missing'],
+    [['true'], 'sockact: nothing to listen on: give -l ADDRESS'],
+    [['--inetd', '-l', '127.0.0.1:0', '-l', '127.0.0.1:0', 'true'], 'sockact: --inetd passes exactly one socket on stdin and stdout, but there are 2'],
+    [['-E', 'LISTEN_FDS=4', '-l', '0', 'true'], "sockact: -E 'LISTEN_FDS=4': sockact sets LISTEN_FDS itself"],
+  ])('exits 2 for a usage error: %j', async (args, message) => {
+    const r = sockact(args);
+    expect((await r.exited).code).toBe(2);
+    expect(r.stderr.startsWith(message)).toBe(true);
+    expect(r.stderr.endsWith("Try 'sockact --help' for more information.\n")).toBe(true);
+  });
+
+  it('shows options, examples and the wrapper advice with --help, and the version with --version', async () => {
+    const help = sockact(['--help']);
+    expect((await help.exited).code).toBe(0);
+    expect(help.stdout).toContain('Usage: sockact [options] [--] PROGRAM [ARGS...]');
+    expect(help.stdout).toContain('--listen');
+    expect(help.stdout).toContain('Examples:');
+    expect(help.stdout).toContain('"start": "sockact -l 8080 -- node server.js"');
+    const version = sockact(['--version']);
+    expect((await version.exited).code).toBe(0);
+    expect(version.stdout).toBe(`${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
+  });
+});
+
+describe('sockact: what the program gets', () => {
+  it('exactly fds 0-2 and its sockets, its own LISTEN_PID, -E variables, and none of the stale ones', async () => {
+    const stale = { LISTEN_PID: String(process.pid), LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b', NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '5', WATCHDOG_PID: '1' };
+    const vars = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'SET', 'COPIED', 'EMPTY'];
+    const r = sockact(['-q', '-l', '127.0.0.1:0', '-l', '[::1]:0,name=v6', '-E', 'SET=1', '-E', 'COPIED', '-E', 'EMPTY=', '--', PYTHON, '-c', FD_LISTER, ...vars], {
+      env: { ...process.env, ...stale, COPIED: 'from sockact' },
+    });
+    expect((await r.exited).code).toBe(0);
+    const seen = JSON.parse(r.stdout);
+    expect(Object.keys(seen.fds).map(Number)).toEqual([0, 1, 2, 3, 4]);
+    expect(seen.env).toEqual({
+      LISTEN_PID: String(seen.pid),
+      LISTEN_FDS: '2',
+      LISTEN_FDNAMES: 'unknown:v6',
+      NOTIFY_SOCKET: null,
+      WATCHDOG_USEC: null,
+      WATCHDOG_PID: null,
+      SET: '1',
+      COPIED: 'from sockact',
+      EMPTY: '',
+    });
+  });
+
+  it('runs the program as --user, with that user in USER and HOME', async () => {
+    // As root: nobody. Otherwise the current user, the only one an unprivileged process may become.
+    const root = process.getuid!() === 0;
+    const user = root ? 'nobody' : String(process.getuid!());
+    const r = sockact(['-q', '-l', '127.0.0.1:0', '--user', user, '--', PYTHON, '-c', 'import json, os; print(json.dumps([os.getuid(), os.environ.get("USER")]))']);
+    expect((await r.exited).code).toBe(0);
+    const [uid, name] = JSON.parse(r.stdout);
+    if (root) expect([uid, name]).toEqual([65534, 'nobody']);
+    else expect(uid).toBe(process.getuid!());
+  });
+
+  it('with --inetd alone, puts the listening socket itself on stdin and stdout, without LISTEN_*', async () => {
+    // stdout is the socket now: the lister prints to stderr instead, and looks at fd 1 first.
+    const lister = `import os, sys; sys.stdout = sys.stderr\n${FD_LISTER}\nprint(json.dumps(os.readlink('/proc/self/fd/1')))`;
+    const r = sockact(['-q', '--inetd', '-l', '127.0.0.1:0', '--', PYTHON, '-c', lister, 'LISTEN_FDS']);
+    expect((await r.exited).code).toBe(0);
+    const [line, stdoutTarget] = r.stderr.trimEnd().split('\n');
+    const seen = JSON.parse(line!);
+    expect(JSON.parse(stdoutTarget!)).toBe(seen.fds['0'].target);
+    expect(seen.fds['0'].target).toMatch(/^socket:\[\d+\]$/);
+    expect(Object.keys(seen.fds).map(Number)).toEqual([0, 1, 2]);
+    expect(seen.env).toEqual({ LISTEN_FDS: null });
+  });
+
+  it('removes socket files when it exits with --remove-on-exit, except those that opt out', async () => {
+    const d = dir();
+    const r = sockact(['-q', '--remove-on-exit', '-l', join(d, 'a.sock'), '-l', join(d, 'b.sock'), '-l', `${join(d, 'kept.sock')},remove-on-exit=no`, 'true']);
+    expect((await r.exited).code).toBe(0);
+    expect(['a.sock', 'b.sock', 'kept.sock'].map((f) => existsSync(join(d, f)))).toEqual([false, false, true]);
+  });
+
+  it('reports the port it got for port 0', async () => {
+    const r = sockact(['-l', '127.0.0.1:0', '--', 'sh', '-c', 'exit 0']);
+    const { port } = hostPort(await listeningOn(r));
+    expect(port).toBeGreaterThan(0);
+    await r.exited;
+  });
+});

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine, type RunConfig } from '../../src/cli/parse.js';
+import { UsageError } from '../../src/launch/errors.js';
+
+function config(argv: string[]): RunConfig {
+  const cmd = parseCommandLine(argv);
+  if (cmd.kind !== 'run') throw new Error(`expected a run, got ${cmd.kind}`);
+  return cmd.config;
+}
+
+function usageError(argv: string[]): UsageError {
+  try {
+    parseCommandLine(argv);
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(2);
+    return err as UsageError;
+  }
+  throw new Error(`no usage error for ${JSON.stringify(argv)}`);
+}
+
+describe('parseCommandLine: PROGRAM and its arguments', () => {
+  it.each<[string[], string, string[]]>([
+    // Everything after PROGRAM is the program's, options included, without --.
+    [['-l', '8080', 'node', 'server.js', '--port', '3'], 'node', ['server.js', '--port', '3']],
+    // -- ends sockact's options; what follows is PROGRAM even when it looks like an option.
+    [['-l', '8080', '--', '-weird', '-l', 'x'], '-weird', ['-l', 'x']],
+    // A -- after PROGRAM belongs to PROGRAM.
+    [['-l', '8080', 'prog', '--', '-x'], 'prog', ['--', '-x']],
+    [['-l', '8080', '--', 'prog', '--', '-x'], 'prog', ['--', '-x']],
+    // Flags do not take PROGRAM as a value; numbers in ARGS stay text.
+    [['-d', '-l', '[::1]:0', 'prog', '007', '1e3'], 'prog', ['007', '1e3']],
+    // Attached and grouped short forms.
+    [['-ql8080', 'prog'], 'prog', []],
+    [['--listen=8080', 'prog', '-q'], 'prog', ['-q']],
+  ])('%j', (argv, program, args) => {
+    const c = config(argv);
+    expect(c.program).toBe(program);
+    expect(c.args).toEqual(args);
+  });
+
+  it('collects repeatable options in order', () => {
+    const c = config(['-l', '127.0.0.1:0', '--listen', '/tmp/x.sock', '-E', 'A=1', '--setenv=B', '--environment', 'C=3', 'prog']);
+    expect(c.specs.map((s) => s.text)).toEqual(['127.0.0.1:0', '/tmp/x.sock']);
+    expect(c.setenv).toEqual(['A=1', 'B', 'C=3']);
+  });
+
+  it('reads the flags', () => {
+    const c = config(['-a', '--inetd', '--max-connections', '3', '-q', '-l', '0', '--user', 'nobody', '--group', 'nogroup', 'cat']);
+    expect(c).toMatchObject({ accept: true, inetd: true, maxConnections: 3, quiet: true, user: 'nobody', group: 'nogroup', onDemand: false });
+  });
+
+  it('gives global socket flags to every -l as defaults', () => {
+    const c = config(['--backlog', '7', '--socket-mode', '0600', '--remove-stale', '-l', '/tmp/a.sock', '-l', '127.0.0.1:0,backlog=9', 'p']);
+    expect(c.specs[0]).toMatchObject({ backlog: 7, mode: 0o600, removeStale: true });
+    expect(c.specs[1]).toMatchObject({ backlog: 9, removeStale: false });
+    expect(c.specs[1]!.mode).toBeUndefined();
+  });
+
+  it('splits --fdname on colons and joins repeated ones', () => {
+    expect(config(['-l', '1', '-l', '2', '-l', '3', '--fdname', 'a:b', '--fdname', 'c', 'p']).fdnames).toEqual(['a', 'b', 'c']);
+    // One name is copied to every socket later (systemd-socket-activate does so).
+    expect(config(['-l', '1', '-l', '2', '--fdname', 'web', 'p']).fdnames).toEqual(['web']);
+  });
+
+  it('answers --help and --version', () => {
+    expect(parseCommandLine(['--help'])).toEqual({ kind: 'help' });
+    expect(parseCommandLine(['-h', '-l', 'bad'])).toEqual({ kind: 'help' });
+    expect(parseCommandLine(['--version'])).toEqual({ kind: 'version' });
+  });
+});
+
+describe('parseCommandLine: usage errors (exit 2) name the option and the value', () => {
+  it.each<[string[], string]>([
+    [['-l', '8080'], 'PROGRAM is missing'],
+    [[], 'PROGRAM is missing'],
+    [['--bogus', 'prog'], 'unknown option --bogus'],
+    [['-x', 'prog'], 'unknown option -x'],
+    // --no-X is not a thing here: every flag is off by default.
+    [['--no-now', 'prog'], 'unknown option --no-now'],
+    [['-l'], '-l needs a value'],
+    [['-l', '127.0.0.1:99999', 'p'], "-l '127.0.0.1:99999': port 99999 is out of range"],
+    [['-l', 'localhost:80', 'p'], "-l 'localhost:80': 'localhost' is not an IP address"],
+    [['--now=later', '-l', '1', 'p'], "--now takes no value (got 'later')"],
+    [['--user', 'a', '--user', 'b', '-l', '1', 'p'], "--user is given more than once ('a', 'b')"],
+    [['--backlog', 'lots', '-l', '1', 'p'], "--backlog 'lots': expected a positive whole number"],
+    [['--socket-mode', '888', '-l', '/x', 'p'], "--socket-mode '888': expected an octal mode"],
+    [['--max-connections', '3', '-l', '1', 'p'], '--max-connections applies to --accept only'],
+    [['-a', '--max-connections', '0', '-l', '1', 'p'], "--max-connections '0': expected a positive whole number"],
+    [['--fdname', 'a:b:c', '-l', '1', '-l', '2', 'p'], '--fdname gives 3 names for 2 sockets'],
+    [['--fdname', 'a\tb', '-l', '1', 'p'], "--fdname 'a\\x09b' is not a valid fd name"],
+  ])('%j', (argv, message) => {
+    expect(usageError(argv).message).toContain(message);
+  });
+
+  it.each<[string[], string]>([
+    // Conflicts name both options, as systemd-socket-activate does.
+    [['-d', '--seqpacket', '-l', '/x', 'p'], '--datagram may not be combined with --seqpacket'],
+    [['-d', '-a', '-l', '1', 'p'], '--datagram may not be combined with --accept (datagram sockets do not accept connections)'],
+    [['-a', '-l', '[::1]:0,dgram', 'p'], "--accept may not be combined with -l '[::1]:0,dgram'"],
+    [['--now', '--on-demand', '-l', '1', 'p'], '--now may not be combined with --on-demand'],
+    [['-a', '--fdname', 'x', '-l', '1', 'p'], '--accept may not be combined with --fdname'],
+    [['--inetd', '--fdname', 'x', '-l', '1', 'p'], '--inetd may not be combined with --fdname'],
+    [['-a', '-l', '1,name=x', 'p'], "--accept may not be combined with -l '1,name=x' (name=)"],
+    [['--fdname', 'a:b', '-l', '1,name=x', '-l', '2', 'p'], "--fdname with several names may not be combined with -l '1,name=x'"],
+  ])('%j', (argv, message) => {
+    expect(usageError(argv).message).toContain(message);
+  });
+});

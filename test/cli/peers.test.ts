@@ -1,0 +1,130 @@
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { abstractName, exchange, hostPort, listeningOn, PYTHON, ROOT, SD_PEER, SOCKACT, sockact, tempDir } from '../_support/launcher.js';
+
+/** Real peers no one here wrote must accept what sockact passes (issue 3, Tests). */
+
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+function dir(): string {
+  const t = tempDir();
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+const HELLO = join(ROOT, 'examples/hello/server.js');
+
+function get(target: { host: string; port: number } | { socketPath: string }): Promise<string> {
+  return new Promise((res, rej) => {
+    const req = request({ ...target, path: '/', agent: false }, (resp) => {
+      let body = '';
+      resp.setEncoding('utf8');
+      resp.on('data', (d: string) => (body += d));
+      resp.on('end', () => res(body));
+    });
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+describe("libsystemd's sd_listen_fds_with_names and sd_is_socket* (sd-peer.py)", () => {
+  it('accept TCP v4 and v6 with one --fdname copied to every socket', async () => {
+    const r = sockact(['-q', '-l', '127.0.0.1:0', '-l', '[::1]:0', '--fdname', 'web', '--', PYTHON, SD_PEER]);
+    expect((await r.exited).code).toBe(0);
+    const peer = JSON.parse(r.stdout);
+    expect(peer).toMatchObject({ n: 2, names: ['web', 'web'], env: {} });
+    expect(peer.fds.map((f: { family: string; listening: boolean }) => [f.family, f.listening])).toEqual([
+      ['inet', true],
+      ['inet6', true],
+    ]);
+  });
+
+  it('accept UNIX path and abstract sockets with --fdname per socket', async () => {
+    const path = join(dir(), 'app.sock');
+    const name = abstractName('cli');
+    const r = sockact(['-q', '-l', path, '-l', name, '--fdname', 'file:abstract', '--', PYTHON, SD_PEER]);
+    expect((await r.exited).code).toBe(0);
+    const peer = JSON.parse(r.stdout);
+    expect(peer).toMatchObject({ n: 2, names: ['file', 'abstract'] });
+    expect(peer.fds.map((f: { family: string; local: string }) => [f.family, f.local])).toEqual([
+      ['unix', path],
+      ['unix', `\u0000${name.slice(1)}`],
+    ]);
+  });
+
+  it('accept UDP (-d) and seqpacket sockets', async () => {
+    const udp = sockact(['-q', '-d', '-l', '127.0.0.1:0', '-l', '[::1]:0', '--', PYTHON, SD_PEER]);
+    const sp = sockact(['-q', '--seqpacket', '-l', join(dir(), 'sp.sock'), '--', PYTHON, SD_PEER]);
+    expect((await udp.exited).code).toBe(0);
+    expect((await sp.exited).code).toBe(0);
+    const types = (out: string) => JSON.parse(out).fds.map((f: { type: string; family: string; listening: boolean }) => [f.type, f.family, f.listening]);
+    expect(types(udp.stdout)).toEqual([
+      ['dgram', 'inet', false],
+      ['dgram', 'inet6', false],
+    ]);
+    expect(types(sp.stdout)).toEqual([['seqpacket', 'unix', true]]);
+  });
+});
+
+describe('systemd-socket-activate as a middle link', () => {
+  it("passes sockact's socket on, which it does only when LISTEN_PID is exactly its own pid", async () => {
+    // systemd-socket-activate takes fd 3 from sockact (sd_listen_fds checks LISTEN_PID), adds its
+    // own socket as fd 4, and on the first connection execs sd-peer with both. The connection
+    // goes to sockact's socket, so the peer answering on it proves the fd made it through.
+    // systemd-socket-activate refuses port 0, so its own socket is a UNIX path.
+    const own = join(dir(), 'ssa.sock');
+    const r = sockact(['-l', '127.0.0.1:0,name=outer', '--', 'systemd-socket-activate', '-l', own, '--fdname', 'outer:own', '--', PYTHON, SD_PEER, '--serve-once']);
+    const outer = hostPort(await listeningOn(r));
+    // systemd-socket-activate's own log: both fds, the inherited one first.
+    await r.waitFor('stderr', new RegExp(`Listening on ${own} as 4\\.`));
+    expect(r.stderr).toContain(`Listening on 127.0.0.1:${outer.port} as 3.`);
+    const reply = JSON.parse(await exchange(outer));
+    expect(reply.n).toBe(2);
+    expect(reply.names).toEqual(['outer', 'own']);
+    expect(reply.fds[0]).toMatchObject({ fd: 3, type: 'stream', family: 'inet', listening: true, local: ['127.0.0.1', outer.port] });
+    expect((await r.exited).code).toBe(0);
+  });
+});
+
+describe('sockact under sockact', () => {
+  it('passes inherited sockets on first, at their positions and with their names', async () => {
+    const r = sockact(['-l', '127.0.0.1:0,name=outer', '--', process.execPath, SOCKACT, '-l', '127.0.0.1:0,name=inner', '--', PYTHON, SD_PEER]);
+    expect((await r.exited).code).toBe(0);
+    const outer = await listeningOn(r);
+    const inner = (await r.waitFor('stderr', /listening on (\S+) as fd 4 \(inner\)/))[1]!;
+    expect(r.stderr).toContain(`sockact: passing on inherited ${outer} as fd 3 (outer)`);
+    const peer = JSON.parse(r.stdout);
+    expect(peer.n).toBe(2);
+    expect(peer.names).toEqual(['outer', 'inner']);
+    expect(peer.fds.map((f: { local: [string, number] }) => `${f.local[0]}:${f.local[1]}`)).toEqual([outer, inner]);
+  });
+});
+
+describe("the package's own getListeners() (examples/hello)", () => {
+  it('serves HTTP through sockact on IPv4 and IPv6', async () => {
+    const r = sockact(['-l', '127.0.0.1:0', '-l', '[::1]:0', '--', process.execPath, HELLO]);
+    const v4 = hostPort(await listeningOn(r, 3));
+    const v6 = hostPort(await listeningOn(r, 4));
+    const started = (await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1];
+    expect(await get(v4)).toBe(`hello from pid ${started}\n`);
+    expect(await get(v6)).toBe(`hello from pid ${started}\n`);
+    // hello shuts down cleanly on SIGTERM, which sockact forwards; its exit code is sockact's.
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(r.stderr).toContain(`sockact: pid ${started} exited with code 0`);
+  });
+
+  it('serves one HTTP connection per process in accept mode', async () => {
+    const r = sockact(['-a', '-l', '127.0.0.1:0', '--', process.execPath, HELLO]);
+    const tcp = hostPort((await r.waitFor('stderr', /listening on (\S+)/))[1]!);
+    const first = await get(tcp);
+    const second = await get(tcp);
+    expect(first).toMatch(/^hello from pid \d+\n$/);
+    expect(second).toMatch(/^hello from pid \d+\n$/);
+    expect(second).not.toBe(first);
+    r.child.kill('SIGTERM');
+    await r.exited;
+  });
+});

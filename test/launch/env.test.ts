@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { activationEnv, parseSetenv, STALE_VARIABLES } from '../../src/launch/env.js';
+import { LaunchError, UsageError } from '../../src/launch/errors.js';
+
+describe('parseSetenv', () => {
+  it.each<[string[], Record<string, string>]>([
+    // NAME=VALUE sets; the value may contain '='.
+    [['A=1', 'B=x=y'], { A: '1', B: 'x=y' }],
+    // NAME alone copies the launcher's own value...
+    [['HOME_X'], { HOME_X: '/home/x' }],
+    // ...and is skipped when the launcher has none (systemd-socket-activate's -E).
+    [['UNSET_HERE'], {}],
+    // An empty value is a value.
+    [['E='], { E: '' }],
+    // NOTIFY_SOCKET can be passed on on purpose, although it is stripped by default.
+    [['NOTIFY_SOCKET'], { NOTIFY_SOCKET: '/run/n' }],
+    // Later ones win.
+    [['A=1', 'A=2'], { A: '2' }],
+  ])('%j', (values, expected) => {
+    expect(parseSetenv(values, { HOME_X: '/home/x', NOTIFY_SOCKET: '/run/n' })).toEqual(expected);
+  });
+
+  it.each<[string, string]>([
+    ['1A=x', "-E '1A=x': '1A' is not a variable name"],
+    ['=x', "-E '=x': '' is not a variable name"],
+    ['LISTEN_FDS=3', "-E 'LISTEN_FDS=3': sockact sets LISTEN_FDS itself"],
+    ['LISTEN_PID', "-E 'LISTEN_PID': sockact sets LISTEN_PID itself"],
+  ])('rejects %s as a usage error', (value, message) => {
+    expect(() => parseSetenv([value], {})).toThrow(UsageError);
+    expect(() => parseSetenv([value], {})).toThrow(message);
+  });
+});
+
+describe('activationEnv', () => {
+  const stale = Object.fromEntries(STALE_VARIABLES.map((k) => [k, 'stale']));
+
+  it('removes every stale activation variable and sets LISTEN_FDS and LISTEN_FDNAMES', () => {
+    const env = activationEnv({ base: { ...stale, PATH: '/bin', KEEP: 'k' }, count: 2, names: ['web', ''] });
+    expect(env).toEqual({ PATH: '/bin', KEEP: 'k', LISTEN_FDS: '2', LISTEN_FDNAMES: 'web:' });
+  });
+
+  it('leaves LISTEN_FDNAMES out without names, and LISTEN_* out entirely with no fds (inetd)', () => {
+    expect(activationEnv({ base: { ...stale }, count: 1 })).toEqual({ LISTEN_FDS: '1' });
+    expect(activationEnv({ base: { ...stale, A: 'a' }, count: 0, setenv: { B: 'b' } })).toEqual({ A: 'a', B: 'b' });
+  });
+
+  it('refuses a name count other than the fd count, which libsystemd would reject', () => {
+    expect(() => activationEnv({ base: {}, count: 2, names: ['a'] })).toThrow(LaunchError);
+    expect(() => activationEnv({ base: {}, count: 2, names: ['a'] })).toThrow('1 fd names for 2 fds');
+  });
+});

@@ -1,0 +1,148 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatListenAddress, ListenSpecError, parseListen, parseListenAddress, type ListenSpec } from '../../src/protocol/address.js';
+
+describe('parseListenAddress', () => {
+  it.each([
+    // A bare port is every address, dual-stack: [::] with IPv4 accepted too (systemd.socket).
+    ['8080', { family: 'inet6', address: '::', port: 8080, wildcard: true }],
+    // sockact's :PORT spelling means the same.
+    [':8080', { family: 'inet6', address: '::', port: 8080, wildcard: true }],
+    // Port 0 asks the kernel for a free port (sockact's extension; systemd refuses it).
+    ['0', { family: 'inet6', address: '::', port: 0, wildcard: true }],
+    [':0', { family: 'inet6', address: '::', port: 0, wildcard: true }],
+    ['127.0.0.1:80', { family: 'inet', address: '127.0.0.1', port: 80 }],
+    ['0.0.0.0:65535', { family: 'inet', address: '0.0.0.0', port: 65535 }],
+    ['[::1]:53', { family: 'inet6', address: '::1', port: 53 }],
+    // The %dev scope stays text: the binder resolves interface names.
+    ['[fe80::1%eth0]:80', { family: 'inet6', address: 'fe80::1', port: 80, scope: 'eth0' }],
+    ['[fe80::1%2]:80', { family: 'inet6', address: 'fe80::1', port: 80, scope: '2' }],
+    // An IPv4-mapped IPv6 address is still written in brackets.
+    ['[::ffff:127.0.0.1]:1', { family: 'inet6', address: '::ffff:127.0.0.1', port: 1 }],
+    ['/run/app.sock', { family: 'unix', path: '/run/app.sock' }],
+    // Relative paths are resolved against the working directory (sockact's extension).
+    ['./app.sock', { family: 'unix', path: resolve('app.sock') }],
+    ['../x/app.sock', { family: 'unix', path: resolve('../x/app.sock') }],
+    // '@' stands for the leading NUL of an abstract name, as systemd writes it.
+    ['@app', { family: 'unix', path: '@app' }],
+  ])('%s', (text, expected) => {
+    expect(parseListenAddress(text)).toEqual(expected);
+  });
+
+  it.each([
+    ['', 'the address is empty'],
+    ['http', 'not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name'],
+    // Names are never resolved, as in systemd: the message says what to write instead.
+    ['localhost:80', "'localhost' is not an IP address"],
+    ['127.0.0.1:99999', 'port 99999 is out of range (0-65535)'],
+    ['127.0.0.1:-1', "'-1' is not a port number"],
+    ['127.0.0.1:', "'' is not a port number"],
+    ['127.0.0.1:8o', "'8o' is not a port number"],
+    ['65536', 'port 65536 is out of range'],
+    ['256.1.1.1:80', "'256.1.1.1' is not an IP address"],
+    // IPv6 without brackets is ambiguous with the port separator.
+    ['::1:80', 'IPv6 addresses go in brackets'],
+    ['[::1]', 'the port is missing'],
+    ['[::1]80', 'expected [IPv6]:PORT'],
+    ['[nope]:80', "'nope' is not an IPv6 address"],
+    ['[fe80::1%]:80', 'the interface after % is empty'],
+    ['@', 'the abstract socket name after @ is empty'],
+    // sun_path holds 108 bytes with its NUL.
+    [`/${'x'.repeat(107)}`, 'at most 107 bytes, this one has 108'],
+    [`@${'x'.repeat(108)}`, 'at most 107 bytes, this one has 108'],
+  ])('rejects %j', (text, reason) => {
+    expect(() => parseListenAddress(text)).toThrow(ListenSpecError);
+    expect(() => parseListenAddress(text)).toThrow(reason);
+  });
+
+  it('names the -l value in the message and the fields', () => {
+    const err = (() => {
+      try {
+        parseListen('127.0.0.1:99999,name=web');
+      } catch (e) {
+        return e as ListenSpecError;
+      }
+    })();
+    expect(err?.message).toBe("-l '127.0.0.1:99999,name=web': port 99999 is out of range (0-65535)");
+    expect(err?.code).toBe('ERR_LISTEN_ADDRESS');
+    expect(err?.value).toBe('127.0.0.1:99999,name=web');
+  });
+});
+
+describe('formatListenAddress', () => {
+  it.each(['127.0.0.1:80', '[::1]:80', '[fe80::1%eth0]:80', '/run/x.sock', '@name'])('prints %s back as written', (text) => {
+    expect(formatListenAddress(parseListenAddress(text))).toBe(text);
+  });
+
+  it('prints a bare port as the address it binds', () => {
+    expect(formatListenAddress(parseListenAddress('8080'))).toBe('[::]:8080');
+  });
+});
+
+describe('parseListen options', () => {
+  const pick = (s: ListenSpec) => {
+    const { text: _t, address: _a, ...rest } = s;
+    return rest;
+  };
+  const base = { type: 'stream', reusePort: false, freebind: false, v6only: false, removeStale: false, removeOnExit: false };
+
+  it.each<[string, Record<string, unknown>]>([
+    // No options: a blocking stream socket with the kernel's defaults.
+    ['8080', {}],
+    ['8080,backlog=512,reuse-port,name=web', { backlog: 512, reusePort: true, name: 'web' }],
+    // reuseport is accepted as systemd's ReusePort= is often written.
+    ['8080,reuseport', { reusePort: true }],
+    // Flags take yes/no spellings too; 'no' keeps the default.
+    ['8080,reuse-port=yes,freebind=no', { reusePort: true }],
+    ['[::]:80,v6only', { v6only: true }],
+    ['127.0.0.1:80,freebind', { freebind: true }],
+    ['[::1]:53,dgram', { type: 'dgram' }],
+    ['/run/a.sock,seqpacket', { type: 'seqpacket' }],
+    ['@a,dgram', { type: 'dgram' }],
+    ['/run/a.sock,mode=0660,user=www,group=www,remove-stale,remove-on-exit', { mode: 0o660, user: 'www', group: 'www', removeStale: true, removeOnExit: true }],
+    // Mode without the leading zero is still octal.
+    ['/run/a.sock,mode=600', { mode: 0o600 }],
+    // An empty name is valid (systemd keeps empty names).
+    ['8080,name=', { name: '' }],
+  ])('%s', (text, expected) => {
+    expect(pick(parseListen(text))).toEqual({ ...base, ...expected });
+  });
+
+  it.each<[string, string]>([
+    ['8080,bakclog=5', "unknown socket option 'bakclog'"],
+    ['8080,backlog', 'backlog needs a value'],
+    ['8080,backlog=0', 'backlog=0: expected a positive whole number'],
+    ['8080,backlog=many', 'backlog=many: expected a positive whole number'],
+    ['8080,reuse-port=maybe', 'reuse-port=maybe: expected yes or no'],
+    ['8080,name=a:b', "name=a:b is not a valid fd name (contains ':')"],
+    ['8080,name=web,name=api', 'name is given twice'],
+    ['8080,dgram,seqpacket', 'dgram and seqpacket exclude each other'],
+    ['8080,dgram=yes', 'dgram takes no value'],
+    // As in systemd-socket-activate: seqpacket is for UNIX sockets only.
+    ['8080,seqpacket', 'seqpacket sockets need a UNIX address'],
+    ['[::1]:53,dgram,backlog=5', 'backlog: datagram sockets do not listen'],
+    ['8080,mode=0660', 'mode: it applies to UNIX socket paths only'],
+    ['@a,mode=0660', 'mode: an abstract socket has no file'],
+    ['@a,remove-stale', 'remove-stale: an abstract socket has no file'],
+    ['/run/a.sock,mode=0999', 'mode=0999: expected an octal mode'],
+    ['/run/a.sock,user=', 'user needs a value'],
+    ['/run/a.sock,reuse-port', 'reuse-port: it applies to IP addresses only'],
+    ['127.0.0.1:80,v6only', 'v6only: it applies to IPv6 addresses only'],
+  ])('rejects %s', (text, reason) => {
+    expect(() => parseListen(text)).toThrow(reason);
+  });
+
+  it('applies global defaults only where they make sense, and own options override them', () => {
+    const defaults = { mode: 0o600, reusePort: true, backlog: 10, type: 'dgram' as const };
+    // A UNIX path takes the mode; reuse-port (IP only) is not forced on it; the type applies.
+    expect(pick(parseListen('/run/a.sock', defaults))).toEqual({ ...base, type: 'dgram', mode: 0o600 });
+    // A datagram IP socket takes reuse-port but no backlog.
+    expect(pick(parseListen('127.0.0.1:0', defaults))).toEqual({ ...base, type: 'dgram', reusePort: true });
+    // The socket's own options win over the defaults.
+    expect(pick(parseListen('127.0.0.1:0,stream,backlog=5', defaults))).toEqual({ ...base, reusePort: true, backlog: 5 });
+  });
+
+  it('keeps the global type default from turning an IP address into seqpacket silently', () => {
+    expect(() => parseListen('8080', { type: 'seqpacket' })).toThrow("-l '8080': seqpacket sockets need a UNIX address");
+  });
+});
