@@ -16,7 +16,7 @@ export async function run({ count = 1000, rounds = 5 } = {}) {
   const script = `import { performance } from 'node:perf_hooks';
 import { listenFds, getListeners } from '${dist('index.js')}';
 const t0 = performance.now(); const d = listenFds(); const t1 = performance.now();
-const l = getListeners(); const t2 = performance.now();
+const l = await getListeners(); const t2 = performance.now();
 if (d.length !== ${count} || l.length !== ${count}) throw new Error('got ' + d.length + ' / ' + l.length);
 console.log(JSON.stringify({ describe: t1 - t0, adopt: t2 - t1 }));
 process.exit(0);`;

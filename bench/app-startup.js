@@ -9,12 +9,12 @@ export async function run({ rounds = 20 } = {}) {
   bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
   listen(fd, 128);
   const index = dist('index.js');
-  const bare = `const s = require('node:net').createServer(); s.listen({ fd: 3 }, () => s.close());`;
+  const bare = `import net from 'node:net'; const s = net.createServer(); s.listen({ fd: 3 }, () => s.close());`;
   const withSockact = `import net from 'node:net'; import { listen } from '${index}';
 const s = net.createServer(); await listen(s); s.close();`;
   const opts = { env: cleanEnv({ LISTEN_FDS: '1' }), stdio: ['ignore', 'pipe', 'pipe', fd] };
   const { medians, times } = await paired(rounds, {
-    bare: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '-e', bare], opts).ms,
+    bare: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', bare], opts).ms,
     sockact: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', withSockact], opts).ms,
   });
   closeFd(fd);

@@ -12,10 +12,10 @@ export const helloServer = join(root, 'examples', 'hello', 'server.js');
 
 /** NODE_EXTRA_CA_CERTS adds ~35 ms to every Node start on these machines: benchmarks run without it. */
 export function cleanEnv(extra = {}) {
-  const env = { ...process.env, ...extra };
+  const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
   for (const k of Object.keys(env)) if (/^(LISTEN_|NOTIFY_SOCKET|WATCHDOG_)/.test(k)) delete env[k];
-  return env;
+  return { ...env, ...extra };
 }
 export const extraCaCertsWasSet = Boolean(process.env.NODE_EXTRA_CA_CERTS);
 

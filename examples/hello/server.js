@@ -8,7 +8,10 @@ const hello = (req, res) => res.end(`hello from pid ${process.pid}\n`);
 const listeners = await getListeners({ createServer: () => http.createServer(hello) });
 const servers = [];
 for (const l of listeners) {
-  if (l.type === 'server') servers.push(l.server);
+  if (l.type === 'server') {
+    servers.push(l.server);
+    console.error(`hello: pid ${process.pid} serving fd ${l.fd} (${l.name}) on ${l.descriptor.address}`);
+  }
   // Accept=yes (systemd-socket-activate -a): one connection per process, served once.
   else if (l.type === 'connection') http.createServer(hello).emit('connection', l.socket);
   else console.error(`hello: ignoring fd ${l.fd} (${l.name}): ${l.type === 'unsupported' ? l.reason : `a ${l.type}`}`);
@@ -17,11 +20,8 @@ if (listeners.length === 0) {
   const server = http.createServer(hello);
   await new Promise((resolve) => server.listen(Number(process.env.PORT ?? 8080), process.env.HOST, resolve));
   servers.push(server);
-}
-for (const s of servers) {
-  const a = s.address();
-  const where = typeof a === 'string' ? a : a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-  console.error(`hello: pid ${process.pid} listening on ${where}`);
+  const a = server.address();
+  console.error(`hello: pid ${process.pid} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
 }
 notify.ready();
 shutdownOnSignal(servers, { timeout: 5000 });
