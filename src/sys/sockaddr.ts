@@ -1,4 +1,3 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import { AF_INET, AF_INET6, AF_UNIX, SOCKADDR_UN_SIZE, UNIX_PATH_MAX } from './constants.js';
 
 /**
@@ -17,39 +16,53 @@ export function formatSockAddr(a: SockAddr): string {
   return a.path === '' ? '(unnamed)' : a.path;
 }
 
-function ipv4Bytes(text: string): number[] {
-  return text.split('.').map(Number);
+/*
+ * Address text is parsed here, strictly, instead of with node:net's isIP*(): their first call
+ * compiles a large regular expression (5-10 ms), which the launcher's start-up cannot spare.
+ */
+const V4_PART = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])$/;
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+
+/** The 4 bytes of dotted-quad text, or undefined when it is not one (no leading zeros). */
+export function ipv4Bytes(text: string): number[] | undefined {
+  const parts = text.split('.');
+  return parts.length === 4 && parts.every((p) => V4_PART.test(p)) ? parts.map(Number) : undefined;
 }
 
-/** Parse IPv6 text (validated by net.isIPv6) into its 16 bytes. */
+/** The 16 bytes of IPv6 text (RFC 4291 forms, with an optional trailing dotted quad). */
 export function ipv6Bytes(text: string): Buffer {
-  if (!isIPv6(text)) throw new TypeError(`not an IPv6 address: '${text}'`);
-  let head = text;
-  let tail4: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.', lastColon)) {
-    // An embedded dotted quad stands for the last two groups: parse it as two zero groups.
-    tail4 = ipv4Bytes(text.slice(lastColon + 1));
-    head = `${text.slice(0, lastColon + 1)}0:0`;
+  const bad = () => new TypeError(`not an IPv6 address: '${text}'`);
+  const halves = text.split('::');
+  if (halves.length > 2) throw bad();
+  const split = (h: string) => (h === '' ? [] : h.split(':'));
+  const head = split(halves[0]!);
+  const tail = halves.length === 2 ? split(halves[1]!) : [];
+  const last = halves.length === 2 ? tail : head;
+  let v4: number[] | undefined;
+  if (last.length && last[last.length - 1]!.includes('.')) {
+    v4 = ipv4Bytes(last.pop()!);
+    if (!v4) throw bad();
   }
-  const [left, right] = head.includes('::') ? head.split('::') : [head, undefined];
-  const parse = (s: string | undefined) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
-  const l = parse(left);
-  const r = parse(right);
-  const groups = right === undefined ? l : [...l, ...new Array(8 - l.length - r.length).fill(0), ...r];
+  const groupsWanted = v4 ? 6 : 8;
+  const given = head.length + tail.length;
+  if (![...head, ...tail].every((g) => HEX_GROUP.test(g))) throw bad();
+  if (halves.length === 2 ? given > groupsWanted - 1 : given !== groupsWanted) throw bad();
+  const groups = [...head, ...new Array(groupsWanted - given).fill('0'), ...tail].map((g) => parseInt(g, 16));
   const out = Buffer.alloc(16);
   groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  if (tail4.length) Buffer.from(tail4).copy(out, 12);
+  if (v4) Buffer.from(v4).copy(out, 12);
   return out;
 }
 
-/** Format 16 bytes as RFC 5952 text (lowercase, longest zero run compressed, ::ffff:a.b.c.d). */
+/** Format 16 bytes as RFC 5952 text (lowercase, longest zero run compressed, ::ffff:a.b.c.d), as inet_ntop does. */
 export function formatIpv6(b: Uint8Array): string {
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
+  const quad = `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  // As inet_ntop (and so systemd and Node) prints them: IPv4-mapped, and IPv4-compatible
+  // addresses whose zero run is exactly the first six groups, end in a dotted quad.
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${quad}`;
+  if (groups.slice(0, 6).every((g) => g === 0) && groups[6] !== 0) return `::${quad}`;
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
@@ -73,11 +86,12 @@ export function formatIpv6(b: Uint8Array): string {
 /** Encode a SockAddr into a struct sockaddr_* buffer for bind()/sendmsg(). */
 export function encodeSockAddr(a: SockAddr): Buffer {
   if (a.family === 'inet') {
-    if (!isIPv4(a.address)) throw new TypeError(`not an IPv4 address: '${a.address}'`);
+    const bytes = ipv4Bytes(a.address);
+    if (!bytes) throw new TypeError(`not an IPv4 address: '${a.address}'`);
     const b = Buffer.alloc(16);
     b.writeUInt16LE(AF_INET, 0);
     b.writeUInt16BE(a.port, 2);
-    Buffer.from(ipv4Bytes(a.address)).copy(b, 4);
+    Buffer.from(bytes).copy(b, 4);
     return b;
   }
   if (a.family === 'inet6') {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSockAddr, encodeSockAddr, formatIpv6, formatSockAddr, ipv6Bytes, type SockAddr } from '../../src/sys/sockaddr.js';
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
+import { decodeSockAddr, encodeSockAddr, formatIpv6, formatSockAddr, ipv4Bytes, ipv6Bytes, type SockAddr } from '../../src/sys/sockaddr.js';
 
 describe('sockaddr encode/decode', () => {
   // [address, encoded length, what the row proves]
@@ -51,4 +52,25 @@ describe('IPv6 text', () => {
     it(proves, () => expect(formatIpv6(ipv6Bytes(input))).toBe(output));
   }
   it('refuses text that is not IPv6', () => expect(() => ipv6Bytes('1.2.3.4')).toThrow("not an IPv6 address: '1.2.3.4'"));
+
+  // The seam parses address text itself (node:net's isIP* costs 5-10 ms on first use): it must
+  // accept and refuse exactly what node:net does, and give the bytes node:net's own socket gets.
+  const texts = ['::', '::1', '1::', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '1:2:3:4:5:6::8',
+    '::ffff:1.2.3.4', '1:2:3:4:5:6:1.2.3.4', '::1.2.3.4', 'fe80::1', 'FFFF::', '1:2:3:4:5:6:7:8:9', '1::2::3', ':1', '1:',
+    '12345::', 'g::', '::1.2.3', '::1.2.3.256', '::01.2.3.4', '1:2:3:4:5:6:7:1.2.3.4', '', ':', ':::', '1.2.3.4', '::ffff:1.2.3.4:5'];
+  for (const text of texts) {
+    it(`agrees with node:net on '${text}'`, () => {
+      let ours: string | false;
+      try {
+        ours = formatIpv6(ipv6Bytes(text));
+      } catch {
+        ours = false;
+      }
+      expect(ours !== false).toBe(isIPv6(text));
+      if (ours !== false) expect(new SocketAddress({ address: text, family: 'ipv6' }).address).toBe(ours);
+    });
+  }
+  for (const text of ['0.0.0.0', '255.255.255.255', '1.2.3.4', '256.1.1.1', '01.2.3.4', '1.2.3', '1.2.3.4.5', '1..2.3', 'a.b.c.d', '']) {
+    it(`agrees with node:net on IPv4 '${text}'`, () => expect(ipv4Bytes(text) !== undefined).toBe(isIPv4(text)));
+  }
 });
