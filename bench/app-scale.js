@@ -1,7 +1,7 @@
 // Issue 2 bench: 1000 inherited fds described (listenFds) and adopted (getListeners) in < 100 ms.
 // The child times itself with performance.now() around the two calls only.
 import { spawnSync } from 'node:child_process';
-import { cleanEnv, dist, median, TRAMPOLINE } from './lib.js';
+import { cleanEnv, dist, median, root, TRAMPOLINE } from './lib.js';
 
 const { socket, bind, listen, closeFd } = await import(dist('sys/index.js'));
 
@@ -14,7 +14,7 @@ export async function run({ count = 1000, rounds = 5 } = {}) {
     fds.push(fd);
   }
   const script = `import { performance } from 'node:perf_hooks';
-import { listenFds, getListeners } from '${dist('index.js')}';
+import { listenFds, getListeners } from 'sockact';
 const t0 = performance.now(); const d = listenFds(); const t1 = performance.now();
 const l = await getListeners(); const t2 = performance.now();
 if (d.length !== ${count} || l.length !== ${count}) throw new Error('got ' + d.length + ' / ' + l.length);
@@ -23,6 +23,7 @@ process.exit(0);`;
   const samples = [];
   for (let r = 0; r < rounds; r++) {
     const res = spawnSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', script], {
+      cwd: root,
       env: cleanEnv({ LISTEN_FDS: String(count) }),
       stdio: ['ignore', 'pipe', 'pipe', ...fds],
     });

@@ -1,6 +1,6 @@
 // Issue 2 bench: what importing sockact, calling listenFds() and adopting one listener adds to an
 // app's start, against `server.listen({ fd: 3 })` alone. 20 paired runs, medians side by side.
-import { cleanEnv, dist, paired, timeSync, TRAMPOLINE } from './lib.js';
+import { cleanEnv, dist, paired, root, timeSync, TRAMPOLINE } from './lib.js';
 
 const { socket, bind, listen, closeFd } = await import(dist('sys/index.js'));
 
@@ -8,11 +8,11 @@ export async function run({ rounds = 20 } = {}) {
   const fd = socket('inet', 'stream');
   bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
   listen(fd, 128);
-  const index = dist('index.js');
   const bare = `import net from 'node:net'; const s = net.createServer(); s.listen({ fd: 3 }, () => s.close());`;
-  const withSockact = `import net from 'node:net'; import { listen } from '${index}';
+  const withSockact = `import net from 'node:net'; import { listen } from 'sockact';
 const s = net.createServer(); await listen(s); s.close();`;
-  const opts = { env: cleanEnv({ LISTEN_FDS: '1' }), stdio: ['ignore', 'pipe', 'pipe', fd] };
+  // cwd is the package, so 'sockact' resolves as it does for a user: package.json exports.
+  const opts = { cwd: root, env: cleanEnv({ LISTEN_FDS: '1' }), stdio: ['ignore', 'pipe', 'pipe', fd] };
   const { medians, times } = await paired(rounds, {
     bare: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', bare], opts).ms,
     sockact: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', withSockact], opts).ms,

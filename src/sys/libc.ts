@@ -1,4 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The libc functions the seam binds through koffi. koffi is loaded on first use only, so a
@@ -50,6 +53,41 @@ function candidates(): string[] {
   return ['libc.so.6', `libc.musl-${arch}.so.1`, `/lib/ld-musl-${arch}.so.1`];
 }
 
+/**
+ * koffi's own loader spends ~8 ms (package exports resolution, two ELF reads of the node binary
+ * to tell glibc from musl) before a 1 ms dlopen of its native module; an activated app pays it
+ * at start-up. Open the native module of koffi's platform package directly instead: the glibc
+ * build first (on musl it fails to load, cleanly), then the musl build. Anything unexpected
+ * (another layout, another version) returns undefined and koffi's own loader runs.
+ */
+function loadKoffiNative(): KoffiLike | undefined {
+  // Walk up from here to each node_modules, as require() would, without its exports resolution.
+  const platformPkg = `@koromix/koffi-${process.platform}-${process.arch}`;
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const modules = `${dir}/node_modules`;
+    if (existsSync(`${modules}/koffi/package.json`)) {
+      try {
+        const { version } = JSON.parse(readFileSync(`${modules}/koffi/package.json`, 'utf8')) as { version: string };
+        for (const base of [`${modules}/koffi/node_modules/${platformPkg}`, `${modules}/${platformPkg}`]) {
+          for (const triplet of [`${process.platform}_${process.arch}`, `musl_${process.arch}`]) {
+            const mod = { exports: {} as KoffiLike & { version?: string } };
+            try {
+              process.dlopen(mod, `${base}/${triplet}/koffi.node`);
+            } catch {
+              continue;
+            }
+            if (mod.exports.version === version) return mod.exports;
+          }
+        }
+      } catch {
+        // fall through to koffi's own loader
+      }
+      return undefined;
+    }
+    if (dir === dirname(dir)) return undefined;
+  }
+}
+
 /** Load libc through koffi (once). Throws a one-line error on an unsupported platform. */
 export function libc(): Libc {
   if (cached) return cached;
@@ -61,7 +99,7 @@ export function libc(): Libc {
   const require = createRequire(import.meta.url);
   let koffi: KoffiLike;
   try {
-    koffi = require('koffi') as KoffiLike;
+    koffi = loadKoffiNative() ?? (require('koffi') as KoffiLike);
   } catch (cause) {
     throw new Error(`sockact: can't load koffi for ${process.platform}-${process.arch}: ${(cause as Error).message}`, {
       cause,
