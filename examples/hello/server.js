@@ -2,10 +2,18 @@
 // socket, or on $HOST:$PORT (default every address, port 8080) when started by hand.
 //   systemd-socket-activate -l 8080 node examples/hello/server.js   # then: curl localhost:8080
 import http from 'node:http';
-import { getListeners, notify, shutdownOnSignal } from 'sockact';
+import { getListeners, notify, shutdownOnSignal, SockactError } from 'sockact';
+
+// sockact's errors are one line naming what is wrong (LISTEN_FDS is not a number: 'abc'):
+// print it and exit 1 instead of a stack trace. Anything else is a bug: let it crash.
+const fail = (err) => {
+  if (!(err instanceof SockactError)) throw err;
+  console.error(`hello: ${err.message}`);
+  process.exit(1);
+};
 
 const hello = (req, res) => res.end(`hello from pid ${process.pid}\n`);
-const listeners = await getListeners({ createServer: () => http.createServer(hello) });
+const listeners = await getListeners({ createServer: () => http.createServer(hello) }).catch(fail);
 const servers = [];
 for (const l of listeners) {
   if (l.type === 'server') {
@@ -23,5 +31,9 @@ if (listeners.length === 0) {
   const a = server.address();
   console.error(`hello: pid ${process.pid} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
 }
-notify.ready();
+try {
+  notify.ready();
+} catch (err) {
+  fail(err);
+}
 shutdownOnSignal(servers, { timeout: 5000 });

@@ -8,7 +8,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { listen, notify, shutdownOnSignal } from 'sockact';
+import { listen, notify, shutdownOnSignal, SockactError } from 'sockact';
+
+// sockact's errors are one line naming what is wrong (LISTEN_FDS is not a number: 'abc'):
+// print it and exit 1 instead of a stack trace. Anything else is a bug: let it crash.
+const fail = (err) => {
+  if (!(err instanceof SockactError)) throw err;
+  console.error(`https: ${err.message}`);
+  process.exit(1);
+};
 
 function keyAndCert() {
   if (process.env.TLS_KEY && process.env.TLS_CERT) {
@@ -25,7 +33,11 @@ function keyAndCert() {
 }
 
 const server = https.createServer(keyAndCert(), (req, res) => res.end(`hello over TLS from pid ${process.pid}\n`));
-const { activated, address } = await listen(server, { port: Number(process.env.PORT ?? 8443) });
+const { activated, address } = await listen(server, { port: Number(process.env.PORT ?? 8443) }).catch(fail);
 console.error(`https: listening on ${address}${activated ? ' (socket-activated)' : ''}`);
-notify.ready();
+try {
+  notify.ready();
+} catch (err) {
+  fail(err);
+}
 shutdownOnSignal(server, { timeout: 5000 });

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { quote, SockactError } from '../protocol/errors.js';
 import { describeErrno } from '../sys/errors.js';
-import { adoptedBy, alreadyAdopted, claim } from './adopt.js';
+import { ADOPTED_BACKLOG, adoptedBy, alreadyAdopted, claim, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
 
 /** Anything with net.Server's listen(): net, http, https, http2 servers, express's and fastify's underlying server. */
@@ -20,7 +20,11 @@ export interface ListenOptions {
    * (systemd, socat, Python) do not reach it. Activated abstract sockets have no such problem.
    */
   path?: string;
-  /** listen(2) backlog; Node calls listen(2) again on an adopted fd, default 511. */
+  /**
+   * listen(2) backlog. Node calls listen(2) again on an adopted fd: the default there is as large
+   * as net.core.somaxconn allows (ADOPTED_BACKLOG), so adopting never shrinks the queue; for the
+   * fallback it is Node's 511.
+   */
   backlog?: number;
 }
 
@@ -47,7 +51,8 @@ export async function listen(server: ListenableServer, options: ListenOptions = 
   if (fds.length > 0) {
     const d = pick(fds, options.name);
     claim([d], 'listen()');
-    await listening(server, () => server.listen({ fd: d.fd, backlog: options.backlog }), `fd ${d.fd} (${quote(d.name)})`, d);
+    // The backlog must be an argument: listen({ fd, backlog }) ignores the option and uses 511.
+    await listening(server, () => server.listen({ fd: d.fd }, options.backlog ?? ADOPTED_BACKLOG), `fd ${d.fd} (${quote(d.name)})`, d);
     return { activated: true, fd: d.fd, name: d.name, address: d.address ?? formatAddress(server) };
   }
   let where: string;
@@ -94,28 +99,15 @@ function pick(fds: readonly ListenFd[], name: string | undefined): ListenFd {
   return free;
 }
 
-function listening(server: ListenableServer, start: () => void, where: string, d?: ListenFd): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (cause: NodeJS.ErrnoException) => {
-      server.off('listening', onListening);
-      const reason = typeof cause.errno === 'number' ? describeErrno(-cause.errno) : cause.message;
-      const fields = d ? { fd: d.fd, fdName: d.name, cause } : { value: where, cause };
-      reject(new SockactError(cause.code ?? 'ERR_LISTEN', `can't listen on ${where}: ${reason}`, fields));
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    try {
-      start();
-    } catch (cause) {
-      server.off('error', onError);
-      server.off('listening', onListening);
-      onError(cause as NodeJS.ErrnoException);
-    }
-  });
+async function listening(server: ListenableServer, start: () => void, where: string, d?: ListenFd): Promise<void> {
+  try {
+    await untilListening(server, start);
+  } catch (err) {
+    const cause = err as NodeJS.ErrnoException;
+    const reason = typeof cause.errno === 'number' ? describeErrno(-cause.errno) : cause.message;
+    const fields = d ? { fd: d.fd, fdName: d.name, cause } : { value: where, cause };
+    throw new SockactError(cause.code ?? 'ERR_LISTEN', `can't listen on ${where}: ${reason}`, fields);
+  }
 }
 
 function formatHostPort(host: string, port: number): string {

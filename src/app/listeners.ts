@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import { quote, SockactError } from '../protocol/errors.js';
-import { claim } from './adopt.js';
+import { ADOPTED_BACKLOG, claim, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
 
 interface Base {
@@ -33,7 +33,10 @@ export interface GetListenersOptions {
    * `() => http.createServer(handler)` to get HTTP servers.
    */
   createServer?: (descriptor: ListenFd) => net.Server;
-  /** listen() backlog for adopted listeners. Node calls listen(2) again on the fd; default 511. */
+  /**
+   * listen(2) backlog for adopted listeners. Node calls listen(2) again on the fd; the default is
+   * as large as net.core.somaxconn allows (ADOPTED_BACKLOG), so adopting never shrinks the queue.
+   */
   backlog?: number;
 }
 
@@ -49,7 +52,7 @@ export async function getListeners(options: GetListenersOptions = {}): Promise<L
   const made: Listener[] = [];
   try {
     for (const d of fds) made.push(adopt(d, options));
-    await Promise.all(made.map(ready));
+    await Promise.all(made.map((l) => ready(l, options.backlog ?? ADOPTED_BACKLOG)));
   } catch (err) {
     for (const l of made) closeQuietly(l);
     throw err;
@@ -64,7 +67,6 @@ function adopt(d: ListenFd, options: GetListenersOptions): Listener {
     if (d.kind === 'socket') {
       if (isStreamListener(d)) {
         const server = options.createServer ? options.createServer(d) : net.createServer();
-        server.listen({ fd: d.fd, backlog: options.backlog });
         return { ...base, type: 'server', server };
       }
       if (d.type === 'stream' && d.family !== undefined) {
@@ -101,39 +103,15 @@ function adoptError(d: ListenFd, cause: unknown): SockactError {
   });
 }
 
-/** Wait until a server listens / a datagram socket is bound, turning 'error' into a rejection. */
-function ready(l: Listener): Promise<void> {
-  if (l.type === 'server') {
-    const { server } = l;
-    if (server.listening) return Promise.resolve();
-    return settle(server, 'listening', l.descriptor);
+/** Start a server listening / a datagram socket bound on its fd; rejects with the 'error' it gets. */
+async function ready(l: Listener, backlog: number): Promise<void> {
+  try {
+    // The backlog must be an argument: listen({ fd, backlog }) ignores the option and uses 511.
+    if (l.type === 'server') await untilListening(l.server, () => l.server.listen({ fd: l.fd }, backlog));
+    else if (l.type === 'dgram') await untilListening(l.socket, () => l.socket.bind({ fd: l.fd }));
+  } catch (cause) {
+    throw adoptError(l.descriptor, cause);
   }
-  if (l.type === 'dgram') {
-    // dgram emits 'listening' synchronously inside bind({ fd }): subscribe first.
-    const done = settle(l.socket, 'listening', l.descriptor);
-    try {
-      l.socket.bind({ fd: l.fd });
-    } catch (cause) {
-      return Promise.reject(adoptError(l.descriptor, cause));
-    }
-    return done;
-  }
-  return Promise.resolve();
-}
-
-function settle(emitter: net.Server | dgram.Socket, event: string, d: ListenFd): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (cause: Error) => {
-      emitter.off(event, onReady);
-      reject(adoptError(d, cause));
-    };
-    const onReady = () => {
-      emitter.off('error', onError);
-      resolve();
-    };
-    emitter.once('error', onError);
-    emitter.once(event, onReady);
-  });
 }
 
 function closeQuietly(l: Listener): void {

@@ -1,5 +1,5 @@
 // Shared by the app tests: real children with real fds at 3.., real sockets made through the seam.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,12 +26,23 @@ export function abstractName(): string {
 }
 
 /** A listening socket made the way a launcher makes it (bind + listen, no accept). */
-export function listener(addr: sys.SockAddr, type: sys.SocketType = 'stream'): { fd: number; addr: sys.SockAddr } {
+export function listener(addr: sys.SockAddr, type: sys.SocketType = 'stream', backlog = 64): { fd: number; addr: sys.SockAddr } {
   const fd = sys.socket(addr.family, type);
   if (addr.family !== 'unix') sys.setsockoptInt(fd, sys.SOL_SOCKET, sys.SO_REUSEADDR, 1);
   sys.bind(fd, addr);
-  if (type !== 'dgram') sys.listen(fd, 64);
+  if (type !== 'dgram') sys.listen(fd, backlog);
   return { fd, addr: sys.getsockname(fd)! };
+}
+
+/**
+ * The listen(2) backlog of the TCP socket listening on 127.0.0.1:`port`, as the kernel reports it
+ * (iproute2's ss: Send-Q of a listening socket is its backlog after the somaxconn cap).
+ */
+export function tcpBacklog(port: number): number {
+  const line = execFileSync('ss', ['-Hltn', `src 127.0.0.1:${port}`], { encoding: 'utf8' }).trim();
+  const fields = line.split(/\s+/);
+  if (fields[0] !== 'LISTEN' || line.includes('\n')) throw new Error(`ss: expected one listening socket on port ${port}: ${line}`);
+  return Number(fields[2]);
 }
 
 export interface Child {

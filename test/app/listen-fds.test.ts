@@ -9,7 +9,7 @@ import { abstractName, listener, runActivated, runApp, SD_PEER, tempDir } from '
 
 const dir = tempDir();
 
-/** One of every kind systemd passes: TCP v4/v6, UNIX path, abstract, UDP, UNIX dgram, seqpacket, FIFO, file. */
+/** One of every kind systemd passes: TCP v4/v6, UNIX path, abstract, UDP, UNIX dgram, seqpacket, FIFO, file, char device. */
 function everyKind(): { fds: number[]; names: string[] } {
   const fifo = path.join(dir, `fifo-${Math.random()}`);
   execFileSync('mkfifo', [fifo]);
@@ -23,21 +23,23 @@ function everyKind(): { fds: number[]; names: string[] } {
     listener({ family: 'unix', path: path.join(dir, `q-${Math.random()}.sock`) }, 'seqpacket').fd,
     openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK),
     openSync(path.join(import.meta.dirname, 'fixtures/app.mjs'), 'r'),
+    openSync('/dev/null', 'w'),
   ];
-  return { fds, names: ['tcp4', 'tcp6', 'path', 'abstract', 'udp', 'unixdgram', 'seqpacket', 'fifo', 'stored'] };
+  return { fds, names: ['tcp4', 'tcp6', 'path', 'abstract', 'udp', 'unixdgram', 'seqpacket', 'fifo', 'stored', 'null'] };
 }
 
 describe('listenFds() in an activated child', () => {
   it('describes every kind of fd, in order, with names, and agrees with libsystemd', async () => {
     const a = everyKind();
     const b = everyKind();
-    const ours = runApp(a.fds, 'describe', [], { LISTEN_FDNAMES: a.names.join(':') });
+    // LISTEN_PIDFDID (systemd 258) is ignored, and removed with the others (PROTOCOL 6, 10).
+    const ours = runApp(a.fds, 'describe', ['--clear-cloexec'], { LISTEN_FDNAMES: a.names.join(':'), LISTEN_PIDFDID: '12345' });
     const peer = runActivated(b.fds, '/usr/bin/python3', [SD_PEER], { LISTEN_FDNAMES: b.names.join(':') });
     const [got, sd] = [await ours.json(), await peer.json()];
     await Promise.all([ours.stop(), peer.stop()]);
 
     expect(got.error).toBeUndefined();
-    expect(got.fds.map((d: any) => d.fd)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(got.fds.map((d: any) => d.fd)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(got.fds.map((d: any) => d.name)).toEqual(a.names);
     expect(sd.names).toEqual(b.names);
     const pick = (d: any) => [d.kind, d.type, d.family, d.listening, d.abstract];
@@ -51,12 +53,15 @@ describe('listenFds() in an activated child', () => {
       ['socket', 'seqpacket', 'unix', true, false],
       ['fifo', undefined, undefined, undefined, undefined],
       ['file', undefined, undefined, undefined, undefined],
+      ['char-device', undefined, undefined, undefined, undefined],
     ]);
     // libsystemd classifies the same fds the same way (same order of kinds, built afresh).
     for (const [i, d] of got.fds.entries()) {
       const s = sd.fds[i];
       expect(s.socket).toBe(d.kind === 'socket');
       expect(s.fifo).toBe(d.kind === 'fifo');
+      // sd_is_special: a regular file or a character device.
+      expect(s.special).toBe(d.kind === 'file' || d.kind === 'char-device');
       if (d.kind === 'socket') expect([s.type, s.family, s.listening]).toEqual([d.type, d.family, d.listening]);
     }
     expect(got.fds[0].address).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -67,8 +72,10 @@ describe('listenFds() in an activated child', () => {
     expect(got.fds[4].protocol).toBe(17);
     expect(got.fds[7].access).toBe('read-write');
     expect(got.fds[8].access).toBe('read');
-    // PROTOCOL 5: every returned fd is close-on-exec afterwards (spawn cleared it).
-    expect(got.cloexec).toEqual(new Array(9).fill(true));
+    expect(got.fds[9].access).toBe('write');
+    // PROTOCOL 5: every returned fd is close-on-exec afterwards (cleared before the call).
+    expect(got.cloexecBefore).toEqual(new Array(10).fill(false));
+    expect(got.cloexec).toEqual(new Array(10).fill(true));
     // PROTOCOL 6: the variables are gone; the second call returns the same cached reading.
     expect(got.envAfter).toEqual({});
     expect(got.sameAgain).toBe(true);
@@ -106,6 +113,32 @@ describe('listenFds() in an activated child', () => {
   });
 });
 
+describe('a descriptor goes straight to Node', () => {
+  it('server.listen(d) and dgramSocket.bind(d) adopt the fds listenFds() describes', async () => {
+    const tcp = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const udp = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'dgram');
+    const child = runApp([tcp.fd, udp.fd], 'direct');
+    const got = await child.json();
+    const tcpPort = (tcp.addr as { port: number }).port;
+    const udpPort = (udp.addr as { port: number }).port;
+    expect(got.server).toMatchObject({ address: '127.0.0.1', port: tcpPort });
+    expect(got.socket).toMatchObject({ address: '127.0.0.1', port: udpPort, family: 'IPv4' });
+    const net = await import('node:net');
+    const text = await new Promise<string>((resolve, reject) => {
+      let t = '';
+      net.connect(tcpPort, '127.0.0.1').setEncoding('utf8').on('data', (d) => (t += d)).on('end', () => resolve(t)).on('error', reject);
+    });
+    expect(text).toBe(`direct fd 3 pid ${got.pid}\n`);
+    const dgram = await import('node:dgram');
+    const client = dgram.createSocket('udp4');
+    const reply = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
+    client.send('ping', udpPort, '127.0.0.1');
+    expect(await reply).toBe('direct echo: ping');
+    client.close();
+    await child.stop();
+  });
+});
+
 describe('listenFds() errors: each names the fd, the variable and the value', () => {
   it('an anonymous inode in the range (LISTEN_FDS larger than the fds passed: fd 4 is Node\'s epoll fd)', async () => {
     const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
@@ -133,7 +166,8 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     const child = runApp(fds, 'describe', ['--close=5'], { LISTEN_FDNAMES: 'a:b:c' });
     const got = await child.json();
     await child.stop();
-    expect(got.error).toMatchObject({ code: 'ERR_LISTEN_FD', fd: 5, fdName: 'c' });
+    // The OS error (EBADF from fstat) is kept as the cause.
+    expect(got.error).toMatchObject({ code: 'ERR_LISTEN_FD', fd: 5, fdName: 'c', causeCode: 'EBADF' });
     expect(got.error.message).toBe("fd 5 ('c') is not open, but LISTEN_FDS=3 says fds 3..5 were passed");
   });
 
@@ -148,22 +182,23 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
   });
 
   // Each row: the environment a child gets (LISTEN_PID = its own pid through the trampoline
-  // unless the row sets or removes it), and the clear outcome it must give.
-  const rows: [string, Record<string, string | undefined>, RegExp | 'not activated'][] = [
+  // unless the row sets or removes it), and the clear outcome it must give: the exact one-line
+  // message with the variable and the value as fields, or a clean "not activated".
+  const rows: [string, Record<string, string | undefined>, { variable: string; message: string } | 'not activated'][] = [
     // LISTEN_FDS must be a number at all.
-    ['LISTEN_FDS=abc', { LISTEN_FDS: 'abc' }, /^LISTEN_FDS is not a number: 'abc'$/],
+    ['LISTEN_FDS=abc', { LISTEN_FDS: 'abc' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: 'abc'" }],
     // A negative count is a number, but not a count.
-    ['LISTEN_FDS=-1', { LISTEN_FDS: '-1' }, /^LISTEN_FDS must be at least 1: '-1'$/],
+    ['LISTEN_FDS=-1', { LISTEN_FDS: '-1' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be at least 1: '-1'" }],
     // Zero fds is EINVAL in libsystemd, not "not activated".
-    ['LISTEN_FDS=0', { LISTEN_FDS: '0' }, /^LISTEN_FDS must be at least 1: '0'$/],
+    ['LISTEN_FDS=0', { LISTEN_FDS: '0' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be at least 1: '0'" }],
     // Hex passes libsystemd's base-0 parse; sockact accepts plain decimal only.
-    ['LISTEN_FDS=0x2', { LISTEN_FDS: '0x2' }, /^LISTEN_FDS must be a plain decimal number: '0x2'$/],
+    ['LISTEN_FDS=0x2', { LISTEN_FDS: '0x2' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be a plain decimal number: '0x2'" }],
     // Two numbers are not one.
-    ['LISTEN_FDS="1 2"', { LISTEN_FDS: '1 2' }, /^LISTEN_FDS is not a number: '1 2'$/],
+    ['LISTEN_FDS="1 2"', { LISTEN_FDS: '1 2' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: '1 2'" }],
     // Beyond INT_MAX-3.
-    ['LISTEN_FDS=99999999999', { LISTEN_FDS: '99999999999' }, /^LISTEN_FDS is too large: '99999999999' \(at most 2147483644\)$/],
+    ['LISTEN_FDS=99999999999', { LISTEN_FDS: '99999999999' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is too large: '99999999999' (at most 2147483644)" }],
     // LISTEN_PID garbage is an error (PROTOCOL 2), not a silent "not activated".
-    ['LISTEN_PID=garbage', { LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, /^LISTEN_PID is not a number: 'garbage'$/],
+    ['LISTEN_PID=garbage', { LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, { variable: 'LISTEN_PID', message: "LISTEN_PID is not a number: 'garbage'" }],
     // LISTEN_PID of another process: meant for someone else, so not activated.
     ['LISTEN_PID=1 (another pid)', { LISTEN_PID: '1', LISTEN_FDS: '1' }, 'not activated'],
     // LISTEN_PID unset: not activated, even with LISTEN_FDS set (PROTOCOL 1).
@@ -173,16 +208,18 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     it(label, async () => {
       const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
       const trampoline = !('LISTEN_PID' in env);
-      const child = runActivated([fd], process.execPath, [path.join(import.meta.dirname, 'fixtures/app.mjs'), 'describe'], env, { trampoline });
+      const child = runActivated([fd], process.execPath, [path.join(import.meta.dirname, 'fixtures/app.mjs'), 'describe'], { LISTEN_FDNAMES: 'web', ...env }, { trampoline });
       const got = await child.json();
       await child.stop();
       if (expected === 'not activated') {
         expect(got.error).toBeUndefined();
         expect(got.fds).toEqual([]);
       } else {
-        expect(got.error.code).toBe('ERR_LISTEN_ENV');
-        expect(got.error.message).toMatch(expected);
+        expect(got.error).toMatchObject({ code: 'ERR_LISTEN_ENV', name: 'SockactError', ...expected, value: env[expected.variable] });
+        // Every later call gives the same error, not a different reading of an emptied environment.
+        expect(got.second.error).toEqual(got.error);
       }
+      // PROTOCOL 6: removed on every path (success, another pid, error), LISTEN_FDNAMES included.
       expect(got.envAfter).toEqual({});
     });
   }

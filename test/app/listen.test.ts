@@ -1,6 +1,6 @@
 // listen(): inherit-or-bind in one call, with node:http (and https/http2 servers for the fallback).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { constants as fsc, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listen } from '../../src/app/listen.js';
 import { SockactError } from '../../src/protocol/errors.js';
-import { listener, runApp, tempDir } from './_helpers.js';
+import { listener, runApp, tcpBacklog, tempDir } from './_helpers.js';
 
 const dir = tempDir();
 
@@ -32,10 +32,30 @@ describe('listen() activated (real children)', () => {
     const child = runApp([udp.fd, web.fd], 'listen', [], { LISTEN_FDNAMES: 'dns:web' });
     const got = await child.json();
     expect(got.result).toEqual({ activated: true, fd: 4, name: 'web', address: `127.0.0.1:${portOf(web)}` });
+    // It resolved once the server was listening.
+    expect(got.listening).toBe(true);
     // The only stream listener is taken: a second listen() says so instead of binding afresh.
     expect(got.second).toMatchObject({ code: 'ERR_FD_ADOPTED', fd: 4, message: "fd 4 ('web') is already adopted by listen()" });
     expect(await get(portOf(web))).toBe(`hello from pid ${got.pid}\n`);
     await child.stop();
+  });
+
+  it('keeps the backlog the launcher set (Node alone would shrink it to 511), or sets the one given', async () => {
+    // [backlog option, what the row proves]
+    const rows: [number | undefined, string][] = [
+      [undefined, 'the default leaves the queue as large as the launcher made it (capped by somaxconn)'],
+      [100, 'an explicit backlog reaches listen(2) (listen({ fd, backlog }) alone ignores it)'],
+    ];
+    for (const [backlog, proves] of rows) {
+      // 4096: what systemd and sockact's launcher ask for (the kernel caps it at net.core.somaxconn).
+      const web = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 4096);
+      const before = tcpBacklog(portOf(web));
+      const child = runApp([web.fd], 'listen', backlog === undefined ? [] : [`--backlog=${backlog}`]);
+      const got = await child.json();
+      expect(got.result, proves).toMatchObject({ activated: true, fd: 3 });
+      expect(tcpBacklog(portOf(web)), proves).toBe(backlog ?? before);
+      await child.stop();
+    }
   });
 
   it('takes the fd with that name, and the next one with the same name on the next call', async () => {
@@ -63,6 +83,15 @@ describe('listen() activated (real children)', () => {
     const got = await child.json();
     expect(got.error).toMatchObject({ code: 'ERR_FD_KIND', fd: 3 });
     expect(got.error.message).toBe(`fd 3 ('dns') is a UDP socket on 127.0.0.1:${portOf(udp)}, expected a listening stream socket`);
+    await child.stop();
+  });
+
+  it('a name that is a FIFO is a kind mismatch naming the fd', async () => {
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const child = runApp([openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK)], 'listen', ['queue'], { LISTEN_FDNAMES: 'queue' });
+    const got = await child.json();
+    expect(got.error).toMatchObject({ code: 'ERR_FD_KIND', fd: 3, fdName: 'queue', message: "fd 3 ('queue') is a FIFO, expected a listening stream socket" });
     await child.stop();
   });
 
@@ -94,6 +123,7 @@ describe('listen() not activated: the fallback (in this process, which was not a
   it('binds port/host and resolves once listening', async () => {
     const server = http.createServer((req, res) => res.end('fallback'));
     const r = await listen(server, { port: 0, host: '127.0.0.1' });
+    expect(server.listening).toBe(true);
     const port = (server.address() as AddressInfo).port;
     expect(r).toEqual({ activated: false, address: `127.0.0.1:${port}` });
     expect(await get(port)).toBe('fallback');

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
-import { abstractName, listener, runApp, tempDir } from './_helpers.js';
+import { abstractName, listener, runApp, tcpBacklog, tempDir } from './_helpers.js';
 
 const dir = tempDir();
 
@@ -117,6 +117,18 @@ describe('getListeners() in an activated child', () => {
     expect(seen).toContainEqual({ stream: 12, data: 'stored state' });
     expect(seen).toContainEqual({ stream: 11, data: 'through the fifo' });
     expect(await child.stop()).toBe(0);
+  });
+
+  it('keeps the backlog of adopted listeners (Node alone would shrink it to 511), or sets the one given', async () => {
+    for (const backlog of [undefined, 100]) {
+      const web = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 4096);
+      const port = (web.addr as { port: number }).port;
+      const before = tcpBacklog(port);
+      const child = runApp([web.fd], 'serve', backlog === undefined ? [] : [`--backlog=${backlog}`]);
+      expect((await child.json()).listeners).toEqual([expect.objectContaining({ fd: 3, type: 'server', listening: true })]);
+      expect(tcpBacklog(port)).toBe(backlog ?? before);
+      await child.stop();
+    }
   });
 
   it('hands an accepted connection (Accept=yes) over as a net.Socket', async () => {

@@ -1,7 +1,10 @@
 // An app that was not activated runs every API without loading koffi (so it also runs where
-// koffi cannot): checked in a real child by its module cache and by its memory map.
+// koffi cannot): checked in a real child that imports 'sockact' as users do (the bundle that
+// package.json's exports name), by its module cache and by its memory map.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runActivated, FIXTURE } from './_helpers.js';
+import { FIXTURE, ROOT, runActivated } from './_helpers.js';
 
 describe('not activated', () => {
   it('binds the fallback and never loads koffi', async () => {
@@ -19,6 +22,7 @@ describe('not activated', () => {
       startWatchdog: 0,
       shutdown: { forced: 0 },
     });
+    expect(got.entry).toBe(pathToFileURL(path.join(ROOT, 'dist/src/index.bundle.js')).href);
     expect(got.koffiInRequireCache).toBe(false);
     expect(got.koffiMapped).toBe(false);
   });
@@ -34,6 +38,7 @@ describe('not activated', () => {
     await child.stop();
     expect(got.result).toMatchObject({ activated: true, fd: 3 });
     expect(got.calls.listeners).toBe('ERR_FD_ADOPTED');
+    expect(got.entry).toBe(pathToFileURL(path.join(ROOT, 'dist/src/index.bundle.js')).href);
     expect(got.koffiMapped).toBe(true);
   });
 });

@@ -132,8 +132,12 @@ describe('shutdown()', () => {
 });
 
 describe('shutdownOnSignal() in a real child', () => {
-  it('SIGTERM drains the in-flight request, then the process exits 0', async () => {
-    const app = runApp([], 'signal');
+  it('SIGTERM sends STOPPING=1, drains the in-flight request, then the process exits 0', async () => {
+    const addr = abstractName();
+    const recv = wrap(spawn('python3', [path.join(import.meta.dirname, 'fixtures/notify-recv.py'), addr], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    children.push(recv);
+    await recv.json();
+    const app = runApp([], 'signal', [], { NOTIFY_SOCKET: addr });
     children.push(app);
     const { result } = await app.json();
     const port = Number(result.address.split(':')[1]);
@@ -142,6 +146,7 @@ describe('shutdownOnSignal() in a real child', () => {
     app.proc.kill('SIGTERM');
     expect((await inflight).body).toBe('slow done');
     expect(await app.exited).toBe(0);
+    expect((await recv.json()).text).toBe('STOPPING=1');
   });
 
   it('a second signal exits at once with 128+signal', async () => {
