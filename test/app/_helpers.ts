@@ -2,6 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -32,6 +33,39 @@ export function listener(addr: sys.SockAddr, type: sys.SocketType = 'stream', ba
   sys.bind(fd, addr);
   if (type !== 'dgram') sys.listen(fd, backlog);
   return { fd, addr: sys.getsockname(fd)! };
+}
+
+/** A connection accepted the way systemd accepts for Accept=yes: our client end, and the accepted fd. */
+export async function acceptedConnection(): Promise<{ client: net.Socket; fd: number }> {
+  const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+  const client = net.connect((l.addr as { port: number }).port, '127.0.0.1');
+  await new Promise((r) => client.once('connect', r));
+  const { fd } = sys.accept(l.fd);
+  sys.closeFd(l.fd);
+  return { client, fd };
+}
+
+/** Everything a server on 127.0.0.1:`port` writes before it ends the connection. */
+export function readAll(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    net.connect(port, '127.0.0.1').setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+  });
+}
+
+/** The body of an HTTP/1.0 GET over an abstract UNIX socket, through Python (exact name length, as systemd uses; Node pads it). */
+export function abstractHttpGet(name: string): string {
+  const py = `import socket,sys
+s=socket.socket(socket.AF_UNIX)
+s.connect('\\0'+sys.argv[1])
+s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')
+data=b''
+while True:
+    b=s.recv(4096)
+    if not b: break
+    data+=b
+sys.stdout.write(data.split(b'\\r\\n\\r\\n',1)[1].decode())`;
+  return execFileSync('python3', ['-c', py, name.slice(1)], { encoding: 'utf8' });
 }
 
 /**

@@ -5,7 +5,7 @@ import { openSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
-import { abstractName, listener, runActivated, runApp, SD_PEER, tempDir } from './_helpers.js';
+import { abstractName, acceptedConnection, listener, readAll, runActivated, runApp, SD_PEER, tempDir } from './_helpers.js';
 
 const dir = tempDir();
 
@@ -99,16 +99,11 @@ describe('listenFds() in an activated child', () => {
   });
 
   it('describes a connection (Accept=yes) as a stream socket that is not listening', async () => {
-    const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const net = await import('node:net');
-    const sock = net.connect((l.addr as { port: number }).port, '127.0.0.1');
-    await new Promise((r) => sock.once('connect', r));
-    const conn = sys.accept(l.fd);
-    sys.closeFd(l.fd);
-    const child = runApp([conn.fd], 'describe', [], { LISTEN_FDNAMES: 'connection' });
+    const { client, fd } = await acceptedConnection();
+    const child = runApp([fd], 'describe', [], { LISTEN_FDNAMES: 'connection' });
     const got = await child.json();
     await child.stop();
-    sock.destroy();
+    client.destroy();
     expect(got.fds[0]).toMatchObject({ fd: 3, name: 'connection', kind: 'socket', type: 'stream', family: 'inet', listening: false });
   });
 });
@@ -123,12 +118,7 @@ describe('a descriptor goes straight to Node', () => {
     const udpPort = (udp.addr as { port: number }).port;
     expect(got.server).toMatchObject({ address: '127.0.0.1', port: tcpPort });
     expect(got.socket).toMatchObject({ address: '127.0.0.1', port: udpPort, family: 'IPv4' });
-    const net = await import('node:net');
-    const text = await new Promise<string>((resolve, reject) => {
-      let t = '';
-      net.connect(tcpPort, '127.0.0.1').setEncoding('utf8').on('data', (d) => (t += d)).on('end', () => resolve(t)).on('error', reject);
-    });
-    expect(text).toBe(`direct fd 3 pid ${got.pid}\n`);
+    expect(await readAll(tcpPort)).toBe(`direct fd 3 pid ${got.pid}\n`);
     const dgram = await import('node:dgram');
     const client = dgram.createSocket('udp4');
     const reply = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
@@ -203,6 +193,8 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     ['LISTEN_PID=1 (another pid)', { LISTEN_PID: '1', LISTEN_FDS: '1' }, 'not activated'],
     // LISTEN_PID unset: not activated, even with LISTEN_FDS set (PROTOCOL 1).
     ['LISTEN_PID unset', { LISTEN_PID: undefined, LISTEN_FDS: '1' }, 'not activated'],
+    // LISTEN_PID is ours but LISTEN_FDS unset: 0 fds, not an error (PROTOCOL 3).
+    ['LISTEN_FDS unset', { LISTEN_FDS: undefined }, 'not activated'],
   ];
   for (const [label, env, expected] of rows) {
     it(label, async () => {

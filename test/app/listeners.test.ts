@@ -4,11 +4,9 @@ import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { openSync, writeFileSync, constants as fsc } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import * as sys from '../../src/sys/index.js';
-import { abstractName, listener, runApp, tcpBacklog, tempDir } from './_helpers.js';
+import { abstractHttpGet, abstractName, acceptedConnection, listener, runApp, tcpBacklog, tempDir } from './_helpers.js';
 
 const dir = tempDir();
 
@@ -21,21 +19,6 @@ function get(options: http.RequestOptions): Promise<string> {
       })
       .on('error', reject);
   });
-}
-
-/** An HTTP/1.0 GET over an abstract UNIX socket, through Python's socket module. */
-function abstractHttpGet(name: string): string {
-  const py = `import socket,sys
-s=socket.socket(socket.AF_UNIX)
-s.connect('\\0'+sys.argv[1])
-s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')
-data=b''
-while True:
-    b=s.recv(4096)
-    if not b: break
-    data+=b
-sys.stdout.write(data.split(b'\\r\\n\\r\\n',1)[1].decode())`;
-  return execFileSync('python3', ['-c', py, name.slice(1)], { encoding: 'utf8' });
 }
 
 function udpRoundTrip(type: 'udp4' | 'udp6', address: string, port: number, text: string): Promise<string> {
@@ -132,12 +115,8 @@ describe('getListeners() in an activated child', () => {
   });
 
   it('hands an accepted connection (Accept=yes) over as a net.Socket', async () => {
-    const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const client = net.connect((l.addr as { port: number }).port, '127.0.0.1');
-    await new Promise((r) => client.once('connect', r));
-    const conn = sys.accept(l.fd);
-    sys.closeFd(l.fd);
-    const child = runApp([conn.fd], 'serve', [], { LISTEN_FDNAMES: 'connection' });
+    const { client, fd } = await acceptedConnection();
+    const child = runApp([fd], 'serve', [], { LISTEN_FDNAMES: 'connection' });
     const got = await child.json();
     expect(got.listeners).toEqual([expect.objectContaining({ fd: 3, name: 'connection', type: 'connection', family: 'inet' })]);
     let text = '';

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { notify } from '../../src/app/notify.js';
 import { SockactError } from '../../src/protocol/errors.js';
 import * as sys from '../../src/sys/index.js';
-import { abstractName, tempDir, wrap, type Child } from './_helpers.js';
+import { abstractName, readAll, tempDir, wrap, type Child } from './_helpers.js';
 
 const dir = tempDir();
 const RECV = path.join(import.meta.dirname, 'fixtures/notify-recv.py');
@@ -110,12 +110,7 @@ describe('notify to a real receiver', () => {
     const got = await child.json();
     expect(got.text).toBe('FDSTORE=1\nFDNAME=web');
     expect(got.fds).toEqual([expect.objectContaining({ sock: true, listening: true, local: ['127.0.0.1', port] })]);
-    const net = await import('node:net');
-    const text = await new Promise<string>((resolve, reject) => {
-      let t = '';
-      net.connect(port, '127.0.0.1').setEncoding('utf8').on('data', (d) => (t += d)).on('end', () => resolve(t)).on('error', reject);
-    });
-    expect(text).toBe('served by the receiver\n');
+    expect(await readAll(port)).toBe('served by the receiver\n');
   });
 
   it('fdStore without a name sends no FDNAME (systemd then says "stored")', async () => {

@@ -1,12 +1,12 @@
 // A launcher nobody here wrote: systemd-socket-activate binds, waits for the first connection,
 // then execs our app (examples/hello or the fixture) with the sockets at fd 3...
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { abstractName, FIXTURE, ROOT, tempDir, wrap, type Child } from './_helpers.js';
+import { abstractHttpGet, abstractName, FIXTURE, ROOT, tempDir, wrap, type Child } from './_helpers.js';
 
 const dir = tempDir();
 const HELLO = path.join(ROOT, 'examples/hello/server.js');
@@ -81,15 +81,7 @@ describe('apps launched by systemd-socket-activate', () => {
       expect.objectContaining({ fd: 4, name: 'admin', type: 'server', family: 'unix', address: abstract }),
     ]);
     expect(await first).toBe(`hello web fd 3 pid ${got.pid}\n`);
-    const py = `import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect('\\0'+sys.argv[1]); s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')
-d=b''
-while True:
-    b=s.recv(4096)
-    if not b: break
-    d+=b
-sys.stdout.write(d.split(b'\\r\\n\\r\\n',1)[1].decode())`;
-    expect(execFileSync('python3', ['-c', py, abstract.slice(1)], { encoding: 'utf8' })).toBe(`hello admin fd 4 pid ${got.pid}\n`);
+    expect(abstractHttpGet(abstract)).toBe(`hello admin fd 4 pid ${got.pid}\n`);
     await child.stop();
   });
 
