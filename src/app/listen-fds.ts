@@ -1,9 +1,11 @@
 import { quote, SockactError } from '../protocol/errors.js';
 import { fdNameAt, LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv, type ListenEnv } from '../protocol/listen-env.js';
+import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { accessMode, type AccessMode } from '../sys/access.js';
 import { fileKind, setCloexec, type FileKind } from '../sys/fd.js';
 import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
 import { socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js';
+import { fetchHandedOff } from './handoff.js';
 
 /**
  * One inherited fd, as sd_listen_fds_with_names() + sd_is_*() see it (PROTOCOL 4, 7, 8). It has
@@ -43,6 +45,7 @@ let reading: Reading | undefined;
 
 function unsetListenEnv(): void {
   for (const name of LISTEN_ENV_VARS) delete process.env[name];
+  delete process.env[HANDOFF_ENV];
 }
 
 /**
@@ -53,7 +56,8 @@ function unsetListenEnv(): void {
  * The environment is read once per process: listenFds(), getListeners() and listen() share that
  * reading, so every later call returns the same descriptors, or throws the same error, even
  * though the variables are gone (by default they are removed on every path: success, mismatch,
- * error). Every fd gets FD_CLOEXEC. A fd in the range that systemd could not have passed (not
+ * error). Every fd gets FD_CLOEXEC. Behind a wrapper started by `sockact --wrapper` (LISTEN_PID not
+ * ours, SOCKACT_FDS_SOCKET set), the fds are asked of the launcher instead (protocol/handoff.ts). A fd in the range that systemd could not have passed (not
  * open, or an anonymous inode such as Node's own epoll fd) is an error naming the fd.
  */
 export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
@@ -61,10 +65,17 @@ export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
   if (!reading) {
     try {
       const env = parseListenEnv(process.env, process.pid);
+      const handoff = process.env[HANDOFF_ENV];
+      if (!env.activated && handoff) {
+        // Behind a wrapper started by `sockact --wrapper`: ask the launcher instead of reading 3...
+        const got = fetchHandedOff(handoff);
+        reading = { env, fds: Object.freeze(got.fds.map((fd, i) => describe(fd, got.names[i]!, got.fds.length))) };
+        return reading.fds;
+      }
       if (!env.activated && env.reason === 'other-pid' && process.env.LISTEN_FDS !== undefined) {
         process.emitWarning(
           `LISTEN_PID=${env.pid} is not this process (${process.pid}): ignoring LISTEN_FDS=${process.env.LISTEN_FDS}. ` +
-            'Is a wrapper (npm start, a shell without exec) between the launcher and node?',
+            'Is a wrapper (npm start, a shell without exec) between the launcher and node? See sockact --wrapper.',
           { code: 'SOCKACT_LISTEN_PID' },
         );
       }

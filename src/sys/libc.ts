@@ -16,6 +16,7 @@ export interface Libc {
   getsockopt(fd: number, level: number, name: number, val: Buffer | Int32Array, len: Uint32Array): number;
   bind(fd: number, addr: Buffer, len: number): number;
   listen(fd: number, backlog: number): number;
+  connect(fd: number, addr: Buffer, len: number): number;
   accept4(fd: number, addr: Buffer | null, len: Uint32Array | null, flags: number): number;
   getsockname(fd: number, addr: Buffer, len: Uint32Array): number;
   getpeername(fd: number, addr: Buffer, len: Uint32Array): number;
@@ -125,6 +126,7 @@ export function libc(): Libc {
     getsockopt: f('int getsockopt(int fd, int level, int name, void *val, uint32_t *len)'),
     bind: f('int bind(int fd, const void *addr, uint32_t len)'),
     listen: f('int listen(int fd, int backlog)'),
+    connect: f('int connect(int fd, const void *addr, uint32_t len)'),
     accept4: f('int accept4(int fd, void *addr, uint32_t *len, int flags)'),
     getsockname: f('int getsockname(int fd, void *addr, uint32_t *len)'),
     getpeername: f('int getpeername(int fd, void *addr, uint32_t *len)'),

@@ -10,6 +10,7 @@ import {
   SOL_SOCKET,
   SO_ACCEPTCONN,
   SO_DOMAIN,
+  SO_PEERCRED,
   SO_PROTOCOL,
   SO_TYPE,
 } from './constants.js';
@@ -74,6 +75,18 @@ export function getsockoptBytes(fd: number, level: number, name: number, size: n
 export function bind(fd: number, addr: SockAddr): void {
   const buf = encodeSockAddr(addr);
   check(libc().bind(fd, buf, buf.length), 'bind', `bind ${formatSockAddr(addr)}`, fd);
+}
+
+/** connect(2); blocking unless the socket is non-blocking. */
+export function connect(fd: number, addr: SockAddr): void {
+  const buf = encodeSockAddr(addr);
+  check(libc().connect(fd, buf, buf.length), 'connect', `connect to ${formatSockAddr(addr)}`, fd);
+}
+
+/** SO_PEERCRED of a connected UNIX socket: who is on the other end, as the kernel saw it at connect(). */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  const b = getsockoptBytes(fd, SOL_SOCKET, SO_PEERCRED, 12);
+  return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
 }
 
 export function listen(fd: number, backlog: number): void {

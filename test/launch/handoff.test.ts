@@ -1,0 +1,125 @@
+// The hand-off (sockact --wrapper): sockets offered over a private UNIX socket to descendants of
+// the program, for apps behind a wrapper that breaks LISTEN_PID or closes fds 3.. (npm does).
+// Real processes: a shell that does not exec (a wrapper), a Node wrapper, a stranger.
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
+import { closeFd, getsockname, bind, listen, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
+import { ROOT, exchange, run, type Run } from '../_support/launcher.js';
+
+const APP = join(ROOT, 'test/launch/fixtures/handoff-app.mjs');
+const cleanups: (() => void)[] = [];
+const runs: Run[] = [];
+afterEach(async () => {
+  for (const r of runs.splice(0)) {
+    r.child.kill('SIGKILL');
+    await r.exited;
+  }
+  cleanups.splice(0).forEach((c) => c());
+});
+
+function tcpListener(): { fd: number; port: number } {
+  const fd = socket('inet', 'stream');
+  setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
+  listen(fd, 64);
+  cleanups.push(() => closeFd(fd));
+  const a = getsockname(fd)!;
+  return { fd, port: a.family === 'inet' ? a.port : 0 };
+}
+
+function offer(fds: number[], names: string[], root: () => number | undefined): Handoff {
+  const h = serveHandoff({ fds, names, root });
+  cleanups.push(() => h.close());
+  return h;
+}
+
+const GET = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+
+describe('hand-off over a private UNIX socket', () => {
+  it('lives in a private 0700 directory, as a socket the launcher alone created', () => {
+    const h = offer([], [], () => undefined);
+    const dir = statSync(join(h.path, '..'));
+    expect(dir.mode & 0o777).toBe(0o700);
+    expect(statSync(h.path).isSocket()).toBe(true);
+  });
+
+  it('serves an app behind a shell wrapper that does not exec (LISTEN_PID is the shell)', async () => {
+    const { fd, port } = tcpListener();
+    let root: number | undefined;
+    const h = offer([fd], ['web'], () => root);
+    // The wrapper: `sh -c 'node app; true'` keeps the shell as the app's parent.
+    const r = run('/bin/sh', ['-c', `"${process.execPath}" "${APP}"; true`], {
+      cwd: ROOT,
+      env: { ...process.env, ...h.env, LISTEN_FDS: '1', LISTEN_FDNAMES: 'web' },
+    });
+    runs.push(r);
+    root = r.child.pid;
+    const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
+    expect(line.pid).not.toBe(root); // really behind the wrapper
+    expect(line.env).toBeNull(); // SOCKACT_FDS_SOCKET is removed, as LISTEN_* are
+    expect(line.fds).toHaveLength(1);
+    expect(line.fds[0]).toMatchObject({ name: 'web', kind: 'socket', type: 'stream', listening: true, address: `127.0.0.1:${port}` });
+    expect(await exchange({ host: '127.0.0.1', port }, GET)).toContain(`hello from pid ${line.pid}`);
+  });
+
+  it('serves an app behind a Node wrapper, which closes every inherited fd above 2', async () => {
+    const { fd, port } = tcpListener();
+    let root: number | undefined;
+    const h = offer([fd], ['web'], () => root);
+    const wrapper = `require('node:child_process').spawn(process.execPath, [${JSON.stringify(APP)}], { stdio: 'inherit' }).on('exit', (c) => process.exit(c ?? 1))`;
+    // The sockets are at fd 3 in the wrapper, and Node closes them in its children, as npm's would be.
+    const child = spawn(process.execPath, ['-e', wrapper], { cwd: ROOT, env: { ...process.env, ...h.env }, stdio: ['ignore', 'pipe', 'pipe', fd] });
+    root = child.pid;
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    while (!out.includes('\n')) await new Promise((r) => child.stdout.once('data', r));
+    const line = JSON.parse(out.split('\n')[0]!);
+    expect(line.fds[0]).toMatchObject({ name: 'web', address: `127.0.0.1:${port}` });
+    expect(await exchange({ host: '127.0.0.1', port }, GET)).toContain(`hello from pid ${line.pid}`);
+    child.kill('SIGKILL');
+  });
+
+  it('refuses a process that is not a descendant of the program, with one clear line', async () => {
+    const { fd } = tcpListener();
+    const h = offer([fd], ['web'], () => 1 << 22); // a pid no process here descends from
+    const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...h.env } });
+    runs.push(r);
+    const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
+    expect(line.code).toBe('ERR_HANDOFF');
+    expect(line.error).toMatch(/^sockact at SOCKACT_FDS_SOCKET=\S+ refused: pid \d+ is not the program \(pid \d+\) or one of its descendants$/);
+    expect((await r.exited).code).toBe(1);
+  });
+
+  it('says which socket could not be reached when the launcher is gone', async () => {
+    const h = offer([], [], () => undefined);
+    const path = h.path;
+    h.close();
+    const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, SOCKACT_FDS_SOCKET: path } });
+    runs.push(r);
+    const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
+    expect(line.error).toBe(`can't get sockets from sockact at SOCKACT_FDS_SOCKET=${path}: connect to ${path}: no such file or directory`);
+  });
+
+  it('passes more fds than one SCM_RIGHTS message holds (253), in order', async () => {
+    const fds = Array.from({ length: 300 }, () => tcpListener());
+    let root: number | undefined;
+    const h = offer(fds.map((f) => f.fd), fds.map((_, i) => `s${i}`), () => root);
+    const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...h.env } });
+    runs.push(r);
+    root = r.child.pid;
+    const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
+    expect(line.fds).toHaveLength(300);
+    expect(line.fds.map((d: { name: string }) => d.name)).toEqual(fds.map((_, i) => `s${i}`));
+    expect(line.fds.map((d: { address: string }) => d.address)).toEqual(fds.map((f) => `127.0.0.1:${f.port}`));
+  });
+
+  it('isDescendant walks the real process tree', () => {
+    expect(isDescendant(process.pid, process.pid)).toBe(true);
+    expect(isDescendant(process.pid, process.ppid)).toBe(true);
+    expect(isDescendant(process.ppid, process.pid)).toBe(false);
+    expect(isDescendant(1, process.pid)).toBe(false);
+  });
+});
