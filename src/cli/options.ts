@@ -60,6 +60,6 @@ export const EXAMPLES: readonly [string, string][] = [
 export const EPILOGUE = [
   'The program gets its sockets at fd 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID set to its own pid (exec through /bin/sh); it reads them with sd_listen_fds() or sockact\'s listen().',
   "Sockets are blocking, as systemd makes them; O_NONBLOCK is shared by every process holding a socket, so once a Node or Go program sets it, a program started later sees it set.",
-  'Wrappers break LISTEN_PID: npm, yarn and npx start the real program as their own child and close inherited fds, so `sockact -- npm start` cannot work. Run sockact inside the script instead. A shell script works if it ends with `exec node server.js`.',
+  'Wrappers break LISTEN_PID: npm, yarn and npx start the real program as their own child and close inherited fds, so `sockact -- npm start` cannot work. Run sockact inside the script instead. A shell script works if it ends with `exec node server.js`. There is no LISTEN_PID-less mode (systemfd\'s --no-pid): libsystemd would refuse it, and it would hand the sockets to whichever process reads them first.',
   'Exit status: the program\'s own; when it was killed by a signal sockact ends by the same signal; 2 for a usage error, 126/127 for a program that cannot run or is not found, 1 when a socket cannot be bound.',
 ].join('\n\n');

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { ListenSpecError, parseListen, parseMode, type ListenOptions, type ListenSpec } from '../protocol/address.js';
+import { ListenSpecError, parseListen, parseMode, parsePositiveInt, type ListenOptions, type ListenSpec } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
 import { UsageError } from '../launch/errors.js';
@@ -111,10 +111,9 @@ function single(values: Map<OptionDef, unknown[]>, name: string): string | undef
 
 function positiveInt(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 0x7fffffff) {
-    throw new UsageError(`--${name} '${text}': expected a positive whole number`, { value: text });
-  }
-  return Number(text);
+  const n = parsePositiveInt(text);
+  if (n === undefined) throw new UsageError(`--${name} '${text}': expected a positive whole number`, { value: text });
+  return n;
 }
 
 function conflict(a: string, b: string, why = ''): UsageError {
@@ -142,6 +141,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (datagram && seqpacket) throw conflict('--datagram', '--seqpacket');
   if (datagram && accept) throw conflict('--datagram', '--accept', 'datagram sockets do not accept connections');
   if (now && onDemand) throw conflict('--now', '--on-demand');
+  if (accept && onDemand) throw conflict('--accept', '--on-demand', 'accept mode starts a program for each connection as it comes');
 
   const defaults: Partial<ListenOptions> = {};
   if (datagram) defaults.type = 'dgram';
@@ -167,8 +167,10 @@ export function parseCommandLine(argv: readonly string[]): Command {
     try {
       return parseListen(text, defaults);
     } catch (err) {
-      if (err instanceof ListenSpecError) throw new UsageError(err.message, { value: text, cause: err });
-      throw err;
+      if (!(err instanceof ListenSpecError)) throw err;
+      // Only the type default can misfit (seqpacket on an IP address): name the flag that set it.
+      if (err.fromDefault === 'type') throw conflict('--seqpacket', `-l ${quote(text)}`, err.reason);
+      throw new UsageError(err.message, { value: text, cause: err });
     }
   });
   if (accept) {
@@ -189,7 +191,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
     const named = specs.find((s) => s.name !== undefined);
     if (fdnames.length > 1 && named) throw conflict('--fdname with several names', `-l '${named.text}' (name=)`);
     if (fdnames.length > 1 && fdnames.length !== specs.length) {
-      throw new UsageError(`--fdname gives ${fdnames.length} names for ${specs.length} sockets (give one name, or one per -l)`);
+      throw new UsageError(`--fdname gives ${fdnames.length} names for ${specs.length} socket${specs.length === 1 ? '' : 's'} (give one name, or one per -l)`);
     }
   }
   if (accept || inetd) {

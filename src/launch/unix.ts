@@ -1,6 +1,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ListenSpec } from '../protocol/address.js';
+import { describeErrno } from '../sys/errors.js';
 import { LaunchError } from './errors.js';
 import { lookupGroup, lookupUid } from './ids.js';
 
@@ -13,6 +14,16 @@ function fail(path: string, reason: string, code: string, cause?: unknown): Laun
   return new LaunchError(code, `can't listen on ${path}: ${reason}`, 1, { address: path, cause });
 }
 
+/** A Node fs error as a short phrase ("permission denied"): its message repeats the code, syscall and path. */
+function reasonOf(cause: unknown): string {
+  const errno = (cause as NodeJS.ErrnoException).errno;
+  return typeof errno === 'number' ? describeErrno(-errno) : (cause as Error).message;
+}
+
+function codeOf(cause: unknown): string {
+  return (cause as NodeJS.ErrnoException).code ?? 'ERR_SOCKET_PATH';
+}
+
 /**
  * Make a UNIX socket path bindable: create the parent directories, and with `remove-stale` remove
  * what is there, but only when lstat says it is a socket. A regular file, a directory or a symlink
@@ -20,13 +31,20 @@ function fail(path: string, reason: string, code: string, cause?: unknown): Laun
  * and following a link would let whoever owns it choose what sockact deletes.
  */
 export function prepareUnixPath(spec: ListenSpec, path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: DEFAULT_DIRECTORY_MODE });
+  const dir = dirname(path);
+  try {
+    mkdirSync(dir, { recursive: true, mode: DEFAULT_DIRECTORY_MODE });
+  } catch (cause) {
+    // A recursive mkdir says EEXIST (or ENOTDIR) when a file stands where a directory should be.
+    const inTheWay = codeOf(cause) === 'EEXIST' || codeOf(cause) === 'ENOTDIR';
+    throw fail(path, `can't create the directory ${dir}: ${inTheWay ? 'a file is in the way' : reasonOf(cause)}`, codeOf(cause), cause);
+  }
   let st;
   try {
     st = lstatSync(path);
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw fail(path, (cause as Error).message, 'ERR_SOCKET_PATH', cause);
+    if (codeOf(cause) === 'ENOENT') return;
+    throw fail(path, reasonOf(cause), codeOf(cause), cause);
   }
   if (st.isSymbolicLink()) throw fail(path, 'it is a symlink (sockact does not bind or remove through one)', 'ERR_SOCKET_PATH');
   if (!st.isSocket()) {
@@ -62,7 +80,7 @@ export function bindUnixPath(spec: ListenSpec, path: string, bind: () => void): 
   } catch (cause) {
     removeSocketFile(path);
     if (cause instanceof LaunchError) throw fail(path, cause.message, cause.code, cause);
-    throw fail(path, (cause as Error).message, (cause as NodeJS.ErrnoException).code ?? 'ERR_SOCKET_PATH', cause);
+    throw fail(path, `can't set its owner or mode: ${reasonOf(cause)}`, codeOf(cause), cause);
   }
 }
 

@@ -51,12 +51,16 @@ export interface ListenSpec extends ListenOptions {
   address: ListenAddress;
 }
 
-/** A -l value that cannot be used (code ERR_LISTEN_ADDRESS). The message names the value and what is wrong with it. */
+/**
+ * A -l value that cannot be used (code ERR_LISTEN_ADDRESS). The message names the value and what
+ * is wrong with it; `fromDefault` names the default (from a global flag) that does not fit it.
+ */
 export class ListenSpecError extends SockactError {
   declare value: string;
   constructor(
     value: string,
     readonly reason: string,
+    readonly fromDefault?: keyof ListenOptions,
   ) {
     super('ERR_LISTEN_ADDRESS', `-l ${quote(value)}: ${reason}`, { value });
   }
@@ -67,6 +71,7 @@ ListenSpecError.prototype.name = 'ListenSpecError';
 const UNIX_NAME_MAX = 107;
 
 function parsePort(text: string, value: string): number {
+  if (text === '') throw new ListenSpecError(value, 'the port is missing after the colon');
   if (!/^\d+$/.test(text)) throw new ListenSpecError(value, `'${text}' is not a port number`);
   const port = Number(text);
   if (port > 65535) throw new ListenSpecError(value, `port ${text} is out of range (0-65535)`);
@@ -87,7 +92,7 @@ export function parseListenAddress(text: string, value = text): ListenAddress {
     checkUnixLength(path, value);
     return { family: 'unix', path };
   }
-  if (/^:?\d+$/.test(text)) {
+  if (/^\d+$/.test(text) || /^:[^:]*$/.test(text)) {
     return { family: 'inet6', address: '::', port: parsePort(text.replace(/^:/, ''), value), wildcard: true };
   }
   if (text.startsWith('[')) {
@@ -103,7 +108,8 @@ export function parseListenAddress(text: string, value = text): ListenAddress {
   }
   const colon = text.lastIndexOf(':');
   if (colon < 0) {
-    throw new ListenSpecError(value, 'not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name');
+    if (isIPv4Text(text)) throw new ListenSpecError(value, `the port is missing: '${text}:PORT'`);
+    throw new ListenSpecError(value, 'not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name (a relative path starts with ./)');
   }
   const host = text.slice(0, colon);
   if (isIPv4Text(host)) return { family: 'inet', address: host, port: parsePort(text.slice(colon + 1), value) };
@@ -170,6 +176,11 @@ function parseFlag(text: string | undefined, value: string, key: string): boolea
   throw new ListenSpecError(value, `${key}=${text}: expected yes or no`);
 }
 
+/** Parse a count such as a backlog: a plain decimal from 1 to INT_MAX, else undefined. */
+export function parsePositiveInt(text: string): number | undefined {
+  return /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 0x7fffffff ? Number(text) : undefined;
+}
+
 /** Parse an octal permission mode such as 0660 or 660 (SocketMode=). */
 export function parseMode(text: string): number | undefined {
   return /^0?[0-7]{3}$/.test(text) ? parseInt(text, 8) : undefined;
@@ -182,10 +193,9 @@ function optionValue(kind: Kind, key: string, text: string | undefined, value: s
     throw new ListenSpecError(value, `${key} needs a value: '${key}=...'`);
   }
   if (kind === 'int') {
-    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 0x7fffffff) {
-      throw new ListenSpecError(value, `${key}=${text}: expected a positive whole number`);
-    }
-    return Number(text);
+    const n = parsePositiveInt(text);
+    if (n === undefined) throw new ListenSpecError(value, `${key}=${text}: expected a positive whole number`);
+    return n;
   }
   if (kind === 'mode') {
     const mode = parseMode(text);
@@ -209,6 +219,7 @@ export function parseListen(value: string, defaults: Partial<ListenOptions> = {}
   let type: ListenType | undefined;
   const given: Partial<Record<OptionKey, boolean | number | string>> = {};
   for (const part of parts) {
+    if (part === '') throw new ListenSpecError(value, "an empty socket option (two commas, or one at the end)");
     const eq = part.indexOf('=');
     const rawKey = eq < 0 ? part : part.slice(0, eq);
     const key = ALIASES[rawKey] ?? rawKey;
@@ -229,7 +240,7 @@ export function parseListen(value: string, defaults: Partial<ListenOptions> = {}
   }
   const spec: ListenSpec = { ...LISTEN_DEFAULTS, text: value, address, type: type ?? defaults.type ?? 'stream' };
   if (spec.type === 'seqpacket' && address.family !== 'unix') {
-    throw new ListenSpecError(value, 'seqpacket sockets need a UNIX address (/path or @name)');
+    throw new ListenSpecError(value, 'seqpacket sockets need a UNIX address: /path or @name', type === undefined ? 'type' : undefined);
   }
   for (const [written, def] of Object.entries(OPTIONS)) {
     const why = def.applies(address, spec.type);

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,6 +57,23 @@ describe('sockact: lifecycle and exit status', () => {
     expect(r.stderr).toBe(`sockact: ${file}: permission denied (${file} is not executable)\n`);
   });
 
+  it('exits 126 for a directory given as the program', async () => {
+    const d = dir();
+    const r = sockact(['-l', '127.0.0.1:0', d]);
+    expect((await r.exited).code).toBe(126);
+    expect(r.stderr).toBe(`sockact: ${d}: permission denied (${d} is a directory)\n`);
+  });
+
+  it('names the path and the reason when a UNIX socket cannot be made, exits 1, and starts nothing', async () => {
+    const file = join(dir(), 'file');
+    writeFileSync(file, '');
+    const marker = join(dir(), 'started');
+    const r = sockact(['-l', join(file, 'app.sock'), '--', 'touch', marker]);
+    expect((await r.exited).code).toBe(1);
+    expect(r.stderr).toBe(`sockact: can't listen on ${join(file, 'app.sock')}: can't create the directory ${file}: a file is in the way\n`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('names the address and the reason when a port is in use, exits 1, and starts nothing', async () => {
     const port = await busyPort();
     const marker = join(dir(), 'started');
@@ -76,11 +93,20 @@ describe('sockact: lifecycle and exit status', () => {
     [['true'], 'sockact: nothing to listen on: give -l ADDRESS'],
     [['--inetd', '-l', '127.0.0.1:0', '-l', '127.0.0.1:0', 'true'], 'sockact: --inetd passes exactly one socket on stdin and stdout, but there are 2'],
     [['-E', 'LISTEN_FDS=4', '-l', '0', 'true'], "sockact: -E 'LISTEN_FDS=4': sockact sets LISTEN_FDS itself"],
-  ])('exits 2 for a usage error: %j', async (args, message) => {
+    [['-l', '70000', 'true'], "sockact: -l '70000': port 70000 is out of range (0-65535)"],
+    [['-l', '[::1', 'true'], "sockact: -l '[::1': expected [IPv6]:PORT, e.g. '[::1]:8080'"],
+    [['-l', ':http', 'true'], "sockact: -l ':http': 'http' is not a port number"],
+    [['-l', '127.0.0.1', 'true'], "sockact: -l '127.0.0.1': the port is missing: '127.0.0.1:PORT'"],
+    [['-l', 'app.sock', 'true'], "sockact: -l 'app.sock': not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name (a relative path starts with ./)"],
+    [['--seqpacket', '-l', '0', 'true'], "sockact: --seqpacket may not be combined with -l '0' (seqpacket sockets need a UNIX address: /path or @name)"],
+    [['-a', '--on-demand', '-l', '0', 'true'], 'sockact: --accept may not be combined with --on-demand'],
+  ])('exits 2 for a usage error, in one line naming the option and the value: %j', async (args, message) => {
     const r = sockact(args);
     expect((await r.exited).code).toBe(2);
-    expect(r.stderr.startsWith(message)).toBe(true);
-    expect(r.stderr.endsWith("Try 'sockact --help' for more information.\n")).toBe(true);
+    const lines = r.stderr.split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]!.startsWith(message)).toBe(true);
+    expect(lines[1]).toBe("Try 'sockact --help' for more information.");
   });
 
   it('shows options, examples and the wrapper advice with --help, and the version with --version', async () => {
@@ -90,6 +116,7 @@ describe('sockact: lifecycle and exit status', () => {
     expect(help.stdout).toContain('--listen');
     expect(help.stdout).toContain('Examples:');
     expect(help.stdout).toContain('"start": "sockact -l 8080 -- node server.js"');
+    expect(help.stdout).toContain('Wrappers break LISTEN_PID');
     const version = sockact(['--version']);
     expect((await version.exited).code).toBe(0);
     expect(version.stdout).toBe(`${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
@@ -119,15 +146,51 @@ describe('sockact: what the program gets', () => {
     });
   });
 
-  it('runs the program as --user, with that user in USER and HOME', async () => {
-    // As root: nobody. Otherwise the current user, the only one an unprivileged process may become.
+  it('binds first, then runs the program as --user and --group, with that user in USER and HOME', async () => {
+    // As root: nobody, with gid 65534, in a directory only root may enter: the socket there can
+    // only have been made before the program dropped its privileges. Otherwise the current user
+    // and group, the only ones an unprivileged process may take.
     const root = process.getuid!() === 0;
-    const user = root ? 'nobody' : String(process.getuid!());
-    const r = sockact(['-q', '-l', '127.0.0.1:0', '--user', user, '--', PYTHON, '-c', 'import json, os; print(json.dumps([os.getuid(), os.environ.get("USER")]))']);
+    const d = dir();
+    const path = join(d, 'app.sock');
+    const [user, group] = root ? ['nobody', '65534'] : [String(process.getuid!()), String(process.getgid!())];
+    const check = `
+import json, os, socket, sys
+s = socket.socket(fileno=3)
+print(json.dumps([os.getuid(), os.getgid(), os.getgroups(), os.environ.get("USER"), s.getsockname(), os.access(sys.argv[1], os.W_OK)]))
+s.detach()
+`;
+    const r = sockact(['-q', '-l', path, '--user', user, '--group', group, '--', PYTHON, '-c', check, d]);
     expect((await r.exited).code).toBe(0);
-    const [uid, name] = JSON.parse(r.stdout);
-    if (root) expect([uid, name]).toEqual([65534, 'nobody']);
-    else expect(uid).toBe(process.getuid!());
+    const [uid, gid, groups, name, local, canWrite] = JSON.parse(r.stdout);
+    expect(local).toBe(path);
+    if (root) {
+      expect(statSync(d).mode & 0o777).toBe(0o700);
+      expect([uid, gid, groups, name, canWrite]).toEqual([65534, 65534, [], 'nobody', false]);
+    } else {
+      expect([uid, gid]).toEqual([process.getuid!(), process.getgid!()]);
+    }
+  });
+
+  it('passes everything after PROGRAM to it, options included, and starts it at once with --now', async () => {
+    const argv = 'import json, sys; print(json.dumps(sys.argv[1:]))';
+    const r = sockact(['--now', '-l', '127.0.0.1:0', PYTHON, '-c', argv, '-l', 'x', '--port', '3', '-q', '--', '--help']);
+    expect((await r.exited).code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['-l', 'x', '--port', '3', '-q', '--', '--help']);
+    // The -q after PROGRAM was the program's: sockact still reported, and did not wait.
+    expect(r.stderr).toMatch(/^sockact: listening on .*\nsockact: started /);
+  });
+
+  it("does not pass on fds sockact itself inherited without LISTEN_*, even ones without close-on-exec", async () => {
+    const devnull = openSync('/dev/null', 'r');
+    cleanups.push(() => closeSync(devnull));
+    // sockact gets /dev/null at fd 3 (where an activated launcher would have a socket) and fd 20.
+    const stdio = ['ignore', 'pipe', 'pipe', devnull, ...Array<'ignore'>(16).fill('ignore'), devnull] as const;
+    const r = sockact(['-q', '-l', '127.0.0.1:0', '--', PYTHON, '-c', FD_LISTER], { stdio: [...stdio] });
+    expect((await r.exited).code).toBe(0);
+    const seen = JSON.parse(r.stdout);
+    expect(Object.keys(seen.fds).map(Number)).toEqual([0, 1, 2, 3]);
+    expect(seen.fds['3'].target).toMatch(/^socket:\[\d+\]$/);
   });
 
   it('with --inetd alone, puts the listening socket itself on stdin and stdout, without LISTEN_*', async () => {
@@ -148,6 +211,20 @@ describe('sockact: what the program gets', () => {
     const r = sockact(['-q', '--remove-on-exit', '-l', join(d, 'a.sock'), '-l', join(d, 'b.sock'), '-l', `${join(d, 'kept.sock')},remove-on-exit=no`, 'true']);
     expect((await r.exited).code).toBe(0);
     expect(['a.sock', 'b.sock', 'kept.sock'].map((f) => existsSync(join(d, f)))).toEqual([false, false, true]);
+  });
+
+  it('gives one -l its own backlog, the others --backlog or the default (4096, capped by somaxconn), as ss shows', async () => {
+    // ss is the program: it lists the listening sockets while sockact and it hold them. For a
+    // listening TCP socket, ss's Send-Q is the backlog the kernel uses.
+    const backlogs = async (args: string[]) => {
+      const r = sockact([...args, '--', 'ss', '-Hltn']);
+      expect((await r.exited).code).toBe(0);
+      const ports = [...r.stderr.matchAll(/listening on (\S+) as fd/g)].map((m) => m[1]!);
+      return ports.map((p) => Number(new RegExp(`^LISTEN\\s+\\d+\\s+(\\d+)\\s+${p.replace(/[.[\]]/g, '\\$&')}\\s`, 'm').exec(r.stdout)?.[1]));
+    };
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    expect(await backlogs(['--backlog', '9', '-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0', '-l', '[::1]:0'])).toEqual([7, 9, 9]);
+    expect(await backlogs(['-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0'])).toEqual([7, Math.min(4096, somaxconn)]);
   });
 
   it('reports the port it got for port 0', async () => {

@@ -40,8 +40,9 @@ describe('sockact --on-demand', () => {
 
 describe('sockact --accept', () => {
   it('with --inetd, serves each connection with a program on stdin/stdout, with REMOTE_ADDR and REMOTE_PORT', async () => {
-    const r = sockact(['-a', '--inetd', '-l', '127.0.0.1:0', '--', 'sh', '-c', 'echo "$REMOTE_ADDR $REMOTE_PORT"; cat']);
+    const r = sockact(['-a', '--inetd', '--max-connections', '2', '-l', '127.0.0.1:0', '--', 'sh', '-c', 'echo "$REMOTE_ADDR $REMOTE_PORT"; cat']);
     const { port } = hostPort((await r.waitFor('stderr', /listening on (\S+)/))[1]!);
+    await r.waitFor('stderr', /accepting connections for sh -c .* \(at most 2 at once\)\n/);
     const local = await new Promise<{ reply: string; localPort: number }>((res, rej) => {
       let localPort = -1;
       const s = connect({ host: '127.0.0.1', port }, () => {
@@ -61,7 +62,8 @@ describe('sockact --accept', () => {
   });
 
   it('on SIGTERM stops accepting, passes it to the running programs, and ends by it once they are gone', async () => {
-    const hold = 'import signal, sys\nprint("serving", flush=True)\nsignal.signal(signal.SIGTERM, lambda *a: (print("stopping", flush=True), sys.exit(0)))\nsignal.pause()';
+    // The handler is in place before "serving" is printed: the test signals as soon as it reads it.
+    const hold = 'import signal, sys\nsignal.signal(signal.SIGTERM, lambda *a: (print("stopping", flush=True), sys.exit(0)))\nprint("serving", flush=True)\nsignal.pause()';
     const r = sockact(['-a', '-l', '127.0.0.1:0', '--', PYTHON, '-c', hold]);
     const { port } = hostPort((await r.waitFor('stderr', /listening on (\S+)/))[1]!);
     const c = connect({ host: '127.0.0.1', port });

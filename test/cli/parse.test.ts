@@ -45,6 +45,17 @@ describe('parseCommandLine: PROGRAM and its arguments', () => {
     expect(c.setenv).toEqual(['A=1', 'B', 'C=3']);
   });
 
+  it('starts at once by default and with --now; waits with --on-demand', () => {
+    expect(config(['-l', '1', 'p']).onDemand).toBe(false);
+    expect(config(['--now', '-l', '1', 'p']).onDemand).toBe(false);
+    expect(config(['--on-demand', '-l', '1', 'p']).onDemand).toBe(true);
+  });
+
+  it('lets a -l value choose its own type against --seqpacket or -d', () => {
+    expect(config(['--seqpacket', '-l', '/x', '-l', '127.0.0.1:0,stream', 'p']).specs.map((s) => s.type)).toEqual(['seqpacket', 'stream']);
+    expect(config(['-d', '-l', '/x', '-l', '127.0.0.1:0,stream', 'p']).specs.map((s) => s.type)).toEqual(['dgram', 'stream']);
+  });
+
   it('reads the flags', () => {
     const c = config(['-a', '--inetd', '--max-connections', '3', '-q', '-l', '0', '--user', 'nobody', '--group', 'nogroup', 'cat']);
     expect(c).toMatchObject({ accept: true, inetd: true, maxConnections: 3, quiet: true, user: 'nobody', group: 'nogroup', onDemand: false });
@@ -88,6 +99,7 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
     [['--max-connections', '3', '-l', '1', 'p'], '--max-connections applies to --accept only'],
     [['-a', '--max-connections', '0', '-l', '1', 'p'], "--max-connections '0': expected a positive whole number"],
     [['--fdname', 'a:b:c', '-l', '1', '-l', '2', 'p'], '--fdname gives 3 names for 2 sockets'],
+    [['--fdname', 'a:b', '-l', '1', 'p'], '--fdname gives 2 names for 1 socket ('],
     [['--fdname', 'a\tb', '-l', '1', 'p'], "--fdname 'a\\x09b' is not a valid fd name"],
   ])('%j', (argv, message) => {
     expect(usageError(argv).message).toContain(message);
@@ -99,6 +111,10 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
     [['-d', '-a', '-l', '1', 'p'], '--datagram may not be combined with --accept (datagram sockets do not accept connections)'],
     [['-a', '-l', '[::1]:0,dgram', 'p'], "--accept may not be combined with -l '[::1]:0,dgram'"],
     [['--now', '--on-demand', '-l', '1', 'p'], '--now may not be combined with --on-demand'],
+    // Accept mode has nothing to wait for: each connection starts a program as it comes.
+    [['-a', '--on-demand', '-l', '1', 'p'], '--accept may not be combined with --on-demand'],
+    // --seqpacket is a default for every -l; an IP address cannot take it (systemd-socket-activate: AF_UNIX only).
+    [['--seqpacket', '-l', '/x', '-l', '[::1]:0', 'p'], "--seqpacket may not be combined with -l '[::1]:0' (seqpacket sockets need a UNIX address: /path or @name)"],
     [['-a', '--fdname', 'x', '-l', '1', 'p'], '--accept may not be combined with --fdname'],
     [['--inetd', '--fdname', 'x', '-l', '1', 'p'], '--inetd may not be combined with --fdname'],
     [['-a', '-l', '1,name=x', 'p'], "--accept may not be combined with -l '1,name=x' (name=)"],

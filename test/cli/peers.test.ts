@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { abstractName, exchange, hostPort, listeningOn, PYTHON, ROOT, SD_PEER, SOCKACT, sockact, tempDir } from '../_support/launcher.js';
+import { abstractName, exchange, hostPort, listeningOn, PYTHON, ROOT, run, SD_PEER, SOCKACT, sockact, tempDir } from '../_support/launcher.js';
 
 /** Real peers no one here wrote must accept what sockact passes (issue 3, Tests). */
 
@@ -68,6 +69,46 @@ describe("libsystemd's sd_listen_fds_with_names and sd_is_socket* (sd-peer.py)",
   });
 });
 
+/**
+ * Python's systemd.daemon (python3-systemd) when /usr/bin/python3 has it; otherwise the same
+ * libsystemd calls it wraps, through ctypes. Either way it prints which one answered, and the
+ * test checks that the one it expects did: never silently nothing.
+ */
+const PY_SYSTEMD_PEER = `
+import ctypes, json, socket
+try:
+    from systemd import daemon
+    via = "systemd.daemon"
+    names = daemon.listen_fds_with_names()
+    inet = lambda fd, family: daemon.is_socket_inet(fd, family, socket.SOCK_STREAM, 1)
+    unix = lambda fd: daemon.is_socket_unix(fd, socket.SOCK_STREAM, 1)
+except ImportError:
+    via = "libsystemd"
+    lib = ctypes.CDLL("libsystemd.so.0")
+    p = ctypes.POINTER(ctypes.c_char_p)()
+    n = lib.sd_listen_fds_with_names(1, ctypes.byref(p))
+    names = {3 + i: p[i].decode() for i in range(max(n, 0))}
+    inet = lambda fd, family: lib.sd_is_socket_inet(fd, family, socket.SOCK_STREAM, 1, 0) > 0
+    unix = lambda fd: lib.sd_is_socket_unix(fd, socket.SOCK_STREAM, 1, None, 0) > 0
+print(json.dumps({"via": via, "fds": [[fd, names[fd], bool(inet(fd, socket.AF_INET)), bool(inet(fd, socket.AF_INET6)), bool(unix(fd))] for fd in sorted(names)]}))
+`;
+
+describe("Python's systemd.daemon.listen_fds_with_names()", () => {
+  it('accepts TCP v4, v6 and UNIX sockets with their names (through ctypes where python3-systemd is missing)', async () => {
+    const installed = spawnSync(PYTHON, ['-c', 'import systemd.daemon']).status === 0;
+    const path = join(dir(), 'app.sock');
+    const r = sockact(['-q', '-l', '127.0.0.1:0,name=v4', '-l', '[::1]:0,name=v6', '-l', `${path},name=unix`, '--', PYTHON, '-c', PY_SYSTEMD_PEER]);
+    expect((await r.exited).code).toBe(0);
+    const peer = JSON.parse(r.stdout);
+    expect(peer.via).toBe(installed ? 'systemd.daemon' : 'libsystemd');
+    expect(peer.fds).toEqual([
+      [3, 'v4', true, false, false],
+      [4, 'v6', false, true, false],
+      [5, 'unix', false, false, true],
+    ]);
+  });
+});
+
 describe('systemd-socket-activate as a middle link', () => {
   it("passes sockact's socket on, which it does only when LISTEN_PID is exactly its own pid", async () => {
     // systemd-socket-activate takes fd 3 from sockact (sd_listen_fds checks LISTEN_PID), adds its
@@ -85,6 +126,22 @@ describe('systemd-socket-activate as a middle link', () => {
     expect(reply.names).toEqual(['outer', 'own']);
     expect(reply.fds[0]).toMatchObject({ fd: 3, type: 'stream', family: 'inet', listening: true, local: ['127.0.0.1', outer.port] });
     expect((await r.exited).code).toBe(0);
+  });
+});
+
+describe('sockact under systemd-socket-activate', () => {
+  it("passes the socket it inherited first, with its name, then its own", async () => {
+    // systemd-socket-activate (252) waits for the first connection, then execs sockact in its
+    // place with LISTEN_PID set; sd-peer then answers that connection on the inherited fd 3.
+    const outer = join(dir(), 'outer.sock');
+    const r = run('systemd-socket-activate', ['-l', outer, '--fdname', 'outer', '--', process.execPath, SOCKACT, '-l', '127.0.0.1:0,name=inner', '--', PYTHON, SD_PEER, '--serve-once']);
+    await r.waitFor('stderr', new RegExp(`Listening on ${outer} as 3\\.`));
+    const reply = JSON.parse(await exchange({ path: outer }));
+    expect(reply.names).toEqual(['outer', 'inner']);
+    expect(reply.fds[0]).toMatchObject({ fd: 3, type: 'stream', family: 'unix', listening: true, local: outer });
+    expect(reply.fds[1]).toMatchObject({ fd: 4, type: 'stream', family: 'inet', listening: true });
+    expect((await r.exited).code).toBe(0);
+    expect(r.stderr).toContain(`sockact: passing on inherited ${outer} as fd 3 (outer)`);
   });
 });
 
@@ -114,6 +171,20 @@ describe("the package's own getListeners() (examples/hello)", () => {
     r.child.kill('SIGTERM');
     expect(await r.exited).toEqual({ code: 0, signal: null });
     expect(r.stderr).toContain(`sockact: pid ${started} exited with code 0`);
+  });
+
+  it('serves IPv4 and IPv6 on a bare PORT and on :PORT, both dual-stack [::]', async () => {
+    for (const form of ['0', ':0']) {
+      const r = sockact(['-l', form, '--', process.execPath, HELLO]);
+      const label = await listeningOn(r);
+      expect(label).toMatch(/^\[::\]:\d+$/);
+      const { port } = hostPort(label);
+      const started = (await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1];
+      expect(await get({ host: '127.0.0.1', port })).toBe(`hello from pid ${started}\n`);
+      expect(await get({ host: '::1', port })).toBe(`hello from pid ${started}\n`);
+      r.child.kill('SIGTERM');
+      expect(await r.exited).toEqual({ code: 0, signal: null });
+    }
   });
 
   it('serves one HTTP connection per process in accept mode', async () => {

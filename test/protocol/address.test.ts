@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatListenAddress, ListenSpecError, parseListen, parseListenAddress, type ListenSpec } from '../../src/protocol/address.js';
+import { formatListenAddress, ListenSpecError, parseListen, parseListenAddress, parsePositiveInt, type ListenSpec } from '../../src/protocol/address.js';
 
 describe('parseListenAddress', () => {
   it.each([
@@ -36,7 +36,13 @@ describe('parseListenAddress', () => {
     ['localhost:80', "'localhost' is not an IP address"],
     ['127.0.0.1:99999', 'port 99999 is out of range (0-65535)'],
     ['127.0.0.1:-1', "'-1' is not a port number"],
-    ['127.0.0.1:', "'' is not a port number"],
+    ['127.0.0.1:', 'the port is missing after the colon'],
+    [':', 'the port is missing after the colon'],
+    // A leading colon is sockact's :PORT: what follows must be a port.
+    [':http', "'http' is not a port number"],
+    ['127.0.0.1', "the port is missing: '127.0.0.1:PORT'"],
+    // A relative path needs ./ so that it cannot be mistaken for a host name.
+    ['app.sock', 'not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name (a relative path starts with ./)'],
     ['127.0.0.1:8o', "'8o' is not a port number"],
     ['65536', 'port 65536 is out of range'],
     ['256.1.1.1:80', "'256.1.1.1' is not an IP address"],
@@ -110,6 +116,8 @@ describe('parseListen options', () => {
 
   it.each<[string, string]>([
     ['8080,bakclog=5', "unknown socket option 'bakclog'"],
+    ['8080,', 'an empty socket option (two commas, or one at the end)'],
+    ['8080,,name=web', 'an empty socket option'],
     ['8080,backlog', 'backlog needs a value'],
     ['8080,backlog=0', 'backlog=0: expected a positive whole number'],
     ['8080,backlog=many', 'backlog=many: expected a positive whole number'],
@@ -142,7 +150,36 @@ describe('parseListen options', () => {
     expect(pick(parseListen('127.0.0.1:0,stream,backlog=5', defaults))).toEqual({ ...base, reusePort: true, backlog: 5 });
   });
 
-  it('keeps the global type default from turning an IP address into seqpacket silently', () => {
-    expect(() => parseListen('8080', { type: 'seqpacket' })).toThrow("-l '8080': seqpacket sockets need a UNIX address");
+  it('keeps the global type default from turning an IP address into seqpacket silently, and says the default did it', () => {
+    const err = (text: string, defaults = {}) => {
+      try {
+        parseListen(text, defaults);
+      } catch (e) {
+        return e as ListenSpecError;
+      }
+      throw new Error(`${text} parsed`);
+    };
+    expect(err('8080', { type: 'seqpacket' })).toMatchObject({ message: "-l '8080': seqpacket sockets need a UNIX address: /path or @name", fromDefault: 'type' });
+    // Written on the -l value itself, it is the value's own mistake.
+    expect(err('8080,seqpacket').fromDefault).toBeUndefined();
+  });
+});
+
+describe('parsePositiveInt', () => {
+  it.each<[string, number | undefined]>([
+    ['1', 1],
+    ['4096', 4096],
+    ['2147483647', 2147483647],
+    // Zero, too large, signs, blanks, decimals and hex are not counts.
+    ['0', undefined],
+    ['2147483648', undefined],
+    ['-1', undefined],
+    ['+1', undefined],
+    [' 1', undefined],
+    ['1.5', undefined],
+    ['0x10', undefined],
+    ['', undefined],
+  ])('%j', (text, n) => {
+    expect(parsePositiveInt(text)).toBe(n);
   });
 });

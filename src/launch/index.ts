@@ -1,0 +1,15 @@
+/**
+ * sockact/launch: the launcher as a library (PROTOCOL.md section 2), for programs that bind
+ * sockets and start children with them the way the `sockact` command does. Linux only: every
+ * call goes through the OS seam (koffi), loaded on first use.
+ */
+export { formatListenAddress, ListenSpecError, parseListen, type ListenAddress, type ListenOptions, type ListenSpec, type ListenType } from '../protocol/address.js';
+export { bindAll, bindSocket, closeSockets, removeOnExit, DEFAULT_BACKLOG, type BoundSocket } from './bind.js';
+export { describeExit, spawnActivated, TRAMPOLINE, TRAMPOLINE_SHELL, type SpawnActivatedOptions, type StdioEntry } from './spawn.js';
+export { runAccept, remoteEnv, DEFAULT_MAX_CONNECTIONS, type AcceptOptions, type AcceptServer } from './accept.js';
+export { activationEnv, parseSetenv, STALE_VARIABLES, type ActivationEnvOptions } from './env.js';
+export { inheritedSockets } from './inherited.js';
+export { resolveProgram, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from './program.js';
+export { exitLike, forwardSignals, FORWARDED_SIGNALS } from './signals.js';
+export { waitForActivity } from './wait.js';
+export { LaunchError, UsageError, type LaunchErrorFields } from './errors.js';
