@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import { bindAll, removeOnExit, type BoundSocket } from '../launch/bind.js';
 import { parseSetenv } from '../launch/env.js';
@@ -134,21 +135,43 @@ async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed
   if (c.inetd) opts.stdio = [passed[0]!.fd, passed[0]!.fd, 'inherit'];
   const names = c.inetd ? undefined : fdNames(passed);
   if (names) opts.names = names;
-  const child = spawnActivated(opts);
+  let child: ChildProcess | undefined;
+  const handoff = c.wrapper ? await offerToDescendants(base, passed, () => child?.pid, log) : undefined;
+  if (handoff) opts.setenv = { ...opts.setenv, ...handoff.env };
+  const ending = () => {
+    handoff?.close();
+    removeOnExit(bound);
+  };
+  child = spawnActivated(opts);
   forwardSignals((signal, delivered) => {
     if (!delivered && child.exitCode === null && child.signalCode === null) child.kill(signal);
   });
   child.on('error', (err: NodeJS.ErrnoException) => {
     warn(`can't start ${describeCommand(c)}: ${err.message}`);
-    removeOnExit(bound);
+    ending();
     process.exit(spawnFailure(err));
   });
-  if (child.pid !== undefined) log(`started ${describeCommand(c)} as pid ${child.pid}`);
+  const pid = child.pid;
+  if (pid !== undefined) log(`started ${describeCommand(c)} as pid ${pid}`);
   child.on('exit', (code, signal) => {
-    if (child.pid !== undefined) log(describeExit(child.pid, code, signal));
-    removeOnExit(bound);
+    if (pid !== undefined) log(describeExit(pid, code, signal));
+    ending();
     exitLike(code, signal);
   });
+}
+
+/**
+ * --wrapper: offer the sockets over the hand-off socket too, to descendants of the program only
+ * (launch/handoff.ts), for an app behind npm or a shell that does not exec.
+ */
+async function offerToDescendants(base: SpawnActivatedOptions, passed: Passed[], root: () => number | undefined, log: Log) {
+  const { serveHandoff } = await import('../launch/handoff.js');
+  const opts: Parameters<typeof serveHandoff>[0] = { fds: passed.map((p) => p.fd), names: passed.map((p) => p.name ?? 'unknown'), root };
+  if (base.uid !== undefined) opts.uid = base.uid;
+  if (base.gid !== undefined) opts.gid = base.gid;
+  const handoff = serveHandoff(opts);
+  log(`offering the sockets to the program's descendants at ${handoff.path}`);
+  return handoff;
 }
 
 /**

@@ -36,6 +36,8 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'group', kind: 'value', arg: 'GROUP', group: 'Program', describe: "Run the program with GROUP (default: USER's primary group)" },
   { name: 'now', kind: 'flag', group: 'Program', describe: 'Start the program at once (the default)' },
   { name: 'on-demand', kind: 'flag', group: 'Program', describe: 'Start the program on the first connection or datagram, without accepting it' },
+  { name: 'wrapper', kind: 'flag', group: 'Program',
+    describe: "PROGRAM is a wrapper (npm start, a shell script without exec): also offer the sockets to its descendants over a private socket (SOCKACT_FDS_SOCKET), which sockact's listenFds() asks" },
   { name: 'accept', alias: ['a'], kind: 'flag', group: 'Accept mode', describe: 'Accept connections and start one program per connection, at fd 3' },
   { name: 'inetd', kind: 'flag', group: 'Accept mode', describe: 'Pass the socket (with -a: the connection) on stdin and stdout instead' },
   { name: 'max-connections', kind: 'value', arg: 'N', group: 'Accept mode', describe: 'At most N programs at once with -a (default 64); more connections wait' },
@@ -55,11 +57,12 @@ export const EXAMPLES: readonly [string, string][] = [
   ['sockact --on-demand -l 8080 node server.js', 'Start on the first connection'],
   ['sockact -a --inetd -l 7000 cat', 'One program per connection, the connection on stdin/stdout'],
   ['"start": "sockact -l 8080 -- node server.js"', 'In package.json: put sockact inside the npm script (npm closes inherited fds)'],
+  ['sockact --wrapper -l 8080 -- npm start', 'Or let an app that uses sockact fetch its sockets from behind npm'],
 ];
 
 export const EPILOGUE = [
   'The program gets its sockets at fd 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID set to its own pid (exec through /bin/sh); it reads them with sd_listen_fds() or sockact\'s listen().',
   "Sockets are blocking, as systemd makes them; O_NONBLOCK is shared by every process holding a socket, so once a Node or Go program sets it, a program started later sees it set.",
-  'Wrappers break LISTEN_PID: npm, yarn and npx start the real program as their own child and close inherited fds, so `sockact -- npm start` cannot work. Run sockact inside the script instead. A shell script works if it ends with `exec node server.js`. There is no LISTEN_PID-less mode (systemfd\'s --no-pid): libsystemd would refuse it, and it would hand the sockets to whichever process reads them first.',
+  "Wrappers break LISTEN_PID: npm, yarn and npx start the real program as their own child and close inherited fds. Run sockact inside the script instead, or end a shell script with `exec node server.js`; or, for an app that reads its sockets with sockact's listenFds(), add --wrapper: sockact then also offers the sockets over a private socket, only to descendants of PROGRAM running as its user. There is no LISTEN_PID-less mode (systemfd's --no-pid): libsystemd would refuse it, and it would hand the sockets to whichever process reads them first.",
   'Exit status: the program\'s own; when it was killed by a signal sockact ends by the same signal; 2 for a usage error, 126/127 for a program that cannot run or is not found, 1 when a socket cannot be bound.',
 ].join('\n\n');

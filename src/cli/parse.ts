@@ -20,6 +20,8 @@ export interface RunConfig {
   accept: boolean;
   inetd: boolean;
   onDemand: boolean;
+  /** --wrapper: also offer the sockets over the hand-off socket (launch/handoff.ts). */
+  wrapper: boolean;
   /** With --accept; runAccept's default (64) when not given. */
   maxConnections?: number;
   user?: string;
@@ -138,10 +140,13 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const inetd = flag(values, 'inetd');
   const now = flag(values, 'now');
   const onDemand = flag(values, 'on-demand');
+  const wrapper = flag(values, 'wrapper');
   if (datagram && seqpacket) throw conflict('--datagram', '--seqpacket');
   if (datagram && accept) throw conflict('--datagram', '--accept', 'datagram sockets do not accept connections');
   if (now && onDemand) throw conflict('--now', '--on-demand');
   if (accept && onDemand) throw conflict('--accept', '--on-demand', 'accept mode starts a program for each connection as it comes');
+  if (wrapper && accept) throw conflict('--wrapper', '--accept', 'each connection goes to its own program at fd 3');
+  if (wrapper && inetd) throw conflict('--wrapper', '--inetd', 'the socket is on stdin and stdout');
 
   const defaults: Partial<ListenOptions> = {};
   if (datagram) defaults.type = 'dgram';
@@ -213,6 +218,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
     accept,
     inetd,
     onDemand,
+    wrapper,
     quiet: flag(values, 'quiet'),
   };
   if (maxConnections !== undefined) config.maxConnections = maxConnections;

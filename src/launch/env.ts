@@ -1,9 +1,11 @@
+import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { LaunchError, UsageError } from './errors.js';
 
 /**
  * Variables that describe sockact's own activation, never the child's: passing them on would
  * hand the child fds or a notify socket meant for someone else (PROTOCOL.md 15). LISTEN_PID is
- * set by the exec trampoline, LISTEN_FDS and LISTEN_FDNAMES by activationEnv.
+ * set by the exec trampoline, LISTEN_FDS and LISTEN_FDNAMES by activationEnv, SOCKACT_FDS_SOCKET
+ * by --wrapper (an outer sockact's would offer the child that launcher's sockets).
  */
 export const STALE_VARIABLES: readonly string[] = [
   'LISTEN_PID',
@@ -13,6 +15,7 @@ export const STALE_VARIABLES: readonly string[] = [
   'NOTIFY_SOCKET',
   'WATCHDOG_USEC',
   'WATCHDOG_PID',
+  HANDOFF_ENV,
 ];
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

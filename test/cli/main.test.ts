@@ -117,6 +117,7 @@ describe('sockact: lifecycle and exit status', () => {
     expect(help.stdout).toContain('Examples:');
     expect(help.stdout).toContain('"start": "sockact -l 8080 -- node server.js"');
     expect(help.stdout).toContain('Wrappers break LISTEN_PID');
+    expect(help.stdout).toContain('sockact --wrapper -l 8080 -- npm start');
     const version = sockact(['--version']);
     expect((await version.exited).code).toBe(0);
     expect(version.stdout).toBe(`${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
@@ -125,8 +126,8 @@ describe('sockact: lifecycle and exit status', () => {
 
 describe('sockact: what the program gets', () => {
   it('exactly fds 0-2 and its sockets, its own LISTEN_PID, -E variables, and none of the stale ones', async () => {
-    const stale = { LISTEN_PID: String(process.pid), LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b', NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '5', WATCHDOG_PID: '1' };
-    const vars = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'SET', 'COPIED', 'EMPTY'];
+    const stale = { LISTEN_PID: String(process.pid), LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b', NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '5', WATCHDOG_PID: '1', SOCKACT_FDS_SOCKET: '/run/y' };
+    const vars = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'SOCKACT_FDS_SOCKET', 'SET', 'COPIED', 'EMPTY'];
     const r = sockact(['-q', '-l', '127.0.0.1:0', '-l', '[::1]:0,name=v6', '-E', 'SET=1', '-E', 'COPIED', '-E', 'EMPTY=', '--', PYTHON, '-c', FD_LISTER, ...vars], {
       env: { ...process.env, ...stale, COPIED: 'from sockact' },
     });
@@ -140,6 +141,7 @@ describe('sockact: what the program gets', () => {
       NOTIFY_SOCKET: null,
       WATCHDOG_USEC: null,
       WATCHDOG_PID: null,
+      SOCKACT_FDS_SOCKET: null,
       SET: '1',
       COPIED: 'from sockact',
       EMPTY: '',

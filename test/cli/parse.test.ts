@@ -58,7 +58,8 @@ describe('parseCommandLine: PROGRAM and its arguments', () => {
 
   it('reads the flags', () => {
     const c = config(['-a', '--inetd', '--max-connections', '3', '-q', '-l', '0', '--user', 'nobody', '--group', 'nogroup', 'cat']);
-    expect(c).toMatchObject({ accept: true, inetd: true, maxConnections: 3, quiet: true, user: 'nobody', group: 'nogroup', onDemand: false });
+    expect(c).toMatchObject({ accept: true, inetd: true, maxConnections: 3, quiet: true, user: 'nobody', group: 'nogroup', onDemand: false, wrapper: false });
+    expect(config(['--wrapper', '-l', '0', 'npm', 'start']).wrapper).toBe(true);
   });
 
   it('gives global socket flags to every -l as defaults', () => {
@@ -113,6 +114,8 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
     [['--now', '--on-demand', '-l', '1', 'p'], '--now may not be combined with --on-demand'],
     // Accept mode has nothing to wait for: each connection starts a program as it comes.
     [['-a', '--on-demand', '-l', '1', 'p'], '--accept may not be combined with --on-demand'],
+    [['--wrapper', '-a', '-l', '1', 'p'], '--wrapper may not be combined with --accept'],
+    [['--wrapper', '--inetd', '-l', '1', 'p'], '--wrapper may not be combined with --inetd'],
     // --seqpacket is a default for every -l; an IP address cannot take it (systemd-socket-activate: AF_UNIX only).
     [['--seqpacket', '-l', '/x', '-l', '[::1]:0', 'p'], "--seqpacket may not be combined with -l '[::1]:0' (seqpacket sockets need a UNIX address: /path or @name)"],
     [['-a', '--fdname', 'x', '-l', '1', 'p'], '--accept may not be combined with --fdname'],
