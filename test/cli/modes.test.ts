@@ -38,6 +38,17 @@ describe('sockact --on-demand', () => {
   });
 });
 
+describe('sockact --on-demand, stopped while waiting', () => {
+  it('ends by the signal and starts nothing', async () => {
+    const r = sockact(['--on-demand', '-l', '127.0.0.1:0', '--', PYTHON, SD_PEER]);
+    await r.waitFor('stderr', /waiting for the first connection or datagram\n/);
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(r.stderr).not.toContain('started');
+    expect(r.stdout).toBe('');
+  });
+});
+
 describe('sockact --accept', () => {
   it('with --inetd, serves each connection with a program on stdin/stdout, with REMOTE_ADDR and REMOTE_PORT', async () => {
     const r = sockact(['-a', '--inetd', '--max-connections', '2', '-l', '127.0.0.1:0', '--', 'sh', '-c', 'echo "$REMOTE_ADDR $REMOTE_PORT"; cat']);

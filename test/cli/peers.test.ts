@@ -159,6 +159,15 @@ describe('sockact under sockact', () => {
   });
 });
 
+describe('sockact -a under sockact', () => {
+  it('refuses to accept on an inherited datagram socket, naming the fd, before starting anything', async () => {
+    const r = sockact(['-d', '-l', '127.0.0.1:0', '--', process.execPath, SOCKACT, '-a', '--', 'cat']);
+    expect((await r.exited).code).toBe(2);
+    expect(r.stderr).toContain('\nsockact: --accept: inherited fd 3 (unknown) is not a listening stream or seqpacket socket\n');
+    expect(r.stderr).not.toContain('accepting connections');
+  });
+});
+
 describe("the package's own getListeners() (examples/hello)", () => {
   it('serves HTTP through sockact on IPv4 and IPv6', async () => {
     const r = sockact(['-l', '127.0.0.1:0', '-l', '[::1]:0', '--', process.execPath, HELLO]);
