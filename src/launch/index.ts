@@ -13,3 +13,4 @@ export { resolveProgram, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from './program.j
 export { exitLike, forwardSignals, FORWARDED_SIGNALS } from './signals.js';
 export { waitForActivity } from './wait.js';
 export { LaunchError, UsageError, type LaunchErrorFields } from './errors.js';
+export { serveHandoff, isDescendant, type Handoff, type HandoffOptions } from './handoff.js';

@@ -3,11 +3,19 @@
 // Units name their install paths (/srv/hello, /usr/local/bin/sockact); the test points them at
 // this checkout, since verify also checks that ExecStart's program exists and is executable.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { localize, unitsDir } from '../_support/units.js';
+
+const dirs: string[] = [];
+function scratch(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sockact-units-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const units = readdirSync(unitsDir).filter((f) => /\.(socket|service)$/.test(f));
 
@@ -19,7 +27,7 @@ describe('contrib/systemd units', () => {
   });
 
   it('systemd-analyze verify prints nothing for any of them', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sockact-units-'));
+    const dir = scratch();
     for (const u of units) writeFileSync(join(dir, u), localize(readFileSync(join(unitsDir, u), 'utf8')));
     const r = spawnSync('systemd-analyze', ['verify', ...units.map((u) => join(dir, u))], { encoding: 'utf8', cwd: dir });
     expect(`${r.stdout}${r.stderr}`).toBe('');
@@ -27,7 +35,7 @@ describe('contrib/systemd units', () => {
   });
 
   it('still fails loudly on a unit it cannot parse (the check has teeth)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sockact-units-'));
+    const dir = scratch();
     writeFileSync(join(dir, 'bad.service'), `[Service]\nType=notify-reload\nExecStart=${process.execPath} -e 0\n`);
     const r = spawnSync('systemd-analyze', ['verify', join(dir, 'bad.service')], { encoding: 'utf8', cwd: dir });
     expect(`${r.stdout}${r.stderr}`).toMatch(/Failed to parse service type/);

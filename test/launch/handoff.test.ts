@@ -74,8 +74,8 @@ describe('hand-off over a private UNIX socket', () => {
     const child = spawn(process.execPath, ['-e', wrapper], { cwd: ROOT, env: { ...process.env, ...h.env }, stdio: ['ignore', 'pipe', 'pipe', fd] });
     root = child.pid;
     let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    while (!out.includes('\n')) await new Promise((r) => child.stdout.once('data', r));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    while (!out.includes('\n')) await new Promise((r) => child.stdout!.once('data', r));
     const line = JSON.parse(out.split('\n')[0]!);
     expect(line.fds[0]).toMatchObject({ name: 'web', address: `127.0.0.1:${port}` });
     expect(await exchange({ host: '127.0.0.1', port }, GET)).toContain(`hello from pid ${line.pid}`);
