@@ -16,6 +16,8 @@ const benches = {
   'listeners-1000': () => launch.thousand(),
   rss: () => launch.rss(),
   throughput: () => throughput.run(),
+  // The noise floor of the line above: two identical servers, measured the same way.
+  'throughput-aa': () => throughput.run({ kinds: ['direct', 'direct'] }),
 };
 
 const results = {

@@ -1,4 +1,4 @@
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import { quote, SockactError } from '../protocol/errors.js';
@@ -50,8 +50,10 @@ export async function getListeners(options: GetListenersOptions = {}): Promise<L
   const fds = listenFds();
   claim(fds, 'getListeners()');
   const made: Listener[] = [];
+  // node:dgram only when there is a UDP socket: every module an app imports costs start-up.
+  const udp = fds.some((d) => d.type === 'dgram') ? (await import('node:dgram')).default : undefined;
   try {
-    for (const d of fds) made.push(adopt(d, options));
+    for (const d of fds) made.push(adopt(d, options, udp));
     await Promise.all(made.map((l) => ready(l, options.backlog ?? ADOPTED_BACKLOG)));
   } catch (err) {
     for (const l of made) closeQuietly(l);
@@ -60,7 +62,7 @@ export async function getListeners(options: GetListenersOptions = {}): Promise<L
   return made;
 }
 
-function adopt(d: ListenFd, options: GetListenersOptions): Listener {
+function adopt(d: ListenFd, options: GetListenersOptions, udp: typeof dgram | undefined): Listener {
   const base = { fd: d.fd, name: d.name, descriptor: d };
   const what = describeFd(d);
   try {
@@ -73,7 +75,7 @@ function adopt(d: ListenFd, options: GetListenersOptions): Listener {
         return { ...base, type: 'connection', socket: new net.Socket({ fd: d.fd, readable: true, writable: true }) };
       }
       if (d.type === 'dgram' && (d.family === 'inet' || d.family === 'inet6') && d.protocol === 17) {
-        const socket = dgram.createSocket(d.family === 'inet6' ? 'udp6' : 'udp4');
+        const socket = udp!.createSocket(d.family === 'inet6' ? 'udp6' : 'udp4');
         return { ...base, type: 'dgram', socket };
       }
       return { ...base, type: 'unsupported', reason: `fd ${d.fd} is ${what}, which Node cannot serve; use listenFds() and the fd directly` };

@@ -1,7 +1,6 @@
 import type http from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type net from 'node:net';
-import os from 'node:os';
 import { notify } from './notify.js';
 
 /** net.Server and its subclasses (http, https, http2). */
@@ -131,7 +130,9 @@ export function shutdownOnSignal(servers: Server | Server[], options: ShutdownOn
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
-      process.exit(128 + (os.constants.signals[signal] ?? 15));
+      // node:os is loaded here, not at import: every module an app imports costs start-up.
+      void import('node:os').then(({ constants }) => process.exit(128 + (constants.signals[signal] ?? 15)));
+      return;
     }
     stopping = true;
     if (options.notify !== false) sendStopping();

@@ -1,7 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 /**
  * The libc functions the seam binds through koffi. koffi is loaded on first use only, so a
@@ -64,7 +62,10 @@ function candidates(): string[] {
 function loadKoffiNative(): KoffiLike | undefined {
   // Walk up from here to each node_modules, as require() would, without its exports resolution.
   const platformPkg = `@koromix/koffi-${process.platform}-${process.arch}`;
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+  // Plain string work on import.meta.url (Linux only, see libc()): node:path and node:url would
+  // add two module loads to every activated app's start-up.
+  const dirname = (p: string) => p.slice(0, Math.max(p.lastIndexOf('/'), 1));
+  for (let dir = dirname(decodeURIComponent(new URL(import.meta.url).pathname)); ; dir = dirname(dir)) {
     const modules = `${dir}/node_modules`;
     if (existsSync(`${modules}/koffi/package.json`)) {
       try {
