@@ -26,12 +26,20 @@ function ready(buf: Buffer, fds: readonly number[]): PollResult[] {
   return out;
 }
 
+const EINTR = 4;
+
 /** poll(2) without blocking the caller's thread beyond `timeoutMs` (-1 = forever). */
 export function pollSync(fds: readonly number[], timeoutMs: number, events = POLLIN): PollResult[] {
   const buf = pollfds(fds, events);
-  const r = libc().poll(buf, fds.length, timeoutMs);
-  if (r < 0) throw sysError('poll', lastErrno(), `poll on fds ${fds.join(',')}`);
-  return ready(buf, fds);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = timeoutMs < 0 ? -1 : Math.max(0, deadline - Date.now());
+    if (libc().poll(buf, fds.length, left) >= 0) return ready(buf, fds);
+    const errno = lastErrno();
+    // poll() is never restarted: any signal Node has a listener for (SIGWINCH on a terminal,
+    // SIGTERM in an app that handles it) ends it early. Wait out the rest of the timeout.
+    if (errno !== EINTR) throw sysError('poll', errno, `poll on fds ${fds.join(',')}`);
+  }
 }
 
 /**
@@ -44,7 +52,7 @@ export function pollAsync(fds: readonly number[], timeoutMs: number, events = PO
   return new Promise((resolve, reject) => {
     libc().poll.async(buf, fds.length, timeoutMs, (err, r) => {
       if (err) reject(err);
-      else if (r < 0) reject(sysError('poll', 4 /* EINTR is the only error a valid set gives */, `poll on fds ${fds.join(',')}`));
+      else if (r < 0) reject(sysError('poll', EINTR /* the only error a valid set gives */, `poll on fds ${fds.join(',')}`));
       else resolve(ready(buf, fds));
     });
   });
