@@ -152,6 +152,8 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
   };
 
   const done = loop().finally(() => {
+    // Also after a failure: stop() must not write to the closed pipe, whose number may be reused.
+    stopped = true;
     closeFd(wakeRead);
     closeFd(wakeWrite);
   });

@@ -1,8 +1,10 @@
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { remoteEnv, runAccept, type AcceptServer } from '../../src/launch/accept.js';
 import { bindAll, closeSockets, type BoundSocket } from '../../src/launch/bind.js';
 import { parseListen } from '../../src/protocol/address.js';
+import { closeFd, O_CLOEXEC, O_NONBLOCK, pipe, readFd } from '../../src/sys/index.js';
 import { exchange, PYTHON } from '../_support/launcher.js';
 
 /**
@@ -132,6 +134,23 @@ describe('runAccept', () => {
     server.stop();
     await expect(server.done).resolves.toBeUndefined();
     expect(server.children.size).toBe(0);
+  });
+
+  it('ends with an error naming the socket when poll() rejects it, and a later stop() touches no fd', async () => {
+    // A fd number that is not open: poll() answers POLLNVAL for it, as for a socket closed under it.
+    const notOpen = 4000;
+    expect(readdirSync('/proc/self/fd')).not.toContain(String(notOpen));
+    const server = runAccept({ sockets: [{ fd: notOpen, label: 'fd 4000' }], program: 'cat' });
+    await expect(server.done).rejects.toThrow(/^can't accept on fd 4000: the socket failed/);
+    // The wake-up pipe is closed now; its numbers go to the next fds opened, such as this pipe.
+    const [r, w] = pipe(O_CLOEXEC | O_NONBLOCK);
+    try {
+      expect(() => server.stop()).not.toThrow();
+      expect(() => readFd(r, Buffer.alloc(1))).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+    } finally {
+      closeFd(r);
+      closeFd(w);
+    }
   });
 });
 
