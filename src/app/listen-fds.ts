@@ -1,5 +1,5 @@
 import { quote, SockactError } from '../protocol/errors.js';
-import { fdNameAt, LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv, type ListenEnv } from '../protocol/listen-env.js';
+import { fdNameAt, LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv } from '../protocol/listen-env.js';
 import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { accessMode, type AccessMode } from '../sys/access.js';
 import { fileKind, setCloexec, type FileKind } from '../sys/fd.js';
@@ -40,7 +40,7 @@ export interface ListenFdsOptions {
   unsetEnv?: boolean;
 }
 
-type Reading = { env: ListenEnv; fds: readonly ListenFd[] } | { error: unknown };
+type Reading = { fds: readonly ListenFd[] } | { error: unknown };
 let reading: Reading | undefined;
 
 function unsetListenEnv(): void {
@@ -56,9 +56,10 @@ function unsetListenEnv(): void {
  * The environment is read once per process: listenFds(), getListeners() and listen() share that
  * reading, so every later call returns the same descriptors, or throws the same error, even
  * though the variables are gone (by default they are removed on every path: success, mismatch,
- * error). Every fd gets FD_CLOEXEC. Behind a wrapper started by `sockact --wrapper` (LISTEN_PID not
- * ours, SOCKACT_FDS_SOCKET set), the fds are asked of the launcher instead (protocol/handoff.ts). A fd in the range that systemd could not have passed (not
- * open, or an anonymous inode such as Node's own epoll fd) is an error naming the fd.
+ * error). Every fd gets FD_CLOEXEC. A fd in the range that systemd could not have passed (not
+ * open, or an anonymous inode such as Node's own epoll fd) is an error naming the fd. Behind a
+ * wrapper started by `sockact --wrapper` (LISTEN_PID not ours, SOCKACT_FDS_SOCKET set), the fds
+ * are asked of the launcher instead (protocol/handoff.ts).
  */
 export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
   const unsetEnv = options.unsetEnv ?? true;
@@ -66,24 +67,23 @@ export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
     try {
       const env = parseListenEnv(process.env, process.pid);
       const handoff = process.env[HANDOFF_ENV];
+      const fds: ListenFd[] = [];
       if (!env.activated && handoff) {
         // Behind a wrapper started by `sockact --wrapper`: ask the launcher instead of reading 3...
         const got = fetchHandedOff(handoff);
-        reading = { env, fds: Object.freeze(got.fds.map((fd, i) => describe(fd, got.names[i]!, got.fds.length))) };
-        return reading.fds;
-      }
-      if (!env.activated && env.reason === 'other-pid' && process.env.LISTEN_FDS !== undefined) {
+        got.fds.forEach((fd, i) => fds.push(describe(fd, got.names[i]!, got.fds.length)));
+      } else if (env.activated) {
+        // One fd at a time: a LISTEN_FDS far larger than what was passed fails at the first fd
+        // that is not ours, before anything of that size is built.
+        for (let i = 0; i < env.count; i++) fds.push(describe(LISTEN_FDS_START + i, fdNameAt(env, i), env.count));
+      } else if (env.reason === 'other-pid' && process.env.LISTEN_FDS !== undefined) {
         process.emitWarning(
           `LISTEN_PID=${env.pid} is not this process (${process.pid}): ignoring LISTEN_FDS=${process.env.LISTEN_FDS}. ` +
             'Is a wrapper (npm start, a shell without exec) between the launcher and node? See sockact --wrapper.',
           { code: 'SOCKACT_LISTEN_PID' },
         );
       }
-      const fds: ListenFd[] = [];
-      // One fd at a time: a LISTEN_FDS far larger than what was passed fails at the first fd
-      // that is not ours, before anything of that size is built.
-      if (env.activated) for (let i = 0; i < env.count; i++) fds.push(describe(LISTEN_FDS_START + i, fdNameAt(env, i), env.count));
-      reading = { env, fds: Object.freeze(fds) };
+      reading = { fds: Object.freeze(fds) };
     } catch (error) {
       reading = { error };
     } finally {
