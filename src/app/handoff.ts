@@ -1,5 +1,5 @@
 import { SockactError } from '../protocol/errors.js';
-import { HANDOFF_ENV, parseHandoffHeader } from '../protocol/handoff.js';
+import { HANDOFF_ENV, parseHandoffHeader, SCM_MAX_FD } from '../protocol/handoff.js';
 import { closeFd } from '../sys/fd.js';
 import { recvmsg } from '../sys/msg.js';
 import { pollSync } from '../sys/poll.js';
@@ -33,7 +33,7 @@ export function fetchHandedOff(path: string): { fds: number[]; names: string[] }
           value: path,
         });
       }
-      const m = recvmsg(sock, 4096, 253);
+      const m = recvmsg(sock, 4096, SCM_MAX_FD);
       if (!m || (m.data.length === 0 && m.fds.length === 0)) {
         throw new SockactError('ERR_HANDOFF', `sockact at ${HANDOFF_ENV}=${path} closed the connection early`, { variable: HANDOFF_ENV, value: path });
       }

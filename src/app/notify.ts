@@ -1,4 +1,5 @@
 import { quote, SockactError } from '../protocol/errors.js';
+import { SCM_MAX_FD } from '../protocol/handoff.js';
 import {
   BARRIER,
   checkFdName,
@@ -20,9 +21,6 @@ import { pollAsync } from '../sys/poll.js';
 import { socket } from '../sys/socket.js';
 import { startWatchdog } from './watchdog.js';
 
-/** SCM_MAX_FD: the kernel refuses more fds in one message. */
-const MAX_FDS_PER_MESSAGE = 253;
-
 // One unbound datagram socket for the whole process, made on first send (never at import: an
 // app that was not activated must not load koffi). Each send names the address (sendmsg `to`).
 // It is blocking, as libsystemd's is: a full receive queue delays the send instead of losing it.
@@ -43,8 +41,8 @@ export interface NotifyOptions {
 function send(state: string | NotifyFields, options: NotifyOptions = {}): boolean {
   const data = formatNotify(state);
   const fds = (options.fds ?? []).map((f) => (typeof f === 'number' ? f : f.fd));
-  if (fds.length > MAX_FDS_PER_MESSAGE) {
-    throw new SockactError('ERR_NOTIFY_MESSAGE', `can't pass ${fds.length} fds in one notify message (at most ${MAX_FDS_PER_MESSAGE})`, {
+  if (fds.length > SCM_MAX_FD) {
+    throw new SockactError('ERR_NOTIFY_MESSAGE', `can't pass ${fds.length} fds in one notify message (at most ${SCM_MAX_FD})`, {
       actual: `${fds.length} fds`,
     });
   }
