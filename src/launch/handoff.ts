@@ -6,6 +6,7 @@ import { O_CLOEXEC, O_NONBLOCK } from '../sys/constants.js';
 import { closeFd, pipe, writeFd } from '../sys/fd.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
+import type { SysError } from '../sys/errors.js';
 import { accept, bind, listen, peerCredentials, socket } from '../sys/socket.js';
 
 export interface HandoffOptions {
@@ -54,14 +55,23 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
   const base = process.env.XDG_RUNTIME_DIR || tmpdir();
   const dir = mkdtempSync(join(base, 'sockact-'));
   const path = join(dir, 'fds.sock');
-  const listener = socket('unix', 'seqpacket');
-  bind(listener, { family: 'unix', path });
-  listen(listener, 64);
-  if (opts.uid !== undefined) {
-    chownSync(dir, opts.uid, opts.gid ?? -1);
-    chownSync(path, opts.uid, opts.gid ?? -1);
+  let listener = -1;
+  let wake: [number, number];
+  try {
+    listener = socket('unix', 'seqpacket');
+    bind(listener, { family: 'unix', path });
+    listen(listener, 64);
+    if (opts.uid !== undefined) {
+      chownSync(dir, opts.uid, opts.gid ?? -1);
+      chownSync(path, opts.uid, opts.gid ?? -1);
+    }
+    wake = pipe(O_CLOEXEC | O_NONBLOCK);
+  } catch (err) {
+    if (listener >= 0) closeFd(listener);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
-  const [wakeRead, wakeWrite] = pipe(O_CLOEXEC | O_NONBLOCK);
+  const [wakeRead, wakeWrite] = wake;
   const uid = opts.uid ?? process.getuid!();
   let closed = false;
 
@@ -82,7 +92,14 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
 
   const loop = async () => {
     while (!closed) {
-      const ready = await pollAsync([listener, wakeRead], -1);
+      let ready;
+      try {
+        ready = await pollAsync([listener, wakeRead], -1);
+      } catch (err) {
+        // A signal handled on the pool thread interrupts poll(); nothing happened to the socket.
+        if ((err as SysError).code === 'EINTR') continue;
+        throw err;
+      }
       if (closed || ready.some((r) => r.fd === wakeRead)) break;
       let conn: number;
       try {

@@ -1,13 +1,13 @@
 // The hand-off (sockact --wrapper): sockets offered over a private UNIX socket to descendants of
 // the program, for apps behind a wrapper that breaks LISTEN_PID or closes fds 3.. (npm does).
 // Real processes: a shell that does not exec (a wrapper), a Node wrapper, a stranger.
-import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
 import { closeFd, getsockname, bind, listen, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
-import { ROOT, exchange, run, type Run } from '../_support/launcher.js';
+import { PYTHON, ROOT, exchange, run, tempDir, type Run } from '../_support/launcher.js';
 
 const APP = join(ROOT, 'test/launch/fixtures/handoff-app.mjs');
 const cleanups: (() => void)[] = [];
@@ -35,6 +35,19 @@ function offer(fds: number[], names: string[], root: () => number | undefined): 
   cleanups.push(() => h.close());
   return h;
 }
+
+/** Send SIGWINCH to every thread of a process but its main one, a few times (tgkill, glibc 2.30+). */
+const SIGNAL_EVERY_THREAD = `
+import ctypes, os, signal, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+pid = int(sys.argv[1])
+time.sleep(0.05)
+for _ in range(5):
+    for tid in map(int, os.listdir("/proc/%d/task" % pid)):
+        if tid != pid:
+            libc.tgkill(pid, tid, signal.SIGWINCH)
+    time.sleep(0.02)
+`;
 
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
 
@@ -114,6 +127,37 @@ describe('hand-off over a private UNIX socket', () => {
     expect(line.fds).toHaveLength(300);
     expect(line.fds.map((d: { name: string }) => d.name)).toEqual(fds.map((_, i) => `s${i}`));
     expect(line.fds.map((d: { address: string }) => d.address)).toEqual(fds.map((f) => `127.0.0.1:${f.port}`));
+  });
+
+  it('keeps serving when a signal interrupts its poll() on the threadpool (EINTR)', async () => {
+    const onWinch = () => {};
+    process.on('SIGWINCH', onWinch);
+    cleanups.push(() => process.off('SIGWINCH', onWinch));
+    const h = offer([], [], () => 1 << 22);
+    // A process-directed signal goes to the main thread when it can take it; tgkill aims one at every
+    // other thread instead, the one parked in the hand-off's poll() among them.
+    await new Promise<void>((resolve, reject) =>
+      execFile(PYTHON, ['-c', SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())),
+    );
+    const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...h.env } });
+    runs.push(r);
+    const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
+    expect(line.error).toMatch(/refused: pid \d+ is not the program/);
+  });
+
+  it('cleans up after itself when the socket cannot be made: no fd, no directory left', () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    // A runtime directory so deep that <dir>/sockact-XXXXXX/fds.sock does not fit in sun_path.
+    const base = join(dir, 'x'.repeat(120));
+    mkdirSync(base);
+    const saved = process.env.XDG_RUNTIME_DIR;
+    process.env.XDG_RUNTIME_DIR = base;
+    cleanups.push(() => (saved === undefined ? delete process.env.XDG_RUNTIME_DIR : (process.env.XDG_RUNTIME_DIR = saved)));
+    const before = readdirSync('/proc/self/fd');
+    expect(() => serveHandoff({ fds: [], names: [], root: () => undefined })).toThrow(/too long/);
+    expect(readdirSync('/proc/self/fd')).toEqual(before);
+    expect(readdirSync(base)).toEqual([]);
   });
 
   it('isDescendant walks the real process tree', () => {
