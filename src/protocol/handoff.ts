@@ -10,6 +10,7 @@
  * then the n fds as SCM_RIGHTS in messages of at most 253 (SCM_MAX_FD) each; or `ERROR=<one line>`.
  */
 import { quote, SockactError } from './errors.js';
+import { parseNotifyMessage } from './notify.js';
 
 export const HANDOFF_ENV = 'SOCKACT_FDS_SOCKET';
 /** The kernel's limit of fds in one SCM_RIGHTS message. */
@@ -23,10 +24,10 @@ export function formatHandoffError(message: string): Buffer {
   return Buffer.from(`ERROR=${message.replace(/\n/g, ' ')}`);
 }
 
-/** Parse the header; a refusal from the launcher becomes an error naming the socket. */
+/** Parse the header (KEY=VALUE lines, as a notify message); a refusal from the launcher becomes an error naming the socket. */
 export function parseHandoffHeader(data: Buffer, socketPath: string): { count: number; names: string[] } {
   const text = data.toString('utf8');
-  const fields = new Map(text.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
+  const fields = parseNotifyMessage(text);
   const refused = fields.get('ERROR');
   if (refused !== undefined) {
     throw new SockactError('ERR_HANDOFF', `sockact at ${HANDOFF_ENV}=${socketPath} refused: ${refused}`, { variable: HANDOFF_ENV, value: socketPath });
