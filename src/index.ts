@@ -22,5 +22,4 @@ export { formatNotify, parseNotifyMessage, type NotifyFields } from './protocol/
 export { isValidFdName } from './protocol/fdname.js';
 export type { SockAddr } from './sys/sockaddr.js';
 export type { SocketFamily, SocketType } from './sys/socket.js';
-export type { FileKind } from './sys/fd.js';
-export type { AccessMode } from './sys/access.js';
+export type { AccessMode, FileKind } from './sys/fd.js';

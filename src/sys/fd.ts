@@ -48,6 +48,17 @@ export function isCloexec(fd: number): boolean {
   return (fcntl(fd, F_GETFD, 0, `fcntl(${fd}, F_GETFD)`) & FD_CLOEXEC) !== 0;
 }
 
+/** How a fd was opened (O_ACCMODE of its open file description). */
+export type AccessMode = 'read' | 'write' | 'read-write';
+
+const O_ACCMODE = 3;
+
+/** fcntl(F_GETFL) & O_ACCMODE: whether a FIFO or file passed to us may be read, written or both. */
+export function accessMode(fd: number): AccessMode {
+  const mode = fcntl(fd, F_GETFL, 0, `fcntl(${fd}, F_GETFL)`) & O_ACCMODE;
+  return mode === 0 ? 'read' : mode === 1 ? 'write' : 'read-write';
+}
+
 /** O_NONBLOCK lives on the open file description: every process holding the socket shares it. */
 export function isNonBlocking(fd: number): boolean {
   return (fcntl(fd, F_GETFL, 0, `fcntl(${fd}, F_GETFL)`) & O_NONBLOCK) !== 0;

@@ -3,7 +3,7 @@ import { mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, constants as 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { accessMode } from '../../src/sys/access.js';
+import { accessMode } from '../../src/sys/fd.js';
 import * as sys from '../../src/sys/index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sockact-fd-'));
