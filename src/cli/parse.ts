@@ -72,6 +72,13 @@ function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown
       'strip-aliased': true,
     },
   });
+  const rest = [...parsed._.map(String), ...((parsed['--'] as string[] | undefined) ?? [])];
+  const optionWords = argv.slice(0, argv.length - rest.length);
+  const program = swallowedProgram(optionWords);
+  if (program !== undefined) {
+    const head = parseOptions(argv.slice(0, program));
+    return { values: head.values, rest: [...head.rest, ...argv.slice(program)] };
+  }
   const values = new Map<OptionDef, unknown[]>();
   for (const [key, value] of Object.entries(parsed)) {
     if (key === '_' || key === '--') continue;
@@ -80,9 +87,8 @@ function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown
     const list = Array.isArray(value) ? value : [value];
     values.set(def, [...(values.get(def) ?? []), ...list]);
   }
-  const rest = [...parsed._.map(String), ...((parsed['--'] as string[] | undefined) ?? [])];
   // yargs-parser reads `--flag=anything` as a boolean; among sockact's own words, refuse it.
-  for (const word of argv.slice(0, argv.length - rest.length)) {
+  for (const word of optionWords) {
     const m = /^--([^=]+)=(.*)$/.exec(word);
     const def = m && BY_KEY.get(m[1]!);
     if (def && def.kind === 'flag' && !/^(true|false)$/.test(m[2]!)) {
@@ -90,6 +96,22 @@ function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown
     }
   }
   return { values, rest };
+}
+
+/**
+ * yargs-parser gives a flag the next word as its value when that word is `true` or `false`
+ * (`-q true`); getopt, and so systemd-socket-activate, would run it as PROGRAM. The index of the
+ * first word taken that way, if any.
+ */
+function swallowedProgram(optionWords: readonly string[]): number | undefined {
+  for (let i = 0; i + 1 < optionWords.length; i++) {
+    const word = optionWords[i]!;
+    if (!word.startsWith('-') || word.includes('=')) continue;
+    // A group of short options (-qd) ends in the one that would take the value.
+    const key = word.startsWith('--') ? word.slice(2) : word.slice(-1);
+    if (BY_KEY.get(key)?.kind === 'flag' && /^(true|false)$/.test(optionWords[i + 1]!)) return i + 1;
+  }
+  return undefined;
 }
 
 function flag(values: Map<OptionDef, unknown[]>, name: string): boolean {

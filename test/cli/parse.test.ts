@@ -30,6 +30,12 @@ describe('parseCommandLine: PROGRAM and its arguments', () => {
     [['-l', '8080', '--', 'prog', '--', '-x'], 'prog', ['--', '-x']],
     // Flags do not take PROGRAM as a value; numbers in ARGS stay text.
     [['-d', '-l', '[::1]:0', 'prog', '007', '1e3'], 'prog', ['007', '1e3']],
+    // Not even a program named true or false (getopt, and so systemd-socket-activate, runs it).
+    [['-l', '8080', '-q', 'true'], 'true', []],
+    [['-l', '8080', '--on-demand', 'false', '-x'], 'false', ['-x']],
+    [['-l', '8080', '-qd', 'true', 'false'], 'true', ['false']],
+    // A value option still takes either as its value.
+    [['-E', 'A', '-l', '8080', '--fdname', 'true', 'prog'], 'prog', []],
     // Attached and grouped short forms.
     [['-ql8080', 'prog'], 'prog', []],
     [['--listen=8080', 'prog', '-q'], 'prog', ['-q']],
