@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { quote, SockactError } from '../protocol/errors.js';
-import { describeErrno } from '../sys/errors.js';
+import { errorReason } from '../sys/errors.js';
 import { ADOPTED_BACKLOG, adoptedBy, alreadyAdopted, claim, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
 
@@ -104,9 +104,8 @@ async function listening(server: ListenableServer, start: () => void, where: str
     await untilListening(server, start);
   } catch (err) {
     const cause = err as NodeJS.ErrnoException;
-    const reason = typeof cause.errno === 'number' ? describeErrno(-cause.errno) : cause.message;
     const fields = d ? { fd: d.fd, fdName: d.name, cause } : { value: where, cause };
-    throw new SockactError(cause.code ?? 'ERR_LISTEN', `can't listen on ${where}: ${reason}`, fields);
+    throw new SockactError(cause.code ?? 'ERR_LISTEN', `can't listen on ${where}: ${errorReason(cause)}`, fields);
   }
 }
 

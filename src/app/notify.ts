@@ -14,7 +14,7 @@ import {
   type NotifyFields,
 } from '../protocol/notify.js';
 import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
-import { describeErrno } from '../sys/errors.js';
+import { errorReason } from '../sys/errors.js';
 import { closeFd, pipe } from '../sys/fd.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
@@ -56,9 +56,8 @@ function send(state: string | NotifyFields, options: NotifyOptions = {}): boolea
     sock ??= socket('unix', 'dgram');
     sendmsg(sock, data, { to: { family: 'unix', path }, fds });
   } catch (cause) {
-    const err = cause as { code?: string; errno?: number; message: string };
-    const reason = typeof err.errno === 'number' ? describeErrno(-err.errno) : err.message;
-    throw new SockactError(err.code ?? 'ERR_NOTIFY', `can't notify NOTIFY_SOCKET ${quote(value)}: ${reason}`, {
+    const code = (cause as { code?: string }).code ?? 'ERR_NOTIFY';
+    throw new SockactError(code, `can't notify NOTIFY_SOCKET ${quote(value)}: ${errorReason(cause)}`, {
       variable: 'NOTIFY_SOCKET',
       value,
       cause,

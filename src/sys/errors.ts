@@ -17,6 +17,16 @@ export function describeErrno(errno: number): string {
   return entry ? entry[1] : `errno ${errno}`;
 }
 
+/**
+ * The short reason of a failed OS call, Node's or the seam's ("address already in use"): their
+ * messages repeat the syscall, code and address, which the caller's own message names better.
+ * Any other error: its message.
+ */
+export function errorReason(cause: unknown): string {
+  const errno = (cause as { errno?: unknown }).errno;
+  return typeof errno === 'number' ? describeErrno(-errno) : (cause as Error).message;
+}
+
 export function errnoName(errno: number): string {
   try {
     return getSystemErrorName(-errno);

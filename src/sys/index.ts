@@ -3,7 +3,7 @@
  * use). It knows nothing of LISTEN_*, notify or supervision: only sockets, fds and messages.
  */
 export * from './constants.js';
-export { describeErrno, errnoName, sysError, type SysError } from './errors.js';
+export { describeErrno, errnoName, errorReason, sysError, type SysError } from './errors.js';
 export * from './fd.js';
 export * from './msg.js';
 export * from './poll.js';
