@@ -99,23 +99,29 @@ async function run(c: RunConfig, log: Log): Promise<void> {
     if (bad) throw new UsageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
   }
 
-  const bound = bindAll(c.specs);
-  const passed = socketsToPass(c, inherited, bound);
-  passed.forEach((p, i) => {
-    const named = p.name !== undefined ? ` (${p.name})` : '';
-    const as = c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
-    log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}`);
-  });
   const base: SpawnActivatedOptions = { program, args: c.args, fds: [], setenv };
   if (user) base.uid = user.uid;
   if (gid !== undefined) base.gid = gid;
-  if (c.accept) return acceptMode(c, base, passed, bound, log);
-  return runOnce(c, base, passed, bound, log);
+
+  const bound = bindAll(c.specs);
+  try {
+    const passed = socketsToPass(c, inherited, bound);
+    passed.forEach((p, i) => {
+      const named = p.name !== undefined ? ` (${p.name})` : '';
+      const as = c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
+      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}`);
+    });
+    await (c.accept ? acceptMode(c, base, passed, bound, log) : runOnce(c, base, passed, bound, log));
+  } catch (err) {
+    // Whatever stops the launch after binding (the hand-off socket, a poll error), remove-on-exit holds.
+    removeOnExit(bound);
+    throw err;
+  }
 }
 
 /** Start the program once with every socket; end as it ends. */
 async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
-  const [{ describeExit, spawnActivated }, { exitLike, forwardSignals }] = await Promise.all([
+  const [{ describeExit, describeSpawnError, spawnActivated }, { exitLike, forwardSignals }] = await Promise.all([
     import('../launch/spawn.js'),
     import('../launch/signals.js'),
   ]);
@@ -142,15 +148,21 @@ async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed
     handoff?.close();
     removeOnExit(bound);
   };
-  child = spawnActivated(opts);
+  const cantStart = (err: NodeJS.ErrnoException): never => {
+    warn(`can't start ${describeCommand(c)}: ${describeSpawnError(err)}`);
+    ending();
+    process.exit(spawnFailure(err));
+  };
+  try {
+    child = spawnActivated(opts);
+  } catch (err) {
+    // Node throws, rather than emitting 'error', when the child's setuid or setgroups is refused.
+    return cantStart(err as NodeJS.ErrnoException);
+  }
   forwardSignals((signal, delivered) => {
     if (!delivered && child.exitCode === null && child.signalCode === null) child.kill(signal);
   });
-  child.on('error', (err: NodeJS.ErrnoException) => {
-    warn(`can't start ${describeCommand(c)}: ${err.message}`);
-    ending();
-    process.exit(spawnFailure(err));
-  });
+  child.on('error', cantStart);
   const pid = child.pid;
   if (pid !== undefined) log(`started ${describeCommand(c)} as pid ${pid}`);
   child.on('exit', (code, signal) => {

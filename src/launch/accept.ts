@@ -12,7 +12,7 @@ import {
   type SockAddr,
   type SysError,
 } from '../sys/index.js';
-import { describeExit, spawnActivated, type SpawnActivatedOptions } from './spawn.js';
+import { describeExit, describeSpawnError, spawnActivated, type SpawnActivatedOptions } from './spawn.js';
 
 /** MaxConnections= default in systemd.socket. */
 export const DEFAULT_MAX_CONNECTIONS = 64;
@@ -99,7 +99,7 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
       closeFd(conn);
     }
     children.add(child);
-    child.on('error', (err) => warn(`can't start ${command}: ${err.message}`));
+    child.on('error', (err) => warn(`can't start ${command}: ${describeSpawnError(err)}`));
     if (child.pid !== undefined) log(`connection${from} on ${labels.get(on)}: started ${command} as pid ${child.pid}`);
     child.on('exit', (code, signal) => {
       if (child.pid !== undefined) log(describeExit(child.pid, code, signal));
@@ -145,7 +145,7 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
         try {
           start(conn.fd, conn.peer, fd);
         } catch (err) {
-          warn(`can't start ${command}: ${(err as Error).message}`);
+          warn(`can't start ${command}: ${describeSpawnError(err)}`);
         }
       }
     }

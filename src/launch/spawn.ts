@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { describeErrno } from '../sys/errors.js';
 import { activationEnv } from './env.js';
 import { cloexecInheritedFds } from './fds.js';
 import { LaunchError } from './errors.js';
@@ -84,4 +85,13 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
 /** The lifecycle line for a child that ended: "pid 42 exited with code 0", "pid 42 killed by SIGTERM". */
 export function describeExit(pid: number, code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `pid ${pid} killed by ${signal}` : `pid ${pid} exited with code ${code ?? 0}`;
+}
+
+/**
+ * Why a child could not be started, as a phrase: Node's own message ("spawn EPERM", thrown when
+ * the child's setuid is refused) names neither the program nor the reason.
+ */
+export function describeSpawnError(err: unknown): string {
+  const errno = (err as NodeJS.ErrnoException).errno;
+  return typeof errno === 'number' ? describeErrno(-errno) : err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -82,6 +82,27 @@ describe('sockact: lifecycle and exit status', () => {
     expect(r.stderr).toBe(`sockact: can't listen on 127.0.0.1:${port}: address already in use\n`);
     expect(existsSync(marker)).toBe(false);
   });
+
+  it.each([[[]], [['--wrapper']]])(
+    'when the program may not be started as --user, %j: says why in one line, exits 1, leaves no socket file or hand-off directory',
+    async (extra) => {
+      // sockact runs unprivileged and asks for root: setgroups/setuid in the child are refused.
+      const d = dir();
+      chmodSync(d, 0o777);
+      const path = join(d, 'app.sock');
+      const root = process.getuid!() === 0;
+      const r = sockact(['-l', `${path},remove-on-exit`, '--user', 'root', ...extra, '/bin/true'], {
+        env: { ...process.env, XDG_RUNTIME_DIR: d },
+        ...(root ? { uid: 65534, gid: 65534 } : {}),
+      });
+      expect((await r.exited).code).toBe(1);
+      const lines = r.stderr.split('\n');
+      expect(lines[0]).toBe(`sockact: listening on ${path} as fd 3`);
+      // Without --wrapper the child's setuid is refused; with it, handing the hand-off socket to root.
+      expect(lines.slice(1).join('\n')).toMatch(extra.length ? /^sockact: EPERM: operation not permitted, chown '[^']+'\n$/ : /^sockact: can't start \/bin\/true: operation not permitted\n$/);
+      expect(readdirSync(d)).toEqual([]);
+    },
+  );
 
   it.each<[string[], string]>([
     [['-l', '127.0.0.1:99999', 'true'], "sockact: -l '127.0.0.1:99999': port 99999 is out of range (0-65535)"],
