@@ -3,6 +3,7 @@ import { writeSync } from 'node:fs';
 import { bindAll, removeOnExit, type BoundSocket } from '../launch/bind.js';
 import { parseSetenv } from '../launch/env.js';
 import { LaunchError, UsageError } from '../launch/errors.js';
+import { lookupGroup, lookupUser } from '../launch/ids.js';
 import { inheritedSockets } from '../launch/inherited.js';
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, resolveProgram } from '../launch/program.js';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
@@ -81,9 +82,8 @@ function spawnFailure(err: NodeJS.ErrnoException): number {
 
 async function run(c: RunConfig, log: Log): Promise<void> {
   // Everything that can be refused is checked before a socket is bound or a program started.
-  const ids = c.user !== undefined || c.group !== undefined ? await import('../launch/ids.js') : undefined;
-  const user = c.user !== undefined ? ids!.lookupUser(c.user) : undefined;
-  const gid = c.group !== undefined ? ids!.lookupGroup(c.group) : user?.gid;
+  const user = c.user !== undefined ? lookupUser(c.user) : undefined;
+  const gid = c.group !== undefined ? lookupGroup(c.group) : user?.gid;
   const setenv = parseSetenv(c.setenv);
   if (user) {
     // As systemd's User=: the program sees its own identity, unless -E says otherwise.
