@@ -6,8 +6,9 @@ import type { ListenFd } from '../app/listen-fds.js';
  * to the child first, at their positions and with their names (PROTOCOL.md 15). The app module
  * is loaded only when LISTEN_PID names this process: an unactivated launch never reads it.
  */
-export async function inheritedSockets(env: NodeJS.ProcessEnv = process.env): Promise<readonly ListenFd[]> {
-  if (env.LISTEN_PID !== String(process.pid)) return [];
+export async function inheritedSockets(): Promise<readonly ListenFd[]> {
+  // listenFds() reads process.env, so the check must too.
+  if (process.env.LISTEN_PID !== String(process.pid)) return [];
   const { listenFds } = await import('../app/listen-fds.js');
   return listenFds();
 }
