@@ -12,6 +12,7 @@ import {
   type SockAddr,
   type SysError,
 } from '../sys/index.js';
+import { LaunchError } from './errors.js';
 import { describeExit, describeSpawnError, spawnActivated, type SpawnActivatedOptions } from './spawn.js';
 
 /** MaxConnections= default in systemd.socket. */
@@ -128,7 +129,11 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
       for (const { fd, revents } of ready) {
         if (stopped || children.size >= max) break;
         if (fd === wakeRead) continue;
-        if (revents & (POLLERR | POLLNVAL)) throw new Error(`can't accept on ${labels.get(fd)}: the socket failed (poll revents 0x${revents.toString(16)})`);
+        if (revents & (POLLERR | POLLNVAL)) {
+          const label = labels.get(fd)!;
+          const message = `can't accept on ${label}: the socket failed (poll revents 0x${revents.toString(16)})`;
+          throw new LaunchError('ERR_ACCEPT', message, 1, { address: label, fd });
+        }
         let conn;
         try {
           conn = accept(fd);

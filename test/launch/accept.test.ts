@@ -142,6 +142,7 @@ describe('runAccept', () => {
     expect(readdirSync('/proc/self/fd')).not.toContain(String(notOpen));
     const server = runAccept({ sockets: [{ fd: notOpen, label: 'fd 4000' }], program: 'cat' });
     await expect(server.done).rejects.toThrow(/^can't accept on fd 4000: the socket failed/);
+    await expect(server.done).rejects.toMatchObject({ code: 'ERR_ACCEPT', address: 'fd 4000', fd: notOpen });
     // The wake-up pipe is closed now; its numbers go to the next fds opened, such as this pipe.
     const [r, w] = pipe(O_CLOEXEC | O_NONBLOCK);
     try {
