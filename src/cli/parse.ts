@@ -40,13 +40,10 @@ const BY_KEY = new Map<string, OptionDef>();
 for (const o of OPTIONS) for (const k of [o.name, ...(o.alias ?? [])]) BY_KEY.set(k, o);
 
 /** How an option is written in messages: -l for the ones systemd-socket-activate abbreviates too. */
-export function optionLabel(o: OptionDef): string {
+function labelOf(name: string): string {
+  const o = BY_KEY.get(name)!;
   const short = o.alias?.find((a) => a.length === 1);
   return short && o.kind === 'repeatable' ? `-${short}` : `--${o.name}`;
-}
-
-function labelOf(name: string): string {
-  return optionLabel(BY_KEY.get(name)!);
 }
 
 /**

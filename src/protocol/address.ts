@@ -133,7 +133,7 @@ export function formatListenAddress(a: ListenAddress): string {
   return a.path;
 }
 
-export const LISTEN_DEFAULTS: Readonly<ListenOptions> = {
+const LISTEN_DEFAULTS: Readonly<ListenOptions> = {
   type: 'stream',
   reusePort: false,
   freebind: false,
