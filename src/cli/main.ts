@@ -121,7 +121,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
 
 /** Start the program once with every socket; end as it ends. */
 async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
-  const [{ describeExit, describeSpawnError, spawnActivated }, { exitLike, forwardSignals }] = await Promise.all([
+  const [{ describeExit, describeStartFailure, spawnActivated }, { exitLike, forwardSignals }] = await Promise.all([
     import('../launch/spawn.js'),
     import('../launch/signals.js'),
   ]);
@@ -149,7 +149,7 @@ async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed
     removeOnExit(bound);
   };
   const cantStart = (err: NodeJS.ErrnoException): never => {
-    warn(`can't start ${describeCommand(c)}: ${describeSpawnError(err)}`);
+    warn(describeStartFailure(describeCommand(c), err));
     ending();
     process.exit(spawnFailure(err));
   };

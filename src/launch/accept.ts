@@ -13,7 +13,7 @@ import {
   type SysError,
 } from '../sys/index.js';
 import { LaunchError } from './errors.js';
-import { describeExit, describeSpawnError, spawnActivated, type SpawnActivatedOptions } from './spawn.js';
+import { describeExit, describeStartFailure, spawnActivated, type SpawnActivatedOptions } from './spawn.js';
 
 /** MaxConnections= default in systemd.socket. */
 export const DEFAULT_MAX_CONNECTIONS = 64;
@@ -100,7 +100,7 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
       closeFd(conn);
     }
     children.add(child);
-    child.on('error', (err) => warn(`can't start ${command}: ${describeSpawnError(err)}`));
+    child.on('error', (err) => warn(describeStartFailure(command, err)));
     if (child.pid !== undefined) log(`connection${from} on ${labels.get(on)}: started ${command} as pid ${child.pid}`);
     child.on('exit', (code, signal) => {
       if (child.pid !== undefined) log(describeExit(child.pid, code, signal));
@@ -150,7 +150,7 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
         try {
           start(conn.fd, conn.peer, fd);
         } catch (err) {
-          warn(`can't start ${command}: ${describeSpawnError(err)}`);
+          warn(describeStartFailure(command, err));
         }
       }
     }

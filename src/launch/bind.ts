@@ -1,6 +1,6 @@
 import { formatListenAddress, type ListenSpec } from '../protocol/address.js';
 import { IP_FREEBIND, IPPROTO_IP, IPPROTO_IPV6, IPV6_FREEBIND, IPV6_V6ONLY, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../sys/constants.js';
-import { describeErrno, type SysError } from '../sys/errors.js';
+import { errorReason, type SysError } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
 import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
 import { bind, getsockname, ifNameToIndex, listen, setsockoptInt, socket } from '../sys/socket.js';
@@ -27,7 +27,7 @@ function bindFailure(label: string, cause: unknown): LaunchError {
   const e = cause as SysError;
   // For the calls that make the socket the errno says it all; others say what they were doing.
   const plain = e.syscall === 'bind' || e.syscall === 'listen' || e.syscall === 'socket';
-  const reason = plain && typeof e.errno === 'number' ? describeErrno(-e.errno) : e.message;
+  const reason = plain ? errorReason(e) : e.message;
   return new LaunchError(e.code ?? 'ERR_BIND', `can't listen on ${label}: ${reason}`, 1, { address: label, cause });
 }
 

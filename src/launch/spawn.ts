@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { describeErrno } from '../sys/errors.js';
+import { errorReason } from '../sys/errors.js';
 import { activationEnv } from './env.js';
 import { cloexecInheritedFds } from './fds.js';
 import { LaunchError } from './errors.js';
@@ -87,11 +87,8 @@ export function describeExit(pid: number, code: number | null, signal: NodeJS.Si
   return signal ? `pid ${pid} killed by ${signal}` : `pid ${pid} exited with code ${code ?? 0}`;
 }
 
-/**
- * Why a child could not be started, as a phrase: Node's own message ("spawn EPERM", thrown when
- * the child's setuid is refused) names neither the program nor the reason.
- */
-export function describeSpawnError(err: unknown): string {
-  const errno = (err as NodeJS.ErrnoException).errno;
-  return typeof errno === 'number' ? describeErrno(-errno) : err instanceof Error ? err.message : String(err);
+/** The line for a program that could not be started: "can't start node server.js: operation not permitted". */
+export function describeStartFailure(command: string, err: unknown): string {
+  // Node's own message ("spawn EPERM", when the child's setuid is refused) names neither.
+  return `can't start ${command}: ${errorReason(err)}`;
 }

@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ListenSpec } from '../protocol/address.js';
-import { describeErrno } from '../sys/errors.js';
+import { errorReason } from '../sys/errors.js';
 import { LaunchError } from './errors.js';
 import { lookupGroup, lookupUid } from './ids.js';
 
@@ -12,12 +12,6 @@ export const DEFAULT_DIRECTORY_MODE = 0o755;
 
 function fail(path: string, reason: string, code: string, cause?: unknown): LaunchError {
   return new LaunchError(code, `can't listen on ${path}: ${reason}`, 1, { address: path, cause });
-}
-
-/** A Node fs error as a short phrase ("permission denied"): its message repeats the code, syscall and path. */
-function reasonOf(cause: unknown): string {
-  const errno = (cause as NodeJS.ErrnoException).errno;
-  return typeof errno === 'number' ? describeErrno(-errno) : (cause as Error).message;
 }
 
 function codeOf(cause: unknown): string {
@@ -37,14 +31,14 @@ export function prepareUnixPath(spec: ListenSpec, path: string): void {
   } catch (cause) {
     // A recursive mkdir says EEXIST (or ENOTDIR) when a file stands where a directory should be.
     const inTheWay = codeOf(cause) === 'EEXIST' || codeOf(cause) === 'ENOTDIR';
-    throw fail(path, `can't create the directory ${dir}: ${inTheWay ? 'a file is in the way' : reasonOf(cause)}`, codeOf(cause), cause);
+    throw fail(path, `can't create the directory ${dir}: ${inTheWay ? 'a file is in the way' : errorReason(cause)}`, codeOf(cause), cause);
   }
   let st;
   try {
     st = lstatSync(path);
   } catch (cause) {
     if (codeOf(cause) === 'ENOENT') return;
-    throw fail(path, reasonOf(cause), codeOf(cause), cause);
+    throw fail(path, errorReason(cause), codeOf(cause), cause);
   }
   if (st.isSymbolicLink()) throw fail(path, 'it is a symlink (sockact does not bind or remove through one)', 'ERR_SOCKET_PATH');
   if (!st.isSocket()) {
@@ -80,7 +74,7 @@ export function bindUnixPath(spec: ListenSpec, path: string, bind: () => void): 
   } catch (cause) {
     removeSocketFile(path);
     if (cause instanceof LaunchError) throw fail(path, cause.message, cause.code, cause);
-    throw fail(path, `can't set its owner or mode: ${reasonOf(cause)}`, codeOf(cause), cause);
+    throw fail(path, `can't set its owner or mode: ${errorReason(cause)}`, codeOf(cause), cause);
   }
 }
 
