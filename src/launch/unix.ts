@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ListenSpec } from '../protocol/address.js';
 import { errorReason } from '../sys/errors.js';
@@ -27,7 +27,11 @@ function codeOf(cause: unknown): string {
 export function prepareUnixPath(spec: ListenSpec, path: string): void {
   const dir = dirname(path);
   try {
+    // Parents are 0755 whatever the umask (PROTOCOL 17): a socket given mode 0666 must be reachable.
+    const missing: string[] = [];
+    for (let d = dir; !existsSync(d) && d !== dirname(d); d = dirname(d)) missing.push(d);
     mkdirSync(dir, { recursive: true, mode: DEFAULT_DIRECTORY_MODE });
+    for (const d of missing) chmodSync(d, DEFAULT_DIRECTORY_MODE);
   } catch (cause) {
     // A recursive mkdir says EEXIST (or ENOTDIR) when a file stands where a directory should be.
     const inTheWay = codeOf(cause) === 'EEXIST' || codeOf(cause) === 'ENOTDIR';

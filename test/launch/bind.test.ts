@@ -140,7 +140,9 @@ describe('bindSocket', () => {
     }
     expect(lstatSync(path).isSocket()).toBe(true);
     expect(statSync(path).mode & 0o777).toBe(0o666);
-    expect(statSync(join(base, 'a')).mode & 0o777).toBe(0o755 & ~0o077);
+    expect(statSync(join(base, 'a')).mode & 0o777).toBe(0o755);
+    expect(statSync(join(base, 'a', 'b')).mode & 0o777).toBe(0o755);
+    expect(statSync(base).mode & 0o777).toBe(0o700); // an existing directory is left as it is
     expect(process.umask()).toBe(old);
   });
 
