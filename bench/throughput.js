@@ -3,17 +3,21 @@
 // Bounded: loopback only, a fixed duration per run, a few runs.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
+import http from 'node:http';
 import { cleanEnv, helloServer, median, sockactBin } from './lib.js';
 import { freePort } from './launch.js';
 
-function waitListening(port) {
+/**
+ * Wait until the app answers HTTP. A connect alone is not enough: sockact's socket accepts into
+ * the backlog before the app has started.
+ */
+function waitServing(port) {
   return new Promise((resolve) => {
     const tryOnce = () =>
-      net
-        .connect(port, '127.0.0.1', function () {
-          this.destroy();
-          resolve();
+      http
+        .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+          res.resume();
+          res.on('end', resolve);
         })
         .on('error', () => setTimeout(tryOnce, 20));
     tryOnce();
@@ -23,7 +27,9 @@ function waitListening(port) {
 function wrk(port, close, seconds) {
   const args = ['-t1', '-c32', `-d${seconds}s`, '--latency'];
   if (close) args.push('-H', 'Connection: close');
-  const r = spawnSync('wrk', [...args, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+  // wrk on CPU 0, the servers on CPU 1 (see serve()): on a 2-core machine, letting the scheduler
+  // move them around was the largest source of run-to-run noise.
+  const r = spawnSync('taskset', ['-c', '0', 'wrk', ...args, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)[1]);
   const errors = /Socket errors: (.*)/.exec(r.stdout)?.[1] ?? 'none';
@@ -51,9 +57,9 @@ async function serve(kind) {
   const node = process.execPath;
   const child =
     kind === 'sockact'
-      ? spawn(node, [sockactBin, '-q', '-l', `127.0.0.1:${port}`, '--', node, helloServer], { env: cleanEnv(), stdio: 'ignore' })
-      : spawn(node, [helloServer], { env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1' }), stdio: 'ignore' });
-  await waitListening(port);
+      ? spawn('taskset', ['-c', '1', node, sockactBin, '-q', '-l', `127.0.0.1:${port}`, '--', node, helloServer], { env: cleanEnv(), stdio: 'ignore' })
+      : spawn('taskset', ['-c', '1', node, helloServer], { env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1' }), stdio: 'ignore' });
+  await waitServing(port);
   return {
     port,
     pids: { app: appPid(kind, child), launcher: kind === 'sockact' ? child.pid : undefined },
@@ -61,7 +67,7 @@ async function serve(kind) {
   };
 }
 
-export async function run({ pairs = 10, seconds = 2, kinds = ['direct', 'sockact'] } = {}) {
+export async function run({ pairs = 12, seconds = 2, kinds = ['direct', 'sockact'] } = {}) {
   if (spawnSync('wrk', ['--version']).error) return { name: 'throughput', skipped: 'wrk is not installed (apt-get install wrk)' };
   // Both servers stay up for the whole run, and short wrk runs alternate between them, so slow
   // and fast moments of this shared machine fall on both alike; the order flips every pair.
