@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The built command, as a user runs it (tests run the code in dist/, built by `npx tsc -p .`). */
@@ -120,6 +121,24 @@ export function exchange(target: { host: string; port: number } | { path: string
 export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'sockact-launch-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Per-test clean-up for a test file: `defer(fn)` runs fn after the current test, and `dir()`
+ * gives a private directory removed then.
+ */
+export function perTest(): { defer: (fn: () => void) => void; dir: () => string } {
+  const pending: (() => void)[] = [];
+  afterEach(() => pending.splice(0).forEach((c) => c()));
+  const defer = (fn: () => void) => void pending.push(fn);
+  return {
+    defer,
+    dir() {
+      const t = tempDir();
+      defer(t.cleanup);
+      return t.dir;
+    },
+  };
 }
 
 /** A unique abstract socket name for this test run. */

@@ -1,23 +1,16 @@
 import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FD_LISTER, hostPort, listeningOn, PYTHON, ROOT, sockact, tempDir } from '../_support/launcher.js';
+import { describe, expect, it } from 'vitest';
+import { FD_LISTER, hostPort, listeningOn, perTest, PYTHON, ROOT, sockact } from '../_support/launcher.js';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
-
-function dir(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const { defer, dir } = perTest();
 
 /** Occupy a loopback port with a plain Node server, for the port-in-use cases. */
 async function busyPort(): Promise<number> {
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(() => server.close());
+  defer(() => server.close());
   return (server.address() as { port: number }).port;
 }
 
@@ -206,7 +199,7 @@ s.detach()
 
   it("does not pass on fds sockact itself inherited without LISTEN_*, even ones without close-on-exec", async () => {
     const devnull = openSync('/dev/null', 'r');
-    cleanups.push(() => closeSync(devnull));
+    defer(() => closeSync(devnull));
     // sockact gets /dev/null at fd 3 (where an activated launcher would have a socket) and fd 20.
     const stdio = ['ignore', 'pipe', 'pipe', devnull, ...Array<'ignore'>(16).fill('ignore'), devnull] as const;
     const r = sockact(['-q', '-l', '127.0.0.1:0', '--', PYTHON, '-c', FD_LISTER], { stdio: [...stdio] });

@@ -1,19 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { abstractName, exchange, hostPort, listeningOn, PYTHON, ROOT, run, SD_PEER, SOCKACT, sockact, tempDir } from '../_support/launcher.js';
+import { describe, expect, it } from 'vitest';
+import { abstractName, exchange, hostPort, listeningOn, perTest, PYTHON, ROOT, run, SD_PEER, SOCKACT, sockact } from '../_support/launcher.js';
 
 /** Real peers no one here wrote must accept what sockact passes (issue 3, Tests). */
 
-const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
-
-function dir(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const { dir } = perTest();
 
 const HELLO = join(ROOT, 'examples/hello/server.js');
 
