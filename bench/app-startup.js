@@ -1,6 +1,6 @@
 // Issue 2 bench: what importing sockact, calling listenFds() and adopting one listener adds to an
 // app's start, against `server.listen({ fd: 3 })` alone. 20 paired runs, medians side by side.
-import { cleanEnv, dist, paired, root, timeSync, TRAMPOLINE } from './lib.js';
+import { cleanEnv, dist, median, paired, root, timeSync, TRAMPOLINE } from './lib.js';
 
 const { socket, bind, listen, closeFd } = await import(dist('sys/index.js'));
 
@@ -18,14 +18,13 @@ const s = net.createServer(); await listen(s); s.close();`;
     sockact: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', withSockact], opts).ms,
   });
   closeFd(fd);
-  const diffs = times.bare.map((b, i) => times.sockact[i] - b).sort((a, b) => a - b);
   return {
     name: 'app start-up: import + listenFds() + adopt one listener',
     rounds,
     bareMs: medians.bare,
     sockactMs: medians.sockact,
     addedMs: medians.sockact - medians.bare,
-    medianPairedDiffMs: diffs[diffs.length >> 1],
+    medianPairedDiffMs: median(times.bare.map((b, i) => times.sockact[i] - b)),
     target: 'added <= 15 ms',
     pass: medians.sockact - medians.bare <= 15,
   };
