@@ -48,7 +48,3 @@ export function timeSync(cmd, args, opts = {}) {
 
 /** The sh trampoline that makes LISTEN_PID exactly the program's pid (PROTOCOL 13). */
 export const TRAMPOLINE = ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"'];
-
-export function fmt(ms) {
-  return `${ms.toFixed(1)} ms`;
-}
