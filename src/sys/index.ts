@@ -7,5 +7,6 @@ export { describeErrno, errnoName, errorReason, sysError, type SysError } from '
 export * from './fd.js';
 export * from './msg.js';
 export * from './poll.js';
+export { PollLoop, pollLoop, type Watch } from './loop.js';
 export * from './sockaddr.js';
 export * from './socket.js';

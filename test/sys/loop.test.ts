@@ -1,0 +1,86 @@
+import { readdirSync, readlinkSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import * as sys from '../../src/sys/index.js';
+import { PollLoop } from '../../src/sys/loop.js';
+
+/** Open fds with what they point to ('7 pipe:[123]'); the directory listing's own fd is left out. */
+function openFds(): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      return [`${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe('PollLoop', () => {
+  it('calls back for each ready fd, with one parked poll for the whole set', async () => {
+    const loop = new PollLoop();
+    const a = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+    const b = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+    const seen: string[] = [];
+    const watches: { close(): void }[] = [];
+    const buf = Buffer.alloc(16);
+    const done = new Promise<void>((resolve) => {
+      const on = (name: string, fd: number) => () => {
+        sys.readFd(fd, buf);
+        seen.push(name);
+        if (seen.length === 2) resolve();
+      };
+      watches.push(loop.watch(a[0], on('a', a[0])), loop.watch(b[0], on('b', b[0])));
+    });
+    sys.writeFd(b[1], Buffer.from('x'));
+    await new Promise((r) => setTimeout(r, 20));
+    sys.writeFd(a[1], Buffer.from('x'));
+    await done;
+    expect(seen).toEqual(['b', 'a']);
+    // Unwatch before closing: a fd closed under a parked poll() may be reused by the next open.
+    for (const w of watches) w.close();
+    for (const fd of [...a, ...b]) sys.closeFd(fd);
+  });
+
+  it('a watch added while poll() is parked is waited on at once, and pause/resume/close take effect', async () => {
+    const loop = new PollLoop();
+    const idle = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+    const idleWatch = loop.watch(idle[0], () => {});
+    await new Promise((r) => setTimeout(r, 20)); // poll() is now parked on `idle` alone
+    const p = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+    let calls = 0;
+    const w = loop.watch(p[0], () => {
+      calls++;
+      w.pause(); // level-triggered: without consuming or pausing it would be called again at once
+    });
+    sys.writeFd(p[1], Buffer.from('x'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(1); // paused: not called again though still readable
+    w.resume();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(2);
+    w.close();
+    w.resume(); // a closed watch stays closed
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(2);
+    expect(loop.size).toBe(1);
+    idleWatch.close();
+    for (const fd of [...idle, ...p]) sys.closeFd(fd);
+  });
+
+  it('keeps no fd, no parked call and no reference to the event loop once nothing is watched', async () => {
+    const loop = new PollLoop();
+    const p = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+    const before = openFds();
+    const w = loop.watch(p[0], () => {});
+    await new Promise((r) => setTimeout(r, 20));
+    const during = openFds();
+    expect(during.filter((fd) => !before.includes(fd))).toMatchObject([expect.stringContaining('pipe:'), expect.stringContaining('pipe:')]); // the loop's wake pipe
+    w.close();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(openFds().filter((fd) => !before.includes(fd))).toEqual([]);
+    expect(loop.size).toBe(0);
+    sys.closeFd(p[0]);
+    sys.closeFd(p[1]);
+  });
+});
