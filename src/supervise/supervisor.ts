@@ -1,0 +1,701 @@
+import { formatDuration } from '../protocol/duration.js';
+import type { ChildHandle, Clock, ExitStatus, ProcessSeam, Timer, Upstream } from './seam.js';
+
+export type RestartPolicy = 'no' | 'on-failure' | 'always';
+/** `auto`, `notify`, or a number: ready once alive for that many ms. */
+export type Readiness = 'auto' | 'notify' | number;
+
+export interface SupervisorOptions {
+  workers: number;
+  restart: RestartPolicy;
+  restartDelay: number;
+  restartDelayMax: number;
+  startLimitBurst: number;
+  startLimitInterval: number;
+  ready: Readiness;
+  readyTimeout: number;
+  stopSignal: string;
+  stopTimeout: number;
+  /** Pass this signal to the children on reload instead of starting a new generation. */
+  reloadSignal?: string;
+  /** Replace workers one at a time on reload (at most N+1 processes) instead of all at once. */
+  rolling: boolean;
+  /** WATCHDOG_USEC for the children, in ms: a child that stops pinging is restarted. */
+  watchdog?: number;
+  /** systemd's own WATCHDOG_USEC for sockact, in ms: pinged at half of it while children are healthy. */
+  upstreamWatchdog?: number;
+  /** How lifecycle lines name the program ("node server.js"). */
+  command?: string;
+}
+
+/** The defaults, named once: --help and the README print these. */
+export const DEFAULTS = {
+  workers: 1,
+  restart: 'no',
+  restartDelay: 100,
+  restartDelayMax: 10_000,
+  startLimitBurst: 5,
+  startLimitInterval: 10_000,
+  ready: 'auto',
+  readyTimeout: 90_000,
+  stopSignal: 'SIGTERM',
+  stopTimeout: 30_000,
+  rolling: false,
+} as const satisfies Partial<SupervisorOptions>;
+
+/** With readiness `auto`: how often to look whether a starting child accepts, and when to stop looking. */
+export const AUTO_PROBE_MS = 25;
+export const AUTO_FALLBACK_MS = 3000;
+
+export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
+
+/** One child process: tableflip's child, with `ready` and `exited` promises. */
+export class Worker {
+  state: WorkerState = 'starting';
+  pid: number | undefined;
+  readonly startedAt: number;
+  readyAt: number | undefined;
+  exit: ExitStatus | undefined;
+  status: string | undefined;
+  errno: number | undefined;
+  mainPid: number | undefined;
+  /** Sent RELOADING=1 and not READY=1 since (a program that reloads itself). */
+  reloading = false;
+  /** The ready timeout ran out, or its watchdog did: why it was stopped. */
+  failure: string | undefined;
+  seenAccepting = false;
+  handle: ChildHandle | undefined;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<ExitStatus>;
+  resolveReady!: () => void;
+  resolveExited!: (s: ExitStatus) => void;
+  timers = new Map<'ready' | 'probe' | 'kill' | 'watchdog', Timer>();
+  watchdogMs: number | undefined;
+
+  constructor(
+    readonly generation: number,
+    readonly index: number,
+    now: number,
+  ) {
+    this.startedAt = now;
+    this.ready = new Promise((r) => (this.resolveReady = r));
+    // Nobody has to wait on these: they settle, never reject.
+    this.exited = new Promise((r) => (this.resolveExited = r));
+  }
+
+  clearTimer(name: 'ready' | 'probe' | 'kill' | 'watchdog'): void {
+    this.timers.get(name)?.cancel();
+    this.timers.delete(name);
+  }
+
+  clearTimers(): void {
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
+  }
+}
+
+export type Phase = 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface ReloadOutcome {
+  ok: boolean;
+  /** One line: "generation 3 ready in 94 ms" or why it failed. */
+  message: string;
+  generation: number;
+}
+
+/** How the supervisor ended: the CLI turns it into an exit status. */
+export interface Ending {
+  /** Exit like this child did (a plain launch), or with `code`. */
+  status: ExitStatus;
+  /** Set when sockact gave up (crash loop, never ready): the line to print. */
+  reason?: string;
+}
+
+export interface StatusReport {
+  pid: number;
+  phase: Phase;
+  uptimeMs: number;
+  generation: number;
+  reloads: number;
+  failedReloads: number;
+  restarts: number;
+  reloading: boolean;
+  workers: {
+    index: number;
+    generation: number;
+    pid: number | undefined;
+    state: WorkerState;
+    uptimeMs: number;
+    readyInMs: number | undefined;
+    status: string | undefined;
+    role: 'serving' | 'candidate' | 'retiring';
+  }[];
+}
+
+interface PendingReload {
+  generation: number;
+  startedAt: number;
+  candidates: (Worker | undefined)[];
+  /** Rolling: the slot being replaced now. */
+  step: number;
+  waiters: ((o: ReloadOutcome) => void)[];
+  failed: boolean;
+}
+
+function describeStatus(s: ExitStatus): string {
+  if (s.startFailure !== undefined) return `could not start: ${s.startFailure}`;
+  return s.signal ? `was killed by ${s.signal}` : `exited with code ${s.code ?? 0}`;
+}
+
+function failed(s: ExitStatus): boolean {
+  return s.startFailure !== undefined || s.signal !== null || (s.code ?? 0) !== 0;
+}
+
+/**
+ * The supervisor: sockact's children come and go while it holds the sockets. A state machine
+ * over an injected clock and process seam, so every transition is tested with virtual time.
+ *
+ * - Start: N workers (generation 1); ready when each is (READY=1, seen accepting, or a delay).
+ * - Reload: a new generation starts on the same sockets; only when it is ready is the old one
+ *   stopped (stop signal, then SIGKILL after the stop timeout). A new generation that exits or
+ *   is not ready in time is stopped and the old one keeps serving. Reloads asked for meanwhile
+ *   coalesce into one more.
+ * - Restart: a worker that ends on its own is restarted by policy, after a delay that doubles,
+ *   until the start limit (burst within interval) is hit: then sockact gives up.
+ * - Stop: every child gets the stop signal, SIGKILL after the timeout; a second stop kills now.
+ */
+export class Supervisor {
+  readonly opts: SupervisorOptions;
+  phase: Phase = 'starting';
+  /** The serving worker of each slot (undefined while it waits to be restarted). */
+  readonly slots: (Worker | undefined)[];
+  readonly retiring = new Set<Worker>();
+  generation = 0;
+  reloads = 0;
+  failedReloads = 0;
+  restarts = 0;
+  readonly startedAt: number;
+  /** A child has spoken sd_notify: from now on readiness `auto` waits for READY=1. */
+  notifying = false;
+  readonly done: Promise<Ending>;
+
+  #pending: PendingReload | undefined;
+  #queued: ((o: ReloadOutcome) => void)[] | undefined;
+  #restartTimers = new Map<number, Timer>();
+  #failures = new Map<number, number>();
+  #restartTimes: number[] = [];
+  #lastExit: ExitStatus | undefined;
+  #giveUp: string | undefined;
+  #giveUpStatus: ExitStatus | undefined;
+  #stopSignal: string | undefined;
+  #resolveDone!: (e: Ending) => void;
+  #upstreamTimer: Timer | undefined;
+  #readyOnce = false;
+
+  constructor(
+    options: Partial<SupervisorOptions>,
+    readonly seam: ProcessSeam,
+    readonly clock: Clock,
+    readonly log: (line: string) => void = () => {},
+    readonly upstream?: Upstream,
+  ) {
+    this.opts = { ...DEFAULTS, ...options };
+    this.slots = new Array<Worker | undefined>(this.opts.workers).fill(undefined);
+    this.startedAt = clock.now();
+    this.done = new Promise((r) => (this.#resolveDone = r));
+  }
+
+  /** Start generation 1. */
+  start(): void {
+    this.generation = 1;
+    for (let i = 0; i < this.opts.workers; i++) this.slots[i] = this.#spawn(1, i);
+    this.#scheduleUpstreamWatchdog();
+  }
+
+  get reloadInProgress(): boolean {
+    return this.#pending !== undefined;
+  }
+
+  /** Every worker alive now: serving, starting for a reload, or on its way out. */
+  get live(): Worker[] {
+    const all = [...this.slots, ...(this.#pending?.candidates ?? []), ...this.retiring];
+    return [...new Set(all)].filter((w): w is Worker => w !== undefined && w.state !== 'exited');
+  }
+
+  // ---- children ----
+
+  #spawn(generation: number, index: number): Worker {
+    const w = new Worker(generation, index, this.clock.now());
+    const env: Record<string, string> = { SOCKACT_WORKER: String(index), SOCKACT_GENERATION: String(generation) };
+    if (this.opts.watchdog !== undefined) env.WATCHDOG_USEC = String(Math.round(this.opts.watchdog * 1000));
+    w.handle = this.seam.spawn(
+      { generation, worker: index, env },
+      { notify: (fields) => this.#onNotify(w, fields), exit: (status) => this.#onExit(w, status) },
+    );
+    w.pid = w.handle.pid;
+    const which = generation > 1 || this.opts.workers > 1 ? ` (${this.opts.workers > 1 ? `worker ${index}, ` : ''}generation ${generation})` : '';
+    this.log(`started ${this.opts.command ?? 'the program'} as pid ${w.pid ?? '?'}${which}`);
+    w.timers.set('ready', this.clock.setTimer(this.opts.readyTimeout, () => this.#readyTimeout(w)));
+    this.#armReadiness(w);
+    return w;
+  }
+
+  #armReadiness(w: Worker): void {
+    const r = this.opts.ready;
+    if (typeof r === 'number') {
+      w.timers.set('probe', this.clock.setTimer(r, () => this.#markReady(w, `alive for ${formatDuration(r)}`)));
+    } else if (r === 'auto' && !this.notifying) {
+      this.#probe(w);
+    }
+  }
+
+  /** Readiness `auto` for a program not known to notify: seen accepting, or alive long enough. */
+  #probe(w: Worker): void {
+    if (w.state !== 'starting' || this.notifying) return;
+    if (w.handle?.accepting?.()) {
+      w.seenAccepting = true;
+      return this.#markReady(w, 'accepting');
+    }
+    if (this.clock.now() - w.startedAt >= AUTO_FALLBACK_MS) return this.#markReady(w, `alive for ${formatDuration(AUTO_FALLBACK_MS)}`);
+    w.timers.set('probe', this.clock.setTimer(AUTO_PROBE_MS, () => this.#probe(w)));
+  }
+
+  /** "pid 812", "pid 812 (generation 3)", "pid 812 (worker 1, generation 3)". */
+  #who(w: Worker): string {
+    const which = w.generation > 1 || this.opts.workers > 1 ? ` (${this.opts.workers > 1 ? `worker ${w.index}, ` : ''}generation ${w.generation})` : '';
+    return `pid ${w.pid ?? '?'}${which}`;
+  }
+
+  #onNotify(w: Worker, fields: ReadonlyMap<string, string>): void {
+    if (w.state === 'exited') return;
+    if (!this.notifying) {
+      this.notifying = true;
+      // Workers started before we knew now wait for READY=1 instead of a guess.
+      for (const x of this.live) if (x.state === 'starting' && this.opts.ready === 'auto') x.clearTimer('probe');
+    }
+    const status = fields.get('STATUS');
+    if (status !== undefined) w.status = status;
+    const errno = fields.get('ERRNO');
+    if (errno !== undefined && /^\d+$/.test(errno)) w.errno = Number(errno);
+    const mainPid = fields.get('MAINPID');
+    if (mainPid !== undefined && /^\d+$/.test(mainPid)) w.mainPid = Number(mainPid);
+    if (fields.get('RELOADING') === '1') w.reloading = true;
+    const extend = fields.get('EXTEND_TIMEOUT_USEC');
+    if (extend !== undefined && /^\d+$/.test(extend)) this.#extend(w, Number(extend) / 1000);
+    const wdUsec = fields.get('WATCHDOG_USEC');
+    if (wdUsec !== undefined && /^\d+$/.test(wdUsec) && Number(wdUsec) > 0) w.watchdogMs = Number(wdUsec) / 1000;
+    const wd = fields.get('WATCHDOG');
+    if (wd === 'trigger') return this.#watchdogExpired(w, 'asked for it (WATCHDOG=trigger)');
+    if (wd === '1' || wdUsec !== undefined) this.#armWatchdog(w);
+    if (fields.get('READY') === '1') {
+      w.reloading = false;
+      if (w.state === 'starting') this.#markReady(w, 'READY=1');
+    }
+    if (fields.get('STOPPING') === '1' && w.state === 'ready') this.log(`${this.#who(w)} is stopping on its own`);
+  }
+
+  #extend(w: Worker, ms: number): void {
+    const which = w.state === 'starting' ? 'ready' : w.state === 'stopping' ? 'kill' : undefined;
+    if (!which) return;
+    w.clearTimer(which);
+    w.timers.set(which, this.clock.setTimer(ms, which === 'ready' ? () => this.#readyTimeout(w) : () => w.handle?.kill('SIGKILL')));
+  }
+
+  #armWatchdog(w: Worker): void {
+    const ms = w.watchdogMs ?? this.opts.watchdog;
+    if (ms === undefined || w.state === 'stopping' || w.state === 'exited') return;
+    w.clearTimer('watchdog');
+    w.timers.set('watchdog', this.clock.setTimer(ms, () => this.#watchdogExpired(w, `sent no WATCHDOG=1 for ${formatDuration(ms)}`)));
+  }
+
+  #watchdogExpired(w: Worker, why: string): void {
+    if (w.state !== 'ready' && w.state !== 'starting') return;
+    w.failure = `its watchdog ran out: it ${why}`;
+    this.log(`${this.#who(w)} ${why}: stopping it with SIGABRT`);
+    // systemd's WatchdogSignal= default; restarted below like any failed worker.
+    this.#stopWorker(w, 'SIGABRT');
+  }
+
+  #markReady(w: Worker, how: string): void {
+    if (w.state !== 'starting') return;
+    w.state = 'ready';
+    w.readyAt = this.clock.now();
+    w.clearTimer('ready');
+    w.clearTimer('probe');
+    if (this.opts.watchdog !== undefined || w.watchdogMs !== undefined) this.#armWatchdog(w);
+    w.resolveReady();
+    const slot = this.slots[w.index];
+    const isCandidate = this.#pending?.candidates[w.index] === w;
+    if (slot === w && !isCandidate) {
+      this.log(`${this.#who(w)} ready in ${formatDuration(w.readyAt - w.startedAt)} (${how})`);
+      if (this.phase === 'starting' && this.slots.every((s) => s?.state === 'ready')) this.#running();
+      else this.#statusUpstream();
+      return;
+    }
+    if (isCandidate) this.#candidateReady(w, how);
+  }
+
+  #running(): void {
+    this.phase = 'running';
+    const first = !this.#readyOnce;
+    this.#readyOnce = true;
+    this.upstream?.send({ READY: '1', STATUS: this.#statusLine() });
+    if (first) this.log(this.#statusLine());
+    this.#runQueued();
+  }
+
+  #readyTimeout(w: Worker): void {
+    if (w.state !== 'starting') return;
+    w.failure = `it was not ready within ${formatDuration(this.opts.readyTimeout)}`;
+    this.log(`${this.#who(w)} was not ready within ${formatDuration(this.opts.readyTimeout)}: stopping it`);
+    this.#stopWorker(w, this.opts.stopSignal);
+  }
+
+  #stopWorker(w: Worker, signal: string): void {
+    if (w.state === 'exited') return;
+    if (w.state === 'stopping') {
+      // Asked again (a second Ctrl-C): no more waiting.
+      w.handle?.kill('SIGKILL');
+      return;
+    }
+    w.state = 'stopping';
+    w.clearTimer('ready');
+    w.clearTimer('probe');
+    w.clearTimer('watchdog');
+    // The timer first: a child may be reported gone before kill() returns.
+    w.timers.set(
+      'kill',
+      this.clock.setTimer(this.opts.stopTimeout, () => {
+        this.log(`${this.#who(w)} still running ${formatDuration(this.opts.stopTimeout)} after ${signal}: sending SIGKILL`);
+        w.handle?.kill('SIGKILL');
+      }),
+    );
+    w.handle?.kill(signal);
+  }
+
+  #onExit(w: Worker, status: ExitStatus): void {
+    if (w.state === 'exited') return;
+    const was = w.state;
+    w.state = 'exited';
+    w.exit = status;
+    w.clearTimers();
+    w.resolveExited(status);
+    this.#lastExit = status;
+    this.retiring.delete(w);
+    const expected = was === 'stopping' && w.failure === undefined;
+    if (!expected || this.phase !== 'stopping') {
+      const line = `${this.#who(w)} ${describeStatus(status)}`;
+      if (was === 'stopping' && w.failure === undefined) this.log(line);
+      else this.log(was === 'starting' ? `${line} before it was ready` : line);
+    }
+
+    const p = this.#pending;
+    if (p && p.candidates[w.index] === w) {
+      p.candidates[w.index] = undefined;
+      if (!p.failed) this.#reloadFailed(`${this.#who(w)} ${describeStatus(status)}${was === 'starting' ? ' before it was ready' : ''}${w.failure ? `: ${w.failure}` : ''}`);
+      else this.#reloadSettled();
+      return this.#checkStopped();
+    }
+    if (this.slots[w.index] !== w) return this.#checkStopped(); // a retired or replaced worker
+
+    this.slots[w.index] = undefined;
+    if (this.phase === 'stopping') return this.#checkStopped();
+    const unwanted = w.failure !== undefined || failed(status);
+    const restart = this.opts.restart === 'always' || (this.opts.restart === 'on-failure' && unwanted);
+    if (!restart) {
+      if (this.opts.restart === 'no' && (this.phase === 'starting' || unwanted) && this.#pending === undefined && this.opts.workers === 1) {
+        // A plain launch: sockact ends as its program did.
+        return this.#finish({ status }, w.failure ? `${this.#who(w)} was stopped: ${w.failure}` : undefined);
+      }
+      if (this.slots.every((s) => s === undefined) && this.#pending === undefined) return this.#finish({ status });
+      return;
+    }
+    this.#scheduleRestart(w, status);
+  }
+
+  #scheduleRestart(w: Worker, status: ExitStatus): void {
+    const now = this.clock.now();
+    this.#restartTimes = this.#restartTimes.filter((t) => now - t < this.opts.startLimitInterval);
+    this.#restartTimes.push(now);
+    if (this.#restartTimes.length > this.opts.startLimitBurst) {
+      this.#giveUpStatus = status;
+      this.#giveUp = `giving up: ${this.#restartTimes.length} restarts within ${formatDuration(this.opts.startLimitInterval)}; the last one ${describeStatus(status)}${this.#cause(w, status)}`;
+      this.log(this.#giveUp);
+      return this.stop(this.opts.stopSignal);
+    }
+    // A worker that stayed up a while starts its backoff again.
+    const stable = w.readyAt !== undefined && now - w.readyAt >= this.opts.startLimitInterval;
+    const n = stable ? 0 : (this.#failures.get(w.index) ?? 0);
+    this.#failures.set(w.index, n + 1);
+    const delay = Math.min(this.opts.restartDelayMax, this.opts.restartDelay * 2 ** n);
+    this.log(`restarting ${this.opts.workers > 1 ? `worker ${w.index}` : 'it'} in ${formatDuration(delay)}`);
+    this.#restartTimers.set(
+      w.index,
+      this.clock.setTimer(delay, () => {
+        this.#restartTimers.delete(w.index);
+        if (this.phase === 'stopping' || this.phase === 'stopped' || this.slots[w.index] !== undefined) return;
+        this.restarts++;
+        this.slots[w.index] = this.#spawn(w.generation, w.index);
+      }),
+    );
+  }
+
+  /** What the supervisor can tell about why a child keeps failing. */
+  #cause(w: Worker, status: ExitStatus): string {
+    if (status.startFailure !== undefined) return '';
+    if (status.lastLine && /EADDRINUSE|address already in use/i.test(status.lastLine)) {
+      return ': it bound the port itself and got EADDRINUSE; adopt the inherited socket instead (fd 3: listen() or sd_listen_fds())';
+    }
+    if (w.failure) return `: ${w.failure}`;
+    if (w.readyAt === undefined && !w.seenAccepting && !this.notifying) {
+      return ': it never became ready and was never seen accepting on its sockets (does it adopt fd 3?)';
+    }
+    return status.lastLine ? `: its last words were ${JSON.stringify(status.lastLine.slice(0, 200))}` : '';
+  }
+
+  // ---- reload ----
+
+  /** Start a new generation (or pass --reload-signal); resolves when it is serving or has failed. */
+  reload(): Promise<ReloadOutcome> {
+    if (this.phase === 'stopping' || this.phase === 'stopped') {
+      return Promise.resolve({ ok: false, message: 'sockact is stopping', generation: this.generation });
+    }
+    if (this.opts.reloadSignal !== undefined) return this.#signalReload(this.opts.reloadSignal);
+    return new Promise((resolve) => {
+      if (this.#pending || this.phase === 'starting') {
+        // Coalesce: every request made meanwhile is answered by one more reload.
+        (this.#queued ??= []).push(resolve);
+        return;
+      }
+      this.#beginReload([resolve]);
+    });
+  }
+
+  async #signalReload(signal: string): Promise<ReloadOutcome> {
+    this.upstream?.send({ RELOADING: '1', MONOTONIC_USEC: String(this.#monotonicUsec()) });
+    const workers = this.slots.filter((w): w is Worker => w?.state === 'ready');
+    for (const w of workers) w.handle?.kill(signal);
+    this.log(`sent ${signal} to ${workers.map((w) => `pid ${w.pid}`).join(', ') || 'no worker'}`);
+    this.reloads++;
+    this.upstream?.send({ READY: '1', STATUS: this.#statusLine() });
+    return { ok: true, message: `sent ${signal} to ${workers.length} worker${workers.length === 1 ? '' : 's'}`, generation: this.generation };
+  }
+
+  #monotonicUsec(): bigint {
+    return BigInt(Math.round(this.clock.now() * 1000));
+  }
+
+  #beginReload(waiters: ((o: ReloadOutcome) => void)[]): void {
+    const generation = ++this.generation;
+    this.upstream?.send({ RELOADING: '1', MONOTONIC_USEC: String(this.#monotonicUsec()), STATUS: `reloading: starting generation ${generation}` });
+    this.log(`reloading: starting generation ${generation}`);
+    const p: PendingReload = { generation, startedAt: this.clock.now(), candidates: [], step: 0, waiters, failed: false };
+    this.#pending = p;
+    if (this.opts.rolling) p.candidates[0] = this.#spawn(generation, 0);
+    else for (let i = 0; i < this.opts.workers && !p.failed; i++) p.candidates[i] = this.#spawn(generation, i);
+  }
+
+  #candidateReady(w: Worker, how: string): void {
+    const p = this.#pending!;
+    if (p.failed) return;
+    this.log(`${this.#who(w)} ready in ${formatDuration(w.readyAt! - w.startedAt)} (${how})`);
+    if (this.opts.rolling) {
+      this.#commitSlot(w);
+      p.candidates[w.index] = undefined;
+      p.step++;
+      if (p.step < this.opts.workers) {
+        p.candidates[p.step] = this.#spawn(p.generation, p.step);
+        return;
+      }
+      return this.#reloadSucceeded();
+    }
+    if (!p.candidates.every((c) => c?.state === 'ready') || p.candidates.length < this.opts.workers) return;
+    for (const c of p.candidates) this.#commitSlot(c!);
+    p.candidates = [];
+    this.#reloadSucceeded();
+  }
+
+  /** `w` takes over its slot; the worker it replaces is stopped. */
+  #commitSlot(w: Worker): void {
+    const old = this.slots[w.index];
+    this.#restartTimers.get(w.index)?.cancel();
+    this.#restartTimers.delete(w.index);
+    this.slots[w.index] = w;
+    if (old && old.state !== 'exited') {
+      this.retiring.add(old);
+      this.log(`stopping ${this.#who(old)}`);
+      this.#stopWorker(old, this.opts.stopSignal);
+    }
+  }
+
+  #reloadSucceeded(): void {
+    const p = this.#pending!;
+    this.#pending = undefined;
+    this.reloads++;
+    const message = `generation ${p.generation} ready in ${formatDuration(this.clock.now() - p.startedAt)}`;
+    this.log(`reloaded: ${message}`);
+    this.upstream?.send({ READY: '1', STATUS: this.#statusLine() });
+    for (const r of p.waiters) r({ ok: true, message, generation: p.generation });
+    this.#runQueued();
+  }
+
+  #reloadFailed(reason: string): void {
+    const p = this.#pending!;
+    p.failed = true;
+    this.failedReloads++;
+    const message = `reload failed: ${reason}; ${this.#servingLine()} keeps serving`;
+    this.log(message);
+    this.upstream?.send({ READY: '1', STATUS: `${this.#statusLine()}; last reload failed` });
+    for (const r of p.waiters) r({ ok: false, message, generation: p.generation });
+    p.waiters = [];
+    for (const c of p.candidates) if (c) this.#stopWorker(c, this.opts.stopSignal);
+    this.#reloadSettled();
+  }
+
+  /** A failed reload is over once its candidates are gone; then a queued one may start. */
+  #reloadSettled(): void {
+    const p = this.#pending;
+    if (!p || !p.failed || p.candidates.some((c) => c !== undefined && c.state !== 'exited')) return;
+    this.#pending = undefined;
+    // Children that died while it ran may have left every slot empty (restart=no).
+    if (this.phase !== 'stopping' && this.slots.every((s) => s === undefined) && this.#restartTimers.size === 0) {
+      return this.#finish({ status: this.#lastExit ?? { code: 1, signal: null } });
+    }
+    this.#runQueued();
+  }
+
+  #runQueued(): void {
+    if (this.phase !== 'running' || this.#pending || !this.#queued) return;
+    const waiters = this.#queued;
+    this.#queued = undefined;
+    this.#beginReload(waiters);
+  }
+
+  // ---- stop ----
+
+  /** Stop every child (with `signal`, the stop signal by default); a second call kills them now. */
+  stop(signal?: string): void {
+    if (this.phase === 'stopped') return;
+    const again = this.phase === 'stopping';
+    this.phase = 'stopping';
+    this.#stopSignal ??= signal ?? this.opts.stopSignal;
+    if (!again) {
+      this.upstream?.send({ STOPPING: '1', STATUS: 'stopping' });
+      this.log(this.#giveUp ? 'stopping' : `stopping: sending ${this.#stopSignal} to ${this.live.length} child${this.live.length === 1 ? '' : 'ren'}`);
+    }
+    for (const t of this.#restartTimers.values()) t.cancel();
+    this.#restartTimers.clear();
+    this.#upstreamTimer?.cancel();
+    const outcome: ReloadOutcome = { ok: false, message: 'reload cancelled: sockact is stopping', generation: this.generation };
+    for (const r of [...(this.#pending?.waiters ?? []), ...(this.#queued ?? [])]) r(outcome);
+    if (this.#pending) {
+      this.#pending.waiters = [];
+      this.#pending.failed = true; // not a failed reload: a cancelled one
+    }
+    this.#queued = undefined;
+    for (const w of this.live) this.#stopWorker(w, this.#stopSignal);
+    this.#checkStopped();
+  }
+
+  #checkStopped(): void {
+    if (this.phase !== 'stopping' || this.live.length > 0) return;
+    if (this.#pending) this.#pending = undefined;
+    const status = this.#lastExit ?? { code: 0, signal: null };
+    if (this.#giveUp) {
+      const code = this.#giveUpStatus?.code;
+      return this.#finish({ status: { code: code ? code : 1, signal: null } }, this.#giveUp);
+    }
+    // A plain launch ends as its program did; a supervisor that was asked to stop ends with 0.
+    const plain = this.opts.restart === 'no' && this.opts.workers === 1;
+    this.#finish({ status: plain ? status : { code: 0, signal: null } });
+  }
+
+  #finish(ending: Ending, reason?: string): void {
+    if (this.phase === 'stopped') return;
+    // Anything still running (a plain launch ended by its program) is stopped first.
+    if (this.live.length > 0) {
+      this.phase = 'stopping';
+      for (const w of this.live) this.#stopWorker(w, this.opts.stopSignal);
+      const wait = Promise.all(this.live.map((w) => w.exited));
+      void wait.then(() => this.#finish(ending, reason));
+      return;
+    }
+    this.phase = 'stopped';
+    this.#upstreamTimer?.cancel();
+    for (const t of this.#restartTimers.values()) t.cancel();
+    if (reason !== undefined) ending.reason = reason;
+    this.#resolveDone(ending);
+  }
+
+  // ---- systemd above ----
+
+  #scheduleUpstreamWatchdog(): void {
+    const ms = this.opts.upstreamWatchdog;
+    if (ms === undefined || !this.upstream) return;
+    this.#upstreamTimer = this.clock.setTimer(ms / 2, () => {
+      if (this.phase === 'stopped') return;
+      // Ping only while the children are healthy: a hung or crash-looping service gets restarted by systemd.
+      if (this.healthy()) this.upstream!.send({ WATCHDOG: '1' });
+      this.#scheduleUpstreamWatchdog();
+    });
+  }
+
+  /** Every slot has a ready worker. */
+  healthy(): boolean {
+    return this.slots.every((w) => w?.state === 'ready');
+  }
+
+  #servingLine(): string {
+    const gens = [...new Set(this.slots.filter((w) => w).map((w) => w!.generation))];
+    return gens.length ? `generation ${gens.join('+')}` : 'nothing';
+  }
+
+  #statusLine(): string {
+    const ready = this.slots.filter((w) => w?.state === 'ready');
+    if (this.opts.workers === 1) {
+      const w = ready[0];
+      return w ? `ready, generation ${w.generation} (pid ${w.pid})` : 'not ready';
+    }
+    return `${ready.length} of ${this.opts.workers} workers ready, ${this.#servingLine()}`;
+  }
+
+  #statusUpstream(): void {
+    if (this.phase === 'running' && !this.#pending) this.upstream?.send({ STATUS: this.#statusLine() });
+  }
+
+  /** For `sockact status`. */
+  report(pid: number): StatusReport {
+    const now = this.clock.now();
+    const p = this.#pending;
+    const row = (w: Worker, role: 'serving' | 'candidate' | 'retiring') => ({
+      index: w.index,
+      generation: w.generation,
+      pid: w.pid,
+      state: w.state,
+      uptimeMs: now - w.startedAt,
+      readyInMs: w.readyAt !== undefined ? w.readyAt - w.startedAt : undefined,
+      status: w.status,
+      role,
+    });
+    return {
+      pid,
+      phase: this.phase,
+      uptimeMs: now - this.startedAt,
+      generation: this.generation,
+      reloads: this.reloads,
+      failedReloads: this.failedReloads,
+      restarts: this.restarts,
+      reloading: p !== undefined,
+      workers: [
+        ...this.slots.filter((w): w is Worker => w !== undefined).map((w) => row(w, 'serving')),
+        ...(p?.candidates ?? []).filter((w): w is Worker => w !== undefined).map((w) => row(w, 'candidate')),
+        ...[...this.retiring].map((w) => row(w, 'retiring')),
+      ],
+    };
+  }
+
+  /** A line for status and systemd's STATUS=. */
+  statusLine(): string {
+    return this.#statusLine();
+  }
+}
