@@ -1,11 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import { bindAll, removeOnExit, type BoundSocket } from '../launch/bind.js';
 import { parseSetenv } from '../launch/env.js';
 import { LaunchError, UsageError } from '../launch/errors.js';
 import { lookupGroup, lookupUser } from '../launch/ids.js';
 import { inheritedSockets } from '../launch/inherited.js';
-import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, resolveProgram } from '../launch/program.js';
+import { resolveProgram } from '../launch/program.js';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
 import { parseCommandLine, type RunConfig } from './parse.js';
 
@@ -75,11 +74,6 @@ function describeCommand(c: RunConfig): string {
   return [c.program, ...c.args].map(shellWord).join(' ');
 }
 
-/** Exit status for a child that could not be started at all (spawn's 'error' event). */
-function spawnFailure(err: NodeJS.ErrnoException): number {
-  return err.code === 'ENOENT' ? EXIT_NOT_FOUND : err.code === 'EACCES' ? EXIT_NOT_EXECUTABLE : 1;
-}
-
 async function run(c: RunConfig, log: Log): Promise<void> {
   // Everything that can be refused is checked before a socket is bound or a program started.
   const user = c.user !== undefined ? lookupUser(c.user) : undefined;
@@ -111,7 +105,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
       const as = c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
       log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}`);
     });
-    await (c.accept ? acceptMode(c, base, passed, bound, log) : runOnce(c, base, passed, bound, log));
+    await (c.accept ? acceptMode(c, base, passed, bound, log) : runSupervised(c, base, passed, bound, log));
   } catch (err) {
     // Whatever stops the launch after binding (the hand-off socket, a poll error), remove-on-exit holds.
     removeOnExit(bound);
@@ -119,14 +113,19 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   }
 }
 
-/** Start the program once with every socket; end as it ends. */
-async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
-  const [{ describeExit, describeStartFailure, spawnActivated }, { exitLike, forwardSignals }] = await Promise.all([
-    import('../launch/spawn.js'),
-    import('../launch/signals.js'),
+/**
+ * Start the program under the supervisor (src/supervise) with every socket, and end as the
+ * supervisor says: with the program's own status for a plain launch, 0 after a requested stop of
+ * a supervisor with restarts, 1 when it gave up.
+ */
+async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
+  const [{ exitLike }, { startService }, { controlPathFor }] = await Promise.all([
+    import('./exit.js'),
+    import('../supervise/service.js'),
+    import('../supervise/control.js'),
   ]);
   if (c.onDemand) {
-    const { waitForActivity } = await import('../launch/wait.js');
+    const [{ waitForActivity }, { forwardSignals }] = await Promise.all([import('../launch/wait.js'), import('../launch/signals.js')]);
     log('waiting for the first connection or datagram');
     const stopWaiting = forwardSignals((signal) => {
       // Nothing started yet: the signal ends the launcher, as it would systemd-socket-activate.
@@ -137,39 +136,40 @@ async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed
     stopWaiting();
   }
 
-  const opts: SpawnActivatedOptions = { ...base, fds: c.inetd ? [] : passed.map((p) => p.fd) };
-  if (c.inetd) opts.stdio = [passed[0]!.fd, passed[0]!.fd, 'inherit'];
+  const launch: SpawnActivatedOptions = { ...base, fds: c.inetd ? [] : passed.map((p) => p.fd) };
+  if (c.inetd) launch.stdio = [passed[0]!.fd, passed[0]!.fd, 'inherit'];
   const names = c.inetd ? undefined : fdNames(passed);
-  if (names) opts.names = names;
-  let child: ChildProcess | undefined;
-  const handoff = c.wrapper ? await offerToDescendants(base, passed, () => child?.pid, log) : undefined;
-  if (handoff) opts.setenv = { ...opts.setenv, ...handoff.env };
-  const ending = () => {
-    handoff?.close();
-    removeOnExit(bound);
-  };
-  const cantStart = (err: NodeJS.ErrnoException): never => {
-    warn(describeStartFailure(describeCommand(c), err));
-    ending();
-    process.exit(spawnFailure(err));
-  };
-  try {
-    child = spawnActivated(opts);
-  } catch (err) {
-    // Node throws, rather than emitting 'error', when the child's setuid or setgroups is refused.
-    return cantStart(err as NodeJS.ErrnoException);
+  if (names) launch.names = names;
+  let newest: number | undefined;
+  const handoff = c.wrapper ? await offerToDescendants(base, passed, () => newest, log) : undefined;
+  if (handoff) launch.setenv = { ...launch.setenv, ...handoff.env };
+  const s = c.supervise;
+  const { control, name, watch, watchDebounce, prefix, ...sup } = s;
+  const service = await startService({
+    launch,
+    supervisor: { ...sup, command: describeCommand(c) },
+    prefix,
+    watch,
+    ...(watchDebounce !== undefined ? { watchDebounce } : {}),
+    controlPath: control ?? controlPathFor(name ?? String(process.pid)),
+    log: (line) => {
+      const m = /^started .* as pid (\d+)/.exec(line);
+      if (m) newest = Number(m[1]);
+      log(line);
+    },
+    warn,
+  });
+  if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);
+  const ending = await service.done;
+  handoff?.close();
+  removeOnExit(bound);
+  if (ending.reason) warn(ending.reason);
+  const st = ending.status;
+  if (st.startFailure !== undefined) {
+    warn(`can't start ${describeCommand(c)}: ${st.startFailure}`);
+    process.exit(st.code ?? 1);
   }
-  forwardSignals((signal, delivered) => {
-    if (!delivered && child.exitCode === null && child.signalCode === null) child.kill(signal);
-  });
-  child.on('error', cantStart);
-  const pid = child.pid;
-  if (pid !== undefined) log(`started ${describeCommand(c)} as pid ${pid}`);
-  child.on('exit', (code, signal) => {
-    if (pid !== undefined) log(describeExit(pid, code, signal));
-    ending();
-    exitLike(code, signal);
-  });
+  exitLike(st.code, st.signal as NodeJS.Signals | null);
 }
 
 /**
@@ -191,7 +191,7 @@ async function offerToDescendants(base: SpawnActivatedOptions, passed: Passed[],
  * children, and the launcher ends by it once they are gone; other signals only reach the children.
  */
 async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
-  const [{ runAccept }, { exitLike, forwardSignals }] = await Promise.all([import('../launch/accept.js'), import('../launch/signals.js')]);
+  const [{ runAccept }, { forwardSignals }, { exitLike }] = await Promise.all([import('../launch/accept.js'), import('../launch/signals.js'), import('./exit.js')]);
   let ending: NodeJS.Signals | undefined;
   const finish = () => {
     if (ending === undefined || server.children.size > 0) return;
@@ -245,7 +245,11 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       process.stdout.write(`${version()}\n`);
       return;
     }
-    if (cmd.kind === 'subcommand') throw new UsageError(`unknown subcommand ${cmd.name}`);
+    if (cmd.kind === 'subcommand') {
+      const { controlMain } = await import('./control.js');
+      process.exitCode = await controlMain(cmd.name, cmd.argv, say);
+      return;
+    }
     const log: Log = cmd.config.quiet ? () => {} : say;
     await run(cmd.config, log);
   } catch (err) {

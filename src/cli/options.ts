@@ -12,7 +12,7 @@ export interface OptionDef {
   /** What --help shows after the option, e.g. ADDR. */
   arg?: string;
   describe: string;
-  group: 'Sockets' | 'Per-socket defaults' | 'Program' | 'Accept mode' | 'Other';
+  group: 'Sockets' | 'Per-socket defaults' | 'Program' | 'Supervisor' | 'Accept mode' | 'Other';
 }
 
 export const OPTIONS: readonly OptionDef[] = [
@@ -38,6 +38,26 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'on-demand', kind: 'flag', group: 'Program', describe: 'Start the program on the first connection or datagram, without accepting it' },
   { name: 'wrapper', kind: 'flag', group: 'Program',
     describe: "PROGRAM is a wrapper (npm start, a shell script without exec): also offer the sockets to its descendants over a private socket (SOCKACT_FDS_SOCKET), which sockact's listenFds() asks" },
+  { name: 'restart', kind: 'value', arg: 'POLICY', group: 'Supervisor',
+    describe: "When a child ends on its own: no (default, as systemd's Restart=: a plain launch exits with its program), on-failure (non-zero exit, a signal, a missed watchdog or ready timeout), always" },
+  { name: 'restart-delay', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'Wait this long before a restart, doubling on each failure in a row (default 100ms)' },
+  { name: 'restart-delay-max', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'The longest restart delay (default 10s)' },
+  { name: 'start-limit-burst', kind: 'value', arg: 'N', group: 'Supervisor', describe: 'Give up (exit 1) after more than N restarts within --start-limit-interval (default 5, as systemd)' },
+  { name: 'start-limit-interval', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'The crash-loop window (default 10s, as systemd)' },
+  { name: 'ready', kind: 'value', arg: 'HOW', group: 'Supervisor',
+    describe: 'When a child counts as ready: auto (default: READY=1 once the program has spoken sd_notify; until then, as soon as it is seen waiting for connections on its sockets, or after 3s alive when that cannot be seen), notify (READY=1 only), or a TIME it must stay alive' },
+  { name: 'ready-timeout', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'A child not ready by then is stopped; on reload the old generation keeps serving (default 90s, as TimeoutStartSec=)' },
+  { name: 'stop-signal', kind: 'value', arg: 'SIG', group: 'Supervisor', describe: 'Signal that asks a child to stop (default SIGTERM)' },
+  { name: 'stop-timeout', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'SIGKILL a child still running this long after the stop signal (default 30s)' },
+  { name: 'reload-signal', kind: 'value', arg: 'SIG', group: 'Supervisor', describe: 'On reload, send SIG to the program (which reloads itself) instead of starting a new generation' },
+  { name: 'workers', kind: 'value', arg: 'N', group: 'Supervisor', describe: 'Run N children on the same sockets (one shared accept queue), each with SOCKACT_WORKER=0..N-1 (default 1)' },
+  { name: 'rolling', kind: 'flag', group: 'Supervisor', describe: 'Reload workers one at a time (at most N+1 processes) instead of all at once (the default: no old code serves once a reload succeeded)' },
+  { name: 'watch', kind: 'repeatable', arg: 'PATH', group: 'Supervisor', describe: 'Reload when a file under PATH changes (node_modules and .git are ignored); a new generation that fails leaves the last good one serving' },
+  { name: 'watch-debounce', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'Reload once changes have stopped for this long (default 200ms)' },
+  { name: 'watchdog-sec', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'Give children WATCHDOG_USEC; one that stops sending WATCHDOG=1 gets SIGABRT and is restarted' },
+  { name: 'control', kind: 'value', arg: 'PATH', group: 'Supervisor', describe: 'The control socket for sockact status|reload|stop (default: DIR/NAME.sock, DIR being /run/sockact as root, else $XDG_RUNTIME_DIR/sockact)' },
+  { name: 'name', kind: 'value', arg: 'NAME', group: 'Supervisor', describe: "Name this sockact's control socket (default: its pid); sockact status --name NAME finds it" },
+  { name: 'prefix', kind: 'flag', group: 'Supervisor', describe: "Prefix each line the children write with '[GENERATION.WORKER PID] ' (their output then goes through a pipe)" },
   { name: 'accept', alias: ['a'], kind: 'flag', group: 'Accept mode', describe: 'Accept connections and start one program per connection, at fd 3' },
   { name: 'inetd', kind: 'flag', group: 'Accept mode', describe: 'Pass the socket (with -a: the connection) on stdin and stdout instead' },
   { name: 'max-connections', kind: 'value', arg: 'N', group: 'Accept mode', describe: 'At most N programs at once with -a (default 64); more connections wait' },
@@ -46,13 +66,16 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'version', kind: 'flag', group: 'Other', describe: 'Show the version' },
 ];
 
-/** Words recognised as a subcommand when they come first (none yet; a program by such a name goes after --). */
-export const SUBCOMMANDS: readonly string[] = [];
+/** Words recognised as a subcommand when they come first (a program by such a name goes after --). */
+export const SUBCOMMANDS: readonly string[] = ['status', 'reload', 'stop'];
 
 export const EXAMPLES: readonly [string, string][] = [
   ['sockact -l 8080 node server.js', 'Serve on port 8080 (IPv4 and IPv6); server.js adopts fd 3'],
   ['sockact -l 127.0.0.1:0 -l /tmp/app.sock,mode=0660 -- node server.js --port 3', 'Two sockets, fds 3 and 4; all after PROGRAM goes to it'],
   ['sockact -l 8080,name=web -l 9090,name=admin --user www node server.js', 'Named sockets, program run unprivileged'],
+  ['sockact -l 8080 --restart on-failure --workers 2 -- node server.js', 'Supervise: two workers, restarted when they fail; SIGHUP or `sockact reload` reloads with nothing refused'],
+  ['sockact -l 127.0.0.1:8080 --watch src -- node src/server.js', 'A dev loop: reload on every save; a broken save leaves the last good version serving'],
+  ['sockact status', 'Generations, pids, readiness of the running sockact (reload and stop likewise)'],
   ['sockact -d -l [::1]:5353 ./resolver', 'A UDP socket'],
   ['sockact --on-demand -l 8080 node server.js', 'Start on the first connection'],
   ['sockact -a --inetd -l 7000 cat', 'One program per connection, the connection on stdin/stdout'],

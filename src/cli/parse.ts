@@ -1,8 +1,11 @@
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 import { ListenSpecError, parseListen, parseMode, parsePositiveInt, type ListenOptions, type ListenSpec } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
+import { parseDuration } from '../protocol/duration.js';
 import { UsageError } from '../launch/errors.js';
+import type { Readiness, RestartPolicy } from '../supervise/supervisor.js';
 import { OPTIONS, SUBCOMMANDS, type OptionDef } from './options.js';
 
 // yargs-parser's CJS build is one file; its ESM build is four, and takes ~3 ms longer to load.
@@ -27,6 +30,29 @@ export interface RunConfig {
   user?: string;
   group?: string;
   quiet: boolean;
+  supervise: SuperviseConfig;
+}
+
+/** The supervisor's options (src/supervise), as given; undefined fields take its defaults. */
+export interface SuperviseConfig {
+  restart?: RestartPolicy;
+  restartDelay?: number;
+  restartDelayMax?: number;
+  startLimitBurst?: number;
+  startLimitInterval?: number;
+  ready?: Readiness;
+  readyTimeout?: number;
+  stopSignal?: string;
+  stopTimeout?: number;
+  reloadSignal?: string;
+  workers?: number;
+  rolling: boolean;
+  watch: string[];
+  watchDebounce?: number;
+  watchdog?: number;
+  control?: string;
+  name?: string;
+  prefix: boolean;
 }
 
 export type Command =
@@ -141,6 +167,76 @@ function conflict(a: string, b: string, why = ''): UsageError {
   return new UsageError(`${a} may not be combined with ${b}${why ? ` (${why})` : ''}`);
 }
 
+function duration(values: Map<OptionDef, unknown[]>, name: string): number | undefined {
+  const text = single(values, name);
+  if (text === undefined) return undefined;
+  try {
+    return parseDuration(text, `--${name}`);
+  } catch {
+    throw new UsageError(`--${name} '${text}': expected a time span such as 500ms, 10s or 1min`, { value: text });
+  }
+}
+
+/** A signal name as kill(1) takes it: SIGTERM, TERM or sigterm. */
+export function signalName(text: string, option: string): string {
+  const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
+  if (!(name in constants.signals) || name === 'SIGKILL' || name === 'SIGSTOP') {
+    throw new UsageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, { value: text });
+  }
+  return name;
+}
+
+const SUPERVISOR_OPTIONS = [
+  'restart', 'restart-delay', 'restart-delay-max', 'start-limit-burst', 'start-limit-interval', 'ready', 'ready-timeout',
+  'stop-signal', 'stop-timeout', 'reload-signal', 'workers', 'rolling', 'watch', 'watch-debounce', 'watchdog-sec', 'prefix',
+];
+
+function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean): SuperviseConfig {
+  if (acceptMode) {
+    const used = SUPERVISOR_OPTIONS.find((n) => values.has(BY_KEY.get(n)!));
+    if (used) throw conflict(values.has(BY_KEY.get('accept')!) ? '--accept' : '--inetd', `--${used}`, 'accept mode starts one program per connection');
+  }
+  const c: SuperviseConfig = { rolling: flag(values, 'rolling'), watch: texts(values, 'watch'), prefix: flag(values, 'prefix') };
+  const restart = single(values, 'restart');
+  if (restart !== undefined) {
+    if (restart !== 'no' && restart !== 'on-failure' && restart !== 'always') {
+      throw new UsageError(`--restart '${restart}': expected no, on-failure or always`, { value: restart });
+    }
+    c.restart = restart;
+  }
+  const set = <K extends keyof SuperviseConfig>(key: K, v: SuperviseConfig[K] | undefined) => {
+    if (v !== undefined) c[key] = v;
+  };
+  set('restartDelay', duration(values, 'restart-delay'));
+  set('restartDelayMax', duration(values, 'restart-delay-max'));
+  set('startLimitBurst', positiveInt(single(values, 'start-limit-burst'), 'start-limit-burst'));
+  set('startLimitInterval', duration(values, 'start-limit-interval'));
+  const ready = single(values, 'ready');
+  if (ready !== undefined) {
+    if (ready === 'auto' || ready === 'notify') c.ready = ready;
+    else {
+      try {
+        c.ready = parseDuration(ready, '--ready');
+      } catch {
+        throw new UsageError(`--ready '${ready}': expected auto, notify or a time span such as 2s`, { value: ready });
+      }
+    }
+  }
+  set('readyTimeout', duration(values, 'ready-timeout'));
+  const stopSignal = single(values, 'stop-signal');
+  if (stopSignal !== undefined) c.stopSignal = signalName(stopSignal, '--stop-signal');
+  set('stopTimeout', duration(values, 'stop-timeout'));
+  const reloadSignal = single(values, 'reload-signal');
+  if (reloadSignal !== undefined) c.reloadSignal = signalName(reloadSignal, '--reload-signal');
+  set('workers', positiveInt(single(values, 'workers'), 'workers'));
+  set('watchDebounce', duration(values, 'watch-debounce'));
+  set('watchdog', duration(values, 'watchdog-sec'));
+  set('control', single(values, 'control'));
+  set('name', single(values, 'name'));
+  if (c.control !== undefined && c.name !== undefined) throw conflict('--control', '--name', '--name picks the path in the default directory');
+  return c;
+}
+
 /**
  * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a UsageError that
  * names the option and the value (exit 2). Conflicting options are named both.
@@ -239,7 +335,12 @@ export function parseCommandLine(argv: readonly string[]): Command {
     onDemand,
     wrapper,
     quiet: flag(values, 'quiet'),
+    supervise: { rolling: false, watch: [], prefix: false },
   };
+  config.supervise = superviseOptions(values, accept || inetd);
+  if (config.supervise.workers !== undefined && config.supervise.workers > 1 && wrapper) {
+    throw conflict('--wrapper', '--workers', 'the hand-off socket serves one program');
+  }
   if (maxConnections !== undefined) config.maxConnections = maxConnections;
   if (fdnames) config.fdnames = fdnames;
   const user = single(values, 'user');

@@ -36,6 +36,12 @@ export interface SpawnActivatedOptions {
    */
   stdio?: [StdioEntry, StdioEntry, StdioEntry];
   cwd?: string;
+  /**
+   * Start the child in its own session and process group (setsid). Signals sent to the
+   * launcher's group or from its terminal then reach the launcher alone, which passes each on
+   * exactly once (a signal to the whole group would otherwise arrive twice).
+   */
+  detached?: boolean;
 }
 
 let shellChecked = false;
@@ -79,6 +85,7 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
     ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
     ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+    ...(opts.detached ? { detached: true } : {}),
   });
 }
 

@@ -144,7 +144,7 @@ interface PendingReload {
 
 function describeStatus(s: ExitStatus): string {
   if (s.startFailure !== undefined) return `could not start: ${s.startFailure}`;
-  return s.signal ? `was killed by ${s.signal}` : `exited with code ${s.code ?? 0}`;
+  return s.signal ? `killed by ${s.signal}` : `exited with code ${s.code ?? 0}`;
 }
 
 function failed(s: ExitStatus): boolean {
@@ -234,7 +234,7 @@ export class Supervisor {
     );
     w.pid = w.handle.pid;
     const which = generation > 1 || this.opts.workers > 1 ? ` (${this.opts.workers > 1 ? `worker ${index}, ` : ''}generation ${generation})` : '';
-    this.log(`started ${this.opts.command ?? 'the program'} as pid ${w.pid ?? '?'}${which}`);
+    if (w.pid !== undefined) this.log(`started ${this.opts.command ?? 'the program'} as pid ${w.pid}${which}`);
     w.timers.set('ready', this.clock.setTimer(this.opts.readyTimeout, () => this.#readyTimeout(w)));
     this.#armReadiness(w);
     return w;
@@ -382,11 +382,10 @@ export class Supervisor {
     w.resolveExited(status);
     this.#lastExit = status;
     this.retiring.delete(w);
-    const expected = was === 'stopping' && w.failure === undefined;
-    if (!expected || this.phase !== 'stopping') {
+    if (status.startFailure === undefined) {
       const line = `${this.#who(w)} ${describeStatus(status)}`;
-      if (was === 'stopping' && w.failure === undefined) this.log(line);
-      else this.log(was === 'starting' ? `${line} before it was ready` : line);
+      const candidate = this.#pending?.candidates[w.index] === w;
+      this.log(was === 'starting' && candidate ? `${line} before it was ready` : line);
     }
 
     const p = this.#pending;

@@ -10,3 +10,4 @@ export * from './poll.js';
 export { PollLoop, pollLoop, type Watch } from './loop.js';
 export * from './sockaddr.js';
 export * from './socket.js';
+export * from './proc.js';

@@ -31,6 +31,7 @@ export interface Libc {
   read(fd: number, buf: Buffer, len: number): number;
   getuid(): number;
   getgid(): number;
+  waitpid(pid: number, status: Int32Array | null, options: number): number;
 }
 
 type VariadicFn = (...args: unknown[]) => number;
@@ -144,6 +145,7 @@ export function libc(): Libc {
     read: f('long read(int fd, void *buf, unsigned long len)'),
     getuid: f('uint32_t getuid()'),
     getgid: f('uint32_t getgid()'),
+    waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
   };
   return cached;
 }

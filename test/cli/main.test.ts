@@ -93,7 +93,9 @@ describe('sockact: lifecycle and exit status', () => {
       expect(lines[0]).toBe(`sockact: listening on ${path} as fd 3`);
       // Without --wrapper the child's setuid is refused; with it, handing the hand-off socket to root.
       expect(lines.slice(1).join('\n')).toMatch(extra.length ? /^sockact: EPERM: operation not permitted, chown '[^']+'\n$/ : /^sockact: can't start \/bin\/true: operation not permitted\n$/);
-      expect(readdirSync(d)).toEqual([]);
+      // The default control directory may stay (other sockacts share it), empty.
+      expect(readdirSync(d).filter((f) => f !== 'sockact')).toEqual([]);
+      if (readdirSync(d).includes('sockact')) expect(readdirSync(join(d, 'sockact'))).toEqual([]);
     },
   );
 
@@ -148,11 +150,13 @@ describe('sockact: what the program gets', () => {
     expect((await r.exited).code).toBe(0);
     const seen = JSON.parse(r.stdout);
     expect(Object.keys(seen.fds).map(Number)).toEqual([0, 1, 2, 3, 4]);
+    // NOTIFY_SOCKET is sockact's own receiver for this child (a private 0700 directory), never the stale one.
+    expect(seen.env.NOTIFY_SOCKET).toMatch(/\/sockact-notify-[^/]+\/\d+\.sock$/);
     expect(seen.env).toEqual({
       LISTEN_PID: String(seen.pid),
       LISTEN_FDS: '2',
       LISTEN_FDNAMES: 'unknown:v6',
-      NOTIFY_SOCKET: null,
+      NOTIFY_SOCKET: seen.env.NOTIFY_SOCKET,
       WATCHDOG_USEC: null,
       WATCHDOG_PID: null,
       SOCKACT_FDS_SOCKET: null,

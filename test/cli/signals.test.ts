@@ -9,7 +9,7 @@ def report(sig, frame):
     print("got " + signal.Signals(sig).name, flush=True)
     if sig == signal.SIGTERM:
         sys.exit(0)
-for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGWINCH, signal.SIGALRM, signal.SIGPWR, signal.SIGVTALRM):
     signal.signal(s, report)
 print("ready", flush=True)
 while True:
@@ -29,19 +29,53 @@ function startedPid(stderr: string): number {
 }
 
 describe('sockact: signals', () => {
-  it('forwards SIGUSR1, SIGUSR2, SIGHUP, SIGINT, SIGQUIT and SIGTERM, then exits with the code the program chose', async () => {
+  it('passes every other catchable signal on (SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGPWR, SIGVTALRM), then stops on SIGTERM with the code the program chose', async () => {
     const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, '-c', REPORTER]);
     await r.waitFor('stdout', /ready\n/);
-    for (const sig of ['SIGUSR1', 'SIGUSR2', 'SIGHUP', 'SIGINT', 'SIGQUIT'] as const) {
+    const sigs = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGPWR', 'SIGVTALRM'] as const;
+    for (const sig of sigs) {
       r.child.kill(sig);
       await r.waitFor('stdout', new RegExp(`got ${sig}\\n`));
     }
     r.child.kill('SIGTERM');
     expect(await r.exited).toEqual({ code: 0, signal: null });
-    expect(r.stdout).toBe('ready\ngot SIGUSR1\ngot SIGUSR2\ngot SIGHUP\ngot SIGINT\ngot SIGQUIT\ngot SIGTERM\n');
+    expect(r.stdout).toBe(`ready\n${sigs.map((s) => `got ${s}\n`).join('')}got SIGTERM\n`);
     // SIGUSR1 went to the child, not to Node's inspector in sockact.
     expect(r.stderr).not.toContain('Debugger');
     expect(r.stderr).toContain(`sockact: pid ${startedPid(r.stderr)} exited with code 0`);
+  });
+
+  it('SIGINT and SIGQUIT to sockact reach the program once each, as the signal they are', async () => {
+    for (const sig of ['SIGINT', 'SIGQUIT'] as const) {
+      const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, '-c', REPORTER.replace('if sig == signal.SIGTERM', `if sig == signal.${sig}`)]);
+      await r.waitFor('stdout', /ready\n/);
+      r.child.kill(sig);
+      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(r.stdout).toBe(`ready\ngot ${sig}\n`);
+    }
+  });
+
+  it('SIGHUP reloads: a new generation starts on the same socket, then the old one gets SIGTERM', async () => {
+    const r = sockact(['-l', '127.0.0.1:0', '--ready', '200ms', '--', PYTHON, '-c', REPORTER]);
+    await r.waitFor('stdout', /ready\n/);
+    const first = startedPid(r.stderr);
+    r.child.kill('SIGHUP');
+    await r.waitFor('stderr', /reloaded: generation 2 ready/);
+    await r.waitFor('stderr', new RegExp(`pid ${first} exited with code 0`));
+    expect(r.stdout).toBe('ready\nready\ngot SIGTERM\n'); // the old one never saw SIGHUP
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('a signal sent to the whole process group reaches the program once (the program has its own group)', async () => {
+    const script = `"$@" & wait`;
+    const r = run('setsid', ['sh', '-c', script, 'sh', process.execPath, SOCKACT, '-l', '127.0.0.1:0', '--', PYTHON, '-c', REPORTER]);
+    await r.waitFor('stdout', /ready\n/);
+    process.kill(-r.child.pid!, 'SIGUSR1');
+    await r.waitFor('stdout', /got SIGUSR1\n/);
+    process.kill(-r.child.pid!, 'SIGTERM');
+    await r.exited;
+    expect(r.stdout).toBe('ready\ngot SIGUSR1\ngot SIGTERM\n');
   });
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGKILL'] as const)(

@@ -41,7 +41,7 @@ describe('Supervisor: start and plain launch', () => {
     seam.last().exit({ code: null, signal: null, startFailure: 'no such file or directory' });
     await flush();
     expect(ended()?.status.startFailure).toBe('no such file or directory');
-    expect(lines.at(-1)).toBe('pid 100 could not start: no such file or directory before it was ready');
+    expect(lines.some((l) => l.includes('could not start'))).toBe(false); // the CLI says it, once
   });
 
   it('stop sends the stop signal, SIGKILL after the stop timeout, and a plain launch ends like the child', async () => {
@@ -133,7 +133,7 @@ describe('Supervisor: reload', () => {
     expect(fresh.signals).toEqual(['SIGTERM']);
     const o = await outcome;
     expect(o.ok).toBe(false);
-    expect(o.message).toBe('reload failed: pid 101 (generation 2) was killed by SIGTERM: it was not ready within 2.0 s; generation 1 keeps serving');
+    expect(o.message).toBe('reload failed: pid 101 (generation 2) killed by SIGTERM: it was not ready within 2.0 s; generation 1 keeps serving');
     expect(old.gone).toBe(false);
   });
 

@@ -1,0 +1,67 @@
+import { formatDuration } from '../protocol/duration.js';
+import { controlDir, controlPathFor, liveControls, sendControl, type ControlCommand } from '../supervise/control.js';
+import type { StatusReport } from '../supervise/supervisor.js';
+
+const USAGE = 'sockact status|reload|stop [--control PATH | --name NAME]';
+
+/** Where the command goes: --control PATH, --name NAME, or the one sockact running in the default directory. */
+async function target(argv: readonly string[], say: (line: string) => void): Promise<string | undefined> {
+  let control: string | undefined;
+  let name: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const [key, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
+    const value = () => inline ?? argv[++i];
+    if (key === '--control') control = value();
+    else if (key === '--name') name = value();
+    else {
+      say(`unknown argument '${a}': ${USAGE}`);
+      return undefined;
+    }
+    if ((key === '--control' ? control : name) === undefined || (key === '--control' ? control : name) === '') {
+      say(`${key} needs a value: ${USAGE}`);
+      return undefined;
+    }
+  }
+  if (control !== undefined) return control;
+  if (name !== undefined) return controlPathFor(name);
+  const live = await liveControls();
+  if (live.length === 1) return controlPathFor(live[0]!);
+  if (live.length === 0) say(`no sockact is running with a control socket in ${controlDir()} (give --control PATH)`);
+  else say(`${live.length} sockact are running (${live.join(', ')}): give --name NAME`);
+  return undefined;
+}
+
+function formatStatus(s: StatusReport & { line?: string; sockets?: number }): string {
+  const lines = [
+    `sockact pid ${s.pid}, ${s.phase}, up ${formatDuration(s.uptimeMs)}: ${s.line ?? ''}`,
+    `generation ${s.generation}, ${s.reloads} reload${s.reloads === 1 ? '' : 's'} (${s.failedReloads} failed), ${s.restarts} restart${s.restarts === 1 ? '' : 's'}${s.reloading ? ', reloading now' : ''}, ${s.sockets ?? '?'} socket${s.sockets === 1 ? '' : 's'}`,
+  ];
+  for (const w of s.workers) {
+    const ready = w.readyInMs !== undefined ? `, ready in ${formatDuration(w.readyInMs)}` : '';
+    const status = w.status ? `: ${w.status}` : '';
+    lines.push(`  worker ${w.index}  pid ${w.pid ?? '?'}  generation ${w.generation}  ${w.state} (${w.role})  up ${formatDuration(w.uptimeMs)}${ready}${status}`);
+  }
+  return lines.join('\n');
+}
+
+/** `sockact status|reload|stop`: talk to a running sockact. Returns the exit status. */
+export async function controlMain(command: string, argv: readonly string[], say: (line: string) => void): Promise<number> {
+  const path = await target(argv, say);
+  if (path === undefined) return 2;
+  let answer;
+  try {
+    answer = await sendControl(path, command as ControlCommand);
+  } catch (err) {
+    say((err as Error).message);
+    return 1;
+  }
+  if (command === 'status' && answer.ok) {
+    process.stdout.write(`${formatStatus(answer.status as StatusReport)}\n`);
+    return 0;
+  }
+  if (answer.ok) process.stdout.write(`${answer.message ?? 'done'}\n`);
+  else say(answer.message ?? 'failed');
+  return answer.ok ? 0 : 1;
+}

@@ -1,0 +1,210 @@
+import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { SockactError } from '../protocol/errors.js';
+import { peerCredentials } from '../sys/socket.js';
+
+/**
+ * The control socket: `sockact status|reload|stop` talk to a running sockact over a UNIX stream
+ * socket in a 0700 directory. One JSON request line, JSON answer lines. Only the same uid, or
+ * root, is served (SO_PEERCRED), whatever the file's mode says.
+ */
+
+export type ControlCommand = 'status' | 'reload' | 'stop';
+
+export interface ControlHandlers {
+  status(): unknown;
+  reload(): Promise<{ ok: boolean; message: string }>;
+  stop(): void;
+}
+
+/**
+ * Where control sockets live by default: /run/sockact as root, $XDG_RUNTIME_DIR/sockact for a
+ * user with a session, else $TMPDIR/sockact-UID. `sockact status` looks there when not told where.
+ */
+export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return '/run/sockact';
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'sockact');
+  return join(tmpdir(), `sockact-${uid}`);
+}
+
+/** The control socket of a sockact run with --name NAME. */
+export function controlPathFor(name: string): string {
+  if (!/^[\w.@:+-]+$/.test(name) || name.startsWith('.')) {
+    throw new SockactError('ERR_USAGE', `--name '${name}': use letters, digits and . _ - @ : + only`, { value: name });
+  }
+  return join(controlDir(), `${name}.sock`);
+}
+
+function connectTo(path: string, timeoutMs = 2000): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(path);
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(t);
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(t);
+      reject(err);
+    });
+  });
+}
+
+/** A directory for control sockets, made 0700 when missing; an existing one must be a real directory. */
+function prepareDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new SockactError('ERR_CONTROL', `can't use ${dir} for the control socket: it is not a directory`, { value: dir });
+  if (st.uid !== (process.getuid?.() ?? st.uid)) {
+    throw new SockactError('ERR_CONTROL', `can't use ${dir} for the control socket: it belongs to uid ${st.uid}`, { value: dir });
+  }
+}
+
+export interface ControlServer {
+  path: string;
+  close(): void;
+}
+
+/**
+ * Listen for control requests at `path`. A live control socket there (another sockact) is an
+ * error; a stale one (nobody answers) is replaced, but only if it is a socket.
+ */
+export async function serveControl(path: string, handlers: ControlHandlers): Promise<ControlServer> {
+  prepareDir(dirname(path));
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    // free
+  }
+  if (st) {
+    if (!st.isSocket()) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: something else is there`, { value: path });
+    const live = await connectTo(path).then(
+      (s) => (s.destroy(), true),
+      () => false,
+    );
+    if (live) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: another sockact is using it`, { value: path });
+    unlinkSync(path);
+  }
+  const myUid = process.getuid?.() ?? 0;
+  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+    const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const peer = fd !== undefined ? peerCredentials(fd) : undefined;
+    if (!peer || (peer.uid !== myUid && peer.uid !== 0)) {
+      conn.end(`${JSON.stringify({ ok: false, message: `permission denied: uid ${peer?.uid ?? '?'} is not uid ${myUid} or root` })}\n`);
+      return;
+    }
+    let buf = '';
+    conn.setEncoding('utf8');
+    conn.on('error', () => {});
+    conn.on('data', (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) {
+        if (buf.length > 4096) conn.destroy();
+        return;
+      }
+      const line = buf.slice(0, nl);
+      buf = '';
+      conn.removeAllListeners('data');
+      void answer(line, conn, handlers);
+    });
+  });
+  server.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  server.unref();
+  return {
+    path,
+    close() {
+      server.close();
+      try {
+        if (lstatSync(path).isSocket()) unlinkSync(path);
+      } catch {
+        // gone already
+      }
+    },
+  };
+}
+
+async function answer(line: string, conn: net.Socket, h: ControlHandlers): Promise<void> {
+  const reply = (o: unknown) => conn.write(`${JSON.stringify(o)}\n`);
+  let req: { command?: string };
+  try {
+    req = JSON.parse(line) as { command?: string };
+  } catch {
+    reply({ ok: false, message: 'not a JSON request' });
+    return void conn.end();
+  }
+  switch (req.command) {
+    case 'status':
+      reply({ ok: true, status: h.status() });
+      return void conn.end();
+    case 'reload': {
+      const o = await h.reload();
+      reply(o);
+      return void conn.end();
+    }
+    case 'stop':
+      // The answer comes now; the connection closes when sockact is gone.
+      reply({ ok: true, message: 'stopping' });
+      h.stop();
+      return;
+    default:
+      reply({ ok: false, message: `unknown command ${JSON.stringify(req.command)}` });
+      conn.end();
+  }
+}
+
+/** Live control sockets in the default directory, by name. */
+export async function liveControls(dir = controlDir()): Promise<string[]> {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.sock'));
+  } catch {
+    return [];
+  }
+  const live: string[] = [];
+  for (const n of names) {
+    const ok = await connectTo(join(dir, n), 1000).then(
+      (s) => (s.destroy(), true),
+      () => false,
+    );
+    if (ok) live.push(n.slice(0, -'.sock'.length));
+  }
+  return live;
+}
+
+/**
+ * Send one command and collect the answer lines. For `stop`, waits until the connection closes
+ * (sockact has exited) after the first answer.
+ */
+export async function sendControl(path: string, command: ControlCommand): Promise<{ ok: boolean; message?: string; status?: unknown }> {
+  let s: net.Socket;
+  try {
+    s = await connectTo(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'no sockact is listening there' : (err as Error).message;
+    throw new SockactError('ERR_CONTROL', `can't reach the control socket ${path}: ${why}`, { value: path, cause: err });
+  }
+  s.setEncoding('utf8');
+  s.write(`${JSON.stringify({ command })}\n`);
+  let text = '';
+  s.on('data', (c: string) => (text += c));
+  await new Promise<void>((resolve) => {
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+  const first = text.split('\n').find((l) => l.trim() !== '');
+  if (!first) throw new SockactError('ERR_CONTROL', `the sockact at ${path} closed the connection without an answer`, { value: path });
+  return JSON.parse(first) as { ok: boolean; message?: string; status?: unknown };
+}

@@ -1,0 +1,118 @@
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../launch/program.js';
+import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
+import { errorReason } from '../sys/errors.js';
+import { acceptingOn } from '../sys/proc.js';
+import type { NotifyReceiver } from './notify-receiver.js';
+import type { ChildEvents, ChildHandle, Clock, ExitStatus, ProcessSeam, SpawnRequest, Timer } from './seam.js';
+
+/** setTimeout's limit: a longer (or infinite) timer never fires. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+/** The clock of the real supervisor: performance.now() and timers that keep the process alive. */
+export const realClock: Clock = {
+  now: () => performance.now(),
+  setTimer(ms: number, fn: () => void): Timer {
+    if (!(ms <= MAX_TIMER)) return { cancel() {} };
+    const t = setTimeout(fn, Math.max(0, ms));
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+export interface RealSeamOptions {
+  /** The program, its sockets at 3.., names and environment, as for a plain launch. */
+  launch: SpawnActivatedOptions;
+  receiver: NotifyReceiver;
+  /** Prefix each line of the children's output with "[generation.worker pid] " (pipes their stdout and stderr). */
+  prefix?: boolean;
+  workers: number;
+}
+
+/** The children's pids libuv spawned and will reap itself (the PID 1 reaper leaves these alone). */
+export const spawnedPids = new Set<number>();
+
+/**
+ * Children for real: spawnActivated (fds at 3.., exact LISTEN_PID) in their own session, so a
+ * signal to sockact's process group or from its terminal reaches sockact alone and is passed on
+ * exactly once; each with its own NOTIFY_SOCKET from the receiver.
+ */
+export class RealSeam implements ProcessSeam {
+  constructor(private readonly opts: RealSeamOptions) {}
+
+  spawn(req: SpawnRequest, events: ChildEvents): ChildHandle {
+    let pid: number | undefined;
+    let lastLine: string | undefined;
+    let ended = false;
+    const channel = this.opts.receiver.open(
+      (fields) => events.notify(fields),
+      () => `pid ${pid ?? '?'}`,
+    );
+    const end = (status: ExitStatus) => {
+      if (ended) return;
+      ended = true;
+      channel.close();
+      if (pid !== undefined) spawnedPids.delete(pid);
+      if (lastLine !== undefined) status.lastLine = lastLine;
+      events.exit(status);
+    };
+    const launch = this.opts.launch;
+    const opts: SpawnActivatedOptions = {
+      ...launch,
+      setenv: { ...launch.setenv, ...req.env, NOTIFY_SOCKET: channel.path },
+      detached: true,
+    };
+    if (this.opts.prefix) opts.stdio = [launch.stdio?.[0] ?? 'inherit', 'pipe', 'pipe'];
+    let child: ChildProcess;
+    try {
+      child = spawnActivated(opts);
+    } catch (err) {
+      // Node throws (rather than emitting 'error') when the child's setuid or setgroups is refused.
+      queueMicrotask(() => end({ code: startCode(err), signal: null, startFailure: errorReason(err) }));
+      return { pid: undefined, kill() {} };
+    }
+    pid = child.pid;
+    if (pid !== undefined) spawnedPids.add(pid);
+    child.on('error', (err) => {
+      if (child.pid === undefined) end({ code: startCode(err), signal: null, startFailure: errorReason(err) });
+    });
+    child.on('exit', (code, signal) => end({ code, signal }));
+    if (this.opts.prefix) {
+      const tag = `[${req.generation}${this.opts.workers > 1 ? `.${req.worker}` : ''} ${pid ?? '?'}] `;
+      pipeLines(child.stdout!, process.stdout, tag);
+      pipeLines(child.stderr!, process.stderr, tag, (line) => (lastLine = line));
+    }
+    const fds = launch.fds.map((_, i) => 3 + i);
+    return {
+      pid,
+      kill(signal: string) {
+        if (ended || child.exitCode !== null || child.signalCode !== null) return;
+        try {
+          child.kill(signal as NodeJS.Signals);
+        } catch {
+          // gone meanwhile
+        }
+      },
+      accepting: () => pid !== undefined && acceptingOn(pid, fds),
+    };
+  }
+}
+
+/** A shell's status for a program that could not run: 127 not found, 126 not executable. */
+function startCode(err: unknown): number {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? EXIT_NOT_FOUND : code === 'EACCES' ? EXIT_NOT_EXECUTABLE : 1;
+}
+
+function pipeLines(from: Readable, to: NodeJS.WritableStream, tag: string, seen?: (line: string) => void): void {
+  const rl = createInterface({ input: from, crlfDelay: Infinity });
+  rl.on('line', (line) => {
+    if (line.trim() !== '') seen?.(line);
+    try {
+      to.write(`${tag}${line}\n`);
+    } catch {
+      // our own output is gone (a closed pipe): the child keeps running
+    }
+  });
+}

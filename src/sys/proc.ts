@@ -1,0 +1,92 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lastErrno, libc } from './libc.js';
+import { sysError } from './errors.js';
+
+/*
+ * What /proc tells about other processes. Read with plain file reads: no libc call but waitpid.
+ */
+
+/** accept(2) and accept4(2) syscall numbers, as /proc/PID/syscall shows them. */
+const ACCEPT_SYSCALLS: Record<string, readonly number[]> = { x64: [43, 288], arm64: [202, 242] };
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether process `pid` is waiting for connections on one of `fds` (its own fd numbers): one of
+ * its epoll sets holds the fd (Node, Go, nginx, asyncio: /proc/PID/fdinfo of the epoll fd lists
+ * each "tfd"), or one of its threads is blocked in accept() on it (/proc/PID/task/TID/syscall).
+ * A program that waits with poll() or select() cannot be seen this way: false.
+ */
+export function acceptingOn(pid: number, fds: readonly number[]): boolean {
+  if (fds.length === 0) return false;
+  const wanted = new Set(fds);
+  let entries: string[];
+  try {
+    entries = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of entries) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target !== 'anon_inode:[eventpoll]') continue;
+    const info = read(`/proc/${pid}/fdinfo/${fd}`) ?? '';
+    for (const m of info.matchAll(/^tfd:\s*(\d+)/gm)) if (wanted.has(Number(m[1]))) return true;
+  }
+  const accepts = ACCEPT_SYSCALLS[process.arch] ?? [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  for (const tid of tasks) {
+    const [nr, arg0] = (read(`/proc/${pid}/task/${tid}/syscall`) ?? '').trim().split(' ');
+    if (nr !== undefined && arg0 !== undefined && accepts.includes(Number(nr)) && wanted.has(Number(arg0))) return true;
+  }
+  return false;
+}
+
+/** Children of this process that have exited and wait to be reaped (state Z in /proc/PID/stat). */
+export function zombieChildren(): number[] {
+  const self = process.pid;
+  const out: number[] = [];
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return out;
+  }
+  for (const p of pids) {
+    const stat = read(`/proc/${p}/stat`);
+    if (!stat) continue;
+    // After the parenthesised command name: state, ppid, ...
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (state === 'Z' && Number(ppid) === self) out.push(Number(p));
+  }
+  return out;
+}
+
+const WNOHANG = 1;
+const ECHILD = 10;
+
+/** waitpid(pid, WNOHANG): reap one exited child. True when it was reaped. */
+export function reap(pid: number): boolean {
+  const status = new Int32Array(1);
+  const r = libc().waitpid(pid, status, WNOHANG);
+  if (r > 0) return true;
+  if (r === 0) return false;
+  const errno = lastErrno();
+  if (errno === ECHILD) return false;
+  throw sysError('waitpid', errno, `reap pid ${pid}`);
+}
