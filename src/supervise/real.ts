@@ -43,7 +43,7 @@ export class RealSeam implements ProcessSeam {
 
   spawn(req: SpawnRequest, events: ChildEvents): ChildHandle {
     let pid: number | undefined;
-    let lastLine: string | undefined;
+    const tail: string[] = [];
     let ended = false;
     const channel = this.opts.receiver.open(
       (fields) => events.notify(fields),
@@ -54,7 +54,9 @@ export class RealSeam implements ProcessSeam {
       ended = true;
       channel.close();
       if (pid !== undefined) spawnedPids.delete(pid);
-      if (lastLine !== undefined) status.lastLine = lastLine;
+      // The line that says most: an error, else the last one (Node ends a crash with its version).
+      const said = [...tail].reverse().find((l) => /EADDRINUSE|Error|error:/.test(l)) ?? tail.at(-1);
+      if (said !== undefined) status.lastLine = said;
       events.exit(status);
     };
     const launch = this.opts.launch;
@@ -81,7 +83,10 @@ export class RealSeam implements ProcessSeam {
     if (this.opts.prefix) {
       const tag = `[${req.generation}${this.opts.workers > 1 ? `.${req.worker}` : ''} ${pid ?? '?'}] `;
       pipeLines(child.stdout!, process.stdout, tag);
-      pipeLines(child.stderr!, process.stderr, tag, (line) => (lastLine = line));
+      pipeLines(child.stderr!, process.stderr, tag, (line) => {
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+      });
     }
     const fds = launch.fds.map((_, i) => 3 + i);
     return {

@@ -1,0 +1,313 @@
+// The supervisor end to end: real sockact, real children on a real socket, a real load on
+// loopback (bounded in count), real peers for readiness. No timing is asserted: only what was
+// answered, by whom, and what failed.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SOCKACT, sockact, type Run } from '../_support/launcher.js';
+
+const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
+const CREDS = join(ROOT, 'test/supervise/fixtures/notify-creds.py');
+const { defer, dir } = perTest();
+
+interface LoadResult {
+  ok: number;
+  failed: string[];
+  /** Answers per body ("pid 12 worker 0"). */
+  bodies: Map<string, number>;
+}
+
+/** `total` GET requests over `concurrency` connections; every failure is kept with its reason. */
+async function load(port: number, total: number, concurrency: number, keepAlive: boolean, during?: () => Promise<void>): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive, maxSockets: concurrency });
+  const result: LoadResult = { ok: 0, failed: [], bodies: new Map() };
+  let next = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent, headers: keepAlive ? {} : { connection: 'close' } }, (res) => {
+        let data = '';
+        res.setEncoding('utf8').on('data', (d: string) => (data += d));
+        res.on('end', () => {
+          if (res.statusCode === 200 && data.endsWith('\n')) {
+            result.ok++;
+            result.bodies.set(data.trim(), (result.bodies.get(data.trim()) ?? 0) + 1);
+          } else result.failed.push(`status ${res.statusCode}: ${data}`);
+          resolve();
+        });
+        res.on('error', (e) => (result.failed.push(e.message), resolve()));
+      });
+      req.on('error', (e) => (result.failed.push(e.message), resolve()));
+    });
+  const worker = async () => {
+    while (next < total) {
+      next++;
+      await one();
+    }
+  };
+  const driving = during?.();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  await driving;
+  agent.destroy();
+  return result;
+}
+
+function start(args: string[], env: Record<string, string> = {}): Run {
+  const r = sockact(args, { env: { ...process.env, ...env } });
+  defer(() => r.child.kill('SIGKILL'));
+  return r;
+}
+
+function control(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = run(process.execPath, [SOCKACT, ...args]);
+  return r.exited.then(({ code }) => ({ code, stdout: r.stdout, stderr: r.stderr }));
+}
+
+/** pids of the live children of `pid`, and whether any is a zombie. */
+function childrenOf(pid: number): { pid: number; state: string }[] {
+  const out: { pid: number; state: string }[] = [];
+  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === pid) out.push({ pid: Number(p), state: state! });
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+describe('supervisor end to end: reloads under load', () => {
+  for (const keepAlive of [false, true]) {
+    it(`loses nothing over 5 reloads under load (${keepAlive ? 'keep-alive' : 'Connection: close'})`, async () => {
+      const name = `e2e-load-${keepAlive}-${process.pid}`;
+      const r = start(['-l', '127.0.0.1:0', '--name', name, '--', process.execPath, APP]);
+      const { port } = hostPort(await listeningOn(r));
+      await r.waitFor('stderr', /ready, generation 1/);
+      const reloads: number[] = [];
+      const result = await load(port, 3000, 16, keepAlive, async () => {
+        for (let i = 0; i < 5; i++) {
+          const c = await control(['reload', '--name', name]);
+          reloads.push(c.code ?? -1);
+        }
+      });
+      expect(reloads).toEqual([0, 0, 0, 0, 0]);
+      expect(result.failed).toEqual([]);
+      expect(result.ok).toBe(3000);
+      // Answered by several generations, and only one process serves at the end.
+      expect(result.bodies.size).toBeGreaterThan(1);
+      const status = await control(['status', '--name', name]);
+      expect(status.stdout).toMatch(/generation 6, 5 reloads \(0 failed\)/);
+      expect(status.stdout.match(/\(serving\)/g)).toHaveLength(1);
+      r.child.kill('SIGTERM');
+      expect(await r.exited).toEqual({ code: 0, signal: null });
+    });
+  }
+});
+
+describe('supervisor end to end: rollback', () => {
+  it('a new generation that exits at start is rolled back: sockact reload exits 1 with the reason; the old one keeps serving', async () => {
+    const d = dir();
+    const broken = join(d, 'broken');
+    const name = `e2e-rollback-${process.pid}`;
+    const r = start(['-l', '127.0.0.1:0', '--name', name, '--', process.execPath, APP], { FAIL_IF: broken });
+    const { port } = hostPort(await listeningOn(r));
+    const first = Number((await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
+    await r.waitFor('stderr', /ready, generation 1/);
+    writeFileSync(broken, '');
+    const failed = await control(['reload', '--name', name]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/^sockact: reload failed: pid \d+ \(generation 2\) exited with code 1 before it was ready; generation 1 keeps serving\n$/);
+    const during = await load(port, 50, 4, false);
+    expect([...during.bodies.keys()]).toEqual([`pid ${first} worker 0`]);
+    // The next try, once fixed, goes through.
+    rmSync(broken);
+    expect((await control(['reload', '--name', name])).code).toBe(0);
+    const after = await load(port, 20, 2, false);
+    expect([...after.bodies.keys()]).not.toContain(`pid ${first} worker 0`);
+  });
+
+  it('a new generation that is never ready is stopped after --ready-timeout; the old one keeps serving', async () => {
+    const d = dir();
+    const slow = join(d, 'slow');
+    const name = `e2e-slow-${process.pid}`;
+    const r = start(['-l', '127.0.0.1:0', '--ready', 'notify', '--ready-timeout', '1s', '--name', name, '--', process.execPath, APP], { SLOW_IF: slow });
+    const { port } = hostPort(await listeningOn(r));
+    const first = Number((await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
+    await r.waitFor('stderr', /ready, generation 1/);
+    writeFileSync(slow, '');
+    const failed = await control(['reload', '--name', name]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/reload failed: pid \d+ \(generation 2\) (exited with code 0|killed by SIGTERM): it was not ready within 1\.0 s; generation 1 keeps serving/);
+    const during = await load(port, 20, 2, false);
+    expect([...during.bodies.keys()]).toEqual([`pid ${first} worker 0`]);
+  });
+});
+
+describe('supervisor end to end: restarts and stop', () => {
+  it('a crashed child is replaced while the socket keeps accepting: a request made in the gap is answered', async () => {
+    const r = start(['-l', '127.0.0.1:0', '--restart', 'on-failure', '--', process.execPath, APP]);
+    const { port } = hostPort(await listeningOn(r));
+    const first = Number((await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
+    await r.waitFor('stderr', /ready, generation 1/);
+    process.kill(first, 'SIGKILL');
+    // Nobody serves right now; the connection waits in the backlog for the next child.
+    const result = await load(port, 1, 1, false);
+    expect(result.failed).toEqual([]);
+    expect([...result.bodies.keys()][0]).not.toBe(`pid ${first} worker 0`);
+    expect(r.stderr).toContain(`pid ${first} killed by SIGKILL`);
+    expect(r.stderr).toMatch(/restarting it in 100 ms/);
+  });
+
+  it('a child that ignores the stop signal is killed after --stop-timeout; no orphan, no zombie', async () => {
+    const r = start(['-l', '127.0.0.1:0', '--stop-timeout', '500ms', '--', process.execPath, APP], { IGNORE_TERM: '1' });
+    const pid = Number((await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
+    await r.waitFor('stderr', /ready, generation 1/);
+    r.child.kill('SIGTERM');
+    await r.waitFor('stderr', /still running 500 ms after SIGTERM: sending SIGKILL/);
+    expect(await r.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
+
+  it('gives up on a crash loop, naming the cause: the program bound a port itself (EADDRINUSE)', async () => {
+    // The classic mistake: the program ignores fd 3 and binds a port of its own, which is taken.
+    const taken = http.createServer();
+    await new Promise<void>((res) => taken.listen(0, '127.0.0.1', res));
+    defer(() => taken.close());
+    const port = (taken.address() as { port: number }).port;
+    const r = start(['-l', '127.0.0.1:0', '--restart', 'always', '--restart-delay', '10ms', '--prefix', '--', process.execPath, '-e',
+      `require('node:net').createServer().listen(${port}, '127.0.0.1')`]);
+    expect((await r.exited).code).toBe(1);
+    expect(r.stderr).toMatch(/sockact: giving up: 6 restarts within 10 s; the last one exited with code 1: it bound the port itself and got EADDRINUSE; adopt the inherited socket instead/);
+    // --prefix: each line the children wrote says which child wrote it
+    expect(r.stdout + r.stderr).toMatch(/^\[1 \d+\] .*EADDRINUSE/m);
+  });
+});
+
+describe('supervisor end to end: workers and watch', () => {
+  it('--workers 2: both serve the one socket, each with its SOCKACT_WORKER', async () => {
+    const name = `e2e-workers-${process.pid}`;
+    const r = start(['-l', '127.0.0.1:0', '--workers', '2', '--name', name, '--', process.execPath, APP]);
+    const { port } = hostPort(await listeningOn(r));
+    await r.waitFor('stderr', /2 of 2 workers ready, generation 1/);
+    const result = await load(port, 400, 8, false);
+    expect(result.failed).toEqual([]);
+    expect([...result.bodies.keys()].map((b) => b.split(' ')[3]).sort()).toEqual(['0', '1']);
+    const reload = await control(['reload', '--name', name]);
+    expect(reload.code).toBe(0);
+    const status = await control(['status', '--name', name]);
+    expect(status.stdout.match(/generation 2 {2}ready \(serving\)/g)).toHaveLength(2);
+  });
+
+  it('--watch reloads on a change; a broken save leaves the last good generation serving, and the next save tries again', async () => {
+    const d = dir();
+    const src = join(d, 'src');
+    execFileSync('mkdir', ['-p', join(src, 'node_modules')]);
+    const broken = join(d, 'broken');
+    const r = start(['-l', '127.0.0.1:0', '--watch', src, '--watch-debounce', '100ms', '--', process.execPath, APP], { FAIL_IF: broken });
+    const { port } = hostPort(await listeningOn(r));
+    await r.waitFor('stderr', /ready, generation 1/);
+    writeFileSync(join(src, 'a.js'), '1');
+    await r.waitFor('stderr', /reloaded: generation 2 ready/);
+    writeFileSync(join(src, 'node_modules', 'ignored.js'), '1'); // never a reload
+    writeFileSync(broken, '');
+    writeFileSync(join(src, 'a.js'), '2');
+    await r.waitFor('stderr', /reload failed: .*generation 2 keeps serving/);
+    const serving = await load(port, 10, 2, false);
+    expect(serving.failed).toEqual([]);
+    rmSync(broken);
+    writeFileSync(join(src, 'a.js'), '3');
+    await r.waitFor('stderr', /reloaded: generation 4 ready/);
+    expect(r.stderr).not.toMatch(/ignored\.js/);
+  });
+});
+
+describe('supervisor end to end: under systemd (a real notify receiver stands in)', () => {
+  it('READY=1 once ready; RELOADING=1 with MONOTONIC_USEC then READY=1 around a reload; STOPPING=1; all from its own pid', async () => {
+    const d = dir();
+    const sock = join(d, 'notify');
+    const recv = run(PYTHON, [CREDS, sock]);
+    defer(() => recv.child.kill('SIGKILL'));
+    await recv.waitFor('stdout', /"ready": true/);
+    const r = start(['-l', '127.0.0.1:0', '--', process.execPath, APP], { NOTIFY_SOCKET: sock });
+    await recv.waitFor('stdout', /READY=1/);
+    r.child.kill('SIGHUP');
+    await r.waitFor('stderr', /reloaded: generation 2/);
+    await recv.waitFor('stdout', /generation 2/);
+    r.child.kill('SIGTERM');
+    await r.exited;
+    await recv.waitFor('stdout', /STOPPING=1/);
+    const msgs = recv.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l) as { pid: number; text: string });
+    expect(new Set(msgs.map((m) => m.pid))).toEqual(new Set([r.child.pid])); // MAINPID never changes
+    const kinds = msgs.map((m) => m.text.split('\n').filter((l) => /^(READY|RELOADING|STOPPING)=1$/.test(l)).join('+')).filter(Boolean);
+    expect(kinds).toEqual(['READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
+    expect(msgs.find((m) => m.text.includes('RELOADING=1'))!.text).toMatch(/MONOTONIC_USEC=\d+/);
+    expect(msgs.map((m) => /STATUS=(.*)/.exec(m.text)?.[1]).filter(Boolean)).toContain(`ready, generation 2 (pid ${/pid (\d+) \(generation 2\) ready/.exec(r.stderr)![1]})`);
+  });
+
+  it('readiness from programs nobody here wrote: systemd-notify --ready, and Python systemd.daemon.notify', async () => {
+    const peers: [string, string[]][] = [['systemd-notify', ['sh', '-c', 'systemd-notify --ready; exec sleep 30']]];
+    let python = false;
+    try {
+      execFileSync(PYTHON, ['-c', 'import systemd.daemon'], { stdio: 'ignore' });
+      python = true;
+      peers.push(['python3-systemd', [PYTHON, '-c', 'import time; from systemd import daemon; time.sleep(0.3); daemon.notify("READY=1"); time.sleep(30)']]);
+    } catch {
+      // python3-systemd is not installed here: .ci/run installs it for CI
+    }
+    expect(python || !process.env.CI).toBe(true);
+    for (const [, cmd] of peers) {
+      const r = start(['-l', '127.0.0.1:0', '--ready', 'notify', '--ready-timeout', '20s', '--', ...cmd]);
+      await r.waitFor('stderr', /ready in \d+ (ms|\.\d s) \(READY=1\)/);
+      r.child.kill('SIGTERM');
+      await r.exited;
+    }
+  });
+});
+
+describe('supervisor end to end: as PID 1', () => {
+  it('reaps orphans in its pid namespace and still reports its own child\'s exit status', async () => {
+    try {
+      execFileSync('unshare', ['-pf', '--mount-proc', 'true'], { stdio: 'ignore' });
+    } catch {
+      expect(process.getuid?.()).not.toBe(0); // only root can make a pid namespace here
+      return;
+    }
+    // The program leaves an orphan (a double fork) that exits while sockact, now its reaper, runs.
+    const program = ['sh', '-c', '(sleep 0.2 &); sleep 1.5; exit 7'];
+    const r = run('unshare', ['-pf', '--mount-proc', process.execPath, SOCKACT, '-l', '127.0.0.1:0', '--', ...program]);
+    defer(() => r.child.kill('SIGKILL'));
+    await r.waitFor('stderr', /started .* as pid \d+/); // sockact is pid 1 inside
+    await new Promise((res) => setTimeout(res, 800)); // the orphan has exited by now
+    const unshare = r.child.pid!;
+    const inner = childrenOf(unshare)[0]!.pid; // sockact, pid 1 in the namespace
+    const zombies = childrenOf(inner).filter((c) => c.state === 'Z');
+    expect(zombies).toEqual([]);
+    expect((await r.exited).code).toBe(7);
+  });
+});
+
+describe('supervisor end to end: steady state', () => {
+  it('fds and children stay flat over 30 reloads', async () => {
+    const name = `e2e-flat-${process.pid}`;
+    const r = start(['-l', '127.0.0.1:0', '--name', name, '--', process.execPath, APP]);
+    await r.waitFor('stderr', /ready, generation 1/);
+    const pid = r.child.pid!;
+    const before = fdCount(pid);
+    for (let i = 0; i < 30; i++) r.child.kill('SIGHUP');
+    // SIGHUPs coalesce; keep asking until generation 31 or more has been reached at least once more.
+    expect((await control(['reload', '--name', name])).code).toBe(0);
+    await new Promise((res) => setTimeout(res, 300)); // the last old generation finishes its drain
+    expect(fdCount(pid)).toBe(before);
+    const kids = childrenOf(pid);
+    expect(kids).toHaveLength(1);
+    expect(kids[0]!.state).not.toBe('Z');
+  });
+});
+
