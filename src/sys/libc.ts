@@ -31,6 +31,7 @@ export interface Libc {
   read(fd: number, buf: Buffer, len: number): number;
   getuid(): number;
   getgid(): number;
+  fchownat(dirfd: number, path: string, uid: number, gid: number, flags: number): number;
 }
 
 type VariadicFn = (...args: unknown[]) => number;
@@ -144,6 +145,7 @@ export function libc(): Libc {
     read: f('long read(int fd, void *buf, unsigned long len)'),
     getuid: f('uint32_t getuid()'),
     getgid: f('uint32_t getgid()'),
+    fchownat: f('int fchownat(int dirfd, const char *path, uint32_t uid, uint32_t gid, int flags)'),
   };
   return cached;
 }
