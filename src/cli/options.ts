@@ -22,7 +22,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'seqpacket', kind: 'flag', group: 'Sockets', describe: 'SOCK_SEQPACKET UNIX sockets instead of stream' },
   { name: 'fdname', kind: 'repeatable', arg: 'NAME[:NAME...]', group: 'Sockets',
     describe: 'Names for the new sockets (LISTEN_FDNAMES); one name is given to every socket' },
-  { name: 'backlog', kind: 'value', arg: 'N', group: 'Per-socket defaults', describe: 'listen() backlog (default 4096, capped by net.core.somaxconn)' },
+  { name: 'backlog', kind: 'value', arg: 'N', group: 'Per-socket defaults', describe: 'listen() backlog (default: net.core.somaxconn, as systemd passes INT_MAX)' },
   { name: 'reuse-port', kind: 'flag', group: 'Per-socket defaults', describe: 'SO_REUSEPORT on IP sockets' },
   { name: 'freebind', kind: 'flag', group: 'Per-socket defaults', describe: 'IP_FREEBIND: bind addresses not (yet) configured' },
   { name: 'socket-mode', kind: 'value', arg: 'MODE', group: 'Per-socket defaults', describe: 'Mode of UNIX socket files (default 0666)' },

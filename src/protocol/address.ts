@@ -15,8 +15,9 @@ export type ListenType = 'stream' | 'dgram' | 'seqpacket';
 export type ListenAddress =
   | { family: 'inet'; address: string; port: number }
   /**
-   * `wildcard` marks the bare `PORT` / `:PORT` forms: [::]:PORT dual-stack, which the binder may
-   * fall back to 0.0.0.0:PORT on a host without IPv6 (as systemd does). `scope` is the `%dev`
+   * `wildcard` marks the bare `PORT` / `:PORT` forms: [::]:PORT (dual-stack unless
+   * net.ipv6.bindv6only=1), which the binder may fall back to 0.0.0.0:PORT on a host without
+   * IPv6 (as systemd does). `scope` is the `%dev`
    * part: an interface name or number, resolved by the binder.
    */
   | { family: 'inet6'; address: string; port: number; scope?: string; wildcard?: boolean }
@@ -32,8 +33,11 @@ export interface ListenOptions {
   backlog?: number;
   reusePort: boolean;
   freebind: boolean;
-  /** IPV6_V6ONLY; false (dual-stack, accepts IPv4 too) unless asked. inet6 only. */
-  v6only: boolean;
+  /**
+   * IPV6_V6ONLY, inet6 only: true (IPv6 only), false (dual-stack, IPv4 too), or unset: the
+   * kernel's default, net.ipv6.bindv6only, as systemd's BindIPv6Only=default leaves it.
+   */
+  v6only?: boolean;
   /** Permission bits of a UNIX socket file (SocketMode=, default 0666 applied by the binder). */
   mode?: number;
   /** Owner and group of a UNIX socket file (SocketUser=, SocketGroup=): a name or a number. */
@@ -137,7 +141,6 @@ const LISTEN_DEFAULTS: Readonly<ListenOptions> = {
   type: 'stream',
   reusePort: false,
   freebind: false,
-  v6only: false,
   removeStale: false,
   removeOnExit: false,
 };

@@ -90,7 +90,7 @@ describe('parseListen options', () => {
     const { text: _t, address: _a, ...rest } = s;
     return rest;
   };
-  const base = { type: 'stream', reusePort: false, freebind: false, v6only: false, removeStale: false, removeOnExit: false };
+  const base = { type: 'stream', reusePort: false, freebind: false, removeStale: false, removeOnExit: false };
 
   it.each<[string, Record<string, unknown>]>([
     // No options: a blocking stream socket with the kernel's defaults.
@@ -101,6 +101,8 @@ describe('parseListen options', () => {
     // Flags take yes/no spellings too; 'no' keeps the default.
     ['8080,reuse-port=yes,freebind=no', { reusePort: true }],
     ['[::]:80,v6only', { v6only: true }],
+    // v6only=no is BindIPv6Only=both; without it, net.ipv6.bindv6only decides (BindIPv6Only=default).
+    ['[::]:80,v6only=no', { v6only: false }],
     ['127.0.0.1:80,freebind', { freebind: true }],
     ['[::1]:53,dgram', { type: 'dgram' }],
     ['/run/a.sock,seqpacket', { type: 'seqpacket' }],
