@@ -1,6 +1,6 @@
 /**
  * The launcher's options, declared once. The launch path parses argv from this table with
- * yargs-parser alone (fast to load); --help builds full yargs from the same table, lazily.
+ * a getopt_long(3) of its own (cli/parse.ts); --help builds full yargs from the same table, lazily.
  * Names follow systemd-socket-activate(1) where it has the option, with the same meaning.
  */
 export interface OptionDef {
@@ -21,7 +21,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'datagram', alias: ['d'], kind: 'flag', group: 'Sockets', describe: 'Datagram sockets (UDP, UNIX dgram) instead of stream' },
   { name: 'seqpacket', kind: 'flag', group: 'Sockets', describe: 'SOCK_SEQPACKET UNIX sockets instead of stream' },
   { name: 'fdname', kind: 'repeatable', arg: 'NAME[:NAME...]', group: 'Sockets',
-    describe: 'Names for the new sockets (LISTEN_FDNAMES); one name is given to every socket' },
+    describe: 'Names for the sockets (LISTEN_FDNAMES), inherited ones first; one name is given to every socket, and with -a to every connection' },
   { name: 'backlog', kind: 'value', arg: 'N', group: 'Per-socket defaults', describe: 'listen() backlog (default: net.core.somaxconn, as systemd passes INT_MAX)' },
   { name: 'reuse-port', kind: 'flag', group: 'Per-socket defaults', describe: 'SO_REUSEPORT on IP sockets' },
   { name: 'freebind', kind: 'flag', group: 'Per-socket defaults', describe: 'IP_FREEBIND: bind addresses not (yet) configured' },
@@ -31,7 +31,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'remove-stale', kind: 'flag', group: 'Per-socket defaults', describe: 'Replace an existing socket file (only a socket: never a regular file or a symlink)' },
   { name: 'remove-on-exit', kind: 'flag', group: 'Per-socket defaults', describe: 'Remove socket files when sockact exits' },
   { name: 'setenv', alias: ['E', 'environment'], kind: 'repeatable', arg: 'NAME[=VALUE]', group: 'Program',
-    describe: "Set a variable for the program; NAME alone passes sockact's own value" },
+    describe: "Set a variable for the program; NAME alone passes sockact's own value (empty when unset)" },
   { name: 'user', kind: 'value', arg: 'USER', group: 'Program', describe: 'Run the program as USER (sockets are bound first, as root)' },
   { name: 'group', kind: 'value', arg: 'GROUP', group: 'Program', describe: "Run the program with GROUP (default: USER's primary group)" },
   { name: 'now', kind: 'flag', group: 'Program', describe: 'Start the program at once (the default)' },

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ListenSpec } from '../protocol/address.js';
 import { errorReason } from '../sys/errors.js';
@@ -42,13 +42,17 @@ function withUmask<T>(mask: number, fn: () => T): T {
 function makeParents(path: string): void {
   const missing: string[] = [];
   for (let d = dirname(path); d !== dirname(d); d = dirname(d)) {
+    let st;
     try {
-      lstatSync(d);
-      break;
+      // An existing parent may be a symlink to a directory (/var/run): it is only looked through.
+      st = statSync(d);
     } catch (cause) {
       if (codeOf(cause) !== 'ENOENT') throw cause;
       missing.unshift(d);
+      continue;
     }
+    if (!st.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
+    break;
   }
   for (const d of missing) {
     try {
