@@ -38,7 +38,11 @@ function bindFailure(label: string, cause: unknown): LaunchError {
 function sockAddrOf(spec: ListenSpec, fallbackV4: boolean): SockAddr {
   const a = spec.address;
   if (a.family === 'unix') return { family: 'unix', path: a.path };
-  if (a.family === 'inet' || fallbackV4) return { family: 'inet', address: a.family === 'inet' ? a.address : '0.0.0.0', port: a.port };
+  if (a.family === 'inet' || fallbackV4) {
+    // a.b.c.d:PORT%dev: systemd resolves dev (an unknown one is an error) and binds on every interface.
+    if (a.family === 'inet' && a.scope !== undefined && !/^\d+$/.test(a.scope)) ifNameToIndex(a.scope);
+    return { family: 'inet', address: a.family === 'inet' ? a.address : '0.0.0.0', port: a.port };
+  }
   const out: SockAddr = { family: 'inet6', address: a.address, port: a.port };
   if (a.scope !== undefined) out.scopeId = /^\d+$/.test(a.scope) ? Number(a.scope) : ifNameToIndex(a.scope);
   return out;

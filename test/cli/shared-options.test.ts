@@ -79,6 +79,12 @@ describe.runIf(existsSync(SA))('options shared with systemd-socket-activate 252,
     expect(ours).toEqual(theirs);
   });
 
+  it('a path with a comma binds that path', async () => {
+    const [ours, theirs] = await both((d) => ['-l', join(d, 'a,b.sock')], (d) => [join(d, 'a,b.sock')]);
+    expect(ours.addrs).toEqual(['D/a,b.sock']);
+    expect(ours).toEqual(theirs);
+  });
+
   it('-E NAME with NAME unset passes NAME=', async () => {
     delete process.env.SOCKACT_TEST_UNSET;
     const [ours, theirs] = await both((d) => ['-l', join(d, 'a.sock'), '-E', 'SOCKACT_TEST_UNSET'], (d) => [join(d, 'a.sock')]);

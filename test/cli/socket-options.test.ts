@@ -78,3 +78,40 @@ describe.runIf(canUnshare)('socket options, as systemd-socket-activate sets them
     expect(inNetns(4096, 1, sockact('-l', '8080,v6only=no'))[0]!.v6only).toBe(0);
   });
 });
+
+describe.runIf(canUnshare)('%dev after the port, as systemd.socket writes it', () => {
+  /** ss's view of what `sockact -l ADDR` listens on, in a namespace where lo also holds the link-local fe80::5. */
+  const listening = (addr: string) => {
+    const setup = 'ip link set lo up && ip addr add fe80::5/64 dev lo nodad';
+    const r = spawnSync('unshare', ['-n', 'sh', '-c', `${setup} && exec "$@"`, 'sh', process.execPath, SOCKACT, '-q', '-l', addr, '--', 'ss', '-ltnH'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    return { code: r.status, local: r.stdout.split(/\s+/)[3], stderr: r.stderr };
+  };
+
+  it('[v6]:PORT%dev binds with that scope, like [v6%dev]:PORT', () => {
+    expect(listening('[fe80::5]:8080%lo').local).toBe('[fe80::5]%lo:8080');
+    expect(listening('[fe80::5%lo]:8080').local).toBe('[fe80::5]%lo:8080');
+  });
+
+  it('a.b.c.d:PORT%dev checks that dev exists and binds on every interface, as systemd does', () => {
+    expect(listening('127.0.0.1:8080%lo').local).toBe('127.0.0.1:8080');
+    const r = listening('127.0.0.1:8080%nosuchdev0');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("sockact: can't listen on 127.0.0.1:8080%nosuchdev0: network interface 'nosuchdev0': no such device\n");
+  });
+
+  it.runIf(existsSync(SA))('systemd-socket-activate 252 binds the same for both forms', () => {
+    const sa = (addr: string) => {
+      const setup = 'ip link set lo up && ip addr add fe80::5/64 dev lo nodad';
+      const r = spawnSync('unshare', ['-n', 'sh', '-c', `${setup} && { timeout 2 ${SA} -l "$1" true 2>/dev/null & sleep 0.5; ss -ltnH; wait; }`, 'sh', addr], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      return r.stdout.split(/\s+/)[3];
+    };
+    expect(sa('[fe80::5]:8080%lo')).toBe('[fe80::5]%lo:8080');
+    expect(sa('127.0.0.1:8080%lo')).toBe('127.0.0.1:8080');
+  });
+});
