@@ -1,5 +1,5 @@
 import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FD_LISTER, hostPort, listeningOn, perTest, PYTHON, ROOT, sockact } from '../_support/launcher.js';
@@ -241,6 +241,23 @@ s.detach()
     const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
     expect(await backlogs(['--backlog', '9', '-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0', '-l', '[::1]:0'])).toEqual([7, 9, 9]);
     expect(await backlogs(['-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0'])).toEqual([7, somaxconn]);
+  });
+
+  it('keeps its own copy of the socket: a client connects after the program closed its listener', async () => {
+    // The program closes fd 3, says so, and waits; the connection still completes (the backlog is sockact's).
+    const prog = 'import os, sys, time; os.close(3); print("closed", flush=True); time.sleep(2)';
+    const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, '-c', prog]);
+    const target = hostPort(await listeningOn(r));
+    await r.waitFor('stdout', /closed/);
+    await new Promise<void>((res, rej) => {
+      const c = connect(target, () => {
+        c.destroy();
+        res();
+      });
+      c.on('error', rej);
+    });
+    r.child.kill('SIGTERM');
+    await r.exited;
   });
 
   it('reports the port it got for port 0', async () => {
