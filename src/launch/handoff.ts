@@ -68,7 +68,7 @@ function baseFor(uid: number | undefined): string {
 function giveTo(path: string, uid: number, gid: number): void {
   const { fd } = openNoFollow(path);
   try {
-    chownFd(fd, uid, gid);
+    chownFd(fd, uid, gid, `chown ${path}`);
   } finally {
     closePath(fd);
   }

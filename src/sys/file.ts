@@ -38,9 +38,9 @@ export function openNoFollow(path: string, directory = false): { fd: number; sta
  * fchownat(fd, "", uid, gid, AT_EMPTY_PATH): change the owner of the inode an O_PATH fd holds
  * (fchown(2) refuses O_PATH fds). -1 leaves the uid or gid as it is.
  */
-export function chownFd(fd: number, uid: number, gid: number): void {
+export function chownFd(fd: number, uid: number, gid: number, what = `chown fd ${fd}`): void {
   if (libc().fchownat(fd, '', uid >>> 0, gid >>> 0, AT_EMPTY_PATH) < 0) {
-    throw sysError('fchownat', lastErrno(), `chown fd ${fd}`, fd);
+    throw sysError('fchownat', lastErrno(), what, fd);
   }
 }
 
