@@ -47,11 +47,15 @@ interface Passed {
   inherited: boolean;
 }
 
+/**
+ * --fdname names every fd in order, inherited ones first; one name goes to all of them, as
+ * systemd-socket-activate copies it to each of its n fds. A new socket's own name= wins.
+ */
 function socketsToPass(c: RunConfig, inherited: Awaited<ReturnType<typeof inheritedSockets>>, bound: BoundSocket[]): Passed[] {
-  const out: Passed[] = inherited.map((d) => ({ fd: d.fd, name: d.name, label: d.address ?? `fd ${d.fd}`, inherited: true }));
+  const given = (i: number) => (c.fdnames?.length === 1 ? c.fdnames[0] : c.fdnames?.[i]);
+  const out: Passed[] = inherited.map((d, i) => ({ fd: d.fd, name: given(i) ?? d.name, label: d.address ?? `fd ${d.fd}`, inherited: true }));
   bound.forEach((b, i) => {
-    const name = b.spec.name ?? (c.fdnames?.length === 1 ? c.fdnames[0] : c.fdnames?.[i]);
-    out.push({ fd: b.fd, name, label: b.label, inherited: false });
+    out.push({ fd: b.fd, name: b.spec.name ?? given(inherited.length + i), label: b.label, inherited: false });
   });
   return out;
 }
@@ -87,6 +91,11 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   const inherited = await inheritedSockets();
   const total = inherited.length + c.specs.length;
   if (total === 0) throw new UsageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
+  const names = c.fdnames?.length ?? 0;
+  if (names > 1 && !c.accept && names !== total) {
+    const from = inherited.length ? ` (${inherited.length} inherited, then ${c.specs.length} from -l)` : '';
+    throw new UsageError(`--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`);
+  }
   if (c.inetd && total !== 1) throw new UsageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
   if (c.accept) {
     const bad = inherited.find((d) => !(d.kind === 'socket' && d.listening && d.type !== 'dgram'));
@@ -209,6 +218,7 @@ async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Pas
     command: describeCommand(c),
     onChildExit: () => finish(),
   };
+  if (c.fdnames) opts.name = c.fdnames[0]!;
   if (c.maxConnections !== undefined) opts.maxConnections = c.maxConnections;
   if (base.uid !== undefined) opts.uid = base.uid;
   if (base.gid !== undefined) opts.gid = base.gid;

@@ -1,6 +1,6 @@
 /**
  * The launcher's options, declared once. The launch path parses argv from this table with
- * yargs-parser alone (fast to load); --help builds full yargs from the same table, lazily.
+ * a getopt_long(3) of its own (cli/parse.ts); --help builds full yargs from the same table, lazily.
  * Names follow systemd-socket-activate(1) where it has the option, with the same meaning.
  */
 export interface OptionDef {
@@ -17,12 +17,12 @@ export interface OptionDef {
 
 export const OPTIONS: readonly OptionDef[] = [
   { name: 'listen', alias: ['l'], kind: 'repeatable', arg: 'ADDR', group: 'Sockets',
-    describe: 'Bind and listen on ADDR: PORT, :PORT, a.b.c.d:PORT, [v6]:PORT, [v6%dev]:PORT, /path, @abstract; port 0 picks a free port. Per-socket options follow after commas: dgram, seqpacket, name=N, backlog=N, reuse-port, freebind, v6only, mode=0660, user=U, group=G, remove-stale, remove-on-exit' },
+    describe: 'Bind and listen on ADDR: PORT, :PORT, a.b.c.d:PORT[%dev], [v6]:PORT[%dev], [v6%dev]:PORT, /path, @abstract; ports in plain decimal, 0 picks a free port. Per-socket options follow after commas: dgram, seqpacket, name=N, backlog=N, reuse-port, freebind, v6only[=no], mode=0660, user=U, group=G, remove-stale, remove-on-exit. A path keeps a comma followed by what cannot be an option (/run/a,b.sock); write \\, for any other comma in a path' },
   { name: 'datagram', alias: ['d'], kind: 'flag', group: 'Sockets', describe: 'Datagram sockets (UDP, UNIX dgram) instead of stream' },
   { name: 'seqpacket', kind: 'flag', group: 'Sockets', describe: 'SOCK_SEQPACKET UNIX sockets instead of stream' },
   { name: 'fdname', kind: 'repeatable', arg: 'NAME[:NAME...]', group: 'Sockets',
-    describe: 'Names for the new sockets (LISTEN_FDNAMES); one name is given to every socket' },
-  { name: 'backlog', kind: 'value', arg: 'N', group: 'Per-socket defaults', describe: 'listen() backlog (default 4096, capped by net.core.somaxconn)' },
+    describe: 'Names for the sockets (LISTEN_FDNAMES), inherited ones first; one name is given to every socket, and with -a to every connection' },
+  { name: 'backlog', kind: 'value', arg: 'N', group: 'Per-socket defaults', describe: 'listen() backlog (default: net.core.somaxconn, as systemd passes INT_MAX)' },
   { name: 'reuse-port', kind: 'flag', group: 'Per-socket defaults', describe: 'SO_REUSEPORT on IP sockets' },
   { name: 'freebind', kind: 'flag', group: 'Per-socket defaults', describe: 'IP_FREEBIND: bind addresses not (yet) configured' },
   { name: 'socket-mode', kind: 'value', arg: 'MODE', group: 'Per-socket defaults', describe: 'Mode of UNIX socket files (default 0666)' },
@@ -31,7 +31,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'remove-stale', kind: 'flag', group: 'Per-socket defaults', describe: 'Replace an existing socket file (only a socket: never a regular file or a symlink)' },
   { name: 'remove-on-exit', kind: 'flag', group: 'Per-socket defaults', describe: 'Remove socket files when sockact exits' },
   { name: 'setenv', alias: ['E', 'environment'], kind: 'repeatable', arg: 'NAME[=VALUE]', group: 'Program',
-    describe: "Set a variable for the program; NAME alone passes sockact's own value" },
+    describe: "Set a variable for the program; NAME alone passes sockact's own value (empty when unset)" },
   { name: 'user', kind: 'value', arg: 'USER', group: 'Program', describe: 'Run the program as USER (sockets are bound first, as root)' },
   { name: 'group', kind: 'value', arg: 'GROUP', group: 'Program', describe: "Run the program with GROUP (default: USER's primary group)" },
   { name: 'now', kind: 'flag', group: 'Program', describe: 'Start the program at once (the default)' },
@@ -87,5 +87,7 @@ export const EPILOGUE = [
   'The program gets its sockets at fd 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID set to its own pid (exec through /bin/sh); it reads them with sd_listen_fds() or sockact\'s listen().',
   "Sockets are blocking, as systemd makes them; O_NONBLOCK is shared by every process holding a socket, so once a Node or Go program sets it, a program started later sees it set.",
   "Wrappers break LISTEN_PID: npm, yarn and npx start the real program as their own child and close inherited fds. Run sockact inside the script instead, or end a shell script with `exec node server.js`; or, for an app that reads its sockets with sockact's listenFds(), add --wrapper: sockact then also offers the sockets over a private socket, only to descendants of PROGRAM running as its user. There is no LISTEN_PID-less mode (systemfd's --no-pid): libsystemd would refuse it, and it would hand the sockets to whichever process reads them first.",
+  "sockact keeps its own copy of every listening socket while it runs: a client can connect after the program closed its listener, and waits for the next one. Socket options are systemd's: SO_REUSEADDR on every socket, the backlog up to net.core.somaxconn, IPV6_V6ONLY as net.ipv6.bindv6only says unless v6only is given.",
+  "Departures from systemd-socket-activate: the program starts at once (--on-demand waits); sockact stays its parent; it gets sockact's whole environment; socket files are 0666 (SocketMode=), not 0644; ports are plain decimal (010 is refused where systemd reads 8); -l takes options after commas; --fdname names must fit the fds; accept-mode connections are named 'connection'; inherited sockets keep their names.",
   'Exit status: the program\'s own; when it was killed by a signal sockact ends by the same signal; 2 for a usage error, 126/127 for a program that cannot run or is not found, 1 when a socket cannot be bound.',
 ].join('\n\n');

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { ListenSpecError, parseListen, parseMode, parsePositiveInt, type ListenOptions, type ListenSpec } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
@@ -8,13 +7,13 @@ import { UsageError } from '../launch/errors.js';
 import type { Readiness, RestartPolicy } from '../supervise/supervisor.js';
 import { OPTIONS, SUBCOMMANDS, type OptionDef } from './options.js';
 
-// yargs-parser's CJS build is one file; its ESM build is four, and takes ~3 ms longer to load.
-const parser = createRequire(import.meta.url)('yargs-parser') as typeof import('yargs-parser');
-
 /** What the command line asks the launcher to do. */
 export interface RunConfig {
   specs: ListenSpec[];
-  /** --fdname values, split on ':' (one name is copied to every new socket). */
+  /**
+   * --fdname values, split on ':' (`--fdname=` is one empty name). One name is given to every
+   * socket, inherited ones too, and with --accept to every connection, as systemd-socket-activate does.
+   */
   fdnames?: string[];
   program: string;
   args: string[];
@@ -64,6 +63,8 @@ export type Command =
 
 const BY_KEY = new Map<string, OptionDef>();
 for (const o of OPTIONS) for (const k of [o.name, ...(o.alias ?? [])]) BY_KEY.set(k, o);
+/** The names `--NAME` may abbreviate: long names and long aliases (--environment). */
+const LONG_NAMES = [...BY_KEY.keys()].filter((k) => k.length > 1);
 
 /** How an option is written in messages: -l for the ones systemd-socket-activate abbreviates too. */
 function labelOf(name: string): string {
@@ -72,81 +73,73 @@ function labelOf(name: string): string {
   return short && o.kind === 'repeatable' ? `-${short}` : `--${o.name}`;
 }
 
-/**
- * Parse the options before PROGRAM. yargs-parser stops at the first word that is not an option
- * ('halt-at-non-option'), so everything from PROGRAM on belongs to the program, `--` or not;
- * numbers are left as text (a port or mode is validated here, a program argument never touched).
- */
-function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown[]>; rest: string[] } {
-  const parsed = parser([...argv], {
-    boolean: OPTIONS.filter((o) => o.kind === 'flag').map((o) => o.name),
-    string: OPTIONS.filter((o) => o.kind !== 'flag').map((o) => o.name),
-    alias: Object.fromEntries(OPTIONS.filter((o) => o.alias).map((o) => [o.name, o.alias!])),
-    configuration: {
-      'halt-at-non-option': true,
-      'populate--': true,
-      'parse-numbers': false,
-      'parse-positional-numbers': false,
-      'dot-notation': false,
-      'camel-case-expansion': false,
-      'boolean-negation': false,
-      'duplicate-arguments-array': true,
-      'greedy-arrays': false,
-      'strip-aliased': true,
-    },
-  });
-  const rest = [...parsed._.map(String), ...((parsed['--'] as string[] | undefined) ?? [])];
-  const optionWords = argv.slice(0, argv.length - rest.length);
-  const program = swallowedProgram(optionWords);
-  if (program !== undefined) {
-    const head = parseOptions(argv.slice(0, program));
-    return { values: head.values, rest: [...head.rest, ...argv.slice(program)] };
-  }
-  const values = new Map<OptionDef, unknown[]>();
-  for (const [key, value] of Object.entries(parsed)) {
-    if (key === '_' || key === '--') continue;
-    const def = BY_KEY.get(key);
-    if (!def) throw new UsageError(`unknown option ${key.length === 1 ? '-' : '--'}${key}`, { value: key });
-    const list = Array.isArray(value) ? value : [value];
-    values.set(def, [...(values.get(def) ?? []), ...list]);
-  }
-  // yargs-parser reads `--flag=anything` as a boolean; among sockact's own words, refuse it.
-  for (const word of optionWords) {
-    const m = /^--([^=]+)=(.*)$/.exec(word);
-    const def = m && BY_KEY.get(m[1]!);
-    if (def && def.kind === 'flag' && !/^(true|false)$/.test(m[2]!)) {
-      throw new UsageError(`--${m[1]} takes no value (got '${m[2]}')`, { value: word });
-    }
-  }
-  return { values, rest };
+/** The option `--word` names: an exact long name, else the one long name it abbreviates. */
+function longOption(word: string): OptionDef {
+  const exact = BY_KEY.get(word);
+  if (exact && word.length > 1) return exact;
+  const candidates = LONG_NAMES.filter((k) => k.startsWith(word));
+  const defs = new Set(candidates.map((k) => BY_KEY.get(k)!));
+  if (defs.size === 1) return [...defs][0]!;
+  if (defs.size === 0) throw new UsageError(`unknown option --${word}`, { value: word });
+  // getopt_long(3)'s wording, as systemd-socket-activate prints it.
+  throw new UsageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, { value: word });
 }
 
 /**
- * yargs-parser gives a flag the next word as its value when that word is `true` or `false`
- * (`-q true`); getopt, and so systemd-socket-activate, would run it as PROGRAM. The index of the
- * first word taken that way, if any.
+ * Parse the options before PROGRAM as getopt_long(3) does for systemd-socket-activate
+ * ("+hl:aE:d": stop at the first word that is not an option, so everything from PROGRAM on
+ * belongs to the program, `--` or not). A value option takes the rest of its word (`-l8080`,
+ * `-EFOO=1`, `--listen=8080`, `--fdname=`) or else the next word whatever it is (`--fdname -web`);
+ * short flags group (`-qa`); a long option may be abbreviated to any unambiguous prefix (`--liste`).
  */
-function swallowedProgram(optionWords: readonly string[]): number | undefined {
-  for (let i = 0; i + 1 < optionWords.length; i++) {
-    const word = optionWords[i]!;
-    if (!word.startsWith('-') || word.includes('=')) continue;
-    // A group of short options (-qd) ends in the one that would take the value.
-    const key = word.startsWith('--') ? word.slice(2) : word.slice(-1);
-    if (BY_KEY.get(key)?.kind === 'flag' && /^(true|false)$/.test(optionWords[i + 1]!)) return i + 1;
+function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown[]>; rest: string[] } {
+  const values = new Map<OptionDef, unknown[]>();
+  const add = (def: OptionDef, v: unknown) => values.set(def, [...(values.get(def) ?? []), v]);
+  const needsValue = (def: OptionDef, i: number): string => {
+    const v = argv[i];
+    if (v === undefined) throw new UsageError(`${labelOf(def.name)} needs a value`);
+    return v;
+  };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') {
+      i++;
+      break;
+    }
+    if (!word.startsWith('-') || word === '-') break;
+    if (word.startsWith('--')) {
+      const eq = word.indexOf('=');
+      const def = longOption(eq < 0 ? word.slice(2) : word.slice(2, eq));
+      if (def.kind === 'flag') {
+        if (eq >= 0) throw new UsageError(`--${def.name} takes no value (got '${word.slice(eq + 1)}')`, { value: word });
+        add(def, true);
+      } else {
+        add(def, eq >= 0 ? word.slice(eq + 1) : needsValue(def, ++i));
+      }
+      continue;
+    }
+    for (let j = 1; j < word.length; j++) {
+      const def = BY_KEY.get(word[j]!);
+      if (!def) throw new UsageError(`unknown option -${word[j]}`, { value: word });
+      if (def.kind === 'flag') {
+        add(def, true);
+        continue;
+      }
+      add(def, j + 1 < word.length ? word.slice(j + 1) : needsValue(def, ++i));
+      break;
+    }
   }
-  return undefined;
+  return { values, rest: argv.slice(i) };
 }
 
 function flag(values: Map<OptionDef, unknown[]>, name: string): boolean {
-  const list = values.get(BY_KEY.get(name)!);
-  if (!list) return false;
-  for (const v of list) if (typeof v !== 'boolean') throw new UsageError(`${labelOf(name)} takes no value (got '${String(v)}')`);
-  return list[list.length - 1] === true;
+  return values.has(BY_KEY.get(name)!);
 }
 
-function texts(values: Map<OptionDef, unknown[]>, name: string): string[] {
+function texts(values: Map<OptionDef, unknown[]>, name: string, allowEmpty = false): string[] {
   const list = (values.get(BY_KEY.get(name)!) ?? []).map(String);
-  for (const v of list) if (v === '') throw new UsageError(`${labelOf(name)} needs a value`);
+  if (!allowEmpty) for (const v of list) if (v === '') throw new UsageError(`${labelOf(name)} needs a value`);
   return list;
 }
 
@@ -298,21 +291,19 @@ export function parseCommandLine(argv: readonly string[]): Command {
     if (dgram) throw conflict('--accept', `-l '${dgram.text}'`, 'a datagram socket does not accept connections');
   }
 
-  const fdnameValues = texts(values, 'fdname');
+  const fdnameValues = texts(values, 'fdname', true);
   let fdnames: string[] | undefined;
   if (fdnameValues.length) {
-    if (accept) throw conflict('--accept', '--fdname', "each connection is named 'connection'");
     if (inetd) throw conflict('--inetd', '--fdname', 'stdin and stdout carry no names');
     fdnames = fdnameValues.flatMap((v) => v.split(':'));
     for (const n of fdnames) {
       const problem = fdNameProblem(n);
       if (problem) throw new UsageError(`--fdname ${quote(n)} is not a valid fd name (${problem})`, { value: n });
     }
+    if (accept && fdnames.length > 1) throw conflict('--accept', `--fdname with several names`, 'each connection is one fd');
     const named = specs.find((s) => s.name !== undefined);
     if (fdnames.length > 1 && named) throw conflict('--fdname with several names', `-l '${named.text}' (name=)`);
-    if (fdnames.length > 1 && fdnames.length !== specs.length) {
-      throw new UsageError(`--fdname gives ${fdnames.length} names for ${specs.length} socket${specs.length === 1 ? '' : 's'} (give one name, or one per -l)`);
-    }
+    // The count is checked against every fd, inherited ones first, once they are known (sockact.ts).
   }
   if (accept || inetd) {
     const named = specs.find((s) => s.name !== undefined);

@@ -27,6 +27,8 @@ export interface AcceptOptions {
   setenv?: Record<string, string>;
   /** The connection on stdin and stdout instead of fd 3, and no LISTEN_* (inetd's protocol). */
   inetd?: boolean;
+  /** LISTEN_FDNAMES of each connection: 'connection' as systemd's Accept=yes, or --fdname's. */
+  name?: string;
   /** At most this many children at once; more connections wait in the backlog. */
   maxConnections?: number;
   uid?: number;
@@ -89,7 +91,7 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
     try {
       const spawnOpts: SpawnActivatedOptions = { program: opts.program, fds: opts.inetd ? [] : [conn], setenv };
       if (opts.inetd) spawnOpts.stdio = [conn, conn, 'inherit'];
-      else spawnOpts.names = ['connection'];
+      else spawnOpts.names = [opts.name ?? 'connection'];
       if (opts.args) spawnOpts.args = opts.args;
       if (opts.env) spawnOpts.env = opts.env;
       if (opts.uid !== undefined) spawnOpts.uid = opts.uid;

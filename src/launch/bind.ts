@@ -7,8 +7,12 @@ import { bind, getsockname, ifNameToIndex, listen, setsockoptInt, socket } from 
 import { LaunchError } from './errors.js';
 import { bindUnixPath, prepareUnixPath, removeSocketFile } from './unix.js';
 
-/** Backlog= default: systemd uses SOMAXCONN, which is 4096 since Linux 5.4 (the kernel caps it to net.core.somaxconn). */
-export const DEFAULT_BACKLOG = 4096;
+/**
+ * Backlog= default: INT_MAX, which listen(2) caps to net.core.somaxconn, so the backlog follows
+ * that sysctl. systemd passes SOMAXCONN_DELUXE (INT_MAX) from make_socket_fd() and for socket
+ * units; systemd-socket-activate 252 on Debian 12 gets exactly somaxconn too (checked with ss).
+ */
+export const DEFAULT_BACKLOG = 0x7fffffff;
 
 /** A socket the launcher made: bound, listening unless datagram, blocking, close-on-exec. */
 export interface BoundSocket {
@@ -34,7 +38,11 @@ function bindFailure(label: string, cause: unknown): LaunchError {
 function sockAddrOf(spec: ListenSpec, fallbackV4: boolean): SockAddr {
   const a = spec.address;
   if (a.family === 'unix') return { family: 'unix', path: a.path };
-  if (a.family === 'inet' || fallbackV4) return { family: 'inet', address: a.family === 'inet' ? a.address : '0.0.0.0', port: a.port };
+  if (a.family === 'inet' || fallbackV4) {
+    // a.b.c.d:PORT%dev: systemd resolves dev (an unknown one is an error) and binds on every interface.
+    if (a.family === 'inet' && a.scope !== undefined && !/^\d+$/.test(a.scope)) ifNameToIndex(a.scope);
+    return { family: 'inet', address: a.family === 'inet' ? a.address : '0.0.0.0', port: a.port };
+  }
   const out: SockAddr = { family: 'inet6', address: a.address, port: a.port };
   if (a.scope !== undefined) out.scopeId = /^\d+$/.test(a.scope) ? Number(a.scope) : ifNameToIndex(a.scope);
   return out;
@@ -43,9 +51,12 @@ function sockAddrOf(spec: ListenSpec, fallbackV4: boolean): SockAddr {
 function setOptions(fd: number, spec: ListenSpec, family: SockAddr['family'], label: string): void {
   const opt = (level: number, name: number, value: number, what: string) =>
     setsockoptInt(fd, level, name, value, `set ${what} on ${label}`);
-  // As systemd: a restarted server can rebind while old connections sit in TIME_WAIT.
-  if (family !== 'unix' && spec.type === 'stream') opt(SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
-  if (family === 'inet6') opt(IPPROTO_IPV6, IPV6_V6ONLY, spec.v6only ? 1 : 0, 'IPV6_V6ONLY');
+  // On every socket, UDP and UNIX too, as systemd's socket_address_listen() sets it: a restarted
+  // server can rebind while old connections sit in TIME_WAIT, and a program that checks gets what
+  // it would get under systemd.
+  opt(SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
+  // Unset: the kernel's net.ipv6.bindv6only decides, as with BindIPv6Only=default.
+  if (family === 'inet6' && spec.v6only !== undefined) opt(IPPROTO_IPV6, IPV6_V6ONLY, spec.v6only ? 1 : 0, 'IPV6_V6ONLY');
   if (spec.reusePort) opt(SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
   if (spec.freebind) {
     if (family === 'inet6') {

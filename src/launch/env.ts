@@ -22,7 +22,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Parse -E/--setenv values (systemd-socket-activate's): NAME=VALUE sets, NAME alone copies the
- * launcher's own value (and is skipped when unset). LISTEN_* cannot be set: sockact owns them.
+ * launcher's own value, or sets NAME= when the launcher has none, as systemd's
+ * strv_env_replace_strdup_passthrough() does. LISTEN_* cannot be set: sockact owns them.
  * NOTIFY_SOCKET and WATCHDOG_* may be passed on this way on purpose.
  */
 export function parseSetenv(values: readonly string[], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
@@ -35,7 +36,7 @@ export function parseSetenv(values: readonly string[], from: NodeJS.ProcessEnv =
       throw new UsageError(`-E '${v}': sockact sets ${name} itself`, { value: v });
     }
     if (eq >= 0) out[name] = v.slice(eq + 1);
-    else if (from[name] !== undefined) out[name] = from[name]!;
+    else out[name] = from[name] ?? '';
   }
   return out;
 }

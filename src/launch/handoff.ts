@@ -1,9 +1,10 @@
-import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHandoffError, formatHandoffHeader, HANDOFF_ENV, SCM_MAX_FD } from '../protocol/handoff.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../sys/constants.js';
 import { closeFd, pipe, writeFd } from '../sys/fd.js';
+import { chownFd, closePath, openNoFollow } from '../sys/file.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
 import type { SysError } from '../sys/errors.js';
@@ -46,14 +47,42 @@ export function isDescendant(pid: number, root: number): boolean {
 }
 
 /**
+ * Where the private directory goes. For the program's own user: its XDG_RUNTIME_DIR, else the
+ * temporary directory. For another user (--user): that user's /run/user/UID when it is theirs,
+ * else /tmp; never sockact's own XDG_RUNTIME_DIR or TMPDIR, which that user may not enter.
+ */
+function baseFor(uid: number | undefined): string {
+  if (uid === undefined || uid === process.geteuid!()) return process.env.XDG_RUNTIME_DIR || tmpdir();
+  const own = `/run/user/${uid}`;
+  try {
+    const { fd, stat } = openNoFollow(own, true);
+    closePath(fd);
+    if (stat.uid === uid && (stat.mode & 0o077) === 0) return own;
+  } catch {
+    // No runtime directory for that user (no login session): /tmp, sticky, lets them through.
+  }
+  return '/tmp';
+}
+
+/** chown the inode at `path` through an O_PATH fd: never through a symlink. */
+function giveTo(path: string, uid: number, gid: number): void {
+  const { fd } = openNoFollow(path);
+  try {
+    chownFd(fd, uid, gid, `chown ${path}`);
+  } finally {
+    closePath(fd);
+  }
+}
+
+/**
  * Offer the sockets over a private SOCK_SEQPACKET socket (protocol/handoff.ts) to descendants of
  * the program, for `sockact --wrapper`. The socket lives in a fresh 0700 directory, owned by the
  * program's user; a peer is served only when SO_PEERCRED names one of the program's descendants
  * running as the program's user (or root). One poll() on the threadpool waits for every request.
  */
 export function serveHandoff(opts: HandoffOptions): Handoff {
-  const base = process.env.XDG_RUNTIME_DIR || tmpdir();
-  const dir = mkdtempSync(join(base, 'sockact-'));
+  // mkdtemp makes it 0700: only its owner enters, and it is given to the program's user last.
+  const dir = mkdtempSync(join(baseFor(opts.uid), 'sockact-'));
   const path = join(dir, 'fds.sock');
   let listener = -1;
   let wake: [number, number];
@@ -62,8 +91,10 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
     bind(listener, { family: 'unix', path });
     listen(listener, 64);
     if (opts.uid !== undefined) {
-      chownSync(dir, opts.uid, opts.gid ?? -1);
-      chownSync(path, opts.uid, opts.gid ?? -1);
+      // The socket first, while the directory is still sockact's alone (nothing can be swapped
+      // in), then the directory, so the program's user can enter it and nobody else can.
+      giveTo(path, opts.uid, opts.gid ?? -1);
+      giveTo(dir, opts.uid, opts.gid ?? -1);
     }
     wake = pipe(O_CLOEXEC | O_NONBLOCK);
   } catch (err) {

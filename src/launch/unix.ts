@@ -1,7 +1,8 @@
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ListenSpec } from '../protocol/address.js';
 import { errorReason } from '../sys/errors.js';
+import { chownFd, closePath, openNoFollow } from '../sys/file.js';
 import { LaunchError } from './errors.js';
 import { lookupGroup, lookupUid } from './ids.js';
 
@@ -19,6 +20,56 @@ function codeOf(cause: unknown): string {
 }
 
 /**
+ * Run `fn` with the process umask set to `mask`. The umask is process-wide, which is why this is
+ * synchronous and restored before anything else runs.
+ */
+function withUmask<T>(mask: number, fn: () => T): T {
+  const old = process.umask(mask);
+  try {
+    return fn();
+  } finally {
+    process.umask(old);
+  }
+}
+
+/**
+ * Create the missing parents of a socket path, each with mkdir(2) under umask 0 so it is born
+ * 0755 (PROTOCOL 17) whatever sockact's umask: nothing is chmod'ed by name afterwards, so a
+ * directory swapped for a symlink in between changes nothing but where the socket goes. Each
+ * directory made is then checked through an O_NOFOLLOW fd: still a directory, ours, 0755.
+ * Existing directories are left alone, as systemd's mkdir_parents() does.
+ */
+function makeParents(path: string): void {
+  const missing: string[] = [];
+  for (let d = dirname(path); d !== dirname(d); d = dirname(d)) {
+    let st;
+    try {
+      // An existing parent may be a symlink to a directory (/var/run): it is only looked through.
+      st = statSync(d);
+    } catch (cause) {
+      if (codeOf(cause) !== 'ENOENT') throw cause;
+      missing.unshift(d);
+      continue;
+    }
+    if (!st.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
+    break;
+  }
+  for (const d of missing) {
+    try {
+      withUmask(0, () => mkdirSync(d, DEFAULT_DIRECTORY_MODE));
+    } catch (cause) {
+      if (codeOf(cause) === 'EEXIST') continue; // made by someone else meanwhile: not ours to check
+      throw cause;
+    }
+    const { fd, stat } = openNoFollow(d, true);
+    closePath(fd);
+    if (stat.uid !== process.geteuid!() || (stat.mode & 0o7777) !== DEFAULT_DIRECTORY_MODE) {
+      throw Object.assign(new Error(`${d} was replaced while sockact created it`), { code: 'ERR_SOCKET_PATH' });
+    }
+  }
+}
+
+/**
  * Make a UNIX socket path bindable: create the parent directories, and with `remove-stale` remove
  * what is there, but only when lstat says it is a socket. A regular file, a directory or a symlink
  * (even one pointing at a socket) is never removed: a typo in -l must not delete someone's data,
@@ -27,15 +78,12 @@ function codeOf(cause: unknown): string {
 export function prepareUnixPath(spec: ListenSpec, path: string): void {
   const dir = dirname(path);
   try {
-    // Parents are 0755 whatever the umask (PROTOCOL 17): a socket given mode 0666 must be reachable.
-    const missing: string[] = [];
-    for (let d = dir; !existsSync(d) && d !== dirname(d); d = dirname(d)) missing.push(d);
-    mkdirSync(dir, { recursive: true, mode: DEFAULT_DIRECTORY_MODE });
-    for (const d of missing) chmodSync(d, DEFAULT_DIRECTORY_MODE);
+    makeParents(path);
   } catch (cause) {
-    // A recursive mkdir says EEXIST (or ENOTDIR) when a file stands where a directory should be.
-    const inTheWay = codeOf(cause) === 'EEXIST' || codeOf(cause) === 'ENOTDIR';
-    throw fail(path, `can't create the directory ${dir}: ${inTheWay ? 'a file is in the way' : errorReason(cause)}`, codeOf(cause), cause);
+    // mkdir says EEXIST (or ENOTDIR) when a file stands where a directory should be; O_NOFOLLOW says ELOOP.
+    const code = codeOf(cause);
+    const reason = code === 'ENOTDIR' ? 'a file is in the way' : code === 'ELOOP' ? 'a symlink is in the way' : errorReason(cause);
+    throw fail(path, `can't create the directory ${dir}: ${reason}`, code, cause);
   }
   let st;
   try {
@@ -56,35 +104,41 @@ export function prepareUnixPath(spec: ListenSpec, path: string): void {
 }
 
 /**
- * Run `bind` with the umask set so the socket file is created with no more than `mode`, then
- * chmod it to exactly `mode` (the umask can only take bits away) and chown it. The umask is
- * process-wide, which is why this is synchronous and restored before anything else runs.
+ * Run `bind` with the umask set to ~mode, as systemd's socket_address_listen() does: the kernel
+ * creates the socket file 0777 & ~umask, so exactly `mode`, and no chmod(2) by name follows (it
+ * would follow a symlink swapped in after bind). With user= or group=, the file is then opened
+ * O_PATH | O_NOFOLLOW, checked to be the socket just made (a socket, ours, one link: not a link
+ * or a hard link planted in its place) and chowned through that fd (fchownat AT_EMPTY_PATH).
  */
 export function bindUnixPath(spec: ListenSpec, path: string, bind: () => void): void {
   const mode = spec.mode ?? DEFAULT_SOCKET_MODE;
-  const old = process.umask(~mode & 0o777);
+  withUmask(~mode & 0o777, bind);
+  if (spec.user === undefined && spec.group === undefined) return;
+  let fd = -1;
   try {
-    bind();
-  } finally {
-    process.umask(old);
-  }
-  try {
-    chmodSync(path, mode);
-    if (spec.user !== undefined || spec.group !== undefined) {
-      const uid = spec.user !== undefined ? lookupUid(spec.user) : -1;
-      const gid = spec.group !== undefined ? lookupGroup(spec.group) : -1;
-      chownSync(path, uid, gid);
+    const uid = spec.user !== undefined ? lookupUid(spec.user) : -1;
+    const gid = spec.group !== undefined ? lookupGroup(spec.group) : -1;
+    const opened = openNoFollow(path);
+    fd = opened.fd;
+    const st = opened.stat;
+    if (!st.isSocket() || st.uid !== process.geteuid!() || st.nlink !== 1) {
+      throw Object.assign(new Error('the socket file was replaced after bind'), { code: 'ERR_SOCKET_PATH' });
     }
+    chownFd(fd, uid, gid);
   } catch (cause) {
     removeSocketFile(path);
     if (cause instanceof LaunchError) throw fail(path, cause.message, cause.code, cause);
-    throw fail(path, `can't set its owner or mode: ${errorReason(cause)}`, codeOf(cause), cause);
+    const reason = codeOf(cause) === 'ELOOP' ? 'the socket file was replaced by a symlink after bind' : errorReason(cause);
+    throw fail(path, `can't set its owner: ${reason}`, codeOf(cause), cause);
+  } finally {
+    if (fd >= 0) closePath(fd);
   }
 }
 
 /** Remove a socket file sockact created, if it is still a socket (RemoveOnStop=). Never throws. */
 export function removeSocketFile(path: string): void {
   try {
+    // unlink(2) never follows a symlink: at worst a link swapped in after lstat is removed.
     if (lstatSync(path).isSocket()) unlinkSync(path);
   } catch {
     // Already gone, or the directory went away: nothing left to clean up.

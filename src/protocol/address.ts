@@ -13,11 +13,17 @@ import { isIPv4Text, isIPv6Text } from './ip.js';
 export type ListenType = 'stream' | 'dgram' | 'seqpacket';
 
 export type ListenAddress =
-  | { family: 'inet'; address: string; port: number }
   /**
-   * `wildcard` marks the bare `PORT` / `:PORT` forms: [::]:PORT dual-stack, which the binder may
-   * fall back to 0.0.0.0:PORT on a host without IPv6 (as systemd does). `scope` is the `%dev`
-   * part: an interface name or number, resolved by the binder.
+   * `scope` is the `%dev` of `a.b.c.d:PORT%dev`: systemd's socket_address_parse() resolves the
+   * interface (an unknown one is an error) and then binds a.b.c.d:PORT on every interface, as
+   * sockact does; SO_BINDTODEVICE is systemd's BindToDevice=, a separate setting.
+   */
+  | { family: 'inet'; address: string; port: number; scope?: string }
+  /**
+   * `wildcard` marks the bare `PORT` / `:PORT` forms: [::]:PORT (dual-stack unless
+   * net.ipv6.bindv6only=1), which the binder may fall back to 0.0.0.0:PORT on a host without
+   * IPv6 (as systemd does). `scope` is the `%dev` of `[v6%dev]:PORT` or
+   * of systemd's `[v6]:PORT%dev`: an interface name or number, the sin6_scope_id, resolved by the binder.
    */
   | { family: 'inet6'; address: string; port: number; scope?: string; wildcard?: boolean }
   /** A path, or an abstract name written `@name` (the '@' stands for the leading NUL). */
@@ -32,8 +38,11 @@ export interface ListenOptions {
   backlog?: number;
   reusePort: boolean;
   freebind: boolean;
-  /** IPV6_V6ONLY; false (dual-stack, accepts IPv4 too) unless asked. inet6 only. */
-  v6only: boolean;
+  /**
+   * IPV6_V6ONLY, inet6 only: true (IPv6 only), false (dual-stack, IPv4 too), or unset: the
+   * kernel's default, net.ipv6.bindv6only, as systemd's BindIPv6Only=default leaves it.
+   */
+  v6only?: boolean;
   /** Permission bits of a UNIX socket file (SocketMode=, default 0666 applied by the binder). */
   mode?: number;
   /** Owner and group of a UNIX socket file (SocketUser=, SocketGroup=): a name or a number. */
@@ -72,10 +81,30 @@ const UNIX_NAME_MAX = 107;
 
 function parsePort(text: string, value: string): number {
   if (text === '') throw new ListenSpecError(value, 'the port is missing after the colon');
+  if (/^0[0-9a-z]+$/i.test(text)) {
+    // systemd's parse_ip_port() reads ports in base 0 (safe_atou16): 010 is 8, 0x50 is 80, 080
+    // is an error. Plain decimal here, so a leading zero is refused rather than read otherwise.
+    const theirs = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^0[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
+    const reading = theirs === undefined ? 'refuses it' : `reads it as port ${theirs}`;
+    throw new ListenSpecError(value, `port '${text}' is ambiguous (systemd ${reading}): write the port in plain decimal`);
+  }
   if (!/^\d+$/.test(text)) throw new ListenSpecError(value, `'${text}' is not a port number`);
   const port = Number(text);
   if (port > 65535) throw new ListenSpecError(value, `port ${text} is out of range (0-65535)`);
   return port;
+}
+
+/**
+ * systemd's `ADDRESS:PORT%dev` (socket_address_parse(), in_addr_port_ifindex_name_from_string_auto()):
+ * the interface after the port. Split it off, for IP addresses only; `[v6%dev]:PORT` keeps its
+ * own form.
+ */
+function splitDevice(text: string, value: string): { text: string; device?: string } {
+  const pct = text.lastIndexOf('%');
+  if (pct < 0 || pct < text.lastIndexOf(']')) return { text };
+  const device = text.slice(pct + 1);
+  if (device === '') throw new ListenSpecError(value, 'the interface after % is empty');
+  return { text: text.slice(0, pct), device };
 }
 
 /** Parse the address part of a -l value (no options). */
@@ -91,6 +120,14 @@ export function parseListenAddress(text: string, value = text): ListenAddress {
     if (path.includes('\0')) throw new ListenSpecError(value, 'the path contains a NUL byte');
     checkUnixLength(path, value);
     return { family: 'unix', path };
+  }
+  const split = splitDevice(text, value);
+  if (split.device !== undefined) {
+    const a = parseListenAddress(split.text, value);
+    if (a.family === 'unix' || (a.family === 'inet6' && a.wildcard)) throw new ListenSpecError(value, '%dev follows an IP address and port only');
+    if (a.family === 'inet6' && a.scope !== undefined) throw new ListenSpecError(value, 'the interface is given twice');
+    a.scope = split.device;
+    return a;
   }
   if (/^\d+$/.test(text) || /^:[^:]*$/.test(text)) {
     return { family: 'inet6', address: '::', port: parsePort(text.replace(/^:/, ''), value), wildcard: true };
@@ -128,7 +165,7 @@ function checkUnixLength(name: string, value: string): void {
 
 /** Format an address the way the launcher prints it: 1.2.3.4:80, [::1]:80, [fe80::1%eth0]:80, /path, @name. */
 export function formatListenAddress(a: ListenAddress): string {
-  if (a.family === 'inet') return `${a.address}:${a.port}`;
+  if (a.family === 'inet') return `${a.address}:${a.port}${a.scope !== undefined ? `%${a.scope}` : ''}`;
   if (a.family === 'inet6') return `[${a.address}${a.scope !== undefined ? `%${a.scope}` : ''}]:${a.port}`;
   return a.path;
 }
@@ -137,7 +174,6 @@ const LISTEN_DEFAULTS: Readonly<ListenOptions> = {
   type: 'stream',
   reusePort: false,
   freebind: false,
-  v6only: false,
   removeStale: false,
   removeOnExit: false,
 };
@@ -207,6 +243,31 @@ function optionValue(kind: Kind, key: string, text: string | undefined, value: s
   return text;
 }
 
+/** A word after a comma that reads as a socket option: `key` or `key=value`, key made of letters, digits and '-'. */
+const OPTION_WORD = /^[A-Za-z][A-Za-z0-9-]*(=|$)/;
+
+/**
+ * Split a -l value into its address and its options. Commas separate options; `\,` is a comma
+ * that belongs to the address. A UNIX path or abstract name also keeps a comma followed by a
+ * word that cannot be an option (`/run/a,b.sock`, `@x,1`): options start at the first word that
+ * looks like one, and from there every word must be a known option, so a misspelled option is
+ * an error, never part of a file name.
+ */
+function splitOptions(value: string): [string, string[]] {
+  const words: string[] = [''];
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] === '\\' && value[i + 1] === ',') words[words.length - 1] += value[++i];
+    else if (value[i] === ',') words.push('');
+    else words[words.length - 1] += value[i];
+  }
+  let addr = words[0]!;
+  let k = 1;
+  if (/^(\/|\.\.?\/|@)/.test(addr)) {
+    for (; k < words.length && !OPTION_WORD.test(words[k]!) && words[k] !== ''; k++) addr += `,${words[k]}`;
+  }
+  return [addr, words.slice(k)];
+}
+
 /**
  * Parse one -l value. `defaults` come from the global flags (-d, --backlog, --socket-mode...);
  * a default is applied only where it makes sense (a mode to UNIX paths, reuse-port to IP), while
@@ -214,7 +275,7 @@ function optionValue(kind: Kind, key: string, text: string | undefined, value: s
  * the address: seqpacket needs a UNIX socket, as in systemd-socket-activate.
  */
 export function parseListen(value: string, defaults: Partial<ListenOptions> = {}): ListenSpec {
-  const [addrText = '', ...parts] = value.split(',');
+  const [addrText, parts] = splitOptions(value);
   const address = parseListenAddress(addrText, value);
   let type: ListenType | undefined;
   const given: Partial<Record<OptionKey, boolean | number | string>> = {};
@@ -233,7 +294,8 @@ export function parseListen(value: string, defaults: Partial<ListenOptions> = {}
     const def = OPTIONS[key];
     if (!def) {
       const known = [...TYPES, ...Object.keys(OPTIONS)].join(', ');
-      throw new ListenSpecError(value, `unknown socket option '${rawKey}' (known: ${known})`);
+      const comma = address.family === 'unix' ? "; write \\, for a comma that belongs to the path" : '';
+      throw new ListenSpecError(value, `unknown socket option '${rawKey}' (known: ${known})${comma}`);
     }
     if (def.key in given) throw new ListenSpecError(value, `${key} is given twice`);
     given[def.key] = optionValue(def.kind, key, text, value);

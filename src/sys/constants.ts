@@ -45,6 +45,10 @@ export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+/** open(2) O_PATH: a handle on the inode itself, nothing read or written (the generic value). */
+export const O_PATH = 0o10000000;
+/** fchownat(2) flag: act on dirfd itself (an O_PATH fd) instead of a name under it. */
+export const AT_EMPTY_PATH = 0x1000;
 
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;

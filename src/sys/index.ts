@@ -5,6 +5,7 @@
 export * from './constants.js';
 export { describeErrno, errnoName, errorReason, sysError, type SysError } from './errors.js';
 export * from './fd.js';
+export * from './file.js';
 export * from './msg.js';
 export * from './poll.js';
 export { PollLoop, pollLoop, type Watch } from './loop.js';

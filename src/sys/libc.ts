@@ -32,6 +32,7 @@ export interface Libc {
   getuid(): number;
   getgid(): number;
   waitpid(pid: number, status: Int32Array | null, options: number): number;
+  fchownat(dirfd: number, path: string, uid: number, gid: number, flags: number): number;
 }
 
 type VariadicFn = (...args: unknown[]) => number;
@@ -146,6 +147,7 @@ export function libc(): Libc {
     getuid: f('uint32_t getuid()'),
     getgid: f('uint32_t getgid()'),
     waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
+    fchownat: f('int fchownat(int dirfd, const char *path, uint32_t uid, uint32_t gid, int flags)'),
   };
   return cached;
 }

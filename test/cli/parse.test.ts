@@ -39,10 +39,30 @@ describe('parseCommandLine: PROGRAM and its arguments', () => {
     // Attached and grouped short forms.
     [['-ql8080', 'prog'], 'prog', []],
     [['--listen=8080', 'prog', '-q'], 'prog', ['-q']],
+    // A lone '-' is a word, not an option: PROGRAM (getopt does the same).
+    [['-l', '8080', '-', 'x'], '-', ['x']],
   ])('%j', (argv, program, args) => {
     const c = config(argv);
     expect(c.program).toBe(program);
     expect(c.args).toEqual(args);
+  });
+
+  it('reads the getopt_long forms systemd-socket-activate accepts', () => {
+    // Attached values, to short and long options.
+    const c = config(['-l127.0.0.1:8080', '-EFOO=1', '--listen=/tmp/a.sock', '-E', 'B', '--setenv=C=', 'prog']);
+    expect(c.specs.map((s) => s.text)).toEqual(['127.0.0.1:8080', '/tmp/a.sock']);
+    expect(c.setenv).toEqual(['FOO=1', 'B', 'C=']);
+    // A required value is the next word whatever it is, even one that starts with '-'.
+    expect(config(['--fdname', '-web', '-l', '1', 'p']).fdnames).toEqual(['-web']);
+    expect(config(['-l', '1', '-E', '-q', 'p']).setenv).toEqual(['-q']);
+    expect(config(['-l', '1', '-E', '--', 'p'])).toMatchObject({ setenv: ['--'], program: 'p' });
+    // Unambiguous abbreviations of long options and aliases; an exact name wins over a longer one.
+    const a = config(['--liste=127.0.0.1:1', '--lis', '127.0.0.1:2', '--acc', '--q', '--env', 'X=1', '--set=Y=2', 'p']);
+    expect(a.specs.map((s) => s.text)).toEqual(['127.0.0.1:1', '127.0.0.1:2']);
+    expect(a).toMatchObject({ accept: true, quiet: true, setenv: ['X=1', 'Y=2'] });
+    expect(config(['--user', 'u', '-l', '1', 'p']).user).toBe('u');
+    // --fdname= is one empty name, as systemd-socket-activate reads it (LISTEN_FDNAMES=).
+    expect(config(['--fdname=', '-l', '1', 'p']).fdnames).toEqual(['']);
   });
 
   it('collects repeatable options in order', () => {
@@ -75,6 +95,10 @@ describe('parseCommandLine: PROGRAM and its arguments', () => {
     expect(c.specs[1]!.mode).toBeUndefined();
   });
 
+  it('takes one --fdname with --accept: each connection gets that name, as with systemd-socket-activate', () => {
+    expect(config(['-a', '--fdname', 'x', '-l', '1', 'p'])).toMatchObject({ accept: true, fdnames: ['x'] });
+  });
+
   it('splits --fdname on colons and joins repeated ones', () => {
     expect(config(['-l', '1', '-l', '2', '-l', '3', '--fdname', 'a:b', '--fdname', 'c', 'p']).fdnames).toEqual(['a', 'b', 'c']);
     // One name is copied to every socket later (systemd-socket-activate does so).
@@ -100,13 +124,17 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
     [['-l', '127.0.0.1:99999', 'p'], "-l '127.0.0.1:99999': port 99999 is out of range"],
     [['-l', 'localhost:80', 'p'], "-l 'localhost:80': 'localhost' is not an IP address"],
     [['--now=later', '-l', '1', 'p'], "--now takes no value (got 'later')"],
+    [['--acc=1', '-l', '1', 'p'], "--accept takes no value (got '1')"],
+    // Ambiguous abbreviations name the candidates, in getopt_long's words.
+    [['--se', 'x', 'p'], "option '--se' is ambiguous; possibilities: '--seqpacket' '--setenv'"],
+    [['--remove', '-l', '/x', 'p'], "option '--remove' is ambiguous; possibilities: '--remove-stale' '--remove-on-exit'"],
+    [['-l', '1', '--fdname'], '--fdname needs a value'],
+    [['-ql'], '-l needs a value'],
     [['--user', 'a', '--user', 'b', '-l', '1', 'p'], "--user is given more than once ('a', 'b')"],
     [['--backlog', 'lots', '-l', '1', 'p'], "--backlog 'lots': expected a positive whole number"],
     [['--socket-mode', '888', '-l', '/x', 'p'], "--socket-mode '888': expected an octal mode"],
     [['--max-connections', '3', '-l', '1', 'p'], '--max-connections applies to --accept only'],
     [['-a', '--max-connections', '0', '-l', '1', 'p'], "--max-connections '0': expected a positive whole number"],
-    [['--fdname', 'a:b:c', '-l', '1', '-l', '2', 'p'], '--fdname gives 3 names for 2 sockets'],
-    [['--fdname', 'a:b', '-l', '1', 'p'], '--fdname gives 2 names for 1 socket ('],
     [['--fdname', 'a\tb', '-l', '1', 'p'], "--fdname 'a\\x09b' is not a valid fd name"],
   ])('%j', (argv, message) => {
     expect(usageError(argv).message).toContain(message);
@@ -124,7 +152,7 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
     [['--wrapper', '--inetd', '-l', '1', 'p'], '--wrapper may not be combined with --inetd'],
     // --seqpacket is a default for every -l; an IP address cannot take it (systemd-socket-activate: AF_UNIX only).
     [['--seqpacket', '-l', '/x', '-l', '[::1]:0', 'p'], "--seqpacket may not be combined with -l '[::1]:0' (seqpacket sockets need a UNIX address: /path or @name)"],
-    [['-a', '--fdname', 'x', '-l', '1', 'p'], '--accept may not be combined with --fdname'],
+    [['-a', '--fdname', 'x:y', '-l', '1', 'p'], '--accept may not be combined with --fdname with several names (each connection is one fd)'],
     [['--inetd', '--fdname', 'x', '-l', '1', 'p'], '--inetd may not be combined with --fdname'],
     [['-a', '-l', '1,name=x', 'p'], "--accept may not be combined with -l '1,name=x' (name=)"],
     [['--fdname', 'a:b', '-l', '1,name=x', '-l', '2', 'p'], "--fdname with several names may not be combined with -l '1,name=x'"],

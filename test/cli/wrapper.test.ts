@@ -1,6 +1,6 @@
 import type { SpawnOptions } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, lstatSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exchange, hostPort, listeningOn, ROOT, sockact, tempDir } from '../_support/launcher.js';
 
@@ -28,6 +28,27 @@ describe('sockact --wrapper', () => {
     expect((await r.exited).code).toBe(0);
     // The private directory goes with the program.
     expect(existsSync(offered)).toBe(false);
+  });
+
+  it.runIf(process.getuid!() === 0)('with --user, makes the directory where that user can reach it, and only that user', async () => {
+    // sockact's own runtime directory is root's alone (as /run/user/0 is): nobody cannot enter it.
+    const rootOnly = tempDir();
+    try {
+      chmodSync(rootOnly.dir, 0o700);
+      const { r, target, offered, line } = await started(['--wrapper', '--user', 'nobody', '-l', '127.0.0.1:0,name=web', '--', 'sh', '-c', `"${process.execPath}" "${APP}"; true`], {
+        env: { ...process.env, XDG_RUNTIME_DIR: rootOnly.dir, TMPDIR: rootOnly.dir },
+      });
+      expect(line.fds).toHaveLength(1);
+      expect(line.fds[0]).toMatchObject({ name: 'web', listening: true, address: `127.0.0.1:${target.port}` });
+      const d = statSync(dirname(offered));
+      expect([d.uid, d.mode & 0o777]).toEqual([65534, 0o700]);
+      expect(lstatSync(offered).uid).toBe(65534);
+      expect(dirname(offered).startsWith(rootOnly.dir)).toBe(false);
+      expect(await exchange(target, GET)).toContain(`hello from pid ${line.pid}`);
+      expect((await r.exited).code).toBe(0);
+    } finally {
+      rootOnly.cleanup();
+    }
   });
 
   it('hands them to an app behind `npm start` (npm closes every inherited fd above 2)', async () => {

@@ -8,8 +8,8 @@ describe('parseSetenv', () => {
     [['A=1', 'B=x=y'], { A: '1', B: 'x=y' }],
     // NAME alone copies the launcher's own value...
     [['HOME_X'], { HOME_X: '/home/x' }],
-    // ...and is skipped when the launcher has none (systemd-socket-activate's -E).
-    [['UNSET_HERE'], {}],
+    // ...and is set empty when the launcher has none (systemd-socket-activate 252 passes UNSET_HERE=).
+    [['UNSET_HERE'], { UNSET_HERE: '' }],
     // An empty value is a value.
     [['E='], { E: '' }],
     // NOTIFY_SOCKET can be passed on on purpose, although it is stripped by default.

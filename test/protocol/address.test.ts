@@ -17,6 +17,10 @@ describe('parseListenAddress', () => {
     // The %dev scope stays text: the binder resolves interface names.
     ['[fe80::1%eth0]:80', { family: 'inet6', address: 'fe80::1', port: 80, scope: 'eth0' }],
     ['[fe80::1%2]:80', { family: 'inet6', address: 'fe80::1', port: 80, scope: '2' }],
+    // systemd.socket's own spelling: %dev after the port. For IPv6 it is the scope...
+    ['[fe80::1]:80%eth0', { family: 'inet6', address: 'fe80::1', port: 80, scope: 'eth0' }],
+    // ...for IPv4 an interface systemd checks exists and then does not bind to (no scope in sockaddr_in).
+    ['127.0.0.1:80%lo', { family: 'inet', address: '127.0.0.1', port: 80, scope: 'lo' }],
     // An IPv4-mapped IPv6 address is still written in brackets.
     ['[::ffff:127.0.0.1]:1', { family: 'inet6', address: '::ffff:127.0.0.1', port: 1 }],
     ['/run/app.sock', { family: 'unix', path: '/run/app.sock' }],
@@ -52,6 +56,17 @@ describe('parseListenAddress', () => {
     ['[::1]80', 'expected [IPv6]:PORT'],
     ['[nope]:80', "'nope' is not an IPv6 address"],
     ['[fe80::1%]:80', 'the interface after % is empty'],
+    ['127.0.0.1:80%', 'the interface after % is empty'],
+    ['[fe80::1%a]:80%b', 'the interface is given twice'],
+    // A bare port takes no interface (systemd refuses 8080%lo too).
+    ['8080%lo', '%dev follows an IP address and port only'],
+    // systemd reads ports in base 0: 010 is port 8 there, 0x50 port 80, 080 an error. Never a
+    // different port silently: a leading zero is refused, naming what systemd would bind.
+    ['127.0.0.1:010', "port '010' is ambiguous (systemd reads it as port 8): write the port in plain decimal"],
+    ['010', "port '010' is ambiguous (systemd reads it as port 8)"],
+    ['[::1]:0x50', "port '0x50' is ambiguous (systemd reads it as port 80)"],
+    ['127.0.0.1:080', "port '080' is ambiguous (systemd refuses it)"],
+    ['127.0.0.1:00', "port '00' is ambiguous (systemd reads it as port 0)"],
     ['@', 'the abstract socket name after @ is empty'],
     // sun_path holds 108 bytes with its NUL.
     [`/${'x'.repeat(107)}`, 'at most 107 bytes, this one has 108'],
@@ -76,7 +91,7 @@ describe('parseListenAddress', () => {
 });
 
 describe('formatListenAddress', () => {
-  it.each(['127.0.0.1:80', '[::1]:80', '[fe80::1%eth0]:80', '/run/x.sock', '@name'])('prints %s back as written', (text) => {
+  it.each(['127.0.0.1:80', '127.0.0.1:80%lo', '[::1]:80', '[fe80::1%eth0]:80', '/run/x.sock', '@name'])('prints %s back as written', (text) => {
     expect(formatListenAddress(parseListenAddress(text))).toBe(text);
   });
 
@@ -90,7 +105,7 @@ describe('parseListen options', () => {
     const { text: _t, address: _a, ...rest } = s;
     return rest;
   };
-  const base = { type: 'stream', reusePort: false, freebind: false, v6only: false, removeStale: false, removeOnExit: false };
+  const base = { type: 'stream', reusePort: false, freebind: false, removeStale: false, removeOnExit: false };
 
   it.each<[string, Record<string, unknown>]>([
     // No options: a blocking stream socket with the kernel's defaults.
@@ -101,6 +116,8 @@ describe('parseListen options', () => {
     // Flags take yes/no spellings too; 'no' keeps the default.
     ['8080,reuse-port=yes,freebind=no', { reusePort: true }],
     ['[::]:80,v6only', { v6only: true }],
+    // v6only=no is BindIPv6Only=both; without it, net.ipv6.bindv6only decides (BindIPv6Only=default).
+    ['[::]:80,v6only=no', { v6only: false }],
     ['127.0.0.1:80,freebind', { freebind: true }],
     ['[::1]:53,dgram', { type: 'dgram' }],
     ['/run/a.sock,seqpacket', { type: 'seqpacket' }],
@@ -136,8 +153,27 @@ describe('parseListen options', () => {
     ['/run/a.sock,user=', 'user needs a value'],
     ['/run/a.sock,reuse-port', 'reuse-port: it applies to IP addresses only'],
     ['127.0.0.1:80,v6only', 'v6only: it applies to IPv6 addresses only'],
+    // After a path, a word that looks like an option must be one: a typo never becomes part of a file name.
+    ['/run/a.sock,mdoe=0660', "unknown socket option 'mdoe' (known: stream, dgram, seqpacket, name, backlog, reuse-port, freebind, v6only, mode, user, group, remove-stale, remove-on-exit); write \\, for a comma that belongs to the path"],
+    ['/run/a,b', "unknown socket option 'b'"],
+    ['/run/a,b.sock,dgram,x.y', "unknown socket option 'x.y'"],
   ])('rejects %s', (text, reason) => {
     expect(() => parseListen(text)).toThrow(reason);
+  });
+
+  it.each<[string, string, Record<string, unknown>]>([
+    // A comma followed by what cannot be an option belongs to the path, as systemd binds it.
+    ['/dir/a,b.sock', '/dir/a,b.sock', {}],
+    ['/dir/a,b.sock,mode=0600', '/dir/a,b.sock', { mode: 0o600 }],
+    ['/dir/a,1,2/s.sock,dgram', '/dir/a,1,2/s.sock', { type: 'dgram' }],
+    ['@name,1', '@name,1', {}],
+    // \, is a comma of the path whatever follows it.
+    ['/dir/a\\,mode=1.sock', '/dir/a,mode=1.sock', {}],
+    ['/dir/a\\,b,remove-stale', '/dir/a,b', { removeStale: true }],
+  ])('reads %s as the path %s', (text, path, options) => {
+    const spec = parseListen(text);
+    expect(spec.address).toEqual({ family: 'unix', path });
+    expect(pick(spec)).toEqual({ ...base, ...options });
   });
 
   it('applies global defaults only where they make sense, and own options override them', () => {
