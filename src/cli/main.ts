@@ -178,7 +178,13 @@ async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed
  */
 async function offerToDescendants(base: SpawnActivatedOptions, passed: Passed[], root: () => number | undefined, log: Log) {
   const { serveHandoff } = await import('../launch/handoff.js');
-  const opts: Parameters<typeof serveHandoff>[0] = { fds: passed.map((p) => p.fd), names: passed.map((p) => p.name ?? 'unknown'), root };
+  const opts: Parameters<typeof serveHandoff>[0] = {
+    fds: passed.map((p) => p.fd),
+    names: passed.map((p) => p.name ?? 'unknown'),
+    root,
+    // The program keeps its sockets at fd 3..; only descendants that ask later are turned away.
+    onError: (err) => warn(`stopped offering the sockets to the program's descendants: ${err.message}`),
+  };
   if (base.uid !== undefined) opts.uid = base.uid;
   if (base.gid !== undefined) opts.gid = base.gid;
   const handoff = serveHandoff(opts);
