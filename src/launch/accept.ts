@@ -26,6 +26,8 @@ export interface AcceptOptions {
   warn?: (line: string) => void;
   /** How messages name the program ("node server.js"); `program` by default. */
   command?: string;
+  /** What every child gets back from the launcher's start (spawnActivated's options of the same names). */
+  restore?: Pick<SpawnActivatedOptions, 'nofileSoft' | 'ignoredSignals' | 'parentDeathSignal'>;
   /** Called when a child has exited and its slot is free. */
   onChildExit?: (child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => void;
 }
@@ -72,7 +74,7 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
     const from = peer ? ` from ${peer.family === 'unix' ? 'a UNIX peer' : `${setenv.REMOTE_ADDR}:${peer.port}`}` : '';
     let child: ChildProcess;
     try {
-      const spawnOpts: SpawnActivatedOptions = { program: opts.program, fds: opts.inetd ? [] : [conn], setenv };
+      const spawnOpts: SpawnActivatedOptions = { ...opts.restore, program: opts.program, fds: opts.inetd ? [] : [conn], setenv };
       if (opts.inetd) spawnOpts.stdio = [conn, conn, 'inherit'];
       else spawnOpts.names = ['connection'];
       if (opts.args) spawnOpts.args = opts.args;
