@@ -17,15 +17,27 @@ import { parseCommandLine, type RunConfig } from './parse.js';
 
 type Log = (line: string) => void;
 
+/** Set once stderr is gone (a closed pipe, `2>&-`): messages are dropped from then on. */
+let stderrGone = false;
+
 /**
  * Write one line to stderr. writeSync skips creating process.stderr (a net or tty stream, ~2 ms
  * of start-up); the stream is the fallback for a non-blocking stderr that is full (EAGAIN).
+ * When stderr is gone (EPIPE: `sockact ... 2>&1 | head -1`), sockact's own messages are dropped:
+ * it must still wait for its program and end with its status, not die of the write.
  */
 function say(line: string, more = ''): void {
+  if (stderrGone) return;
   const text = `sockact: ${line}\n${more}`;
   try {
     writeSync(2, text);
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+      stderrGone = true;
+      return;
+    }
+    // The stream reports a later EPIPE as an 'error' event, which would end the process unheard.
+    if (process.stderr.listenerCount('error') === 0) process.stderr.on('error', () => (stderrGone = true));
     process.stderr.write(text);
   }
 }
@@ -78,6 +90,16 @@ function describeCommand(c: RunConfig): string {
   return [c.program, ...c.args].map(shellWord).join(' ');
 }
 
+/**
+ * SIGTERM to the program when sockact dies (SIGKILL, an OOM kill), which would otherwise live on,
+ * orphaned, with the sockets; systemd-socket-activate execs in place and has no such gap. The
+ * RLIMIT_NOFILE soft limit and ignored signals sockact was started with cannot be given back:
+ * Node raises the one and resets the others before any JavaScript runs (README, "Departures").
+ */
+function restored(): Pick<SpawnActivatedOptions, 'parentDeathSignal'> {
+  return { parentDeathSignal: 'SIGTERM' };
+}
+
 async function run(c: RunConfig, log: Log): Promise<void> {
   // Everything that can be refused is checked before a socket is bound or a program started.
   const user = c.user !== undefined ? lookupUser(c.user) : undefined;
@@ -87,7 +109,9 @@ async function run(c: RunConfig, log: Log): Promise<void> {
     // As systemd's User=: the program sees its own identity, unless -E says otherwise.
     for (const [k, v] of [['USER', user.name], ['LOGNAME', user.name], ['HOME', user.home]] as const) setenv[k] ??= v;
   }
-  const program = resolveProgram(c.program, setenv.PATH ?? process.env.PATH, user?.uid);
+  // Checked here, for a clear error before anything is bound; the program is still started by the
+  // name as given, so its argv[0] is `cat`, not /usr/bin/cat (systemd-socket-activate's execvp).
+  resolveProgram(c.program, setenv.PATH ?? process.env.PATH, user?.uid);
   const inherited = await inheritedSockets();
   const total = inherited.length + c.specs.length;
   if (total === 0) throw new UsageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
@@ -102,7 +126,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
     if (bad) throw new UsageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
   }
 
-  const base: SpawnActivatedOptions = { program, args: c.args, fds: [], setenv };
+  const base: SpawnActivatedOptions = { program: c.program, args: c.args, fds: [], setenv, ...restored() };
   if (user) base.uid = user.uid;
   if (gid !== undefined) base.gid = gid;
 
@@ -187,7 +211,13 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
  */
 async function offerToDescendants(base: SpawnActivatedOptions, passed: Passed[], root: () => number | undefined, log: Log) {
   const { serveHandoff } = await import('../launch/handoff.js');
-  const opts: Parameters<typeof serveHandoff>[0] = { fds: passed.map((p) => p.fd), names: passed.map((p) => p.name ?? 'unknown'), root };
+  const opts: Parameters<typeof serveHandoff>[0] = {
+    fds: passed.map((p) => p.fd),
+    names: passed.map((p) => p.name ?? 'unknown'),
+    root,
+    // The program keeps its sockets at fd 3..; only descendants that ask later are turned away.
+    onError: (err) => warn(`stopped offering the sockets to the program's descendants: ${err.message}`),
+  };
   if (base.uid !== undefined) opts.uid = base.uid;
   if (base.gid !== undefined) opts.gid = base.gid;
   const handoff = serveHandoff(opts);
@@ -217,6 +247,7 @@ async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Pas
     warn,
     command: describeCommand(c),
     onChildExit: () => finish(),
+    restore: restored(),
   };
   if (c.fdnames) opts.name = c.fdnames[0]!;
   if (c.maxConnections !== undefined) opts.maxConnections = c.maxConnections;

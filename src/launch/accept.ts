@@ -1,17 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import {
-  accept,
-  closeFd,
-  O_CLOEXEC,
-  O_NONBLOCK,
-  pipe,
-  POLLERR,
-  POLLNVAL,
-  pollAsync,
-  writeFd,
-  type SockAddr,
-  type SysError,
-} from '../sys/index.js';
+import { accept, closeFd, POLLERR, POLLNVAL, pollLoop, type SockAddr, type SysError, type Watch } from '../sys/index.js';
+import { acceptFailure, RETRY_SCARCE_MS } from './accept-errors.js';
 import { LaunchError } from './errors.js';
 import { describeExit, describeStartFailure, spawnActivated, type SpawnActivatedOptions } from './spawn.js';
 
@@ -39,6 +28,8 @@ export interface AcceptOptions {
   warn?: (line: string) => void;
   /** How messages name the program ("node server.js"); `program` by default. */
   command?: string;
+  /** What every child gets back from the launcher's start (spawnActivated's options of the same names). */
+  restore?: Pick<SpawnActivatedOptions, 'nofileSoft' | 'ignoredSignals' | 'parentDeathSignal'>;
   /** Called when a child has exited and its slot is free. */
   onChildExit?: (child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => void;
 }
@@ -61,15 +52,12 @@ export function remoteEnv(peer: SockAddr | undefined): Record<string, string> {
   return { REMOTE_ADDR: addr, REMOTE_PORT: String(peer.port) };
 }
 
-/** accept4 errors that concern one connection (it went away) or a moment of scarcity, not the socket. */
-const TRANSIENT = new Set(['ECONNABORTED', 'EINTR', 'EAGAIN', 'EPROTO', 'EPERM', 'ENETDOWN', 'ENONET', 'EHOSTDOWN', 'EHOSTUNREACH', 'ENETUNREACH', 'EOPNOTSUPP']);
-const SCARCE = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
-
 /**
  * Accept=yes (PROTOCOL.md 18): the launcher accepts each connection itself and starts one child
  * for it, with the connection at fd 3 (LISTEN_FDS=1, LISTEN_FDNAMES=connection) or, in inetd
- * mode, on stdin and stdout. Connections are handed over blocking. At the cap the launcher stops
- * polling, so further connections wait in the kernel's backlog instead of being refused.
+ * mode, on stdin and stdout. Connections are handed over blocking. The sockets are watches on the
+ * process's one poll loop (sys/loop.ts); at the cap they are paused, so further connections wait
+ * in the kernel's backlog instead of being refused, and resumed when a child exits.
  */
 export function runAccept(opts: AcceptOptions): AcceptServer {
   const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
@@ -77,19 +65,18 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
   const warn = opts.warn ?? log;
   const command = opts.command ?? opts.program;
   const children = new Set<ChildProcess>();
-  const fds = opts.sockets.map((s) => s.fd);
   const labels = new Map(opts.sockets.map((s) => [s.fd, s.label]));
-  // A byte on this pipe ends a poll() parked on the threadpool, so stop() takes effect at once.
-  const [wakeRead, wakeWrite] = pipe(O_CLOEXEC | O_NONBLOCK);
   let stopped = false;
-  let slotFreed: (() => void) | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
+  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
 
   const start = (conn: number, peer: SockAddr | undefined, on: number) => {
     const setenv = { ...opts.setenv, ...remoteEnv(peer) };
     const from = peer ? ` from ${peer.family === 'unix' ? 'a UNIX peer' : `${setenv.REMOTE_ADDR}:${peer.port}`}` : '';
     let child: ChildProcess;
     try {
-      const spawnOpts: SpawnActivatedOptions = { program: opts.program, fds: opts.inetd ? [] : [conn], setenv };
+      const spawnOpts: SpawnActivatedOptions = { ...opts.restore, program: opts.program, fds: opts.inetd ? [] : [conn], setenv };
       if (opts.inetd) spawnOpts.stdio = [conn, conn, 'inherit'];
       else spawnOpts.names = [opts.name ?? 'connection'];
       if (opts.args) spawnOpts.args = opts.args;
@@ -109,70 +96,63 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
     });
     child.on('close', (code, signal) => {
       children.delete(child);
-      slotFreed?.();
+      pace();
       opts.onChildExit?.(child, code, signal);
     });
   };
 
-  const loop = async () => {
-    while (!stopped) {
-      if (children.size >= max) {
-        await new Promise<void>((resolve) => (slotFreed = resolve));
-        slotFreed = undefined;
-        continue;
-      }
-      let ready;
-      try {
-        ready = await pollAsync([wakeRead, ...fds], -1);
-      } catch (err) {
-        if ((err as SysError).code === 'EINTR') continue;
-        throw err;
-      }
-      for (const { fd, revents } of ready) {
-        if (stopped || children.size >= max) break;
-        if (fd === wakeRead) continue;
-        if (revents & (POLLERR | POLLNVAL)) {
-          const label = labels.get(fd)!;
-          const message = `can't accept on ${label}: the socket failed (poll revents 0x${revents.toString(16)})`;
-          throw new LaunchError('ERR_ACCEPT', message, 1, { address: label, fd });
-        }
-        let conn;
-        try {
-          conn = accept(fd);
-        } catch (err) {
-          const code = (err as SysError).code;
-          if (TRANSIENT.has(code)) continue;
-          if (SCARCE.has(code)) {
-            warn(`can't accept on ${labels.get(fd)}: ${(err as Error).message}; retrying`);
-            await new Promise((r) => setTimeout(r, 100));
-            continue;
-          }
-          throw err;
-        }
-        try {
-          start(conn.fd, conn.peer, fd);
-        } catch (err) {
-          warn(describeStartFailure(command, err));
-        }
-      }
-    }
+  /** Wait on the sockets while there is room for a child, and not while a retry is pending. */
+  const pace = () => {
+    if (stopped) return;
+    const go = children.size < max && retry === undefined;
+    for (const w of watches) (go ? w.resume : w.pause)();
   };
 
-  const done = loop().finally(() => {
-    // Also after a failure: stop() must not write to the closed pipe, whose number may be reused.
+  const end = (err?: unknown) => {
+    if (stopped) return;
     stopped = true;
-    closeFd(wakeRead);
-    closeFd(wakeWrite);
-  });
+    clearTimeout(retry);
+    for (const w of watches) w.close();
+    if (err === undefined) settle.resolve();
+    else settle.reject(err);
+  };
+
+  const onReady = (fd: number) => (revents: number) => {
+    if (revents & (POLLERR | POLLNVAL)) {
+      const label = labels.get(fd)!;
+      const message = `can't accept on ${label}: the socket failed (poll revents 0x${revents.toString(16)})`;
+      return end(new LaunchError('ERR_ACCEPT', message, 1, { address: label, fd }));
+    }
+    let conn;
+    try {
+      conn = accept(fd);
+    } catch (err) {
+      const kind = acceptFailure((err as SysError).code);
+      if (kind === 'transient') return;
+      if (kind === 'scarce') {
+        warn(`can't accept on ${labels.get(fd)}: ${(err as Error).message}; retrying`);
+        retry = setTimeout(() => {
+          retry = undefined;
+          pace();
+        }, RETRY_SCARCE_MS);
+        return pace();
+      }
+      return end(err);
+    }
+    try {
+      start(conn.fd, conn.peer, fd);
+    } catch (err) {
+      warn(describeStartFailure(command, err));
+    }
+    pace();
+  };
+
+  const loop = pollLoop();
+  const watches: Watch[] = opts.sockets.map((s) => loop.watch(s.fd, onReady(s.fd), undefined, end));
   return {
     maxConnections: max,
     children,
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      writeFd(wakeWrite, Buffer.from([1]));
-      slotFreed?.();
-    },
+    stop: () => end(),
     done,
   };
 }

@@ -2,13 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatHandoffError, formatHandoffHeader, HANDOFF_ENV, SCM_MAX_FD } from '../protocol/handoff.js';
-import { O_CLOEXEC, O_NONBLOCK } from '../sys/constants.js';
-import { closeFd, pipe, writeFd } from '../sys/fd.js';
+import { POLLERR, POLLNVAL } from '../sys/constants.js';
+import { closeFd } from '../sys/fd.js';
 import { chownFd, closePath, openNoFollow } from '../sys/file.js';
+import { pollLoop } from '../sys/loop.js';
 import { sendmsg } from '../sys/msg.js';
-import { pollAsync } from '../sys/poll.js';
 import type { SysError } from '../sys/errors.js';
 import { accept, bind, listen, peerCredentials, socket } from '../sys/socket.js';
+import { acceptFailure, RETRY_SCARCE_MS } from './accept-errors.js';
 
 export interface HandoffOptions {
   /** The sockets, in fd order, and their names. */
@@ -19,6 +20,12 @@ export interface HandoffOptions {
   /** The uid the program runs as (--user); the directory and socket are given to it. */
   uid?: number;
   gid?: number;
+  /**
+   * Called once if the hand-off stops serving on its own (its socket failed, poll() failed): it
+   * has closed everything by then. Without it the failure is dropped: never a rejection nobody
+   * handles.
+   */
+  onError?: (err: Error) => void;
 }
 
 export interface Handoff {
@@ -78,14 +85,14 @@ function giveTo(path: string, uid: number, gid: number): void {
  * Offer the sockets over a private SOCK_SEQPACKET socket (protocol/handoff.ts) to descendants of
  * the program, for `sockact --wrapper`. The socket lives in a fresh 0700 directory, owned by the
  * program's user; a peer is served only when SO_PEERCRED names one of the program's descendants
- * running as the program's user (or root). One poll() on the threadpool waits for every request.
+ * running as the program's user (or root). The socket is a watch on the process's one poll loop
+ * (sys/loop.ts); a failure reaches `onError`, never an unhandled rejection.
  */
 export function serveHandoff(opts: HandoffOptions): Handoff {
   // mkdtemp makes it 0700: only its owner enters, and it is given to the program's user last.
   const dir = mkdtempSync(join(baseFor(opts.uid), 'sockact-'));
   const path = join(dir, 'fds.sock');
   let listener = -1;
-  let wake: [number, number];
   try {
     listener = socket('unix', 'seqpacket');
     bind(listener, { family: 'unix', path });
@@ -96,15 +103,14 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
       giveTo(path, opts.uid, opts.gid ?? -1);
       giveTo(dir, opts.uid, opts.gid ?? -1);
     }
-    wake = pipe(O_CLOEXEC | O_NONBLOCK);
   } catch (err) {
     if (listener >= 0) closeFd(listener);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  const [wakeRead, wakeWrite] = wake;
   const uid = opts.uid ?? process.getuid!();
   let closed = false;
+  let retry: NodeJS.Timeout | undefined;
 
   const answer = (conn: number) => {
     const peer = peerCredentials(conn);
@@ -121,45 +127,49 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
     }
   };
 
-  const loop = async () => {
-    while (!closed) {
-      let ready;
-      try {
-        ready = await pollAsync([listener, wakeRead], -1);
-      } catch (err) {
-        // A signal handled on the pool thread interrupts poll(); nothing happened to the socket.
-        if ((err as SysError).code === 'EINTR') continue;
-        throw err;
-      }
-      if (closed || ready.some((r) => r.fd === wakeRead)) break;
-      let conn: number;
-      try {
-        conn = accept(listener).fd;
-      } catch {
-        continue; // the peer went away between poll and accept
-      }
-      try {
-        answer(conn);
-      } catch {
-        // A peer that hangs up mid-answer loses only its own answer.
-      } finally {
-        closeFd(conn);
-      }
-    }
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(retry);
+    // Unwatch first: the loop's parked poll() must not see the fd number once it is reused.
+    watch.close();
     closeFd(listener);
-    closeFd(wakeRead);
+    rmSync(dir, { recursive: true, force: true });
   };
-  void loop();
 
-  return {
-    path,
-    env: { [HANDOFF_ENV]: path },
-    close() {
-      if (closed) return;
-      closed = true;
-      writeFd(wakeWrite, Buffer.from('x'));
-      closeFd(wakeWrite);
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const fail = (err: unknown) => {
+    if (closed) return;
+    close();
+    opts.onError?.(err instanceof Error ? err : new Error(String(err)));
   };
+
+  const onReady = (revents: number) => {
+    if (revents & (POLLERR | POLLNVAL)) {
+      return fail(new Error(`the hand-off socket ${path} failed (poll revents 0x${revents.toString(16)})`));
+    }
+    let conn: number;
+    try {
+      conn = accept(listener).fd;
+    } catch (err) {
+      const kind = acceptFailure((err as SysError).code);
+      if (kind === 'transient') return; // the peer went away between poll and accept
+      if (kind === 'scarce') {
+        // Out of fds or memory for a moment: stop polling (level-triggered, it would spin) and retry.
+        watch.pause();
+        retry = setTimeout(() => watch.resume(), RETRY_SCARCE_MS);
+        return;
+      }
+      return fail(err);
+    }
+    try {
+      answer(conn);
+    } catch {
+      // A peer that hangs up mid-answer loses only its own answer.
+    } finally {
+      closeFd(conn);
+    }
+  };
+  const watch = pollLoop().watch(listener, onReady, undefined, fail);
+
+  return { path, env: { [HANDOFF_ENV]: path }, close };
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { constants as os } from 'node:os';
 import { errorReason } from '../sys/errors.js';
 import { activationEnv } from './env.js';
 import { cloexecInheritedFds } from './fds.js';
@@ -10,6 +11,8 @@ export const TRAMPOLINE_SHELL = '/bin/sh';
 /**
  * `$$` in the shell is the pid that `exec` keeps, so the program reads its own pid in LISTEN_PID
  * (PROTOCOL.md 13). "$0" "$@" pass PROGRAM and ARGS through untouched, whatever they contain.
+ * The basic form; spawnActivated builds its script with trampoline(), which also keeps the
+ * environment exact.
  */
 export const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
@@ -42,6 +45,98 @@ export interface SpawnActivatedOptions {
    * exactly once (a signal to the whole group would otherwise arrive twice).
    */
   detached?: boolean;
+  /**
+   * The RLIMIT_NOFILE soft limit the program gets (`ulimit -Sn`): Node raised its own to the hard
+   * limit at start-up, which a program that uses select() cannot live with, and a caller that
+   * knows the limit it wants can set it here.
+   */
+  nofileSoft?: number | 'unlimited';
+  /**
+   * Signal numbers the program starts with ignored (`trap ''`, kept across exec): libuv resets
+   * every disposition in the child, so a caller that wants nohup's SIGHUP kept says so here.
+   */
+  ignoredSignals?: readonly number[];
+  /**
+   * Sent to the program when the launcher dies (PR_SET_PDEATHSIG, kept across exec), through
+   * util-linux's setpriv(1); skipped where there is no setpriv.
+   */
+  parentDeathSignal?: NodeJS.Signals;
+}
+
+/** A shell variable name: dash keeps only these in the environment it passes on (the rest are dropped). */
+const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Where the trampoline keeps values the shell would lose, for the time of one exec. */
+const KEEP = 'SOCKACT_TRAMPOLINE_';
+
+/** The first of `paths` that can be run, once per process (the program's PATH may lack them). */
+const findTool = (() => {
+  const found = new Map<string, string | undefined>();
+  return (name: string): string | undefined => {
+    if (!found.has(name)) {
+      found.set(
+        name,
+        ['/usr/bin/', '/bin/', '/usr/sbin/', '/sbin/'].map((d) => d + name).find((p) => {
+          try {
+            accessSync(p, constants.X_OK);
+            return true;
+          } catch {
+            return false;
+          }
+        }),
+      );
+    }
+    return found.get(name);
+  };
+})();
+
+const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * The /bin/sh script that execs the program in place, and the environment to start it with, so
+ * that the program gets exactly `env` (dash drops variables whose names are not shell names,
+ * `a-b` or `1X`, and adds PWD), its own pid in LISTEN_PID when it gets fds, and what libuv and
+ * Node took from sockact: the RLIMIT_NOFILE soft limit, ignored signals, and a parent-death signal.
+ * Values the shell would lose travel in KEEP variables and go back by `env NAME=VALUE`; they
+ * show in env's own argv only between two execs.
+ */
+export function trampoline(
+  env: NodeJS.ProcessEnv,
+  opts: { listenPid: boolean; nofileSoft?: number | 'unlimited'; ignoredSignals?: readonly number[]; parentDeathSignal?: NodeJS.Signals },
+): { script: string; env: NodeJS.ProcessEnv } {
+  const shellEnv: NodeJS.ProcessEnv = {};
+  const restore: string[] = [];
+  let n = 0;
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (SHELL_NAME.test(name) && !name.startsWith(KEEP)) shellEnv[name] = value;
+    else {
+      shellEnv[`${KEEP}${n}`] = value;
+      restore.push(`${quote(name)}="$${KEEP}${n}"`);
+      n++;
+    }
+  }
+  const lines: string[] = [];
+  if (opts.listenPid) lines.push('LISTEN_PID=$$; export LISTEN_PID');
+  // dash sets PWD when it is unset or names another directory than the current one.
+  if (env.PWD === undefined) lines.push('unset PWD');
+  else {
+    shellEnv[`${KEEP}PWD`] = env.PWD;
+    lines.push(`PWD="$${KEEP}PWD"; unset ${KEEP}PWD`);
+  }
+  if (opts.nofileSoft !== undefined) lines.push(`ulimit -Sn ${opts.nofileSoft}`);
+  // trap '' leaves a signal ignored, and an ignored signal stays ignored across execve(2).
+  const ignored = (opts.ignoredSignals ?? []).filter((s) => s !== os.signals.SIGKILL && s !== os.signals.SIGSTOP);
+  if (ignored.length) lines.push(`trap '' ${ignored.join(' ')}`);
+  const exec = ['exec'];
+  const setpriv = opts.parentDeathSignal && findTool('setpriv');
+  if (setpriv) exec.push(quote(setpriv), '--pdeathsig', opts.parentDeathSignal!.replace(/^SIG/, ''), '--');
+  if (restore.length) {
+    const envTool = findTool('env') ?? 'env';
+    exec.push(quote(envTool), ...Array.from({ length: n }, (_, i) => `-u ${KEEP}${i}`), ...restore);
+  }
+  exec.push('"$0" "$@"');
+  lines.push(exec.join(' '));
+  return { script: lines.join('; '), env: shellEnv };
 }
 
 let shellChecked = false;
@@ -75,9 +170,18 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
   if (opts.env) envOpts.base = opts.env;
   if (opts.setenv) envOpts.setenv = opts.setenv;
   if (opts.names) envOpts.names = opts.names;
-  const env = activationEnv(envOpts);
+  let env = activationEnv(envOpts);
   cloexecInheritedFds();
-  const [cmd, argv] = count > 0 ? (checkShell(), [TRAMPOLINE_SHELL, ['-c', TRAMPOLINE, opts.program, ...(opts.args ?? [])]]) : [opts.program, [...(opts.args ?? [])]];
+  const extras = opts.nofileSoft !== undefined || (opts.ignoredSignals?.length ?? 0) > 0 || opts.parentDeathSignal !== undefined;
+  let cmd = opts.program;
+  let argv = [...(opts.args ?? [])];
+  if (count > 0 || extras) {
+    checkShell();
+    const t = trampoline(env, { listenPid: count > 0, ...pick(opts) });
+    env = t.env;
+    // "$0" "$@": the program as given (argv[0] `cat`, found on PATH by the shell, as execvp does).
+    [cmd, argv] = [TRAMPOLINE_SHELL, ['-c', t.script, opts.program, ...argv]];
+  }
   const stdio: StdioOptions = [...(opts.stdio ?? (['inherit', 'inherit', 'inherit'] as const)), ...opts.fds];
   return spawn(cmd, argv, {
     stdio,
@@ -87,6 +191,14 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     ...(opts.detached ? { detached: true } : {}),
   });
+}
+
+function pick(opts: SpawnActivatedOptions): { nofileSoft?: number | 'unlimited'; ignoredSignals?: readonly number[]; parentDeathSignal?: NodeJS.Signals } {
+  const out: ReturnType<typeof pick> = {};
+  if (opts.nofileSoft !== undefined) out.nofileSoft = opts.nofileSoft;
+  if (opts.ignoredSignals) out.ignoredSignals = opts.ignoredSignals;
+  if (opts.parentDeathSignal) out.parentDeathSignal = opts.parentDeathSignal;
+  return out;
 }
 
 /** The lifecycle line for a child that ended: "pid 42 exited with code 0", "pid 42 killed by SIGTERM". */

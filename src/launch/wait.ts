@@ -1,22 +1,33 @@
-import { POLLIN } from '../sys/constants.js';
-import { pollAsync } from '../sys/poll.js';
+import { pollLoop } from '../sys/loop.js';
 
 /**
  * Wait until one of `fds` has a connection or a datagram waiting, without accepting or reading it:
  * the child started afterwards takes it from the socket (systemd-socket-activate without --now,
- * systemd's socket units). One poll() on libuv's threadpool covers every fd, so the event loop
- * keeps handling signals meanwhile. Resolves with the fds that are ready.
+ * systemd's socket units). The wait is a watch on the process's one poll loop (sys/loop.ts), so
+ * it parks no threadpool thread of its own and the event loop keeps handling signals meanwhile.
+ * Resolves with the fds that are ready; rejects when poll() itself fails.
  */
-export async function waitForActivity(fds: readonly number[]): Promise<number[]> {
-  for (;;) {
-    let ready;
-    try {
-      ready = await pollAsync(fds, -1, POLLIN);
-    } catch (err) {
-      // A signal handled on the pool thread interrupts poll(); nothing happened to the sockets.
-      if ((err as { code?: string }).code === 'EINTR') continue;
-      throw err;
-    }
-    if (ready.length) return ready.map((r) => r.fd);
-  }
+export function waitForActivity(fds: readonly number[]): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const ready: number[] = [];
+    const done = () => {
+      for (const w of watches) w.close();
+    };
+    const onReady = (fd: number) => () => {
+      // The loop calls back for every fd of one poll() in a row: answer once they are all in.
+      if (ready.length === 0) {
+        queueMicrotask(() => {
+          done();
+          resolve(ready);
+        });
+      }
+      ready.push(fd);
+    };
+    const onError = (err: unknown) => {
+      done();
+      reject(err);
+    };
+    const loop = pollLoop();
+    const watches = fds.map((fd) => loop.watch(fd, onReady(fd), undefined, onError));
+  });
 }

@@ -15,6 +15,7 @@ interface Entry {
   fd: number;
   events: number;
   onReady: (revents: number) => void;
+  onError: ((err: unknown) => void) | undefined;
   active: boolean;
   closed: boolean;
 }
@@ -36,15 +37,21 @@ export class PollLoop {
   #parked = false;
   #woken = false;
   #failure: ((err: unknown) => void) | undefined;
+  #polls = 0;
 
   /** Called when poll() itself fails for a reason other than EINTR (never expected). */
   onError(handler: (err: unknown) => void): void {
     this.#failure = handler;
   }
 
-  /** Call `onReady(revents)` whenever `fd` has one of `events` (POLLIN by default). */
-  watch(fd: number, onReady: (revents: number) => void, events = POLLIN): Watch {
-    const entry: Entry = { fd, events, onReady, active: true, closed: false };
+  /**
+   * Call `onReady(revents)` whenever `fd` has one of `events` (POLLIN by default). When poll()
+   * itself fails for good (EINVAL: more fds than RLIMIT_NOFILE; ENOMEM), every watch it was
+   * waiting on is closed and its `onError` called, so each owner hears of it and none is left
+   * waiting in silence (the loop-wide onError handler is called too).
+   */
+  watch(fd: number, onReady: (revents: number) => void, events = POLLIN, onError?: (err: unknown) => void): Watch {
+    const entry: Entry = { fd, events, onReady, onError, active: true, closed: false };
     this.#entries.add(entry);
     this.#changed();
     return {
@@ -67,6 +74,11 @@ export class PollLoop {
         this.#changed();
       },
     };
+  }
+
+  /** How many poll() calls the loop has made: flat while nothing happens (tests, the idle bench). */
+  get polls(): number {
+    return this.#polls;
   }
 
   /** How many fds are watched now (paused ones included). */
@@ -102,18 +114,31 @@ export class PollLoop {
     }
     this.#wake ??= pipe(O_CLOEXEC | O_NONBLOCK);
     const wakeFd = this.#wake[0];
-    // Each entry polls for its own events; pollAsync takes one mask, so poll for the union and
-    // give each callback only what it asked for (plus the error bits the kernel always reports).
-    const mask = active.reduce((m, e) => m | e.events, POLLIN);
-    pollAsync([wakeFd, ...active.map((e) => e.fd)], -1, mask).then(
+    // Each fd is polled for its own events only: with one mask for all, a fd watched for
+    // POLLOUT alone that is readable would end every poll() at once, and the loop would spin.
+    this.#polls++;
+    pollAsync([wakeFd, ...active.map((e) => e.fd)], -1, [POLLIN, ...active.map((e) => e.events)]).then(
       (ready) => this.#dispatch(active, ready, wakeFd),
       (err: unknown) => {
         // EINTR: a signal reached the pool thread; nothing happened to the fds.
         if ((err as { code?: string }).code === 'EINTR') return this.#dispatch(active, [], wakeFd);
-        this.#parked = false;
-        this.#failure?.(err);
+        this.#fail(active, err, wakeFd);
       },
     );
+  }
+
+  /** poll() failed for good: the watches it waited on end, each owner is told, the rest go on. */
+  #fail(polled: Entry[], err: unknown, wakeFd: number): void {
+    const failed = polled.filter((e) => !e.closed);
+    for (const e of failed) {
+      e.closed = true;
+      e.active = false;
+      this.#entries.delete(e);
+    }
+    for (const e of failed) e.onError?.(err);
+    this.#failure?.(err);
+    // Watches added meanwhile are waited on still (or the idle loop lets its wake pipe go).
+    this.#dispatch([], [], wakeFd);
   }
 
   #dispatch(polled: Entry[], ready: PollResult[], wakeFd: number): void {

@@ -7,12 +7,15 @@ export interface PollResult {
   revents: number;
 }
 
-function pollfds(fds: readonly number[], events: number): Buffer {
+/** What to wait for: one mask for every fd, or one mask per fd (in the order of `fds`). */
+export type PollEvents = number | readonly number[];
+
+function pollfds(fds: readonly number[], events: PollEvents): Buffer {
   // struct pollfd { int fd; short events; short revents; } = 8 bytes.
   const buf = Buffer.alloc(8 * fds.length);
   fds.forEach((fd, i) => {
     buf.writeInt32LE(fd, i * 8);
-    buf.writeInt16LE(events, i * 8 + 4);
+    buf.writeInt16LE(typeof events === 'number' ? events : events[i]!, i * 8 + 4);
   });
   return buf;
 }
@@ -29,7 +32,7 @@ function ready(buf: Buffer, fds: readonly number[]): PollResult[] {
 const EINTR = 4;
 
 /** poll(2) without blocking the caller's thread beyond `timeoutMs` (-1 = forever). */
-export function pollSync(fds: readonly number[], timeoutMs: number, events = POLLIN): PollResult[] {
+export function pollSync(fds: readonly number[], timeoutMs: number, events: PollEvents = POLLIN): PollResult[] {
   const buf = pollfds(fds, events);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -47,13 +50,21 @@ export function pollSync(fds: readonly number[], timeoutMs: number, events = POL
  * once: a parked call per fd would exhaust the 4-thread pool. To change the set, write to a
  * wake-up pipe that is part of it.
  */
-export function pollAsync(fds: readonly number[], timeoutMs: number, events = POLLIN): Promise<PollResult[]> {
+export function pollAsync(fds: readonly number[], timeoutMs: number, events: PollEvents = POLLIN): Promise<PollResult[]> {
   const buf = pollfds(fds, events);
   return new Promise((resolve, reject) => {
     libc().poll.async(buf, fds.length, timeoutMs, (err, r) => {
-      if (err) reject(err);
-      else if (r < 0) reject(sysError('poll', EINTR /* the only error a valid set gives */, `poll on fds ${fds.join(',')}`));
-      else resolve(ready(buf, fds));
+      if (err) return reject(err);
+      if (r >= 0) return resolve(ready(buf, fds));
+      // errno is the pool thread's, out of reach here. Ask again without waiting, on this thread:
+      // EINTR (a signal reached the pool thread) passes, and a lasting failure (EINVAL when there
+      // are more fds than RLIMIT_NOFILE, ENOMEM) throws with its own errno, never passed off as
+      // EINTR and retried forever.
+      try {
+        resolve(pollSync(fds, 0, events));
+      } catch (e) {
+        reject(e);
+      }
     });
   });
 }

@@ -1,12 +1,12 @@
 // The hand-off (sockact --wrapper): sockets offered over a private UNIX socket to descendants of
 // the program, for apps behind a wrapper that breaks LISTEN_PID or closes fds 3.. (npm does).
 // Real processes: a shell that does not exec (a wrapper), a Node wrapper, a stranger.
-import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
-import { closeFd, getsockname, bind, listen, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
+import { closeFd, getsockname, bind, listen, O_CLOEXEC, pipe, pollLoop, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
 import { PYTHON, ROOT, exchange, run, tempDir, type Run } from '../_support/launcher.js';
 
 const APP = join(ROOT, 'test/launch/fixtures/handoff-app.mjs');
@@ -143,6 +143,33 @@ describe('hand-off over a private UNIX socket', () => {
     runs.push(r);
     const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
     expect(line.error).toMatch(/refused: pid \d+ is not the program/);
+  });
+
+  it('reports a failure of its poll() to onError, closes everything, and leaves no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    cleanups.push(() => process.off('unhandledRejection', onUnhandled));
+    let onError!: (err: Error) => void;
+    const failed = new Promise<Error>((resolve) => (onError = resolve));
+    const h = serveHandoff({ fds: [], names: [], root: () => undefined, onError });
+    cleanups.push(() => h.close());
+    // A real poll() failure: more fds in the set than RLIMIT_NOFILE allows (poll(2): EINVAL).
+    // The soft limit stays above every fd open now, so nothing else is refused meanwhile.
+    const hard = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\d+)\s+(\d+)/m)!;
+    const highest = Math.max(...readdirSync('/proc/self/fd').map(Number));
+    const quiet = pipe(O_CLOEXEC);
+    cleanups.push(() => quiet.forEach(closeFd));
+    const soft = highest + 32;
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard[2]}`]);
+    cleanups.push(() => void execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${hard[1]}:${hard[2]}`]));
+    const extra = Array.from({ length: soft }, () => pollLoop().watch(quiet[0], () => {}));
+    cleanups.push(() => extra.forEach((w) => w.close()));
+    const err = await failed;
+    expect(err).toMatchObject({ code: 'EINVAL', syscall: 'poll' });
+    expect(existsSync(join(h.path, '..'))).toBe(false);
+    await new Promise((r) => setTimeout(r, 50)); // an unhandled rejection is reported after a turn
+    expect(unhandled).toEqual([]);
   });
 
   it('cleans up after itself when the socket cannot be made: no fd, no directory left', () => {

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bindAll, closeSockets, type BoundSocket } from '../../src/launch/bind.js';
@@ -125,6 +126,21 @@ describe('spawnActivated', () => {
     expect([uid, gid]).toEqual([who.uid, who.gid]);
     if (process.getuid!() === 0) expect(groups).toEqual([]);
     else expect(groups).toEqual(expect.any(Array));
+  });
+
+  it('sets the RLIMIT_NOFILE soft limit and ignored signals it is asked for (Node raised and reset them in the launcher)', async () => {
+    const [s] = bind('127.0.0.1:0');
+    // Node runs with its soft limit raised to the hard one, and SIGHUP at its default action.
+    const script = `ulimit -Sn; grep SigIgn /proc/self/status; kill -HUP $$; echo alive`;
+    const plain = await output({ program: 'sh', args: ['-c', script], fds: [s!.fd] });
+    const nodeSoft = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1];
+    expect(plain.out.split('\n')[0]).toBe(nodeSoft);
+    expect(plain.code).toBe(null); // killed by its own SIGHUP
+    const { out, code } = await output({ program: 'sh', args: ['-c', script], fds: [s!.fd], nofileSoft: 1024, ignoredSignals: [1] });
+    const [soft, sigign, alive] = out.trim().split('\n');
+    expect(soft).toBe('1024');
+    expect(BigInt(`0x${sigign!.split(/\s+/)[1]}`) & 1n).toBe(1n); // bit 0: SIGHUP
+    expect([alive, code]).toEqual(['alive', 0]);
   });
 
   it('starts a program without sockets directly, with no LISTEN_* at all (inetd)', async () => {

@@ -1,4 +1,5 @@
-import { readdirSync, readlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
 import { PollLoop } from '../../src/sys/loop.js';
@@ -82,5 +83,59 @@ describe('PollLoop', () => {
     expect(loop.size).toBe(0);
     sys.closeFd(p[0]);
     sys.closeFd(p[1]);
+  });
+});
+
+describe('PollLoop: events and failures', () => {
+  it('polls each fd for its own events: a readable fd watched for POLLOUT does not end every poll()', async () => {
+    const loop = new PollLoop();
+    const p = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+    sys.writeFd(p[1], Buffer.from('x')); // the read end is readable, and never writable
+    let calls = 0;
+    const w = loop.watch(p[0], () => calls++, sys.POLLOUT);
+    await new Promise((r) => setTimeout(r, 100));
+    // One poll(), still parked. Polled for the union (POLLIN | POLLOUT), it would return at once, forever.
+    expect(loop.polls).toBe(1);
+    expect(calls).toBe(0);
+    w.close();
+    for (const fd of p) sys.closeFd(fd);
+  });
+
+  it('a poll() that fails for good closes the watches it waited on and tells each owner; later watches are served', async () => {
+    const loop = new PollLoop();
+    const p = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+    const errors: unknown[] = [];
+    const global: unknown[] = [];
+    loop.onError((err) => global.push(err));
+    // A real failure: more fds in the set than RLIMIT_NOFILE allows (poll(2): EINVAL). The soft
+    // limit stays above every fd open now, so nothing else is refused meanwhile.
+    const limits = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\d+)\s+(\d+)/m)!;
+    const soft = Math.max(...readdirSync('/proc/self/fd').map(Number)) + 32;
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${limits[2]}`]);
+    try {
+      const failed = new Promise<void>((resolve) => {
+        Array.from({ length: soft }, () => loop.watch(p[0], () => {}, sys.POLLIN, (err) => errors.push(err) === soft && resolve()));
+      });
+      await failed;
+    } finally {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${limits[1]}:${limits[2]}`]);
+    }
+    expect(errors).toHaveLength(soft);
+    expect(errors[0]).toMatchObject({ code: 'EINVAL', syscall: 'poll' });
+    expect(global).toEqual([errors[0]]);
+    expect(loop.size).toBe(0);
+    const polls = loop.polls;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(loop.polls).toBe(polls); // no retry loop: nothing is left to poll
+    // The loop itself goes on.
+    const got = new Promise<number>((resolve) => {
+      const w = loop.watch(p[0], (revents) => {
+        w.close();
+        resolve(revents);
+      });
+    });
+    sys.writeFd(p[1], Buffer.from('x'));
+    expect(await got).toBe(sys.POLLIN);
+    for (const fd of p) sys.closeFd(fd);
   });
 });
