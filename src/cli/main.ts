@@ -245,6 +245,11 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       process.stdout.write(`${version()}\n`);
       return;
     }
+    if (cmd.kind === 'subcommand' && cmd.name === 'unit') {
+      const { unitMain } = await import('./unit.js');
+      process.exitCode = await unitMain(cmd.argv);
+      return;
+    }
     if (cmd.kind === 'subcommand') throw new UsageError(`unknown subcommand ${cmd.name}`);
     const log: Log = cmd.config.quiet ? () => {} : say;
     await run(cmd.config, log);

@@ -46,8 +46,8 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'version', kind: 'flag', group: 'Other', describe: 'Show the version' },
 ];
 
-/** Words recognised as a subcommand when they come first (none yet; a program by such a name goes after --). */
-export const SUBCOMMANDS: readonly string[] = [];
+/** Words recognised as a subcommand when they come first (a program by such a name goes after --). */
+export const SUBCOMMANDS: readonly string[] = ['unit'];
 
 export const EXAMPLES: readonly [string, string][] = [
   ['sockact -l 8080 node server.js', 'Serve on port 8080 (IPv4 and IPv6); server.js adopts fd 3'],

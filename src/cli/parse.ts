@@ -32,12 +32,21 @@ export interface RunConfig {
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; config: RunConfig }
+  /** `extra`: the values of the caller's extra options (parseCommandLine's second argument), by name. */
+  | { kind: 'run'; config: RunConfig; extra: Map<string, unknown[]> }
   /** A subcommand, recognised only as the first word (none are defined yet). */
   | { kind: 'subcommand'; name: string; argv: string[] };
 
-const BY_KEY = new Map<string, OptionDef>();
-for (const o of OPTIONS) for (const k of [o.name, ...(o.alias ?? [])]) BY_KEY.set(k, o);
+/** Where a subcommand (`sockact unit`) declares options of its own besides the launch options. */
+export type ExtraOption = Pick<OptionDef, 'name' | 'alias' | 'kind'>;
+
+function keyMap(defs: readonly ExtraOption[]): Map<string, ExtraOption> {
+  const map = new Map<string, ExtraOption>();
+  for (const o of defs) for (const k of [o.name, ...(o.alias ?? [])]) if (!map.has(k)) map.set(k, o);
+  return map;
+}
+
+const BY_KEY = keyMap(OPTIONS) as Map<string, OptionDef>;
 
 /** How an option is written in messages: -l for the ones systemd-socket-activate abbreviates too. */
 function labelOf(name: string): string {
@@ -51,11 +60,12 @@ function labelOf(name: string): string {
  * ('halt-at-non-option'), so everything from PROGRAM on belongs to the program, `--` or not;
  * numbers are left as text (a port or mode is validated here, a program argument never touched).
  */
-function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown[]>; rest: string[] } {
+function parseOptions(argv: readonly string[], byKey = BY_KEY as Map<string, ExtraOption>): { values: Map<ExtraOption, unknown[]>; rest: string[] } {
+  const defs = [...new Set(byKey.values())];
   const parsed = parser([...argv], {
-    boolean: OPTIONS.filter((o) => o.kind === 'flag').map((o) => o.name),
-    string: OPTIONS.filter((o) => o.kind !== 'flag').map((o) => o.name),
-    alias: Object.fromEntries(OPTIONS.filter((o) => o.alias).map((o) => [o.name, o.alias!])),
+    boolean: defs.filter((o) => o.kind === 'flag').map((o) => o.name),
+    string: defs.filter((o) => o.kind !== 'flag').map((o) => o.name),
+    alias: Object.fromEntries(defs.filter((o) => o.alias).map((o) => [o.name, o.alias!])),
     configuration: {
       'halt-at-non-option': true,
       'populate--': true,
@@ -71,15 +81,15 @@ function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown
   });
   const rest = [...parsed._.map(String), ...((parsed['--'] as string[] | undefined) ?? [])];
   const optionWords = argv.slice(0, argv.length - rest.length);
-  const program = swallowedProgram(optionWords);
+  const program = swallowedProgram(optionWords, byKey);
   if (program !== undefined) {
-    const head = parseOptions(argv.slice(0, program));
+    const head = parseOptions(argv.slice(0, program), byKey);
     return { values: head.values, rest: [...head.rest, ...argv.slice(program)] };
   }
-  const values = new Map<OptionDef, unknown[]>();
+  const values = new Map<ExtraOption, unknown[]>();
   for (const [key, value] of Object.entries(parsed)) {
     if (key === '_' || key === '--') continue;
-    const def = BY_KEY.get(key);
+    const def = byKey.get(key);
     if (!def) throw new UsageError(`unknown option ${key.length === 1 ? '-' : '--'}${key}`, { value: key });
     const list = Array.isArray(value) ? value : [value];
     values.set(def, [...(values.get(def) ?? []), ...list]);
@@ -87,7 +97,7 @@ function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown
   // yargs-parser reads `--flag=anything` as a boolean; among sockact's own words, refuse it.
   for (const word of optionWords) {
     const m = /^--([^=]+)=(.*)$/.exec(word);
-    const def = m && BY_KEY.get(m[1]!);
+    const def = m && byKey.get(m[1]!);
     if (def && def.kind === 'flag' && !/^(true|false)$/.test(m[2]!)) {
       throw new UsageError(`--${m[1]} takes no value (got '${m[2]}')`, { value: word });
     }
@@ -100,31 +110,31 @@ function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown
  * (`-q true`); getopt, and so systemd-socket-activate, would run it as PROGRAM. The index of the
  * first word taken that way, if any.
  */
-function swallowedProgram(optionWords: readonly string[]): number | undefined {
+function swallowedProgram(optionWords: readonly string[], byKey: Map<string, ExtraOption>): number | undefined {
   for (let i = 0; i + 1 < optionWords.length; i++) {
     const word = optionWords[i]!;
     if (!word.startsWith('-') || word.includes('=')) continue;
     // A group of short options (-qd) ends in the one that would take the value.
     const key = word.startsWith('--') ? word.slice(2) : word.slice(-1);
-    if (BY_KEY.get(key)?.kind === 'flag' && /^(true|false)$/.test(optionWords[i + 1]!)) return i + 1;
+    if (byKey.get(key)?.kind === 'flag' && /^(true|false)$/.test(optionWords[i + 1]!)) return i + 1;
   }
   return undefined;
 }
 
-function flag(values: Map<OptionDef, unknown[]>, name: string): boolean {
+function flag(values: Map<ExtraOption, unknown[]>, name: string): boolean {
   const list = values.get(BY_KEY.get(name)!);
   if (!list) return false;
   for (const v of list) if (typeof v !== 'boolean') throw new UsageError(`${labelOf(name)} takes no value (got '${String(v)}')`);
   return list[list.length - 1] === true;
 }
 
-function texts(values: Map<OptionDef, unknown[]>, name: string): string[] {
+function texts(values: Map<ExtraOption, unknown[]>, name: string): string[] {
   const list = (values.get(BY_KEY.get(name)!) ?? []).map(String);
   for (const v of list) if (v === '') throw new UsageError(`${labelOf(name)} needs a value`);
   return list;
 }
 
-function single(values: Map<OptionDef, unknown[]>, name: string): string | undefined {
+function single(values: Map<ExtraOption, unknown[]>, name: string): string | undefined {
   const list = texts(values, name);
   if (list.length > 1) throw new UsageError(`--${name} is given more than once ('${list.join("', '")}')`);
   return list[0];
@@ -143,13 +153,16 @@ function conflict(a: string, b: string, why = ''): UsageError {
 
 /**
  * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a UsageError that
- * names the option and the value (exit 2). Conflicting options are named both.
+ * names the option and the value (exit 2). Conflicting options are named both. `extra` declares
+ * options a subcommand adds to the launch options (`sockact unit --name N ...`, given with its
+ * argv after the subcommand word); their raw values come back in the run command's `extra`.
  */
-export function parseCommandLine(argv: readonly string[]): Command {
-  if (argv[0] !== undefined && SUBCOMMANDS.includes(argv[0])) {
+export function parseCommandLine(argv: readonly string[], extra: readonly ExtraOption[] = []): Command {
+  if (extra.length === 0 && argv[0] !== undefined && SUBCOMMANDS.includes(argv[0])) {
     return { kind: 'subcommand', name: argv[0], argv: argv.slice(1) };
   }
-  const { values, rest } = parseOptions(argv);
+  const byKey = extra.length ? keyMap([...OPTIONS, ...extra]) : (BY_KEY as Map<string, ExtraOption>);
+  const { values, rest } = parseOptions(argv, byKey);
   if (flag(values, 'help')) return { kind: 'help' };
   if (flag(values, 'version')) return { kind: 'version' };
 
@@ -246,5 +259,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (user !== undefined) config.user = user;
   const group = single(values, 'group');
   if (group !== undefined) config.group = group;
-  return { kind: 'run', config };
+  // Read through the key map: an extra option the launch table also declares is found either way.
+  const extraValues = new Map(extra.map((e) => [e.name, values.get(byKey.get(e.name)!) ?? []]));
+  return { kind: 'run', config, extra: extraValues };
 }
