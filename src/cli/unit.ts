@@ -160,7 +160,8 @@ function packageRoot(): string | undefined {
  * Parse `sockact unit ...` (argv after the word `unit`). Returns 'help' for -h, else the plan;
  * throws a UsageError naming the option for what is wrong or cannot be said in a unit.
  */
-export function planUnits(argv: readonly string[], cwd = process.cwd()): UnitPlan | 'help' {
+export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
+  const cwd = process.cwd();
   const cmd = parseCommandLine(argv, EXTRA);
   if (cmd.kind === 'help') return 'help';
   if (cmd.kind !== 'run') throw new UsageError(`sockact unit: --${cmd.kind} is not an option of sockact unit`);

@@ -63,9 +63,26 @@ export function execWord(word: string): string {
   return escapeSpecifiers(text).replace(/\$/g, '$$$$');
 }
 
-/** A whole command line for ExecStart= and the like. */
+/**
+ * Why systemd would refuse `path` as the program of an Exec*= line, or undefined. systemd 252
+ * rejects quotes, backslashes and control characters there ("Executable name contains special
+ * characters") and does not expand variables in it.
+ */
+export function execPathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return 'it is not an absolute path';
+  if (/["'\\\x00-\x1f\x7f]/.test(path)) return 'systemd refuses quotes, backslashes and control characters in an executable path';
+  return undefined;
+}
+
+/**
+ * A whole command line for ExecStart= and the like. The first word is the program: quoted like
+ * the others, but '$' stays as it is, since systemd expands no variable in it.
+ */
 export function execLine(words: readonly string[]): string {
-  return words.map(execWord).join(' ');
+  const [program = '', ...args] = words;
+  const problem = execPathProblem(program);
+  if (problem) throw new SockactError('ERR_UNIT', `${quote(program)} cannot be the program of a unit: ${problem}`, { value: program });
+  return [execWord(program).replace(/\$\$/g, '$'), ...args.map(execWord)].join(' ');
 }
 
 /**
@@ -198,7 +215,8 @@ export function socketUnits(sockets: readonly UnitSocket[], o: SocketUnitsOption
     for (const [first] of groups) {
       const s = first!;
       if (o.accept) {
-        throw new SockactError('ERR_UNIT', `-l ${quote(s.spec.text)}: with --accept every -l goes into one Accept=yes .socket unit, so they need the same socket options`, { value: s.spec.text });
+        const other = groups[1]![0]!.spec.text;
+        throw new SockactError('ERR_UNIT', `-l ${quote(other)}: with --accept every -l goes into one Accept=yes .socket unit, so they need the same socket options`, { value: other });
       }
       if (s.fdName === undefined) {
         throw new SockactError('ERR_UNIT', `-l ${quote(s.spec.text)} needs name=: these -l values need more than one .socket unit (their names or socket options differ), and systemd passes the fds of several units in no fixed order (sd_listen_fds(3))`, { value: s.spec.text });
