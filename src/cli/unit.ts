@@ -364,6 +364,8 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
   const stopTimeout = duration(p.values, 'stop-timeout') ?? 30_000_000;
   s.push(['TimeoutStartSec', formatDuration(readyTimeout + 10_000_000)], ['TimeoutStopSec', formatDuration(stopTimeout + 10_000_000)]);
   s.push(['WorkingDirectory', escapeSpecifiers(p.cwd)]);
+  // -E NAME passes sockact's own value, which under systemd is the manager's only when passed on.
+  for (const e of c.setenv) if (!e.includes('=')) s.push(['PassEnvironment', e]);
   const install: [string, string][] = p.socketUnits && c.onDemand ? [] : [['WantedBy', 'multi-user.target']];
   const unit: [string, string][] = [['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')} under sockact`)]];
   const text_ = renderUnit([['Unit', unit], ['Service', s], ['Install', install]], [GENERATED]);

@@ -154,6 +154,9 @@ function socketSettings(spec: ListenSpec): [string, string][] {
     // systemd.socket(5) has no interface scope in an address (systemd 252 refuses '[fe80::1%lo]:80').
     throw new SockactError('ERR_UNIT', `-l ${quote(spec.text)}: a .socket unit cannot say the interface scope '%${spec.address.scope}' (systemd's Listen*= addresses have none)`, { value: spec.text });
   }
+  if (spec.address.family !== 'unix' && spec.address.port === 0) {
+    throw new SockactError('ERR_UNIT', `-l ${quote(spec.text)}: a .socket unit needs a fixed port (systemd refuses port 0)`, { value: spec.text });
+  }
   const out: [string, string][] = [];
   if (spec.backlog !== undefined) out.push(['Backlog', String(spec.backlog)]);
   if (spec.address.family === 'inet6') {

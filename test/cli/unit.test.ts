@@ -179,6 +179,14 @@ describe('sockact unit --shape sockact', () => {
     expect(verify(u)).toBe('');
   });
 
+  it('-E NAME: sockact passes its own value, which the unit passes on from the manager (PassEnvironment=)', () => {
+    const u = units(['--shape', 'sockact', '--name', 'x', '-E', 'LANG', '-E', 'A=1', '-l', '8080', '--', process.execPath, HELLO]);
+    expect(lines(u['x.service']!)).toContain('PassEnvironment=LANG');
+    expect(u['x.service']).not.toContain('PassEnvironment=A');
+    expect(u['x.service']).toMatch(/^ExecStart=.* -E LANG -E A=1 /m);
+    expect(verify(u)).toBe('');
+  });
+
   it('--notify-reload: Type=notify-reload and no ExecReload=', () => {
     const u = units(['--shape', 'sockact', '--notify-reload', '--name', 'x', '-l', '8080', '--', process.execPath, HELLO]);
     expect(lines(u['x.service']!)).toContain('Type=notify-reload');
@@ -253,6 +261,7 @@ describe('sockact unit: what a unit cannot say is an error naming the option', (
     [['--name', 'x', '-l', '127.0.0.1:1,name=w', '-l', '127.0.0.1:2,name=w,backlog=5', 'node'], /^-l '127\.0\.0\.1:2,name=w,backlog=5' and -l '127\.0\.0\.1:1,name=w' are both named 'w'/, 'one name, two units'],
     [['--name', 'x', '-a', '-l', '127.0.0.1:1', '-l', '127.0.0.1:2,backlog=5', 'node'], /^-l '127\.0\.0\.1:2,backlog=5': with --accept every -l goes into one Accept=yes \.socket unit/, 'one Accept=yes unit'],
     [['--name', 'x', 'node'], /^nothing to listen on/, 'no socket at all'],
+    [['--name', 'x', '-l', '127.0.0.1:0', 'node'], /^-l '127\.0\.0\.1:0': a \.socket unit needs a fixed port \(systemd refuses port 0\)/, 'port 0 in a .socket unit'],
     [['--name', 'x', '--inetd', '-l', '127.0.0.1:1', '-l', '127.0.0.1:2', 'node'], /^--inetd passes exactly one socket/, '--inetd with two sockets'],
     [['--name', 'x', '--socket-units', '-l', '8080', 'node'], /^--socket-units applies to --shape sockact/, '--socket-units'],
     [['--name', 'x', '--shape', 'systemd', '-l', '8080', 'node'], /^--shape 'systemd': expected direct, sockact/, 'an unknown shape'],
