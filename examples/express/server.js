@@ -1,4 +1,4 @@
-// Express on an inherited socket (needs `npm install express`; not a dependency of sockact).
+// Express on an inherited socket (`npm install express`: a devDependency of sockact's, for its tests only).
 // Express apps are request handlers: give one to http.createServer and listen() the server.
 //   systemd-socket-activate -l 8080 node examples/express/server.js
 import http from 'node:http';

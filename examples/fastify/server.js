@@ -1,4 +1,4 @@
-// Fastify on an inherited socket (needs `npm install fastify`; not a dependency of sockact).
+// Fastify on an inherited socket (`npm install fastify`: a devDependency of sockact's, for its tests only).
 // Let fastify finish its plugins with ready(), then listen() its underlying http.Server.
 //   systemd-socket-activate -l 8080 node examples/fastify/server.js
 import Fastify from 'fastify';

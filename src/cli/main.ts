@@ -286,6 +286,11 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       process.stdout.write(`${version()}\n`);
       return;
     }
+    if (cmd.kind === 'subcommand' && cmd.name === 'unit') {
+      const { unitMain } = await import('./unit.js');
+      process.exitCode = await unitMain(cmd.argv);
+      return;
+    }
     if (cmd.kind === 'subcommand') {
       const { controlMain } = await import('./control.js');
       process.exitCode = await controlMain(cmd.name, cmd.argv, say);

@@ -56,7 +56,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'watch-debounce', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'Reload once changes have stopped for this long (default 200ms)' },
   { name: 'watchdog-sec', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'Give children WATCHDOG_USEC; one that stops sending WATCHDOG=1 gets SIGABRT and is restarted' },
   { name: 'control', kind: 'value', arg: 'PATH', group: 'Supervisor', describe: 'The control socket for sockact status|reload|stop (default: DIR/NAME.sock, DIR being /run/sockact as root, else $XDG_RUNTIME_DIR/sockact)' },
-  { name: 'name', kind: 'value', arg: 'NAME', group: 'Supervisor', describe: "Name this sockact's control socket (default: its pid); sockact status --name NAME finds it" },
+  { name: 'name', kind: 'value', arg: 'NAME', group: 'Supervisor', describe: "Name this sockact's control socket DIR/NAME.sock (default: its pid; --control overrides); sockact status --name NAME finds it" },
   { name: 'prefix', kind: 'flag', group: 'Supervisor', describe: "Prefix each line the children write with '[GENERATION.WORKER PID] ' (their output then goes through a pipe)" },
   { name: 'accept', alias: ['a'], kind: 'flag', group: 'Accept mode', describe: 'Accept connections and start one program per connection, at fd 3' },
   { name: 'inetd', kind: 'flag', group: 'Accept mode', describe: 'Pass the socket (with -a: the connection) on stdin and stdout instead' },
@@ -67,7 +67,7 @@ export const OPTIONS: readonly OptionDef[] = [
 ];
 
 /** Words recognised as a subcommand when they come first (a program by such a name goes after --). */
-export const SUBCOMMANDS: readonly string[] = ['status', 'reload', 'stop'];
+export const SUBCOMMANDS: readonly string[] = ['status', 'reload', 'stop', 'unit'];
 
 export const EXAMPLES: readonly [string, string][] = [
   ['sockact -l 8080 node server.js', 'Serve on port 8080 (IPv4 and IPv6); server.js adopts fd 3'],

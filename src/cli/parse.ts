@@ -57,14 +57,22 @@ export interface SuperviseConfig {
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; config: RunConfig }
-  /** A subcommand, recognised only as the first word (none are defined yet). */
+  /** `extra`: the values of the caller's extra options (parseCommandLine's second argument), by name. */
+  | { kind: 'run'; config: RunConfig; extra: Map<string, unknown[]> }
+  /** A subcommand, recognised only as the first word. */
   | { kind: 'subcommand'; name: string; argv: string[] };
 
-const BY_KEY = new Map<string, OptionDef>();
-for (const o of OPTIONS) for (const k of [o.name, ...(o.alias ?? [])]) BY_KEY.set(k, o);
-/** The names `--NAME` may abbreviate: long names and long aliases (--environment). */
-const LONG_NAMES = [...BY_KEY.keys()].filter((k) => k.length > 1);
+/** Where a subcommand (`sockact unit`) declares options of its own besides the launch options. */
+export type ExtraOption = Pick<OptionDef, 'name' | 'alias' | 'kind'>;
+
+/** Option words to definitions; the first definition of a word wins (the launch table's). */
+function keyMap(defs: readonly ExtraOption[]): Map<string, ExtraOption> {
+  const map = new Map<string, ExtraOption>();
+  for (const o of defs) for (const k of [o.name, ...(o.alias ?? [])]) if (!map.has(k)) map.set(k, o);
+  return map;
+}
+
+const BY_KEY = keyMap(OPTIONS) as Map<string, OptionDef>;
 
 /** How an option is written in messages: -l for the ones systemd-socket-activate abbreviates too. */
 function labelOf(name: string): string {
@@ -74,11 +82,12 @@ function labelOf(name: string): string {
 }
 
 /** The option `--word` names: an exact long name, else the one long name it abbreviates. */
-function longOption(word: string): OptionDef {
-  const exact = BY_KEY.get(word);
+function longOption(word: string, byKey: Map<string, ExtraOption>): ExtraOption {
+  const exact = byKey.get(word);
   if (exact && word.length > 1) return exact;
-  const candidates = LONG_NAMES.filter((k) => k.startsWith(word));
-  const defs = new Set(candidates.map((k) => BY_KEY.get(k)!));
+  // The names `--NAME` may abbreviate: long names and long aliases (--environment).
+  const candidates = [...byKey.keys()].filter((k) => k.length > 1 && k.startsWith(word));
+  const defs = new Set(candidates.map((k) => byKey.get(k)!));
   if (defs.size === 1) return [...defs][0]!;
   if (defs.size === 0) throw new UsageError(`unknown option --${word}`, { value: word });
   // getopt_long(3)'s wording, as systemd-socket-activate prints it.
@@ -92,12 +101,12 @@ function longOption(word: string): OptionDef {
  * `-EFOO=1`, `--listen=8080`, `--fdname=`) or else the next word whatever it is (`--fdname -web`);
  * short flags group (`-qa`); a long option may be abbreviated to any unambiguous prefix (`--liste`).
  */
-function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown[]>; rest: string[] } {
-  const values = new Map<OptionDef, unknown[]>();
-  const add = (def: OptionDef, v: unknown) => values.set(def, [...(values.get(def) ?? []), v]);
-  const needsValue = (def: OptionDef, i: number): string => {
+function parseOptions(argv: readonly string[], byKey: Map<string, ExtraOption>): { values: Map<ExtraOption, unknown[]>; rest: string[] } {
+  const values = new Map<ExtraOption, unknown[]>();
+  const add = (def: ExtraOption, v: unknown) => values.set(def, [...(values.get(def) ?? []), v]);
+  const needsValue = (def: ExtraOption, i: number): string => {
     const v = argv[i];
-    if (v === undefined) throw new UsageError(`${labelOf(def.name)} needs a value`);
+    if (v === undefined) throw new UsageError(`${BY_KEY.has(def.name) ? labelOf(def.name) : `--${def.name}`} needs a value`);
     return v;
   };
   let i = 0;
@@ -110,7 +119,7 @@ function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown
     if (!word.startsWith('-') || word === '-') break;
     if (word.startsWith('--')) {
       const eq = word.indexOf('=');
-      const def = longOption(eq < 0 ? word.slice(2) : word.slice(2, eq));
+      const def = longOption(eq < 0 ? word.slice(2) : word.slice(2, eq), byKey);
       if (def.kind === 'flag') {
         if (eq >= 0) throw new UsageError(`--${def.name} takes no value (got '${word.slice(eq + 1)}')`, { value: word });
         add(def, true);
@@ -120,7 +129,7 @@ function parseOptions(argv: readonly string[]): { values: Map<OptionDef, unknown
       continue;
     }
     for (let j = 1; j < word.length; j++) {
-      const def = BY_KEY.get(word[j]!);
+      const def = byKey.get(word[j]!);
       if (!def) throw new UsageError(`unknown option -${word[j]}`, { value: word });
       if (def.kind === 'flag') {
         add(def, true);
@@ -226,7 +235,6 @@ function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean
   set('watchdog', duration(values, 'watchdog-sec'));
   set('control', single(values, 'control'));
   set('name', single(values, 'name'));
-  if (c.control !== undefined && c.name !== undefined) throw conflict('--control', '--name', '--name picks the path in the default directory');
   return c;
 }
 
@@ -234,11 +242,13 @@ function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean
  * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a UsageError that
  * names the option and the value (exit 2). Conflicting options are named both.
  */
-export function parseCommandLine(argv: readonly string[]): Command {
-  if (argv[0] !== undefined && SUBCOMMANDS.includes(argv[0])) {
+export function parseCommandLine(argv: readonly string[], extra: readonly ExtraOption[] = []): Command {
+  if (extra.length === 0 && argv[0] !== undefined && SUBCOMMANDS.includes(argv[0])) {
     return { kind: 'subcommand', name: argv[0], argv: argv.slice(1) };
   }
-  const { values, rest } = parseOptions(argv);
+  const byKey = extra.length ? keyMap([...OPTIONS, ...extra]) : (BY_KEY as Map<string, ExtraOption>);
+  const { values: parsed, rest } = parseOptions(argv, byKey);
+  const values = parsed as Map<OptionDef, unknown[]>;
   if (flag(values, 'help')) return { kind: 'help' };
   if (flag(values, 'version')) return { kind: 'version' };
 
@@ -338,5 +348,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (user !== undefined) config.user = user;
   const group = single(values, 'group');
   if (group !== undefined) config.group = group;
-  return { kind: 'run', config };
+  // Read through the key map: an extra option the launch table also declares is found either way.
+  const extraValues = new Map(extra.map((e) => [e.name, parsed.get(byKey.get(e.name)!) ?? []]));
+  return { kind: 'run', config, extra: extraValues };
 }

@@ -81,7 +81,8 @@ describe('never leave a program behind', () => {
     const c = connect({ path });
     c.on('error', () => {});
     defer(() => c.destroy());
-    await a.waitFor('stderr', /started .* as pid \d+/);
+    // Once it runs the program (past the trampoline and setpriv), never in the instant before.
+    await a.waitFor('stdout', /ready/);
     a.child.kill('SIGKILL');
     await a.exited;
     for (let i = 0; i < 200 && !existsSync(acceptMarker); i++) await new Promise((res) => setTimeout(res, 50));
