@@ -1,7 +1,8 @@
 import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatHandoffError, formatHandoffHeader, HANDOFF_ENV, SCM_MAX_FD } from '../protocol/handoff.js';
+import { formatFdBundle, formatFdRefusal } from '../protocol/fdpass.js';
+import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../sys/constants.js';
 import { closeFd, pipe, writeFd } from '../sys/fd.js';
 import { sendmsg } from '../sys/msg.js';
@@ -46,7 +47,7 @@ export function isDescendant(pid: number, root: number): boolean {
 }
 
 /**
- * Offer the sockets over a private SOCK_SEQPACKET socket (protocol/handoff.ts) to descendants of
+ * Offer the sockets as one fd bundle (protocol/fdpass.ts) over a private SOCK_SEQPACKET socket to descendants of
  * the program, for `sockact --wrapper`. The socket lives in a fresh 0700 directory, owned by the
  * program's user; a peer is served only when SO_PEERCRED names one of the program's descendants
  * running as the program's user (or root). One poll() on the threadpool waits for every request.
@@ -79,14 +80,11 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
     const peer = peerCredentials(conn);
     const root = opts.root();
     if (peer.uid !== uid && peer.uid !== 0) {
-      sendmsg(conn, formatHandoffError(`uid ${peer.uid} is not the program's user (${uid})`));
+      sendmsg(conn, formatFdRefusal(`uid ${peer.uid} is not the program's user (${uid})`));
     } else if (root === undefined || !isDescendant(peer.pid, root)) {
-      sendmsg(conn, formatHandoffError(`pid ${peer.pid} is not the program (pid ${root ?? 'not started'}) or one of its descendants`));
+      sendmsg(conn, formatFdRefusal(`pid ${peer.pid} is not the program (pid ${root ?? 'not started'}) or one of its descendants`));
     } else {
-      sendmsg(conn, formatHandoffHeader(opts.names));
-      for (let i = 0; i < opts.fds.length; i += SCM_MAX_FD) {
-        sendmsg(conn, Buffer.from('F'), { fds: opts.fds.slice(i, i + SCM_MAX_FD) });
-      }
+      for (const m of formatFdBundle(opts.fds, opts.names)) sendmsg(conn, m.data, { fds: m.fds });
     }
   };
 
