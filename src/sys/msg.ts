@@ -59,7 +59,9 @@ export function sendmsg(fd: number, data: Buffer, opts: SendOptions = {}): numbe
   const fds = opts.fds ?? [];
   // The kernel answers EINVAL ("invalid argument", scm_fp_copy): say what is wrong instead.
   if (fds.length > SCM_MAX_FD) {
-    throw sysError('sendmsg', EINVAL, `can't pass ${fds.length} fds in one message on fd ${fd} (at most ${SCM_MAX_FD}, SCM_MAX_FD)`, fd);
+    const err = sysError('sendmsg', EINVAL, undefined, fd);
+    err.message = `can't pass ${fds.length} fds in one message on fd ${fd} (at most ${SCM_MAX_FD}, SCM_MAX_FD)`;
+    throw err;
   }
   const parts: Buffer[] = [];
   if (fds.length) {
