@@ -47,10 +47,10 @@ export function isDescendant(pid: number, root: number): boolean {
 }
 
 /**
- * Offer the sockets as one fd bundle (protocol/fdpass.ts) over a private SOCK_SEQPACKET socket to descendants of
- * the program, for `sockact --wrapper`. The socket lives in a fresh 0700 directory, owned by the
- * program's user; a peer is served only when SO_PEERCRED names one of the program's descendants
- * running as the program's user (or root). One poll() on the threadpool waits for every request.
+ * Offer the sockets as one fd bundle (protocol/fdpass.ts) over a private SOCK_SEQPACKET socket
+ * to descendants of the program, for `sockact --wrapper`. The socket lives in a fresh 0700
+ * directory, owned by the program's user; a peer is served only when SO_PEERCRED names one of the
+ * program's descendants running as the program's user (or root). One poll() on the threadpool waits for every request.
  */
 export function serveHandoff(opts: HandoffOptions): Handoff {
   const base = process.env.XDG_RUNTIME_DIR || tmpdir();
