@@ -2,7 +2,7 @@
 // new copy's notify.ready(), then drains. Real processes (the built package), a real HTTP load from
 // this process, a real notify receiver (Python) standing in for systemd.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -74,6 +74,18 @@ async function startApp(env: Record<string, string> = {}, activated = false): Pr
   const first = await next((l) => l.ready);
   const port = Number(first.address.split(':').pop());
   return { app: { child, next, port, nextMode: (mode) => writeFileSync(modeFile, mode) }, first };
+}
+
+/** The old process's fd table once it is idle (same count three reads in a row). */
+async function settledFds(pid: number): Promise<number> {
+  let last = -1;
+  for (let same = 0, i = 0; same < 3 && i < 100; i++) {
+    const now = readdirSync(`/proc/${pid}/fd`).length;
+    same = now === last ? same + 1 : 0;
+    last = now;
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  return last;
 }
 
 /** GET / with Connection: close (or on a keep-alive agent): the pid that answered. */
@@ -171,6 +183,7 @@ describe('upgrader(): a new copy takes over the sockets', () => {
 describe('upgrader(): a failing new copy leaves the old one serving', () => {
   it('a copy that exits at start: the caller gets the reason; a second call meanwhile is refused', async () => {
     const { app, first } = await startApp();
+    const fdsBefore = await settledFds(first.pid);
     app.nextMode('exit');
     process.kill(first.pid, 'SIGUSR2');
     const outcomes = [await app.next((l) => l.error || l.upgraded), await app.next((l) => l.error || l.upgraded)];
@@ -181,7 +194,8 @@ describe('upgrader(): a failing new copy leaves the old one serving', () => {
       ]),
     );
     expect(await get(app.port)).toBe(first.pid);
-    // Nothing is left half-done: the next upgrade works.
+    // Nothing is left half-done: no fd of the attempt stays open, and the next upgrade works.
+    expect(await settledFds(first.pid)).toBe(fdsBefore);
     app.nextMode('ok');
     const pid = await upgradeBySignal(app, first.pid);
     expect(await get(app.port)).toBe(pid);
