@@ -172,6 +172,16 @@ describe('upgrader(): a new copy takes over the sockets', () => {
     });
   }
 
+  it('upgrades to another program (command): libsystemd there sees exact LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES', async () => {
+    const next = path.join(import.meta.dirname, 'fixtures/upgrade-next.py');
+    const { app, first } = await startApp({ UPGRADE_COMMAND: JSON.stringify(['/usr/bin/python3', next]) }, true);
+    process.kill(first.pid, 'SIGHUP');
+    const line = await app.next((l) => l.next);
+    expect(line).toEqual({ pid: line.pid, next: true, n: 1, names: ['web'] });
+    await untilEnded(first.pid);
+    expect(await get(app.port)).toBe(line.pid);
+  });
+
   it('passes a socket listen() bound itself (not activated) under the name listen() was given', async () => {
     const { app, first } = await startApp();
     expect(first).toMatchObject({ activated: false, fd: null });
