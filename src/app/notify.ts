@@ -13,13 +13,13 @@ import {
   WATCHDOG_TRIGGER,
   type NotifyFields,
 } from '../protocol/notify.js';
+import { UPGRADE_ENV } from '../protocol/upgrade.js';
 import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd, pipe } from '../sys/fd.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
 import { socket } from '../sys/socket.js';
-import { UPGRADE_ENV } from '../protocol/upgrade.js';
 import { startWatchdog } from './watchdog.js';
 
 // One unbound datagram socket for the whole process, made on first send (never at import: an
