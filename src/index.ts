@@ -16,6 +16,8 @@ export {
   type ShutdownResult,
   type ShutdownOnSignalOptions,
 } from './app/shutdown.js';
+export { sendFds, receiveFds, type FdBundle, type FdPassEndpoint, type SendFdsOptions, type ReceiveFdsOptions } from './app/fdpass.js';
+export { upgrader, type Upgrader, type UpgraderOptions, type UpgradeResult } from './app/upgrade.js';
 export { SockactError, type SockactErrorFields } from './protocol/errors.js';
 export { LISTEN_FDS_START, parseListenEnv, type ListenEnv } from './protocol/listen-env.js';
 export { formatNotify, parseNotifyMessage, type NotifyFields } from './protocol/notify.js';

@@ -29,6 +29,24 @@ export function alreadyAdopted(d: ListenFd): SockactError {
   });
 }
 
+/** A server listen() made listen, and the name its socket goes by (LISTEN_FDNAMES). */
+export interface Served {
+  server: { readonly listening: boolean };
+  name: string;
+}
+
+// Servers listen() started, inherited or bound: what a self-upgrade passes on and drains.
+const served: Served[] = [];
+
+export function recordServed(entry: Served): void {
+  served.push(entry);
+}
+
+/** The servers listen() started that still listen, in the order they started. */
+export function servedServers(): Served[] {
+  return served.filter((s) => s.server.listening);
+}
+
 /** Mark every fd as adopted by `by`, or none of them: throws when one already is. */
 export function claim(fds: readonly ListenFd[], by: string): void {
   for (const d of fds) if (adopted.has(d.fd)) throw alreadyAdopted(d);

@@ -1,21 +1,21 @@
 import { SockactError } from '../protocol/errors.js';
-import { HANDOFF_ENV, parseHandoffHeader, SCM_MAX_FD } from '../protocol/handoff.js';
+import { HANDOFF_ENV, handoffSource, SCM_MAX_FD } from '../protocol/handoff.js';
 import { closeFd } from '../sys/fd.js';
-import { recvmsg } from '../sys/msg.js';
-import { pollSync } from '../sys/poll.js';
 import { connect, socket } from '../sys/socket.js';
+import { receiveFdsSync } from './fdpass.js';
 
 /** How long to wait for the launcher's answer; it answers from its event loop at once. */
 const ANSWER_MS = 5000;
+/** The most sockets taken from the launcher (it offers what -l bound: far fewer). */
+const MAX_FDS = 64 * SCM_MAX_FD;
 
 /**
- * Ask the sockact launcher named in SOCKACT_FDS_SOCKET for its sockets (see protocol/handoff.ts).
- * Synchronous, like the rest of listenFds(): connect, then wait for the header and the fds. The
- * fds arrive close-on-exec, at whatever numbers are free.
+ * Ask the sockact launcher named in SOCKACT_FDS_SOCKET for its sockets: one fd bundle
+ * (protocol/fdpass.ts). Synchronous, like the rest of listenFds(): connect, then wait for the
+ * bundle. The fds arrive close-on-exec, at whatever numbers are free; on any error none is kept.
  */
 export function fetchHandedOff(path: string): { fds: number[]; names: string[] } {
   const sock = socket('unix', 'seqpacket');
-  const got: number[] = [];
   try {
     try {
       connect(sock, { family: 'unix', path });
@@ -26,32 +26,12 @@ export function fetchHandedOff(path: string): { fds: number[]; names: string[] }
         cause,
       });
     }
-    const next = () => {
-      if (pollSync([sock], ANSWER_MS).length === 0) {
-        throw new SockactError('ERR_HANDOFF', `sockact at ${HANDOFF_ENV}=${path} did not answer within ${ANSWER_MS} ms`, {
-          variable: HANDOFF_ENV,
-          value: path,
-        });
-      }
-      const m = recvmsg(sock, 4096, SCM_MAX_FD);
-      if (!m || (m.data.length === 0 && m.fds.length === 0)) {
-        throw new SockactError('ERR_HANDOFF', `sockact at ${HANDOFF_ENV}=${path} closed the connection early`, { variable: HANDOFF_ENV, value: path });
-      }
-      return m;
-    };
-    const header = next();
-    got.push(...header.fds);
-    const { count, names } = parseHandoffHeader(header.data, path);
-    while (got.length < count) got.push(...next().fds);
-    if (got.length !== count) {
-      throw new SockactError('ERR_HANDOFF', `sockact at ${HANDOFF_ENV}=${path} sent ${got.length} fds, announced ${count}`, {
-        variable: HANDOFF_ENV,
-        value: path,
-      });
-    }
-    return { fds: got, names };
+    const { fds, names } = receiveFdsSync(sock, handoffSource(path), MAX_FDS, ANSWER_MS);
+    return { fds, names };
   } catch (err) {
-    for (const fd of got) closeFd(fd);
+    if (err instanceof SockactError && err.code !== 'ERR_HANDOFF') {
+      throw new SockactError('ERR_HANDOFF', err.message, { variable: HANDOFF_ENV, value: path, cause: err });
+    }
     throw err;
   } finally {
     closeFd(sock);

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { quote, SockactError } from '../protocol/errors.js';
 import { errorReason } from '../sys/errors.js';
-import { ADOPTED_BACKLOG, adoptedBy, alreadyAdopted, claim, untilListening } from './adopt.js';
+import { ADOPTED_BACKLOG, adoptedBy, alreadyAdopted, claim, recordServed, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
 
 /** Anything with net.Server's listen(): net, http, https, http2 servers, express's and fastify's underlying server. */
@@ -53,6 +53,7 @@ export async function listen(server: ListenableServer, options: ListenOptions = 
     claim([d], 'listen()');
     // The backlog must be an argument: listen({ fd, backlog }) ignores the option and uses 511.
     await listening(server, () => server.listen({ fd: d.fd }, options.backlog ?? ADOPTED_BACKLOG), `fd ${d.fd} (${quote(d.name)})`, d);
+    recordServed({ server, name: d.name });
     return { activated: true, fd: d.fd, name: d.name, address: d.address ?? formatAddress(server) };
   }
   let where: string;
@@ -71,6 +72,8 @@ export async function listen(server: ListenableServer, options: ListenOptions = 
     });
   }
   await listening(server, bind, where);
+  // Named as the inherited socket would be, so a new copy started by upgrader() finds it by name.
+  recordServed({ server, name: options.name ?? 'unknown' });
   return { activated: false, address: formatAddress(server) };
 }
 

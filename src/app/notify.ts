@@ -13,6 +13,7 @@ import {
   WATCHDOG_TRIGGER,
   type NotifyFields,
 } from '../protocol/notify.js';
+import { UPGRADE_ENV } from '../protocol/upgrade.js';
 import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd, pipe } from '../sys/fd.js';
@@ -79,14 +80,36 @@ export interface ReadyOptions {
 }
 
 /**
- * READY=1 (Type=notify: the unit becomes active; after reloading(): the reload is done). Also
+ * READY=1 (Type=notify: the unit becomes active; after reloading(): the reload is done), also to
+ * the old process when this one was started by upgrader() (SOCKACT_UPGRADE_SOCKET). Also
  * starts the watchdog keep-alive (startWatchdog) when WATCHDOG_USEC is set, unless
  * `watchdog: false`: the keep-alive is never started at import.
  */
 function ready(options: ReadyOptions = {}): boolean {
+  tellUpgrader();
   const sent = send(options.status === undefined ? READY : { READY: 1, STATUS: options.status });
   if (options.watchdog !== false) startWatchdog();
   return sent;
+}
+
+/**
+ * A copy started by upgrader() (app/upgrade.ts) tells the old process it is ready: READY=1 to
+ * SOCKACT_UPGRADE_SOCKET, once; the variable is removed so this process's own children never see
+ * it. Only then does the old one stop accepting. An old process that is gone already has nobody
+ * to tell: a warning, never an error for the app.
+ */
+function tellUpgrader(): void {
+  const path = process.env[UPGRADE_ENV];
+  if (path === undefined) return;
+  delete process.env[UPGRADE_ENV];
+  try {
+    sock ??= socket('unix', 'dgram');
+    sendmsg(sock, Buffer.from(READY), { to: { family: 'unix', path } });
+  } catch (cause) {
+    process.emitWarning(`READY=1 not sent to the process that started this upgrade (${UPGRADE_ENV}=${path}): ${errorReason(cause)}`, {
+      code: 'SOCKACT_UPGRADE',
+    });
+  }
 }
 
 /**

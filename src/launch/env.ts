@@ -1,11 +1,13 @@
 import { HANDOFF_ENV } from '../protocol/handoff.js';
+import { UPGRADE_ENV } from '../protocol/upgrade.js';
 import { LaunchError, UsageError } from './errors.js';
 
 /**
  * Variables that describe sockact's own activation, never the child's: passing them on would
  * hand the child fds or a notify socket meant for someone else (PROTOCOL.md 15). LISTEN_PID is
  * set by the exec trampoline, LISTEN_FDS and LISTEN_FDNAMES by activationEnv, SOCKACT_FDS_SOCKET
- * by --wrapper (an outer sockact's would offer the child that launcher's sockets).
+ * by --wrapper (an outer sockact's would offer the child that launcher's sockets), and
+ * SOCKACT_UPGRADE_SOCKET (an app upgrading itself waits there for its own new copy only).
  */
 export const STALE_VARIABLES: readonly string[] = [
   'LISTEN_PID',
@@ -16,6 +18,7 @@ export const STALE_VARIABLES: readonly string[] = [
   'WATCHDOG_USEC',
   'WATCHDOG_PID',
   HANDOFF_ENV,
+  UPGRADE_ENV,
 ];
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatHandoffError, formatHandoffHeader, HANDOFF_ENV, SCM_MAX_FD } from '../protocol/handoff.js';
+import { formatFdBundle, formatFdRefusal } from '../protocol/fdpass.js';
+import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { POLLERR, POLLNVAL } from '../sys/constants.js';
 import { closeFd } from '../sys/fd.js';
 import { chownFd, closePath, openNoFollow } from '../sys/file.js';
@@ -82,8 +83,8 @@ function giveTo(path: string, uid: number, gid: number): void {
 }
 
 /**
- * Offer the sockets over a private SOCK_SEQPACKET socket (protocol/handoff.ts) to descendants of
- * the program, for `sockact --wrapper`. The socket lives in a fresh 0700 directory, owned by the
+ * Offer the sockets as one fd bundle (protocol/fdpass.ts) over a private SOCK_SEQPACKET socket to
+ * descendants of the program, for `sockact --wrapper`. The socket lives in a fresh 0700 directory, owned by the
  * program's user; a peer is served only when SO_PEERCRED names one of the program's descendants
  * running as the program's user (or root). The socket is a watch on the process's one poll loop
  * (sys/loop.ts); a failure reaches `onError`, never an unhandled rejection.
@@ -116,14 +117,11 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
     const peer = peerCredentials(conn);
     const root = opts.root();
     if (peer.uid !== uid && peer.uid !== 0) {
-      sendmsg(conn, formatHandoffError(`uid ${peer.uid} is not the program's user (${uid})`));
+      sendmsg(conn, formatFdRefusal(`uid ${peer.uid} is not the program's user (${uid})`));
     } else if (root === undefined || !isDescendant(peer.pid, root)) {
-      sendmsg(conn, formatHandoffError(`pid ${peer.pid} is not the program (pid ${root ?? 'not started'}) or one of its descendants`));
+      sendmsg(conn, formatFdRefusal(`pid ${peer.pid} is not the program (pid ${root ?? 'not started'}) or one of its descendants`));
     } else {
-      sendmsg(conn, formatHandoffHeader(opts.names));
-      for (let i = 0; i < opts.fds.length; i += SCM_MAX_FD) {
-        sendmsg(conn, Buffer.from('F'), { fds: opts.fds.slice(i, i + SCM_MAX_FD) });
-      }
+      for (const m of formatFdBundle(opts.fds, opts.names)) sendmsg(conn, m.data, { fds: m.fds });
     }
   };
 

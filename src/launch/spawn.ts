@@ -5,16 +5,10 @@ import { errorReason } from '../sys/errors.js';
 import { activationEnv } from './env.js';
 import { cloexecInheritedFds } from './fds.js';
 import { LaunchError } from './errors.js';
+import { TRAMPOLINE, TRAMPOLINE_SHELL } from '../protocol/upgrade.js';
 
-/** The shell that runs the LISTEN_PID trampoline. */
-export const TRAMPOLINE_SHELL = '/bin/sh';
-/**
- * `$$` in the shell is the pid that `exec` keeps, so the program reads its own pid in LISTEN_PID
- * (PROTOCOL.md 13). "$0" "$@" pass PROGRAM and ARGS through untouched, whatever they contain.
- * The basic form; spawnActivated builds its script with trampoline(), which also keeps the
- * environment exact.
- */
-export const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
+// The trampoline lives in protocol/ so the app side's self-upgrade starts programs the same way.
+export { TRAMPOLINE, TRAMPOLINE_SHELL };
 
 /** One of the first three stdio slots: inherited, /dev/null, a pipe, or a fd of the launcher. */
 export type StdioEntry = 'inherit' | 'ignore' | 'pipe' | number;

@@ -13,6 +13,9 @@ const IOVEC_SIZE = 16;
 const CMSG_HDR = 16;
 const align8 = (n: number) => (n + 7) & ~7;
 const cmsgSpace = (n: number) => CMSG_HDR + align8(n);
+/** The kernel's limit of fds in one SCM_RIGHTS message (SCM_MAX_FD, include/net/scm.h). */
+const SCM_MAX_FD = 253;
+const EINVAL = 22;
 
 export interface Credentials {
   pid: number;
@@ -54,6 +57,12 @@ export interface SendOptions {
 /** sendmsg(2) of one message, with optional SCM_RIGHTS and SCM_CREDENTIALS. Returns bytes sent. */
 export function sendmsg(fd: number, data: Buffer, opts: SendOptions = {}): number {
   const fds = opts.fds ?? [];
+  // The kernel answers EINVAL ("invalid argument", scm_fp_copy): say what is wrong instead.
+  if (fds.length > SCM_MAX_FD) {
+    const err = sysError('sendmsg', EINVAL, undefined, fd);
+    err.message = `can't pass ${fds.length} fds in one message on fd ${fd} (at most ${SCM_MAX_FD}, SCM_MAX_FD)`;
+    throw err;
+  }
   const parts: Buffer[] = [];
   if (fds.length) {
     const c = Buffer.alloc(cmsgSpace(4 * fds.length));
@@ -98,11 +107,13 @@ export interface Received {
 
 /**
  * recvmsg(2) of one message without blocking (MSG_DONTWAIT). Returns undefined when nothing is
- * queued (EAGAIN). `maxFds` sizes the control buffer; `bufferSize` the data buffer.
+ * queued (EAGAIN). `maxFds` sizes the control buffer; `bufferSize` the data buffer. With
+ * `credentials` false no room is kept for SCM_CREDENTIALS, so the control buffer holds exactly
+ * `maxFds` fds: the kernel installs that many and closes the rest (scm_detach_fds, MSG_CTRUNC).
  */
-export function recvmsg(fd: number, bufferSize = 4096, maxFds = 16): Received | undefined {
+export function recvmsg(fd: number, bufferSize = 4096, maxFds = 16, credentials = true): Received | undefined {
   const data = Buffer.alloc(bufferSize);
-  const control = Buffer.alloc(cmsgSpace(4 * maxFds) + cmsgSpace(12));
+  const control = Buffer.alloc((maxFds > 0 ? cmsgSpace(4 * maxFds) : 0) + (credentials ? cmsgSpace(12) : 0));
   const name = Buffer.alloc(128);
   const iov = iovec(data);
   const m = msghdr(name, iov, control);

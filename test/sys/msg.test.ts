@@ -56,6 +56,19 @@ describe('sendmsg / recvmsg', () => {
     sys.closeFd(b);
   });
 
+  it('refuses more than 253 fds in one message (SCM_MAX_FD) with a line that says so, not EINVAL', () => {
+    const [a, b] = sys.socketpair('seqpacket');
+    expect(sys.sendmsg(a, Buffer.from('x'), { fds: Array(253).fill(0) })).toBe(1);
+    const got = sys.recvmsg(b, 16, 253)!;
+    expect(got.fds).toHaveLength(253);
+    for (const fd of got.fds) sys.closeFd(fd);
+    expect(() => sys.sendmsg(a, Buffer.from('x'), { fds: Array(254).fill(0) })).toThrow(
+      expect.objectContaining({ code: 'EINVAL', message: `can't pass 254 fds in one message on fd ${a} (at most 253, SCM_MAX_FD)` }),
+    );
+    sys.closeFd(a);
+    sys.closeFd(b);
+  });
+
   it('names the destination when sending fails', () => {
     const tx = sys.socket('unix', 'dgram');
     expect(() => sys.sendmsg(tx, Buffer.from('x'), { to: { family: 'unix', path: '/nonexistent/sockact.sock' } })).toThrow(

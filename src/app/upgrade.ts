@@ -1,0 +1,217 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { quote, SockactError } from '../protocol/errors.js';
+import { fdNameProblem } from '../protocol/fdname.js';
+import { parseNotifyMessage } from '../protocol/notify.js';
+import { TRAMPOLINE, TRAMPOLINE_SHELL, upgradeEnv } from '../protocol/upgrade.js';
+import { SO_PASSCRED, SOCK_NONBLOCK, SOL_SOCKET } from '../sys/constants.js';
+import { errorReason } from '../sys/errors.js';
+import { closeFd } from '../sys/fd.js';
+import { pollLoop, type Watch } from '../sys/loop.js';
+import { recvmsg } from '../sys/msg.js';
+import { bind, setsockoptInt, socket } from '../sys/socket.js';
+import { adoptedBy, servedServers } from './adopt.js';
+import { listenFds } from './listen-fds.js';
+import { notify } from './notify.js';
+import { shutdown } from './shutdown.js';
+import { stopWatchdog } from './watchdog.js';
+
+export interface UpgraderOptions {
+  /** Milliseconds the new copy has to call notify.ready() (default 60000, tableflip's); then it is killed. */
+  timeout?: number;
+  /** Milliseconds the old process lets in-flight requests finish once the new copy is ready (default 10000). */
+  drainTimeout?: number;
+  /** The new copy's command: [program, ...args]. Default: this process again (execPath, execArgv, argv). */
+  command?: readonly string[];
+  /** Its environment (default process.env); LISTEN_* are replaced, NOTIFY_SOCKET passes through. */
+  env?: NodeJS.ProcessEnv;
+  /** Upgrade when this signal arrives (systemd's ExecReload=kill -HUP $MAINPID: 'SIGHUP'). A failure is a warning. */
+  signal?: NodeJS.Signals;
+  /** Exit 0 once drained (default true). */
+  exit?: boolean;
+}
+
+export interface UpgradeResult {
+  /** The new copy's pid (the process that serves now). */
+  pid: number;
+  /** Connections force-closed when the drain timeout ran out (0: everything drained). */
+  forced: number;
+}
+
+export interface Upgrader {
+  /** Start a new copy, wait until it is ready, then drain. Rejects with the reason, old process still serving. */
+  upgrade(): Promise<UpgradeResult>;
+  /** Remove the signal handler. */
+  stop(): void;
+}
+
+/** What is passed to the new copy: fd, name, and the server to drain (none for a fd no server of listen() holds). */
+interface Passed {
+  fd: number;
+  name: string;
+  server?: Parameters<typeof shutdown>[0];
+}
+
+function upgradeError(code: string, message: string, fields: { value?: unknown; cause?: unknown } = {}): SockactError {
+  return new SockactError(code, message, fields);
+}
+
+/**
+ * The sockets to pass: every fd this process inherited (listenFds(), in order, names kept), the
+ * ones listen() adopted at the fd its server holds now, then the sockets listen() bound itself
+ * (not activated), each with the name listen() was given.
+ */
+function collect(): Passed[] {
+  const served = servedServers();
+  const byFd = new Map<number, Passed>();
+  for (const s of served) {
+    const fd = (s.server as { _handle?: { fd?: number } | null })._handle?.fd;
+    if (fd !== undefined && fd >= 0) byFd.set(fd, { fd, name: s.name, server: s.server as Passed['server'] });
+  }
+  const out: Passed[] = [];
+  for (const d of listenFds({ unsetEnv: false })) {
+    // Adopted by listen() but no longer served: closed, and its number may be another file's now.
+    if (adoptedBy(d.fd) === 'listen()' && !byFd.has(d.fd)) continue;
+    out.push(byFd.get(d.fd) ?? { fd: d.fd, name: d.name });
+    byFd.delete(d.fd);
+  }
+  out.push(...byFd.values());
+  for (const p of out) {
+    const problem = fdNameProblem(p.name);
+    if (problem) throw upgradeError('ERR_UPGRADE', `can't pass fd ${p.fd}: its name ${quote(p.name)} ${problem}`, { value: p.name });
+  }
+  return out;
+}
+
+/** A private 0700 directory with a datagram socket (SO_PASSCRED: the kernel names each sender's pid). */
+function readySocket(): { fd: number; path: string; dir: string } {
+  const base = process.env.XDG_RUNTIME_DIR || process.env.TMPDIR || '/tmp';
+  const dir = mkdtempSync(`${base}/sockact-upgrade-`);
+  const path = `${dir}/ready.sock`;
+  let fd = -1;
+  try {
+    fd = socket('unix', 'dgram', SOCK_NONBLOCK);
+    bind(fd, { family: 'unix', path });
+    setsockoptInt(fd, SOL_SOCKET, SO_PASSCRED, 1);
+    return { fd, path, dir };
+  } catch (cause) {
+    if (fd >= 0) closeFd(fd);
+    rmSync(dir, { recursive: true, force: true });
+    throw upgradeError('ERR_UPGRADE', `can't make the upgrade's ready socket in ${base}: ${errorReason(cause)}`, { cause });
+  }
+}
+
+/**
+ * Self-upgrade for an app that runs alone (tableflip's Upgrader; the graceful restart of seed
+ * 001). `upgrade()` starts a new copy of this program with its listening sockets at fd 3.. and
+ * exact LISTEN_PID / LISTEN_FDS / LISTEN_FDNAMES (through the /bin/sh trampoline: Node cannot
+ * exec in place, so the pid changes), and waits until the new copy calls notify.ready(), which
+ * reaches the old process over a private datagram socket (SOCKACT_UPGRADE_SOCKET). Only then:
+ * MAINPID=<new pid> when NOTIFY_SOCKET is set (systemd follows the new process; the unit needs
+ * NotifyAccess=all), the watchdog stops, and every server listen() started drains (shutdown(),
+ * without STOPPING=1: the service is not stopping). Then the process exits 0 unless `exit` is
+ * false. A new copy that exits first or is not ready within `timeout` (then it is killed) leaves
+ * this process serving as before, and the promise rejects with the reason.
+ *
+ * One upgrade at a time, as tableflip: a call while one runs is refused (ERR_UPGRADE_RUNNING),
+ * and so is any call once one succeeded (ERR_UPGRADE_DONE).
+ */
+export function upgrader(options: UpgraderOptions = {}): Upgrader {
+  const timeout = options.timeout ?? 60_000;
+  const drainTimeout = options.drainTimeout ?? 10_000;
+  for (const [what, value] of [['timeout', timeout], ['drainTimeout', drainTimeout]] as const) {
+    if (!(value > 0)) throw upgradeError('ERR_UPGRADE_OPTIONS', `${what} must be a positive number of milliseconds: ${quote(value)}`, { value });
+  }
+  const command = options.command ?? [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  if (command.length === 0) throw upgradeError('ERR_UPGRADE_OPTIONS', 'command must name a program', { value: command });
+  let running: number | undefined;
+  let done: number | undefined;
+
+  const start = async (passed: Passed[], ready: { fd: number; path: string }): Promise<number> => {
+    const { spawn } = await import('node:child_process');
+    const env = upgradeEnv(options.env ?? process.env, passed.map((p) => p.name), ready.path);
+    const label = command.join(' ');
+    let child: ChildProcess;
+    try {
+      child = spawn(TRAMPOLINE_SHELL, ['-c', TRAMPOLINE, ...command], { stdio: ['inherit', 'inherit', 'inherit', ...passed.map((p) => p.fd)], env });
+    } catch (cause) {
+      throw upgradeError('ERR_UPGRADE', `can't start the new copy (${label}): ${errorReason(cause)}`, { cause });
+    }
+    // The new copy outlives this process; it must not keep it alive either.
+    child.unref();
+    running = child.pid;
+    return new Promise<number>((resolve, reject) => {
+      let watch: Watch | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (err?: SockactError) => {
+        watch?.close();
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        child.off('error', onError);
+        if (err) reject(err);
+        else resolve(child.pid!);
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+        settle(upgradeError('ERR_UPGRADE', `the new copy (pid ${child.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`));
+      const onError = (cause: Error) => settle(upgradeError('ERR_UPGRADE', `can't start the new copy (${label}): ${errorReason(cause)}`, { cause }));
+      child.once('exit', onExit);
+      child.once('error', onError);
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        settle(upgradeError('ETIMEDOUT', `the new copy (pid ${child.pid}) was not ready within ${timeout} ms: killed it`));
+      }, timeout);
+      watch = pollLoop().watch(ready.fd, () => {
+        // Level-triggered: read every queued datagram. Only the new copy's own READY=1 counts.
+        for (let m = recvmsg(ready.fd, 4096, 0); m; m = recvmsg(ready.fd, 4096, 0)) {
+          if (m.credentials?.pid === child.pid && parseNotifyMessage(m.data).get('READY') === '1') return settle();
+        }
+      });
+    });
+  };
+
+  const upgrade = async (): Promise<UpgradeResult> => {
+    if (done !== undefined) throw upgradeError('ERR_UPGRADE_DONE', `already upgraded: pid ${done} took over`, { value: done });
+    if (running !== undefined) {
+      throw upgradeError('ERR_UPGRADE_RUNNING', `an upgrade is already running${running ? ` (new copy pid ${running})` : ''}`, { value: running || undefined });
+    }
+    running = 0;
+    let pid: number;
+    try {
+      const passed = collect();
+      const ready = readySocket();
+      try {
+        pid = await start(passed, ready);
+      } finally {
+        closeFd(ready.fd);
+        rmSync(ready.dir, { recursive: true, force: true });
+      }
+      done = pid;
+      if (process.env.NOTIFY_SOCKET !== undefined) {
+        try {
+          notify.mainPid(pid);
+        } catch (err) {
+          process.emitWarning(`MAINPID=${pid} not sent: ${(err as Error).message}`, { code: 'SOCKACT_UPGRADE' });
+        }
+      }
+      stopWatchdog();
+      const servers = passed.flatMap((p) => (p.server ? [p.server] : []));
+      const results = await Promise.all(servers.map((s) => shutdown(s, { timeout: drainTimeout, notify: false })));
+      const forced = results.reduce((n, r) => n + r.forced, 0);
+      if (options.exit !== false) setImmediate(() => process.exit(0));
+      return { pid, forced };
+    } finally {
+      running = undefined;
+    }
+  };
+
+  const onSignal = () => {
+    upgrade().catch((err: unknown) => process.emitWarning(`upgrade failed: ${(err as Error).message}`, { code: 'SOCKACT_UPGRADE' }));
+  };
+  if (options.signal) process.on(options.signal, onSignal);
+  return {
+    upgrade,
+    stop: () => {
+      if (options.signal) process.off(options.signal, onSignal);
+    },
+  };
+}

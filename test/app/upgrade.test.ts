@@ -1,0 +1,253 @@
+// upgrader(): an app that runs alone starts a new copy of itself with its sockets, waits for the
+// new copy's notify.ready(), then drains. Real processes (the built package), a real HTTP load from
+// this process, a real notify receiver (Python) standing in for systemd.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir, wrap, type Child, listener, runActivated } from './_helpers.js';
+
+const FIXTURE = path.join(import.meta.dirname, 'fixtures/upgrade-app.mjs');
+const RECV = path.join(import.meta.dirname, 'fixtures/notify-recv.py');
+const dir = tempDir();
+const pids = new Set<number>();
+const children: Child[] = [];
+let n = 0;
+
+afterEach(() => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  pids.clear();
+  for (const c of children.splice(0)) c.proc.kill('SIGKILL');
+});
+
+/** Whether a process has ended (gone, or a zombie nobody reaped yet). */
+function ended(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+async function untilEnded(pid: number): Promise<void> {
+  for (let i = 0; i < 400 && !ended(pid); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(ended(pid)).toBe(true);
+}
+
+interface App {
+  child: Child;
+  /** The next JSON line matching `pred` (lines of every copy share one stdout). */
+  next(pred: (line: any) => boolean): Promise<any>;
+  port: number;
+  nextMode: (mode: 'ok' | 'exit' | 'hang') => void;
+}
+
+async function startApp(env: Record<string, string> = {}, activated = false): Promise<{ app: App; first: any }> {
+  const modeFile = path.join(dir, `next-${n++}`);
+  writeFileSync(modeFile, 'ok');
+  const fullEnv = { UPGRADE_NEXT: modeFile, ...env };
+  let child: Child;
+  if (activated) {
+    const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    child = runActivated([l.fd], process.execPath, [FIXTURE], { ...fullEnv, LISTEN_FDNAMES: 'web' });
+  } else {
+    const base: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(LISTEN_|NOTIFY_SOCKET|WATCHDOG_)/.test(k)) base[k] = v;
+    child = wrap(spawn(process.execPath, [FIXTURE], { env: { ...base, PORT: '0', ...fullEnv }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  }
+  children.push(child);
+  const next = async (pred: (line: any) => boolean) => {
+    for (;;) {
+      const line = await child.json();
+      pids.add(line.pid);
+      if (pred(line)) return line;
+    }
+  };
+  const first = await next((l) => l.ready);
+  const port = Number(first.address.split(':').pop());
+  return { app: { child, next, port, nextMode: (mode) => writeFileSync(modeFile, mode) }, first };
+}
+
+/** The old process's fd table once it is idle (same count three reads in a row). */
+async function settledFds(pid: number): Promise<number> {
+  let last = -1;
+  for (let same = 0, i = 0; same < 3 && i < 100; i++) {
+    const now = readdirSync(`/proc/${pid}/fd`).length;
+    same = now === last ? same + 1 : 0;
+    last = now;
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  return last;
+}
+
+/** GET / with Connection: close (or on a keep-alive agent): the pid that answered. */
+function get(port: number, agent: http.Agent | false = false): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, agent, headers: agent ? {} : { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Number(body)) : reject(new Error(`status ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+/** A bounded load: `workers` clients in a loop until stopped (at most `max` requests in all). */
+function load(port: number, workers: number, agent: http.Agent | false, max = 20_000) {
+  let stop = false;
+  const stats = { ok: 0, failed: 0, errors: new Map<string, number>(), pids: new Set<number>() };
+  const runs = Array.from({ length: workers }, async () => {
+    while (!stop && stats.ok + stats.failed < max) {
+      try {
+        stats.pids.add(await get(port, agent));
+        stats.ok++;
+      } catch (err) {
+        stats.failed++;
+        const what = (err as Error).message;
+        stats.errors.set(what, (stats.errors.get(what) ?? 0) + 1);
+      }
+    }
+  });
+  return {
+    stats,
+    async stop() {
+      stop = true;
+      await Promise.all(runs);
+      return stats;
+    },
+  };
+}
+
+/** SIGHUP the serving copy; resolves with the new copy's pid once the old one has ended. */
+async function upgradeBySignal(app: App, pid: number): Promise<number> {
+  process.kill(pid, 'SIGHUP');
+  const ready = await app.next((l) => l.ready);
+  expect(ready.pid).not.toBe(pid);
+  expect(ready).toMatchObject({ activated: true, address: `127.0.0.1:${app.port}` });
+  await untilEnded(pid);
+  return ready.pid;
+}
+
+describe('upgrader(): a new copy takes over the sockets', () => {
+  for (const mode of ['close', 'keep-alive'] as const) {
+    it(`3 upgrades on SIGHUP under a ${mode} load: ${mode === 'close' ? '0 failed requests' : 'no failure but the drain race'}, every copy served`, async () => {
+      const { app, first } = await startApp({}, true);
+      expect(first).toMatchObject({ activated: true, fd: 3 });
+      const agent = mode === 'keep-alive' ? new http.Agent({ keepAlive: true, maxSockets: 4 }) : false;
+      const l = load(app.port, 4, agent);
+      let pid = first.pid;
+      const seen = [pid];
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        pid = await upgradeBySignal(app, pid);
+        seen.push(pid);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const stats = await l.stop();
+      if (agent) agent.destroy();
+      console.log(`upgrade under ${mode} load: ${stats.ok} ok, ${stats.failed} failed`, Object.fromEntries(stats.errors));
+      expect(stats.ok).toBeGreaterThan(0);
+      if (mode === 'close') {
+        expect(Object.fromEntries(stats.errors)).toEqual({});
+        expect(stats.failed).toBe(0);
+      } else {
+        // The only failures allowed here are shutdown()'s idle keep-alive race (an idle connection
+        // closed as the client reuses it: the client reads a reset), which is being fixed in
+        // shutdown.ts separately; then this becomes 0 as above. Nothing else may fail.
+        expect([...stats.errors.keys()].filter((e) => e !== 'read ECONNRESET' && e !== 'socket hang up')).toEqual([]);
+      }
+      // Every copy answered, and the last one serves now.
+      expect([...stats.pids].sort()).toEqual([...seen].sort());
+      expect(await get(app.port)).toBe(pid);
+    });
+  }
+
+  it('upgrades to another program (command): libsystemd there sees exact LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES', async () => {
+    const next = path.join(import.meta.dirname, 'fixtures/upgrade-next.py');
+    const { app, first } = await startApp({ UPGRADE_COMMAND: JSON.stringify(['/usr/bin/python3', next]) }, true);
+    process.kill(first.pid, 'SIGHUP');
+    const line = await app.next((l) => l.next);
+    expect(line).toEqual({ pid: line.pid, next: true, n: 1, names: ['web'] });
+    await untilEnded(first.pid);
+    expect(await get(app.port)).toBe(line.pid);
+  });
+
+  it('passes a socket listen() bound itself (not activated) under the name listen() was given', async () => {
+    const { app, first } = await startApp();
+    expect(first).toMatchObject({ activated: false, fd: null });
+    const pid = await upgradeBySignal(app, first.pid);
+    expect(await get(app.port)).toBe(pid);
+  });
+});
+
+describe('upgrader(): a failing new copy leaves the old one serving', () => {
+  it('a copy that exits at start: the caller gets the reason; a second call meanwhile is refused', async () => {
+    const { app, first } = await startApp();
+    const fdsBefore = await settledFds(first.pid);
+    app.nextMode('exit');
+    process.kill(first.pid, 'SIGUSR2');
+    const outcomes = [await app.next((l) => l.error || l.upgraded), await app.next((l) => l.error || l.upgraded)];
+    expect(outcomes).toEqual(
+      expect.arrayContaining([
+        { pid: first.pid, code: 'ERR_UPGRADE_RUNNING', error: 'an upgrade is already running' },
+        { pid: first.pid, code: 'ERR_UPGRADE', error: expect.stringMatching(/^the new copy \(pid \d+\) exited with code 3 before it was ready$/) },
+      ]),
+    );
+    expect(await get(app.port)).toBe(first.pid);
+    // Nothing is left half-done: no fd of the attempt stays open, and the next upgrade works.
+    expect(await settledFds(first.pid)).toBe(fdsBefore);
+    app.nextMode('ok');
+    const pid = await upgradeBySignal(app, first.pid);
+    expect(await get(app.port)).toBe(pid);
+  });
+
+  it('a copy never ready within the timeout is killed, the failure is one warning line, and the old one still serves', async () => {
+    const { app, first } = await startApp({ UPGRADE_TIMEOUT: '1500' });
+    app.nextMode('hang');
+    process.kill(first.pid, 'SIGHUP');
+    const hung = await app.next((l) => l.hanging);
+    await untilEnded(hung.pid);
+    for (let i = 0; i < 100 && !app.child.stderr().includes('upgrade failed'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(app.child.stderr()).toMatch(
+      new RegExp(`\\(node:${first.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: the new copy \\(pid ${hung.pid}\\) was not ready within 1500 ms: killed it\n`),
+    );
+    expect(ended(first.pid)).toBe(false);
+    expect(await get(app.port)).toBe(first.pid);
+  });
+});
+
+describe('upgrader() under systemd (a notify receiver stands in for it)', () => {
+  it('sends MAINPID=<new pid> (never STOPPING=1), and the new copy still reaches NOTIFY_SOCKET afterwards', async () => {
+    const sock = path.join(dir, `notify-${n++}`);
+    const recv = wrap(spawn('/usr/bin/python3', [RECV, sock, '--creds'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    children.push(recv);
+    expect(await recv.json()).toEqual({ ready: true });
+    const { app, first } = await startApp({ NOTIFY_SOCKET: sock });
+    const seen: { pid: number; text: string }[] = [];
+    const until = async (pred: (m: { pid: number; text: string }) => boolean) => {
+      while (!seen.some(pred)) {
+        const m = await recv.json();
+        seen.push({ pid: m.pid, text: m.text });
+      }
+    };
+    await until((m) => m.text === 'READY=1' && m.pid === first.pid);
+    const pid = await upgradeBySignal(app, first.pid);
+    await until((m) => m.text === `MAINPID=${pid}`);
+    await until((m) => m.text === 'READY=1' && m.pid === pid);
+    expect(seen.find((m) => m.text === `MAINPID=${pid}`)!.pid).toBe(first.pid);
+    // The old process is gone; the new one still talks to the same NOTIFY_SOCKET.
+    process.kill(pid, 'SIGUSR1');
+    await until((m) => m.text === 'STATUS=still here' && m.pid === pid);
+    expect(seen.map((m) => m.text)).not.toContain('STOPPING=1');
+  });
+});
