@@ -81,11 +81,19 @@ export interface ReadyOptions {
 /**
  * READY=1 (Type=notify: the unit becomes active; after reloading(): the reload is done). Also
  * starts the watchdog keep-alive (startWatchdog) when WATCHDOG_USEC is set, unless
- * `watchdog: false`: the keep-alive is never started at import.
+ * `watchdog: false`: the keep-alive is never started at import. Once READY=1 is sent, ready()
+ * returns true: a malformed WATCHDOG_USEC or WATCHDOG_PID is then a process warning naming the
+ * variable and the value (code SOCKACT_WATCHDOG), not an error thrown after the fact.
  */
 function ready(options: ReadyOptions = {}): boolean {
   const sent = send(options.status === undefined ? READY : { READY: 1, STATUS: options.status });
-  if (options.watchdog !== false) startWatchdog();
+  if (options.watchdog !== false) {
+    try {
+      startWatchdog();
+    } catch (err) {
+      process.emitWarning(`watchdog not started: ${(err as Error).message}`, { code: 'SOCKACT_WATCHDOG' });
+    }
+  }
   return sent;
 }
 
