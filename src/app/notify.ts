@@ -36,7 +36,7 @@ export interface NotifyOptions {
  * lines, or fields. Three outcomes, as go-systemd's SdNotify: false when NOTIFY_SOCKET is unset
  * (not supported; koffi is not even loaded), true when sent, and a thrown SockactError when it
  * failed (malformed NOTIFY_SOCKET, missing socket, path too long, and - checked first, even when
- * unset - a message of 4096 bytes or more, a NUL byte, a multi-line value).
+ * unset - a message of more than 4096 bytes, a NUL byte, a multi-line value).
  */
 function send(state: string | NotifyFields, options: NotifyOptions = {}): boolean {
   const data = formatNotify(state);
