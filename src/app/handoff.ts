@@ -1,4 +1,5 @@
 import { SockactError } from '../protocol/errors.js';
+import { toSockactError } from './boundary.js';
 import { HANDOFF_ENV, parseHandoffHeader, SCM_MAX_FD } from '../protocol/handoff.js';
 import { closeFd } from '../sys/fd.js';
 import { recvmsg } from '../sys/msg.js';
@@ -14,7 +15,12 @@ const ANSWER_MS = 5000;
  * fds arrive close-on-exec, at whatever numbers are free.
  */
 export function fetchHandedOff(path: string): { fds: number[]; names: string[] } {
-  const sock = socket('unix', 'seqpacket');
+  let sock: number;
+  try {
+    sock = socket('unix', 'seqpacket');
+  } catch (cause) {
+    throw toSockactError(cause, `can't get sockets from sockact at ${HANDOFF_ENV}=${path}`, { variable: HANDOFF_ENV, value: path });
+  }
   const got: number[] = [];
   try {
     try {
@@ -52,7 +58,7 @@ export function fetchHandedOff(path: string): { fds: number[]; names: string[] }
     return { fds: got, names };
   } catch (err) {
     for (const fd of got) closeFd(fd);
-    throw err;
+    throw toSockactError(err, `can't get sockets from sockact at ${HANDOFF_ENV}=${path}`, { variable: HANDOFF_ENV, value: path });
   } finally {
     closeFd(sock);
   }

@@ -5,6 +5,7 @@ import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { accessMode, fileKind, setCloexec, type AccessMode, type FileKind } from '../sys/fd.js';
 import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
 import { getpeername, socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js';
+import { toSockactError } from './boundary.js';
 import { fetchHandedOff } from './handoff.js';
 
 /**
@@ -97,7 +98,7 @@ export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
       }
       reading = { fds: Object.freeze(fds) };
     } catch (error) {
-      reading = { error };
+      reading = { error: toSockactError(error, "can't read the inherited fds") };
     } finally {
       if (unsetEnv) unsetListenEnv();
     }
@@ -114,6 +115,14 @@ export function isActivated(): boolean {
 }
 
 function describe(fd: number, name: string, count: number): ListenFd {
+  try {
+    return inspect(fd, name, count);
+  } catch (err) {
+    throw toSockactError(err, `can't inspect fd ${fd} (${quote(name)})`, { fd, fdName: name });
+  }
+}
+
+function inspect(fd: number, name: string, count: number): ListenFd {
   let kind: FileKind;
   try {
     kind = fileKind(fd);

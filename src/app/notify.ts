@@ -14,11 +14,11 @@ import {
   type NotifyFields,
 } from '../protocol/notify.js';
 import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
-import { errorReason } from '../sys/errors.js';
 import { closeFd, pipe } from '../sys/fd.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
 import { socket } from '../sys/socket.js';
+import { toSockactError } from './boundary.js';
 import { startWatchdog } from './watchdog.js';
 
 // One unbound datagram socket for the whole process, made on first send (never at import: an
@@ -56,12 +56,7 @@ function send(state: string | NotifyFields, options: NotifyOptions = {}): boolea
     sock ??= socket('unix', 'dgram');
     sendmsg(sock, data, { to: { family: 'unix', path }, fds });
   } catch (cause) {
-    const code = (cause as { code?: string }).code ?? 'ERR_NOTIFY';
-    throw new SockactError(code, `can't notify NOTIFY_SOCKET ${quote(value)}: ${errorReason(cause)}`, {
-      variable: 'NOTIFY_SOCKET',
-      value,
-      cause,
-    });
+    throw toSockactError(cause, `can't notify NOTIFY_SOCKET ${quote(value)}`, { variable: 'NOTIFY_SOCKET', value });
   }
   return true;
 }
@@ -124,7 +119,16 @@ export interface FdStoreOptions {
  * read end sees POLLHUP), false when NOTIFY_SOCKET is unset. Rejects after `timeoutMs`.
  */
 async function barrier(timeoutMs = 5000): Promise<boolean> {
-  if (process.env.NOTIFY_SOCKET === undefined) return false;
+  const value = process.env.NOTIFY_SOCKET;
+  if (value === undefined) return false;
+  try {
+    return await barrierOnce(value, timeoutMs);
+  } catch (err) {
+    throw toSockactError(err, `BARRIER=1 on NOTIFY_SOCKET ${quote(value)} failed`, { variable: 'NOTIFY_SOCKET', value });
+  }
+}
+
+async function barrierOnce(value: string, timeoutMs: number): Promise<boolean> {
   const [readEnd, writeEnd] = pipe(O_CLOEXEC);
   try {
     try {
@@ -134,9 +138,9 @@ async function barrier(timeoutMs = 5000): Promise<boolean> {
     }
     const ready = await pollAsync([readEnd], timeoutMs);
     if (ready.some((r) => (r.revents & POLLHUP) !== 0)) return true;
-    throw new SockactError('ETIMEDOUT', `no answer to BARRIER=1 on NOTIFY_SOCKET ${quote(process.env.NOTIFY_SOCKET)} within ${timeoutMs} ms`, {
+    throw new SockactError('ERR_NOTIFY_TIMEOUT', `no answer to BARRIER=1 on NOTIFY_SOCKET ${quote(value)} within ${timeoutMs} ms`, {
       variable: 'NOTIFY_SOCKET',
-      value: process.env.NOTIFY_SOCKET,
+      value,
     });
   } finally {
     closeFd(readEnd);

@@ -144,7 +144,7 @@ describe('notify to a real receiver', () => {
   it('barrier() rejects when the receiver keeps the fd past the timeout', async () => {
     await receiver('abstract', '--hold');
     await expect(notify.barrier(200)).rejects.toMatchObject({
-      code: 'ETIMEDOUT',
+      code: 'ERR_NOTIFY_TIMEOUT',
       message: expect.stringMatching(/^no answer to BARRIER=1 on NOTIFY_SOCKET '@sockact-test-\w+' within 200 ms$/),
     });
   });
