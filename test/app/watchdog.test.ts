@@ -1,5 +1,5 @@
 // The watchdog keep-alive against a real notify receiver (Python's socket module).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { notify } from '../../src/app/notify.js';
@@ -135,4 +135,33 @@ describe('watchdog keep-alive', () => {
       expect(warnings.map((w) => w.message)).toEqual([`watchdog not started: WATCHDOG_USEC ${value === 'abc' ? 'is not a number' : 'must be a plain decimal number'}: '${value}'`]);
     });
   }
+
+  it("agrees with libsystemd's sd_watchdog_enabled() on plain decimal, and departs from it (documented) on the C forms", () => {
+    // Rows: [WATCHDOG_USEC, what sockact gives: usec, or the start of its error]
+    const rows: [string, number | string][] = [
+      ['5000000', 5_000_000],
+      ['1', 1],
+      // libsystemd parses with strtoull base 0 after whitespace: these pass there.
+      [' 5000000', 'WATCHDOG_USEC must be a plain decimal number'],
+      ['+5000000', 'WATCHDOG_USEC must be a plain decimal number'],
+      ['05000000', 'WATCHDOG_USEC must be a plain decimal number'], // octal there: 1310720
+      ['0x10', 'WATCHDOG_USEC must be a plain decimal number'],
+      ['abc', 'WATCHDOG_USEC is not a number'],
+    ];
+    const sd: [string, number, number][] = JSON.parse(
+      execFileSync('/usr/bin/python3', [path.join(import.meta.dirname, 'fixtures/sd-watchdog.py'), ...rows.map((r) => r[0])], { encoding: 'utf8' }),
+    );
+    for (const [i, [value, ours]] of rows.entries()) {
+      process.env.WATCHDOG_USEC = value;
+      const [, r, usec] = sd[i]!;
+      if (typeof ours === 'number') {
+        expect([value, watchdogEnabled()]).toEqual([value, ours]);
+        expect([value, r, usec]).toEqual([value, 1, ours]);
+      } else {
+        expect(() => watchdogEnabled()).toThrow(`${ours}: '${value}'`);
+        // The departure: libsystemd accepts every form but 'abc'.
+        expect([value, r > 0]).toEqual([value, value !== 'abc']);
+      }
+    }
+  });
 });
