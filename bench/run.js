@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { extraCaCertsWasSet, root } from './lib.js';
 import * as appStartup from './app-startup.js';
 import * as appScale from './app-scale.js';
+import * as drain from './drain.js';
 import * as launch from './launch.js';
 import * as throughput from './throughput.js';
 
@@ -18,6 +19,7 @@ const benches = {
   throughput: () => throughput.run(),
   // The noise floor of the line above: two identical servers, measured the same way.
   'throughput-aa': () => throughput.run({ kinds: ['direct', 'direct'] }),
+  drain: () => drain.run(),
 };
 
 const results = {

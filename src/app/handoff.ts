@@ -1,5 +1,6 @@
 import { SockactError } from '../protocol/errors.js';
 import { HANDOFF_ENV, handoffSource, SCM_MAX_FD } from '../protocol/handoff.js';
+import { toSockactError } from './boundary.js';
 import { closeFd } from '../sys/fd.js';
 import { connect, socket } from '../sys/socket.js';
 import { receiveFdsSync } from './fdpass.js';
@@ -15,7 +16,12 @@ const MAX_FDS = 64 * SCM_MAX_FD;
  * bundle. The fds arrive close-on-exec, at whatever numbers are free; on any error none is kept.
  */
 export function fetchHandedOff(path: string): { fds: number[]; names: string[] } {
-  const sock = socket('unix', 'seqpacket');
+  let sock: number;
+  try {
+    sock = socket('unix', 'seqpacket');
+  } catch (cause) {
+    throw toSockactError(cause, `can't get sockets from sockact at ${HANDOFF_ENV}=${path}`, { variable: HANDOFF_ENV, value: path });
+  }
   try {
     try {
       connect(sock, { family: 'unix', path });
@@ -32,7 +38,7 @@ export function fetchHandedOff(path: string): { fds: number[]; names: string[] }
     if (err instanceof SockactError && err.code !== 'ERR_HANDOFF') {
       throw new SockactError('ERR_HANDOFF', err.message, { variable: HANDOFF_ENV, value: path, cause: err });
     }
-    throw err;
+    throw toSockactError(err, `can't get sockets from sockact at ${HANDOFF_ENV}=${path}`, { variable: HANDOFF_ENV, value: path });
   } finally {
     closeFd(sock);
   }

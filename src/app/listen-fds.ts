@@ -1,9 +1,11 @@
+import { readlinkSync } from 'node:fs';
 import { quote, SockactError } from '../protocol/errors.js';
 import { fdNameAt, LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv } from '../protocol/listen-env.js';
 import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { accessMode, fileKind, setCloexec, type AccessMode, type FileKind } from '../sys/fd.js';
 import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
-import { socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js';
+import { getpeername, socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js';
+import { toSockactError } from './boundary.js';
 import { fetchHandedOff } from './handoff.js';
 
 /**
@@ -14,16 +16,26 @@ export interface ListenFd {
   readonly fd: number;
   /** From LISTEN_FDNAMES; "unknown" when it is absent. Not unique. */
   readonly name: string;
-  /** What fstat says: 'socket', 'fifo', 'file', 'char-device'... */
-  readonly kind: FileKind;
+  /**
+   * What fstat says: 'socket', 'fifo', 'file', 'char-device'..., or 'anon-inode' for what the
+   * fd store can hand back besides (eventfd, timerfd, signalfd, pidfd, eBPF maps...).
+   */
+  readonly kind: FileKind | 'anon-inode';
+  /** Anonymous inodes: the kind /proc/self/fd names, e.g. 'eventfd' for anon_inode:[eventfd]. */
+  readonly anonInode?: string;
   /** Sockets: SO_TYPE. */
   readonly type?: SocketType;
   /** Sockets: SO_DOMAIN; undefined for families other than inet, inet6 and unix (netlink...). */
   readonly family?: SocketFamily;
   /** Sockets: SO_PROTOCOL (6 TCP, 17 UDP, 132 SCTP, 0 UNIX). */
   readonly protocol?: number;
-  /** Sockets: SO_ACCEPTCONN. A stream socket that is not listening is a connection (Accept=yes). */
+  /** Sockets: SO_ACCEPTCONN. */
   readonly listening?: boolean;
+  /**
+   * Stream and seqpacket sockets that are not listening: whether they have a peer (getpeername).
+   * A connection (Accept=yes) has one; a socket that is only bound, or not even that, has not.
+   */
+  readonly connected?: boolean;
   /** UNIX sockets: bound to an abstract name ('@name'). */
   readonly abstract?: boolean;
   /** Sockets: getsockname(). */
@@ -55,8 +67,10 @@ function unsetListenEnv(): void {
  * The environment is read once per process: listenFds(), getListeners() and listen() share that
  * reading, so every later call returns the same descriptors, or throws the same error, even
  * though the variables are gone (by default they are removed on every path: success, mismatch,
- * error). Every fd gets FD_CLOEXEC. A fd in the range that systemd could not have passed (not
- * open, or an anonymous inode such as Node's own epoll fd) is an error naming the fd. Behind a
+ * error). Every fd gets FD_CLOEXEC. Every open fd is described, whatever it is (the fd store
+ * hands back eventfds, timerfds, memfds...). A fd in the range that is not open is an error naming
+ * the fd, and so is an epoll fd: Node opens its own right after the fds it inherited, so one in
+ * the range means LISTEN_FDS counts more fds than were passed. Behind a
  * wrapper started by `sockact --wrapper` (LISTEN_PID not ours, SOCKACT_FDS_SOCKET set), the fds
  * are asked of the launcher instead (protocol/handoff.ts).
  */
@@ -67,7 +81,7 @@ export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
       const env = parseListenEnv(process.env, process.pid);
       const handoff = process.env[HANDOFF_ENV];
       const fds: ListenFd[] = [];
-      if (!env.activated && handoff) {
+      if (!env.activated && env.reason === 'other-pid' && handoff) {
         // Behind a wrapper started by `sockact --wrapper`: ask the launcher instead of reading 3...
         const got = fetchHandedOff(handoff);
         got.fds.forEach((fd, i) => fds.push(describe(fd, got.names[i]!, got.fds.length)));
@@ -84,7 +98,7 @@ export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
       }
       reading = { fds: Object.freeze(fds) };
     } catch (error) {
-      reading = { error };
+      reading = { error: toSockactError(error, "can't read the inherited fds") };
     } finally {
       if (unsetEnv) unsetListenEnv();
     }
@@ -101,6 +115,14 @@ export function isActivated(): boolean {
 }
 
 function describe(fd: number, name: string, count: number): ListenFd {
+  try {
+    return inspect(fd, name, count);
+  } catch (err) {
+    throw toSockactError(err, `can't inspect fd ${fd} (${quote(name)})`, { fd, fdName: name });
+  }
+}
+
+function inspect(fd: number, name: string, count: number): ListenFd {
   let kind: FileKind;
   try {
     kind = fileKind(fd);
@@ -112,12 +134,17 @@ function describe(fd: number, name: string, count: number): ListenFd {
     );
   }
   if (kind === 'other') {
-    throw new SockactError(
-      'ERR_LISTEN_FD',
-      `fd ${fd} (${quote(name)}) is an anonymous inode (such as Node's own epoll fd), which systemd could not have passed: ` +
-        `LISTEN_FDS=${count} is probably larger than the number of fds passed`,
-      { fd, fdName: name, actual: 'anonymous inode', expected: 'a socket, FIFO or file' },
-    );
+    const anonInode = anonInodeKind(fd);
+    if (anonInode === 'eventpoll') {
+      throw new SockactError(
+        'ERR_LISTEN_FD',
+        `fd ${fd} (${quote(name)}) is an epoll fd (anon_inode:[eventpoll]), most likely Node's own, opened right after the fds passed: ` +
+          `LISTEN_FDS=${count} is probably larger than the number of fds passed`,
+        { fd, fdName: name, actual: 'anon_inode:[eventpoll]', expected: 'a fd systemd passed' },
+      );
+    }
+    setCloexec(fd);
+    return Object.freeze(anonInode === undefined ? { fd, name, kind } : { fd, name, kind: 'anon-inode' as const, anonInode });
   }
   setCloexec(fd);
   if (kind === 'fifo' || kind === 'file' || kind === 'char-device') return Object.freeze({ fd, name, kind, access: accessMode(fd) });
@@ -132,12 +159,34 @@ function describe(fd: number, name: string, count: number): ListenFd {
     protocol: info.protocol,
     listening: info.listening,
   };
+  if (!info.listening && info.type !== 'dgram') d.connected = isConnected(fd);
   if (info.local) {
     d.local = info.local;
     d.address = formatSockAddr(info.local);
     if (info.local.family === 'unix') d.abstract = info.local.path.startsWith('@');
   }
   return Object.freeze(d);
+}
+
+/** 'eventfd' for anon_inode:[eventfd], 'bpf-map' for anon_inode:bpf-map; undefined when it is no anonymous inode. */
+function anonInodeKind(fd: number): string | undefined {
+  let target: string;
+  try {
+    target = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+  return /^anon_inode:\[?([^\]]*)\]?$/.exec(target)?.[1];
+}
+
+function isConnected(fd: number): boolean {
+  try {
+    getpeername(fd);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOTCONN') return false;
+    throw err;
+  }
 }
 
 /** Whether a descriptor is what a net.Server can adopt: a listening TCP or UNIX stream socket. */
@@ -156,8 +205,9 @@ export function describeFd(d: ListenFd): string {
       'block-device': 'a block device',
       directory: 'a directory',
       symlink: 'a symlink',
-      other: 'an anonymous inode',
+      other: 'a fd of an unknown kind',
     };
+    if (d.kind === 'anon-inode') return `an anonymous inode (anon_inode:[${d.anonInode}])`;
     return what[d.kind];
   }
   const on = d.address !== undefined ? ` on ${d.address}` : '';
@@ -165,7 +215,8 @@ export function describeFd(d: ListenFd): string {
   const inet = d.family !== 'unix';
   if (d.type === 'stream') {
     const proto = inet ? (d.protocol === 132 ? 'SCTP' : 'TCP') : 'UNIX stream';
-    return d.listening ? `a ${proto} listener${on}` : `a ${proto} connection${on}`;
+    if (d.listening) return `a ${proto} listener${on}`;
+    return d.connected === false ? `a ${proto} socket${on} that is neither listening nor connected` : `a ${proto} connection${on}`;
   }
   if (d.type === 'dgram') return inet ? (d.protocol === 17 ? `a UDP socket${on}` : `an IP datagram socket (protocol ${d.protocol})${on}`) : `a UNIX datagram socket${on}`;
   return `a ${inet ? '' : 'UNIX '}seqpacket socket${on}`;

@@ -71,7 +71,8 @@ function adopt(d: ListenFd, options: GetListenersOptions, udp: typeof dgram | un
         const server = options.createServer ? options.createServer(d) : net.createServer();
         return { ...base, type: 'server', server };
       }
-      if (d.type === 'stream' && d.family !== undefined) {
+      // A stream socket with no peer cannot be read or accepted on: go-systemd returns nil for it.
+      if (d.type === 'stream' && d.family !== undefined && d.connected !== false) {
         return { ...base, type: 'connection', socket: new net.Socket({ fd: d.fd, readable: true, writable: true }) };
       }
       if (d.type === 'dgram' && (d.family === 'inet' || d.family === 'inet6') && d.protocol === 17) {

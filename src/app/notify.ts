@@ -15,11 +15,12 @@ import {
 } from '../protocol/notify.js';
 import { UPGRADE_ENV } from '../protocol/upgrade.js';
 import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
-import { errorReason } from '../sys/errors.js';
 import { closeFd, pipe } from '../sys/fd.js';
+import { errorReason } from '../sys/errors.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
 import { socket } from '../sys/socket.js';
+import { toSockactError } from './boundary.js';
 import { startWatchdog } from './watchdog.js';
 
 // One unbound datagram socket for the whole process, made on first send (never at import: an
@@ -37,7 +38,7 @@ export interface NotifyOptions {
  * lines, or fields. Three outcomes, as go-systemd's SdNotify: false when NOTIFY_SOCKET is unset
  * (not supported; koffi is not even loaded), true when sent, and a thrown SockactError when it
  * failed (malformed NOTIFY_SOCKET, missing socket, path too long, and - checked first, even when
- * unset - a message of 4096 bytes or more, a NUL byte, a multi-line value).
+ * unset - a message of more than 4096 bytes, a NUL byte, a multi-line value).
  */
 function send(state: string | NotifyFields, options: NotifyOptions = {}): boolean {
   const data = formatNotify(state);
@@ -57,12 +58,7 @@ function send(state: string | NotifyFields, options: NotifyOptions = {}): boolea
     sock ??= socket('unix', 'dgram');
     sendmsg(sock, data, { to: { family: 'unix', path }, fds });
   } catch (cause) {
-    const code = (cause as { code?: string }).code ?? 'ERR_NOTIFY';
-    throw new SockactError(code, `can't notify NOTIFY_SOCKET ${quote(value)}: ${errorReason(cause)}`, {
-      variable: 'NOTIFY_SOCKET',
-      value,
-      cause,
-    });
+    throw toSockactError(cause, `can't notify NOTIFY_SOCKET ${quote(value)}`, { variable: 'NOTIFY_SOCKET', value });
   }
   return true;
 }
@@ -83,12 +79,20 @@ export interface ReadyOptions {
  * READY=1 (Type=notify: the unit becomes active; after reloading(): the reload is done), also to
  * the old process when this one was started by upgrader() (SOCKACT_UPGRADE_SOCKET). Also
  * starts the watchdog keep-alive (startWatchdog) when WATCHDOG_USEC is set, unless
- * `watchdog: false`: the keep-alive is never started at import.
+ * `watchdog: false`: the keep-alive is never started at import. Once READY=1 is sent, ready()
+ * returns true: a malformed WATCHDOG_USEC or WATCHDOG_PID is then a process warning naming the
+ * variable and the value (code SOCKACT_WATCHDOG), not an error thrown after the fact.
  */
 function ready(options: ReadyOptions = {}): boolean {
   tellUpgrader();
   const sent = send(options.status === undefined ? READY : { READY: 1, STATUS: options.status });
-  if (options.watchdog !== false) startWatchdog();
+  if (options.watchdog !== false) {
+    try {
+      startWatchdog();
+    } catch (err) {
+      process.emitWarning(`watchdog not started: ${(err as Error).message}`, { code: 'SOCKACT_WATCHDOG' });
+    }
+  }
   return sent;
 }
 
@@ -139,7 +143,16 @@ export interface FdStoreOptions {
  * read end sees POLLHUP), false when NOTIFY_SOCKET is unset. Rejects after `timeoutMs`.
  */
 async function barrier(timeoutMs = 5000): Promise<boolean> {
-  if (process.env.NOTIFY_SOCKET === undefined) return false;
+  const value = process.env.NOTIFY_SOCKET;
+  if (value === undefined) return false;
+  try {
+    return await barrierOnce(value, timeoutMs);
+  } catch (err) {
+    throw toSockactError(err, `BARRIER=1 on NOTIFY_SOCKET ${quote(value)} failed`, { variable: 'NOTIFY_SOCKET', value });
+  }
+}
+
+async function barrierOnce(value: string, timeoutMs: number): Promise<boolean> {
   const [readEnd, writeEnd] = pipe(O_CLOEXEC);
   try {
     try {
@@ -149,9 +162,9 @@ async function barrier(timeoutMs = 5000): Promise<boolean> {
     }
     const ready = await pollAsync([readEnd], timeoutMs);
     if (ready.some((r) => (r.revents & POLLHUP) !== 0)) return true;
-    throw new SockactError('ETIMEDOUT', `no answer to BARRIER=1 on NOTIFY_SOCKET ${quote(process.env.NOTIFY_SOCKET)} within ${timeoutMs} ms`, {
+    throw new SockactError('ERR_NOTIFY_TIMEOUT', `no answer to BARRIER=1 on NOTIFY_SOCKET ${quote(value)} within ${timeoutMs} ms`, {
       variable: 'NOTIFY_SOCKET',
-      value: process.env.NOTIFY_SOCKET,
+      value,
     });
   } finally {
     closeFd(readEnd);

@@ -6,42 +6,89 @@ import { notify } from './notify.js';
 /** net.Server and its subclasses (http, https, http2). */
 type Server = net.Server & Partial<Pick<http.Server, 'closeIdleConnections' | 'closeAllConnections'>>;
 
+/** An HTTP/1 connection as the drain sees it: requests in flight, and since when it is quiet. */
+interface Http1Conn {
+  inFlight: number;
+  /** performance.now() of the last sign of life: accepted, a response done, bytes read. */
+  quietSince: number;
+  bytesRead: number;
+}
+
 interface Tracking {
   sockets: Set<net.Socket>;
   responses: Set<http.ServerResponse>;
   sessions: Set<Http2Session>;
+  /** HTTP/1 connections (the socket 'request' sees: the TLS socket for https). */
+  http1: Map<net.Socket, Http1Conn>;
   draining: boolean;
+  /** Tracking began before the drain: every connection is known. */
+  early: boolean;
 }
 
 const tracked = new WeakMap<net.Server, Tracking>();
 
+function http1Conn(t: Tracking, socket: net.Socket): Http1Conn {
+  let c = t.http1.get(socket);
+  if (!c) {
+    c = { inFlight: 0, quietSince: performance.now(), bytesRead: socket.bytesRead };
+    t.http1.set(socket, c);
+    socket.once('close', () => t.http1.delete(socket));
+  }
+  return c;
+}
+
+function track(server: net.Server, early: boolean): Tracking {
+  let t = tracked.get(server);
+  if (t) return t;
+  t = { sockets: new Set(), responses: new Set(), sessions: new Set(), http1: new Map(), draining: false, early };
+  const tt = t;
+  tracked.set(server, t);
+  // https: the HTTP/1 connection is the TLS socket, known once the handshake is done.
+  const http1 = isHttp1(server);
+  const tls = 'setSecureContext' in server;
+  server.on('connection', (socket: net.Socket) => {
+    tt.sockets.add(socket);
+    socket.once('close', () => tt.sockets.delete(socket));
+    if (http1 && !tls) http1Conn(tt, socket);
+  });
+  if (http1 && tls) server.on('secureConnection', (socket: net.Socket) => http1Conn(tt, socket));
+  server.on('session', (session: Http2Session) => {
+    tt.sessions.add(session);
+    session.once('close', () => tt.sessions.delete(session));
+    if (tt.draining) session.close();
+  });
+  // HTTP/1: before the app's own handlers, so that a handler answering at once already writes
+  // "Connection: close" while draining; the client then opens its next request elsewhere
+  // instead of sending it on a connection this process is about to close.
+  server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!('shouldKeepAlive' in res)) return;
+    if (tt.draining) res.shouldKeepAlive = false;
+    tt.responses.add(res);
+    const c = http1Conn(tt, req.socket);
+    c.inFlight++;
+    res.once('close', () => {
+      tt.responses.delete(res);
+      c.inFlight--;
+      c.quietSince = performance.now();
+      c.bytesRead = req.socket.bytesRead;
+    });
+  });
+  return t;
+}
+
+function isHttp1(server: net.Server): boolean {
+  return typeof (server as Server).closeIdleConnections === 'function';
+}
+
 /**
- * Follow a server's connections, HTTP/1 responses and HTTP/2 sessions from now on. Call it when
- * the server starts (shutdownOnSignal does): shutdown() can then answer responses still in flight
- * with "Connection: close", close HTTP/2 sessions with GOAWAY, and force-close connections of
- * plain net and http2 servers (http.Server can close its own with closeAllConnections).
+ * Follow a server's connections, HTTP/1 requests and HTTP/2 sessions from now on. Call it when
+ * the server starts (shutdownOnSignal does): shutdown() can then answer every response still to
+ * be written with "Connection: close", tell which keep-alive connections have been quiet long
+ * enough to close, close HTTP/2 sessions with GOAWAY, and force-close connections of plain net
+ * and http2 servers (http.Server can close its own with closeAllConnections).
  */
 export function trackConnections(server: net.Server): void {
-  if (tracked.has(server)) return;
-  const t: Tracking = { sockets: new Set(), responses: new Set(), sessions: new Set(), draining: false };
-  tracked.set(server, t);
-  server.on('connection', (socket: net.Socket) => {
-    t.sockets.add(socket);
-    socket.once('close', () => t.sockets.delete(socket));
-  });
-  server.on('session', (session: Http2Session) => {
-    t.sessions.add(session);
-    session.once('close', () => t.sessions.delete(session));
-    if (t.draining) session.close();
-  });
-  // HTTP/1: a response not yet sent when draining starts, or a request arriving while draining,
-  // is answered with "Connection: close", so the client does not reuse a closing connection.
-  server.on('request', (_req: unknown, res: http.ServerResponse) => {
-    if (!('shouldKeepAlive' in res)) return;
-    if (t.draining) res.shouldKeepAlive = false;
-    t.responses.add(res);
-    res.once('close', () => t.responses.delete(res));
-  });
+  track(server, true);
 }
 
 function sendStopping(): void {
@@ -56,6 +103,12 @@ function sendStopping(): void {
 export interface ShutdownOptions {
   /** Milliseconds to let in-flight requests finish before force-closing what is left (default 10000). */
   timeout?: number;
+  /**
+   * Milliseconds a keep-alive connection must have been quiet (no request in flight, no byte
+   * read) before the drain closes it (default 1000). A request that arrives meanwhile is served
+   * with "Connection: close".
+   */
+  idleTimeout?: number;
   /** Send STOPPING=1 first (default true; a no-op without NOTIFY_SOCKET). */
   notify?: boolean;
 }
@@ -65,31 +118,79 @@ export interface ShutdownResult {
   forced: number;
 }
 
-// How often idle keep-alive connections are swept while draining: a request finishing leaves its
-// connection idle, and Node 20's server.close() does not close it (it waits for keepAliveTimeout).
-const SWEEP_MS = 50;
+/** Default ShutdownOptions.idleTimeout. */
+const IDLE_MS = 1000;
 
 /**
- * Graceful stop (PROTOCOL 9, 21): send STOPPING=1, stop accepting (server.close(),
- * which closes the adopted fd and never calls shutdown(2) on it: systemd keeps its own copy), let
- * in-flight requests finish, close idle keep-alive connections as they become idle, and
- * force-close whatever is left after `timeout`. Resolves when done.
+ * http.Server#close() in Node 19+ first closes every idle keep-alive connection
+ * (httpServerPreClose in lib/_http_server.js). A connection is idle there from the moment its
+ * response is written, which is exactly when a client in a request loop sends its next request
+ * on it: closing then loses that request (wrk: one read error per connection per stop). Stop
+ * accepting through the server's own close(), with that one step held back.
+ */
+function closeListener(server: Server, done: () => void): void {
+  const own = Object.getOwnPropertyDescriptor(server, 'closeIdleConnections');
+  if (isHttp1(server)) server.closeIdleConnections = () => undefined;
+  try {
+    // The callback's error (ERR_SERVER_NOT_RUNNING) means it was already closed: also done.
+    server.close(() => done());
+  } finally {
+    if (own) Object.defineProperty(server, 'closeIdleConnections', own);
+    else if (isHttp1(server)) delete (server as { closeIdleConnections?: unknown }).closeIdleConnections;
+  }
+}
+
+/**
+ * Close the HTTP/1 keep-alive connections that stayed quiet for `idleMs`: no request in flight,
+ * no byte read since the last look. A client that is about to reuse a connection has sent its
+ * request by then, and that request was answered with "Connection: close". A client idle for
+ * longer can still race with the close (as with any keepAliveTimeout, http-terminator or Go's
+ * Shutdown); waiting makes that a client that paused for a second, not one in a busy loop.
+ */
+function closeQuiet(t: Tracking, idleMs: number): void {
+  const now = performance.now();
+  for (const [socket, c] of t.http1) {
+    if (c.inFlight > 0) continue;
+    if (socket.bytesRead !== c.bytesRead) {
+      // Part of a request (its headers are not complete yet): not quiet.
+      c.bytesRead = socket.bytesRead;
+      c.quietSince = now;
+    } else if (now - c.quietSince >= idleMs) {
+      socket.destroy();
+    }
+  }
+}
+
+/**
+ * Graceful stop (sd_notify(3) STOPPING=1): send STOPPING=1, stop accepting (server.close(),
+ * which closes the adopted fd and never calls shutdown(2) on it: systemd, or the next process,
+ * keeps its own copy and its queue), let in-flight requests finish, answer every request that
+ * arrives meanwhile with "Connection: close", close keep-alive connections once they have been
+ * quiet for `idleTimeout`, close HTTP/2 sessions with GOAWAY, and force-close whatever is left
+ * after `timeout`. Resolves when done.
+ *
+ * Tracking from the start (trackConnections, or shutdownOnSignal) makes the drain lossless for
+ * clients that keep connections alive. A server tracked only from this call on has connections
+ * it never saw: their idle ones are closed with Node's closeIdleConnections once `idleTimeout`
+ * has passed.
  */
 export async function shutdown(server: Server, options: ShutdownOptions = {}): Promise<ShutdownResult> {
   const timeout = options.timeout ?? 10_000;
+  const idleMs = Math.min(options.idleTimeout ?? IDLE_MS, timeout);
   if (options.notify !== false) sendStopping();
-  trackConnections(server);
-  const t = tracked.get(server)!;
+  const t = track(server, false);
   t.draining = true;
   for (const res of t.responses) if (!res.headersSent) res.shouldKeepAlive = false;
   for (const session of t.sessions) session.close();
 
-  const closed = new Promise<void>((resolve) => {
-    // The callback's error (ERR_SERVER_NOT_RUNNING) means it was already closed: also done.
-    server.close(() => resolve());
-  });
-  server.closeIdleConnections?.();
-  const sweep = server.closeIdleConnections ? setInterval(() => server.closeIdleConnections!(), SWEEP_MS) : undefined;
+  const closed = new Promise<void>((resolve) => closeListener(server, resolve));
+  const start = performance.now();
+  const sweep = isHttp1(server)
+    ? setInterval(() => {
+        closeQuiet(t, idleMs);
+        if (!t.early && performance.now() - start >= idleMs) server.closeIdleConnections!();
+      }, Math.max(10, Math.min(100, idleMs / 4)))
+    : undefined;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeout);

@@ -1,7 +1,11 @@
 import { quote, SockactError } from './errors.js';
 import { fdNameProblem } from './fdname.js';
 
-/** A notify datagram must stay under this many bytes; receivers drop larger ones (PROTOCOL 20, 24). */
+/**
+ * The largest notify datagram: systemd reads into a buffer of PIPE_BUF + 1 bytes (room for a
+ * trailing NUL) and drops a datagram that fills it (manager.c, manager_dispatch_notify_fd), so
+ * exactly 4096 bytes is accepted and 4097 is not.
+ */
 export const NOTIFY_MAX_BYTES = 4096;
 /** sun_path is 108 bytes: a path keeps one for its NUL, an abstract name one for its leading NUL. */
 const SUN_PATH_MAX = 108;
@@ -26,7 +30,7 @@ function messageError(message: string, fields: ConstructorParameters<typeof Sock
 }
 
 /**
- * Build one notify datagram (PROTOCOL 20): newline-separated KEY=VALUE lines, no NUL, under
+ * Build one notify datagram (PROTOCOL 20): newline-separated KEY=VALUE lines, no NUL, at most
  * 4096 bytes. A string is sent as given (the raw form); fields are formatted one per line, each
  * value on one line. Throws SockactError (ERR_NOTIFY_MESSAGE) for anything a receiver would drop.
  */
@@ -49,10 +53,10 @@ export function formatNotify(state: string | NotifyFields): Buffer {
   if (text === '') throw messageError('notify message is empty');
   if (text.includes('\0')) throw messageError(`notify message contains a NUL byte: ${quote(text.slice(0, 80))}`, { value: text });
   const data = Buffer.from(text, 'utf8');
-  if (data.length >= NOTIFY_MAX_BYTES) {
-    throw messageError(`notify message is too long: ${data.length} bytes (must be under ${NOTIFY_MAX_BYTES})`, {
+  if (data.length > NOTIFY_MAX_BYTES) {
+    throw messageError(`notify message is too long: ${data.length} bytes (at most ${NOTIFY_MAX_BYTES})`, {
       value: text,
-      expected: `< ${NOTIFY_MAX_BYTES} bytes`,
+      expected: `at most ${NOTIFY_MAX_BYTES} bytes`,
       actual: `${data.length} bytes`,
     });
   }

@@ -66,7 +66,7 @@ describe('examples', () => {
       'hello',
       () => [tcp()],
       { LISTEN_FDS: '2' },
-      /^hello: fd 4 \('unknown'\) is an anonymous inode \(such as Node's own epoll fd\), which systemd could not have passed: LISTEN_FDS=2 is probably larger than the number of fds passed\n$/,
+      /^hello: fd 4 \('unknown'\) is an epoll fd \(anon_inode:\[eventpoll\]\), most likely Node's own, opened right after the fds passed: LISTEN_FDS=2 is probably larger than the number of fds passed\n$/,
       'a fd in the range that is not one systemd passes',
     ],
     [

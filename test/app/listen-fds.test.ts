@@ -1,11 +1,11 @@
 // listenFds() in real children with real fds at 3.., checked against the OS and against
 // libsystemd's own sd_listen_fds_with_names() + sd_is_socket*() (test/_support/sd-peer.py).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { openSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
-import { abstractName, acceptedConnection, listener, readAll, runActivated, runApp, SD_PEER, tempDir } from './_helpers.js';
+import { abstractName, acceptedConnection, FIXTURE, listener, readAll, runActivated, runApp, SD_PEER, tempDir, wrap } from './_helpers.js';
 
 const dir = tempDir();
 
@@ -129,15 +129,86 @@ describe('a descriptor goes straight to Node', () => {
   });
 });
 
+describe('isActivated()', () => {
+  it('is true with fds passed, leaves the environment for listenFds(), and agrees with it', async () => {
+    const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const child = runApp([fd], 'activated', [], { LISTEN_FDNAMES: 'web' });
+    const got = await child.json();
+    await child.stop();
+    expect(got).toMatchObject({ first: true, again: true, fds: [3] });
+    expect(got.envAfter).toMatchObject({ LISTEN_FDS: '1', LISTEN_FDNAMES: 'web' });
+  });
+
+  for (const [what, env] of [
+    ['no LISTEN_* at all', {}],
+    ['LISTEN_PID of another process', { LISTEN_PID: '1', LISTEN_FDS: '1' }],
+  ] as const) {
+    it(`is false with ${what}`, async () => {
+      const child = runActivated([], process.execPath, [FIXTURE, 'activated'], env, { trampoline: false });
+      const got = await child.json();
+      await child.stop();
+      expect(got).toMatchObject({ first: false, again: false, fds: [] });
+    });
+  }
+});
+
+describe('what the fd store hands back (eventfd, timerfd, pidfd, memfd beside a TCP listener)', () => {
+  const FD_STORE = path.join(import.meta.dirname, 'fixtures/fd-store-exec.py');
+  const run = (...argv: string[]) => {
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (/^(LISTEN_|NOTIFY_SOCKET|WATCHDOG_|SOCKACT_)/.test(k)) delete env[k];
+    return wrap(spawn('/usr/bin/python3', [FD_STORE, ...argv], { env, stdio: ['pipe', 'pipe', 'pipe'] }));
+  };
+
+  it('describes every fd, as libsystemd returns every fd, and never throws for them', async () => {
+    const ours = run(process.execPath, FIXTURE, 'describe');
+    const peer = run('/usr/bin/python3', SD_PEER);
+    const [got, sd] = [await ours.json(), await peer.json()];
+    await Promise.all([ours.stop(), peer.stop()]);
+    expect(got.error).toBeUndefined();
+    expect(sd.n).toBe(5);
+    expect(got.fds.map((d: any) => d.name)).toEqual(sd.names);
+    expect(got.fds.map((d: any) => [d.fd, d.kind, d.anonInode])).toEqual([
+      [3, 'socket', undefined],
+      [4, 'anon-inode', 'eventfd'],
+      [5, 'anon-inode', 'timerfd'],
+      [6, 'anon-inode', 'pidfd'],
+      // memfd_create(2) makes a regular file on tmpfs.
+      [7, 'file', undefined],
+    ]);
+    expect(got.cloexec).toEqual([true, true, true, true, true]);
+  });
+
+  it('getListeners() serves the socket and reports the others as unsupported, naming what they are', async () => {
+    const child = run(process.execPath, FIXTURE, 'serve');
+    const got = await child.json();
+    expect(got.error).toBeUndefined();
+    expect(got.listeners.map((l: any) => [l.fd, l.type])).toEqual([
+      [3, 'server'],
+      [4, 'unsupported'],
+      [5, 'unsupported'],
+      [6, 'unsupported'],
+      [7, 'stream'],
+    ]);
+    expect(got.listeners[1].reason).toBe('fd 4 is an anonymous inode (anon_inode:[eventfd]); there is no Node stream for it, use listenFds() and the fd directly');
+    const port = Number(got.listeners[0].address.split(':')[1]);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe(`hello web fd 3 pid ${got.pid}\n`);
+    await child.stop();
+  });
+});
+
 describe('listenFds() errors: each names the fd, the variable and the value', () => {
-  it('an anonymous inode in the range (LISTEN_FDS larger than the fds passed: fd 4 is Node\'s epoll fd)', async () => {
+  it('Node\'s own epoll fd in the range (LISTEN_FDS larger than the fds passed: fd 4 is the epoll fd Node opened first)', async () => {
     const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
     const child = runApp([fd], 'describe', [], { LISTEN_FDS: '2' });
     const got = await child.json();
     await child.stop();
     expect(got.error.code).toBe('ERR_LISTEN_FD');
     expect(got.error.fd).toBe(4);
-    expect(got.error.message).toMatch(/^fd 4 \('unknown'\) is an anonymous inode .*systemd could not have passed.*LISTEN_FDS=2 is probably larger/);
+    expect(got.error.message).toBe(
+      "fd 4 ('unknown') is an epoll fd (anon_inode:[eventpoll]), most likely Node's own, opened right after the fds passed: " +
+        'LISTEN_FDS=2 is probably larger than the number of fds passed',
+    );
     // Unset on the error path too, and the second call throws the same error.
     expect(got.envAfter).toEqual({});
     expect(got.second.error).toEqual(got.error);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listen } from '../../src/app/listen.js';
 import { SockactError } from '../../src/protocol/errors.js';
-import { listener, runApp, tcpBacklog, tempDir } from './_helpers.js';
+import { FIXTURE, listener, runActivated, runApp, tcpBacklog, tempDir } from './_helpers.js';
 
 const dir = tempDir();
 
@@ -115,6 +115,25 @@ describe('listen() activated (real children)', () => {
       }).on('error', reject);
     });
     expect(body).toBe(`hello from pid ${got.pid}\n`);
+    await child.stop();
+  });
+});
+
+describe('listen() and a stale SOCKACT_FDS_SOCKET', () => {
+  it('with no LISTEN_* at all, binds the fallback instead of asking a launcher that is gone', async () => {
+    const stale = path.join(dir, 'gone', 'fds.sock');
+    const child = runActivated([], process.execPath, [FIXTURE, 'listen', '--port=0'], { SOCKACT_FDS_SOCKET: stale }, { trampoline: false });
+    const got = await child.json();
+    expect(got.error).toBeUndefined();
+    expect(got.result).toMatchObject({ activated: false, address: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    await child.stop();
+  });
+
+  it('with a LISTEN_PID that is not ours (behind a wrapper), asks it, and says why that failed', async () => {
+    const stale = path.join(dir, 'gone', 'fds.sock');
+    const child = runActivated([], process.execPath, [FIXTURE, 'listen', '--port=0'], { SOCKACT_FDS_SOCKET: stale, LISTEN_PID: '1', LISTEN_FDS: '1' }, { trampoline: false });
+    const got = await child.json();
+    expect(got.error).toMatchObject({ code: 'ERR_HANDOFF', variable: 'SOCKACT_FDS_SOCKET', value: stale });
     await child.stop();
   });
 });

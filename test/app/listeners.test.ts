@@ -6,6 +6,7 @@ import { openSync, writeFileSync, constants as fsc } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import * as sys from '../../src/sys/index.js';
 import { abstractHttpGet, abstractName, acceptedConnection, listener, runApp, tcpBacklog, tempDir } from './_helpers.js';
 
 const dir = tempDir();
@@ -124,6 +125,23 @@ describe('getListeners() in an activated child', () => {
     await new Promise((r) => client.once('end', r));
     expect(text).toBe(`connection connection fd 3 pid ${got.pid}\n`);
     await child.stop();
+  });
+
+  it('a stream socket that is bound but neither listening nor connected, or not even bound, is unsupported with a reason (go-systemd: nil), never a net.Socket', async () => {
+    const bound = sys.socket('inet', 'stream');
+    sys.bind(bound, { family: 'inet', address: '127.0.0.1', port: 0 });
+    const port = (sys.getsockname(bound) as { port: number }).port;
+    const fresh = sys.socket('inet', 'stream');
+    const child = runApp([bound, fresh], 'serve', [], { LISTEN_FDNAMES: 'bound:fresh' });
+    const got = await child.json();
+    expect(got.error).toBeUndefined();
+    expect(got.listeners.map((l: any) => [l.fd, l.type, l.reason])).toEqual([
+      [3, 'unsupported', `fd 3 is a TCP socket on 127.0.0.1:${port} that is neither listening nor connected, which Node cannot serve; use listenFds() and the fd directly`],
+      [4, 'unsupported', 'fd 4 is a TCP socket on 0.0.0.0:0 that is neither listening nor connected, which Node cannot serve; use listenFds() and the fd directly'],
+    ]);
+    // Nothing emitted ENOTCONN: the child is still alive.
+    expect(child.proc.exitCode).toBe(null);
+    expect(await child.stop()).toBe(0);
   });
 
   it('reports a bad fd as an error instead of adopting anything', async () => {

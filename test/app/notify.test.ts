@@ -49,6 +49,15 @@ describe('notify to a real receiver', () => {
     });
   }
 
+  it('sends a message of exactly 4096 bytes whole (systemd reads PIPE_BUF + 1 and accepts it)', async () => {
+    const { child } = await receiver('abstract');
+    const text = `STATUS=${'x'.repeat(4096 - 'STATUS='.length)}`;
+    expect(notify(text)).toBe(true);
+    const got = await child.json();
+    expect(got.text).toBe(text);
+    expect(got.hex.length / 2).toBe(4096);
+  });
+
   it('every helper sends its one datagram', async () => {
     const { child } = await receiver('abstract');
     const sent: [() => boolean, string][] = [
@@ -135,7 +144,7 @@ describe('notify to a real receiver', () => {
   it('barrier() rejects when the receiver keeps the fd past the timeout', async () => {
     await receiver('abstract', '--hold');
     await expect(notify.barrier(200)).rejects.toMatchObject({
-      code: 'ETIMEDOUT',
+      code: 'ERR_NOTIFY_TIMEOUT',
       message: expect.stringMatching(/^no answer to BARRIER=1 on NOTIFY_SOCKET '@sockact-test-\w+' within 200 ms$/),
     });
   });
@@ -179,7 +188,7 @@ describe('notify outcomes without a receiver', () => {
 
   // [call, message, what the row proves] - checked before NOTIFY_SOCKET, so they fail in development too.
   const bad: [() => unknown, RegExp, string][] = [
-    [() => notify('X'.repeat(4096)), /^notify message is too long: 4096 bytes \(must be under 4096\)$/, 'an oversized message'],
+    [() => notify('X'.repeat(4097)), /^notify message is too long: 4097 bytes \(at most 4096\)$/, 'an oversized message'],
     [() => notify.status('a\0b'), /NUL byte/, 'a NUL byte'],
     [() => notify.status('two\nlines'), /^notify field STATUS must be one line/, 'a multi-line STATUS'],
     [() => notify.fdStore([0], { name: 'a:b' }), /^FDNAME contains ':': 'a:b'$/, "an FDNAME with ':'"],

@@ -95,6 +95,36 @@ describe('shutdown()', () => {
     agent.destroy();
   });
 
+  it('keeps a quiet keep-alive connection open for idleTimeout: a request sent on it meanwhile gets Connection: close', async () => {
+    const h = await heldServer();
+    trackConnections(h.server);
+    h.release('answer');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await request(h.port, agent);
+    expect(first.connection).toBe('keep-alive');
+    const done = shutdown(h.server, { timeout: 20_000, idleTimeout: 10_000 });
+    // A client that paused briefly (far less than idleTimeout) reuses the connection.
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await request(h.port, agent);
+    expect(second.socket).toBe(first.socket);
+    expect(second).toMatchObject({ body: 'answer', connection: 'close' });
+    expect(await done).toEqual({ forced: 0 });
+    agent.destroy();
+  });
+
+  it('closes a tracked keep-alive connection once it has stayed quiet for idleTimeout', async () => {
+    const h = await heldServer();
+    trackConnections(h.server);
+    h.release('once');
+    const agent = new http.Agent({ keepAlive: true });
+    const res = await request(h.port, agent);
+    const closed = new Promise((r) => res.socket.once('close', r));
+    // forced: 0 with a 20 s timeout and a 60 s keepAliveTimeout: the drain closed it.
+    expect(await shutdown(h.server, { timeout: 20_000, idleTimeout: 200 })).toEqual({ forced: 0 });
+    await closed;
+    agent.destroy();
+  });
+
   it('force-closes a request that outlives the timeout', async () => {
     const h = await heldServer();
     const inflight = request(h.port).catch((e: NodeJS.ErrnoException) => e.code);
@@ -114,16 +144,23 @@ describe('shutdown()', () => {
     await closed;
   });
 
-  it('sends STOPPING=1 first', async () => {
+  it('sends STOPPING=1 first: it is in the receiver\'s queue before the server stops accepting', async () => {
     const addr = abstractName();
-    const recv = wrap(spawn('python3', [path.join(import.meta.dirname, 'fixtures/notify-recv.py'), addr], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    children.push(recv);
-    await recv.json();
+    const recv = sys.socket('unix', 'dgram');
+    sys.bind(recv, { family: 'unix', path: addr });
     process.env.NOTIFY_SOCKET = addr;
     const server = http.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    // What the receiver holds at the moment shutdown() closes the listener (recvmsg does not block).
+    let atClose: string | undefined = 'close() not called';
+    const close = server.close;
+    server.close = function (this: http.Server, cb?: (err?: Error) => void) {
+      atClose = sys.recvmsg(recv)?.data.toString();
+      return close.call(this, cb);
+    } as typeof server.close;
     await shutdown(server);
-    expect((await recv.json()).text).toBe('STOPPING=1');
+    sys.closeFd(recv);
+    expect(atClose).toBe('STOPPING=1');
   });
 
   it('resolves for a server that is not listening', async () => {
@@ -147,6 +184,35 @@ describe('shutdownOnSignal() in a real child', () => {
     expect((await inflight).body).toBe('slow done');
     expect(await app.exited).toBe(0);
     expect((await recv.json()).text).toBe('STOPPING=1');
+  });
+
+  it('stops accepting at once: a connection made while it drains waits in the queue for the next process', async () => {
+    const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const port = (l.addr as { port: number }).port;
+    const addr = abstractName();
+    const recv = wrap(spawn('python3', [path.join(import.meta.dirname, 'fixtures/notify-recv.py'), addr], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    children.push(recv);
+    await recv.json();
+    const { runActivated, FIXTURE } = await import('./_helpers.js');
+    const app = runActivated([l.fd], process.execPath, [FIXTURE, 'signal', '--timeout=60000'], { NOTIFY_SOCKET: addr }, { closeParentCopies: false });
+    children.push(app);
+    expect((await app.json()).result).toMatchObject({ activated: true, fd: 3 });
+    request(port, false, '/hang').catch(() => undefined);
+    expect(await app.json()).toEqual({ request: '/hang' });
+    app.proc.kill('SIGTERM');
+    // STOPPING=1 and closing the listener happen in the same turn of the app's event loop: from
+    // now on the app accepts nothing, while the hanging request keeps it draining.
+    expect((await recv.json()).text).toBe('STOPPING=1');
+    const client = net.connect(port, '127.0.0.1');
+    await new Promise((r) => client.once('connect', r));
+    client.write('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(sys.pollSync([l.fd], 10_000)).toHaveLength(1);
+    const queued = sys.accept(l.fd);
+    expect(queued.peer).toMatchObject({ port: client.localPort });
+    expect(app.proc.exitCode).toBe(null);
+    sys.closeFd(queued.fd);
+    client.destroy();
+    sys.closeFd(l.fd);
   });
 
   it('a second signal exits at once with 128+signal', async () => {
@@ -178,5 +244,123 @@ describe('shutdownOnSignal() in a real child', () => {
     // A new connection is queued on our copy, as systemd's copy would queue it for the next start.
     expect(await connectRefused(port)).toBe('connected');
     sys.closeFd(l.fd);
+  });
+});
+
+interface Answer {
+  pid: string;
+  draining: boolean;
+  connection: string;
+}
+
+/**
+ * Keep-alive load that retries nothing, as wrk: `conns` connections, each sending its next request
+ * the moment the previous answer is complete (the moment a server that closes "idle" connections
+ * races with it), reconnecting only after "Connection: close". Every connection that ends, resets
+ * or fails with a request outstanding is a lost request.
+ */
+function keepAliveLoad(port: number, conns: number) {
+  const answers: Answer[] = [];
+  const failures: string[] = [];
+  let stopping = false;
+  const loops: Promise<void>[] = [];
+  const oneConnection = (): Promise<'again' | 'stop'> =>
+    new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let buf = Buffer.alloc(0);
+      let outstanding = false;
+      let closing = false;
+      const send = () => {
+        outstanding = true;
+        socket.write('GET / HTTP/1.1\r\nHost: drain\r\n\r\n');
+      };
+      socket.on('connect', send);
+      socket.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        for (;;) {
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const head = buf.subarray(0, end).toString('latin1');
+          const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
+          if (buf.length < end + 4 + length) return;
+          buf = buf.subarray(end + 4 + length);
+          outstanding = false;
+          const header = (name: string) => new RegExp(`\\r\\n${name}: *([^\\r]*)`, 'i').exec(head)?.[1];
+          if (!head.startsWith('HTTP/1.1 200')) failures.push(`answer: ${head.split('\r\n')[0]}`);
+          const a = { pid: header('x-pid') ?? '?', draining: header('x-draining') === '1', connection: header('connection') ?? '' };
+          answers.push(a);
+          if (a.connection.toLowerCase() === 'close') closing = true;
+          else if (stopping) socket.end();
+          else send();
+        }
+      });
+      socket.on('error', (e: NodeJS.ErrnoException) => failures.push(`${outstanding ? 'request lost' : 'connection failed'}: ${e.code}`));
+      socket.on('close', () => {
+        if (outstanding) failures.push('request lost: the server closed the connection with a request outstanding');
+        resolve(closing && !stopping ? 'again' : 'stop');
+      });
+    });
+  for (let i = 0; i < conns; i++) {
+    loops.push(
+      (async () => {
+        while ((await oneConnection()) === 'again');
+      })(),
+    );
+  }
+  return {
+    answers,
+    failures,
+    stop: async () => {
+      stopping = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
+describe('a reload under keep-alive load (the launcher holds the socket, generations take turns)', () => {
+  it('loses no request: answers written while draining carry Connection: close, quiet connections are closed later', async () => {
+    const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 1024);
+    const port = (l.addr as { port: number }).port;
+    const addr = abstractName();
+    const recv = wrap(spawn('python3', [path.join(import.meta.dirname, 'fixtures/notify-recv.py'), addr], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    children.push(recv);
+    await recv.json();
+    const { runActivated, FIXTURE } = await import('./_helpers.js');
+    // One generation: the socket at fd 3 (our copy kept, as a supervisor keeps it), READY=1 awaited.
+    const generation = async () => {
+      const app = runActivated([l.fd], process.execPath, [FIXTURE, 'drain'], { NOTIFY_SOCKET: addr }, { closeParentCopies: false });
+      children.push(app);
+      // The stopped generations' STOPPING=1 comes in between.
+      let msg = await recv.json();
+      while (msg.text === 'STOPPING=1') msg = await recv.json();
+      expect(msg.text).toBe(`READY=1\nSTATUS=pid ${app.proc.pid}`);
+      return app;
+    };
+    let current = await generation();
+    const load = keepAliveLoad(port, 8);
+    const pids = [String(current.proc.pid)];
+    const exits: Promise<number | null>[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        // Let the load reach this generation, then start the next one and stop this one.
+        while (!load.answers.some((a) => a.pid === String(current.proc.pid)) && load.failures.length === 0) await new Promise((r) => setTimeout(r, 20));
+        const next = await generation();
+        current.proc.kill('SIGTERM');
+        exits.push(current.exited);
+        current = next;
+        pids.push(String(current.proc.pid));
+      }
+      while (!load.answers.some((a) => a.pid === String(current.proc.pid)) && load.failures.length === 0) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await load.stop();
+      sys.closeFd(l.fd);
+    }
+    expect(load.failures).toEqual([]);
+    expect(await Promise.all(exits)).toEqual([0, 0, 0, 0, 0]);
+    // Every generation served, and each stopped one answered at least once while draining.
+    expect(new Set(load.answers.map((a) => a.pid))).toEqual(new Set(pids));
+    const draining = load.answers.filter((a) => a.draining);
+    expect(new Set(draining.map((a) => a.pid)).size).toBe(5);
+    expect(draining.filter((a) => a.connection.toLowerCase() !== 'close')).toEqual([]);
   });
 });

@@ -30,10 +30,16 @@ function tcpListener(): { fd: number; port: number } {
   return { fd, port: a.family === 'inet' ? a.port : 0 };
 }
 
+/**
+ * The environment a wrapper passes on: SOCKACT_FDS_SOCKET, and a LISTEN_PID that is not the app's
+ * (the wrapper's; this process stands in for it). The app asks the launcher only then.
+ */
+const WRAPPED = { LISTEN_PID: String(process.pid) };
+
 function offer(fds: number[], names: string[], root: () => number | undefined): Handoff {
   const h = serveHandoff({ fds, names, root });
   cleanups.push(() => h.close());
-  return h;
+  return { ...h, close: () => h.close(), env: { ...h.env, ...WRAPPED } };
 }
 
 /** Send SIGWINCH to every thread of a process but its main one, a few times (tgkill, glibc 2.30+). */
@@ -110,7 +116,7 @@ describe('hand-off over a private UNIX socket', () => {
     const h = offer([], [], () => undefined);
     const path = h.path;
     h.close();
-    const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, SOCKACT_FDS_SOCKET: path } });
+    const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...WRAPPED, SOCKACT_FDS_SOCKET: path } });
     runs.push(r);
     const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
     expect(line.error).toBe(`can't get sockets from sockact at SOCKACT_FDS_SOCKET=${path}: connect to ${path}: no such file or directory`);

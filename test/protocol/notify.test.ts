@@ -22,7 +22,7 @@ describe('formatNotify', () => {
     [{ READY: true, X_DEBUG: false }, 'READY=1\nX_DEBUG=0', 'booleans are 1/0; custom keys start with X_'],
     [{ MONOTONIC_USEC: 123n }, 'MONOTONIC_USEC=123', 'bigints are written in full'],
     [{ STATUS: 'héllo' }, 'STATUS=héllo', 'UTF-8 values pass'],
-    ['x'.repeat(4095), 'x'.repeat(4095), '4095 bytes is the largest message'],
+    ['x'.repeat(4096), 'x'.repeat(4096), '4096 bytes is the largest message (systemd reads PIPE_BUF + 1)'],
   ];
   for (const [input, text, proves] of rows) {
     it(proves, () => expect(formatNotify(input).toString('utf8')).toBe(text));
@@ -30,8 +30,8 @@ describe('formatNotify', () => {
 
   // [input, exact message, what the row proves]
   const bad: [Parameters<typeof formatNotify>[0], string | RegExp, string][] = [
-    ['x'.repeat(4096), 'notify message is too long: 4096 bytes (must be under 4096)', '4096 bytes is dropped by receivers'],
-    [{ STATUS: 'é'.repeat(2046) }, 'notify message is too long: 4099 bytes (must be under 4096)', 'the limit is bytes, not characters'],
+    ['x'.repeat(4097), 'notify message is too long: 4097 bytes (at most 4096)', '4097 bytes is dropped by systemd'],
+    [{ STATUS: 'é'.repeat(2046) }, 'notify message is too long: 4099 bytes (at most 4096)', 'the limit is bytes, not characters'],
     ['READY=1\0', "notify message contains a NUL byte: 'READY=1\\x00'", 'NUL bytes are dropped by receivers'],
     [{ STATUS: 'a\0b' }, "notify message contains a NUL byte: 'STATUS=a\\x00b'", 'NUL in a field value'],
     [{ STATUS: 'two\nlines' }, "notify field STATUS must be one line: 'two\\x0alines'", 'a newline would start another key'],
