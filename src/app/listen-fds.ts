@@ -7,7 +7,7 @@ import { socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js
 import { fetchHandedOff } from './handoff.js';
 
 /**
- * One inherited fd, as sd_listen_fds_with_names() + sd_is_*() see it (PROTOCOL 4, 7, 8). It has
+ * One inherited fd, as sd_listen_fds_with_names() + sd_is_*() see it (docs/protocol.md 4, 7, 8). It has
  * `fd`, so it can be passed straight to `server.listen(d)` or `dgramSocket.bind(d)`.
  */
 export interface ListenFd {
@@ -49,7 +49,7 @@ function unsetListenEnv(): void {
 
 /**
  * The fds this process inherited through socket activation, in fd order (sd_listen_fds_with_names,
- * PROTOCOL 1-10). [] when not activated. Departure from libsystemd: LISTEN_FDS must be plain
+ * docs/protocol.md 1-10). [] when not activated. Departure from libsystemd: LISTEN_FDS must be plain
  * decimal ("0x2" and "010" are errors).
  *
  * The environment is read once per process: listenFds(), getListeners() and listen() share that

@@ -32,7 +32,7 @@ export interface NotifyOptions {
 }
 
 /**
- * Send one sd_notify datagram to NOTIFY_SOCKET (PROTOCOL 19-21): a raw string of KEY=VALUE
+ * Send one sd_notify datagram to NOTIFY_SOCKET (docs/protocol.md 19-21): a raw string of KEY=VALUE
  * lines, or fields. Three outcomes, as go-systemd's SdNotify: false when NOTIFY_SOCKET is unset
  * (not supported; koffi is not even loaded), true when sent, and a thrown SockactError when it
  * failed (malformed NOTIFY_SOCKET, missing socket, path too long, and - checked first, even when
@@ -91,7 +91,7 @@ function ready(options: ReadyOptions = {}): boolean {
 
 /**
  * RELOADING=1 with MONOTONIC_USEC in the same datagram: for Type=notify-reload, systemctl
- * reload waits forever without the timestamp (PROTOCOL 21, 23). Send ready() when done.
+ * reload waits forever without the timestamp (docs/protocol.md 21, 23). Send ready() when done.
  */
 function reloading(): boolean {
   return send(`${RELOADING}\nMONOTONIC_USEC=${monotonicUsec()}`);
@@ -111,7 +111,7 @@ export interface FdStoreOptions {
 }
 
 /**
- * BARRIER=1 (PROTOCOL 21): sent alone with the write end of a pipe; resolves true once the
+ * BARRIER=1 (docs/protocol.md 21): sent alone with the write end of a pipe; resolves true once the
  * manager has processed every message sent before it (it closes its copy of the write end, so the
  * read end sees POLLHUP), false when NOTIFY_SOCKET is unset. Rejects after `timeoutMs`.
  */
@@ -136,7 +136,7 @@ async function barrier(timeoutMs = 5000): Promise<boolean> {
 }
 
 /**
- * The sd_notify client (PROTOCOL 19-23). `notify(state, { fds })` is the raw form; the helpers
+ * The sd_notify client (docs/protocol.md 19-23). `notify(state, { fds })` is the raw form; the helpers
  * send one fixed message each. Every call returns false when NOTIFY_SOCKET is unset, true when
  * sent, and throws when sending failed or the message is malformed.
  */

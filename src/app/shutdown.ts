@@ -70,7 +70,7 @@ export interface ShutdownResult {
 const SWEEP_MS = 50;
 
 /**
- * Graceful stop (PROTOCOL 9, 21): send STOPPING=1, stop accepting (server.close(),
+ * Graceful stop (docs/protocol.md 9, 21): send STOPPING=1, stop accepting (server.close(),
  * which closes the adopted fd and never calls shutdown(2) on it: systemd keeps its own copy), let
  * in-flight requests finish, close idle keep-alive connections as they become idle, and
  * force-close whatever is left after `timeout`. Resolves when done.

@@ -8,7 +8,7 @@ let timer: NodeJS.Timeout | undefined;
 let lastWarning: string | undefined;
 
 /**
- * sd_watchdog_enabled() (PROTOCOL 22): the watchdog interval in microseconds when WATCHDOG_USEC
+ * sd_watchdog_enabled() (docs/protocol.md 22): the watchdog interval in microseconds when WATCHDOG_USEC
  * is set and above 0 and WATCHDOG_PID is unset or this process, else 0. Throws SockactError
  * (ERR_WATCHDOG_ENV) for malformed values. Read on every call; nothing is unset.
  */
@@ -17,7 +17,7 @@ export function watchdogEnabled(): number {
 }
 
 /**
- * Start the watchdog keep-alive: WATCHDOG=1 now and then every WATCHDOG_USEC/2 (PROTOCOL 22), on
+ * Start the watchdog keep-alive: WATCHDOG=1 now and then every WATCHDOG_USEC/2 (docs/protocol.md 22), on
  * an unref'd timer that never keeps the process alive. It only proves the event loop turns; ping
  * with notify.watchdog() from your own health check instead if you need more. Not started at
  * import: call it early, or let notify.ready() start it. Returns the interval in microseconds,

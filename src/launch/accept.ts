@@ -64,7 +64,7 @@ const TRANSIENT = new Set(['ECONNABORTED', 'EINTR', 'EAGAIN', 'EPROTO', 'EPERM',
 const SCARCE = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /**
- * Accept=yes (PROTOCOL.md 18): the launcher accepts each connection itself and starts one child
+ * Accept=yes (docs/protocol.md 18): the launcher accepts each connection itself and starts one child
  * for it, with the connection at fd 3 (LISTEN_FDS=1, LISTEN_FDNAMES=connection) or, in inetd
  * mode, on stdin and stdout. Connections are handed over blocking. At the cap the launcher stops
  * polling, so further connections wait in the kernel's backlog instead of being refused.

@@ -63,7 +63,7 @@ function setOptions(fd: number, spec: ListenSpec, family: SockAddr['family'], la
 
 /**
  * Create, bind and (stream, seqpacket) listen on one socket through the OS seam, never a Node
- * server handle, which would accept connections meant for the child (PROTOCOL.md 11, section 4).
+ * server handle, which would accept connections meant for the child (docs/protocol.md 11, section 4).
  * The socket is blocking, as systemd makes it: O_NONBLOCK belongs to the open file shared by
  * every holder, so the child chooses (Node sets it when it adopts the socket).
  */

@@ -1,5 +1,5 @@
 /**
- * sockact/launch: the launcher as a library (PROTOCOL.md section 2), for programs that bind
+ * sockact/launch: the launcher as a library (docs/protocol.md section 2), for programs that bind
  * sockets and start children with them the way the `sockact` command does. Linux only: every
  * call goes through the OS seam (koffi), loaded on first use.
  */

@@ -5,7 +5,7 @@ import { errorReason } from '../sys/errors.js';
 import { LaunchError } from './errors.js';
 import { lookupGroup, lookupUid } from './ids.js';
 
-/** SocketMode= default in systemd.socket (PROTOCOL.md 17). */
+/** SocketMode= default in systemd.socket (docs/protocol.md 17). */
 export const DEFAULT_SOCKET_MODE = 0o666;
 /** DirectoryMode= default: parent directories created for a socket path. */
 export const DEFAULT_DIRECTORY_MODE = 0o755;
@@ -27,7 +27,7 @@ function codeOf(cause: unknown): string {
 export function prepareUnixPath(spec: ListenSpec, path: string): void {
   const dir = dirname(path);
   try {
-    // Parents are 0755 whatever the umask (PROTOCOL 17): a socket given mode 0666 must be reachable.
+    // Parents are 0755 whatever the umask (docs/protocol.md 17): a socket given mode 0666 must be reachable.
     const missing: string[] = [];
     for (let d = dir; !existsSync(d) && d !== dirname(d); d = dirname(d)) missing.push(d);
     mkdirSync(dir, { recursive: true, mode: DEFAULT_DIRECTORY_MODE });

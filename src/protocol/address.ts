@@ -4,7 +4,7 @@ import { fdNameProblem } from './fdname.js';
 import { isIPv4Text, isIPv6Text } from './ip.js';
 
 /**
- * The `-l` grammar of the launcher: systemd.socket's address forms (PROTOCOL.md 16) plus
+ * The `-l` grammar of the launcher: systemd.socket's address forms (docs/protocol.md 16) plus
  * sockact's extensions (`:PORT`, port 0, relative paths), each optionally followed by
  * per-socket options: `ADDRESS[,OPTION[=VALUE]...]`, e.g. `8080,backlog=512,name=web`,
  * `/run/app.sock,mode=0660,group=www,remove-stale`, `[::1]:53,dgram`. Pure: no OS calls.

@@ -1,12 +1,12 @@
 import { quote, SockactError } from './errors.js';
 import { fdNameProblem } from './fdname.js';
 
-/** A notify datagram must stay under this many bytes; receivers drop larger ones (PROTOCOL 20, 24). */
+/** A notify datagram must stay under this many bytes; receivers drop larger ones (docs/protocol.md 20, 24). */
 export const NOTIFY_MAX_BYTES = 4096;
 /** sun_path is 108 bytes: a path keeps one for its NUL, an abstract name one for its leading NUL. */
 const SUN_PATH_MAX = 108;
 
-/** The sd_notify keys with a fixed value (PROTOCOL 21). */
+/** The sd_notify keys with a fixed value (docs/protocol.md 21). */
 export const READY = 'READY=1';
 export const RELOADING = 'RELOADING=1';
 export const STOPPING = 'STOPPING=1';
@@ -26,7 +26,7 @@ function messageError(message: string, fields: ConstructorParameters<typeof Sock
 }
 
 /**
- * Build one notify datagram (PROTOCOL 20): newline-separated KEY=VALUE lines, no NUL, under
+ * Build one notify datagram (docs/protocol.md 20): newline-separated KEY=VALUE lines, no NUL, under
  * 4096 bytes. A string is sent as given (the raw form); fields are formatted one per line, each
  * value on one line. Throws SockactError (ERR_NOTIFY_MESSAGE) for anything a receiver would drop.
  */
@@ -59,7 +59,7 @@ export function formatNotify(state: string | NotifyFields): Buffer {
   return data;
 }
 
-/** Check an FDNAME for FDSTORE/FDSTOREREMOVE (PROTOCOL 7, 21). */
+/** Check an FDNAME for FDSTORE/FDSTOREREMOVE (docs/protocol.md 7, 21). */
 export function checkFdName(name: string): void {
   const problem = fdNameProblem(name);
   if (problem) {
@@ -72,7 +72,7 @@ export function checkFdName(name: string): void {
 }
 
 /**
- * Read NOTIFY_SOCKET (PROTOCOL 19): "/path" is a socket path, "@name" an abstract name (kept
+ * Read NOTIFY_SOCKET (docs/protocol.md 19): "/path" is a socket path, "@name" an abstract name (kept
  * with its '@', the seam's notation for the leading NUL). Anything else, or a name that does not
  * fit in sun_path, is an error naming the variable and the value. vsock: addresses (newer
  * systemd, for VMs) are not supported.

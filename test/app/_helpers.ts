@@ -12,7 +12,7 @@ import * as sys from '../../src/sys/index.js';
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const FIXTURE = path.join(ROOT, 'test/app/fixtures/app.mjs');
 export const SD_PEER = path.join(ROOT, 'test/_support/sd-peer.py');
-/** PROTOCOL 13: the trampoline that sets LISTEN_PID to the pid that then execs the program. */
+/** docs/protocol.md 13: the trampoline that sets LISTEN_PID to the pid that then execs the program. */
 export const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
 /** A private temp dir, removed after the file's tests. */

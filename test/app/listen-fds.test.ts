@@ -32,7 +32,7 @@ describe('listenFds() in an activated child', () => {
   it('describes every kind of fd, in order, with names, and agrees with libsystemd', async () => {
     const a = everyKind();
     const b = everyKind();
-    // LISTEN_PIDFDID (systemd 258) is ignored, and removed with the others (PROTOCOL 6, 10).
+    // LISTEN_PIDFDID (systemd 258) is ignored, and removed with the others (docs/protocol.md 6, 10).
     const ours = runApp(a.fds, 'describe', ['--clear-cloexec'], { LISTEN_FDNAMES: a.names.join(':'), LISTEN_PIDFDID: '12345' });
     const peer = runActivated(b.fds, '/usr/bin/python3', [SD_PEER], { LISTEN_FDNAMES: b.names.join(':') });
     const [got, sd] = [await ours.json(), await peer.json()];
@@ -73,10 +73,10 @@ describe('listenFds() in an activated child', () => {
     expect(got.fds[7].access).toBe('read-write');
     expect(got.fds[8].access).toBe('read');
     expect(got.fds[9].access).toBe('write');
-    // PROTOCOL 5: every returned fd is close-on-exec afterwards (cleared before the call).
+    // docs/protocol.md 5: every returned fd is close-on-exec afterwards (cleared before the call).
     expect(got.cloexecBefore).toEqual(new Array(10).fill(false));
     expect(got.cloexec).toEqual(new Array(10).fill(true));
-    // PROTOCOL 6: the variables are gone; the second call returns the same cached reading.
+    // docs/protocol.md 6: the variables are gone; the second call returns the same cached reading.
     expect(got.envAfter).toEqual({});
     expect(got.sameAgain).toBe(true);
   });
@@ -187,13 +187,13 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     ['LISTEN_FDS="1 2"', { LISTEN_FDS: '1 2' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: '1 2'" }],
     // Beyond INT_MAX-3.
     ['LISTEN_FDS=99999999999', { LISTEN_FDS: '99999999999' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is too large: '99999999999' (at most 2147483644)" }],
-    // LISTEN_PID garbage is an error (PROTOCOL 2), not a silent "not activated".
+    // LISTEN_PID garbage is an error (docs/protocol.md 2), not a silent "not activated".
     ['LISTEN_PID=garbage', { LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, { variable: 'LISTEN_PID', message: "LISTEN_PID is not a number: 'garbage'" }],
     // LISTEN_PID of another process: meant for someone else, so not activated.
     ['LISTEN_PID=1 (another pid)', { LISTEN_PID: '1', LISTEN_FDS: '1' }, 'not activated'],
-    // LISTEN_PID unset: not activated, even with LISTEN_FDS set (PROTOCOL 1).
+    // LISTEN_PID unset: not activated, even with LISTEN_FDS set (docs/protocol.md 1).
     ['LISTEN_PID unset', { LISTEN_PID: undefined, LISTEN_FDS: '1' }, 'not activated'],
-    // LISTEN_PID is ours but LISTEN_FDS unset: 0 fds, not an error (PROTOCOL 3).
+    // LISTEN_PID is ours but LISTEN_FDS unset: 0 fds, not an error (docs/protocol.md 3).
     ['LISTEN_FDS unset', { LISTEN_FDS: undefined }, 'not activated'],
   ];
   for (const [label, env, expected] of rows) {
@@ -211,7 +211,7 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
         // Every later call gives the same error, not a different reading of an emptied environment.
         expect(got.second.error).toEqual(got.error);
       }
-      // PROTOCOL 6: removed on every path (success, another pid, error), LISTEN_FDNAMES included.
+      // docs/protocol.md 6: removed on every path (success, another pid, error), LISTEN_FDNAMES included.
       expect(got.envAfter).toEqual({});
     });
   }
