@@ -20,6 +20,6 @@ export { SockactError, type SockactErrorFields } from './protocol/errors.js';
 export { LISTEN_FDS_START, parseListenEnv, type ListenEnv } from './protocol/listen-env.js';
 export { formatNotify, parseNotifyMessage, type NotifyFields } from './protocol/notify.js';
 export { isValidFdName } from './protocol/fdname.js';
-export type { SockAddr } from './sys/sockaddr.js';
+export type { SockAddr } from './protocol/sockaddr.js';
 export type { SocketFamily, SocketType } from './sys/socket.js';
 export type { AccessMode, FileKind } from './sys/fd.js';

@@ -2,7 +2,7 @@ import { quote, SockactError } from '../protocol/errors.js';
 import { fdNameAt, LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv } from '../protocol/listen-env.js';
 import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { accessMode, fileKind, setCloexec, type AccessMode, type FileKind } from '../sys/fd.js';
-import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
+import { formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
 import { socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js';
 import { fetchHandedOff } from './handoff.js';
 

@@ -1,5 +1,6 @@
+import { WATCHDOG } from '../protocol/notify.js';
 import { parseWatchdogEnv } from '../protocol/watchdog-env.js';
-import { notify } from './notify.js';
+import { sendNotify } from './notify-send.js';
 
 /** setInterval clamps longer delays to 1 ms (2^31-1 ms is about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -29,7 +30,7 @@ export function startWatchdog(): number {
   if (timer) return usec;
   const ping = () => {
     try {
-      notify.watchdog();
+      sendNotify(WATCHDOG);
     } catch (err) {
       const message = (err as Error).message;
       // One warning per distinct failure: a ping every few seconds would flood stderr.

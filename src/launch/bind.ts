@@ -2,7 +2,7 @@ import { formatListenAddress, type ListenSpec } from '../protocol/address.js';
 import { IP_FREEBIND, IPPROTO_IP, IPPROTO_IPV6, IPV6_FREEBIND, IPV6_V6ONLY, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../sys/constants.js';
 import { errorReason, type SysError } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
-import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
+import { formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
 import { bind, getsockname, ifNameToIndex, listen, setsockoptInt, socket } from '../sys/socket.js';
 import { LaunchError } from './errors.js';
 import { bindUnixPath, prepareUnixPath, removeSocketFile } from './unix.js';

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { quote, SockactError } from './errors.js';
 import { fdNameProblem } from './fdname.js';
 import { isIPv4Text, isIPv6Text } from './ip.js';
+import { UNIX_PATH_MAX } from './sockaddr.js';
 
 /**
  * The `-l` grammar of the launcher: systemd.socket's address forms (docs/protocol.md 16) plus
@@ -67,9 +68,6 @@ export class ListenSpecError extends SockactError {
 }
 ListenSpecError.prototype.name = 'ListenSpecError';
 
-/** The longest name sun_path holds with its terminating (path) or leading (abstract) NUL. */
-const UNIX_NAME_MAX = 107;
-
 function parsePort(text: string, value: string): number {
   if (text === '') throw new ListenSpecError(value, 'the port is missing after the colon');
   if (!/^\d+$/.test(text)) throw new ListenSpecError(value, `'${text}' is not a port number`);
@@ -121,8 +119,9 @@ export function parseListenAddress(text: string, value = text): ListenAddress {
 
 function checkUnixLength(name: string, value: string): void {
   const bytes = Buffer.byteLength(name);
-  if (bytes > UNIX_NAME_MAX) {
-    throw new ListenSpecError(value, `a UNIX socket name holds at most ${UNIX_NAME_MAX} bytes, this one has ${bytes}`);
+  // sun_path keeps one byte for a path's terminating NUL or an abstract name's leading NUL.
+  if (bytes > UNIX_PATH_MAX - 1) {
+    throw new ListenSpecError(value, `a UNIX socket name holds at most ${UNIX_PATH_MAX - 1} bytes, this one has ${bytes}`);
   }
 }
 

@@ -1,10 +1,9 @@
 import { quote, SockactError } from './errors.js';
 import { fdNameProblem } from './fdname.js';
+import { UNIX_PATH_MAX } from './sockaddr.js';
 
 /** A notify datagram must stay under this many bytes; receivers drop larger ones (docs/protocol.md 20, 24). */
 export const NOTIFY_MAX_BYTES = 4096;
-/** sun_path is 108 bytes: a path keeps one for its NUL, an abstract name one for its leading NUL. */
-const SUN_PATH_MAX = 108;
 
 /** The sd_notify keys with a fixed value (docs/protocol.md 21). */
 export const READY = 'READY=1';
@@ -84,11 +83,11 @@ export function parseNotifySocket(value: string): { path: string } {
     throw new SockactError('ERR_NOTIFY_SOCKET', `NOTIFY_SOCKET ${why}: ${quote(value)}`, fields);
   }
   const bytes = Buffer.byteLength(value) - (value.startsWith('@') ? 1 : 0);
-  if (bytes + 1 > SUN_PATH_MAX) {
+  if (bytes + 1 > UNIX_PATH_MAX) {
     throw new SockactError(
       'ERR_NOTIFY_SOCKET',
-      `NOTIFY_SOCKET is too long: ${bytes} bytes (at most ${SUN_PATH_MAX - 1}): ${quote(value)}`,
-      { ...fields, actual: `${bytes} bytes`, expected: `at most ${SUN_PATH_MAX - 1} bytes` },
+      `NOTIFY_SOCKET is too long: ${bytes} bytes (at most ${UNIX_PATH_MAX - 1}): ${quote(value)}`,
+      { ...fields, actual: `${bytes} bytes`, expected: `at most ${UNIX_PATH_MAX - 1} bytes` },
     );
   }
   return { path: value };

@@ -2,9 +2,7 @@
  * Linux ABI constants for the calls the seam makes. They are the same on x86_64 and arm64
  * (both use the generic asm/socket.h values), with glibc and with musl.
  */
-export const AF_UNIX = 1;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
+export { AF_INET, AF_INET6, AF_UNIX, SOCKADDR_UN_SIZE, UNIX_PATH_MAX } from '../protocol/sockaddr.js';
 
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
@@ -52,8 +50,5 @@ export const POLLERR = 0x008;
 export const POLLHUP = 0x010;
 export const POLLNVAL = 0x020;
 
-/** sizeof(struct sockaddr_un): 2 bytes of family and 108 of path. */
-export const SOCKADDR_UN_SIZE = 110;
-export const UNIX_PATH_MAX = 108;
 /** sizeof(struct sockaddr_storage). */
 export const SOCKADDR_STORAGE_SIZE = 128;

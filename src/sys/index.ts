@@ -8,5 +8,5 @@ export * from './fd.js';
 export * from './msg.js';
 export * from './poll.js';
 export { PollLoop, pollLoop, type Watch } from './loop.js';
-export * from './sockaddr.js';
+export type { SockAddr } from '../protocol/sockaddr.js';
 export * from './socket.js';

@@ -16,7 +16,7 @@ import {
 } from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
-import { decodeSockAddr, encodeSockAddr, formatSockAddr, type SockAddr } from './sockaddr.js';
+import { decodeSockAddr, encodeSockAddr, formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
 
 export type SocketType = 'stream' | 'dgram' | 'seqpacket';
 export type SocketFamily = 'inet' | 'inet6' | 'unix';

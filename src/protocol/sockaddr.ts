@@ -1,4 +1,15 @@
-import { AF_INET, AF_INET6, AF_UNIX, SOCKADDR_UN_SIZE, UNIX_PATH_MAX } from './constants.js';
+/*
+ * struct sockaddr_in, sockaddr_in6 and sockaddr_un as bytes (Linux ABI, the same on x86_64 and
+ * arm64, glibc and musl). Pure: no libc call, so protocol/ can parse addresses with the same code
+ * that encodes them for bind(), and the seam (sys/) uses it to talk to the kernel.
+ */
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+/** sizeof(sun_path) (linux/un.h): a path keeps one byte for its NUL, an abstract name one for its leading NUL. */
+export const UNIX_PATH_MAX = 108;
+/** sizeof(struct sockaddr_un): 2 bytes of family, then sun_path. */
+export const SOCKADDR_UN_SIZE = 2 + UNIX_PATH_MAX;
 
 /**
  * A socket address as the seam reads and writes it. UNIX socket paths that start with '@' are
