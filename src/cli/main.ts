@@ -7,6 +7,7 @@ import { lookupGroup, lookupUser } from '../launch/ids.js';
 import { inheritedSockets } from '../launch/inherited.js';
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, resolveProgram } from '../launch/program.js';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
+import { exitLike } from './exit.js';
 import { parseCommandLine, type RunConfig } from './parse.js';
 
 /*
@@ -121,7 +122,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
 
 /** Start the program once with every socket; end as it ends. */
 async function runOnce(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
-  const [{ describeExit, describeStartFailure, spawnActivated }, { exitLike, forwardSignals }] = await Promise.all([
+  const [{ describeExit, describeStartFailure, spawnActivated }, { forwardSignals }] = await Promise.all([
     import('../launch/spawn.js'),
     import('../launch/signals.js'),
   ]);
@@ -191,7 +192,7 @@ async function offerToDescendants(base: SpawnActivatedOptions, passed: Passed[],
  * children, and the launcher ends by it once they are gone; other signals only reach the children.
  */
 async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
-  const [{ runAccept }, { exitLike, forwardSignals }] = await Promise.all([import('../launch/accept.js'), import('../launch/signals.js')]);
+  const [{ runAccept }, { forwardSignals }] = await Promise.all([import('../launch/accept.js'), import('../launch/signals.js')]);
   let ending: NodeJS.Signals | undefined;
   const finish = () => {
     if (ending === undefined || server.children.size > 0) return;

@@ -10,7 +10,7 @@ export { runAccept, remoteEnv, DEFAULT_MAX_CONNECTIONS, type AcceptOptions, type
 export { activationEnv, parseSetenv, STALE_VARIABLES, type ActivationEnvOptions } from './env.js';
 export { inheritedSockets } from './inherited.js';
 export { resolveProgram, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from './program.js';
-export { exitLike, forwardSignals, FORWARDED_SIGNALS } from './signals.js';
+export { forwardSignals, FORWARDED_SIGNALS } from './signals.js';
 export { waitForActivity } from './wait.js';
 export { LaunchError, UsageError, type LaunchErrorFields } from './errors.js';
 export { serveHandoff, isDescendant, type Handoff, type HandoffOptions } from './handoff.js';
