@@ -34,7 +34,7 @@ function code(file: string): string {
 }
 
 /** Every module specifier a file names: static and type imports, re-exports, import(), require(). */
-export function specifiers(text: string): string[] {
+function specifiers(text: string): string[] {
   const patterns = [
     /^\s*(?:import|export)\b[^;']*?\bfrom\s*'([^']+)'/gm, // import x from '..', export { x } from '..'
     /^\s*import\s*'([^']+)'/gm, // import '..' for its side effects

@@ -70,7 +70,7 @@ export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
       if (!env.activated && handoff) {
         // Behind a wrapper started by `sockact --wrapper`: ask the launcher instead of reading 3...
         const got = fetchHandedOff(handoff);
-        got.fds.forEach((fd, i) => fds.push(describe(fd, got.names[i]!, got.fds.length)));
+        for (const [i, fd] of got.fds.entries()) fds.push(describe(fd, got.names[i]!, got.fds.length));
       } else if (env.activated) {
         // One fd at a time: a LISTEN_FDS far larger than what was passed fails at the first fd
         // that is not ours, before anything of that size is built.

@@ -71,7 +71,8 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
   if (opts.names) envOpts.names = opts.names;
   const env = activationEnv(envOpts);
   cloexecInheritedFds();
-  const [cmd, argv] = count > 0 ? (checkShell(), [TRAMPOLINE_SHELL, ['-c', TRAMPOLINE, opts.program, ...(opts.args ?? [])]]) : [opts.program, [...(opts.args ?? [])]];
+  if (count > 0) checkShell();
+  const [cmd, argv] = count > 0 ? [TRAMPOLINE_SHELL, ['-c', TRAMPOLINE, opts.program, ...(opts.args ?? [])]] : [opts.program, [...(opts.args ?? [])]];
   const stdio: StdioOptions = [...(opts.stdio ?? (['inherit', 'inherit', 'inherit'] as const)), ...opts.fds];
   return spawn(cmd, argv, {
     stdio,

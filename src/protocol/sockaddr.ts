@@ -60,7 +60,7 @@ export function ipv6Bytes(text: string): Buffer {
   if (halves.length === 2 ? given > groupsWanted - 1 : given !== groupsWanted) throw bad();
   const groups = [...head, ...new Array(groupsWanted - given).fill('0'), ...tail].map((g) => parseInt(g, 16));
   const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  for (const [i, g] of groups.entries()) out.writeUInt16BE(g, i * 2);
   if (v4) Buffer.from(v4).copy(out, 12);
   return out;
 }

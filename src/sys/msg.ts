@@ -60,7 +60,7 @@ export function sendmsg(fd: number, data: Buffer, opts: SendOptions = {}): numbe
     c.writeBigUInt64LE(BigInt(CMSG_HDR + 4 * fds.length), 0);
     c.writeInt32LE(SOL_SOCKET, 8);
     c.writeInt32LE(SCM_RIGHTS, 12);
-    fds.forEach((f, i) => c.writeInt32LE(f, CMSG_HDR + 4 * i));
+    for (const [i, f] of fds.entries()) c.writeInt32LE(f, CMSG_HDR + 4 * i);
     parts.push(c);
   }
   if (opts.credentials) {

@@ -51,9 +51,17 @@ export function run(command: string, args: readonly string[], opts: SpawnOptions
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   const out = { stdout: '', stderr: '' };
   const waiters: (() => void)[] = [];
-  const wake = () => waiters.splice(0).forEach((w) => w());
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => ((out.stdout += d), wake()));
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => ((out.stderr += d), wake()));
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    out.stdout += d;
+    wake();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    out.stderr += d;
+    wake();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
     child.on('close', (code, signal) => {
       res({ code, signal });
@@ -129,7 +137,9 @@ export function tempDir(): { dir: string; cleanup: () => void } {
  */
 export function perTest(): { defer: (fn: () => void) => void; dir: () => string } {
   const pending: (() => void)[] = [];
-  afterEach(() => pending.splice(0).forEach((c) => c()));
+  afterEach(() => {
+    for (const c of pending.splice(0)) c();
+  });
   const defer = (fn: () => void) => void pending.push(fn);
   return {
     defer,

@@ -82,6 +82,7 @@ export function tcpBacklog(port: number): number {
 export interface Child {
   proc: ChildProcess;
   /** Next stdout line parsed as JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: a fixture's JSON report; each test asserts the shape it expects.
   json(): Promise<any>;
   stderr(): string;
   /** Close stdin (the fixtures exit on it) and wait for the exit. */

@@ -39,10 +39,10 @@ describe('listenFds() in an activated child', () => {
     await Promise.all([ours.stop(), peer.stop()]);
 
     expect(got.error).toBeUndefined();
-    expect(got.fds.map((d: any) => d.fd)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-    expect(got.fds.map((d: any) => d.name)).toEqual(a.names);
+    expect(got.fds.map((d: Record<string, unknown>) => d.fd)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(got.fds.map((d: Record<string, unknown>) => d.name)).toEqual(a.names);
     expect(sd.names).toEqual(b.names);
-    const pick = (d: any) => [d.kind, d.type, d.family, d.listening, d.abstract];
+    const pick = (d: Record<string, unknown>) => [d.kind, d.type, d.family, d.listening, d.abstract];
     expect(got.fds.map(pick)).toEqual([
       ['socket', 'stream', 'inet', true, undefined],
       ['socket', 'stream', 'inet6', true, undefined],
@@ -86,7 +86,7 @@ describe('listenFds() in an activated child', () => {
     const child = runApp([fd], 'describe', ['--keep-env']);
     const got = await child.json();
     await child.stop();
-    expect(got.fds.map((d: any) => d.name)).toEqual(['unknown']);
+    expect(got.fds.map((d: Record<string, unknown>) => d.name)).toEqual(['unknown']);
     expect(got.envAfter).toEqual({ LISTEN_PID: String(got.pid), LISTEN_FDS: '1' });
   });
 
@@ -95,7 +95,7 @@ describe('listenFds() in an activated child', () => {
     const child = runApp(fds, 'describe', [], { LISTEN_FDNAMES: 'a::b' });
     const got = await child.json();
     await child.stop();
-    expect(got.fds.map((d: any) => d.name)).toEqual(['a', '', 'b']);
+    expect(got.fds.map((d: Record<string, unknown>) => d.name)).toEqual(['a', '', 'b']);
   });
 
   it('describes a connection (Accept=yes) as a stream socket that is not listening', async () => {

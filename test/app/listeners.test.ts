@@ -62,7 +62,7 @@ describe('getListeners() in an activated child', () => {
     const got = await child.json();
     const pid = got.pid;
 
-    expect(got.listeners.map((l: any) => [l.fd, l.name, l.type])).toEqual([
+    expect(got.listeners.map((l: Record<string, unknown>) => [l.fd, l.name, l.type])).toEqual([
       [3, 'tcp4', 'server'],
       [4, 'tcp6', 'server'],
       [5, 'path', 'server'],
@@ -74,7 +74,7 @@ describe('getListeners() in an activated child', () => {
       [11, 'fifo', 'stream'],
       [12, 'stored', 'stream'],
     ]);
-    expect(got.listeners.slice(0, 4).every((l: any) => l.listening)).toBe(true);
+    expect(got.listeners.slice(0, 4).every((l: Record<string, unknown>) => l.listening)).toBe(true);
     // The dgram socket has the socket's real family.
     expect(got.listeners[4].socketFamily).toBe('IPv4');
     expect(got.listeners[5].socketFamily).toBe('IPv6');

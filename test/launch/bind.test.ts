@@ -24,7 +24,7 @@ const open: BoundSocket[] = [];
 const dirs: (() => void)[] = [];
 afterEach(() => {
   closeSockets(open.splice(0));
-  dirs.splice(0).forEach((c) => c());
+  for (const c of dirs.splice(0)) c();
 });
 
 function bound(text: string): BoundSocket {
@@ -114,8 +114,11 @@ describe('bindSocket', () => {
     const sender = createSocket('udp4');
     await new Promise<void>((res, rej) => sender.send('ping', port(s), '127.0.0.1', (e) => (e ? rej(e) : res())));
     sender.close();
-    let got;
-    while (!(got = recvmsg(s.fd))) await new Promise((r) => setTimeout(r, 5));
+    let got = recvmsg(s.fd);
+    while (!got) {
+      await new Promise((r) => setTimeout(r, 5));
+      got = recvmsg(s.fd);
+    }
     expect(got.data.toString()).toBe('ping');
   });
 

@@ -17,7 +17,7 @@ afterEach(async () => {
     r.child.kill('SIGKILL');
     await r.exited;
   }
-  cleanups.splice(0).forEach((c) => c());
+  for (const c of cleanups.splice(0)) c();
 });
 
 function tcpListener(): { fd: number; port: number } {
@@ -153,7 +153,10 @@ describe('hand-off over a private UNIX socket', () => {
     mkdirSync(base);
     const saved = process.env.XDG_RUNTIME_DIR;
     process.env.XDG_RUNTIME_DIR = base;
-    cleanups.push(() => (saved === undefined ? delete process.env.XDG_RUNTIME_DIR : (process.env.XDG_RUNTIME_DIR = saved)));
+    cleanups.push(() => {
+      if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
+      else process.env.XDG_RUNTIME_DIR = saved;
+    });
     const before = readdirSync('/proc/self/fd');
     expect(() => serveHandoff({ fds: [], names: [], root: () => undefined })).toThrow(/too long/);
     expect(readdirSync('/proc/self/fd')).toEqual(before);

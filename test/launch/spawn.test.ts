@@ -11,7 +11,7 @@ const open: BoundSocket[] = [];
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   closeSockets(open.splice(0));
-  cleanups.splice(0).forEach((c) => c());
+  for (const c of cleanups.splice(0)) c();
 });
 
 function bind(...texts: string[]): BoundSocket[] {
@@ -41,7 +41,7 @@ describe('spawnActivated', () => {
       join(t.dir, 'stream.sock'),
       abstractName('spawn'),
       '127.0.0.1:0,dgram',
-      join(t.dir, 'sp.sock') + ',seqpacket',
+      `${join(t.dir, 'sp.sock')},seqpacket`,
     );
     const names = ['v4', 'v6', 'path', 'abstract', 'udp', 'seqpacket'];
     const { out, code } = await output({ program: PYTHON, args: [SD_PEER], fds: sockets.map((s) => s.fd), names });
