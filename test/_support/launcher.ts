@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** The built command, as a user runs it (tests run the code in dist/, built by `npx tsc -p .`). */
+/** The built command, as a user runs it (tests run the code in dist/, built by test/_support/global-setup.ts). */
 export const SOCKACT = join(ROOT, 'bin/sockact.js');
 /** libsystemd's own sd_listen_fds_with_names() + sd_is_socket*(), through ctypes. */
 export const SD_PEER = join(ROOT, 'test/_support/sd-peer.py');
