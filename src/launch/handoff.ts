@@ -7,7 +7,7 @@ import { closeFd, pipe, writeFd } from '../sys/fd.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
 import type { SysError } from '../sys/errors.js';
-import { accept, bind, listen, peerCredentials, socket } from '../sys/socket.js';
+import { accept, bind, listenSocket, peerCredentials, socket } from '../sys/socket.js';
 
 export interface HandoffOptions {
   /** The sockets, in fd order, and their names. */
@@ -60,7 +60,7 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
   try {
     listener = socket('unix', 'seqpacket');
     bind(listener, { family: 'unix', path });
-    listen(listener, 64);
+    listenSocket(listener, 64);
     if (opts.uid !== undefined) {
       chownSync(dir, opts.uid, opts.gid ?? -1);
       chownSync(path, opts.uid, opts.gid ?? -1);

@@ -11,6 +11,9 @@ export const UNIX_PATH_MAX = 108;
 /** sizeof(struct sockaddr_un): 2 bytes of family, then sun_path. */
 export const SOCKADDR_UN_SIZE = 2 + UNIX_PATH_MAX;
 
+export type SocketType = 'stream' | 'dgram' | 'seqpacket';
+export type SocketFamily = 'inet' | 'inet6' | 'unix';
+
 /**
  * A socket address as the seam reads and writes it. UNIX socket paths that start with '@' are
  * abstract (systemd's notation); the '@' stands for the leading NUL byte.
@@ -20,10 +23,17 @@ export type SockAddr =
   | { family: 'inet6'; address: string; port: number; scopeId?: number; flowinfo?: number }
   | { family: 'unix'; path: string };
 
-/** Format a SockAddr the way systemd and the CLI print it: 1.2.3.4:80, [::1]:80, /run/x, @name. */
-export function formatSockAddr(a: SockAddr): string {
+/**
+ * Format an address the way systemd and every sockact message print it: 1.2.3.4:80, [::1]:80,
+ * [fe80::1%eth0]:80, /run/x, @name. The zone is a SockAddr's `scopeId` (an interface index) or a
+ * -l address's `scope` (an interface name or number, as written).
+ */
+export function formatSockAddr(a: SockAddr | { family: 'inet6'; address: string; port: number; scope?: string }): string {
   if (a.family === 'inet') return `${a.address}:${a.port}`;
-  if (a.family === 'inet6') return `[${a.address}${a.scopeId ? `%${a.scopeId}` : ''}]:${a.port}`;
+  if (a.family === 'inet6') {
+    const zone = 'scope' in a ? a.scope : 'scopeId' in a && a.scopeId ? a.scopeId : undefined;
+    return `[${a.address}${zone !== undefined ? `%${zone}` : ''}]:${a.port}`;
+  }
   return a.path === '' ? '(unnamed)' : a.path;
 }
 

@@ -31,7 +31,7 @@ export function listener(addr: sys.SockAddr, type: sys.SocketType = 'stream', ba
   const fd = sys.socket(addr.family, type);
   if (addr.family !== 'unix') sys.setsockoptInt(fd, sys.SOL_SOCKET, sys.SO_REUSEADDR, 1);
   sys.bind(fd, addr);
-  if (type !== 'dgram') sys.listen(fd, backlog);
+  if (type !== 'dgram') sys.listenSocket(fd, backlog);
   return { fd, addr: sys.getsockname(fd)! };
 }
 

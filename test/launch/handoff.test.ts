@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
-import { closeFd, getsockname, bind, listen, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
+import { closeFd, getsockname, bind, listenSocket, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
 import { PYTHON, ROOT, exchange, run, tempDir, type Run } from '../_support/launcher.js';
 
 const APP = join(ROOT, 'test/launch/fixtures/handoff-app.mjs');
@@ -24,7 +24,7 @@ function tcpListener(): { fd: number; port: number } {
   const fd = socket('inet', 'stream');
   setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-  listen(fd, 64);
+  listenSocket(fd, 64);
   cleanups.push(() => closeFd(fd));
   const a = getsockname(fd)!;
   return { fd, port: a.family === 'inet' ? a.port : 0 };
