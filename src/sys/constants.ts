@@ -7,13 +7,11 @@ export { AF_INET, AF_INET6, AF_UNIX, SOCKADDR_UN_SIZE, UNIX_PATH_MAX } from '../
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_SEQPACKET = 5;
-export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_TYPE = 3;
-export const SO_RCVBUF = 8;
 export const SO_REUSEPORT = 15;
 export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
