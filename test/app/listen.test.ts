@@ -50,6 +50,8 @@ describe('listen() activated (real children)', () => {
       // 4096: what systemd and sockact's launcher ask for (the kernel caps it at net.core.somaxconn).
       const web = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 4096);
       const before = tcpBacklog(portOf(web));
+      // At 511 or less (a small net.core.somaxconn) Node's own default would look the same.
+      expect(before, 'the launcher-set backlog must exceed 511 to tell it from Node\'s').toBeGreaterThan(511);
       const child = runApp([web.fd], 'listen', backlog === undefined ? [] : [`--backlog=${backlog}`]);
       const got = await child.json();
       expect(got.result, proves).toMatchObject({ activated: true, fd: 3 });

@@ -107,6 +107,8 @@ describe('getListeners() in an activated child', () => {
       const web = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 4096);
       const port = (web.addr as { port: number }).port;
       const before = tcpBacklog(port);
+      // At 511 or less (a small net.core.somaxconn) Node's own default would look the same.
+      expect(before, 'the launcher-set backlog must exceed 511 to tell it from Node\'s').toBeGreaterThan(511);
       const child = runApp([web.fd], 'serve', backlog === undefined ? [] : [`--backlog=${backlog}`]);
       expect((await child.json()).listeners).toEqual([expect.objectContaining({ fd: 3, type: 'server', listening: true })]);
       expect(tcpBacklog(port)).toBe(backlog ?? before);
