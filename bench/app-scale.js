@@ -3,14 +3,14 @@
 import { spawnSync } from 'node:child_process';
 import { cleanEnv, dist, median, root, TRAMPOLINE } from './lib.js';
 
-const { socket, bind, listen, closeFd } = await import(dist('sys/index.js'));
+const { socket, bind, listenSocket, closeFd } = await import(dist('sys/index.js'));
 
 export async function run({ count = 1000, rounds = 5 } = {}) {
   const fds = [];
   for (let i = 0; i < count; i++) {
     const fd = socket('inet', 'stream');
     bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-    listen(fd, 16);
+    listenSocket(fd, 16);
     fds.push(fd);
   }
   const script = `import { performance } from 'node:perf_hooks';

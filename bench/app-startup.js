@@ -2,12 +2,12 @@
 // app's start, against `server.listen({ fd: 3 })` alone. 20 paired runs, medians side by side.
 import { cleanEnv, dist, median, paired, root, timeSync, TRAMPOLINE } from './lib.js';
 
-const { socket, bind, listen, closeFd } = await import(dist('sys/index.js'));
+const { socket, bind, listenSocket, closeFd } = await import(dist('sys/index.js'));
 
 export async function run({ rounds = 20 } = {}) {
   const fd = socket('inet', 'stream');
   bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-  listen(fd, 128);
+  listenSocket(fd, 128);
   const bare = `import net from 'node:net'; const s = net.createServer(); s.listen({ fd: 3 }, () => s.close());`;
   const withSockact = `import net from 'node:net'; import { listen } from 'sockact';
 const s = net.createServer(); await listen(s); s.close();`;

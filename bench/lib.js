@@ -46,5 +46,5 @@ export function timeSync(cmd, args, opts = {}) {
   return { ms, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-/** The sh trampoline that makes LISTEN_PID exactly the program's pid (PROTOCOL 13). */
+/** The sh trampoline that makes LISTEN_PID exactly the program's pid (docs/protocol.md 13). */
 export const TRAMPOLINE = ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"'];

@@ -63,7 +63,12 @@ async function serve(kind) {
   return {
     port,
     pids: { app: appPid(kind, child), launcher: kind === 'sockact' ? child.pid : undefined },
-    stop: () => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.kill('SIGTERM')))),
+    stop: () =>
+      new Promise((r) => {
+        if (child.exitCode !== null) return r();
+        child.once('exit', r);
+        child.kill('SIGTERM');
+      }),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * sockact, the app side: what a socket-activated program imports. Nothing here loads koffi until
  * an inherited fd or NOTIFY_SOCKET is actually used, so an app that was not activated runs
- * unchanged on any platform (listen() binds its fallback).
+ * unchanged on any platform (listen() binds its fallback). The protocol's parsers and formatters
+ * are in 'sockact/protocol', the launcher in 'sockact/launch'.
  */
 export { listenFds, isActivated, describeFd, type ListenFd, type ListenFdsOptions } from './app/listen-fds.js';
 export { getListeners, type Listener, type GetListenersOptions } from './app/listeners.js';
@@ -19,9 +20,6 @@ export {
 export { sendFds, receiveFds, type FdBundle, type FdPassEndpoint, type SendFdsOptions, type ReceiveFdsOptions } from './app/fdpass.js';
 export { upgrader, type Upgrader, type UpgraderOptions, type UpgradeResult } from './app/upgrade.js';
 export { SockactError, type SockactErrorFields } from './protocol/errors.js';
-export { LISTEN_FDS_START, parseListenEnv, type ListenEnv } from './protocol/listen-env.js';
-export { formatNotify, parseNotifyMessage, type NotifyFields } from './protocol/notify.js';
-export { isValidFdName } from './protocol/fdname.js';
-export type { SockAddr } from './sys/sockaddr.js';
-export type { SocketFamily, SocketType } from './sys/socket.js';
+export type { NotifyFields } from './protocol/notify.js';
+export type { SockAddr, SocketFamily, SocketType } from './protocol/sockaddr.js';
 export type { AccessMode, FileKind } from './sys/fd.js';

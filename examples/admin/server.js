@@ -15,7 +15,7 @@ const fail = (err) => {
 
 const started = Date.now();
 let served = 0;
-const web = http.createServer((req, res) => {
+const web = http.createServer((_req, res) => {
   served++;
   res.end(`hello from pid ${process.pid}\n`);
 });

@@ -14,7 +14,7 @@ const fail = (err) => {
 };
 
 const app = express();
-app.get('/', (req, res) => res.send(`hello from express, pid ${process.pid}\n`));
+app.get('/', (_req, res) => res.send(`hello from express, pid ${process.pid}\n`));
 const server = http.createServer(app);
 const { address } = await listen(server, { port: Number(process.env.PORT ?? 8080) }).catch(fail);
 console.error(`express: listening on ${address}`);

@@ -12,7 +12,7 @@ const fail = (err) => {
   process.exit(1);
 };
 
-const hello = (req, res) => res.end(`hello from pid ${process.pid}\n`);
+const hello = (_req, res) => res.end(`hello from pid ${process.pid}\n`);
 const listeners = await getListeners({ createServer: () => http.createServer(hello) }).catch(fail);
 const servers = [];
 for (const l of listeners) {

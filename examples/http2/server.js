@@ -12,7 +12,7 @@ const fail = (err) => {
   process.exit(1);
 };
 
-const server = http2.createServer((req, res) => res.end(`hello over HTTP/2 from pid ${process.pid}\n`));
+const server = http2.createServer((_req, res) => res.end(`hello over HTTP/2 from pid ${process.pid}\n`));
 const { activated, address } = await listen(server, { port: Number(process.env.PORT ?? 8080) }).catch(fail);
 console.error(`http2: listening on ${address}${activated ? ' (socket-activated)' : ''}`);
 try {

@@ -32,7 +32,7 @@ function keyAndCert() {
   return pair;
 }
 
-const server = https.createServer(keyAndCert(), (req, res) => res.end(`hello over TLS from pid ${process.pid}\n`));
+const server = https.createServer(keyAndCert(), (_req, res) => res.end(`hello over TLS from pid ${process.pid}\n`));
 const { activated, address } = await listen(server, { port: Number(process.env.PORT ?? 8443) }).catch(fail);
 console.error(`https: listening on ${address}${activated ? ' (socket-activated)' : ''}`);
 try {

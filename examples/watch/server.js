@@ -16,7 +16,7 @@ const fail = (err) => {
 
 // Read once at start-up: a change shows up through the restart, not by re-reading.
 const message = readFileSync(new URL('message.txt', import.meta.url), 'utf8').trim();
-const server = http.createServer((req, res) => res.end(`${message} (pid ${process.pid})\n`));
+const server = http.createServer((_req, res) => res.end(`${message} (pid ${process.pid})\n`));
 const { address } = await listen(server, { port: Number(process.env.PORT ?? 8080) }).catch(fail);
 console.error(`watch: pid ${process.pid} serving on ${address}`);
 try {

@@ -8,7 +8,7 @@ import { closeFd, isCloexec } from '../sys/fd.js';
 import { pollLoop } from '../sys/loop.js';
 import { recvmsg, sendmsg, type Credentials } from '../sys/msg.js';
 import { pollSync } from '../sys/poll.js';
-import { accept, bind, connect, getsockoptInt, listen, peerCredentials, socket } from '../sys/socket.js';
+import { accept, bind, connect, getsockoptInt, listenSocket, peerCredentials, socket } from '../sys/socket.js';
 
 /** A received bundle: fds (close-on-exec, now this process's), one name each, the message, and who sent them. */
 export interface FdBundle {
@@ -283,7 +283,7 @@ export async function receiveFds(from: FdPassEndpoint, options: ReceiveFdsOption
     try {
       bind(listener, unixAddress(from));
       bound = true;
-      listen(listener, 16);
+      listenSocket(listener, 16);
     } catch (cause) {
       throw fail((cause as { code?: string }).code ?? 'ERR_FDS_RECEIVE', `can't receive fds on ${from}: ${errorReason(cause)}`, from, cause);
     }

@@ -3,13 +3,13 @@ import { quote, SockactError } from '../protocol/errors.js';
 import { fdNameAt, LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv } from '../protocol/listen-env.js';
 import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { accessMode, fileKind, setCloexec, type AccessMode, type FileKind } from '../sys/fd.js';
-import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
+import { formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
 import { getpeername, socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js';
 import { toSockactError } from './boundary.js';
 import { fetchHandedOff } from './handoff.js';
 
 /**
- * One inherited fd, as sd_listen_fds_with_names() + sd_is_*() see it (PROTOCOL 4, 7, 8). It has
+ * One inherited fd, as sd_listen_fds_with_names() + sd_is_*() see it (docs/protocol.md 4, 7, 8). It has
  * `fd`, so it can be passed straight to `server.listen(d)` or `dgramSocket.bind(d)`.
  */
 export interface ListenFd {
@@ -61,7 +61,7 @@ function unsetListenEnv(): void {
 
 /**
  * The fds this process inherited through socket activation, in fd order (sd_listen_fds_with_names,
- * PROTOCOL 1-10). [] when not activated. Departure from libsystemd: LISTEN_FDS must be plain
+ * docs/protocol.md 1-10). [] when not activated. Departure from libsystemd: LISTEN_FDS must be plain
  * decimal ("0x2" and "010" are errors).
  *
  * The environment is read once per process: listenFds(), getListeners() and listen() share that
@@ -84,7 +84,7 @@ export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
       if (!env.activated && env.reason === 'other-pid' && handoff) {
         // Behind a wrapper started by `sockact --wrapper`: ask the launcher instead of reading 3...
         const got = fetchHandedOff(handoff);
-        got.fds.forEach((fd, i) => fds.push(describe(fd, got.names[i]!, got.fds.length)));
+        for (const [i, fd] of got.fds.entries()) fds.push(describe(fd, got.names[i]!, got.fds.length));
       } else if (env.activated) {
         // One fd at a time: a LISTEN_FDS far larger than what was passed fails at the first fd
         // that is not ours, before anything of that size is built.

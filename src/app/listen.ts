@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { quote, SockactError } from '../protocol/errors.js';
+import { formatSockAddr } from '../protocol/sockaddr.js';
 import { errorReason } from '../sys/errors.js';
 import { ADOPTED_BACKLOG, adoptedBy, alreadyAdopted, claim, recordServed, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
@@ -64,7 +65,7 @@ export async function listen(server: ListenableServer, options: ListenOptions = 
     const path = options.path.startsWith('@') ? `\0${options.path.slice(1)}` : options.path;
     bind = () => server.listen({ path, backlog: options.backlog });
   } else if (options.port !== undefined) {
-    where = options.host === undefined ? `port ${options.port}` : formatHostPort(options.host, options.port);
+    where = options.host === undefined ? `port ${options.port}` : formatSockAddr(hostPort(options.host, options.port));
     bind = () => server.listen({ port: options.port, host: options.host, backlog: options.backlog });
   } else {
     throw new SockactError('ERR_NO_FALLBACK', 'not socket-activated and no fallback to bind: pass port or path', {
@@ -112,13 +113,14 @@ async function listening(server: ListenableServer, start: () => void, where: str
   }
 }
 
-function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+/** A host as given (a name, IPv4 or IPv6 text) and a port, in the form formatSockAddr prints. */
+function hostPort(address: string, port: number) {
+  return address.includes(':') ? { family: 'inet6' as const, address, port } : { family: 'inet' as const, address, port };
 }
 
 function formatAddress(server: ListenableServer): string {
   const a = server.address();
   if (a === null) return '(not listening)';
-  if (typeof a === 'string') return a.startsWith('\0') ? `@${a.slice(1)}` : a;
-  return formatHostPort(a.address, a.port);
+  if (typeof a === 'string') return formatSockAddr({ family: 'unix', path: a.startsWith('\0') ? `@${a.slice(1)}` : a });
+  return formatSockAddr(hostPort(a.address, a.port));
 }

@@ -41,7 +41,7 @@ export interface GetListenersOptions {
 }
 
 /**
- * Build ready Node objects from every inherited fd, in fd order (PROTOCOL 4, 8; section 4).
+ * Build ready Node objects from every inherited fd, in fd order (docs/protocol.md 4, 8; section 4).
  * Resolves once every server is listening and every datagram socket bound. [] when not
  * activated. Each fd is adopted at most once per process: calling this again, or after listen()
  * took one of the fds, is an error (ERR_FD_ADOPTED), never a second wrapper around the same fd.

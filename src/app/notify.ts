@@ -1,17 +1,13 @@
 import { quote, SockactError } from '../protocol/errors.js';
-import { SCM_MAX_FD } from '../protocol/handoff.js';
 import {
   BARRIER,
   checkFdName,
   FDSTOREREMOVE,
-  formatNotify,
-  parseNotifySocket,
   READY,
   RELOADING,
   STOPPING,
   WATCHDOG,
   WATCHDOG_TRIGGER,
-  type NotifyFields,
 } from '../protocol/notify.js';
 import { UPGRADE_ENV } from '../protocol/upgrade.js';
 import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
@@ -21,47 +17,10 @@ import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
 import { socket } from '../sys/socket.js';
 import { toSockactError } from './boundary.js';
+import { sendNotify as send, type NotifyOptions } from './notify-send.js';
 import { startWatchdog } from './watchdog.js';
 
-// One unbound datagram socket for the whole process, made on first send (never at import: an
-// app that was not activated must not load koffi). Each send names the address (sendmsg `to`).
-// It is blocking, as libsystemd's is: a full receive queue delays the send instead of losing it.
-let sock: number | undefined;
-
-export interface NotifyOptions {
-  /** fds to pass with the message as SCM_RIGHTS (the fd store). */
-  fds?: readonly (number | { fd: number })[];
-}
-
-/**
- * Send one sd_notify datagram to NOTIFY_SOCKET (PROTOCOL 19-21): a raw string of KEY=VALUE
- * lines, or fields. Three outcomes, as go-systemd's SdNotify: false when NOTIFY_SOCKET is unset
- * (not supported; koffi is not even loaded), true when sent, and a thrown SockactError when it
- * failed (malformed NOTIFY_SOCKET, missing socket, path too long, and - checked first, even when
- * unset - a message of more than 4096 bytes, a NUL byte, a multi-line value).
- */
-function send(state: string | NotifyFields, options: NotifyOptions = {}): boolean {
-  const data = formatNotify(state);
-  const fds = (options.fds ?? []).map((f) => (typeof f === 'number' ? f : f.fd));
-  if (fds.length > SCM_MAX_FD) {
-    throw new SockactError('ERR_NOTIFY_MESSAGE', `can't pass ${fds.length} fds in one notify message (at most ${SCM_MAX_FD})`, {
-      actual: `${fds.length} fds`,
-    });
-  }
-  for (const fd of fds) {
-    if (!Number.isInteger(fd) || fd < 0) throw new SockactError('ERR_NOTIFY_MESSAGE', `not a fd: ${quote(fd)}`, { value: fd });
-  }
-  const value = process.env.NOTIFY_SOCKET;
-  if (value === undefined) return false;
-  const { path } = parseNotifySocket(value);
-  try {
-    sock ??= socket('unix', 'dgram');
-    sendmsg(sock, data, { to: { family: 'unix', path }, fds });
-  } catch (cause) {
-    throw toSockactError(cause, `can't notify NOTIFY_SOCKET ${quote(value)}`, { variable: 'NOTIFY_SOCKET', value });
-  }
-  return true;
-}
+export type { NotifyOptions };
 
 /** CLOCK_MONOTONIC in microseconds: libuv's hrtime reads CLOCK_MONOTONIC on Linux. */
 export function monotonicUsec(): bigint {
@@ -107,8 +66,12 @@ function tellUpgrader(): void {
   if (path === undefined) return;
   delete process.env[UPGRADE_ENV];
   try {
-    sock ??= socket('unix', 'dgram');
-    sendmsg(sock, Buffer.from(READY), { to: { family: 'unix', path } });
+    const sock = socket('unix', 'dgram');
+    try {
+      sendmsg(sock, Buffer.from(READY), { to: { family: 'unix', path } });
+    } finally {
+      closeFd(sock);
+    }
   } catch (cause) {
     process.emitWarning(`READY=1 not sent to the process that started this upgrade (${UPGRADE_ENV}=${path}): ${errorReason(cause)}`, {
       code: 'SOCKACT_UPGRADE',
@@ -118,7 +81,7 @@ function tellUpgrader(): void {
 
 /**
  * RELOADING=1 with MONOTONIC_USEC in the same datagram: for Type=notify-reload, systemctl
- * reload waits forever without the timestamp (PROTOCOL 21, 23). Send ready() when done.
+ * reload waits forever without the timestamp (docs/protocol.md 21, 23). Send ready() when done.
  */
 function reloading(): boolean {
   return send(`${RELOADING}\nMONOTONIC_USEC=${monotonicUsec()}`);
@@ -138,7 +101,7 @@ export interface FdStoreOptions {
 }
 
 /**
- * BARRIER=1 (PROTOCOL 21): sent alone with the write end of a pipe; resolves true once the
+ * BARRIER=1 (docs/protocol.md 21): sent alone with the write end of a pipe; resolves true once the
  * manager has processed every message sent before it (it closes its copy of the write end, so the
  * read end sees POLLHUP), false when NOTIFY_SOCKET is unset. Rejects after `timeoutMs`.
  */
@@ -172,7 +135,7 @@ async function barrierOnce(value: string, timeoutMs: number): Promise<boolean> {
 }
 
 /**
- * The sd_notify client (PROTOCOL 19-23). `notify(state, { fds })` is the raw form; the helpers
+ * The sd_notify client (docs/protocol.md 19-23). `notify(state, { fds })` is the raw form; the helpers
  * send one fixed message each. Every call returns false when NOTIFY_SOCKET is unset, true when
  * sent, and throws when sending failed or the message is malformed.
  */

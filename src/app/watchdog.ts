@@ -1,5 +1,6 @@
+import { WATCHDOG } from '../protocol/notify.js';
 import { parseWatchdogEnv } from '../protocol/watchdog-env.js';
-import { notify } from './notify.js';
+import { sendNotify } from './notify-send.js';
 
 /** setInterval clamps longer delays to 1 ms (2^31-1 ms is about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -8,7 +9,7 @@ let timer: NodeJS.Timeout | undefined;
 let lastWarning: string | undefined;
 
 /**
- * sd_watchdog_enabled() (PROTOCOL 22): the watchdog interval in microseconds when WATCHDOG_USEC
+ * sd_watchdog_enabled() (docs/protocol.md 22): the watchdog interval in microseconds when WATCHDOG_USEC
  * is set and above 0 and WATCHDOG_PID is unset or this process, else 0. Throws SockactError
  * (ERR_WATCHDOG_ENV) for malformed values. Read on every call; nothing is unset.
  */
@@ -17,7 +18,7 @@ export function watchdogEnabled(): number {
 }
 
 /**
- * Start the watchdog keep-alive: WATCHDOG=1 now and then every WATCHDOG_USEC/2 (PROTOCOL 22), on
+ * Start the watchdog keep-alive: WATCHDOG=1 now and then every WATCHDOG_USEC/2 (docs/protocol.md 22), on
  * an unref'd timer that never keeps the process alive. It only proves the event loop turns; ping
  * with notify.watchdog() from your own health check instead if you need more. Not started at
  * import: call it early, or let notify.ready() start it. Returns the interval in microseconds,
@@ -29,7 +30,7 @@ export function startWatchdog(): number {
   if (timer) return usec;
   const ping = () => {
     try {
-      notify.watchdog();
+      sendNotify(WATCHDOG);
     } catch (err) {
       const message = (err as Error).message;
       // One warning per distinct failure: a ping every few seconds would flood stderr.

@@ -82,6 +82,7 @@ function shellWord(word: string): string {
   const short = word.length > 60 ? `${word.slice(0, 57)}...` : word;
   if (/^[\w@%+=:,./-]+$/.test(short)) return short;
   // Control characters (a newline in a `-c` script) are shown escaped, as JSON writes them.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
   if (/[\x00-\x1f\x7f]/.test(short)) return JSON.stringify(short);
   return `'${short.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { ListenSpecError, parseListen, parseMode, parsePositiveInt, type ListenOptions, type ListenSpec } from '../protocol/address.js';
+import { ListenSpecError, parseListen, parseMode, parsePositiveInt, type SocketOptions, type ListenSpec } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
 import { parseDuration } from '../protocol/duration.js';
@@ -266,7 +266,7 @@ export function parseCommandLine(argv: readonly string[], extra: readonly ExtraO
   if (wrapper && accept) throw conflict('--wrapper', '--accept', 'each connection goes to its own program at fd 3');
   if (wrapper && inetd) throw conflict('--wrapper', '--inetd', 'the socket is on stdin and stdout');
 
-  const defaults: Partial<ListenOptions> = {};
+  const defaults: Partial<SocketOptions> = {};
   if (datagram) defaults.type = 'dgram';
   if (seqpacket) defaults.type = 'seqpacket';
   const backlog = positiveInt(single(values, 'backlog'), 'backlog');

@@ -53,7 +53,7 @@ export function remoteEnv(peer: SockAddr | undefined): Record<string, string> {
 }
 
 /**
- * Accept=yes (PROTOCOL.md 18): the launcher accepts each connection itself and starts one child
+ * Accept=yes (docs/protocol.md 18): the launcher accepts each connection itself and starts one child
  * for it, with the connection at fd 3 (LISTEN_FDS=1, LISTEN_FDNAMES=connection) or, in inetd
  * mode, on stdin and stdout. Connections are handed over blocking. The sockets are watches on the
  * process's one poll loop (sys/loop.ts); at the cap they are paused, so further connections wait

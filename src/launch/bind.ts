@@ -1,9 +1,9 @@
-import { formatListenAddress, type ListenSpec } from '../protocol/address.js';
+import type { ListenSpec } from '../protocol/address.js';
 import { IP_FREEBIND, IPPROTO_IP, IPPROTO_IPV6, IPV6_FREEBIND, IPV6_V6ONLY, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../sys/constants.js';
 import { errorReason, type SysError } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
-import { formatSockAddr, type SockAddr } from '../sys/sockaddr.js';
-import { bind, getsockname, ifNameToIndex, listen, setsockoptInt, socket } from '../sys/socket.js';
+import { formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
+import { bind, getsockname, ifNameToIndex, listenSocket, setsockoptInt, socket } from '../sys/socket.js';
 import { LaunchError } from './errors.js';
 import { bindUnixPath, prepareUnixPath, removeSocketFile } from './unix.js';
 
@@ -74,12 +74,12 @@ function setOptions(fd: number, spec: ListenSpec, family: SockAddr['family'], la
 
 /**
  * Create, bind and (stream, seqpacket) listen on one socket through the OS seam, never a Node
- * server handle, which would accept connections meant for the child (PROTOCOL.md 11, section 4).
+ * server handle, which would accept connections meant for the child (docs/protocol.md 11, section 4).
  * The socket is blocking, as systemd makes it: O_NONBLOCK belongs to the open file shared by
  * every holder, so the child chooses (Node sets it when it adopts the socket).
  */
 export function bindSocket(spec: ListenSpec): BoundSocket {
-  const label = formatListenAddress(spec.address);
+  const label = formatSockAddr(spec.address);
   let fd = -1;
   let path: string | undefined;
   try {
@@ -102,7 +102,7 @@ export function bindSocket(spec: ListenSpec): BoundSocket {
     } else {
       bind(fd, addr);
     }
-    if (spec.type !== 'dgram') listen(fd, spec.backlog ?? DEFAULT_BACKLOG);
+    if (spec.type !== 'dgram') listenSocket(fd, spec.backlog ?? DEFAULT_BACKLOG);
     const local = getsockname(fd) ?? addr;
     const out: BoundSocket = { fd, spec, local, label: formatSockAddr(local) };
     if (path !== undefined) out.path = path;

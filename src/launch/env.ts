@@ -4,7 +4,7 @@ import { LaunchError, UsageError } from './errors.js';
 
 /**
  * Variables that describe sockact's own activation, never the child's: passing them on would
- * hand the child fds or a notify socket meant for someone else (PROTOCOL.md 15). LISTEN_PID is
+ * hand the child fds or a notify socket meant for someone else (docs/protocol.md 15). LISTEN_PID is
  * set by the exec trampoline, LISTEN_FDS and LISTEN_FDNAMES by activationEnv, SOCKACT_FDS_SOCKET
  * by --wrapper (an outer sockact's would offer the child that launcher's sockets), and
  * SOCKACT_UPGRADE_SOCKET (an app upgrading itself waits there for its own new copy only).
@@ -57,7 +57,7 @@ export interface ActivationEnvOptions {
 
 /**
  * The child's environment: the base minus STALE_VARIABLES, plus -E, plus LISTEN_FDS and
- * LISTEN_FDNAMES (PROTOCOL.md 13, 14). Unlike systemd-socket-activate, which passes only TERM,
+ * LISTEN_FDNAMES (docs/protocol.md 13, 14). Unlike systemd-socket-activate, which passes only TERM,
  * PATH, USER and HOME, the whole environment goes through, as a developer tool is expected to.
  */
 export function activationEnv(opts: ActivationEnvOptions): NodeJS.ProcessEnv {

@@ -9,7 +9,7 @@ import { chownFd, closePath, openNoFollow } from '../sys/file.js';
 import { pollLoop } from '../sys/loop.js';
 import { sendmsg } from '../sys/msg.js';
 import type { SysError } from '../sys/errors.js';
-import { accept, bind, listen, peerCredentials, socket } from '../sys/socket.js';
+import { accept, bind, listenSocket, peerCredentials, socket } from '../sys/socket.js';
 import { acceptFailure, RETRY_SCARCE_MS } from './accept-errors.js';
 
 export interface HandoffOptions {
@@ -97,7 +97,7 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
   try {
     listener = socket('unix', 'seqpacket');
     bind(listener, { family: 'unix', path });
-    listen(listener, 64);
+    listenSocket(listener, 64);
     if (opts.uid !== undefined) {
       // The socket first, while the directory is still sockact's alone (nothing can be swapped
       // in), then the directory, so the program's user can enter it and nobody else can.

@@ -1,9 +1,10 @@
 /**
- * sockact/launch: the launcher as a library (PROTOCOL.md section 2), for programs that bind
+ * sockact/launch: the launcher as a library (docs/protocol.md section 2), for programs that bind
  * sockets and start children with them the way the `sockact` command does. Linux only: every
  * call goes through the OS seam (koffi), loaded on first use.
  */
-export { formatListenAddress, ListenSpecError, parseListen, type ListenAddress, type ListenOptions, type ListenSpec, type ListenType } from '../protocol/address.js';
+export { ListenSpecError, parseListen, type ListenAddress, type ListenSpec, type SocketOptions } from '../protocol/address.js';
+export { formatSockAddr, type SockAddr, type SocketFamily, type SocketType } from '../protocol/sockaddr.js';
 export { bindAll, bindSocket, closeSockets, removeOnExit, DEFAULT_BACKLOG, type BoundSocket } from './bind.js';
 export { describeExit, spawnActivated, TRAMPOLINE, TRAMPOLINE_SHELL, type SpawnActivatedOptions, type StdioEntry } from './spawn.js';
 export { runAccept, remoteEnv, DEFAULT_MAX_CONNECTIONS, type AcceptOptions, type AcceptServer } from './accept.js';

@@ -152,7 +152,7 @@ function checkShell(): void {
 
 /**
  * Start `program` with `fds` at 3.. and LISTEN_FDS / LISTEN_FDNAMES / LISTEN_PID set, as systemd
- * does (PROTOCOL.md 12-14). The child gets exactly fds 0, 1, 2 and the sockets: every fd the seam
+ * does (docs/protocol.md 12-14). The child gets exactly fds 0, 1, 2 and the sockets: every fd the seam
  * makes is close-on-exec, so is every fd the launcher inherited (cloexecInheritedFds, done once),
  * and libuv clears that flag only on the copies it places at 3... Node
  * cannot run code between fork and exec, so LISTEN_PID comes from the /bin/sh trampoline, which

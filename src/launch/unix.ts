@@ -6,7 +6,7 @@ import { chownFd, closePath, openNoFollow } from '../sys/file.js';
 import { LaunchError } from './errors.js';
 import { lookupGroup, lookupUid } from './ids.js';
 
-/** SocketMode= default in systemd.socket (PROTOCOL.md 17). */
+/** SocketMode= default in systemd.socket (docs/protocol.md 17). */
 export const DEFAULT_SOCKET_MODE = 0o666;
 /** DirectoryMode= default: parent directories created for a socket path. */
 export const DEFAULT_DIRECTORY_MODE = 0o755;
@@ -34,7 +34,7 @@ function withUmask<T>(mask: number, fn: () => T): T {
 
 /**
  * Create the missing parents of a socket path, each with mkdir(2) under umask 0 so it is born
- * 0755 (PROTOCOL 17) whatever sockact's umask: nothing is chmod'ed by name afterwards, so a
+ * 0755 (docs/protocol.md 17) whatever sockact's umask: nothing is chmod'ed by name afterwards, so a
  * directory swapped for a symlink in between changes nothing but where the socket goes. Each
  * directory made is then checked through an O_NOFOLLOW fd: still a directory, ours, 0755.
  * Existing directories are left alone, as systemd's mkdir_parents() does.

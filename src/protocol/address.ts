@@ -2,15 +2,14 @@ import { resolve } from 'node:path';
 import { quote, SockactError } from './errors.js';
 import { fdNameProblem } from './fdname.js';
 import { isIPv4Text, isIPv6Text } from './ip.js';
+import { UNIX_PATH_MAX, type SocketType } from './sockaddr.js';
 
 /**
- * The `-l` grammar of the launcher: systemd.socket's address forms (PROTOCOL.md 16) plus
+ * The `-l` grammar of the launcher: systemd.socket's address forms (docs/protocol.md 16) plus
  * sockact's extensions (`:PORT`, port 0, relative paths), each optionally followed by
  * per-socket options: `ADDRESS[,OPTION[=VALUE]...]`, e.g. `8080,backlog=512,name=web`,
  * `/run/app.sock,mode=0660,group=www,remove-stale`, `[::1]:53,dgram`. Pure: no OS calls.
  */
-
-export type ListenType = 'stream' | 'dgram' | 'seqpacket';
 
 export type ListenAddress =
   /**
@@ -30,8 +29,8 @@ export type ListenAddress =
   | { family: 'unix'; path: string };
 
 /** What can follow an address after a comma; global flags give the defaults. */
-export interface ListenOptions {
-  type: ListenType;
+export interface SocketOptions {
+  type: SocketType;
   /** The LISTEN_FDNAMES entry for this socket. */
   name?: string;
   /** listen(2) backlog; stream and seqpacket only. */
@@ -54,7 +53,7 @@ export interface ListenOptions {
   removeOnExit: boolean;
 }
 
-export interface ListenSpec extends ListenOptions {
+export interface ListenSpec extends SocketOptions {
   /** The -l value as given, for messages. */
   text: string;
   address: ListenAddress;
@@ -69,15 +68,12 @@ export class ListenSpecError extends SockactError {
   constructor(
     value: string,
     readonly reason: string,
-    readonly fromDefault?: keyof ListenOptions,
+    readonly fromDefault?: keyof SocketOptions,
   ) {
     super('ERR_LISTEN_ADDRESS', `-l ${quote(value)}: ${reason}`, { value });
   }
 }
 ListenSpecError.prototype.name = 'ListenSpecError';
-
-/** The longest name sun_path holds with its terminating (path) or leading (abstract) NUL. */
-const UNIX_NAME_MAX = 107;
 
 function parsePort(text: string, value: string): number {
   if (text === '') throw new ListenSpecError(value, 'the port is missing after the colon');
@@ -158,19 +154,13 @@ export function parseListenAddress(text: string, value = text): ListenAddress {
 
 function checkUnixLength(name: string, value: string): void {
   const bytes = Buffer.byteLength(name);
-  if (bytes > UNIX_NAME_MAX) {
-    throw new ListenSpecError(value, `a UNIX socket name holds at most ${UNIX_NAME_MAX} bytes, this one has ${bytes}`);
+  // sun_path keeps one byte for a path's terminating NUL or an abstract name's leading NUL.
+  if (bytes > UNIX_PATH_MAX - 1) {
+    throw new ListenSpecError(value, `a UNIX socket name holds at most ${UNIX_PATH_MAX - 1} bytes, this one has ${bytes}`);
   }
 }
 
-/** Format an address the way the launcher prints it: 1.2.3.4:80, [::1]:80, [fe80::1%eth0]:80, /path, @name. */
-export function formatListenAddress(a: ListenAddress): string {
-  if (a.family === 'inet') return `${a.address}:${a.port}${a.scope !== undefined ? `%${a.scope}` : ''}`;
-  if (a.family === 'inet6') return `[${a.address}${a.scope !== undefined ? `%${a.scope}` : ''}]:${a.port}`;
-  return a.path;
-}
-
-const LISTEN_DEFAULTS: Readonly<ListenOptions> = {
+const LISTEN_DEFAULTS: Readonly<SocketOptions> = {
   type: 'stream',
   reusePort: false,
   freebind: false,
@@ -178,10 +168,10 @@ const LISTEN_DEFAULTS: Readonly<ListenOptions> = {
   removeOnExit: false,
 };
 
-type OptionKey = keyof Omit<ListenOptions, 'type'>;
+type OptionKey = keyof Omit<SocketOptions, 'type'>;
 type Kind = 'flag' | 'int' | 'mode' | 'text';
 /** The options a -l value may carry, keyed by how they are written, and where they apply. */
-const OPTIONS: Record<string, { key: OptionKey; kind: Kind; applies: (a: ListenAddress, t: ListenType) => string | undefined }> = {
+const SPEC_OPTIONS: Record<string, { key: OptionKey; kind: Kind; applies: (a: ListenAddress, t: SocketType) => string | undefined }> = {
   name: { key: 'name', kind: 'text', applies: () => undefined },
   backlog: { key: 'backlog', kind: 'int', applies: (_a, t) => (t === 'dgram' ? 'datagram sockets do not listen' : undefined) },
   'reuse-port': { key: 'reusePort', kind: 'flag', applies: (a) => inetOnly(a) },
@@ -194,7 +184,7 @@ const OPTIONS: Record<string, { key: OptionKey; kind: Kind; applies: (a: ListenA
   'remove-on-exit': { key: 'removeOnExit', kind: 'flag', applies: (a) => pathOnly(a) },
 };
 const ALIASES: Record<string, string> = { reuseport: 'reuse-port' };
-const TYPES: readonly ListenType[] = ['stream', 'dgram', 'seqpacket'];
+const TYPES: readonly SocketType[] = ['stream', 'dgram', 'seqpacket'];
 
 function inetOnly(a: ListenAddress): string | undefined {
   return a.family === 'unix' ? 'it applies to IP addresses only' : undefined;
@@ -274,10 +264,10 @@ function splitOptions(value: string): [string, string[]] {
  * an option written on the -l value itself must apply or is rejected. The socket type must fit
  * the address: seqpacket needs a UNIX socket, as in systemd-socket-activate.
  */
-export function parseListen(value: string, defaults: Partial<ListenOptions> = {}): ListenSpec {
+export function parseListen(value: string, defaults: Partial<SocketOptions> = {}): ListenSpec {
   const [addrText, parts] = splitOptions(value);
   const address = parseListenAddress(addrText, value);
-  let type: ListenType | undefined;
+  let type: SocketType | undefined;
   const given: Partial<Record<OptionKey, boolean | number | string>> = {};
   for (const part of parts) {
     if (part === '') throw new ListenSpecError(value, "an empty socket option (two commas, or one at the end)");
@@ -288,12 +278,12 @@ export function parseListen(value: string, defaults: Partial<ListenOptions> = {}
     if ((TYPES as readonly string[]).includes(key)) {
       if (text !== undefined) throw new ListenSpecError(value, `${key} takes no value`);
       if (type !== undefined && type !== key) throw new ListenSpecError(value, `${type} and ${key} exclude each other`);
-      type = key as ListenType;
+      type = key as SocketType;
       continue;
     }
-    const def = OPTIONS[key];
+    const def = SPEC_OPTIONS[key];
     if (!def) {
-      const known = [...TYPES, ...Object.keys(OPTIONS)].join(', ');
+      const known = [...TYPES, ...Object.keys(SPEC_OPTIONS)].join(', ');
       const comma = address.family === 'unix' ? "; write \\, for a comma that belongs to the path" : '';
       throw new ListenSpecError(value, `unknown socket option '${rawKey}' (known: ${known})${comma}`);
     }
@@ -304,7 +294,7 @@ export function parseListen(value: string, defaults: Partial<ListenOptions> = {}
   if (spec.type === 'seqpacket' && address.family !== 'unix') {
     throw new ListenSpecError(value, 'seqpacket sockets need a UNIX address: /path or @name', type === undefined ? 'type' : undefined);
   }
-  for (const [written, def] of Object.entries(OPTIONS)) {
+  for (const [written, def] of Object.entries(SPEC_OPTIONS)) {
     const why = def.applies(address, spec.type);
     const own = given[def.key];
     if (own !== undefined) {

@@ -9,7 +9,7 @@ const C_NUMBER = /^\s*[+-]?(0x[0-9a-f]+|[0-9]+)\s*$/i;
  * Read an integer variable the way sockact requires: plain decimal digits (a '-' is let through
  * for the caller's range check), no '+', no whitespace, no hex, no leading zero. libsystemd 252
  * reads LISTEN_FDS with base 0, so "010" means 8 there while go-systemd and listenfd read 10; no
- * launcher writes such forms, so they are rejected as ambiguous instead of guessed at (PROTOCOL 3).
+ * launcher writes such forms, so they are rejected as ambiguous instead of guessed at (docs/protocol.md 3).
  * Throws SockactError (code `code`) naming the variable and the value.
  */
 export function parseDecimal(variable: string, value: string, expected: string, code: string): number {

@@ -38,5 +38,6 @@ SockactError.prototype.name = 'SockactError';
 
 /** Quote a value the way every message does: 'abc', with control characters made visible. */
 export function quote(value: unknown): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point.
   return `'${String(value).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
 }

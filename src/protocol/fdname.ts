@@ -3,7 +3,7 @@ export const FDNAME_MAX = 255;
 
 /**
  * Why `name` is not a valid fd name, or undefined when it is (systemd's fdname_is_valid,
- * PROTOCOL 7): printable ASCII only, no ':' (the LISTEN_FDNAMES separator), at most 255 bytes.
+ * docs/protocol.md 7): printable ASCII only, no ':' (the LISTEN_FDNAMES separator), at most 255 bytes.
  * The empty string is valid, as in systemd.
  */
 export function fdNameProblem(name: string): string | undefined {

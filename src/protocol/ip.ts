@@ -1,9 +1,8 @@
-import { ipv4Bytes, ipv6Bytes } from '../sys/sockaddr.js';
+import { ipv4Bytes, ipv6Bytes } from './sockaddr.js';
 
 /**
- * Numeric IP address syntax for the -l grammar: the seam's own parser (sys/sockaddr.ts), the one
- * that encodes the address for bind(), so what -l accepts is exactly what can be bound. That file
- * is pure (no libc, no koffi), so protocol stays testable without the OS. Same rules as node:net,
+ * Numeric IP address syntax for the -l grammar: the parser of sockaddr.ts, the one that encodes
+ * the address for bind(), so what -l accepts is exactly what can be bound. Same rules as node:net,
  * whose isIPv6() costs 5-10 ms of start-up: no leading zeros in IPv4 parts, no zone (the caller
  * splits off %dev).
  */

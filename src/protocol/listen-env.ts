@@ -1,20 +1,20 @@
 import { parseDecimal, parsePid } from './decimal.js';
 import { quote, SockactError } from './errors.js';
 
-/** SD_LISTEN_FDS_START: the first inherited fd (PROTOCOL 4). */
+/** SD_LISTEN_FDS_START: the first inherited fd (docs/protocol.md 4). */
 export const LISTEN_FDS_START = 3;
-/** INT_MAX - SD_LISTEN_FDS_START: the largest LISTEN_FDS libsystemd accepts (PROTOCOL 3). */
+/** INT_MAX - SD_LISTEN_FDS_START: the largest LISTEN_FDS libsystemd accepts (docs/protocol.md 3). */
 export const MAX_LISTEN_FDS = 2 ** 31 - 1 - LISTEN_FDS_START;
-/** Every variable sd_listen_fds(unset_environment=1) removes (PROTOCOL 6, 10). */
+/** Every variable sd_listen_fds(unset_environment=1) removes (docs/protocol.md 6, 10). */
 export const LISTEN_ENV_VARS = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PIDFDID'] as const;
-/** The name every fd gets when LISTEN_FDNAMES is absent (PROTOCOL 7). */
+/** The name every fd gets when LISTEN_FDNAMES is absent (docs/protocol.md 7). */
 export const UNKNOWN_FD_NAME = 'unknown';
 
 /** What LISTEN_* say, before any fd is looked at. */
 export type ListenEnv =
-  /** LISTEN_PID unset, or LISTEN_FDS unset: not socket-activated (PROTOCOL 1, 3). */
+  /** LISTEN_PID unset, or LISTEN_FDS unset: not socket-activated (docs/protocol.md 1, 3). */
   | { activated: false; reason: 'unset' }
-  /** LISTEN_PID names another process: the fds were meant for it (PROTOCOL 2). */
+  /** LISTEN_PID names another process: the fds were meant for it (docs/protocol.md 2). */
   | { activated: false; reason: 'other-pid'; pid: number }
   /**
    * `names` is undefined when LISTEN_FDNAMES is absent: every name is then "unknown" (not
@@ -31,7 +31,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * Parse LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES for the process `pid`, with the semantics of
- * sd_listen_fds_with_names() (PROTOCOL 1-3, 7, 10) and no OS access:
+ * sd_listen_fds_with_names() (docs/protocol.md 1-3, 7, 10) and no OS access:
  * - LISTEN_PID unset -> not activated, whatever LISTEN_FDS says; not a pid -> error; another
  *   pid -> not activated ('other-pid'), LISTEN_FDS left unchecked as libsystemd does.
  * - LISTEN_FDS unset -> not activated; otherwise plain decimal in 1..INT_MAX-3, or an error.

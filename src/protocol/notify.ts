@@ -1,5 +1,6 @@
 import { quote, SockactError } from './errors.js';
 import { fdNameProblem } from './fdname.js';
+import { UNIX_PATH_MAX } from './sockaddr.js';
 
 /**
  * The largest notify datagram: systemd reads into a buffer of PIPE_BUF + 1 bytes (room for a
@@ -7,10 +8,8 @@ import { fdNameProblem } from './fdname.js';
  * exactly 4096 bytes is accepted and 4097 is not.
  */
 export const NOTIFY_MAX_BYTES = 4096;
-/** sun_path is 108 bytes: a path keeps one for its NUL, an abstract name one for its leading NUL. */
-const SUN_PATH_MAX = 108;
 
-/** The sd_notify keys with a fixed value (PROTOCOL 21). */
+/** The sd_notify keys with a fixed value (docs/protocol.md 21). */
 export const READY = 'READY=1';
 export const RELOADING = 'RELOADING=1';
 export const STOPPING = 'STOPPING=1';
@@ -30,7 +29,7 @@ function messageError(message: string, fields: ConstructorParameters<typeof Sock
 }
 
 /**
- * Build one notify datagram (PROTOCOL 20): newline-separated KEY=VALUE lines, no NUL, at most
+ * Build one notify datagram (docs/protocol.md 20): newline-separated KEY=VALUE lines, no NUL, at most
  * 4096 bytes. A string is sent as given (the raw form); fields are formatted one per line, each
  * value on one line. Throws SockactError (ERR_NOTIFY_MESSAGE) for anything a receiver would drop.
  */
@@ -63,7 +62,7 @@ export function formatNotify(state: string | NotifyFields): Buffer {
   return data;
 }
 
-/** Check an FDNAME for FDSTORE/FDSTOREREMOVE (PROTOCOL 7, 21). */
+/** Check an FDNAME for FDSTORE/FDSTOREREMOVE (docs/protocol.md 7, 21). */
 export function checkFdName(name: string): void {
   const problem = fdNameProblem(name);
   if (problem) {
@@ -76,7 +75,7 @@ export function checkFdName(name: string): void {
 }
 
 /**
- * Read NOTIFY_SOCKET (PROTOCOL 19): "/path" is a socket path, "@name" an abstract name (kept
+ * Read NOTIFY_SOCKET (docs/protocol.md 19): "/path" is a socket path, "@name" an abstract name (kept
  * with its '@', the seam's notation for the leading NUL). Anything else, or a name that does not
  * fit in sun_path, is an error naming the variable and the value. vsock: addresses (newer
  * systemd, for VMs) are not supported.
@@ -88,11 +87,11 @@ export function parseNotifySocket(value: string): { path: string } {
     throw new SockactError('ERR_NOTIFY_SOCKET', `NOTIFY_SOCKET ${why}: ${quote(value)}`, fields);
   }
   const bytes = Buffer.byteLength(value) - (value.startsWith('@') ? 1 : 0);
-  if (bytes + 1 > SUN_PATH_MAX) {
+  if (bytes + 1 > UNIX_PATH_MAX) {
     throw new SockactError(
       'ERR_NOTIFY_SOCKET',
-      `NOTIFY_SOCKET is too long: ${bytes} bytes (at most ${SUN_PATH_MAX - 1}): ${quote(value)}`,
-      { ...fields, actual: `${bytes} bytes`, expected: `at most ${SUN_PATH_MAX - 1} bytes` },
+      `NOTIFY_SOCKET is too long: ${bytes} bytes (at most ${UNIX_PATH_MAX - 1}): ${quote(value)}`,
+      { ...fields, actual: `${bytes} bytes`, expected: `at most ${UNIX_PATH_MAX - 1} bytes` },
     );
   }
   return { path: value };

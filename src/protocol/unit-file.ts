@@ -1,4 +1,5 @@
-import { formatListenAddress, type ListenAddress, type ListenSpec } from './address.js';
+import { type ListenAddress, type ListenSpec } from './address.js';
+import { formatSockAddr } from './sockaddr.js';
 import { quote, SockactError } from './errors.js';
 
 /**
@@ -44,6 +45,7 @@ export function escapeSpecifiers(text: string): string {
 }
 
 function cEscape(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this escapes for systemd.
   return text.replace(/[\\"\x00-\x1f\x7f]/g, (c) => {
     if (c === '\\' || c === '"') return `\\${c}`;
     if (c === '\n') return '\\n';
@@ -70,6 +72,7 @@ export function execWord(word: string): string {
  */
 export function execPathProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'it is not an absolute path';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: systemd refuses control characters here, so we look for them.
   if (/["'\\\x00-\x1f\x7f]/.test(path)) return 'systemd refuses quotes, backslashes and control characters in an executable path';
   return undefined;
 }
@@ -116,7 +119,7 @@ export function formatDuration(usec: number): string {
 /** The address as a Listen*= value (systemd.socket(5)): PORT for the dual-stack wildcard, else as -l prints it. */
 export function listenValue(a: ListenAddress): string {
   if (a.family === 'inet6' && a.wildcard) return String(a.port);
-  return formatListenAddress(a);
+  return formatSockAddr(a);
 }
 
 /**

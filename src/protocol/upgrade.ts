@@ -15,13 +15,13 @@ export const UPGRADE_ENV = 'SOCKACT_UPGRADE_SOCKET';
 export const TRAMPOLINE_SHELL = '/bin/sh';
 /**
  * `$$` in the shell is the pid that `exec` keeps, so the program reads its own pid in LISTEN_PID
- * (PROTOCOL.md 13). "$0" "$@" pass PROGRAM and ARGS through untouched, whatever they contain.
+ * (docs/protocol.md 13). "$0" "$@" pass PROGRAM and ARGS through untouched, whatever they contain.
  */
 export const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
 /**
  * The new copy's environment: `base` without the old process's own LISTEN_*, hand-off socket and
- * WATCHDOG_PID (it names the old pid; unset means "ours", PROTOCOL 22), with LISTEN_FDS,
+ * WATCHDOG_PID (it names the old pid; unset means "ours", docs/protocol.md 22), with LISTEN_FDS,
  * LISTEN_FDNAMES for `names` and UPGRADE_ENV. LISTEN_PID comes from the trampoline.
  */
 export function upgradeEnv(base: NodeJS.ProcessEnv, names: readonly string[], readySocket: string): NodeJS.ProcessEnv {

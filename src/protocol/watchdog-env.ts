@@ -4,7 +4,7 @@ import { quote, SockactError } from './errors.js';
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * sd_watchdog_enabled() without the OS (PROTOCOL 22): the watchdog interval in microseconds when
+ * sd_watchdog_enabled() without the OS (docs/protocol.md 22): the watchdog interval in microseconds when
  * WATCHDOG_USEC > 0 and WATCHDOG_PID is unset or `pid`, else 0. Malformed values throw
  * SockactError (ERR_WATCHDOG_ENV) naming the variable. Departure from libsystemd, which answers
  * EINVAL for WATCHDOG_USEC=0: here 0 means off (systemd never sets it; a person might).

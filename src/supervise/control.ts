@@ -86,7 +86,10 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
   if (st) {
     if (!st.isSocket()) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: something else is there`, { value: path });
     const live = await connectTo(path).then(
-      (s) => (s.destroy(), true),
+      (s) => {
+        s.destroy();
+        return true;
+      },
       () => false,
     );
     if (live) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: another sockact is using it`, { value: path });
@@ -175,7 +178,10 @@ export async function liveControls(dir = controlDir()): Promise<string[]> {
   const live: string[] = [];
   for (const n of names) {
     const ok = await connectTo(join(dir, n), 1000).then(
-      (s) => (s.destroy(), true),
+      (s) => {
+        s.destroy();
+        return true;
+      },
       () => false,
     );
     if (ok) live.push(n.slice(0, -'.sock'.length));

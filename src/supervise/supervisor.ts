@@ -463,7 +463,8 @@ export class Supervisor {
     return new Promise((resolve) => {
       if (this.#pending || this.phase === 'starting') {
         // Coalesce: every request made meanwhile is answered by one more reload.
-        (this.#queued ??= []).push(resolve);
+        this.#queued ??= [];
+        this.#queued.push(resolve);
         return;
       }
       this.#beginReload([resolve]);
@@ -554,7 +555,7 @@ export class Supervisor {
   /** A failed reload is over once its candidates are gone; then a queued one may start. */
   #reloadSettled(): void {
     const p = this.#pending;
-    if (!p || !p.failed || p.candidates.some((c) => c !== undefined && c.state !== 'exited')) return;
+    if (!p?.failed || p.candidates.some((c) => c !== undefined && c.state !== 'exited')) return;
     this.#pending = undefined;
     // Children that died while it ran may have left every slot empty (restart=no).
     if (this.phase !== 'stopping' && this.slots.every((s) => s === undefined) && this.#restartTimers.size === 0) {

@@ -2,20 +2,17 @@
  * Linux ABI constants for the calls the seam makes. They are the same on x86_64 and arm64
  * (both use the generic asm/socket.h values), with glibc and with musl.
  */
-export const AF_UNIX = 1;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
+export { AF_INET, AF_INET6, AF_UNIX, SOCKADDR_UN_SIZE, UNIX_PATH_MAX } from '../protocol/sockaddr.js';
 
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_SEQPACKET = 5;
-export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = 0o4000;
 
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_TYPE = 3;
-export const SO_RCVBUF = 8;
 export const SO_REUSEPORT = 15;
 export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
@@ -56,8 +53,5 @@ export const POLLERR = 0x008;
 export const POLLHUP = 0x010;
 export const POLLNVAL = 0x020;
 
-/** sizeof(struct sockaddr_un): 2 bytes of family and 108 of path. */
-export const SOCKADDR_UN_SIZE = 110;
-export const UNIX_PATH_MAX = 108;
 /** sizeof(struct sockaddr_storage). */
 export const SOCKADDR_STORAGE_SIZE = 128;

@@ -9,6 +9,6 @@ export * from './file.js';
 export * from './msg.js';
 export * from './poll.js';
 export { PollLoop, pollLoop, type Watch } from './loop.js';
-export * from './sockaddr.js';
+export type { SockAddr } from '../protocol/sockaddr.js';
 export * from './socket.js';
 export * from './proc.js';

@@ -156,7 +156,7 @@ export class PollLoop {
     for (const r of ready) {
       const e = byFd.get(r.fd);
       // Skip a watch closed or paused while poll() was parked: its fd may already be another's.
-      if (!e || !e.active || e.closed) continue;
+      if (!e?.active || e.closed) continue;
       const revents = r.revents & (e.events | ~POLLIN_LIKE);
       if (revents) e.onReady(revents);
     }

@@ -1,7 +1,7 @@
 import { MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SCM_CREDENTIALS, SCM_RIGHTS, SOL_SOCKET } from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
-import { decodeSockAddr, encodeSockAddr, formatSockAddr, type SockAddr } from './sockaddr.js';
+import { decodeSockAddr, encodeSockAddr, formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
 
 /*
  * struct msghdr, iovec and cmsghdr on 64-bit Linux. musl declares msg_iovlen, msg_controllen and
@@ -69,7 +69,7 @@ export function sendmsg(fd: number, data: Buffer, opts: SendOptions = {}): numbe
     c.writeBigUInt64LE(BigInt(CMSG_HDR + 4 * fds.length), 0);
     c.writeInt32LE(SOL_SOCKET, 8);
     c.writeInt32LE(SCM_RIGHTS, 12);
-    fds.forEach((f, i) => c.writeInt32LE(f, CMSG_HDR + 4 * i));
+    for (const [i, f] of fds.entries()) c.writeInt32LE(f, CMSG_HDR + 4 * i);
     parts.push(c);
   }
   if (opts.credentials) {

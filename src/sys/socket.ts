@@ -16,10 +16,9 @@ import {
 } from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
-import { decodeSockAddr, encodeSockAddr, formatSockAddr, type SockAddr } from './sockaddr.js';
+import { decodeSockAddr, encodeSockAddr, formatSockAddr, type SockAddr, type SocketFamily, type SocketType } from '../protocol/sockaddr.js';
 
-export type SocketType = 'stream' | 'dgram' | 'seqpacket';
-export type SocketFamily = 'inet' | 'inet6' | 'unix';
+export type { SocketFamily, SocketType };
 
 const TYPE_NUM: Record<SocketType, number> = { stream: SOCK_STREAM, dgram: SOCK_DGRAM, seqpacket: SOCK_SEQPACKET };
 const FAMILY_NUM: Record<SocketFamily, number> = { inet: AF_INET, inet6: AF_INET6, unix: AF_UNIX };
@@ -89,7 +88,8 @@ export function peerCredentials(fd: number): { pid: number; uid: number; gid: nu
   return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
 }
 
-export function listen(fd: number, backlog: number): void {
+/** listen(2). Named apart from the app's listen(server), which adopts or binds a Node server. */
+export function listenSocket(fd: number, backlog: number): void {
   check(libc().listen(fd, backlog), 'listen', `listen on fd ${fd}`, fd);
 }
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** The built command, as a user runs it (tests run the code in dist/, built by `npx tsc -p .`). */
+/** The built command, as a user runs it (tests run the code in dist/, built by test/_support/global-setup.ts). */
 export const SOCKACT = join(ROOT, 'bin/sockact.js');
 /** libsystemd's own sd_listen_fds_with_names() + sd_is_socket*(), through ctypes. */
 export const SD_PEER = join(ROOT, 'test/_support/sd-peer.py');
@@ -51,9 +51,17 @@ export function run(command: string, args: readonly string[], opts: SpawnOptions
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   const out = { stdout: '', stderr: '' };
   const waiters: (() => void)[] = [];
-  const wake = () => waiters.splice(0).forEach((w) => w());
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => ((out.stdout += d), wake()));
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => ((out.stderr += d), wake()));
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    out.stdout += d;
+    wake();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    out.stderr += d;
+    wake();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
     child.on('close', (code, signal) => {
       res({ code, signal });
@@ -129,7 +137,9 @@ export function tempDir(): { dir: string; cleanup: () => void } {
  */
 export function perTest(): { defer: (fn: () => void) => void; dir: () => string } {
   const pending: (() => void)[] = [];
-  afterEach(() => pending.splice(0).forEach((c) => c()));
+  afterEach(() => {
+    for (const c of pending.splice(0)) c();
+  });
   const defer = (fn: () => void) => void pending.push(fn);
   return {
     defer,

@@ -12,7 +12,7 @@ import * as sys from '../../src/sys/index.js';
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const FIXTURE = path.join(ROOT, 'test/app/fixtures/app.mjs');
 export const SD_PEER = path.join(ROOT, 'test/_support/sd-peer.py');
-/** PROTOCOL 13: the trampoline that sets LISTEN_PID to the pid that then execs the program. */
+/** docs/protocol.md 13: the trampoline that sets LISTEN_PID to the pid that then execs the program. */
 export const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
 /** A private temp dir, removed after the file's tests. */
@@ -31,7 +31,7 @@ export function listener(addr: sys.SockAddr, type: sys.SocketType = 'stream', ba
   const fd = sys.socket(addr.family, type);
   if (addr.family !== 'unix') sys.setsockoptInt(fd, sys.SOL_SOCKET, sys.SO_REUSEADDR, 1);
   sys.bind(fd, addr);
-  if (type !== 'dgram') sys.listen(fd, backlog);
+  if (type !== 'dgram') sys.listenSocket(fd, backlog);
   return { fd, addr: sys.getsockname(fd)! };
 }
 
@@ -82,6 +82,7 @@ export function tcpBacklog(port: number): number {
 export interface Child {
   proc: ChildProcess;
   /** Next stdout line parsed as JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: a fixture's JSON report; each test asserts the shape it expects.
   json(): Promise<any>;
   stderr(): string;
   /** Close stdin (the fixtures exit on it) and wait for the exit. */

@@ -47,7 +47,7 @@ describe('adopting each fd at most once, in any order', () => {
       const got = await child.json();
       expect(await child.exited).toBe(0);
       expect(got.results).toHaveLength(expected.length);
-      got.results.forEach((r: Record<string, unknown>, i: number) => expect(r).toMatchObject(expected[i]!));
+      for (const [i, r] of (got.results as Record<string, unknown>[]).entries()) expect(r).toMatchObject(expected[i]!);
     });
   }
 });

@@ -5,6 +5,7 @@ import { toSockactError } from '../../src/app/boundary.js';
 import { listenFds } from '../../src/app/listen-fds.js';
 import { notify } from '../../src/app/notify.js';
 import { SockactError } from '../../src/protocol/errors.js';
+import { encodeSockAddr } from '../../src/protocol/sockaddr.js';
 import * as sys from '../../src/sys/index.js';
 
 function thrown(f: () => unknown): unknown {
@@ -26,10 +27,10 @@ describe('toSockactError', () => {
   });
 
   it("the sockaddr codec's TypeError and RangeError become ERR_ADDRESS / their code", () => {
-    const bad = thrown(() => sys.encodeSockAddr({ family: 'inet', address: '1.2.3', port: 1 }));
+    const bad = thrown(() => encodeSockAddr({ family: 'inet', address: '1.2.3', port: 1 }));
     expect(bad).toBeInstanceOf(TypeError);
     expect(toSockactError(bad, "can't connect")).toMatchObject({ code: 'ERR_ADDRESS', message: "can't connect: not an IPv4 address: '1.2.3'", cause: bad });
-    const long = thrown(() => sys.encodeSockAddr({ family: 'unix', path: `/${'x'.repeat(200)}` }));
+    const long = thrown(() => encodeSockAddr({ family: 'unix', path: `/${'x'.repeat(200)}` }));
     expect(long).toBeInstanceOf(RangeError);
     expect(toSockactError(long, "can't connect")).toMatchObject({ code: 'ENAMETOOLONG', cause: long });
   });

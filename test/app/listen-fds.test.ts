@@ -7,6 +7,10 @@ import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
 import { abstractName, acceptedConnection, FIXTURE, listener, readAll, runActivated, runApp, SD_PEER, tempDir, wrap } from './_helpers.js';
 
+/** JSON read back from a child process: its shape is what the assertions check. */
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON from a child, checked field by field below.
+type Any = any;
+
 const dir = tempDir();
 
 /** One of every kind systemd passes: TCP v4/v6, UNIX path, abstract, UDP, UNIX dgram, seqpacket, FIFO, file, char device. */
@@ -32,17 +36,17 @@ describe('listenFds() in an activated child', () => {
   it('describes every kind of fd, in order, with names, and agrees with libsystemd', async () => {
     const a = everyKind();
     const b = everyKind();
-    // LISTEN_PIDFDID (systemd 258) is ignored, and removed with the others (PROTOCOL 6, 10).
+    // LISTEN_PIDFDID (systemd 258) is ignored, and removed with the others (docs/protocol.md 6, 10).
     const ours = runApp(a.fds, 'describe', ['--clear-cloexec'], { LISTEN_FDNAMES: a.names.join(':'), LISTEN_PIDFDID: '12345' });
     const peer = runActivated(b.fds, '/usr/bin/python3', [SD_PEER], { LISTEN_FDNAMES: b.names.join(':') });
     const [got, sd] = [await ours.json(), await peer.json()];
     await Promise.all([ours.stop(), peer.stop()]);
 
     expect(got.error).toBeUndefined();
-    expect(got.fds.map((d: any) => d.fd)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-    expect(got.fds.map((d: any) => d.name)).toEqual(a.names);
+    expect(got.fds.map((d: Record<string, unknown>) => d.fd)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(got.fds.map((d: Record<string, unknown>) => d.name)).toEqual(a.names);
     expect(sd.names).toEqual(b.names);
-    const pick = (d: any) => [d.kind, d.type, d.family, d.listening, d.abstract];
+    const pick = (d: Record<string, unknown>) => [d.kind, d.type, d.family, d.listening, d.abstract];
     expect(got.fds.map(pick)).toEqual([
       ['socket', 'stream', 'inet', true, undefined],
       ['socket', 'stream', 'inet6', true, undefined],
@@ -73,10 +77,10 @@ describe('listenFds() in an activated child', () => {
     expect(got.fds[7].access).toBe('read-write');
     expect(got.fds[8].access).toBe('read');
     expect(got.fds[9].access).toBe('write');
-    // PROTOCOL 5: every returned fd is close-on-exec afterwards (cleared before the call).
+    // docs/protocol.md 5: every returned fd is close-on-exec afterwards (cleared before the call).
     expect(got.cloexecBefore).toEqual(new Array(10).fill(false));
     expect(got.cloexec).toEqual(new Array(10).fill(true));
-    // PROTOCOL 6: the variables are gone; the second call returns the same cached reading.
+    // docs/protocol.md 6: the variables are gone; the second call returns the same cached reading.
     expect(got.envAfter).toEqual({});
     expect(got.sameAgain).toBe(true);
   });
@@ -86,7 +90,7 @@ describe('listenFds() in an activated child', () => {
     const child = runApp([fd], 'describe', ['--keep-env']);
     const got = await child.json();
     await child.stop();
-    expect(got.fds.map((d: any) => d.name)).toEqual(['unknown']);
+    expect(got.fds.map((d: Record<string, unknown>) => d.name)).toEqual(['unknown']);
     expect(got.envAfter).toEqual({ LISTEN_PID: String(got.pid), LISTEN_FDS: '1' });
   });
 
@@ -95,7 +99,7 @@ describe('listenFds() in an activated child', () => {
     const child = runApp(fds, 'describe', [], { LISTEN_FDNAMES: 'a::b' });
     const got = await child.json();
     await child.stop();
-    expect(got.fds.map((d: any) => d.name)).toEqual(['a', '', 'b']);
+    expect(got.fds.map((d: Record<string, unknown>) => d.name)).toEqual(['a', '', 'b']);
   });
 
   it('describes a connection (Accept=yes) as a stream socket that is not listening', async () => {
@@ -167,8 +171,8 @@ describe('what the fd store hands back (eventfd, timerfd, pidfd, memfd beside a 
     await Promise.all([ours.stop(), peer.stop()]);
     expect(got.error).toBeUndefined();
     expect(sd.n).toBe(5);
-    expect(got.fds.map((d: any) => d.name)).toEqual(sd.names);
-    expect(got.fds.map((d: any) => [d.fd, d.kind, d.anonInode])).toEqual([
+    expect(got.fds.map((d: Any) => d.name)).toEqual(sd.names);
+    expect(got.fds.map((d: Any) => [d.fd, d.kind, d.anonInode])).toEqual([
       [3, 'socket', undefined],
       [4, 'anon-inode', 'eventfd'],
       [5, 'anon-inode', 'timerfd'],
@@ -183,7 +187,7 @@ describe('what the fd store hands back (eventfd, timerfd, pidfd, memfd beside a 
     const child = run(process.execPath, FIXTURE, 'serve');
     const got = await child.json();
     expect(got.error).toBeUndefined();
-    expect(got.listeners.map((l: any) => [l.fd, l.type])).toEqual([
+    expect(got.listeners.map((l: Any) => [l.fd, l.type])).toEqual([
       [3, 'server'],
       [4, 'unsupported'],
       [5, 'unsupported'],
@@ -258,13 +262,13 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     ['LISTEN_FDS="1 2"', { LISTEN_FDS: '1 2' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: '1 2'" }],
     // Beyond INT_MAX-3.
     ['LISTEN_FDS=99999999999', { LISTEN_FDS: '99999999999' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is too large: '99999999999' (at most 2147483644)" }],
-    // LISTEN_PID garbage is an error (PROTOCOL 2), not a silent "not activated".
+    // LISTEN_PID garbage is an error (docs/protocol.md 2), not a silent "not activated".
     ['LISTEN_PID=garbage', { LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, { variable: 'LISTEN_PID', message: "LISTEN_PID is not a number: 'garbage'" }],
     // LISTEN_PID of another process: meant for someone else, so not activated.
     ['LISTEN_PID=1 (another pid)', { LISTEN_PID: '1', LISTEN_FDS: '1' }, 'not activated'],
-    // LISTEN_PID unset: not activated, even with LISTEN_FDS set (PROTOCOL 1).
+    // LISTEN_PID unset: not activated, even with LISTEN_FDS set (docs/protocol.md 1).
     ['LISTEN_PID unset', { LISTEN_PID: undefined, LISTEN_FDS: '1' }, 'not activated'],
-    // LISTEN_PID is ours but LISTEN_FDS unset: 0 fds, not an error (PROTOCOL 3).
+    // LISTEN_PID is ours but LISTEN_FDS unset: 0 fds, not an error (docs/protocol.md 3).
     ['LISTEN_FDS unset', { LISTEN_FDS: undefined }, 'not activated'],
   ];
   for (const [label, env, expected] of rows) {
@@ -282,7 +286,7 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
         // Every later call gives the same error, not a different reading of an emptied environment.
         expect(got.second.error).toEqual(got.error);
       }
-      // PROTOCOL 6: removed on every path (success, another pid, error), LISTEN_FDNAMES included.
+      // docs/protocol.md 6: removed on every path (success, another pid, error), LISTEN_FDNAMES included.
       expect(got.envAfter).toEqual({});
     });
   }

@@ -50,6 +50,8 @@ describe('listen() activated (real children)', () => {
       // 4096: what systemd and sockact's launcher ask for (the kernel caps it at net.core.somaxconn).
       const web = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 4096);
       const before = tcpBacklog(portOf(web));
+      // At 511 or less (a small net.core.somaxconn) Node's own default would look the same.
+      expect(before, 'the launcher-set backlog must exceed 511 to tell it from Node\'s').toBeGreaterThan(511);
       const child = runApp([web.fd], 'listen', backlog === undefined ? [] : [`--backlog=${backlog}`]);
       const got = await child.json();
       expect(got.result, proves).toMatchObject({ activated: true, fd: 3 });
@@ -140,7 +142,7 @@ describe('listen() and a stale SOCKACT_FDS_SOCKET', () => {
 
 describe('listen() not activated: the fallback (in this process, which was not activated)', () => {
   it('binds port/host and resolves once listening', async () => {
-    const server = http.createServer((req, res) => res.end('fallback'));
+    const server = http.createServer((_req, res) => res.end('fallback'));
     const r = await listen(server, { port: 0, host: '127.0.0.1' });
     expect(server.listening).toBe(true);
     const port = (server.address() as AddressInfo).port;
@@ -179,7 +181,7 @@ describe('listen() not activated: the fallback (in this process, which was not a
   });
 
   it('works with http2 and https servers (anything with net.Server.listen)', async () => {
-    const h2 = http2.createServer((req, res) => res.end('h2'));
+    const h2 = http2.createServer((_req, res) => res.end('h2'));
     const r2 = await listen(h2, { port: 0, host: '127.0.0.1' });
     const client = http2.connect(`http://${r2.address}`);
     const body = await new Promise<string>((resolve, reject) => {
@@ -195,7 +197,7 @@ describe('listen() not activated: the fallback (in this process, which was not a
     const key = path.join(dir, 'key.pem');
     const cert = path.join(dir, 'cert.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-    const tls = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => res.end('tls'));
+    const tls = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => res.end('tls'));
     const rs = await listen(tls, { port: 0, host: '127.0.0.1' });
     const tlsBody = await new Promise<string>((resolve, reject) => {
       https.get(`https://${rs.address}/`, { ca: readFileSync(cert), servername: 'localhost', agent: false }, (res) => {

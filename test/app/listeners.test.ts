@@ -9,6 +9,10 @@ import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
 import { abstractHttpGet, abstractName, acceptedConnection, listener, runApp, tcpBacklog, tempDir } from './_helpers.js';
 
+/** JSON read back from a child process: its shape is what the assertions check. */
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON from a child, checked field by field below.
+type Any = any;
+
 const dir = tempDir();
 
 function get(options: http.RequestOptions): Promise<string> {
@@ -63,7 +67,7 @@ describe('getListeners() in an activated child', () => {
     const got = await child.json();
     const pid = got.pid;
 
-    expect(got.listeners.map((l: any) => [l.fd, l.name, l.type])).toEqual([
+    expect(got.listeners.map((l: Record<string, unknown>) => [l.fd, l.name, l.type])).toEqual([
       [3, 'tcp4', 'server'],
       [4, 'tcp6', 'server'],
       [5, 'path', 'server'],
@@ -75,7 +79,7 @@ describe('getListeners() in an activated child', () => {
       [11, 'fifo', 'stream'],
       [12, 'stored', 'stream'],
     ]);
-    expect(got.listeners.slice(0, 4).every((l: any) => l.listening)).toBe(true);
+    expect(got.listeners.slice(0, 4).every((l: Record<string, unknown>) => l.listening)).toBe(true);
     // The dgram socket has the socket's real family.
     expect(got.listeners[4].socketFamily).toBe('IPv4');
     expect(got.listeners[5].socketFamily).toBe('IPv6');
@@ -108,6 +112,8 @@ describe('getListeners() in an activated child', () => {
       const web = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 4096);
       const port = (web.addr as { port: number }).port;
       const before = tcpBacklog(port);
+      // At 511 or less (a small net.core.somaxconn) Node's own default would look the same.
+      expect(before, 'the launcher-set backlog must exceed 511 to tell it from Node\'s').toBeGreaterThan(511);
       const child = runApp([web.fd], 'serve', backlog === undefined ? [] : [`--backlog=${backlog}`]);
       expect((await child.json()).listeners).toEqual([expect.objectContaining({ fd: 3, type: 'server', listening: true })]);
       expect(tcpBacklog(port)).toBe(backlog ?? before);
@@ -135,7 +141,7 @@ describe('getListeners() in an activated child', () => {
     const child = runApp([bound, fresh], 'serve', [], { LISTEN_FDNAMES: 'bound:fresh' });
     const got = await child.json();
     expect(got.error).toBeUndefined();
-    expect(got.listeners.map((l: any) => [l.fd, l.type, l.reason])).toEqual([
+    expect(got.listeners.map((l: Any) => [l.fd, l.type, l.reason])).toEqual([
       [3, 'unsupported', `fd 3 is a TCP socket on 127.0.0.1:${port} that is neither listening nor connected, which Node cannot serve; use listenFds() and the fd directly`],
       [4, 'unsupported', 'fd 4 is a TCP socket on 0.0.0.0:0 that is neither listening nor connected, which Node cannot serve; use listenFds() and the fd directly'],
     ]);

@@ -31,7 +31,7 @@ describe('not activated', () => {
     const sys = await import('../../src/sys/index.js');
     const fd = sys.socket('inet', 'stream');
     sys.bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-    sys.listen(fd, 8);
+    sys.listenSocket(fd, 8);
     // `plain` mode in an activated child: listen() adopts fd 3 through the seam.
     const child = runActivated([fd], process.execPath, [FIXTURE, 'plain']);
     const got = await child.json();

@@ -96,7 +96,7 @@ describe('notify to a real receiver', () => {
     const { child } = await receiver('path');
     const fd = sys.socket('inet', 'stream');
     sys.bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-    sys.listen(fd, 4);
+    sys.listenSocket(fd, 4);
     const { port } = sys.getsockname(fd) as { port: number };
     expect(notify.fdStore([fd, { fd }], { name: 'web', poll: false })).toBe(true);
     sys.closeFd(fd);
@@ -112,7 +112,7 @@ describe('notify to a real receiver', () => {
     const { child } = await receiver('path', '--serve');
     const fd = sys.socket('inet', 'stream');
     sys.bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-    sys.listen(fd, 4);
+    sys.listenSocket(fd, 4);
     const { port } = sys.getsockname(fd) as { port: number };
     expect(notify.fdStore([fd], { name: 'web' })).toBe(true);
     sys.closeFd(fd);

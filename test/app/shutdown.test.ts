@@ -21,7 +21,7 @@ async function heldServer(): Promise<{ server: http.Server; port: number; arrive
   let arrived!: () => void;
   const arrivedP = new Promise<void>((r) => (arrived = r));
   const gate = new Promise<string>((r) => (release = r));
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer(async (_req, res) => {
     arrived();
     res.end(await gate);
   });

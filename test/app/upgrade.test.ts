@@ -8,6 +8,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir, wrap, type Child, listener, runActivated } from './_helpers.js';
 
+/** JSON read back from a child process: its shape is what the assertions check. */
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON from a child, checked field by field below.
+type Any = any;
+
 const FIXTURE = path.join(import.meta.dirname, 'fixtures/upgrade-app.mjs');
 const RECV = path.join(import.meta.dirname, 'fixtures/notify-recv.py');
 const dir = tempDir();
@@ -45,12 +49,12 @@ async function untilEnded(pid: number): Promise<void> {
 interface App {
   child: Child;
   /** The next JSON line matching `pred` (lines of every copy share one stdout). */
-  next(pred: (line: any) => boolean): Promise<any>;
+  next(pred: (line: Any) => boolean): Promise<Any>;
   port: number;
   nextMode: (mode: 'ok' | 'exit' | 'hang') => void;
 }
 
-async function startApp(env: Record<string, string> = {}, activated = false): Promise<{ app: App; first: any }> {
+async function startApp(env: Record<string, string> = {}, activated = false): Promise<{ app: App; first: Any }> {
   const modeFile = path.join(dir, `next-${n++}`);
   writeFileSync(modeFile, 'ok');
   const fullEnv = { UPGRADE_NEXT: modeFile, ...env };
@@ -64,7 +68,7 @@ async function startApp(env: Record<string, string> = {}, activated = false): Pr
     child = wrap(spawn(process.execPath, [FIXTURE], { env: { ...base, PORT: '0', ...fullEnv }, stdio: ['pipe', 'pipe', 'pipe'] }));
   }
   children.push(child);
-  const next = async (pred: (line: any) => boolean) => {
+  const next = async (pred: (line: Any) => boolean) => {
     for (;;) {
       const line = await child.json();
       pids.add(line.pid);

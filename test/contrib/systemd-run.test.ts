@@ -53,7 +53,7 @@ afterEach(async () => {
     r.child.kill('SIGTERM');
     await r.exited;
   }
-  cleanups.splice(0).forEach((c) => c());
+  for (const c of cleanups.splice(0)) c();
 });
 
 function get(port: number): Promise<string> {

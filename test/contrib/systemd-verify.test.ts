@@ -15,7 +15,9 @@ function scratch(): string {
   dirs.push(dir);
   return dir;
 }
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const units = readdirSync(unitsDir).filter((f) => /\.(socket|service)$/.test(f));
 

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
-import { closeFd, getsockname, bind, listen, O_CLOEXEC, pipe, pollLoop, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
+import { closeFd, getsockname, bind, listenSocket, O_CLOEXEC, pipe, pollLoop, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
 import { PYTHON, ROOT, exchange, run, tempDir, type Run } from '../_support/launcher.js';
 
 const APP = join(ROOT, 'test/launch/fixtures/handoff-app.mjs');
@@ -17,14 +17,14 @@ afterEach(async () => {
     r.child.kill('SIGKILL');
     await r.exited;
   }
-  cleanups.splice(0).forEach((c) => c());
+  for (const c of cleanups.splice(0)) c();
 });
 
 function tcpListener(): { fd: number; port: number } {
   const fd = socket('inet', 'stream');
   setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-  listen(fd, 64);
+  listenSocket(fd, 64);
   cleanups.push(() => closeFd(fd));
   const a = getsockname(fd)!;
   return { fd, port: a.family === 'inet' ? a.port : 0 };
@@ -170,7 +170,9 @@ describe('hand-off over a private UNIX socket', () => {
     execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard[2]}`]);
     cleanups.push(() => void execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${hard[1]}:${hard[2]}`]));
     const extra = Array.from({ length: soft }, () => pollLoop().watch(quiet[0], () => {}));
-    cleanups.push(() => extra.forEach((w) => w.close()));
+    cleanups.push(() => {
+      for (const w of extra) w.close();
+    });
     const err = await failed;
     expect(err).toMatchObject({ code: 'EINVAL', syscall: 'poll' });
     expect(existsSync(join(h.path, '..'))).toBe(false);
@@ -186,7 +188,10 @@ describe('hand-off over a private UNIX socket', () => {
     mkdirSync(base);
     const saved = process.env.XDG_RUNTIME_DIR;
     process.env.XDG_RUNTIME_DIR = base;
-    cleanups.push(() => (saved === undefined ? delete process.env.XDG_RUNTIME_DIR : (process.env.XDG_RUNTIME_DIR = saved)));
+    cleanups.push(() => {
+      if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
+      else process.env.XDG_RUNTIME_DIR = saved;
+    });
     const before = readdirSync('/proc/self/fd');
     expect(() => serveHandoff({ fds: [], names: [], root: () => undefined })).toThrow(/too long/);
     expect(readdirSync('/proc/self/fd')).toEqual(before);

@@ -6,7 +6,9 @@ import { resolveProgram } from '../../src/launch/program.js';
 import { tempDir } from '../_support/launcher.js';
 
 const cleanups: (() => void)[] = [];
-afterEach(() => cleanups.splice(0).forEach((c) => c()));
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
 
 /** A directory with an executable `run-me`, a non-executable `no-x` and a directory `a-dir`. */
 function fixture(): string {

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatListenAddress, ListenSpecError, parseListen, parseListenAddress, parsePositiveInt, type ListenSpec } from '../../src/protocol/address.js';
+import { ListenSpecError, parseListen, parseListenAddress, parsePositiveInt, type ListenSpec } from '../../src/protocol/address.js';
+import { formatSockAddr } from '../../src/protocol/sockaddr.js';
 
 describe('parseListenAddress', () => {
   it.each([
@@ -90,13 +91,13 @@ describe('parseListenAddress', () => {
   });
 });
 
-describe('formatListenAddress', () => {
+describe('formatSockAddr', () => {
   it.each(['127.0.0.1:80', '127.0.0.1:80%lo', '[::1]:80', '[fe80::1%eth0]:80', '/run/x.sock', '@name'])('prints %s back as written', (text) => {
-    expect(formatListenAddress(parseListenAddress(text))).toBe(text);
+    expect(formatSockAddr(parseListenAddress(text))).toBe(text);
   });
 
   it('prints a bare port as the address it binds', () => {
-    expect(formatListenAddress(parseListenAddress('8080'))).toBe('[::]:8080');
+    expect(formatSockAddr(parseListenAddress('8080'))).toBe('[::]:8080');
   });
 });
 

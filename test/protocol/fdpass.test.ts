@@ -80,7 +80,7 @@ describe('fd bundle format', () => {
     [Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), [], 'ERR_FDS_PROTOCOL', '/run/x sent a malformed fd bundle: a prefix announcing 4294967295 header and 0 message bytes', 'a prefix announcing more than any bundle'],
     [frame('SOCKACT_FDS=1\nLISTEN_FDNAMES=a'), [7, 8], 'ERR_FDS_PROTOCOL', '/run/x sent a malformed fd bundle: 2 fds, the header announced 1', 'more fds than announced'],
     [formatFdRefusal('pid 7 is not\nthe program'), [], 'ERR_FDS_REFUSED', '/run/x refused: pid 7 is not the program', "a sender's refusal, on one line"],
-    [frame('SOCKACT_FDS=254\nLISTEN_FDNAMES=' + Array(254).fill('a').join(':')), [], 'ERR_FDS_LIMIT', '/run/x sends 254 fds, more than the 253 this receiver accepts', 'more fds than the receiver accepts'],
+    [frame(`SOCKACT_FDS=254\nLISTEN_FDNAMES=${Array(254).fill('a').join(':')}`), [], 'ERR_FDS_LIMIT', '/run/x sends 254 fds, more than the 253 this receiver accepts', 'more fds than the receiver accepts'],
     [Buffer.alloc(0), [], 'ERR_FDS_PEER_GONE', '/run/x closed the connection before sending fds', 'the peer gone before anything came'],
   ];
   for (const [data, fds, code, message, proves] of bad) {

@@ -9,17 +9,17 @@ describe('parseListenEnv: outcomes', () => {
   // [env, expected result, what the row proves]
   const rows: [Env, ReturnType<typeof parseListenEnv>, string][] = [
     [{}, { activated: false, reason: 'unset' }, 'nothing set: not activated'],
-    [{ LISTEN_FDS: '2' }, { activated: false, reason: 'unset' }, 'LISTEN_PID unset wins over LISTEN_FDS (PROTOCOL 1)'],
+    [{ LISTEN_FDS: '2' }, { activated: false, reason: 'unset' }, 'LISTEN_PID unset wins over LISTEN_FDS (docs/protocol.md 1)'],
     [{ LISTEN_FDS: 'abc' }, { activated: false, reason: 'unset' }, 'LISTEN_PID unset: LISTEN_FDS is not even looked at'],
-    [{ LISTEN_PID: '1', LISTEN_FDS: '2' }, { activated: false, reason: 'other-pid', pid: 1 }, 'another pid: meant for someone else (PROTOCOL 2)'],
+    [{ LISTEN_PID: '1', LISTEN_FDS: '2' }, { activated: false, reason: 'other-pid', pid: 1 }, 'another pid: meant for someone else (docs/protocol.md 2)'],
     [{ LISTEN_PID: '1', LISTEN_FDS: 'abc' }, { activated: false, reason: 'other-pid', pid: 1 }, "another pid: its LISTEN_FDS is not ours to judge (libsystemd doesn't)"],
-    [{ LISTEN_PID: `${PID}` }, { activated: false, reason: 'unset' }, 'our pid but LISTEN_FDS unset: 0 fds (PROTOCOL 3)'],
+    [{ LISTEN_PID: `${PID}` }, { activated: false, reason: 'unset' }, 'our pid but LISTEN_FDS unset: 0 fds (docs/protocol.md 3)'],
     [{ LISTEN_PID: `${PID}`, LISTEN_FDS: '1' }, { activated: true, pid: PID, count: 1 }, 'no LISTEN_FDNAMES: no names array (each is "unknown")'],
     [{ LISTEN_PID: `${PID}`, LISTEN_FDS: '3', LISTEN_FDNAMES: 'a::b' }, { activated: true, pid: PID, count: 3, names: ['a', '', 'b'] }, 'empty names are kept'],
     [{ LISTEN_PID: `${PID}`, LISTEN_FDS: '2', LISTEN_FDNAMES: 'web:web' }, { activated: true, pid: PID, count: 2, names: ['web', 'web'] }, 'names need not be unique'],
     [{ LISTEN_PID: `${PID}`, LISTEN_FDS: '1', LISTEN_FDNAMES: '' }, { activated: true, pid: PID, count: 1, names: [''] }, 'an empty LISTEN_FDNAMES is one empty name (libsystemd agrees)'],
     [{ LISTEN_PID: `${PID}`, LISTEN_FDS: '2', LISTEN_FDNAMES: ':' }, { activated: true, pid: PID, count: 2, names: ['', ''] }, '":" is two empty names (libsystemd agrees)'],
-    [{ LISTEN_PID: `${PID}`, LISTEN_FDS: '1', LISTEN_PIDFDID: '12345' }, { activated: true, pid: PID, count: 1 }, 'LISTEN_PIDFDID is ignored (PROTOCOL 10)'],
+    [{ LISTEN_PID: `${PID}`, LISTEN_FDS: '1', LISTEN_PIDFDID: '12345' }, { activated: true, pid: PID, count: 1 }, 'LISTEN_PIDFDID is ignored (docs/protocol.md 10)'],
     [{ LISTEN_PID: `${PID}`, LISTEN_FDS: `${MAX_LISTEN_FDS}` }, { activated: true, pid: PID, count: MAX_LISTEN_FDS }, 'INT_MAX-3 is the largest count, and parsing it allocates nothing of that size'],
   ];
   for (const [env, expected, proves] of rows) it(proves, () => expect(parseListenEnv(env, PID)).toEqual(expected));
@@ -45,7 +45,7 @@ describe('parseListenEnv: errors name the variable and the value', () => {
     [ours({ LISTEN_FDS: '' }), "LISTEN_FDS is not a number: ''", 'set but empty is not unset'],
     [ours({ LISTEN_FDS: '99999999999' }), "LISTEN_FDS is too large: '99999999999' (at most 2147483644)", 'beyond INT_MAX-3'],
     [ours({ LISTEN_FDS: `${MAX_LISTEN_FDS + 1}` }), `LISTEN_FDS is too large: '${MAX_LISTEN_FDS + 1}' (at most 2147483644)`, 'INT_MAX-2 is one too many'],
-    [{ LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, "LISTEN_PID is not a number: 'garbage'", 'a garbage pid is an error, not "not activated" (PROTOCOL 2)'],
+    [{ LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, "LISTEN_PID is not a number: 'garbage'", 'a garbage pid is an error, not "not activated" (docs/protocol.md 2)'],
     [{ LISTEN_PID: '', LISTEN_FDS: '1' }, "LISTEN_PID is not a number: ''", 'an empty pid is an error (libsystemd: EINVAL)'],
     [{ LISTEN_PID: '0', LISTEN_FDS: '1' }, "LISTEN_PID is not a process id: '0'", 'pid 0 is not a process (libsystemd: ERANGE)'],
     [{ LISTEN_PID: '-1', LISTEN_FDS: '1' }, "LISTEN_PID is not a process id: '-1'", 'negative pids are not processes'],

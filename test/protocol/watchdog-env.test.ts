@@ -10,7 +10,7 @@ describe('parseWatchdogEnv (sd_watchdog_enabled)', () => {
     [{}, 0, 'no WATCHDOG_USEC: off'],
     [{ WATCHDOG_USEC: '30000000' }, 30_000_000, 'WATCHDOG_PID unset: on for us'],
     [{ WATCHDOG_USEC: '30000000', WATCHDOG_PID: `${PID}` }, 30_000_000, 'WATCHDOG_PID is ours: on'],
-    [{ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '1' }, 0, 'WATCHDOG_PID is another process: off (PROTOCOL 22)'],
+    [{ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '1' }, 0, 'WATCHDOG_PID is another process: off (docs/protocol.md 22)'],
     [{ WATCHDOG_USEC: '0' }, 0, '0 means off (libsystemd says EINVAL; documented departure)'],
     [{ WATCHDOG_PID: `${PID}` }, 0, 'a pid without an interval: off'],
   ];

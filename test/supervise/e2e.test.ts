@@ -36,9 +36,15 @@ async function load(port: number, total: number, concurrency: number, keepAlive:
           } else result.failed.push(`status ${res.statusCode}: ${data}`);
           resolve();
         });
-        res.on('error', (e) => (result.failed.push(e.message), resolve()));
+        res.on('error', (e) => {
+          result.failed.push(e.message);
+          resolve();
+        });
       });
-      req.on('error', (e) => (result.failed.push(e.message), resolve()));
+      req.on('error', (e) => {
+        result.failed.push(e.message);
+        resolve();
+      });
     });
   const worker = async () => {
     while (next < total) {

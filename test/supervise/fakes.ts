@@ -13,7 +13,11 @@ export class FakeClock implements Clock {
   setTimer(ms: number, fn: () => void): Timer {
     const timer = { at: this.t + ms, fn, seq: this.#seq++, live: true };
     this.#timers.push(timer);
-    return { cancel: () => void (timer.live = false) };
+    return {
+      cancel: () => {
+        timer.live = false;
+      },
+    };
   }
 
   /** Timers still pending (for "costs nothing while idle"). */

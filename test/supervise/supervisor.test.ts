@@ -251,7 +251,7 @@ describe('Supervisor: workers', () => {
   it('reloads all workers at once by default: old ones stop only when every new one is ready', async () => {
     const { seam, sup } = setup({ workers: 2 });
     sup.start();
-    seam.children.forEach((c) => c.ready());
+    for (const c of seam.children) c.ready();
     const r = sup.reload();
     const [a, b] = seam.children.slice(2);
     expect(seam.alive).toHaveLength(4);
@@ -266,7 +266,7 @@ describe('Supervisor: workers', () => {
   it('--rolling replaces one worker at a time (at most N+1 processes)', async () => {
     const { seam, sup } = setup({ workers: 3, rolling: true });
     sup.start();
-    seam.children.forEach((c) => c.ready());
+    for (const c of seam.children) c.ready();
     const r = sup.reload();
     let most = 0;
     for (let i = 0; i < 3; i++) {
@@ -283,7 +283,7 @@ describe('Supervisor: workers', () => {
   it('a worker that crashes is restarted alone; the others keep serving', () => {
     const { seam, sup, clock } = setup({ workers: 2, restart: 'on-failure' });
     sup.start();
-    seam.children.forEach((c) => c.ready());
+    for (const c of seam.children) c.ready();
     seam.children[1]!.exit({ code: null, signal: 'SIGSEGV' });
     clock.advance(100);
     expect(seam.children).toHaveLength(3);

@@ -10,7 +10,7 @@ import * as sys from '../../src/sys/index.js';
 const dir = mkdtempSync(path.join(tmpdir(), 'sockact-sys-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('socket, bind, listen, getsockname, socketInfo', () => {
+describe('socket, bind, listenSocket, getsockname, socketInfo', () => {
   // [family, type, address to bind, listen?, what the row proves]
   const rows: [sys.SocketFamily, sys.SocketType, sys.SockAddr, boolean, string][] = [
     ['inet', 'stream', { family: 'inet', address: '127.0.0.1', port: 0 }, true, 'TCP over IPv4'],
@@ -25,7 +25,7 @@ describe('socket, bind, listen, getsockname, socketInfo', () => {
       const fd = sys.socket(family, type);
       try {
         sys.bind(fd, addr);
-        if (doListen) sys.listen(fd, 8);
+        if (doListen) sys.listenSocket(fd, 8);
         const info = sys.socketInfo(fd);
         expect(info).toMatchObject({ type, family, listening: doListen });
         if (addr.family === 'unix') expect(info.local).toEqual(addr);
@@ -44,7 +44,7 @@ describe('socket, bind, listen, getsockname, socketInfo', () => {
   it('accept() takes a connection made by Node, with its peer address', async () => {
     const fd = sys.socket('inet', 'stream');
     sys.bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-    sys.listen(fd, 8);
+    sys.listenSocket(fd, 8);
     const { port } = sys.getsockname(fd) as { port: number };
     const client = net.connect(port, '127.0.0.1');
     await new Promise((r) => client.once('connect', r));
@@ -61,7 +61,7 @@ describe('socket, bind, listen, getsockname, socketInfo', () => {
     const a = sys.socket('inet', 'stream');
     const b = sys.socket('inet', 'stream');
     sys.bind(a, { family: 'inet', address: '127.0.0.1', port: 0 });
-    sys.listen(a, 1);
+    sys.listenSocket(a, 1);
     const { port } = sys.getsockname(a) as { port: number };
     let err: sys.SysError | undefined;
     try {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
-import { decodeSockAddr, encodeSockAddr, formatIpv6, formatSockAddr, ipv4Bytes, ipv6Bytes, type SockAddr } from '../../src/sys/sockaddr.js';
+import { decodeSockAddr, encodeSockAddr, formatIpv6, formatSockAddr, ipv4Bytes, ipv6Bytes, type SockAddr } from '../../src/protocol/sockaddr.js';
 
 describe('sockaddr encode/decode', () => {
   // [address, encoded length, what the row proves]

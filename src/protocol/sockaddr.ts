@@ -1,4 +1,18 @@
-import { AF_INET, AF_INET6, AF_UNIX, SOCKADDR_UN_SIZE, UNIX_PATH_MAX } from './constants.js';
+/*
+ * struct sockaddr_in, sockaddr_in6 and sockaddr_un as bytes (Linux ABI, the same on x86_64 and
+ * arm64, glibc and musl). Pure: no libc call, so protocol/ can parse addresses with the same code
+ * that encodes them for bind(), and the seam (sys/) uses it to talk to the kernel.
+ */
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+/** sizeof(sun_path) (linux/un.h): a path keeps one byte for its NUL, an abstract name one for its leading NUL. */
+export const UNIX_PATH_MAX = 108;
+/** sizeof(struct sockaddr_un): 2 bytes of family, then sun_path. */
+export const SOCKADDR_UN_SIZE = 2 + UNIX_PATH_MAX;
+
+export type SocketType = 'stream' | 'dgram' | 'seqpacket';
+export type SocketFamily = 'inet' | 'inet6' | 'unix';
 
 /**
  * A socket address as the seam reads and writes it. UNIX socket paths that start with '@' are
@@ -9,10 +23,20 @@ export type SockAddr =
   | { family: 'inet6'; address: string; port: number; scopeId?: number; flowinfo?: number }
   | { family: 'unix'; path: string };
 
-/** Format a SockAddr the way systemd and the CLI print it: 1.2.3.4:80, [::1]:80, /run/x, @name. */
-export function formatSockAddr(a: SockAddr): string {
-  if (a.family === 'inet') return `${a.address}:${a.port}`;
-  if (a.family === 'inet6') return `[${a.address}${a.scopeId ? `%${a.scopeId}` : ''}]:${a.port}`;
+/**
+ * Format an address the way systemd and every sockact message print it: 1.2.3.4:80, [::1]:80,
+ * [fe80::1%eth0]:80, /run/x, @name. The zone is a SockAddr's `scopeId` (an interface index) or a
+ * -l address's `scope` (an interface name or number, as written).
+ */
+export function formatSockAddr(
+  a: SockAddr | { family: 'inet'; address: string; port: number; scope?: string } | { family: 'inet6'; address: string; port: number; scope?: string },
+): string {
+  // `scope` is the %dev of a -l address (systemd.socket's a.b.c.d:PORT%dev, [v6%dev]:PORT).
+  if (a.family === 'inet') return `${a.address}:${a.port}${'scope' in a && a.scope !== undefined ? `%${a.scope}` : ''}`;
+  if (a.family === 'inet6') {
+    const zone = 'scope' in a ? a.scope : 'scopeId' in a && a.scopeId ? a.scopeId : undefined;
+    return `[${a.address}${zone !== undefined ? `%${zone}` : ''}]:${a.port}`;
+  }
   return a.path === '' ? '(unnamed)' : a.path;
 }
 
@@ -49,7 +73,7 @@ export function ipv6Bytes(text: string): Buffer {
   if (halves.length === 2 ? given > groupsWanted - 1 : given !== groupsWanted) throw bad();
   const groups = [...head, ...new Array(groupsWanted - given).fill('0'), ...tail].map((g) => parseInt(g, 16));
   const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  for (const [i, g] of groups.entries()) out.writeUInt16BE(g, i * 2);
   if (v4) Buffer.from(v4).copy(out, 12);
   return out;
 }

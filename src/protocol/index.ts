@@ -1,0 +1,25 @@
+/**
+ * sockact/protocol: the pure parsers and formatters of socket activation and sd_notify
+ * (docs/protocol.md sections 1 and 3), for programs that speak the protocol themselves: a notify
+ * receiver, a launcher, their tests. No OS access and no koffi. Errors are SockactError from this
+ * entry's own copy of the class: test `err.code`, not `instanceof` against 'sockact'.
+ */
+export { LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv, UNKNOWN_FD_NAME, type ListenEnv } from './listen-env.js';
+export {
+  BARRIER,
+  FDSTORE,
+  FDSTOREREMOVE,
+  formatNotify,
+  NOTIFY_MAX_BYTES,
+  parseNotifyMessage,
+  parseNotifySocket,
+  READY,
+  RELOADING,
+  STOPPING,
+  WATCHDOG,
+  WATCHDOG_TRIGGER,
+  type NotifyFields,
+} from './notify.js';
+export { FDNAME_MAX, isValidFdName } from './fdname.js';
+export { parseWatchdogEnv } from './watchdog-env.js';
+export { formatSockAddr, type SockAddr, type SocketFamily, type SocketType } from './sockaddr.js';

@@ -1,0 +1,147 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './_support/launcher.js';
+
+/*
+ * The dependency rules of the layout (README "Layout"), read from the sources themselves so that a
+ * broken rule fails here instead of in review:
+ * - sys/ (the only libc caller) imports node: builtins, koffi, sys/, and protocol/sockaddr.ts
+ *   (the pure byte codec of the socket addresses it hands to the kernel), nothing else.
+ * - protocol/ (pure parsing and formatting) imports protocol/ and node:path only.
+ * - app/ (what an activated program imports) imports node: builtins, app/, protocol/, sys/.
+ * - launch/ never imports supervise/ or cli/; supervise/ never imports cli/.
+ * - launch/ and supervise/ never call process.exit(): only cli/ decides how the process ends.
+ * - the package entry (src/index.ts, and the bundle built from it) reaches app, protocol and sys
+ *   only: no launch/, supervise/, cli/, no yargs.
+ * - no import cycles.
+ */
+
+const SRC = join(ROOT, 'src');
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+/** The source without comments, so that a comment mentioning an import is not one. */
+function code(file: string): string {
+  return readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
+}
+
+/** Every module specifier a file names: static and type imports, re-exports, import(), require(). */
+function specifiers(text: string): string[] {
+  const patterns = [
+    /^\s*(?:import|export)\b[^;']*?\bfrom\s*'([^']+)'/gm, // import x from '..', export { x } from '..'
+    /^\s*import\s*'([^']+)'/gm, // import '..' for its side effects
+    /\bimport\(\s*'([^']+)'\s*\)/g, // await import('..'), typeof import('..')
+    /\brequire\(\s*'([^']+)'\s*\)/g,
+    /\bcreateRequire\([^)]*\)\(\s*'([^']+)'\s*\)/g,
+  ];
+  return patterns.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]!));
+}
+
+/** 'sys/fd.ts' for a relative specifier that resolves inside src/, else the specifier as written. */
+function target(from: string, spec: string): string {
+  if (!spec.startsWith('.')) return spec;
+  const abs = resolve(dirname(from), spec).replace(/\.js$/, '.ts');
+  return relative(SRC, abs);
+}
+
+const FILES = sourceFiles(SRC);
+const GRAPH = new Map(FILES.map((f) => [relative(SRC, f), [...new Set(specifiers(code(f)).map((s) => target(f, s)))]]));
+
+const isBuiltin = (t: string) => t.startsWith('node:') || builtinModules.includes(t);
+const layer = (t: string) => (t.includes('/') && !t.startsWith('node:') && GRAPH.has(t) ? t.split('/')[0]! : undefined);
+
+/** Imports of files under `folder` that `allowed` refuses, as "file -> target" lines. */
+function violations(folder: string, allowed: (t: string) => boolean): string[] {
+  return [...GRAPH]
+    .filter(([f]) => f.startsWith(`${folder}/`))
+    .flatMap(([f, ts]) => ts.filter((t) => !allowed(t)).map((t) => `${f} -> ${t}`));
+}
+
+describe('dependency rules', () => {
+  it('reads the imports it checks', () => {
+    // The parser must see each kind of import, or every rule below passes vacuously.
+    expect(GRAPH.get('index.ts')).toContain('app/listen.ts');
+    expect(GRAPH.get('cli/main.ts')).toContain('launch/spawn.ts'); // import('../launch/spawn.js')
+    expect(GRAPH.get('cli/usage.ts')).toContain('yargs/yargs'); // createRequire(...)('yargs-parser')
+    expect(GRAPH.get('protocol/ip.ts')).toContain('protocol/sockaddr.ts');
+    expect(specifiers("export { a } from './a.js';\nimport type { B } from '../b.js';\nimport './c.js';")).toEqual([
+      './a.js',
+      '../b.js',
+      './c.js',
+    ]);
+    // Every relative import names a file that exists.
+    expect([...GRAPH.values()].flat().filter((t) => t.endsWith('.ts') && !GRAPH.has(t))).toEqual([]);
+  });
+
+  it('sys/ imports only node builtins, koffi, sys/ and the pure sockaddr codec', () => {
+    expect(violations('sys', (t) => isBuiltin(t) || t === 'koffi' || t.startsWith('sys/') || t === 'protocol/sockaddr.ts')).toEqual([]);
+  });
+
+  it('protocol/ imports only protocol/ and node:path', () => {
+    expect(violations('protocol', (t) => t.startsWith('protocol/') || t === 'node:path')).toEqual([]);
+  });
+
+  it('app/ imports only node builtins, app/, protocol/ and sys/', () => {
+    expect(violations('app', (t) => isBuiltin(t) || ['app', 'protocol', 'sys'].includes(layer(t) ?? ''))).toEqual([]);
+  });
+
+  it('launch/ never imports supervise/ or cli/; supervise/ never imports cli/', () => {
+    expect(violations('launch', (t) => !['supervise', 'cli'].includes(layer(t) ?? ''))).toEqual([]);
+    expect(violations('supervise', (t) => layer(t) !== 'cli')).toEqual([]);
+  });
+
+  it('only cli/ ends the process: no process.exit() in launch/ or supervise/', () => {
+    const calls = FILES.filter((f) => /\/src\/(launch|supervise)\//.test(f) && /\bprocess\.exit\s*\(/.test(code(f)));
+    expect(calls.map((f) => relative(SRC, f))).toEqual([]);
+  });
+
+  it('has no import cycles', () => {
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (f: string, path: string[]) => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'open') {
+        cycles.push([...path.slice(path.indexOf(f)), f].join(' -> '));
+        return;
+      }
+      state.set(f, 'open');
+      for (const t of GRAPH.get(f) ?? []) if (GRAPH.has(t)) visit(t, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of GRAPH.keys()) visit(f, []);
+    expect(cycles).toEqual([]);
+  });
+});
+
+describe('the package entry', () => {
+  it('src/index.ts reaches app/, protocol/ and sys/ only, and no package but koffi', () => {
+    const reached = new Set<string>();
+    const walk = (f: string) => {
+      if (reached.has(f)) return;
+      reached.add(f);
+      for (const t of GRAPH.get(f) ?? []) if (GRAPH.has(t) || !isBuiltin(t)) walk(t);
+    };
+    walk('index.ts');
+    const outside = [...reached].filter((f) => f !== 'index.ts' && !['app', 'protocol', 'sys'].includes(layer(f) ?? '') && f !== 'koffi');
+    expect(outside).toEqual([]);
+  });
+
+  it('the built bundle holds no module of launch/, supervise/ or cli/ and imports no yargs', () => {
+    const bundle = join(ROOT, 'dist/src/index.bundle.js');
+    if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build`);
+    const text = readFileSync(bundle, 'utf8');
+    // esbuild heads each bundled module with a "// dist/src/<path>.js" comment.
+    const modules = [...text.matchAll(/^\/\/ (dist\/src\/\S+\.js)$/gm)].map((m) => m[1]!);
+    expect(modules).toContain('dist/src/app/listen.js');
+    expect(modules.filter((m) => /^dist\/src\/(launch|supervise|cli)\//.test(m))).toEqual([]);
+    expect([...text.matchAll(/(?:from|import\(|require\()\s*["'](yargs[^"']*)["']/g)].map((m) => m[1])).toEqual([]);
+  });
+});
