@@ -1,4 +1,4 @@
-import { type ListenAddress, type ListenSpec } from './address.js';
+import type { ListenAddress, ListenSpec } from './address.js';
 import { formatSockAddr } from './sockaddr.js';
 import { quote, SockactError } from './errors.js';
 
