@@ -117,7 +117,7 @@ const lk = r['supervise-leaks'];
 if (lk) {
   addS(
     `${n(lk.reloads)} reloads one after another (sh + systemd-notify --ready, no load; ${lk.seconds.toFixed(0)} s)`,
-    `RSS ${lk.rssBeforeMB.toFixed(1)} -> ${lk.rssAfterMB.toFixed(1)} MB: **+${lk.growthMB.toFixed(1)} MB** (at ${Object.entries(lk.rssAtMB).map(([i, v]) => `${i}: ${v.toFixed(1)}`).join(', ')}); fds **${lk.fdsBefore} -> ${lk.fdsAfter}**; ${lk.childrenAfter} child, ${lk.zombies} zombies, ${lk.failedReloads} failed reloads`,
+    `RSS ${lk.rssBeforeMB.toFixed(1)} -> ${lk.rssAfterMB.toFixed(1)} MB: **+${lk.growthMB.toFixed(1)} MB** (at ${Object.entries(lk.rssAtMB).map(([i, v]) => `${i}: ${v.toFixed(1)}`).join(', ')})${lk.rssAfterIdleMB !== undefined ? `, ${lk.rssAfterIdleMB.toFixed(1)} MB after ${lk.idleAfterSeconds} s idle (+${lk.growthAfterIdleMB.toFixed(1)} MB)` : ''}; fds **${lk.fdsBefore} -> ${lk.fdsAfter}**; ${lk.childrenAfter} child, ${lk.zombies} zombies, ${lk.failedReloads} failed reloads`,
     'RSS +2 MB at most; fds unchanged',
     lk.pass,
   );

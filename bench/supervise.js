@@ -543,7 +543,7 @@ export async function workers({ pairs = 3, seconds = 5 } = {}) {
 // ---------------------------------------------------------------------------------------------
 // 5. leaks and idle
 
-export async function leaks({ reloads = 1000, warmup = 20 } = {}) {
+export async function leaks({ reloads = 1000, warmup = 20, idleAfter = 15 } = {}) {
   // A fast program, so 1000 reloads take seconds: systemd's own systemd-notify says READY=1.
   const s = await startSockact({ program: ['sh', '-c', 'systemd-notify --ready; exec sleep 600'], pin: null });
   const settle = async () => {
@@ -574,6 +574,10 @@ export async function leaks({ reloads = 1000, warmup = 20 } = {}) {
     const rssAfter = rssKB(s.pid);
     const zombies = zombiesOf(s.pid);
     const growthMB = (rssAfter - rssBefore) / 1024;
+    // Then idle: V8 gives back heap it grew for the reloads' garbage only when it sees an idle
+    // process (its memory reducer); a leak would stay.
+    await sleep(idleAfter * 1000);
+    const rssAfterIdle = rssKB(s.pid);
     return {
       name: `leaks: ${reloads} reloads of sh -c 'systemd-notify --ready; exec sleep 600', one after another (after ${warmup} warm-up reloads)`,
       reloads,
@@ -585,6 +589,9 @@ export async function leaks({ reloads = 1000, warmup = 20 } = {}) {
       rssAtMB: rssAt,
       growthMB,
       growthFromStartMB: (rssAfter - rssStart) / 1024,
+      idleAfterSeconds: idleAfter,
+      rssAfterIdleMB: rssAfterIdle / 1024,
+      growthAfterIdleMB: (rssAfterIdle - rssBefore) / 1024,
       fdsBefore: fdsBefore.n,
       fdsAfter: fdsAfter.n,
       fdKinds: { before: fdsBefore.kinds, after: fdsAfter.kinds },
