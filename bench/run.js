@@ -1,12 +1,14 @@
 // `npm run bench`: every benchmark, side by side in one run; prints JSON and writes bench/results/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { extraCaCertsWasSet, root } from './lib.js';
 import * as appStartup from './app-startup.js';
 import * as appScale from './app-scale.js';
 import * as drain from './drain.js';
 import * as launch from './launch.js';
 import * as throughput from './throughput.js';
+import * as supervise from './supervise.js';
 
 const only = process.argv.slice(2);
 const benches = {
@@ -20,6 +22,14 @@ const benches = {
   // The noise floor of the line above: two identical servers, measured the same way.
   'throughput-aa': () => throughput.run({ kinds: ['direct', 'direct'] }),
   drain: () => drain.run(),
+  // The supervisor (issue 6) and its chart (issue 10); `node bench/run.js supervise` runs these alone.
+  'supervise-reload': () => supervise.reloadUnderLoad(),
+  'supervise-storm': () => supervise.storm(),
+  'supervise-latency': () => supervise.latency(),
+  'supervise-workers': () => supervise.workers(),
+  'supervise-leaks': () => supervise.leaks(),
+  'supervise-idle': () => supervise.idle(),
+  'supervise-chart': () => supervise.chart(),
 };
 
 const results = {
@@ -29,15 +39,20 @@ const results = {
   cpus: (await import('node:os')).cpus().length,
 };
 for (const [name, fn] of Object.entries(benches)) {
-  if (only.length && !only.includes(name)) continue;
+  // A word that names no bench (supervise) selects every bench named WORD-*.
+  if (only.length && !only.some((o) => o === name || (!(o in benches) && name.startsWith(`${o}-`)))) continue;
   process.stderr.write(`bench: ${name}...\n`);
+  // Other work on this shared machine moves every figure: the 1-minute load average is kept with each.
+  const loadBefore = loadavg()[0];
   try {
     results[name] = await fn();
+    results[name].loadAverage = { before: loadBefore, after: loadavg()[0] };
   } catch (err) {
     results[name] = { error: String(err.stack ?? err) };
   }
   process.stderr.write(`${JSON.stringify(results[name])}\n`);
 }
+supervise.cleanup();
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileSync(join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.log(JSON.stringify(results, null, 2));
