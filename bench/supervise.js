@@ -77,7 +77,10 @@ function waitConnect(port, timeoutMs = 20_000) {
   return new Promise((resolve, reject) => {
     const attempt = () => {
       const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve()));
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
       s.once('error', () => (performance.now() > deadline ? reject(new Error(`port ${port} never accepted`)) : setTimeout(attempt, 5)));
     };
     attempt();
@@ -211,7 +214,10 @@ function pm2Available() {
     mkdirSync(PM2_DIR, { recursive: true });
     process.stderr.write(`bench: installing pm2 into ${PM2_DIR} (npm install --prefix)\n`);
     const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', PM2_DIR, 'pm2'], { encoding: 'utf8', timeout: 300_000 });
-    if (r.status !== 0 || !existsSync(bin)) return (pm2State = { error: `pm2 did not install: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` });
+    if (r.status !== 0 || !existsSync(bin)) {
+      pm2State = { error: `pm2 did not install: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
+      return pm2State;
+    }
   }
   // One PM2_HOME for this run, set before pm2 is loaded (it reads it at require time); silenced
   // so that its messages do not mix with the bench's JSON on stdout.
@@ -220,7 +226,8 @@ function pm2Available() {
   process.env.PM2_SILENT = 'true';
   const mod = createRequire(join(PM2_DIR, 'package.json'))('pm2');
   const version = JSON.parse(readFileSync(join(PM2_DIR, 'node_modules', 'pm2', 'package.json'), 'utf8')).version;
-  return (pm2State = { bin, home, mod, version });
+  pm2State = { bin, home, mod, version };
+  return pm2State;
 }
 
 const cb2p = (fn) => new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
@@ -274,8 +281,13 @@ function driveReloads(sys, seconds, everyMs = 1000) {
     done.push(
       sys.reload().then(
         () => out.ok++,
-        (err) => (out.failed++, out.errors.push(String(err.message ?? err).slice(0, 200))),
-      ).finally(() => (busy = false)),
+        (err) => {
+          out.failed++;
+          out.errors.push(String(err.message ?? err).slice(0, 200));
+        },
+      ).finally(() => {
+        busy = false;
+      }),
     );
   }, everyMs);
   return {
