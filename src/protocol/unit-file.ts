@@ -1,4 +1,5 @@
 import type { ListenAddress, ListenSpec } from './address.js';
+import { parseDuration as parseDurationMs } from './duration.js';
 import { formatSockAddr } from './sockaddr.js';
 import { quote, SockactError } from './errors.js';
 
@@ -96,16 +97,19 @@ export function environmentValue(name: string, value: string): string {
   return escapeSpecifiers(`"${cEscape(`${name}=${value}`)}"`);
 }
 
-const USEC: Record<string, number> = { us: 1, ms: 1_000, s: 1_000_000, min: 60_000_000, h: 3_600_000_000 };
-
 /**
- * A duration as sockact's options write it: a number and a unit (us, ms, s, min, h), e.g. 100ms,
- * 10s, 1.5s, 2min; a bare number is seconds, as in systemd.time(7). Microseconds, or undefined.
+ * A duration as sockact's options write it (protocol/duration.ts, the one grammar the launcher
+ * and `sockact unit` share: 100ms, 10s, 1.5s, 2min, a bare number of seconds). Microseconds, or
+ * undefined when it is not one.
  */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(us|ms|s|min|h)?$/.exec(text);
-  if (!m) return undefined;
-  const usec = Math.round(Number(m[1]) * USEC[m[2] ?? 's']!);
+  let ms: number;
+  try {
+    ms = parseDurationMs(text);
+  } catch {
+    return undefined;
+  }
+  const usec = Math.round(ms * 1000);
   return Number.isSafeInteger(usec) ? usec : undefined;
 }
 

@@ -266,7 +266,7 @@ describe('sockact unit: what a unit cannot say is an error naming the option', (
     [['--name', 'x', '--socket-units', '-l', '8080', 'node'], /^--socket-units applies to --shape sockact/, '--socket-units'],
     [['--name', 'x', '--shape', 'systemd', '-l', '8080', 'node'], /^--shape 'systemd': expected direct, sockact/, 'an unknown shape'],
     [['--name', 'x', '--restart', 'sometimes', '-l', '8080', 'node'], /^--restart 'sometimes': expected no, on-failure or always/, 'a bad --restart'],
-    [['--name', 'x', '--stop-timeout', '10 s', '-l', '8080', 'node'], /^--stop-timeout '10 s': expected a duration/, 'a bad duration'],
+    [['--name', 'x', '--stop-timeout', '10 parsecs', '-l', '8080', 'node'], /^--stop-timeout '10 parsecs': expected a time span such as 500ms, 10s or 1min$/, 'a bad duration'],
     [['--name', 'x', '--stop-signal', 'SIGNOPE', '-l', '8080', 'node'], /^--stop-signal 'SIGNOPE': not a signal that can be handled/, 'a bad signal'],
     [['--name', 'x', '--workers', '0', '--shape', 'sockact', '-l', '8080', 'node'], /^--workers '0': expected a positive whole number/, 'a bad count'],
     [['--name', 'x', '--rolling=yes', '-l', '8080', 'node'], /^--rolling takes no value/, 'a flag with a value'],
