@@ -6,6 +6,7 @@ import { lookupGroup, lookupUser } from '../launch/ids.js';
 import { inheritedSockets } from '../launch/inherited.js';
 import { resolveProgram } from '../launch/program.js';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
+import type { Worker } from '../supervise/supervisor.js';
 import { parseCommandLine, type RunConfig } from './parse.js';
 
 /*
@@ -174,23 +175,21 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   if (c.inetd) launch.stdio = [passed[0]!.fd, passed[0]!.fd, 'inherit'];
   const names = c.inetd ? undefined : fdNames(passed);
   if (names) launch.names = names;
-  let newest: number | undefined;
-  const handoff = c.wrapper ? await offerToDescendants(base, passed, () => newest, log) : undefined;
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  // The hand-off serves the descendants of the newest child (--wrapper means one worker).
+  const newest = () => service?.supervisor.live.reduce<Worker | undefined>((a, b) => (a && a.startedAt > b.startedAt ? a : b), undefined)?.pid;
+  const handoff = c.wrapper ? await offerToDescendants(base, passed, newest, log) : undefined;
   if (handoff) launch.setenv = { ...launch.setenv, ...handoff.env };
   const s = c.supervise;
   const { control, name, watch, watchDebounce, prefix, ...sup } = s;
-  const service = await startService({
+  service = await startService({
     launch,
     supervisor: { ...sup, command: describeCommand(c) },
     prefix,
     watch,
     ...(watchDebounce !== undefined ? { watchDebounce } : {}),
     controlPath: control ?? controlPathFor(name ?? String(process.pid)),
-    log: (line) => {
-      const m = /^started .* as pid (\d+)/.exec(line);
-      if (m) newest = Number(m[1]);
-      log(line);
-    },
+    log,
     warn,
   });
   if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);
