@@ -47,7 +47,7 @@ function asWritten(key: string, value: string | number): string {
   return value < 1000 || value % 1000 ? `${value}ms` : `${value / 1000}s`;
 }
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('README.md CLI reference', () => {
   it('finds the option tables and the subcommand table', () => {
@@ -94,7 +94,7 @@ describe('README.md CLI reference', () => {
       const d = /\(default:? ([^,;)]+)/.exec(o.describe)?.[1]?.trim();
       if (d === undefined) continue;
       const r = rowOf(o.name);
-      if (!r || !new RegExp(`default:? ${escape(d)}`).test(r.text)) wrong.push(`--${o.name}: ${d}`);
+      if (!r || !new RegExp(`default:? ${literal(d)}`).test(r.text)) wrong.push(`--${o.name}: ${d}`);
     }
     expect(wrong).toEqual([]);
   });
@@ -107,7 +107,7 @@ describe('README.md CLI reference', () => {
       const name = kebab(key);
       const o = OPTIONS.find((x) => x.name === name);
       expect(o, `DEFAULTS.${key} is the default of --${name}`).toBeDefined();
-      const v = escape(asWritten(key, value));
+      const v = literal(asWritten(key, value));
       // --help: "(default 100ms" or "no (default, ..."
       if (!new RegExp(`\\(default:? ${v}\\b|(^|\\s)${v} \\(default\\b`).test(o!.describe)) wrong.push(`--help of --${name}: ${asWritten(key, value)}`);
       if (!new RegExp(`default:? ${v}\\b`).test(rowOf(name)?.text ?? '')) wrong.push(`README row of --${name}: ${asWritten(key, value)}`);
