@@ -1,6 +1,7 @@
-// A dev loop: sockact holds the port and restarts this server whenever a file under the watched
-// path changes, so the browser never sees "connection refused" between two versions (the
-// connection waits in the socket's backlog while the new process starts).
+// A dev loop: sockact holds the port and, whenever a file under the watched path changes, starts
+// a new copy of this server; the old copy serves until the new one is ready, so the browser never
+// sees "connection refused" between two versions. A save that does not start (a syntax error)
+// leaves the old copy serving until the next save.
 //   sockact --watch examples/watch -l 127.0.0.1:8080 -- node examples/watch/server.js
 // Then edit examples/watch/message.txt (or this file) and reload the page.
 import { readFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ const fail = (err) => {
   process.exit(1);
 };
 
-// Read once at start-up: a change shows up through the restart, not by re-reading.
+// Read once at start-up: a change shows up through the reload, not by re-reading.
 const message = readFileSync(new URL('message.txt', import.meta.url), 'utf8').trim();
 const server = http.createServer((_req, res) => res.end(`${message} (pid ${process.pid})\n`));
 const { address } = await listen(server, { port: Number(process.env.PORT ?? 8080) }).catch(fail);

@@ -16,12 +16,14 @@ const fail = (err) => {
 // Deliberately slow (naive Fibonacci): the work a pool spreads over several processes.
 const fib = (n) => (n < 2 ? n : fib(n - 1) + fib(n - 2));
 
+// sockact numbers its workers 0..N-1 (SOCKACT_WORKER); unset when run alone.
+const worker = process.env.SOCKACT_WORKER ?? '0';
 const server = http.createServer((req, res) => {
   const n = Math.min(Number(new URL(req.url, 'http://x').searchParams.get('n') ?? 20), 35);
-  res.end(`fib(${n}) = ${fib(n)} from worker pid ${process.pid}\n`);
+  res.end(`fib(${n}) = ${fib(n)} from worker ${worker} (pid ${process.pid})\n`);
 });
 const { address } = await listen(server, { port: Number(process.env.PORT ?? 8080) }).catch(fail);
-console.error(`workers: pid ${process.pid} serving on ${address}`);
+console.error(`workers: worker ${worker} (pid ${process.pid}) serving on ${address}`);
 try {
   notify.ready();
 } catch (err) {

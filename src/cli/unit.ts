@@ -38,7 +38,7 @@ interface Def extends ExtraOption {
 }
 
 /** The options of `sockact unit` itself. */
-const UNIT_OPTIONS: readonly Def[] = [
+export const UNIT_OPTIONS: readonly Def[] = [
   { name: 'name', kind: 'value', arg: 'NAME', describe: 'Unit name: NAME.service, NAME.socket (NAME-<fdname>.socket when several are needed); with --shape sockact also passed to sockact as --name' },
   { name: 'shape', kind: 'value', arg: 'direct|sockact', describe: 'direct (default): systemd binds the sockets in .socket units and starts PROGRAM itself, Type=notify. sockact: systemd runs sockact, which binds the sockets and supervises PROGRAM, for zero-downtime `systemctl reload`' },
   { name: 'socket-units', kind: 'flag', describe: 'With --shape sockact: systemd holds the sockets in .socket units and sockact passes them through (they outlive sockact itself)' },
