@@ -103,7 +103,8 @@ export async function startService(o: ServiceOptions): Promise<Service> {
           real.spawn(req, {
             notify: events.notify,
             exit: (status) => {
-              if (takeover === 'pending') {
+              // Once sockact is stopping (a signal), children end because they were told to.
+              if (takeover === 'pending' && sup.phase === 'starting') {
                 const w = sup.slots[req.worker];
                 const ready = w?.readyAt !== undefined ? '' : ' before it was ready';
                 const why = w?.failure ? `: ${w.failure}` : status.lastLine ? `: its last words were ${JSON.stringify(status.lastLine.slice(0, 200))}` : '';
