@@ -2,7 +2,6 @@ import { lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { sendFds } from '../app/fdpass.js';
 import { SockactError } from '../protocol/errors.js';
 import { formatFdRefusal } from '../protocol/fdpass.js';
 import { errorReason } from '../sys/errors.js';
@@ -236,6 +235,8 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
   });
   conn.on('close', abandon);
   try {
+    // Loaded only here: every sockact serves a control socket, few are ever asked for a handover.
+    const { sendFds } = await import('../app/fdpass.js');
     await sendFds(conn, offer.fds, { names: offer.names, message: offer.message });
   } catch {
     conn.destroy();
