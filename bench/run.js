@@ -9,6 +9,7 @@ import * as drain from './drain.js';
 import * as launch from './launch.js';
 import * as throughput from './throughput.js';
 import * as supervise from './supervise.js';
+import * as takeover from './takeover.js';
 
 const only = process.argv.slice(2);
 const benches = {
@@ -30,6 +31,8 @@ const benches = {
   'supervise-leaks': () => supervise.leaks(),
   'supervise-idle': () => supervise.idle(),
   'supervise-chart': () => supervise.chart(),
+  // sockact --takeover (issue 9): failed requests and hand-off times.
+  takeover: () => takeover.run(),
 };
 
 const results = {

@@ -7,6 +7,7 @@ import { inheritedSockets } from '../launch/inherited.js';
 import { resolveProgram } from '../launch/program.js';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
 import type { Worker } from '../supervise/supervisor.js';
+import type { TakenSockets } from '../supervise/takeover.js';
 import { parseCommandLine, type RunConfig } from './parse.js';
 
 /*
@@ -132,20 +133,30 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   if (user) base.uid = user.uid;
   if (gid !== undefined) base.gid = gid;
 
-  const bound = bindAll(c.specs);
+  const took = c.supervise.takeover ? await takeOverSockets(c, log) : undefined;
+  const bound = took ? took.bound : bindAll(c.specs);
   try {
     const passed = socketsToPass(c, inherited, bound);
     passed.forEach((p, i) => {
       const named = p.name !== undefined ? ` (${p.name})` : '';
       const as = c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
-      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}`);
+      const from = took?.taken.has(p.fd) ? ` taken over from pid ${took.session!.oldPid}` : '';
+      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}${from}`);
     });
-    await (c.accept ? acceptMode(c, base, passed, bound, log) : runSupervised(c, base, passed, bound, log));
+    await (c.accept ? acceptMode(c, base, passed, bound, log) : runSupervised(c, base, passed, bound, log, took));
   } catch (err) {
-    // Whatever stops the launch after binding (the hand-off socket, a poll error), remove-on-exit holds.
-    removeOnExit(bound);
+    // Whatever stops the launch after binding (the hand-off socket, a poll error), remove-on-exit holds;
+    // a takeover leaves the old sockact's sockets and files as they were.
+    if (took) took.abandon();
+    else removeOnExit(bound);
     throw err;
   }
+}
+
+/** --takeover: the sockets of the sockact at --control / --name that -l names, the others bound now. */
+async function takeOverSockets(c: RunConfig, log: Log) {
+  const [{ takeOver }, { controlPathFor }] = await Promise.all([import('../supervise/takeover.js'), import('../supervise/control.js')]);
+  return takeOver(c.supervise.control ?? controlPathFor(c.supervise.name!), c.specs, log);
 }
 
 /**
@@ -153,7 +164,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
  * supervisor says: with the program's own status for a plain launch, 0 after a requested stop of
  * a supervisor with restarts, 1 when it gave up.
  */
-async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
+async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log, took?: TakenSockets): Promise<void> {
   const [{ exitLike }, { startService }, { controlPathFor }] = await Promise.all([
     import('./exit.js'),
     import('../supervise/service.js'),
@@ -181,8 +192,9 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   const handoff = c.wrapper ? await offerToDescendants(base, passed, newest, log) : undefined;
   if (handoff) launch.setenv = { ...launch.setenv, ...handoff.env };
   const s = c.supervise;
-  const { control, name, watch, watchDebounce, prefix, ...sup } = s;
+  const { control, name, watch, watchDebounce, prefix, takeover: _, ...sup } = s;
   service = await startService({
+    ...(took?.session ? { takeover: took.session } : {}),
     launch,
     supervisor: { ...sup, command: describeCommand(c) },
     prefix,
@@ -192,10 +204,13 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
     log,
     warn,
   });
-  if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);
+  if (took?.session) log(`control socket at ${took.session.path} once the takeover is done`);
+  else if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);
   const ending = await service.done;
   handoff?.close();
-  removeOnExit(bound);
+  // Socket files handed to a sockact that took over are its own now; a failed takeover changes nothing.
+  if (took && service.takeoverFailed) took.abandon();
+  else removeOnExit(bound.filter((b) => !service.handedOver.has(b.fd)));
   if (ending.reason) warn(ending.reason);
   const st = ending.status;
   if (st.startFailure !== undefined) {

@@ -57,6 +57,8 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'watchdog-sec', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'Give children WATCHDOG_USEC; one that stops sending WATCHDOG=1 gets SIGABRT and is restarted' },
   { name: 'control', kind: 'value', arg: 'PATH', group: 'Supervisor', describe: 'The control socket for sockact status|reload|stop (default: DIR/NAME.sock, DIR being /run/sockact as root, else $XDG_RUNTIME_DIR/sockact)' },
   { name: 'name', kind: 'value', arg: 'NAME', group: 'Supervisor', describe: "Name this sockact's control socket DIR/NAME.sock (default: its pid; --control overrides); sockact status --name NAME finds it" },
+  { name: 'takeover', kind: 'flag', group: 'Supervisor',
+    describe: 'Deploy: take the listening sockets of the sockact at --control PATH (or --name NAME) that have the address of an -l here (port 0 matches none; others are bound), start PROGRAM, and once it is ready take the control socket and tell the old sockact to drain its children and exit 0; a program that fails leaves the old one serving. With nobody at PATH, start as usual' },
   { name: 'prefix', kind: 'flag', group: 'Supervisor', describe: "Prefix each line the children write with '[GENERATION.WORKER PID] ' (their output then goes through a pipe)" },
   { name: 'accept', alias: ['a'], kind: 'flag', group: 'Accept mode', describe: 'Accept connections and start one program per connection, at fd 3' },
   { name: 'inetd', kind: 'flag', group: 'Accept mode', describe: 'Pass the socket (with -a: the connection) on stdin and stdout instead' },

@@ -52,6 +52,8 @@ export interface SuperviseConfig {
   control?: string;
   name?: string;
   prefix: boolean;
+  /** --takeover: take the sockets of the sockact at --control / --name (supervise/takeover.ts). */
+  takeover?: boolean;
 }
 
 export type Command =
@@ -190,7 +192,7 @@ export function signalName(text: string, option: string): string {
 
 const SUPERVISOR_OPTIONS = [
   'restart', 'restart-delay', 'restart-delay-max', 'start-limit-burst', 'start-limit-interval', 'ready', 'ready-timeout',
-  'stop-signal', 'stop-timeout', 'reload-signal', 'workers', 'rolling', 'watch', 'watch-debounce', 'watchdog-sec', 'prefix',
+  'stop-signal', 'stop-timeout', 'reload-signal', 'workers', 'rolling', 'watch', 'watch-debounce', 'watchdog-sec', 'prefix', 'takeover',
 ];
 
 function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean): SuperviseConfig {
@@ -235,6 +237,10 @@ function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean
   set('watchdog', duration(values, 'watchdog-sec'));
   set('control', single(values, 'control'));
   set('name', single(values, 'name'));
+  if (flag(values, 'takeover')) {
+    if (c.control === undefined && c.name === undefined) throw new UsageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
+    c.takeover = true;
+  }
   return c;
 }
 
@@ -339,6 +345,7 @@ export function parseCommandLine(argv: readonly string[], extra: readonly ExtraO
     supervise: { rolling: false, watch: [], prefix: false },
   };
   config.supervise = superviseOptions(values, accept || inetd);
+  if (config.supervise.takeover && onDemand) throw conflict('--takeover', '--on-demand', 'the old sockact serves until the new program is ready');
   if (config.supervise.workers !== undefined && config.supervise.workers > 1 && wrapper) {
     throw conflict('--wrapper', '--workers', 'the hand-off socket serves one program');
   }

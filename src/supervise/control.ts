@@ -1,9 +1,12 @@
-import { lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SockactError } from '../protocol/errors.js';
-import { peerCredentials } from '../sys/socket.js';
+import { formatFdRefusal } from '../protocol/fdpass.js';
+import { errorReason } from '../sys/errors.js';
+import { closeFd } from '../sys/fd.js';
+import { bind, listenSocket, peerCredentials, socket } from '../sys/socket.js';
 
 /**
  * The control socket: `sockact status|reload|stop` talk to a running sockact over a UNIX stream
@@ -17,6 +20,20 @@ export interface ControlHandlers {
   status(): unknown;
   reload(): Promise<{ ok: boolean; message: string }>;
   stop(): void;
+  /** `handover` (a new sockact taking over, supervise/takeover.ts): the sockets to send, or why not. */
+  handover?(peerPid: number): HandoverOffer | string;
+}
+
+/** What a sockact hands to the one taking over: its sockets, and what it does when told to retire. */
+export interface HandoverOffer {
+  fds: readonly number[];
+  names: readonly string[];
+  /** JSON sent with the fds. */
+  message: string;
+  /** `retire` came on the same connection, naming the indexes of the fds the new sockact kept. */
+  retire(taken: readonly number[]): void;
+  /** The connection closed without `retire`: the takeover was given up. */
+  abandoned(): void;
 }
 
 /**
@@ -68,6 +85,9 @@ function prepareDir(dir: string): void {
 
 export interface ControlServer {
   path: string;
+  /** Move the socket file to `path` with rename(2), replacing whatever socket is there in one step. */
+  moveTo(path: string): void;
+  /** Stop serving and remove the socket file, unless it is not ours any more (a takeover replaced it). */
   close(): void;
 }
 
@@ -103,6 +123,7 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
       conn.end(`${JSON.stringify({ ok: false, message: `permission denied: uid ${peer?.uid ?? '?'} is not uid ${myUid} or root` })}\n`);
       return;
     }
+    const peerPid = peer.pid;
     let buf = '';
     conn.setEncoding('utf8');
     conn.on('error', () => {});
@@ -116,21 +137,42 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
       const line = buf.slice(0, nl);
       buf = '';
       conn.removeAllListeners('data');
-      void answer(line, conn, handlers);
+      void answer(line, conn, handlers, peerPid);
     });
   });
   server.on('error', () => {});
+  // Bound here, not by server.listen(path): libuv unlinks the path it bound when the server closes,
+  // whatever file is there by then, and after a takeover that is the new sockact's socket.
+  const fd = socket('unix', 'stream');
+  try {
+    bind(fd, { family: 'unix', path });
+    listenSocket(fd, 64);
+  } catch (err) {
+    closeFd(fd);
+    throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: ${errorReason(err)}`, { value: path, cause: err });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => resolve());
+    server.listen({ fd }, () => resolve());
   });
   server.unref();
+  // The file this server made, by inode: a takeover renames another sockact's socket over it, and
+  // that one must not be removed when this sockact exits.
+  const mine = lstatSync(path, { bigint: true });
+  let current = path;
   return {
-    path,
+    get path() {
+      return current;
+    },
+    moveTo(to: string) {
+      renameSync(current, to);
+      current = to;
+    },
     close() {
       server.close();
       try {
-        if (lstatSync(path).isSocket()) unlinkSync(path);
+        const st = lstatSync(current, { bigint: true });
+        if (st.isSocket() && st.ino === mine.ino && st.dev === mine.dev) unlinkSync(current);
       } catch {
         // gone already
       }
@@ -138,7 +180,7 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
   };
 }
 
-async function answer(line: string, conn: net.Socket, h: ControlHandlers): Promise<void> {
+async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
   const reply = (o: unknown) => conn.write(`${JSON.stringify(o)}\n`);
   let req: { command?: string };
   try {
@@ -161,10 +203,70 @@ async function answer(line: string, conn: net.Socket, h: ControlHandlers): Promi
       reply({ ok: true, message: 'stopping' });
       h.stop();
       return;
+    case 'handover':
+      return handover(conn, h, peerPid);
     default:
       reply({ ok: false, message: `unknown command ${JSON.stringify(req.command)}` });
       conn.end();
   }
+}
+
+/**
+ * `handover`: the answer is an fd bundle (app/fdpass.ts) of the sockets, or a refusal in the same
+ * framing. The connection then stays open: `{"command":"retire","taken":[...]}` on it makes this
+ * sockact retire (answered with one line, then closed when it exits); a close before that means
+ * the new sockact gave up, and this one serves on as if nothing happened.
+ */
+async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
+  const offer = h.handover ? h.handover(peerPid) : 'this sockact does not hand over its sockets';
+  if (typeof offer === 'string') {
+    conn.end(formatFdRefusal(offer));
+    return;
+  }
+  let settled = false;
+  const abandon = () => {
+    if (settled) return;
+    settled = true;
+    offer.abandoned();
+  };
+  // allowHalfOpen: the new sockact hanging up is an 'end' first, and 'close' only once this side ends too.
+  conn.on('end', () => {
+    if (!settled) conn.destroy();
+  });
+  conn.on('close', abandon);
+  try {
+    // Loaded only here: every sockact serves a control socket, few are ever asked for a handover.
+    const { sendFds } = await import('../app/fdpass.js');
+    await sendFds(conn, offer.fds, { names: offer.names, message: offer.message });
+  } catch {
+    conn.destroy();
+    return abandon();
+  }
+  let buf = '';
+  conn.on('data', (chunk: string) => {
+    buf += chunk;
+    const nl = buf.indexOf('\n');
+    if (nl < 0) {
+      if (buf.length > 4096) conn.destroy();
+      return;
+    }
+    conn.removeAllListeners('data');
+    let req: { command?: string; taken?: unknown };
+    try {
+      req = JSON.parse(buf.slice(0, nl)) as typeof req;
+    } catch {
+      req = {};
+    }
+    const taken = Array.isArray(req.taken) ? req.taken.filter((i): i is number => Number.isInteger(i) && i >= 0 && i < offer.fds.length) : undefined;
+    if (req.command !== 'retire' || !taken) {
+      conn.end(`${JSON.stringify({ ok: false, message: 'expected {"command":"retire","taken":[...]} after a handover' })}\n`);
+      return;
+    }
+    settled = true;
+    // The answer comes now; the connection closes when this sockact is gone.
+    conn.write(`${JSON.stringify({ ok: true, message: 'retiring' })}\n`);
+    offer.retire(taken);
+  });
 }
 
 /** Live control sockets in the default directory, by name. */

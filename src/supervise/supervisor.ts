@@ -142,7 +142,7 @@ interface PendingReload {
   failed: boolean;
 }
 
-function describeStatus(s: ExitStatus): string {
+export function describeStatus(s: ExitStatus): string {
   if (s.startFailure !== undefined) return `could not start: ${s.startFailure}`;
   return s.signal ? `killed by ${s.signal}` : `exited with code ${s.code ?? 0}`;
 }

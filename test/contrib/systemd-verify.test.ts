@@ -65,6 +65,7 @@ describe('contrib/systemd units', () => {
     expect(units.sort()).toEqual([
       'hello-accept.socket', 'hello-accept@.service', 'hello.service', 'hello.socket',
       'sockact-hello.service', 'sockact-inherit-admin.socket', 'sockact-inherit-web.socket', 'sockact-inherit.service',
+      'sockact-takeover.service',
     ]);
     expect(units253).toEqual(['sockact-hello.service']);
     expect(dropIns.sort()).toEqual(['hello-accept@.service.d', 'hello.service.d']);
@@ -87,6 +88,7 @@ describe('contrib/systemd units', () => {
     expect(only253).toEqual(['Type=notify-reload']);
   });
 
+  const HAND_WRITTEN = ['sockact-takeover.service'];
   it('each unit is exactly what `sockact unit` makes of the command line in its header, and each set is complete', () => {
     const made = new Map<string, Record<string, string>>();
     const generate = (args: string[]): Record<string, string> => {
@@ -103,6 +105,8 @@ describe('contrib/systemd units', () => {
     const checked = new Set<string>();
     for (const [dir, list] of [['', units], ['253', units253]] as const) {
       for (const name of list) {
+        // Written by hand: what `sockact unit` has no shape for (ExecReload= running a takeover).
+        if (HAND_WRITTEN.includes(name)) continue;
         const text = read(join(dir, name));
         const args = madeWith(text);
         expect(args, `${name} names the command line it was made with`).toBeDefined();
@@ -113,7 +117,7 @@ describe('contrib/systemd units', () => {
         checked.add(join(dir, name));
       }
     }
-    expect(checked.size).toBe(units.length + units253.length);
+    expect(checked.size).toBe(units.length + units253.length - HAND_WRITTEN.length);
   });
 
   it('still fails loudly on a unit it cannot parse, and reads the drop-ins (the checks have teeth)', () => {

@@ -1,0 +1,62 @@
+import http from 'node:http';
+
+export interface LoadResult {
+  ok: number;
+  failed: string[];
+  /** Answers per body ("pid 12 worker 0"). */
+  bodies: Map<string, number>;
+}
+
+/**
+ * GET / on 127.0.0.1:`port` over `concurrency` connections (keep-alive), from before `during`
+ * starts until it has settled and `after` more requests were answered; at most `max` requests in
+ * all (bounded: the load stops there even if `during` has not settled). Every failure is kept
+ * with its reason; nothing is timed.
+ */
+export async function loadDuring(port: number, concurrency: number, during: () => Promise<void>, { after = 200, max = 60_000 } = {}): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const result: LoadResult = { ok: 0, failed: [], bodies: new Map() };
+  let sent = 0;
+  let stopAt = max;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+        let data = '';
+        res.setEncoding('utf8').on('data', (d: string) => (data += d));
+        res.on('end', () => {
+          if (res.statusCode === 200 && data.endsWith('\n')) {
+            result.ok++;
+            result.bodies.set(data.trim(), (result.bodies.get(data.trim()) ?? 0) + 1);
+          } else result.failed.push(`status ${res.statusCode}: ${data}`);
+          resolve();
+        });
+        res.on('error', (e) => {
+          result.failed.push(e.message);
+          resolve();
+        });
+      });
+      req.on('error', (e) => {
+        result.failed.push(e.message);
+        resolve();
+      });
+    });
+  const worker = async () => {
+    while (sent < stopAt) {
+      sent++;
+      await one();
+    }
+  };
+  const driving = during().finally(() => {
+    stopAt = Math.min(max, sent + after);
+  });
+  // Errors of `during` (a failed expectation) surface after the load has stopped.
+  const settled = driving.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const err = await settled;
+  agent.destroy();
+  if (err !== undefined) throw err;
+  return result;
+}
