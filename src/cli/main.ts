@@ -42,11 +42,21 @@ function say(line: string, more = ''): void {
   }
 }
 
+/** --daemon, --pid-file: told once sockact serves (cli/daemon.ts). */
+let serve: import('./daemon.js').Serving | undefined;
+
+/** --daemon: while the daemon starts, its messages also go to the command waiting for it (cli/daemon.ts). */
+let tee: ((line: string, warning: boolean) => void) | undefined;
+
 /** Errors are printed even with -q, which silences the lifecycle messages only. */
-const warn: Log = say;
+const warn: Log = (line) => {
+  tee?.(line, true);
+  say(line);
+};
 
 function fail(err: unknown): never {
   const hint = err instanceof UsageError ? "Try 'sockact --help' for more information.\n" : '';
+  tee?.(err instanceof Error ? err.message : String(err), true);
   say(err instanceof Error ? err.message : String(err), hint);
   process.exit(err instanceof LaunchError ? err.exitCode : 1);
 }
@@ -161,6 +171,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   if (c.onDemand) {
     const [{ waitForActivity }, { forwardSignals }] = await Promise.all([import('../launch/wait.js'), import('../launch/signals.js')]);
     log('waiting for the first connection or datagram');
+    serve?.now();
     const stopWaiting = forwardSignals((signal) => {
       // Nothing started yet: the signal ends the launcher, as it would systemd-socket-activate.
       removeOnExit(bound);
@@ -192,6 +203,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
       log(line);
     },
     warn,
+    ...(serve ? { upstream: serve.upstream } : {}),
   });
   if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);
   const ending = await service.done;
@@ -256,6 +268,7 @@ async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Pas
   if (base.gid !== undefined) opts.gid = base.gid;
   const server = runAccept(opts);
   log(`accepting connections for ${describeCommand(c)} (at most ${server.maxConnections} at once)`);
+  serve?.now();
   forwardSignals((signal, delivered) => {
     if (!delivered) {
       for (const child of server.children) if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -297,8 +310,18 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       process.exitCode = await controlMain(cmd.name, cmd.argv, say);
       return;
     }
-    const log: Log = cmd.config.quiet ? () => {} : say;
-    await run(cmd.config, log);
+    const c = cmd.config;
+    const log: Log = (line) => {
+      tee?.(line, false);
+      if (!c.quiet) say(line);
+    };
+    if (c.daemon || c.pidFile !== undefined) {
+      const daemon = await import('./daemon.js');
+      if (c.daemon && !daemon.isDaemon(c)) process.exit(await daemon.startDaemon(c, argv, log, warn));
+      serve = daemon.serving(c, fail);
+      tee = serve.tee;
+    }
+    await run(c, log);
   } catch (err) {
     fail(err);
   }

@@ -4,6 +4,7 @@ import { reap, zombieChildren } from '../sys/proc.js';
 import { serveControl, type ControlServer } from './control.js';
 import { NotifyReceiver } from './notify-receiver.js';
 import { RealSeam, realClock, spawnedPids } from './real.js';
+import type { Upstream } from './seam.js';
 import { Supervisor, type Ending, type SupervisorOptions } from './supervisor.js';
 import { systemdUpstream } from './upstream.js';
 import { watchPaths, type Watcher } from './watch.js';
@@ -20,6 +21,11 @@ export interface ServiceOptions {
   controlPath?: string;
   log: (line: string) => void;
   warn: (line: string) => void;
+  /**
+   * Also told what sockact tells its service manager (READY=1 once the first generation serves):
+   * the pid file and --daemon's waiting parent (cli/daemon.ts).
+   */
+  upstream?: Upstream;
 }
 
 export interface Service {
@@ -61,7 +67,9 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const opts: Partial<SupervisorOptions> = { ...o.supervisor };
   if (above?.watchdogMs !== undefined) opts.upstreamWatchdog = above.watchdogMs;
   const seam = new RealSeam({ launch: o.launch, receiver, prefix: o.prefix ?? false, workers: opts.workers ?? 1 });
-  const sup = new Supervisor(opts, seam, realClock, o.log, above?.upstream);
+  const ups = [above?.upstream, o.upstream].filter((u) => u !== undefined);
+  const upstream: Upstream | undefined = ups.length > 1 ? { send: (fields) => ups.forEach((u) => u.send(fields)) } : ups[0];
+  const sup = new Supervisor(opts, seam, realClock, o.log, upstream);
 
   const handlers: [string, () => void][] = [];
   const on = (signal: string, h: () => void) => {
