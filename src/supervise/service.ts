@@ -68,7 +68,11 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   if (above?.watchdogMs !== undefined) opts.upstreamWatchdog = above.watchdogMs;
   const seam = new RealSeam({ launch: o.launch, receiver, prefix: o.prefix ?? false, workers: opts.workers ?? 1 });
   const ups = [above?.upstream, o.upstream].filter((u) => u !== undefined);
-  const upstream: Upstream | undefined = ups.length > 1 ? { send: (fields) => ups.forEach((u) => u.send(fields)) } : ups[0];
+  const upstream: Upstream | undefined = ups.length > 1 ? {
+    send(fields) {
+      for (const u of ups) u.send(fields);
+    },
+  } : ups[0];
   const sup = new Supervisor(opts, seam, realClock, o.log, upstream);
 
   const handlers: [string, () => void][] = [];
