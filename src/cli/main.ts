@@ -123,7 +123,12 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   // Checked here, for a clear error before anything is bound; the program is still started by the
   // name as given, so its argv[0] is `cat`, not /usr/bin/cat (systemd-socket-activate's execvp).
   resolveProgram(c.program, setenv.PATH ?? process.env.PATH, user?.uid);
-  const inherited = await inheritedSockets();
+  let inherited = await inheritedSockets();
+  // The fd store (launch/fdstore.ts): $FDSTORE is FileDescriptorStoreMax= (systemd 254+, sd_notify(3)).
+  const store = c.fdStore || Number(process.env.FDSTORE) > 0;
+  const fdstore = store || inherited.length > 0 ? await import('../launch/fdstore.js') : undefined;
+  const fromStore = fdstore?.takeFromStore(inherited, c.specs);
+  if (fromStore) inherited = fromStore.passOn;
   const total = inherited.length + c.specs.length;
   if (total === 0) throw new UsageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
   const names = c.fdnames?.length ?? 0;
@@ -141,14 +146,16 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   if (user) base.uid = user.uid;
   if (gid !== undefined) base.gid = gid;
 
-  const bound = bindAll(c.specs);
+  const bound = fromStore ? fdstore!.bindOrTake(c.specs, fromStore.taken) : bindAll(c.specs);
   try {
     const passed = socketsToPass(c, inherited, bound);
     passed.forEach((p, i) => {
       const named = p.name !== undefined ? ` (${p.name})` : '';
       const as = c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
-      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}`);
+      const kept = fromStore?.taken.some((t) => t?.fd === p.fd) ? ', taken back from the fd store' : '';
+      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}${kept}`);
     });
+    if (fromStore) fdstore!.updateStore(fromStore, bound, store, log, warn);
     await (c.accept ? acceptMode(c, base, passed, bound, log) : runSupervised(c, base, passed, bound, log));
   } catch (err) {
     // Whatever stops the launch after binding (the hand-off socket, a poll error), remove-on-exit holds.
