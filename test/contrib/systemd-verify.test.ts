@@ -24,7 +24,7 @@ const units = readdirSync(unitsDir).filter((f) => /\.(socket|service)$/.test(f))
 describe('contrib/systemd units', () => {
   it('has a unit for each way of deploying', () => {
     expect(units).toEqual(
-      expect.arrayContaining(['hello.socket', 'hello.service', 'hello-accept.socket', 'hello-accept@.service', 'sockact-hello.service', 'sockact-inherit.socket', 'sockact-inherit.service']),
+      expect.arrayContaining(['hello.socket', 'hello.service', 'hello-accept.socket', 'hello-accept@.service', 'sockact-hello.service', 'sockact-inherit.socket', 'sockact-inherit.service', 'sockact-fdstore.service']),
     );
   });
 
