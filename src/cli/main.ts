@@ -44,11 +44,21 @@ function say(line: string, more = ''): void {
   }
 }
 
+/** --daemon, --pid-file: told once sockact serves (cli/daemon.ts). */
+let serve: import('./daemon.js').Serving | undefined;
+
+/** --daemon: while the daemon starts, its messages also go to the command waiting for it (cli/daemon.ts). */
+let tee: ((line: string, warning: boolean) => void) | undefined;
+
 /** Errors are printed even with -q, which silences the lifecycle messages only. */
-const warn: Log = say;
+const warn: Log = (line) => {
+  tee?.(line, true);
+  say(line);
+};
 
 function fail(err: unknown): never {
   const hint = err instanceof UsageError ? "Try 'sockact --help' for more information.\n" : '';
+  tee?.(err instanceof Error ? err.message : String(err), true);
   say(err instanceof Error ? err.message : String(err), hint);
   process.exit(err instanceof LaunchError ? err.exitCode : 1);
 }
@@ -115,7 +125,12 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   // Checked here, for a clear error before anything is bound; the program is still started by the
   // name as given, so its argv[0] is `cat`, not /usr/bin/cat (systemd-socket-activate's execvp).
   resolveProgram(c.program, setenv.PATH ?? process.env.PATH, user?.uid);
-  const inherited = await inheritedSockets();
+  let inherited = await inheritedSockets();
+  // The fd store (launch/fdstore.ts): $FDSTORE is FileDescriptorStoreMax= (systemd 254+, sd_notify(3)).
+  const store = c.fdStore || Number(process.env.FDSTORE) > 0;
+  const fdstore = store || inherited.length > 0 ? await import('../launch/fdstore.js') : undefined;
+  const fromStore = fdstore?.takeFromStore(inherited, c.specs);
+  if (fromStore) inherited = fromStore.passOn;
   const total = inherited.length + c.specs.length;
   if (total === 0) throw new UsageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
   const names = c.fdnames?.length ?? 0;
@@ -134,15 +149,17 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   if (gid !== undefined) base.gid = gid;
 
   const took = c.supervise.takeover ? await takeOverSockets(c, log) : undefined;
-  const bound = took ? took.bound : bindAll(c.specs);
+  const bound = took ? took.bound : fromStore ? fdstore!.bindOrTake(c.specs, fromStore.taken) : bindAll(c.specs);
   try {
     const passed = socketsToPass(c, inherited, bound);
     passed.forEach((p, i) => {
       const named = p.name !== undefined ? ` (${p.name})` : '';
       const as = c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
       const from = took?.taken.has(p.fd) ? ` taken over from pid ${took.session!.oldPid}` : '';
-      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}${from}`);
+      const kept = fromStore?.taken.some((t) => t?.fd === p.fd) ? ', taken back from the fd store' : '';
+      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}${from}${kept}`);
     });
+    if (fromStore) fdstore!.updateStore(fromStore, bound, store, log, warn);
     await (c.accept ? acceptMode(c, base, passed, bound, log) : runSupervised(c, base, passed, bound, log, took));
   } catch (err) {
     // Whatever stops the launch after binding (the hand-off socket, a poll error), remove-on-exit holds;
@@ -173,6 +190,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   if (c.onDemand) {
     const [{ waitForActivity }, { forwardSignals }] = await Promise.all([import('../launch/wait.js'), import('../launch/signals.js')]);
     log('waiting for the first connection or datagram');
+    serve?.now();
     const stopWaiting = forwardSignals((signal) => {
       // Nothing started yet: the signal ends the launcher, as it would systemd-socket-activate.
       removeOnExit(bound);
@@ -203,6 +221,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
     controlPath: control ?? controlPathFor(name ?? String(process.pid)),
     log,
     warn,
+    ...(serve ? { upstream: serve.upstream } : {}),
   });
   if (took?.session) log(`control socket at ${took.session.path} once the takeover is done`);
   else if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);
@@ -270,6 +289,7 @@ async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Pas
   if (base.gid !== undefined) opts.gid = base.gid;
   const server = runAccept(opts);
   log(`accepting connections for ${describeCommand(c)} (at most ${server.maxConnections} at once)`);
+  serve?.now();
   forwardSignals((signal, delivered) => {
     if (!delivered) {
       for (const child of server.children) if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -311,8 +331,18 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       process.exitCode = await controlMain(cmd.name, cmd.argv, say);
       return;
     }
-    const log: Log = cmd.config.quiet ? () => {} : say;
-    await run(cmd.config, log);
+    const c = cmd.config;
+    const log: Log = (line) => {
+      tee?.(line, false);
+      if (!c.quiet) say(line);
+    };
+    if (c.daemon || c.pidFile !== undefined) {
+      const daemon = await import('./daemon.js');
+      if (c.daemon && !daemon.isDaemon(c)) process.exit(await daemon.startDaemon(c, argv, log, warn));
+      serve = daemon.serving(c, fail);
+      tee = serve.tee;
+    }
+    await run(c, log);
   } catch (err) {
     fail(err);
   }

@@ -12,7 +12,7 @@ export interface OptionDef {
   /** What --help shows after the option, e.g. ADDR. */
   arg?: string;
   describe: string;
-  group: 'Sockets' | 'Per-socket defaults' | 'Program' | 'Supervisor' | 'Accept mode' | 'Other';
+  group: 'Sockets' | 'Per-socket defaults' | 'Program' | 'Supervisor' | 'Daemon' | 'Accept mode' | 'Other';
 }
 
 export const OPTIONS: readonly OptionDef[] = [
@@ -60,6 +60,14 @@ export const OPTIONS: readonly OptionDef[] = [
   { name: 'takeover', kind: 'flag', group: 'Supervisor',
     describe: 'Deploy: take the listening sockets of the sockact at --control PATH (or --name NAME) that have the address of an -l here (port 0 matches none; others are bound), start PROGRAM, and once it is ready take the control socket and tell the old sockact to drain its children and exit 0; a program that fails leaves the old one serving. With nobody at PATH, start as usual' },
   { name: 'prefix', kind: 'flag', group: 'Supervisor', describe: "Prefix each line the children write with '[GENERATION.WORKER PID] ' (their output then goes through a pipe)" },
+  { name: 'fd-store', kind: 'flag', group: 'Supervisor',
+    describe: "Keep the sockets in systemd's fd store (FDSTORE=1 over NOTIFY_SOCKET) and take them back on start, so a restart of sockact binds nothing again and refuses nothing (default: on when systemd sets $FDSTORE, i.e. FileDescriptorStoreMax= on systemd 254+)" },
+  { name: 'daemon', kind: 'flag', group: 'Daemon',
+    describe: 'Detach (a new session, no terminal, working directory /, umask 022, stdio to /dev/null or --log-file); the command returns 0 once the first generation is ready, or fails with the reason (default: stay in the foreground)' },
+  { name: 'pid-file', kind: 'value', arg: 'FILE', group: 'Daemon',
+    describe: 'Write the pid to FILE (atomically) once sockact serves, remove it on exit; refuse to start while FILE names a running sockact (default: none)' },
+  { name: 'log-file', kind: 'value', arg: 'FILE', group: 'Daemon',
+    describe: "With --daemon: append sockact's messages and the program's output to FILE (default: /dev/null)" },
   { name: 'accept', alias: ['a'], kind: 'flag', group: 'Accept mode', describe: 'Accept connections and start one program per connection, at fd 3' },
   { name: 'inetd', kind: 'flag', group: 'Accept mode', describe: 'Pass the socket (with -a: the connection) on stdin and stdout instead' },
   { name: 'max-connections', kind: 'value', arg: 'N', group: 'Accept mode', describe: 'At most N programs at once with -a (default 64); more connections wait' },

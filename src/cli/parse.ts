@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
 import { ListenSpecError, parseListen, parseMode, parsePositiveInt, type SocketOptions, type ListenSpec } from '../protocol/address.js';
 import { quote } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
@@ -30,6 +31,14 @@ export interface RunConfig {
   group?: string;
   quiet: boolean;
   supervise: SuperviseConfig;
+  /** --fd-store: keep the sockets in systemd's fd store (also on when $FDSTORE > 0, decided at start). */
+  fdStore: boolean;
+  /** --daemon: detach; every relative path of the config is absolute by then (the daemon runs in /). */
+  daemon: boolean;
+  /** --pid-file, absolute. */
+  pidFile?: string;
+  /** --log-file (with --daemon only), absolute. */
+  logFile?: string;
 }
 
 /** The supervisor's options (src/supervise), as given; undefined fields take its defaults. */
@@ -245,6 +254,24 @@ function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean
 }
 
 /**
+ * --daemon, --pid-file, --log-file. The daemon works in / (daemon(7)), so every path it is given
+ * is made absolute here, while the working directory is still the caller's: -l paths already are
+ * (protocol/address.ts), the program when it names a path (a bare name is looked up on PATH),
+ * --watch, --control, the pid and log files. ARGS are the program's own and are passed as given.
+ */
+function daemonOptions(values: Map<OptionDef, unknown[]>, c: RunConfig): void {
+  const pidFile = single(values, 'pid-file');
+  if (pidFile !== undefined) c.pidFile = resolve(pidFile);
+  const logFile = single(values, 'log-file');
+  if (logFile !== undefined && !c.daemon) throw new UsageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
+  if (logFile !== undefined) c.logFile = resolve(logFile);
+  if (!c.daemon) return;
+  if (c.program.includes('/') && !isAbsolute(c.program)) c.program = resolve(c.program);
+  c.supervise.watch = c.supervise.watch.map((w) => resolve(w));
+  if (c.supervise.control !== undefined) c.supervise.control = resolve(c.supervise.control);
+}
+
+/**
  * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a UsageError that
  * names the option and the value (exit 2). Conflicting options are named both.
  */
@@ -343,6 +370,8 @@ export function parseCommandLine(argv: readonly string[], extra: readonly ExtraO
     wrapper,
     quiet: flag(values, 'quiet'),
     supervise: { rolling: false, watch: [], prefix: false },
+    fdStore: flag(values, 'fd-store'),
+    daemon: flag(values, 'daemon'),
   };
   config.supervise = superviseOptions(values, accept || inetd);
   if (config.supervise.takeover && onDemand) throw conflict('--takeover', '--on-demand', 'the old sockact serves until the new program is ready');
@@ -355,6 +384,7 @@ export function parseCommandLine(argv: readonly string[], extra: readonly ExtraO
   if (user !== undefined) config.user = user;
   const group = single(values, 'group');
   if (group !== undefined) config.group = group;
+  daemonOptions(values, config);
   // Read through the key map: an extra option the launch table also declares is found either way.
   const extraValues = new Map(extra.map((e) => [e.name, parsed.get(byKey.get(e.name)!) ?? []]));
   return { kind: 'run', config, extra: extraValues };

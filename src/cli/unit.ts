@@ -191,6 +191,10 @@ export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
   isSet(values, 'prefix');
   for (const w of (values.get('watch') ?? []).map(String)) if (w === '') throw new UsageError('--watch needs a value');
   text(values, 'control');
+  // systemd is the service manager: the unit's sockact runs in the foreground as its main process.
+  if (config.daemon) throw new UsageError('--daemon has no place in a unit (systemd runs sockact in the foreground, Type=notify)');
+  if (config.pidFile !== undefined) throw new UsageError('--pid-file has no place in a unit (systemd knows the main pid)');
+  if (config.fdStore && shape !== 'sockact') throw new UsageError('--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)');
   parseSetenv(config.setenv, {});
   // A unit's sockact has no sockets of its own to inherit, unlike one started by hand from a .socket unit.
   if (config.specs.length === 0) throw new UsageError('nothing to listen on: give -l ADDRESS');
@@ -328,6 +332,7 @@ function sockactArgs(p: UnitPlan): string[] {
   if (c.inetd) out.push('--inetd');
   if (c.maxConnections !== undefined) out.push('--max-connections', String(c.maxConnections));
   if (c.quiet) out.push('--quiet');
+  if (c.fdStore) out.push('--fd-store');
   for (const o of SUPERVISOR_OPTIONS) {
     if (o.kind === 'flag') {
       if (isSet(values, o.name)) out.push(`--${o.name}`);
@@ -354,6 +359,8 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
   const s: [string, string][] = [['Type', p.notifyReload ? 'notify-reload' : 'notify'], ['NotifyAccess', 'main']];
   if (sockets.length) s.push(['Sockets', sockets.map((u) => u.file).join(' ')]);
   s.push(['ExecStart', execLine([...p.sockact, ...sockactArgs(p)])]);
+  // The store sockact keeps its sockets in across its own restarts (launch/fdstore.ts): one per -l.
+  if (c.fdStore) s.push(['FileDescriptorStoreMax', String(Math.max(16, c.specs.length))]);
   // Type=notify-reload sends SIGHUP itself (ReloadSignal= defaults to it); systemd 252 needs the kill.
   if (!p.notifyReload) s.push(['ExecReload', '/bin/kill -HUP $MAINPID']);
   // SIGTERM to sockact alone, which stops PROGRAM its own way; SIGKILL to all only at the timeout.

@@ -7,7 +7,8 @@ import { LaunchError, UsageError } from './errors.js';
  * hand the child fds or a notify socket meant for someone else (docs/protocol.md 15). LISTEN_PID is
  * set by the exec trampoline, LISTEN_FDS and LISTEN_FDNAMES by activationEnv, SOCKACT_FDS_SOCKET
  * by --wrapper (an outer sockact's would offer the child that launcher's sockets), and
- * SOCKACT_UPGRADE_SOCKET (an app upgrading itself waits there for its own new copy only).
+ * SOCKACT_UPGRADE_SOCKET (an app upgrading itself waits there for its own new copy only), and
+ * FDSTORE (systemd's fd store is sockact's: the child's NOTIFY_SOCKET keeps no fds).
  */
 export const STALE_VARIABLES: readonly string[] = [
   'LISTEN_PID',
@@ -17,6 +18,7 @@ export const STALE_VARIABLES: readonly string[] = [
   'NOTIFY_SOCKET',
   'WATCHDOG_USEC',
   'WATCHDOG_PID',
+  'FDSTORE',
   HANDOFF_ENV,
   UPGRADE_ENV,
 ];

@@ -26,6 +26,11 @@ export interface ServiceOptions {
   takeover?: TakeoverSession;
   log: (line: string) => void;
   warn: (line: string) => void;
+  /**
+   * Also told what sockact tells its service manager (READY=1 once the first generation serves):
+   * the pid file and --daemon's waiting parent (cli/daemon.ts).
+   */
+  upstream?: Upstream;
 }
 
 export interface Service {
@@ -83,8 +88,10 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   let takeover: 'pending' | 'committed' | 'failed' | undefined = o.takeover ? 'pending' : undefined;
   let failure: string | undefined;
   let retiring = false;
+  // systemd's NOTIFY_SOCKET, and the --daemon parent waiting for the first READY=1.
+  const ups = [above?.upstream, o.upstream].filter((u) => u !== undefined);
   const upstream: Upstream | undefined =
-    above || o.takeover
+    ups.length > 0 || o.takeover
       ? {
           send(fields) {
             if (retiring || (takeover !== undefined && takeover !== 'committed')) {
@@ -92,7 +99,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
               if (takeover === 'pending' && fields.READY === '1') void commit();
               return;
             }
-            above?.upstream.send(fields);
+            for (const u of ups) u.send(fields);
           },
         }
       : undefined;

@@ -160,3 +160,26 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
     expect(usageError(argv).message).toContain(message);
   });
 });
+
+describe('parseCommandLine: --daemon, --pid-file, --log-file, --fd-store', () => {
+  const cwd = process.cwd();
+
+  it('makes every path the daemon is given absolute, against the directory it was started in', () => {
+    const c = config(['--daemon', '--pid-file', 'run/x.pid', '--log-file', 'x.log', '--watch', 'src', '--control', 'c.sock', '-l', './a.sock', '--', './bin/app', 'rel/arg']);
+    expect(c).toMatchObject({ daemon: true, pidFile: `${cwd}/run/x.pid`, logFile: `${cwd}/x.log`, program: `${cwd}/bin/app`, args: ['rel/arg'] });
+    expect(c.supervise).toMatchObject({ watch: [`${cwd}/src`], control: `${cwd}/c.sock` });
+    expect(c.specs[0]!.address).toEqual({ family: 'unix', path: `${cwd}/a.sock` });
+  });
+
+  it('leaves a bare program name to PATH, and the foreground run as given (but the pid file absolute)', () => {
+    expect(config(['--daemon', '-l', '0', 'node']).program).toBe('node');
+    const c = config(['--pid-file', 'x.pid', '--watch', 'src', '-l', '0', './app']);
+    expect(c).toMatchObject({ daemon: false, pidFile: `${cwd}/x.pid`, program: './app', fdStore: false });
+    expect(c.supervise.watch).toEqual(['src']);
+  });
+
+  it('takes --fd-store as a flag, and refuses --log-file without --daemon', () => {
+    expect(config(['--fd-store', '-l', '0', 'x']).fdStore).toBe(true);
+    expect(usageError(['--log-file', 'x.log', '-l', '0', 'x']).message).toBe('--log-file applies to --daemon only (in the foreground, redirect stderr)');
+  });
+});

@@ -339,3 +339,21 @@ describe('sockact unit, the command', () => {
     expect((await r.exited).code).toBe(127);
   });
 });
+
+describe('sockact unit: --fd-store and the daemon options', () => {
+  it('--fd-store with --shape sockact passes it on and gives the service a store systemd-analyze accepts', () => {
+    const u = units(['--name', 'kept', '--shape', 'sockact', '--fd-store', '-l', '8080,name=web', '--', 'node', HELLO]);
+    const service = lines(u['kept.service']!);
+    expect(service.find((l) => l.startsWith('ExecStart='))).toMatch(/ --fd-store -- /);
+    expect(service).toContain('FileDescriptorStoreMax=16');
+    expect(verify(u)).toBe('');
+  });
+
+  it.each([
+    [['--daemon'], '--daemon has no place in a unit (systemd runs sockact in the foreground, Type=notify)'],
+    [['--pid-file', '/run/x.pid'], '--pid-file has no place in a unit (systemd knows the main pid)'],
+    [['--fd-store'], '--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)'],
+  ])('refuses %s', (opts, message) => {
+    expect(() => plan(['--name', 'x', ...opts, '-l', '8080', '--', 'node', HELLO])).toThrow(message);
+  });
+});

@@ -64,7 +64,7 @@ describe('contrib/systemd units', () => {
     // sockact passes through; (d) Accept=yes; (b) again for systemd 253+; sandboxing drop-ins.
     expect(units.sort()).toEqual([
       'hello-accept.socket', 'hello-accept@.service', 'hello.service', 'hello.socket',
-      'sockact-hello.service', 'sockact-inherit-admin.socket', 'sockact-inherit-web.socket', 'sockact-inherit.service',
+      'sockact-fdstore.service', 'sockact-hello.service', 'sockact-inherit-admin.socket', 'sockact-inherit-web.socket', 'sockact-inherit.service',
       'sockact-takeover.service',
     ]);
     expect(units253).toEqual(['sockact-hello.service']);
@@ -88,7 +88,7 @@ describe('contrib/systemd units', () => {
     expect(only253).toEqual(['Type=notify-reload']);
   });
 
-  const HAND_WRITTEN = ['sockact-takeover.service'];
+  const HAND_WRITTEN = ['sockact-fdstore.service', 'sockact-takeover.service'];
   it('each unit is exactly what `sockact unit` makes of the command line in its header, and each set is complete', () => {
     const made = new Map<string, Record<string, string>>();
     const generate = (args: string[]): Record<string, string> => {
