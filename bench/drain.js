@@ -59,7 +59,7 @@ async function runOnce({ close, seconds, every, app }) {
   try {
     sys.setsockoptInt(fd, sys.SOL_SOCKET, sys.SO_REUSEADDR, 1);
     sys.bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-    sys.listen(fd, 4096);
+    sys.listenSocket(fd, 4096);
     const port = sys.getsockname(fd).port;
     let n = 0;
     current = await startGeneration(fd, dir, n++, app);

@@ -493,7 +493,7 @@ async function served(pids, dir) {
   const by = {};
   for (const f of done()) {
     const x = JSON.parse(readFileSync(join(dir, f), 'utf8'));
-    by[x.pid] = x.served;
+    by[x.pid] = { served: x.served, connections: x.connections };
   }
   return by;
 }
@@ -525,9 +525,11 @@ export async function workers({ pairs = 3, seconds = 5 } = {}) {
           const before = await served(x.pids, x.dir);
           const w = await wrk({ port: x.port, close, seconds, pin: null });
           const after = await served(x.pids, x.dir);
-          const per = x.pids.map((p) => after[p] - before[p]);
+          const per = x.pids.map((p) => after[p].served - before[p].served);
+          // Connections each worker accepted: how the shared queue split them (keep-alive: 32 in all).
+          const conns = x.pids.map((p) => after[p].connections - before[p].connections);
           rps[n].push(w.rps);
-          balance[n].push({ perWorker: per, ratio: Math.max(...per) / Math.min(...per), failed: w.failed });
+          balance[n].push({ perWorker: per, ratio: Math.max(...per) / Math.min(...per), connections: conns, failed: w.failed });
         }
       }
       const ratio = median(rps.sockact) / median(rps.cluster);

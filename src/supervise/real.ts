@@ -41,6 +41,19 @@ export const spawnedPids = new Set<number>();
 export class RealSeam implements ProcessSeam {
   constructor(private readonly opts: RealSeamOptions) {}
 
+  /**
+   * Workers share one listening socket and one accept queue; each new connection wakes every
+   * worker's epoll, and libuv accepts in a loop until EAGAIN, so the worker that wakes first
+   * takes a whole burst. UV_TCP_SINGLE_ACCEPT=1 (libuv, src/unix/tcp.c and stream.c) makes a
+   * Node worker accept one connection per wake-up and yield, so the others get their share;
+   * other runtimes ignore it. A value the user gave (environment or -E) wins.
+   */
+  #balance(): Record<string, string> {
+    const { env, setenv } = this.opts.launch;
+    const given = (env ?? process.env).UV_TCP_SINGLE_ACCEPT ?? setenv?.UV_TCP_SINGLE_ACCEPT;
+    return this.opts.workers > 1 && given === undefined ? { UV_TCP_SINGLE_ACCEPT: '1' } : {};
+  }
+
   spawn(req: SpawnRequest, events: ChildEvents): ChildHandle {
     let pid: number | undefined;
     const tail: string[] = [];
@@ -62,7 +75,7 @@ export class RealSeam implements ProcessSeam {
     const launch = this.opts.launch;
     const opts: SpawnActivatedOptions = {
       ...launch,
-      setenv: { ...launch.setenv, ...req.env, NOTIFY_SOCKET: channel.path },
+      setenv: { ...this.#balance(), ...launch.setenv, ...req.env, NOTIFY_SOCKET: channel.path },
       detached: true,
     };
     if (this.opts.prefix) opts.stdio = [launch.stdio?.[0] ?? 'inherit', 'pipe', 'pipe'];

@@ -11,9 +11,13 @@ export interface SysError extends Error {
   fd?: number;
 }
 
+/** util.getSystemErrorMap() builds a new Map of every errno on each call: built once, when first needed. */
+let errorMap: Map<number, [string, string]> | undefined;
+
 /** The short human description of a positive errno value ("address already in use"). */
 export function describeErrno(errno: number): string {
-  const entry = getSystemErrorMap().get(-errno);
+  errorMap ??= getSystemErrorMap();
+  const entry = errorMap.get(-errno);
   return entry ? entry[1] : `errno ${errno}`;
 }
 

@@ -90,7 +90,7 @@ export class PollLoop {
     if (this.#parked) {
       if (!this.#woken && this.#wake) {
         this.#woken = true;
-        writeFd(this.#wake[1], Buffer.from([1]));
+        writeFd(this.#wake[1], WAKE_BYTE);
       }
       return;
     }
@@ -144,11 +144,13 @@ export class PollLoop {
   #dispatch(polled: Entry[], ready: PollResult[], wakeFd: number): void {
     this.#parked = false;
     if (this.#woken) {
-      const buf = Buffer.alloc(64);
+      // #changed() writes one byte per parked poll(), before poll() can end: one read takes it.
+      // Reading on to EAGAIN would build an error (and Node's whole errno map) every cycle:
+      // garbage that, over thousands of reloads, made V8 grow its young generation.
       try {
-        while (readFd(wakeFd, buf) > 0);
+        readFd(wakeFd, wakeDrain);
       } catch {
-        // EAGAIN: drained.
+        // never expected: the byte was written before poll() could end
       }
       this.#woken = false;
     }
@@ -166,6 +168,10 @@ export class PollLoop {
     }
   }
 }
+
+/** The byte that ends a parked poll(): one buffer for the life of the process. */
+const WAKE_BYTE = Buffer.alloc(1, 1);
+const wakeDrain = Buffer.alloc(64);
 
 /** POLLIN, POLLPRI, POLLOUT: the bits a watch asks for; everything else (ERR, HUP, NVAL) always passes. */
 const POLLIN_LIKE = 0x1 | 0x2 | 0x4;

@@ -46,6 +46,20 @@ describe('the program gets what systemd-socket-activate gives it', () => {
     });
   });
 
+  it('--workers 2: each worker also gets UV_TCP_SINGLE_ACCEPT=1 (one accept per wake-up), unless -E or the environment set it; one worker does not', async () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for sh
+    const say = ['--', 'sh', '-c', 'echo "w$SOCKACT_WORKER ${UV_TCP_SINGLE_ACCEPT-unset}"'];
+    const lines = async (args: string[], env?: NodeJS.ProcessEnv) => {
+      const r = sockact(['-q', '-l', '127.0.0.1:0', ...args, ...say], env ? { env } : {});
+      expect((await r.exited).code).toBe(0);
+      return r.stdout.split('\n').filter((l) => l !== '').sort();
+    };
+    expect(await lines(['--workers', '2'])).toEqual(['w0 1', 'w1 1']);
+    expect(await lines(['--workers', '2', '-E', 'UV_TCP_SINGLE_ACCEPT=0'])).toEqual(['w0 0', 'w1 0']);
+    expect(await lines(['--workers', '2'], { PATH: process.env.PATH!, UV_TCP_SINGLE_ACCEPT: '' })).toEqual(['w0 ', 'w1 ']);
+    expect(await lines([])).toEqual(['w0 unset']);
+  });
+
   it('keeps PWD as sockact had it, even one that is not the current directory', async () => {
     const r = sockact(['-q', '-l', '127.0.0.1:0', '--', 'env', '-0'], { env: { PATH: process.env.PATH!, PWD: '/nonexistent' } });
     expect((await r.exited).code).toBe(0);
