@@ -204,17 +204,15 @@ function adopt(fd: number, server: net.Server, e: Entry): boolean {
     return false;
   }
   migratedSockets.add(socket);
-  if (e.kind === 'app') {
-    migration.emit('connection', socket, Buffer.from(e.state ?? '', 'base64'), server);
-    return true;
-  }
-  // As net.Server's onconnection does, so that the server counts it: close() waits for it, and
-  // getConnections() includes it (lib/net.js; Socket#_destroy decrements _connections).
+  // As net.Server's onconnection does, so that the server counts it: close() waits for it (and
+  // the next drain hands it on in turn), getConnections() includes it (lib/net.js;
+  // Socket#_destroy decrements _connections).
   const s = server as net.Server & { _connections: number };
   (socket as net.Socket & { server: net.Server; _server: net.Server }).server = server;
   (socket as net.Socket & { _server: net.Server })._server = server;
   s._connections++;
-  server.emit('connection', socket);
+  if (e.kind === 'app') migration.emit('connection', socket, Buffer.from(e.state ?? '', 'base64'), server);
+  else server.emit('connection', socket);
   return true;
 }
 

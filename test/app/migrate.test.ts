@@ -149,3 +149,47 @@ describe('connection migration through sockact', () => {
     for (const g of [1, 2, 3]) expect(c.get(g)?.migrated).toBe(0);
   });
 });
+
+describe('connection migration of other connections (migration.register, opt-in)', () => {
+  it('a raw TCP connection moves with its state: the same connection, the count goes on across generations', async () => {
+    const name = `migrate-echo-${process.pid}`;
+    const r = start(['-l', '127.0.0.1:0', '--name', name, '--', process.execPath, join(ROOT, 'test/app/fixtures/migrate-echo.mjs')]);
+    const { port } = hostPort(await listeningOn(r));
+    await r.waitFor('stderr', /ready, generation 1/);
+    const { connect } = await import('node:net');
+    const s = connect({ host: '127.0.0.1', port });
+    let closed = false;
+    s.on('close', () => (closed = true));
+    s.setEncoding('utf8');
+    let got = '';
+    s.on('data', (d: string) => (got += d));
+    const line = async (n: number) => {
+      s.write('x\n');
+      while (got.split('\n').length <= n) await new Promise((res) => setTimeout(res, 10));
+    };
+    let n = 0;
+    const codes: (number | null)[] = [];
+    for (let i = 0; i < 3; i++) {
+      await line(++n);
+      await line(++n);
+      // Half a line when the connection moves: the new generation gets it with the state.
+      s.write('y');
+      codes.push(await control(['reload', '--name', name]));
+      s.write('\n');
+      n++;
+    }
+    await line(++n);
+    const lines = got.trim().split('\n');
+    expect(codes).toEqual([0, 0, 0]);
+    expect(closed).toBe(false);
+    // One count, never reset, and four processes answered on the one connection.
+    const parsed = lines.map((l) => /^(pid \d+) count (\d+) line (\w*)$/.exec(l)!);
+    expect(parsed.map((m) => Number(m[2]))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(new Set(parsed.map((m) => m[1])).size).toBe(4);
+    // The half line went along with the state and was completed in the next generation.
+    expect(parsed.map((m) => m[3])).toEqual(['x', 'x', 'y', 'x', 'x', 'y', 'x', 'x', 'y', 'x']);
+    s.destroy();
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toEqual({ code: 0, signal: null });
+  });
+});
