@@ -281,10 +281,11 @@ function answer(fd: number): Promise<number[] | undefined> {
   });
 }
 
-/** One connection to hand over: its socket (not being read any more), the server it came from, what it is. */
+/** One connection to hand over: its socket (not being read any more), the listener it came from, what it is. */
 export interface Outgoing {
   socket: net.Socket;
-  server: net.Server;
+  /** addressKey() of its server, taken while it listened (a closed server has no address). */
+  server: string;
   kind: 'http' | 'app';
   state?: Buffer;
 }
@@ -346,7 +347,7 @@ async function handOverBatch(batch: readonly Outgoing[]): Promise<Set<net.Socket
     const fds = batch.map((o) => (o.socket as unknown as Readable)._handle?.fd ?? -1);
     if (fds.some((f) => f < 0)) return taken;
     const conns: Entry[] = batch.map((o) => ({
-      server: addressKey(o.server) ?? '',
+      server: o.server,
       kind: o.kind,
       ...(o.state ? { state: o.state.toString('base64') } : {}),
     }));

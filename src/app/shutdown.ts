@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type net from 'node:net';
-import { handOver, hasSuccessor, migration, type Outgoing, resumeReading, stopReading, stopReceiving } from './migrate.js';
+import { addressKey, handOver, hasSuccessor, migration, type Outgoing, resumeReading, stopReading, stopReceiving } from './migrate.js';
 import { notify } from './notify.js';
 
 /** net.Server and its subclasses (http, https, http2). */
@@ -173,7 +173,7 @@ function closeQuiet(t: Tracking, idleMs: number): void {
  * flight, no byte read since the last response, nothing left to write, still parsed as HTTP: an
  * upgraded one is not), and those the app registered (nothing unread in Node's buffer).
  */
-function migratable(t: Tracking, server: net.Server): Outgoing[] {
+function migratable(t: Tracking, server: net.Server, key: string): Outgoing[] {
   const out: Outgoing[] = [];
   // A TLS connection's state (keys, sequence numbers) lives in this process: https never moves.
   const http1 = 'setSecureContext' in server ? new Map<net.Socket, Http1Conn>() : t.http1;
@@ -181,12 +181,12 @@ function migratable(t: Tracking, server: net.Server): Outgoing[] {
     const s = socket as net.Socket & { parser?: unknown; _httpMessage?: unknown };
     if (migration.registered.has(socket) || socket.destroyed || c.inFlight > 0) continue;
     if (socket.bytesRead !== c.bytesRead || socket.writableLength > 0 || s._httpMessage || !s.parser) continue;
-    out.push({ socket, server, kind: 'http' });
+    out.push({ socket, server: key, kind: 'http' });
   }
   for (const [socket, r] of migration.registered) {
     if (r.server !== server || socket.destroyed || socket.readableLength > 0 || socket.writableLength > 0) continue;
     const state = r.state();
-    out.push({ socket, server, kind: 'app', state: typeof state === 'string' ? Buffer.from(state) : state });
+    out.push({ socket, server: key, kind: 'app', state: typeof state === 'string' ? Buffer.from(state) : state });
   }
   return out;
 }
@@ -217,14 +217,15 @@ export async function shutdown(server: Server, options: ShutdownOptions = {}): P
   };
   // Only with tracking from the start: a connection never seen might be idle and be closed by
   // closeIdleConnections while it is being handed over.
-  let migrating = options.migrate !== false && t.early && hasSuccessor();
+  const key = addressKey(server);
+  let migrating = options.migrate !== false && t.early && key !== undefined && hasSuccessor();
   // Migrating: responses keep "Connection: keep-alive", the connection moves once it is idle.
   if (!migrating) plainDrain();
   for (const session of t.sessions) session.close();
   let passing = false;
   const pass = () => {
     if (!migrating || passing) return;
-    const batch = migratable(t, server);
+    const batch = migratable(t, server, key!);
     if (batch.length === 0) return;
     passing = true;
     // Nothing reads these any more; what the clients send meanwhile waits in the kernel for the

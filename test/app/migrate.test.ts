@@ -193,3 +193,47 @@ describe('connection migration of other connections (migration.register, opt-in)
     expect(await r.exited).toEqual({ code: 0, signal: null });
   });
 });
+
+describe('connection migration of a busy connection', () => {
+  it('a request in flight is finished by the old generation, with keep-alive, and the connection moves once idle', async () => {
+    const name = `migrate-busy-${process.pid}`;
+    const r = start(['-l', '127.0.0.1:0', '--name', name, '--', process.execPath, APP]);
+    const { port } = hostPort(await listeningOn(r));
+    await r.waitFor('stderr', /ready, generation 1/);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    defer(() => agent.destroy());
+    let opened = 0;
+    let closed = 0;
+    const create = agent.createConnection.bind(agent) as (...a: unknown[]) => net.Socket;
+    (agent as unknown as { createConnection: (...a: unknown[]) => net.Socket }).createConnection = (...a: unknown[]) => {
+      const s = create(...a);
+      opened++;
+      s.once('close', () => closed++);
+      return s;
+    };
+    const get = (path: string) =>
+      new Promise<{ body: string; connection: string | undefined }>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ body: body.trim(), connection: res.headers.connection }));
+          })
+          .on('error', reject);
+      });
+    const first = await get('/');
+    expect(first.body).toMatch(/generation 1$/);
+    // In flight while the reload happens: generation 1 answers it after its SIGTERM.
+    const [busy, code] = await Promise.all([get('/after-term'), control(['reload', '--name', name])]);
+    expect(code).toBe(0);
+    expect(busy).toEqual({ body: first.body, connection: 'keep-alive' });
+    // Then the same connection reaches generation 2 (generation 1 may answer a few more first).
+    let next = busy;
+    for (let i = 0; i < 100 && next.body === first.body; i++) next = await get('/');
+    expect(next.body).toMatch(/generation 2$/);
+    expect({ opened, closed }).toEqual({ opened: 1, closed: 0 });
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(counts(r.stderr).get(2)).toEqual({ accepted: 0, migrated: 1 });
+  });
+});
