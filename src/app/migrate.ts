@@ -77,6 +77,9 @@ export function offerMigration(server: net.Server): void {
   servers.set(key, server);
   server.once('close', () => {
     if (servers.get(key) === server) servers.delete(key);
+    // The poll loop's parked poll() keeps the process alive: with nothing left to adopt
+    // connections for, let it end as it would without migration.
+    if (servers.size === 0) closeReceiver();
   });
   const me = identity();
   if (!me || receiver || !receiving) return;
@@ -112,6 +115,10 @@ export function offerMigration(server: net.Server): void {
 /** Take no more connections from older generations (this one drains, or exits). */
 export function stopReceiving(): void {
   receiving = false;
+  closeReceiver();
+}
+
+function closeReceiver(): void {
   if (!receiver) return;
   const { fd, path, watch } = receiver;
   receiver = undefined;
