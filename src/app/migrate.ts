@@ -46,6 +46,7 @@ const servers = new Map<string, net.Server>();
 const migratedSockets = new WeakSet<net.Socket>();
 let receiver: { fd: number; path: string; watch: Watch } | undefined;
 let receiving = true;
+let exitHook = false;
 
 /**
  * Both generations inherit the same listening socket, so they name it alike: the family,
@@ -102,14 +103,20 @@ export function offerMigration(server: net.Server): void {
       let conn: number;
       try {
         conn = accept(listening, SOCK_NONBLOCK).fd;
-      } catch {
-        return; // EAGAIN: all taken
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EAGAIN') return; // all taken
+        // EMFILE and the like: poll(2) is level-triggered and would call again at once, forever.
+        // Older generations then drain their connections as before.
+        process.emitWarning(`connection migration off: can't accept on ${path}: ${(err as Error).message}`, { code: 'SOCKACT_MIGRATE' });
+        closeReceiver();
+        return;
       }
       void take(conn);
     }
   });
   receiver = { fd: listening, path, watch };
-  process.once('exit', stopReceiving);
+  if (!exitHook) process.once('exit', stopReceiving);
+  exitHook = true;
 }
 
 /** Take no more connections from older generations (this one drains, or exits). */
