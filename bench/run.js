@@ -7,6 +7,7 @@ import * as appStartup from './app-startup.js';
 import * as appScale from './app-scale.js';
 import * as drain from './drain.js';
 import * as launch from './launch.js';
+import * as migrate from './migrate.js';
 import * as throughput from './throughput.js';
 import * as supervise from './supervise.js';
 import * as takeover from './takeover.js';
@@ -23,6 +24,8 @@ const benches = {
   // The noise floor of the line above: two identical servers, measured the same way.
   'throughput-aa': () => throughput.run({ kinds: ['direct', 'direct'] }),
   drain: () => drain.run(),
+  // Issue 9: keep-alive connections handed to each new generation instead of closed.
+  migrate: () => migrate.run(),
   // The supervisor (issue 6) and its chart (issue 10); `node bench/run.js supervise` runs these alone.
   'supervise-reload': () => supervise.reloadUnderLoad(),
   'supervise-storm': () => supervise.storm(),

@@ -4,6 +4,7 @@ import { formatSockAddr } from '../protocol/sockaddr.js';
 import { errorReason } from '../sys/errors.js';
 import { ADOPTED_BACKLOG, adoptedBy, alreadyAdopted, claim, recordServed, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
+import { offerMigration } from './migrate.js';
 
 /** Anything with net.Server's listen(): net, http, https, http2 servers, express's and fastify's underlying server. */
 type ListenableServer = Pick<net.Server, 'listen' | 'once' | 'off' | 'address' | 'listening'>;
@@ -55,6 +56,7 @@ export async function listen(server: ListenableServer, options: ListenOptions = 
     // The backlog must be an argument: listen({ fd, backlog }) ignores the option and uses 511.
     await listening(server, () => server.listen({ fd: d.fd }, options.backlog ?? ADOPTED_BACKLOG), `fd ${d.fd} (${quote(d.name)})`, d);
     recordServed({ server, name: d.name });
+    offerMigration(server as net.Server);
     return { activated: true, fd: d.fd, name: d.name, address: d.address ?? formatAddress(server) };
   }
   let where: string;

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { quote, SockactError } from '../protocol/errors.js';
 import { ADOPTED_BACKLOG, claim, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
+import { offerMigration } from './migrate.js';
 
 interface Base {
   readonly fd: number;
@@ -55,6 +56,7 @@ export async function getListeners(options: GetListenersOptions = {}): Promise<L
   try {
     for (const d of fds) made.push(adopt(d, options, udp));
     await Promise.all(made.map((l) => ready(l, options.backlog ?? ADOPTED_BACKLOG)));
+    for (const l of made) if (l.type === 'server') offerMigration(l.server);
   } catch (err) {
     for (const l of made) closeQuietly(l);
     throw err;

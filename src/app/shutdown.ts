@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type net from 'node:net';
+import { addressKey, handOver, hasSuccessor, migration, type Outgoing, resumeReading, stopReading, stopReceiving } from './migrate.js';
 import { notify } from './notify.js';
 
 /** net.Server and its subclasses (http, https, http2). */
@@ -111,6 +112,12 @@ export interface ShutdownOptions {
   idleTimeout?: number;
   /** Send STOPPING=1 first (default true; a no-op without NOTIFY_SOCKET). */
   notify?: boolean;
+  /**
+   * Hand idle HTTP/1 connections (and those given to migration.register()) to a newer generation
+   * under sockact's supervisor instead of closing them (default true; see migrate.ts). Without a
+   * newer generation that takes them, the drain is the plain one.
+   */
+  migrate?: boolean;
 }
 
 export interface ShutdownResult {
@@ -162,6 +169,29 @@ function closeQuiet(t: Tracking, idleMs: number): void {
 }
 
 /**
+ * The connections of `server` that can move now: HTTP/1 ones between requests (no request in
+ * flight, no byte read since the last response, nothing left to write, still parsed as HTTP: an
+ * upgraded one is not), and those the app registered (nothing unread in Node's buffer).
+ */
+function migratable(t: Tracking, server: net.Server, key: string): Outgoing[] {
+  const out: Outgoing[] = [];
+  // A TLS connection's state (keys, sequence numbers) lives in this process: https never moves.
+  const http1 = 'setSecureContext' in server ? new Map<net.Socket, Http1Conn>() : t.http1;
+  for (const [socket, c] of http1) {
+    const s = socket as net.Socket & { parser?: unknown; _httpMessage?: unknown };
+    if (migration.registered.has(socket) || socket.destroyed || c.inFlight > 0) continue;
+    if (socket.bytesRead !== c.bytesRead || socket.writableLength > 0 || s._httpMessage || !s.parser) continue;
+    out.push({ socket, server: key, kind: 'http' });
+  }
+  for (const [socket, r] of migration.registered) {
+    if (r.server !== server || socket.destroyed || socket.readableLength > 0 || socket.writableLength > 0) continue;
+    const state = r.state();
+    out.push({ socket, server: key, kind: 'app', state: typeof state === 'string' ? Buffer.from(state) : state });
+  }
+  return out;
+}
+
+/**
  * Graceful stop (sd_notify(3) STOPPING=1): send STOPPING=1, stop accepting (server.close(),
  * which closes the adopted fd and never calls shutdown(2) on it: systemd, or the next process,
  * keeps its own copy and its queue), let in-flight requests finish, answer every request that
@@ -178,19 +208,53 @@ export async function shutdown(server: Server, options: ShutdownOptions = {}): P
   const timeout = options.timeout ?? 10_000;
   const idleMs = Math.min(options.idleTimeout ?? IDLE_MS, timeout);
   if (options.notify !== false) sendStopping();
+  // Draining: connections an older generation still hands over go to a newer one, or stay there.
+  stopReceiving();
   const t = track(server, false);
-  t.draining = true;
-  for (const res of t.responses) if (!res.headersSent) res.shouldKeepAlive = false;
+  const plainDrain = () => {
+    t.draining = true;
+    for (const res of t.responses) if (!res.headersSent) res.shouldKeepAlive = false;
+  };
+  // Only with tracking from the start: a connection never seen might be idle and be closed by
+  // closeIdleConnections while it is being handed over.
+  const key = addressKey(server);
+  let migrating = options.migrate !== false && t.early && key !== undefined && hasSuccessor();
+  // Migrating: responses keep "Connection: keep-alive", the connection moves once it is idle.
+  if (!migrating) plainDrain();
   for (const session of t.sessions) session.close();
+  let passing = false;
+  const pass = () => {
+    if (!migrating || passing) return;
+    const batch = migratable(t, server, key!);
+    if (batch.length === 0) return;
+    passing = true;
+    // Nothing reads these any more; what the clients send meanwhile waits in the kernel for the
+    // process that adopts them (or for this one again).
+    for (const o of batch) stopReading(o.socket);
+    void handOver(batch).then((taken) => {
+      passing = false;
+      // destroy(), never end(): close(2) of this copy leaves the connection to the other one.
+      for (const o of batch) if (taken.has(o.socket)) o.socket.destroy();
+      for (const o of batch) if (!taken.has(o.socket)) resumeReading(o.socket);
+      if (taken.size < batch.length) {
+        migrating = false;
+        plainDrain();
+      }
+    });
+  };
+  pass();
 
   const closed = new Promise<void>((resolve) => closeListener(server, resolve));
   const start = performance.now();
-  const sweep = isHttp1(server)
-    ? setInterval(() => {
-        closeQuiet(t, idleMs);
-        if (!t.early && performance.now() - start >= idleMs) server.closeIdleConnections!();
-      }, Math.max(10, Math.min(100, idleMs / 4)))
-    : undefined;
+  const sweep =
+    isHttp1(server) || migrating
+      ? setInterval(() => {
+          if (migrating) return pass();
+          if (!isHttp1(server)) return;
+          closeQuiet(t, idleMs);
+          if (!t.early && performance.now() - start >= idleMs) server.closeIdleConnections!();
+        }, Math.max(10, Math.min(100, idleMs / 4)))
+      : undefined;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeout);

@@ -75,7 +75,9 @@ export class RealSeam implements ProcessSeam {
     const launch = this.opts.launch;
     const opts: SpawnActivatedOptions = {
       ...launch,
-      setenv: { ...this.#balance(), ...launch.setenv, ...req.env, NOTIFY_SOCKET: channel.path },
+      // SOCKACT_MIGRATE_DIR: where generations hand connections over (app/migrate.ts); the
+      // receiver's private directory, reachable by the children's user only.
+      setenv: { ...this.#balance(), ...launch.setenv, ...req.env, NOTIFY_SOCKET: channel.path, SOCKACT_MIGRATE_DIR: this.opts.receiver.dir },
       detached: true,
     };
     if (this.opts.prefix) opts.stdio = [launch.stdio?.[0] ?? 'inherit', 'pipe', 'pipe'];

@@ -34,7 +34,8 @@ describe('the program gets what systemd-socket-activate gives it', () => {
     expect((await r.exited).code).toBe(0);
     const env = envOf(r.stdout);
     const { NOTIFY_SOCKET: _, ...kept } = own;
-    // The supervisor's own: this child's notify socket (never the stale one), its worker index and generation.
+    // The supervisor's own: this child's notify socket (never the stale one), its worker index and
+    // generation, and where generations hand connections over (the notify socket's directory).
     expect(env.NOTIFY_SOCKET).toMatch(/\/sockact-notify-\w+\/\d+\.sock$/);
     expect(env).toEqual({
       ...kept,
@@ -43,6 +44,7 @@ describe('the program gets what systemd-socket-activate gives it', () => {
       NOTIFY_SOCKET: env.NOTIFY_SOCKET,
       SOCKACT_WORKER: '0',
       SOCKACT_GENERATION: '1',
+      SOCKACT_MIGRATE_DIR: env.NOTIFY_SOCKET!.replace(/\/\d+\.sock$/, ''),
     });
   });
 
