@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+
+// Temp dirs and abstract names live in tmp.ts; re-exported for the tests that import them from here.
+export { abstractName, perTest, tempDir } from './tmp.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The built command, as a user runs it (tests run the code in dist/, built by test/_support/global-setup.ts). */
@@ -15,25 +16,13 @@ export const SD_PEER = join(ROOT, 'test/_support/sd-peer.py');
 export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /**
- * A child (python3 -c) that prints, as one JSON line, every fd it holds with its FD_CLOEXEC flag
- * and what it points to, plus the environment variables it was asked about.
+ * A Python program (fd-lister.py) that prints, as one JSON line, every fd it holds with its
+ * FD_CLOEXEC and O_NONBLOCK flags and what it points to, plus the environment variables named
+ * in its arguments.
  */
-export const FD_LISTER = `
-import json, os, sys
-fds = {}
-for name in os.listdir('/proc/self/fd'):
-    fd = int(name)
-    try:
-        target = os.readlink('/proc/self/fd/' + name)
-        flags = open('/proc/self/fdinfo/' + name).read()
-    except OSError:
-        continue  # the directory listing's own fd, closed by now
-    if target.startswith('/proc/') and target.endswith('/fd'):
-        continue
-    octal = [l for l in flags.splitlines() if l.startswith('flags:')][0].split()[1]
-    fds[fd] = {'target': target, 'cloexec': bool(int(octal, 8) & 0o2000000), 'nonblock': bool(int(octal, 8) & 0o4000)}
-print(json.dumps({'pid': os.getpid(), 'fds': fds, 'env': {k: os.environ.get(k) for k in sys.argv[1:]}}), flush=True)
-`;
+export const FD_LISTER_PY = join(ROOT, 'test/_support/fd-lister.py');
+/** The same program as text, for tests that run it with `python3 -c` or add lines to it. */
+export const FD_LISTER = readFileSync(FD_LISTER_PY, 'utf8');
 
 export interface Run {
   child: ChildProcess;
@@ -123,35 +112,4 @@ export function exchange(target: { host: string; port: number } | { path: string
     s.on('error', rej);
     s.on('close', () => res(data));
   });
-}
-
-/** A fresh private directory for UNIX socket paths; remove it with the returned function. */
-export function tempDir(): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'sockact-launch-'));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/**
- * Per-test clean-up for a test file: `defer(fn)` runs fn after the current test, and `dir()`
- * gives a private directory removed then.
- */
-export function perTest(): { defer: (fn: () => void) => void; dir: () => string } {
-  const pending: (() => void)[] = [];
-  afterEach(() => {
-    for (const c of pending.splice(0)) c();
-  });
-  const defer = (fn: () => void) => void pending.push(fn);
-  return {
-    defer,
-    dir() {
-      const t = tempDir();
-      defer(t.cleanup);
-      return t.dir;
-    },
-  };
-}
-
-/** A unique abstract socket name for this test run. */
-export function abstractName(tag: string): string {
-  return `@sockact-test-${tag}-${process.pid}-${Math.random().toString(36).slice(2)}`;
 }

@@ -6,9 +6,10 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listener, ROOT, runActivated, tempDir } from './_helpers.js';
+import { fileTempDir } from '../_support/tmp.js';
+import { listener, ROOT, runActivated } from './_helpers.js';
 
-const dir = tempDir();
+const dir = fileTempDir();
 
 function waitFor(child: ReturnType<typeof runActivated>, text: RegExp): Promise<void> {
   return new Promise((resolve, reject) => {

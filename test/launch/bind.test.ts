@@ -18,7 +18,7 @@ import {
   SOL_SOCKET,
   SO_REUSEPORT,
 } from '../../src/sys/index.js';
-import { abstractName, tempDir } from '../_support/launcher.js';
+import { abstractName, tempDir } from '../_support/tmp.js';
 import { itAsRoot } from '../_support/root.js';
 
 const open: BoundSocket[] = [];

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
 import { closeFd, getsockname, bind, listenSocket, O_CLOEXEC, pipe, pollLoop, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
-import { PYTHON, ROOT, exchange, run, tempDir, type Run } from '../_support/launcher.js';
+import { PYTHON, ROOT, exchange, run, type Run } from '../_support/launcher.js';
+import { tempDir } from '../_support/tmp.js';
 
 const APP = join(ROOT, 'test/launch/fixtures/handoff-app.mjs');
 const cleanups: (() => void)[] = [];

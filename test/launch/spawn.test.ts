@@ -6,7 +6,8 @@ import { bindAll, closeSockets, type BoundSocket } from '../../src/launch/bind.j
 import { lookupUser } from '../../src/launch/ids.js';
 import { describeExit, spawnActivated, type SpawnActivatedOptions } from '../../src/launch/spawn.js';
 import { parseListen } from '../../src/protocol/address.js';
-import { abstractName, FD_LISTER, PYTHON, SD_PEER, tempDir } from '../_support/launcher.js';
+import { FD_LISTER, PYTHON, SD_PEER } from '../_support/launcher.js';
+import { abstractName, tempDir } from '../_support/tmp.js';
 import { itAsRoot } from '../_support/root.js';
 
 const open: BoundSocket[] = [];

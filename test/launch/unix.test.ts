@@ -9,7 +9,8 @@ import { LaunchError } from '../../src/launch/errors.js';
 import { bindUnixPath, prepareUnixPath } from '../../src/launch/unix.js';
 import { parseListen } from '../../src/protocol/address.js';
 import { bind, closeFd, socket } from '../../src/sys/index.js';
-import { perTest, PYTHON } from '../_support/launcher.js';
+import { PYTHON } from '../_support/launcher.js';
+import { perTest } from '../_support/tmp.js';
 
 const { defer, dir } = perTest();
 const asRoot = process.getuid!() === 0;

@@ -1,13 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, constants as fsc } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, readdirSync, readlinkSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { accessMode } from '../../src/sys/fd.js';
 import * as sys from '../../src/sys/index.js';
+import { fileTempDir } from '../_support/tmp.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'sockact-fd-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir();
 
 describe('fileKind (fstat)', () => {
   it('tells sockets, FIFOs, files and char devices apart', () => {
