@@ -43,18 +43,8 @@ function offer(fds: number[], names: string[], root: () => number | undefined): 
   return { ...h, close: () => h.close(), env: { ...h.env, ...WRAPPED } };
 }
 
-/** Send SIGWINCH to every thread of a process but its main one, a few times (tgkill, glibc 2.30+). */
-const SIGNAL_EVERY_THREAD = `
-import ctypes, os, signal, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-pid = int(sys.argv[1])
-time.sleep(0.05)
-for _ in range(5):
-    for tid in map(int, os.listdir("/proc/%d/task" % pid)):
-        if tid != pid:
-            libc.tgkill(pid, tid, signal.SIGWINCH)
-    time.sleep(0.02)
-`;
+/** Sends SIGWINCH to every thread of a process but its main one (see the fixture). */
+const SIGNAL_EVERY_THREAD = join(ROOT, 'test/launch/fixtures/signal-every-thread.py');
 
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
 
@@ -144,7 +134,7 @@ describe('hand-off over a private UNIX socket', () => {
     // A process-directed signal goes to the main thread when it can take it; tgkill aims one at every
     // other thread instead, the one parked in the hand-off's poll() among them.
     await new Promise<void>((resolve, reject) =>
-      execFile(PYTHON, ['-c', SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())),
+      execFile(PYTHON, [SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())),
     );
     const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...h.env } });
     runs.push(r);
