@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WAIT_TIMEOUT } from './wait.js';
 
 // Temp dirs and abstract names live in tmp.ts; re-exported for the tests that import them from here.
 export { abstractName, perTest, tempDir } from './tmp.js';
@@ -24,6 +25,13 @@ export const FD_LISTER_PY = join(ROOT, 'test/_support/fd-lister.py');
 /** The same program as text, for tests that run it with `python3 -c` or add lines to it. */
 export const FD_LISTER = readFileSync(FD_LISTER_PY, 'utf8');
 
+/**
+ * How long Run.waitFor waits unless told: longer than the other waits (test/_support/wait.ts),
+ * since one waitFor may span a whole run (npm start's demo takes ~11 s here), yet short of the
+ * 30 s test timeout, so a hang fails with what the process wrote instead of "timed out".
+ */
+export const RUN_WAIT_TIMEOUT = 20_000;
+
 export interface Run {
   child: ChildProcess;
   /** Everything written so far. */
@@ -31,8 +39,17 @@ export interface Run {
   readonly stderr: string;
   /** Settles when the process has exited and its output is complete. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolve with the first match of `re` on a stream, waiting for more output as needed. */
-  waitFor(stream: 'stdout' | 'stderr', re: RegExp): Promise<RegExpMatchArray>;
+  /**
+   * `exited`, bounded: still running `timeout` ms on (default WAIT_TIMEOUT) is an error that says
+   * it outlived `after` (what should have ended it: "SIGTERM") and shows what it wrote.
+   */
+  ended(after: string, timeout?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Resolve with the first match of `re` on a stream, waiting for more output as needed. The
+   * process's exit without it, or `timeout` ms (default RUN_WAIT_TIMEOUT) without it, is an
+   * error naming `re` and showing what the process wrote.
+   */
+  waitFor(stream: 'stdout' | 'stderr', re: RegExp, timeout?: number): Promise<RegExpMatchArray>;
 }
 
 /** Run a command with piped output and helpers to wait for lines. */
@@ -68,14 +85,32 @@ export function run(command: string, args: readonly string[], opts: SpawnOptions
       return out.stderr;
     },
     exited,
-    async waitFor(stream, re) {
+    ended(after, timeout = WAIT_TIMEOUT) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`pid ${child.pid} (${child.spawnargs.slice(1, 3).join(' ')} ...) still running ${timeout} ms after ${after}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`)), timeout);
+      });
+      return Promise.race([exited, late]).finally(() => clearTimeout(timer));
+    },
+    async waitFor(stream, re, timeout = RUN_WAIT_TIMEOUT) {
+      const deadline = Date.now() + timeout;
       for (;;) {
         const m = out[stream].match(re);
         if (m) return m;
         if (closed) {
           throw new Error(`exited without ${re} on ${stream}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
         }
-        await new Promise<void>((r) => waiters.push(r));
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new Error(`no ${re} on ${stream} of pid ${child.pid} within ${timeout} ms\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
+        }
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(timer);
+            r();
+          });
+        });
       }
     },
   };
@@ -99,11 +134,16 @@ export function hostPort(label: string): { host: string; port: number } {
   return { host: m[1]!, port: Number(m[2]) };
 }
 
-/** Connect over TCP or a UNIX path and collect everything the peer sends until it closes. */
-export function exchange(target: { host: string; port: number } | { path: string }, send?: string): Promise<string> {
+/**
+ * Connect over TCP or a UNIX path and collect everything the peer sends until it closes. No close
+ * within `timeout` ms (default RUN_WAIT_TIMEOUT) is an error naming the target and what came.
+ */
+export function exchange(target: { host: string; port: number } | { path: string }, send?: string, timeout = RUN_WAIT_TIMEOUT): Promise<string> {
   return new Promise((res, rej) => {
     const s: Socket = connect(target as never);
     let data = '';
+    const what = 'path' in target ? target.path : `${target.host}:${target.port}`;
+    s.setTimeout(timeout, () => s.destroy(new Error(`${what}: the peer did not close the connection within ${timeout} ms; it sent: ${JSON.stringify(data)}`)));
     s.setEncoding('utf8');
     s.on('connect', () => {
       if (send !== undefined) s.end(send);

@@ -259,7 +259,7 @@ s.detach()
       c.on('error', rej);
     });
     r.child.kill('SIGTERM');
-    await r.exited;
+    await r.ended('SIGTERM');
   });
 
   it('reports the port it got for port 0', async () => {

@@ -43,7 +43,7 @@ describe('sockact --on-demand, stopped while waiting', () => {
     const r = sockact(['--on-demand', '-l', '127.0.0.1:0', '--', PYTHON, SD_PEER]);
     await r.waitFor('stderr', /waiting for the first connection or datagram\n/);
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
     expect(r.stderr).not.toContain('started');
     expect(r.stdout).toBe('');
   });
@@ -69,7 +69,7 @@ describe('sockact --accept', () => {
     expect(local.reply).toBe(`127.0.0.1 ${local.localPort}\nand an echo\n`);
     expect(r.stderr).toMatch(new RegExp(`connection from 127\\.0\\.0\\.1:${local.localPort} on 127\\.0\\.0\\.1:${port}: started sh -c .* as pid \\d+`));
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
   it('on SIGTERM stops accepting, passes it to the running programs, and ends by it once they are gone', async () => {
@@ -81,7 +81,7 @@ describe('sockact --accept', () => {
     c.on('error', () => undefined);
     await r.waitFor('stdout', /serving\n/);
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
     expect(r.stdout).toBe('serving\nstopping\n');
     expect(r.stderr).toMatch(/pid \d+ exited with code 0\n$/);
     c.destroy();

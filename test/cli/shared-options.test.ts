@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { perTest, PYTHON, SOCKACT } from '../_support/launcher.js';
+import { WAIT_TIMEOUT } from '../_support/wait.js';
 
 const SA = '/usr/bin/systemd-socket-activate';
 const { defer, dir } = perTest();
@@ -52,7 +53,11 @@ async function report(argv: string[], wake: string[]): Promise<Report> {
   }
   for (let i = 0; i < 400 && !out.includes('\n') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
   child.kill('SIGTERM'); // accept mode keeps the launcher running
-  await exited;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`${argv.join(' ')}: still running ${WAIT_TIMEOUT} ms after SIGTERM\n${err}`)), WAIT_TIMEOUT);
+  });
+  await Promise.race([exited, late]).finally(() => clearTimeout(timer));
   if (!out.includes('\n')) throw new Error(`${argv.join(' ')}: no report\n${err}`);
   return JSON.parse(out.split('\n')[0]!) as Report;
 }

@@ -38,7 +38,7 @@ describe('sockact: signals', () => {
       await r.waitFor('stdout', new RegExp(`got ${sig}\\n`));
     }
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(r.stdout).toBe(`ready\n${sigs.map((s) => `got ${s}\n`).join('')}got SIGTERM\n`);
     // SIGUSR1 went to the child, not to Node's inspector in sockact.
     expect(r.stderr).not.toContain('Debugger');
@@ -50,7 +50,7 @@ describe('sockact: signals', () => {
       const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, '-c', REPORTER.replace('if sig == signal.SIGTERM', `if sig == signal.${sig}`)]);
       await r.waitFor('stdout', /ready\n/);
       r.child.kill(sig);
-      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(await r.ended(sig)).toEqual({ code: 0, signal: null });
       expect(r.stdout).toBe(`ready\ngot ${sig}\n`);
     }
   });
@@ -64,7 +64,7 @@ describe('sockact: signals', () => {
     await r.waitFor('stderr', new RegExp(`pid ${first} exited with code 0`));
     expect(r.stdout).toBe('ready\nready\ngot SIGTERM\n'); // the old one never saw SIGHUP
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 
   it('a signal sent to the whole process group reaches the program once (the program has its own group)', async () => {
@@ -92,7 +92,7 @@ while True:
     process.kill(-r.child.pid!, 'SIGUSR1');
     await new Promise((res) => setTimeout(res, 500)); // a second delivery would have come by now
     process.kill(-r.child.pid!, 'SIGTERM');
-    await r.exited;
+    await r.ended('SIGTERM to the process group');
     expect(r.stdout).toBe('ready\nusr1 count 1\n');
   });
 
@@ -104,7 +104,7 @@ while True:
       await r.waitFor('stdout', /ready\n/);
       const pid = startedPid((await r.waitFor('stderr', /started .* as pid \d+/))[0]);
       process.kill(pid, sig);
-      await r.exited;
+      await r.ended(`${sig} to the program`);
       expect(r.stdout).toBe(`ready\nstatus=${128 + constants.signals[sig]}\n`);
       expect(r.stderr).toContain(`sockact: pid ${pid} killed by ${sig}`);
     },
@@ -114,7 +114,7 @@ while True:
     const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, '-c', SLEEPER]);
     await r.waitFor('stdout', /ready\n/);
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
   it('exits 128+N for a signal that dumps core, instead of dumping a core of its own', async () => {
@@ -122,7 +122,7 @@ while True:
     await r.waitFor('stdout', /ready\n/);
     const pid = startedPid((await r.waitFor('stderr', /started .* as pid \d+/))[0]);
     process.kill(pid, 'SIGQUIT');
-    expect(await r.exited).toEqual({ code: 128 + constants.signals.SIGQUIT, signal: null });
+    expect(await r.ended('SIGQUIT')).toEqual({ code: 128 + constants.signals.SIGQUIT, signal: null });
   });
 
   it('lets a Ctrl-C in a terminal reach the program once, not twice', async () => {
