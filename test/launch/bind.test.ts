@@ -11,14 +11,13 @@ import {
   getsockoptInt,
   IPPROTO_IPV6,
   IPV6_V6ONLY,
-  isCloexec,
-  isNonBlocking,
   recvmsg,
   socketInfo,
   SOL_SOCKET,
   SO_REUSEPORT,
 } from '../../src/sys/index.js';
 import { abstractName, tempDir } from '../_support/tmp.js';
+import { fdFlags } from '../_support/fdinfo.js';
 import { itAsRoot } from '../_support/root.js';
 
 const open: BoundSocket[] = [];
@@ -82,8 +81,7 @@ describe('bindSocket', () => {
     expect(port(s)).toBeGreaterThan(0);
     expect(s.label).toBe(`127.0.0.1:${port(s)}`);
     expect(socketInfo(s.fd)).toMatchObject({ type: 'stream', family: 'inet', listening: true, protocol: 6 });
-    expect(isNonBlocking(s.fd)).toBe(false);
-    expect(isCloexec(s.fd)).toBe(true);
+    expect(fdFlags(s.fd)).toEqual({ cloexec: true, nonblock: false });
     // Nobody accepts, yet the handshake completes: the connection waits in the backlog.
     await connects('127.0.0.1', port(s));
   });

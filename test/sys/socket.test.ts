@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
+import { fdFlags } from '../_support/fdinfo.js';
 import { abstractName, fileTempDir } from '../_support/tmp.js';
 
 const dir = fileTempDir();
@@ -29,8 +30,7 @@ describe('socket, bind, listenSocket, getsockname, socketInfo', () => {
         else expect((info.local as { port: number }).port).toBeGreaterThan(0);
         expect(info.protocol).toBe(family === 'unix' ? 0 : type === 'stream' ? 6 : 17);
         // Sockets made by the seam are close-on-exec and blocking, as systemd makes them.
-        expect(sys.isCloexec(fd)).toBe(true);
-        expect(sys.isNonBlocking(fd)).toBe(false);
+        expect(fdFlags(fd)).toEqual({ cloexec: true, nonblock: false });
         expect(sys.fileKind(fd)).toBe('socket');
       } finally {
         sys.closeFd(fd);
