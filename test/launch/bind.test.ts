@@ -19,6 +19,7 @@ import {
 import { abstractName, tempDir } from '../_support/tmp.js';
 import { fdFlags } from '../_support/fdinfo.js';
 import { itAsRoot } from '../_support/root.js';
+import { waitUntil } from '../_support/wait.js';
 
 const open: BoundSocket[] = [];
 const dirs: (() => void)[] = [];
@@ -114,11 +115,8 @@ describe('bindSocket', () => {
     await new Promise<void>((res, rej) => sender.send('ping', port(s), '127.0.0.1', (e) => (e ? rej(e) : res())));
     sender.close();
     let got = recvmsg(s.fd);
-    while (!got) {
-      await new Promise((r) => setTimeout(r, 5));
-      got = recvmsg(s.fd);
-    }
-    expect(got.data.toString()).toBe('ping');
+    await waitUntil('the datagram in the bound UDP socket', () => (got ??= recvmsg(s.fd)) !== undefined, { every: 5 });
+    expect(got!.data.toString()).toBe('ping');
   });
 
   it('binds UNIX seqpacket and abstract sockets', () => {

@@ -1,7 +1,7 @@
 // The hand-off (sockact --wrapper): sockets offered over a private UNIX socket to descendants of
 // the program, for apps behind a wrapper that breaks LISTEN_PID or closes fds 3.. (npm does).
 // Real processes: a shell that does not exec (a wrapper), a Node wrapper, a stranger.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -81,15 +81,13 @@ describe('hand-off over a private UNIX socket', () => {
     const h = offer([fd], ['web'], () => root);
     const wrapper = `require('node:child_process').spawn(process.execPath, [${JSON.stringify(APP)}], { stdio: 'inherit' }).on('exit', (c) => process.exit(c ?? 1))`;
     // The sockets are at fd 3 in the wrapper, and Node closes them in its children, as npm's would be.
-    const child = spawn(process.execPath, ['-e', wrapper], { cwd: ROOT, env: { ...process.env, ...h.env }, stdio: ['ignore', 'pipe', 'pipe', fd] });
-    root = child.pid;
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    while (!out.includes('\n')) await new Promise((r) => child.stdout!.once('data', r));
-    const line = JSON.parse(out.split('\n')[0]!);
+    const r = run(process.execPath, ['-e', wrapper], { cwd: ROOT, env: { ...process.env, ...h.env }, stdio: ['ignore', 'pipe', 'pipe', fd] });
+    runs.push(r);
+    root = r.child.pid;
+    const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
     expect(line.fds[0]).toMatchObject({ name: 'web', address: `127.0.0.1:${port}` });
     expect(await exchange({ host: '127.0.0.1', port }, GET)).toContain(`hello from pid ${line.pid}`);
-    child.kill('SIGKILL');
+    r.child.kill('SIGKILL');
   });
 
   it('refuses a process that is not a descendant of the program, with one clear line', async () => {
