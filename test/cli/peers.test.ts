@@ -68,30 +68,13 @@ describe("libsystemd's sd_listen_fds_with_names and sd_is_socket* (sd-peer.py)",
  * libsystemd calls it wraps, through ctypes. Either way it prints which one answered, and the
  * test checks that the one it expects did: never silently nothing.
  */
-const PY_SYSTEMD_PEER = `
-import ctypes, json, socket
-try:
-    from systemd import daemon
-    via = "systemd.daemon"
-    names = daemon.listen_fds_with_names()
-    inet = lambda fd, family: daemon.is_socket_inet(fd, family, socket.SOCK_STREAM, 1)
-    unix = lambda fd: daemon.is_socket_unix(fd, socket.SOCK_STREAM, 1)
-except ImportError:
-    via = "libsystemd"
-    lib = ctypes.CDLL("libsystemd.so.0")
-    p = ctypes.POINTER(ctypes.c_char_p)()
-    n = lib.sd_listen_fds_with_names(1, ctypes.byref(p))
-    names = {3 + i: p[i].decode() for i in range(max(n, 0))}
-    inet = lambda fd, family: lib.sd_is_socket_inet(fd, family, socket.SOCK_STREAM, 1, 0) > 0
-    unix = lambda fd: lib.sd_is_socket_unix(fd, socket.SOCK_STREAM, 1, None, 0) > 0
-print(json.dumps({"via": via, "fds": [[fd, names[fd], bool(inet(fd, socket.AF_INET)), bool(inet(fd, socket.AF_INET6)), bool(unix(fd))] for fd in sorted(names)]}))
-`;
+const PY_SYSTEMD_PEER = join(import.meta.dirname, 'fixtures/py-systemd-peer.py');
 
 describe("Python's systemd.daemon.listen_fds_with_names()", () => {
   it('accepts TCP v4, v6 and UNIX sockets with their names (through ctypes where python3-systemd is missing)', async () => {
     const installed = spawnSync(PYTHON, ['-c', 'import systemd.daemon']).status === 0;
     const path = join(dir(), 'app.sock');
-    const r = sockact(['-q', '-l', '127.0.0.1:0,name=v4', '-l', '[::1]:0,name=v6', '-l', `${path},name=unix`, '--', PYTHON, '-c', PY_SYSTEMD_PEER]);
+    const r = sockact(['-q', '-l', '127.0.0.1:0,name=v4', '-l', '[::1]:0,name=v6', '-l', `${path},name=unix`, '--', PYTHON, PY_SYSTEMD_PEER]);
     expect((await r.exited).code).toBe(0);
     const peer = JSON.parse(r.stdout);
     expect(peer.via).toBe(installed ? 'systemd.daemon' : 'libsystemd');

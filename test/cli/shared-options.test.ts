@@ -13,16 +13,7 @@ const SA = '/usr/bin/systemd-socket-activate';
 const { defer, dir } = perTest();
 
 /** The program: one JSON line with what it was given. */
-const REPORT = `
-import json, os, socket
-n = int(os.environ.get('LISTEN_FDS', '0'))
-print(json.dumps({
-  'fds': n,
-  'names': os.environ.get('LISTEN_FDNAMES'),
-  'addrs': [socket.socket(fileno=fd).getsockname() for fd in range(3, 3 + n)],
-  'env': {k: os.environ.get(k) for k in ('FOO', 'SOCKACT_TEST_UNSET')},
-}), flush=True)
-`;
+const REPORT = join(import.meta.dirname, 'fixtures/launch-report.py');
 
 interface Report {
   fds: number;
@@ -36,7 +27,7 @@ interface Report {
  * appears: systemd-socket-activate binds, then waits for a connection), and return the report.
  */
 async function report(argv: string[], wake: string[]): Promise<Report> {
-  const child = spawn(argv[0]!, [...argv.slice(1), PYTHON, '-c', REPORT], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, [...argv.slice(1), PYTHON, REPORT], { stdio: ['ignore', 'pipe', 'pipe'] });
   defer(() => child.kill('SIGKILL'));
   let out = '';
   let err = '';

@@ -6,7 +6,7 @@ import { bindAll, closeSockets, type BoundSocket } from '../../src/launch/bind.j
 import { lookupUser } from '../../src/launch/ids.js';
 import { describeExit, spawnActivated, type SpawnActivatedOptions } from '../../src/launch/spawn.js';
 import { parseListen } from '../../src/protocol/address.js';
-import { FD_LISTER_PY, PYTHON, SD_PEER } from '../_support/launcher.js';
+import { FD_LISTER_PY, PYTHON, ROOT, SD_PEER } from '../_support/launcher.js';
 import { abstractName, tempDir } from '../_support/tmp.js';
 import { itAsRoot } from '../_support/root.js';
 
@@ -101,7 +101,7 @@ describe('spawnActivated', () => {
     const args = ['a b', '"q"', "'s'", '$HOME', '`x`', 'new\nline', '', '-c', '--', '*'];
     const { out } = await output({
       program: PYTHON,
-      args: [join(import.meta.dirname, 'fixtures/print-argv.py'), ...args],
+      args: [join(ROOT, 'test/_support/print-argv.py'), ...args],
       fds: [s!.fd],
     });
     expect(JSON.parse(out)).toEqual(args);
