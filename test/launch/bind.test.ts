@@ -12,6 +12,7 @@ import {
   IPPROTO_IPV6,
   IPV6_V6ONLY,
   recvmsg,
+  type Received,
   socketInfo,
   SOL_SOCKET,
   SO_REUSEPORT,
@@ -114,9 +115,16 @@ describe('bindSocket', () => {
     const sender = createSocket('udp4');
     await new Promise<void>((res, rej) => sender.send('ping', port(s), '127.0.0.1', (e) => (e ? rej(e) : res())));
     sender.close();
-    let got = recvmsg(s.fd);
-    await waitUntil('the datagram in the bound UDP socket', () => (got ??= recvmsg(s.fd)) !== undefined, { every: 5 });
-    expect(got!.data.toString()).toBe('ping');
+    let got: Received | undefined;
+    await waitUntil(
+      'the datagram in the bound UDP socket',
+      () => {
+        got = recvmsg(s.fd);
+        return got !== undefined;
+      },
+      { every: 5 },
+    );
+    expect(got?.data.toString()).toBe('ping');
   });
 
   it('binds UNIX seqpacket and abstract sockets', () => {
