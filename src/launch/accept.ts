@@ -76,13 +76,18 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
     const from = peer ? ` from ${peer.family === 'unix' ? 'a UNIX peer' : `${setenv.REMOTE_ADDR}:${peer.port}`}` : '';
     let child: ChildProcess;
     try {
-      const spawnOpts: SpawnActivatedOptions = { ...opts.restore, program: opts.program, fds: opts.inetd ? [] : [conn], setenv };
+      const spawnOpts: SpawnActivatedOptions = {
+        ...opts.restore,
+        program: opts.program,
+        args: opts.args,
+        fds: opts.inetd ? [] : [conn],
+        setenv,
+        env: opts.env,
+        uid: opts.uid,
+        gid: opts.gid,
+      };
       if (opts.inetd) spawnOpts.stdio = [conn, conn, 'inherit'];
       else spawnOpts.names = [opts.name ?? 'connection'];
-      if (opts.args) spawnOpts.args = opts.args;
-      if (opts.env) spawnOpts.env = opts.env;
-      if (opts.uid !== undefined) spawnOpts.uid = opts.uid;
-      if (opts.gid !== undefined) spawnOpts.gid = opts.gid;
       child = spawnActivated(spawnOpts);
     } finally {
       // The child has its own copy now (libuv returns after exec); ours would keep the peer waiting.

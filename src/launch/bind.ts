@@ -104,9 +104,7 @@ export function bindSocket(spec: ListenSpec): BoundSocket {
     }
     if (spec.type !== 'dgram') listenSocket(fd, spec.backlog ?? DEFAULT_BACKLOG);
     const local = getsockname(fd) ?? addr;
-    const out: BoundSocket = { fd, spec, local, label: formatSockAddr(local) };
-    if (path !== undefined) out.path = path;
-    return out;
+    return { fd, spec, local, label: formatSockAddr(local), path };
   } catch (cause) {
     if (fd >= 0) closeFd(fd);
     if (path !== undefined) removeSocketFile(path);

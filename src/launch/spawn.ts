@@ -160,39 +160,21 @@ function checkShell(): void {
  */
 export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
   const count = opts.fds.length;
-  const envOpts: Parameters<typeof activationEnv>[0] = { count };
-  if (opts.env) envOpts.base = opts.env;
-  if (opts.setenv) envOpts.setenv = opts.setenv;
-  if (opts.names) envOpts.names = opts.names;
-  let env = activationEnv(envOpts);
+  let env = activationEnv({ count, base: opts.env, setenv: opts.setenv, names: opts.names });
   cloexecInheritedFds();
   const extras = opts.nofileSoft !== undefined || (opts.ignoredSignals?.length ?? 0) > 0 || opts.parentDeathSignal !== undefined;
   let cmd = opts.program;
   let argv = [...(opts.args ?? [])];
   if (count > 0 || extras) {
     checkShell();
-    const t = trampoline(env, { listenPid: count > 0, ...pick(opts) });
+    const t = trampoline(env, { listenPid: count > 0, nofileSoft: opts.nofileSoft, ignoredSignals: opts.ignoredSignals, parentDeathSignal: opts.parentDeathSignal });
     env = t.env;
     // "$0" "$@": the program as given (argv[0] `cat`, found on PATH by the shell, as execvp does).
     [cmd, argv] = [TRAMPOLINE_SHELL, ['-c', t.script, opts.program, ...argv]];
   }
   const stdio: StdioOptions = [...(opts.stdio ?? (['inherit', 'inherit', 'inherit'] as const)), ...opts.fds];
-  return spawn(cmd, argv, {
-    stdio,
-    env,
-    ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
-    ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
-    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-    ...(opts.detached ? { detached: true } : {}),
-  });
-}
-
-function pick(opts: SpawnActivatedOptions): { nofileSoft?: number | 'unlimited'; ignoredSignals?: readonly number[]; parentDeathSignal?: NodeJS.Signals } {
-  const out: ReturnType<typeof pick> = {};
-  if (opts.nofileSoft !== undefined) out.nofileSoft = opts.nofileSoft;
-  if (opts.ignoredSignals) out.ignoredSignals = opts.ignoredSignals;
-  if (opts.parentDeathSignal) out.parentDeathSignal = opts.parentDeathSignal;
-  return out;
+  // child_process.spawn treats an undefined uid, gid, cwd or detached as not given.
+  return spawn(cmd, argv, { stdio, env, uid: opts.uid, gid: opts.gid, cwd: opts.cwd, detached: opts.detached });
 }
 
 /** The lifecycle line for a child that ended: "pid 42 exited with code 0", "pid 42 killed by SIGTERM". */

@@ -34,11 +34,9 @@ export const MSG_CTRUNC = 0x08;
 export const MSG_NOSIGNAL = 0x4000;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 
-export const F_DUPFD_CLOEXEC = 1030;
 export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
-export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;

@@ -1,5 +1,5 @@
 import { fstatSync } from 'node:fs';
-import { F_GETFD, F_GETFL, F_SETFD, F_SETFL, FD_CLOEXEC, O_NONBLOCK, F_DUPFD_CLOEXEC } from './constants.js';
+import { F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC } from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
 
@@ -57,22 +57,6 @@ const O_ACCMODE = 3;
 export function accessMode(fd: number): AccessMode {
   const mode = fcntl(fd, F_GETFL, 0, `fcntl(${fd}, F_GETFL)`) & O_ACCMODE;
   return mode === 0 ? 'read' : mode === 1 ? 'write' : 'read-write';
-}
-
-/** O_NONBLOCK lives on the open file description: every process holding the socket shares it. */
-export function isNonBlocking(fd: number): boolean {
-  return (fcntl(fd, F_GETFL, 0, `fcntl(${fd}, F_GETFL)`) & O_NONBLOCK) !== 0;
-}
-
-export function setNonBlocking(fd: number, on = true): void {
-  const flags = fcntl(fd, F_GETFL, 0, `fcntl(${fd}, F_GETFL)`);
-  const next = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
-  if (next !== flags) fcntl(fd, F_SETFL, next, `fcntl(${fd}, F_SETFL)`);
-}
-
-/** dup the fd to the lowest free number >= min, close-on-exec. */
-export function dupCloexec(fd: number, min = 3): number {
-  return fcntl(fd, F_DUPFD_CLOEXEC, min, `dup fd ${fd}`);
 }
 
 export function closeFd(fd: number): void {

@@ -131,9 +131,8 @@ export function recvmsg(fd: number, bufferSize = 4096, maxFds = 16, credentials 
     fds: [],
     truncated: (flags & MSG_TRUNC) !== 0 || r > bufferSize,
     controlTruncated: (flags & MSG_CTRUNC) !== 0,
+    from: nameLen > 0 ? decodeSockAddr(name, nameLen) : undefined,
   };
-  const from = nameLen > 0 ? decodeSockAddr(name, nameLen) : undefined;
-  if (from) out.from = from;
   for (let off = 0; off + CMSG_HDR <= controlLen; ) {
     const len = Number(control.readBigUInt64LE(off));
     if (len < CMSG_HDR) break;

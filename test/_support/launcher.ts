@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { WAIT_TIMEOUT } from './wait.js';
+
+// Temp dirs and abstract names live in tmp.ts; re-exported for the tests that import them from here.
+export { abstractName, perTest, tempDir } from './tmp.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The built command, as a user runs it (tests run the code in dist/, built by test/_support/global-setup.ts). */
@@ -15,25 +17,20 @@ export const SD_PEER = join(ROOT, 'test/_support/sd-peer.py');
 export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /**
- * A child (python3 -c) that prints, as one JSON line, every fd it holds with its FD_CLOEXEC flag
- * and what it points to, plus the environment variables it was asked about.
+ * A Python program (fd-lister.py) that prints, as one JSON line, every fd it holds with its
+ * FD_CLOEXEC and O_NONBLOCK flags and what it points to, plus the environment variables named
+ * in its arguments.
  */
-export const FD_LISTER = `
-import json, os, sys
-fds = {}
-for name in os.listdir('/proc/self/fd'):
-    fd = int(name)
-    try:
-        target = os.readlink('/proc/self/fd/' + name)
-        flags = open('/proc/self/fdinfo/' + name).read()
-    except OSError:
-        continue  # the directory listing's own fd, closed by now
-    if target.startswith('/proc/') and target.endswith('/fd'):
-        continue
-    octal = [l for l in flags.splitlines() if l.startswith('flags:')][0].split()[1]
-    fds[fd] = {'target': target, 'cloexec': bool(int(octal, 8) & 0o2000000), 'nonblock': bool(int(octal, 8) & 0o4000)}
-print(json.dumps({'pid': os.getpid(), 'fds': fds, 'env': {k: os.environ.get(k) for k in sys.argv[1:]}}), flush=True)
-`;
+export const FD_LISTER_PY = join(ROOT, 'test/_support/fd-lister.py');
+/** The same program as text, for tests that run it with `python3 -c` or add lines to it. */
+export const FD_LISTER = readFileSync(FD_LISTER_PY, 'utf8');
+
+/**
+ * How long Run.waitFor waits unless told: longer than the other waits (test/_support/wait.ts),
+ * since one waitFor may span a whole run (npm start's demo takes ~11 s here), yet short of the
+ * 30 s test timeout, so a hang fails with what the process wrote instead of "timed out".
+ */
+export const RUN_WAIT_TIMEOUT = 20_000;
 
 export interface Run {
   child: ChildProcess;
@@ -42,8 +39,17 @@ export interface Run {
   readonly stderr: string;
   /** Settles when the process has exited and its output is complete. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolve with the first match of `re` on a stream, waiting for more output as needed. */
-  waitFor(stream: 'stdout' | 'stderr', re: RegExp): Promise<RegExpMatchArray>;
+  /**
+   * `exited`, bounded: still running `timeout` ms on (default WAIT_TIMEOUT) is an error that says
+   * it outlived `after` (what should have ended it: "SIGTERM") and shows what it wrote.
+   */
+  ended(after: string, timeout?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Resolve with the first match of `re` on a stream, waiting for more output as needed. The
+   * process's exit without it, or `timeout` ms (default RUN_WAIT_TIMEOUT) without it, is an
+   * error naming `re` and showing what the process wrote.
+   */
+  waitFor(stream: 'stdout' | 'stderr', re: RegExp, timeout?: number): Promise<RegExpMatchArray>;
 }
 
 /** Run a command with piped output and helpers to wait for lines. */
@@ -79,14 +85,32 @@ export function run(command: string, args: readonly string[], opts: SpawnOptions
       return out.stderr;
     },
     exited,
-    async waitFor(stream, re) {
+    ended(after, timeout = WAIT_TIMEOUT) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`pid ${child.pid} (${child.spawnargs.slice(1, 3).join(' ')} ...) still running ${timeout} ms after ${after}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`)), timeout);
+      });
+      return Promise.race([exited, late]).finally(() => clearTimeout(timer));
+    },
+    async waitFor(stream, re, timeout = RUN_WAIT_TIMEOUT) {
+      const deadline = Date.now() + timeout;
       for (;;) {
         const m = out[stream].match(re);
         if (m) return m;
         if (closed) {
           throw new Error(`exited without ${re} on ${stream}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
         }
-        await new Promise<void>((r) => waiters.push(r));
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new Error(`no ${re} on ${stream} of pid ${child.pid} within ${timeout} ms\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
+        }
+        await new Promise<void>((r) => {
+          const timer = setTimeout(r, left);
+          waiters.push(() => {
+            clearTimeout(timer);
+            r();
+          });
+        });
       }
     },
   };
@@ -110,11 +134,16 @@ export function hostPort(label: string): { host: string; port: number } {
   return { host: m[1]!, port: Number(m[2]) };
 }
 
-/** Connect over TCP or a UNIX path and collect everything the peer sends until it closes. */
-export function exchange(target: { host: string; port: number } | { path: string }, send?: string): Promise<string> {
+/**
+ * Connect over TCP or a UNIX path and collect everything the peer sends until it closes. No close
+ * within `timeout` ms (default RUN_WAIT_TIMEOUT) is an error naming the target and what came.
+ */
+export function exchange(target: { host: string; port: number } | { path: string }, send?: string, timeout = RUN_WAIT_TIMEOUT): Promise<string> {
   return new Promise((res, rej) => {
     const s: Socket = connect(target as never);
     let data = '';
+    const what = 'path' in target ? target.path : `${target.host}:${target.port}`;
+    s.setTimeout(timeout, () => s.destroy(new Error(`${what}: the peer did not close the connection within ${timeout} ms; it sent: ${JSON.stringify(data)}`)));
     s.setEncoding('utf8');
     s.on('connect', () => {
       if (send !== undefined) s.end(send);
@@ -123,35 +152,4 @@ export function exchange(target: { host: string; port: number } | { path: string
     s.on('error', rej);
     s.on('close', () => res(data));
   });
-}
-
-/** A fresh private directory for UNIX socket paths; remove it with the returned function. */
-export function tempDir(): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'sockact-launch-'));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/**
- * Per-test clean-up for a test file: `defer(fn)` runs fn after the current test, and `dir()`
- * gives a private directory removed then.
- */
-export function perTest(): { defer: (fn: () => void) => void; dir: () => string } {
-  const pending: (() => void)[] = [];
-  afterEach(() => {
-    for (const c of pending.splice(0)) c();
-  });
-  const defer = (fn: () => void) => void pending.push(fn);
-  return {
-    defer,
-    dir() {
-      const t = tempDir();
-      defer(t.cleanup);
-      return t.dir;
-    },
-  };
-}
-
-/** A unique abstract socket name for this test run. */
-export function abstractName(tag: string): string {
-  return `@sockact-test-${tag}-${process.pid}-${Math.random().toString(36).slice(2)}`;
 }

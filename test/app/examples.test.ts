@@ -6,23 +6,23 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listener, ROOT, runActivated, tempDir } from './_helpers.js';
+import { fileTempDir } from '../_support/tmp.js';
+import { waitUntil } from '../_support/wait.js';
+import { listener, ROOT, runActivated } from './_helpers.js';
 
-const dir = tempDir();
+const dir = fileTempDir();
 
+/** `text` on the child's stderr, bounded: its exit first, or none within the bound, is an error with its stderr. */
 function waitFor(child: ReturnType<typeof runActivated>, text: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setInterval(() => {
-      if (text.test(child.stderr())) {
-        clearInterval(t);
-        resolve();
-      }
-    }, 10);
-    child.exited.then(() => {
-      clearInterval(t);
-      reject(new Error(`exited early: ${child.stderr()}`));
-    });
-  });
+  return waitUntil(
+    `${text} on stderr of pid ${child.proc.pid}`,
+    () => {
+      if (text.test(child.stderr())) return true;
+      if (child.proc.exitCode !== null || child.proc.signalCode !== null) throw new Error(`exited early: ${child.stderr()}`);
+      return false;
+    },
+    { every: 10, seen: () => JSON.stringify(child.stderr()) },
+  );
 }
 
 describe('examples', () => {

@@ -9,11 +9,13 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { receiveFds, sendFds } from '../../src/app/fdpass.js';
 import * as sys from '../../src/sys/index.js';
-import { tempDir, wrap, type Child } from './_helpers.js';
+import { wrap, type Child } from '../_support/child.js';
+import { httpGet } from '../_support/http.js';
+import { fileTempDir } from '../_support/tmp.js';
 
 const PEER = path.join(import.meta.dirname, 'fixtures/fdpass-peer.py');
 const PYTHON = '/usr/bin/python3';
-const dir = tempDir();
+const dir = fileTempDir();
 const children: Child[] = [];
 let n = 0;
 
@@ -90,9 +92,7 @@ describe('receiveFds from a Python sender (socket.send_fds)', () => {
     const server = http.createServer((_req, res) => res.end(`served by ${process.pid}\n`));
     await new Promise<void>((r) => server.listen({ fd: b.fds[0] }, r));
     const { port } = server.address() as net.AddressInfo;
-    const body = await new Promise<string>((resolve, reject) =>
-      http.get({ host: '127.0.0.1', port, agent: false }, (res) => res.setEncoding('utf8').on('data', resolve)).on('error', reject),
-    );
+    const { body } = await httpGet({ host: '127.0.0.1', port });
     expect(body).toBe(`served by ${process.pid}\n`);
     server.closeAllConnections();
     await new Promise((r) => server.close(r));

@@ -5,13 +5,16 @@ import { openSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
-import { abstractName, acceptedConnection, FIXTURE, listener, readAll, runActivated, runApp, SD_PEER, tempDir, wrap } from './_helpers.js';
+import { wrap } from '../_support/child.js';
+import { exchange } from '../_support/launcher.js';
+import { abstractName, fileTempDir } from '../_support/tmp.js';
+import { acceptedConnection, FIXTURE, listener, runActivated, runApp, SD_PEER } from './_helpers.js';
 
 /** JSON read back from a child process: its shape is what the assertions check. */
 // biome-ignore lint/suspicious/noExplicitAny: parsed JSON from a child, checked field by field below.
 type Any = any;
 
-const dir = tempDir();
+const dir = fileTempDir();
 
 /** One of every kind systemd passes: TCP v4/v6, UNIX path, abstract, UDP, UNIX dgram, seqpacket, FIFO, file, char device. */
 function everyKind(): { fds: number[]; names: string[] } {
@@ -122,7 +125,7 @@ describe('a descriptor goes straight to Node', () => {
     const udpPort = (udp.addr as { port: number }).port;
     expect(got.server).toMatchObject({ address: '127.0.0.1', port: tcpPort });
     expect(got.socket).toMatchObject({ address: '127.0.0.1', port: udpPort, family: 'IPv4' });
-    expect(await readAll(tcpPort)).toBe(`direct fd 3 pid ${got.pid}\n`);
+    expect(await exchange({ host: '127.0.0.1', port: tcpPort })).toBe(`direct fd 3 pid ${got.pid}\n`);
     const dgram = await import('node:dgram');
     const client = dgram.createSocket('udp4');
     const reply = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));

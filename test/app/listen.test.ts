@@ -9,18 +9,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listen } from '../../src/app/listen.js';
 import { SockactError } from '../../src/protocol/errors.js';
-import { FIXTURE, listener, runActivated, runApp, tcpBacklog, tempDir } from './_helpers.js';
+import { httpGet } from '../_support/http.js';
+import { fileTempDir } from '../_support/tmp.js';
+import { FIXTURE, listener, runActivated, runApp, tcpBacklog } from './_helpers.js';
 
-const dir = tempDir();
+const dir = fileTempDir();
 
-function get(port: number, host = '127.0.0.1'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ host, port, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
+const get = async (port: number, host = '127.0.0.1') => (await httpGet({ host, port })).body;
 
 const tcp = () => listener({ family: 'inet', address: '127.0.0.1', port: 0 });
 const portOf = (l: ReturnType<typeof tcp>) => (l.addr as { port: number }).port;
@@ -110,12 +105,7 @@ describe('listen() activated (real children)', () => {
     const child = runApp([listener({ family: 'unix', path: sockPath }).fd], 'listen');
     const got = await child.json();
     expect(got.result).toEqual({ activated: true, fd: 3, name: 'unknown', address: sockPath });
-    const body = await new Promise<string>((resolve, reject) => {
-      http.get({ socketPath: sockPath, agent: false }, (res) => {
-        let b = '';
-        res.setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve(b));
-      }).on('error', reject);
-    });
+    const { body } = await httpGet({ socketPath: sockPath });
     expect(body).toBe(`hello from pid ${got.pid}\n`);
     await child.stop();
   });

@@ -3,28 +3,20 @@
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { openSync, writeFileSync, constants as fsc } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
-import { abstractHttpGet, abstractName, acceptedConnection, listener, runApp, tcpBacklog, tempDir } from './_helpers.js';
+import { httpGet, type HttpTarget } from '../_support/http.js';
+import { abstractName, fileTempDir } from '../_support/tmp.js';
+import { acceptedConnection, listener, runApp, tcpBacklog } from './_helpers.js';
 
 /** JSON read back from a child process: its shape is what the assertions check. */
 // biome-ignore lint/suspicious/noExplicitAny: parsed JSON from a child, checked field by field below.
 type Any = any;
 
-const dir = tempDir();
+const dir = fileTempDir();
 
-function get(options: http.RequestOptions): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ ...options, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
+const get = async (target: HttpTarget) => (await httpGet(target)).body;
 
 function udpRoundTrip(type: 'udp4' | 'udp6', address: string, port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -95,7 +87,7 @@ describe('getListeners() in an activated child', () => {
     expect(await get({ host: '::1', port: port6 })).toBe(`hello tcp6 fd 4 pid ${pid}\n`);
     expect(await get({ socketPath: unixPath })).toBe(`hello path fd 5 pid ${pid}\n`);
     // Node pads abstract names to 108 bytes; Python, like systemd, uses the exact name.
-    expect(abstractHttpGet(abstract)).toBe(`hello abstract fd 6 pid ${pid}\n`);
+    expect(await get({ abstract })).toBe(`hello abstract fd 6 pid ${pid}\n`);
     expect(await udpRoundTrip('udp4', '127.0.0.1', (udp4.addr as { port: number }).port, 'ping4')).toBe('echo udp4 fd 7: ping4');
     expect(await udpRoundTrip('udp6', '::1', (udp6.addr as { port: number }).port, 'ping6')).toBe('echo udp6 fd 8: ping6');
     // The file is read from offset 0; the FIFO carries what we write into it.

@@ -1,31 +1,28 @@
 // notify against real AF_UNIX datagram receivers (Python's socket module), path and abstract:
 // exact bytes, fds that really arrive, and clear errors.
-import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { notify } from '../../src/app/notify.js';
 import { SockactError } from '../../src/protocol/errors.js';
 import * as sys from '../../src/sys/index.js';
-import { abstractName, readAll, tempDir, wrap, type Child } from './_helpers.js';
+import { exchange } from '../_support/launcher.js';
+import { notifyReceivers, type Receiver } from '../_support/notify.js';
+import { fileTempDir } from '../_support/tmp.js';
 
-const dir = tempDir();
-const RECV = path.join(import.meta.dirname, 'fixtures/notify-recv.py');
-const children: Child[] = [];
+const dir = fileTempDir();
+const startReceiver = notifyReceivers();
 let n = 0;
 
-async function receiver(where: 'path' | 'abstract', ...flags: string[]): Promise<{ child: Child; addr: string }> {
-  const addr = where === 'path' ? path.join(dir, `notify-${n++}`) : abstractName();
-  const child = wrap(spawn('python3', [RECV, addr, ...flags], { stdio: ['pipe', 'pipe', 'pipe'] }));
-  children.push(child);
-  expect(await child.json()).toEqual({ ready: true });
-  process.env.NOTIFY_SOCKET = addr;
-  return { child, addr };
+/** A receiver at a path or an abstract name, made this process's NOTIFY_SOCKET. */
+async function receiver(where: 'path' | 'abstract', ...flags: string[]): Promise<Receiver> {
+  const r = await startReceiver({ at: where === 'path' ? path.join(dir, `notify-${n++}`) : undefined, flags });
+  process.env.NOTIFY_SOCKET = r.addr;
+  return r;
 }
 
 afterEach(() => {
   delete process.env.NOTIFY_SOCKET;
-  for (const c of children.splice(0)) c.proc.kill();
 });
 
 function thrown(f: () => unknown): SockactError {
@@ -119,7 +116,7 @@ describe('notify to a real receiver', () => {
     const got = await child.json();
     expect(got.text).toBe('FDSTORE=1\nFDNAME=web');
     expect(got.fds).toEqual([expect.objectContaining({ sock: true, listening: true, local: ['127.0.0.1', port] })]);
-    expect(await readAll(port)).toBe('served by the receiver\n');
+    expect(await exchange({ host: '127.0.0.1', port })).toBe('served by the receiver\n');
   });
 
   it('fdStore without a name sends no FDNAME (systemd then says "stored")', async () => {
@@ -145,7 +142,7 @@ describe('notify to a real receiver', () => {
     await receiver('abstract', '--hold');
     await expect(notify.barrier(200)).rejects.toMatchObject({
       code: 'ERR_NOTIFY_TIMEOUT',
-      message: expect.stringMatching(/^no answer to BARRIER=1 on NOTIFY_SOCKET '@sockact-test-\w+' within 200 ms$/),
+      message: expect.stringMatching(/^no answer to BARRIER=1 on NOTIFY_SOCKET '@sockact-test-[\w-]+' within 200 ms$/),
     });
   });
 });

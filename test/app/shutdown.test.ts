@@ -1,13 +1,17 @@
 // Graceful stop with real HTTP clients: drain in-flight requests, close idle keep-alive
 // connections, force-close after the timeout, STOPPING=1, and the SIGTERM wiring in a child.
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shutdown, trackConnections } from '../../src/app/shutdown.js';
 import * as sys from '../../src/sys/index.js';
-import { abstractName, listener, runApp, wrap, type Child } from './_helpers.js';
+import type { Child } from '../_support/child.js';
+import { httpGet } from '../_support/http.js';
+import { inProcessReceiver, notifyReceivers } from '../_support/notify.js';
+import { waitUntil } from '../_support/wait.js';
+import { FIXTURE, listener, runActivated, runApp } from './_helpers.js';
+
+const receiver = notifyReceivers();
 
 const children: Child[] = [];
 afterEach(() => {
@@ -31,14 +35,9 @@ async function heldServer(): Promise<{ server: http.Server; port: number; arrive
   return { server, port: (server.address() as net.AddressInfo).port, arrived: arrivedP, release };
 }
 
-function request(port: number, agent: http.Agent | false = false, reqPath = '/'): Promise<{ body: string; connection: string | undefined; socket: net.Socket }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, agent, path: reqPath }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve({ body, connection: res.headers.connection, socket: req.socket! }));
-    });
-    req.on('error', reject);
-  });
+async function request(port: number, agent: http.Agent | false = false, reqPath = '/'): Promise<{ body: string; connection: string | undefined; socket: net.Socket }> {
+  const res = await httpGet({ host: '127.0.0.1', port }, { agent, path: reqPath, timeout: 60_000 });
+  return { body: res.body, connection: res.headers.connection, socket: res.socket! };
 }
 
 function connectRefused(port: number): Promise<string> {
@@ -145,21 +144,19 @@ describe('shutdown()', () => {
   });
 
   it('sends STOPPING=1 first: it is in the receiver\'s queue before the server stops accepting', async () => {
-    const addr = abstractName();
-    const recv = sys.socket('unix', 'dgram');
-    sys.bind(recv, { family: 'unix', path: addr });
-    process.env.NOTIFY_SOCKET = addr;
+    const recv = inProcessReceiver();
+    process.env.NOTIFY_SOCKET = recv.addr;
     const server = http.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     // What the receiver holds at the moment shutdown() closes the listener (recvmsg does not block).
     let atClose: string | undefined = 'close() not called';
     const close = server.close;
     server.close = function (this: http.Server, cb?: (err?: Error) => void) {
-      atClose = sys.recvmsg(recv)?.data.toString();
+      atClose = recv.take().join(' | ');
       return close.call(this, cb);
     } as typeof server.close;
     await shutdown(server);
-    sys.closeFd(recv);
+    recv.close();
     expect(atClose).toBe('STOPPING=1');
   });
 
@@ -170,10 +167,7 @@ describe('shutdown()', () => {
 
 describe('shutdownOnSignal() in a real child', () => {
   it('SIGTERM sends STOPPING=1, drains the in-flight request, then the process exits 0', async () => {
-    const addr = abstractName();
-    const recv = wrap(spawn('python3', [path.join(import.meta.dirname, 'fixtures/notify-recv.py'), addr], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    children.push(recv);
-    await recv.json();
+    const { child: recv, addr } = await receiver();
     const app = runApp([], 'signal', [], { NOTIFY_SOCKET: addr });
     children.push(app);
     const { result } = await app.json();
@@ -189,11 +183,7 @@ describe('shutdownOnSignal() in a real child', () => {
   it('stops accepting at once: a connection made while it drains waits in the queue for the next process', async () => {
     const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
     const port = (l.addr as { port: number }).port;
-    const addr = abstractName();
-    const recv = wrap(spawn('python3', [path.join(import.meta.dirname, 'fixtures/notify-recv.py'), addr], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    children.push(recv);
-    await recv.json();
-    const { runActivated, FIXTURE } = await import('./_helpers.js');
+    const { child: recv, addr } = await receiver();
     const app = runActivated([l.fd], process.execPath, [FIXTURE, 'signal', '--timeout=60000'], { NOTIFY_SOCKET: addr }, { closeParentCopies: false });
     children.push(app);
     expect((await app.json()).result).toMatchObject({ activated: true, fd: 3 });
@@ -224,7 +214,7 @@ describe('shutdownOnSignal() in a real child', () => {
     expect(await app.json()).toEqual({ request: '/hang' });
     app.proc.kill('SIGTERM');
     // Once the listener is closed the graceful stop is under way; the hanging request holds it.
-    while ((await connectRefused(port)) !== 'ECONNREFUSED');
+    await waitUntil(`the app closes its listener on port ${port} after SIGTERM`, async () => (await connectRefused(port)) === 'ECONNREFUSED');
     app.proc.kill('SIGINT');
     expect(await app.exited).toBe(130);
   });
@@ -233,7 +223,6 @@ describe('shutdownOnSignal() in a real child', () => {
     const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
     const port = (l.addr as { port: number }).port;
     // Keep our copy, as systemd keeps its own.
-    const { runActivated, FIXTURE } = await import('./_helpers.js');
     const app = runActivated([l.fd], process.execPath, [FIXTURE, 'signal'], {}, { closeParentCopies: false });
     children.push(app);
     expect((await app.json()).result).toMatchObject({ activated: true, fd: 3 });
@@ -321,11 +310,7 @@ describe('a reload under keep-alive load (the launcher holds the socket, generat
   it('loses no request: answers written while draining carry Connection: close, quiet connections are closed later', async () => {
     const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 1024);
     const port = (l.addr as { port: number }).port;
-    const addr = abstractName();
-    const recv = wrap(spawn('python3', [path.join(import.meta.dirname, 'fixtures/notify-recv.py'), addr], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    children.push(recv);
-    await recv.json();
-    const { runActivated, FIXTURE } = await import('./_helpers.js');
+    const { child: recv, addr } = await receiver();
     // One generation: the socket at fd 3 (our copy kept, as a supervisor keeps it), READY=1 awaited.
     const generation = async () => {
       const app = runActivated([l.fd], process.execPath, [FIXTURE, 'drain'], { NOTIFY_SOCKET: addr }, { closeParentCopies: false });
@@ -338,19 +323,24 @@ describe('a reload under keep-alive load (the launcher holds the socket, generat
     };
     let current = await generation();
     const load = keepAliveLoad(port, 8);
+    // The load reached a generation: it answered once (or a failure ends the wait, to be reported below).
+    const reached = (app: Child) =>
+      waitUntil(`an answer from generation pid ${app.proc.pid}`, () => load.failures.length > 0 || load.answers.some((a) => a.pid === String(app.proc.pid)), {
+        seen: () => `${load.answers.length} answers from pids ${[...new Set(load.answers.map((a) => a.pid))].join(', ')}`,
+      });
     const pids = [String(current.proc.pid)];
     const exits: Promise<number | null>[] = [];
     try {
       for (let i = 0; i < 5; i++) {
         // Let the load reach this generation, then start the next one and stop this one.
-        while (!load.answers.some((a) => a.pid === String(current.proc.pid)) && load.failures.length === 0) await new Promise((r) => setTimeout(r, 20));
+        await reached(current);
         const next = await generation();
         current.proc.kill('SIGTERM');
         exits.push(current.exited);
         current = next;
         pids.push(String(current.proc.pid));
       }
-      while (!load.answers.some((a) => a.pid === String(current.proc.pid)) && load.failures.length === 0) await new Promise((r) => setTimeout(r, 20));
+      await reached(current);
     } finally {
       await load.stop();
       sys.closeFd(l.fd);

@@ -2,32 +2,24 @@
 // then execs our app (examples/hello or the fixture) with the sockets at fd 3...
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { abstractHttpGet, abstractName, FIXTURE, ROOT, tempDir, wrap, type Child } from './_helpers.js';
+import { wrap, type Child } from '../_support/child.js';
+import { httpGet, type HttpTarget } from '../_support/http.js';
+import { onFreePort, PORT_TAKEN } from '../_support/ports.js';
+import { abstractName, fileTempDir } from '../_support/tmp.js';
+import { FIXTURE, ROOT } from './_helpers.js';
 
-const dir = tempDir();
+const dir = fileTempDir();
 const HELLO = path.join(ROOT, 'examples/hello/server.js');
 
-/** A port that was free a moment ago (systemd-socket-activate refuses port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /**
- * Start systemd-socket-activate with `args(port)` and wait until it listens on every -l. A port
- * taken in between (another test) makes it exit: try again with a new one.
+ * Start systemd-socket-activate with `args(port)` and wait until it listens on every -l. It refuses
+ * port 0, so it gets a number: one taken in between (another test) makes it exit, and onFreePort
+ * tries a new one.
  */
-async function socketActivate(args: (port: number) => string[], program: string[]): Promise<{ child: Child; port: number }> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+function socketActivate(args: (port: number) => string[], program: string[]): Promise<{ child: Child; port: number }> {
+  return onFreePort(async (port) => {
     const a = args(port);
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('LISTEN_')) env[k] = v;
@@ -44,18 +36,12 @@ async function socketActivate(args: (port: number) => string[], program: string[
       child.exited.then(() => done(false));
     });
     if (ok) return { child, port };
-    if (attempt >= 4 || !/in use/i.test(child.stderr())) throw new Error(`systemd-socket-activate failed: ${child.stderr()}`);
-  }
-}
-
-function get(options: http.RequestOptions): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ ...options, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
-    }).on('error', reject);
+    if (/in use/i.test(child.stderr())) return PORT_TAKEN;
+    throw new Error(`systemd-socket-activate failed: ${child.stderr()}`);
   });
 }
+
+const get = async (target: HttpTarget) => (await httpGet(target)).body;
 
 describe('apps launched by systemd-socket-activate', () => {
   it('TCP: examples/hello answers on the inherited socket, as the launcher\'s own pid (exec in place)', async () => {
@@ -81,7 +67,7 @@ describe('apps launched by systemd-socket-activate', () => {
       expect.objectContaining({ fd: 4, name: 'admin', type: 'server', family: 'unix', address: abstract }),
     ]);
     expect(await first).toBe(`hello web fd 3 pid ${got.pid}\n`);
-    expect(abstractHttpGet(abstract)).toBe(`hello admin fd 4 pid ${got.pid}\n`);
+    expect(await get({ abstract })).toBe(`hello admin fd 4 pid ${got.pid}\n`);
     await child.stop();
   });
 

@@ -6,15 +6,19 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir, wrap, type Child, listener, runActivated } from './_helpers.js';
+import { wrap, type Child } from '../_support/child.js';
+import { httpGet } from '../_support/http.js';
+import { notifyReceivers } from '../_support/notify.js';
+import { fileTempDir } from '../_support/tmp.js';
+import { listener, runActivated } from './_helpers.js';
 
 /** JSON read back from a child process: its shape is what the assertions check. */
 // biome-ignore lint/suspicious/noExplicitAny: parsed JSON from a child, checked field by field below.
 type Any = any;
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures/upgrade-app.mjs');
-const RECV = path.join(import.meta.dirname, 'fixtures/notify-recv.py');
-const dir = tempDir();
+const dir = fileTempDir();
+const receiver = notifyReceivers();
 const pids = new Set<number>();
 const children: Child[] = [];
 let n = 0;
@@ -93,17 +97,10 @@ async function settledFds(pid: number): Promise<number> {
 }
 
 /** GET / with Connection: close (or on a keep-alive agent): the pid that answered. */
-function get(port: number, agent: http.Agent | false = false): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, agent, headers: agent ? {} : { connection: 'close' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Number(body)) : reject(new Error(`status ${res.statusCode}`))));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-  });
+async function get(port: number, agent: http.Agent | false = false): Promise<number> {
+  const res = await httpGet({ host: '127.0.0.1', port }, { agent, headers: agent ? {} : { connection: 'close' } });
+  if (res.status !== 200) throw new Error(`status ${res.status}`);
+  return Number(res.body);
 }
 
 /** A bounded load: `workers` clients in a loop until stopped (at most `max` requests in all). */
@@ -226,9 +223,7 @@ describe('upgrader(): a failing new copy leaves the old one serving', () => {
 describe('upgrader() under systemd (a notify receiver stands in for it)', () => {
   it('sends MAINPID=<new pid> (never STOPPING=1), and the new copy still reaches NOTIFY_SOCKET afterwards', async () => {
     const sock = path.join(dir, `notify-${n++}`);
-    const recv = wrap(spawn('/usr/bin/python3', [RECV, sock, '--creds'], { stdio: ['pipe', 'pipe', 'pipe'] }));
-    children.push(recv);
-    expect(await recv.json()).toEqual({ ready: true });
+    const { child: recv } = await receiver({ at: sock, flags: ['--creds'] });
     const { app, first } = await startApp({ NOTIFY_SOCKET: sock });
     const seen: { pid: number; text: string }[] = [];
     const until = async (pred: (m: { pid: number; text: string }) => boolean) => {

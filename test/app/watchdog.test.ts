@@ -4,25 +4,16 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { notify } from '../../src/app/notify.js';
 import { startWatchdog, stopWatchdog, watchdogEnabled } from '../../src/app/watchdog.js';
-import * as sys from '../../src/sys/index.js';
-import { abstractName, FIXTURE, wrap, type Child } from './_helpers.js';
+import { wrap } from '../_support/child.js';
+import { inProcessReceiver, notifyReceivers } from '../_support/notify.js';
+import { FIXTURE } from './_helpers.js';
 
-const RECV = path.join(import.meta.dirname, 'fixtures/notify-recv.py');
-const children: Child[] = [];
-
-async function receiver(): Promise<{ child: Child; addr: string }> {
-  const addr = abstractName();
-  const child = wrap(spawn('python3', [RECV, addr], { stdio: ['pipe', 'pipe', 'pipe'] }));
-  children.push(child);
-  expect(await child.json()).toEqual({ ready: true });
-  return { child, addr };
-}
+const receiver = notifyReceivers();
 
 afterEach(() => {
   vi.useRealTimers();
   stopWatchdog();
   for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete process.env[k];
-  for (const c of children.splice(0)) c.proc.kill();
 });
 
 describe('watchdog keep-alive', () => {
@@ -87,15 +78,10 @@ describe('watchdog keep-alive', () => {
 
   it('pings every WATCHDOG_USEC/2, not every WATCHDOG_USEC (sd_watchdog_enabled(3)), on fake timers', () => {
     // The receiver is read without blocking: every ping is a datagram sent synchronously by the timer.
-    const addr = abstractName();
-    const recv = sys.socket('unix', 'dgram');
+    const recv = inProcessReceiver();
+    const addr = recv.addr;
     try {
-      sys.bind(recv, { family: 'unix', path: addr });
-      const pings = () => {
-        let n = 0;
-        for (let m = sys.recvmsg(recv); m; m = sys.recvmsg(recv)) if (m.data.toString() === 'WATCHDOG=1') n++;
-        return n;
-      };
+      const pings = () => recv.take().filter((text) => text === 'WATCHDOG=1').length;
       vi.useFakeTimers();
       Object.assign(process.env, { NOTIFY_SOCKET: addr, WATCHDOG_USEC: '1000000' });
       expect(startWatchdog()).toBe(1_000_000);
@@ -113,7 +99,7 @@ describe('watchdog keep-alive', () => {
       }
       expect(total).toBe(20);
     } finally {
-      sys.closeFd(recv);
+      recv.close();
     }
   });
 

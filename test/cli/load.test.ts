@@ -42,7 +42,7 @@ describe('sockact under load', () => {
       // Every answer complete, all from the one app process sockact started.
       expect([...bodies.entries()]).toEqual([[`hello from pid ${pid}\n`, 2000]]);
       r.child.kill('SIGTERM');
-      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
       expect(r.stderr).toContain(`pid ${pid} exited with code 0`);
     });
   }

@@ -2,7 +2,7 @@ import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, 
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FD_LISTER, hostPort, listeningOn, perTest, PYTHON, ROOT, sockact } from '../_support/launcher.js';
+import { FD_LISTER, FD_LISTER_PY, hostPort, listeningOn, perTest, PYTHON, ROOT, sockact } from '../_support/launcher.js';
 import { itAsRoot } from '../_support/root.js';
 
 const { defer, dir } = perTest();
@@ -146,7 +146,7 @@ describe('sockact: what the program gets', () => {
   it('exactly fds 0-2 and its sockets, its own LISTEN_PID, -E variables, and none of the stale ones', async () => {
     const stale = { LISTEN_PID: String(process.pid), LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b', NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '5', WATCHDOG_PID: '1', SOCKACT_FDS_SOCKET: '/run/y' };
     const vars = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'SOCKACT_FDS_SOCKET', 'SET', 'COPIED', 'EMPTY'];
-    const r = sockact(['-q', '-l', '127.0.0.1:0', '-l', '[::1]:0,name=v6', '-E', 'SET=1', '-E', 'COPIED', '-E', 'EMPTY=', '--', PYTHON, '-c', FD_LISTER, ...vars], {
+    const r = sockact(['-q', '-l', '127.0.0.1:0', '-l', '[::1]:0,name=v6', '-E', 'SET=1', '-E', 'COPIED', '-E', 'EMPTY=', '--', PYTHON, FD_LISTER_PY, ...vars], {
       env: { ...process.env, ...stale, COPIED: 'from sockact' },
     });
     expect((await r.exited).code).toBe(0);
@@ -174,13 +174,8 @@ describe('sockact: what the program gets', () => {
     const d = dir();
     const path = join(d, 'app.sock');
     const [user, group] = ['nobody', '65534'];
-    const check = `
-import json, os, socket, sys
-s = socket.socket(fileno=3)
-print(json.dumps([os.getuid(), os.getgid(), os.getgroups(), os.environ.get("USER"), s.getsockname(), os.access(sys.argv[1], os.W_OK)]))
-s.detach()
-`;
-    const r = sockact(['-q', '-l', path, '--user', user, '--group', group, '--', PYTHON, '-c', check, d]);
+    const check = join(import.meta.dirname, 'fixtures/as-user-report.py');
+    const r = sockact(['-q', '-l', path, '--user', user, '--group', group, '--', PYTHON, check, d]);
     expect((await r.exited).code).toBe(0);
     const [uid, gid, groups, name, local, canWrite] = JSON.parse(r.stdout);
     expect(local).toBe(path);
@@ -189,8 +184,8 @@ s.detach()
   });
 
   it('passes everything after PROGRAM to it, options included, and starts it at once with --now', async () => {
-    const argv = 'import json, sys; print(json.dumps(sys.argv[1:]))';
-    const r = sockact(['--now', '-l', '127.0.0.1:0', PYTHON, '-c', argv, '-l', 'x', '--port', '3', '-q', '--', '--help']);
+    const argv = join(ROOT, 'test/_support/print-argv.py');
+    const r = sockact(['--now', '-l', '127.0.0.1:0', PYTHON, argv, '-l', 'x', '--port', '3', '-q', '--', '--help']);
     expect((await r.exited).code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(['-l', 'x', '--port', '3', '-q', '--', '--help']);
     // The -q after PROGRAM was the program's: sockact still reported, and did not wait.
@@ -202,7 +197,7 @@ s.detach()
     defer(() => closeSync(devnull));
     // sockact gets /dev/null at fd 3 (where an activated launcher would have a socket) and fd 20.
     const stdio = ['ignore', 'pipe', 'pipe', devnull, ...Array<'ignore'>(16).fill('ignore'), devnull] as const;
-    const r = sockact(['-q', '-l', '127.0.0.1:0', '--', PYTHON, '-c', FD_LISTER], { stdio: [...stdio] });
+    const r = sockact(['-q', '-l', '127.0.0.1:0', '--', PYTHON, FD_LISTER_PY], { stdio: [...stdio] });
     expect((await r.exited).code).toBe(0);
     const seen = JSON.parse(r.stdout);
     expect(Object.keys(seen.fds).map(Number)).toEqual([0, 1, 2, 3]);
@@ -247,8 +242,7 @@ s.detach()
 
   it('keeps its own copy of the socket: a client connects after the program closed its listener', async () => {
     // The program closes fd 3, says so, and waits; the connection still completes (the backlog is sockact's).
-    const prog = 'import os, sys, time; os.close(3); print("closed", flush=True); time.sleep(2)';
-    const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, '-c', prog]);
+    const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, join(import.meta.dirname, 'fixtures/close-fd3.py')]);
     const target = hostPort(await listeningOn(r));
     await r.waitFor('stdout', /closed/);
     await new Promise<void>((res, rej) => {
@@ -259,7 +253,7 @@ s.detach()
       c.on('error', rej);
     });
     r.child.kill('SIGTERM');
-    await r.exited;
+    await r.ended('SIGTERM');
   });
 
   it('reports the port it got for port 0', async () => {

@@ -1,15 +1,11 @@
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exchange, hostPort, listeningOn, PYTHON, SD_PEER, sockact } from '../_support/launcher.js';
 
 /** Reads one datagram from fd 3 (the socket sockact bound) and prints it. */
-const UDP_READER = `
-import socket
-s = socket.socket(fileno=3)
-data, peer = s.recvfrom(100)
-print(data.decode(), flush=True)
-`;
+const UDP_READER = join(import.meta.dirname, 'fixtures/udp-reader.py');
 
 describe('sockact --on-demand', () => {
   it('starts the program on the first connection without accepting it: the program serves it', async () => {
@@ -27,7 +23,7 @@ describe('sockact --on-demand', () => {
   });
 
   it('starts the program on the first datagram, which stays queued for it', async () => {
-    const r = sockact(['--on-demand', '-d', '-l', '127.0.0.1:0', '--', PYTHON, '-c', UDP_READER]);
+    const r = sockact(['--on-demand', '-d', '-l', '127.0.0.1:0', '--', PYTHON, UDP_READER]);
     const { port } = hostPort(await listeningOn(r));
     await r.waitFor('stderr', /waiting for the first connection or datagram\n/);
     const sender = createSocket('udp4');
@@ -43,7 +39,7 @@ describe('sockact --on-demand, stopped while waiting', () => {
     const r = sockact(['--on-demand', '-l', '127.0.0.1:0', '--', PYTHON, SD_PEER]);
     await r.waitFor('stderr', /waiting for the first connection or datagram\n/);
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
     expect(r.stderr).not.toContain('started');
     expect(r.stdout).toBe('');
   });
@@ -69,19 +65,18 @@ describe('sockact --accept', () => {
     expect(local.reply).toBe(`127.0.0.1 ${local.localPort}\nand an echo\n`);
     expect(r.stderr).toMatch(new RegExp(`connection from 127\\.0\\.0\\.1:${local.localPort} on 127\\.0\\.0\\.1:${port}: started sh -c .* as pid \\d+`));
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
   it('on SIGTERM stops accepting, passes it to the running programs, and ends by it once they are gone', async () => {
     // The handler is in place before "serving" is printed: the test signals as soon as it reads it.
-    const hold = 'import signal, sys\nsignal.signal(signal.SIGTERM, lambda *a: (print("stopping", flush=True), sys.exit(0)))\nprint("serving", flush=True)\nsignal.pause()';
-    const r = sockact(['-a', '-l', '127.0.0.1:0', '--', PYTHON, '-c', hold]);
+    const r = sockact(['-a', '-l', '127.0.0.1:0', '--', PYTHON, join(import.meta.dirname, 'fixtures/sigterm-holder.py')]);
     const { port } = hostPort((await r.waitFor('stderr', /listening on (\S+)/))[1]!);
     const c = connect({ host: '127.0.0.1', port });
     c.on('error', () => undefined);
     await r.waitFor('stdout', /serving\n/);
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
     expect(r.stdout).toBe('serving\nstopping\n');
     expect(r.stderr).toMatch(/pid \d+ exited with code 0\n$/);
     c.destroy();

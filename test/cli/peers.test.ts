@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { abstractName, exchange, hostPort, listeningOn, perTest, PYTHON, ROOT, run, SD_PEER, SOCKACT, sockact } from '../_support/launcher.js';
+import { httpGet, type HttpTarget } from '../_support/http.js';
+import { abstractName, exchange, hostPort, listeningOn, perTest, PYTHON, ROOT, run, SD_PEER, SOCKACT, sockact, type Run } from '../_support/launcher.js';
+import { WAIT_TIMEOUT } from '../_support/wait.js';
 
 /** Real peers no one here wrote must accept what sockact passes (issue 3, Tests). */
 
@@ -10,17 +11,17 @@ const { dir } = perTest();
 
 const HELLO = join(ROOT, 'examples/hello/server.js');
 
-function get(target: { host: string; port: number } | { socketPath: string }): Promise<string> {
-  return new Promise((res, rej) => {
-    const req = request({ ...target, path: '/', agent: false }, (resp) => {
-      let body = '';
-      resp.setEncoding('utf8');
-      resp.on('data', (d: string) => (body += d));
-      resp.on('end', () => res(body));
-    });
-    req.on('error', rej);
-    req.end();
-  });
+const get = async (target: HttpTarget) => (await httpGet(target)).body;
+
+/**
+ * hello says on stderr what it serves: wait for its line about the last fd, or any other line
+ * of hello's (a fallback, an fd ignored, an error), bounded; then hold it to "serving fd N" for
+ * each inherited socket, so a socket it did not adopt fails here, naming
+ * what hello did instead, rather than as a GET that no one answers.
+ */
+async function helloServes(r: Run, fds: number[]): Promise<void> {
+  await r.waitFor('stderr', new RegExp(`^hello: (pid \\d+ serving fd ${fds.at(-1)} |(?!pid \\d+ serving ).*\\n)`, 'm'), WAIT_TIMEOUT);
+  for (const fd of fds) expect(r.stderr).toMatch(new RegExp(`\\nhello: pid \\d+ serving fd ${fd} \\(`));
 }
 
 describe("libsystemd's sd_listen_fds_with_names and sd_is_socket* (sd-peer.py)", () => {
@@ -67,30 +68,13 @@ describe("libsystemd's sd_listen_fds_with_names and sd_is_socket* (sd-peer.py)",
  * libsystemd calls it wraps, through ctypes. Either way it prints which one answered, and the
  * test checks that the one it expects did: never silently nothing.
  */
-const PY_SYSTEMD_PEER = `
-import ctypes, json, socket
-try:
-    from systemd import daemon
-    via = "systemd.daemon"
-    names = daemon.listen_fds_with_names()
-    inet = lambda fd, family: daemon.is_socket_inet(fd, family, socket.SOCK_STREAM, 1)
-    unix = lambda fd: daemon.is_socket_unix(fd, socket.SOCK_STREAM, 1)
-except ImportError:
-    via = "libsystemd"
-    lib = ctypes.CDLL("libsystemd.so.0")
-    p = ctypes.POINTER(ctypes.c_char_p)()
-    n = lib.sd_listen_fds_with_names(1, ctypes.byref(p))
-    names = {3 + i: p[i].decode() for i in range(max(n, 0))}
-    inet = lambda fd, family: lib.sd_is_socket_inet(fd, family, socket.SOCK_STREAM, 1, 0) > 0
-    unix = lambda fd: lib.sd_is_socket_unix(fd, socket.SOCK_STREAM, 1, None, 0) > 0
-print(json.dumps({"via": via, "fds": [[fd, names[fd], bool(inet(fd, socket.AF_INET)), bool(inet(fd, socket.AF_INET6)), bool(unix(fd))] for fd in sorted(names)]}))
-`;
+const PY_SYSTEMD_PEER = join(import.meta.dirname, 'fixtures/py-systemd-peer.py');
 
 describe("Python's systemd.daemon.listen_fds_with_names()", () => {
   it('accepts TCP v4, v6 and UNIX sockets with their names (through ctypes where python3-systemd is missing)', async () => {
     const installed = spawnSync(PYTHON, ['-c', 'import systemd.daemon']).status === 0;
     const path = join(dir(), 'app.sock');
-    const r = sockact(['-q', '-l', '127.0.0.1:0,name=v4', '-l', '[::1]:0,name=v6', '-l', `${path},name=unix`, '--', PYTHON, '-c', PY_SYSTEMD_PEER]);
+    const r = sockact(['-q', '-l', '127.0.0.1:0,name=v4', '-l', '[::1]:0,name=v6', '-l', `${path},name=unix`, '--', PYTHON, PY_SYSTEMD_PEER]);
     expect((await r.exited).code).toBe(0);
     const peer = JSON.parse(r.stdout);
     expect(peer.via).toBe(installed ? 'systemd.daemon' : 'libsystemd');
@@ -111,9 +95,11 @@ describe('systemd-socket-activate as a middle link', () => {
     const own = join(dir(), 'ssa.sock');
     const r = sockact(['-l', '127.0.0.1:0,name=outer', '--', 'systemd-socket-activate', '-l', own, '--fdname', 'outer:own', '--', PYTHON, SD_PEER, '--serve-once']);
     const outer = hostPort(await listeningOn(r));
-    // systemd-socket-activate's own log: both fds, the inherited one first.
-    await r.waitFor('stderr', new RegExp(`Listening on ${own} as 4\\.`));
+    // systemd-socket-activate's own log: both fds, the inherited one first (it takes fd 3 only
+    // when LISTEN_PID is its own pid; otherwise its own socket is fd 3 and nothing else comes).
+    await r.waitFor('stderr', new RegExp(`Listening on ${own} as \\d+\\.`), WAIT_TIMEOUT);
     expect(r.stderr).toContain(`Listening on 127.0.0.1:${outer.port} as 3.`);
+    expect(r.stderr).toContain(`Listening on ${own} as 4.`);
     const reply = JSON.parse(await exchange(outer));
     expect(reply.n).toBe(2);
     expect(reply.names).toEqual(['outer', 'own']);
@@ -129,7 +115,13 @@ describe('sockact under systemd-socket-activate', () => {
     const outer = join(dir(), 'outer.sock');
     const r = run('systemd-socket-activate', ['-l', outer, '--fdname', 'outer', '--', process.execPath, SOCKACT, '-l', '127.0.0.1:0,name=inner', '--', PYTHON, SD_PEER, '--serve-once']);
     await r.waitFor('stderr', new RegExp(`Listening on ${outer} as 3\\.`));
-    const reply = JSON.parse(await exchange({ path: outer }));
+    const served = exchange({ path: outer });
+    served.catch(() => undefined); // awaited below, unless an assertion fails first
+    // sd-peer prints what it got before it serves fd 3: an order that is wrong fails here, at once.
+    const got = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m, WAIT_TIMEOUT))[0]);
+    expect(got.names).toEqual(['outer', 'inner']);
+    expect(got.fds.map((f: { fd: number; family: string }) => [f.fd, f.family])).toEqual([[3, 'unix'], [4, 'inet']]);
+    const reply = JSON.parse(await served);
     expect(reply.names).toEqual(['outer', 'inner']);
     expect(reply.fds[0]).toMatchObject({ fd: 3, type: 'stream', family: 'unix', listening: true, local: outer });
     expect(reply.fds[1]).toMatchObject({ fd: 4, type: 'stream', family: 'inet', listening: true });
@@ -167,11 +159,12 @@ describe("the package's own getListeners() (examples/hello)", () => {
     const v4 = hostPort(await listeningOn(r, 3));
     const v6 = hostPort(await listeningOn(r, 4));
     const started = (await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1];
+    await helloServes(r, [3, 4]);
     expect(await get(v4)).toBe(`hello from pid ${started}\n`);
     expect(await get(v6)).toBe(`hello from pid ${started}\n`);
     // hello shuts down cleanly on SIGTERM, which sockact forwards; its exit code is sockact's.
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(r.stderr).toContain(`sockact: pid ${started} exited with code 0`);
   });
 
@@ -182,10 +175,11 @@ describe("the package's own getListeners() (examples/hello)", () => {
       expect(label).toMatch(/^\[::\]:\d+$/);
       const { port } = hostPort(label);
       const started = (await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1];
+      await helloServes(r, [3]);
       expect(await get({ host: '127.0.0.1', port })).toBe(`hello from pid ${started}\n`);
       expect(await get({ host: '::1', port })).toBe(`hello from pid ${started}\n`);
       r.child.kill('SIGTERM');
-      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
     }
   });
 
@@ -198,6 +192,6 @@ describe("the package's own getListeners() (examples/hello)", () => {
     expect(second).toMatch(/^hello from pid \d+\n$/);
     expect(second).not.toBe(first);
     r.child.kill('SIGTERM');
-    await r.exited;
+    await r.ended('SIGTERM');
   });
 });

@@ -7,21 +7,13 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { perTest, PYTHON, SOCKACT } from '../_support/launcher.js';
+import { WAIT_TIMEOUT } from '../_support/wait.js';
 
 const SA = '/usr/bin/systemd-socket-activate';
 const { defer, dir } = perTest();
 
 /** The program: one JSON line with what it was given. */
-const REPORT = `
-import json, os, socket
-n = int(os.environ.get('LISTEN_FDS', '0'))
-print(json.dumps({
-  'fds': n,
-  'names': os.environ.get('LISTEN_FDNAMES'),
-  'addrs': [socket.socket(fileno=fd).getsockname() for fd in range(3, 3 + n)],
-  'env': {k: os.environ.get(k) for k in ('FOO', 'SOCKACT_TEST_UNSET')},
-}), flush=True)
-`;
+const REPORT = join(import.meta.dirname, 'fixtures/launch-report.py');
 
 interface Report {
   fds: number;
@@ -35,7 +27,7 @@ interface Report {
  * appears: systemd-socket-activate binds, then waits for a connection), and return the report.
  */
 async function report(argv: string[], wake: string[]): Promise<Report> {
-  const child = spawn(argv[0]!, [...argv.slice(1), PYTHON, '-c', REPORT], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, [...argv.slice(1), PYTHON, REPORT], { stdio: ['ignore', 'pipe', 'pipe'] });
   defer(() => child.kill('SIGKILL'));
   let out = '';
   let err = '';
@@ -52,7 +44,11 @@ async function report(argv: string[], wake: string[]): Promise<Report> {
   }
   for (let i = 0; i < 400 && !out.includes('\n') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
   child.kill('SIGTERM'); // accept mode keeps the launcher running
-  await exited;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`${argv.join(' ')}: still running ${WAIT_TIMEOUT} ms after SIGTERM\n${err}`)), WAIT_TIMEOUT);
+  });
+  await Promise.race([exited, late]).finally(() => clearTimeout(timer));
   if (!out.includes('\n')) throw new Error(`${argv.join(' ')}: no report\n${err}`);
   return JSON.parse(out.split('\n')[0]!) as Report;
 }

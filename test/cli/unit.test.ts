@@ -220,7 +220,7 @@ describe('sockact unit --shape sockact', () => {
       expect(await exchange({ path: join(d, 'admin.sock') }, 'GET / HTTP/1.0\r\n\r\n')).toMatch(/hello from pid \d+/);
     } finally {
       r.child.kill('SIGTERM');
-      await r.exited;
+      await r.ended('SIGTERM');
     }
   });
 });

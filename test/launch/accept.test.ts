@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { remoteEnv, runAccept, type AcceptServer } from '../../src/launch/accept.js';
 import { bindAll, closeSockets, type BoundSocket } from '../../src/launch/bind.js';
@@ -7,34 +8,10 @@ import { parseListen } from '../../src/protocol/address.js';
 import { closeFd, O_CLOEXEC, O_NONBLOCK, pipe, readFd } from '../../src/sys/index.js';
 import { exchange, PYTHON } from '../_support/launcher.js';
 
-/**
- * A per-connection child: asks libsystemd what it got, checks fd 3 is blocking and that
- * LISTEN_PID is its own, and writes all that as JSON to the connection (fd 3).
- */
-const CONNECTION_PEER = `
-import ctypes, fcntl, json, os
-lib = ctypes.CDLL("libsystemd.so.0")
-pid_env = os.environ.get("LISTEN_PID")
-names = ctypes.POINTER(ctypes.c_char_p)()
-n = lib.sd_listen_fds_with_names(0, ctypes.byref(names))
-out = {
-    "n": n,
-    "names": [names[i].decode() for i in range(n)] if n > 0 else [],
-    "own_pid": pid_env == str(os.getpid()),
-    "stream_connection": lib.sd_is_socket(3, 0, 1, 0) > 0,
-    "nonblock": bool(fcntl.fcntl(3, fcntl.F_GETFL) & os.O_NONBLOCK),
-    "remote": [os.environ.get("REMOTE_ADDR"), os.environ.get("REMOTE_PORT")],
-}
-os.write(3, (json.dumps(out) + "\\n").encode())
-`;
-
+/** A per-connection child that asks libsystemd what it got (see the fixture). */
+const CONNECTION_PEER = join(import.meta.dirname, 'fixtures/connection-peer.py');
 /** Inetd child: greets with its pid on stdout (the connection), then waits for EOF on stdin. */
-const INETD_HOLD = `
-import os, sys
-sys.stdout.write("pid %d %s\\n" % (os.getpid(), os.environ.get("REMOTE_ADDR")))
-sys.stdout.flush()
-sys.stdin.read()
-`;
+const INETD_HOLD = join(import.meta.dirname, 'fixtures/inetd-hold.py');
 
 const open: BoundSocket[] = [];
 const servers: AcceptServer[] = [];
@@ -72,7 +49,7 @@ function firstLine(s: Socket): Promise<string> {
 describe('runAccept', () => {
   it('starts one child per connection with the connection at fd 3, LISTEN_FDS=1, named "connection", blocking, REMOTE_* set', async () => {
     const { socket, port } = listener();
-    const server = runAccept({ sockets: [socket], program: PYTHON, args: ['-c', CONNECTION_PEER] });
+    const server = runAccept({ sockets: [socket], program: PYTHON, args: [CONNECTION_PEER] });
     servers.push(server);
     const replies = await Promise.all([exchange({ host: '127.0.0.1', port }), exchange({ host: '127.0.0.1', port })]);
     for (const reply of replies) {
@@ -85,7 +62,7 @@ describe('runAccept', () => {
 
   it('reports IPv4 peers of a dual-stack socket as IPv4 in REMOTE_ADDR', async () => {
     const { socket, port } = listener('0');
-    const server = runAccept({ sockets: [socket], program: PYTHON, args: ['-c', CONNECTION_PEER] });
+    const server = runAccept({ sockets: [socket], program: PYTHON, args: [CONNECTION_PEER] });
     servers.push(server);
     expect(JSON.parse(await exchange({ host: '127.0.0.1', port })).remote[0]).toBe('127.0.0.1');
     expect(JSON.parse(await exchange({ host: '::1', port })).remote[0]).toBe('::1');
@@ -103,7 +80,7 @@ describe('runAccept', () => {
     const server = runAccept({
       sockets: [socket],
       program: PYTHON,
-      args: ['-c', INETD_HOLD],
+      args: [INETD_HOLD],
       inetd: true,
       maxConnections: 1,
       log: (line) => events.push(line.replace(/ from \S+/, '')),

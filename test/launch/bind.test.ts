@@ -11,15 +11,16 @@ import {
   getsockoptInt,
   IPPROTO_IPV6,
   IPV6_V6ONLY,
-  isCloexec,
-  isNonBlocking,
   recvmsg,
+  type Received,
   socketInfo,
   SOL_SOCKET,
   SO_REUSEPORT,
 } from '../../src/sys/index.js';
-import { abstractName, tempDir } from '../_support/launcher.js';
+import { abstractName, tempDir } from '../_support/tmp.js';
+import { fdFlags } from '../_support/fdinfo.js';
 import { itAsRoot } from '../_support/root.js';
+import { waitUntil } from '../_support/wait.js';
 
 const open: BoundSocket[] = [];
 const dirs: (() => void)[] = [];
@@ -82,8 +83,7 @@ describe('bindSocket', () => {
     expect(port(s)).toBeGreaterThan(0);
     expect(s.label).toBe(`127.0.0.1:${port(s)}`);
     expect(socketInfo(s.fd)).toMatchObject({ type: 'stream', family: 'inet', listening: true, protocol: 6 });
-    expect(isNonBlocking(s.fd)).toBe(false);
-    expect(isCloexec(s.fd)).toBe(true);
+    expect(fdFlags(s.fd)).toEqual({ cloexec: true, nonblock: false });
     // Nobody accepts, yet the handshake completes: the connection waits in the backlog.
     await connects('127.0.0.1', port(s));
   });
@@ -115,12 +115,16 @@ describe('bindSocket', () => {
     const sender = createSocket('udp4');
     await new Promise<void>((res, rej) => sender.send('ping', port(s), '127.0.0.1', (e) => (e ? rej(e) : res())));
     sender.close();
-    let got = recvmsg(s.fd);
-    while (!got) {
-      await new Promise((r) => setTimeout(r, 5));
-      got = recvmsg(s.fd);
-    }
-    expect(got.data.toString()).toBe('ping');
+    let got: Received | undefined;
+    await waitUntil(
+      'the datagram in the bound UDP socket',
+      () => {
+        got = recvmsg(s.fd);
+        return got !== undefined;
+      },
+      { every: 5 },
+    );
+    expect(got?.data.toString()).toBe('ping');
   });
 
   it('binds UNIX seqpacket and abstract sockets', () => {

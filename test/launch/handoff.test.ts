@@ -1,13 +1,14 @@
 // The hand-off (sockact --wrapper): sockets offered over a private UNIX socket to descendants of
 // the program, for apps behind a wrapper that breaks LISTEN_PID or closes fds 3.. (npm does).
 // Real processes: a shell that does not exec (a wrapper), a Node wrapper, a stranger.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
 import { closeFd, getsockname, bind, listenSocket, O_CLOEXEC, pipe, pollLoop, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
-import { PYTHON, ROOT, exchange, run, tempDir, type Run } from '../_support/launcher.js';
+import { PYTHON, ROOT, exchange, run, type Run } from '../_support/launcher.js';
+import { tempDir } from '../_support/tmp.js';
 
 const APP = join(ROOT, 'test/launch/fixtures/handoff-app.mjs');
 const cleanups: (() => void)[] = [];
@@ -42,18 +43,8 @@ function offer(fds: number[], names: string[], root: () => number | undefined): 
   return { ...h, close: () => h.close(), env: { ...h.env, ...WRAPPED } };
 }
 
-/** Send SIGWINCH to every thread of a process but its main one, a few times (tgkill, glibc 2.30+). */
-const SIGNAL_EVERY_THREAD = `
-import ctypes, os, signal, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-pid = int(sys.argv[1])
-time.sleep(0.05)
-for _ in range(5):
-    for tid in map(int, os.listdir("/proc/%d/task" % pid)):
-        if tid != pid:
-            libc.tgkill(pid, tid, signal.SIGWINCH)
-    time.sleep(0.02)
-`;
+/** Sends SIGWINCH to every thread of a process but its main one (see the fixture). */
+const SIGNAL_EVERY_THREAD = join(ROOT, 'test/launch/fixtures/signal-every-thread.py');
 
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
 
@@ -90,15 +81,13 @@ describe('hand-off over a private UNIX socket', () => {
     const h = offer([fd], ['web'], () => root);
     const wrapper = `require('node:child_process').spawn(process.execPath, [${JSON.stringify(APP)}], { stdio: 'inherit' }).on('exit', (c) => process.exit(c ?? 1))`;
     // The sockets are at fd 3 in the wrapper, and Node closes them in its children, as npm's would be.
-    const child = spawn(process.execPath, ['-e', wrapper], { cwd: ROOT, env: { ...process.env, ...h.env }, stdio: ['ignore', 'pipe', 'pipe', fd] });
-    root = child.pid;
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    while (!out.includes('\n')) await new Promise((r) => child.stdout!.once('data', r));
-    const line = JSON.parse(out.split('\n')[0]!);
+    const r = run(process.execPath, ['-e', wrapper], { cwd: ROOT, env: { ...process.env, ...h.env }, stdio: ['ignore', 'pipe', 'pipe', fd] });
+    runs.push(r);
+    root = r.child.pid;
+    const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
     expect(line.fds[0]).toMatchObject({ name: 'web', address: `127.0.0.1:${port}` });
     expect(await exchange({ host: '127.0.0.1', port }, GET)).toContain(`hello from pid ${line.pid}`);
-    child.kill('SIGKILL');
+    r.child.kill('SIGKILL');
   });
 
   it('refuses a process that is not a descendant of the program, with one clear line', async () => {
@@ -143,7 +132,7 @@ describe('hand-off over a private UNIX socket', () => {
     // A process-directed signal goes to the main thread when it can take it; tgkill aims one at every
     // other thread instead, the one parked in the hand-off's poll() among them.
     await new Promise<void>((resolve, reject) =>
-      execFile(PYTHON, ['-c', SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())),
+      execFile(PYTHON, [SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())),
     );
     const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...h.env } });
     runs.push(r);

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LaunchError } from '../../src/launch/errors.js';
 import { resolveProgram } from '../../src/launch/program.js';
-import { tempDir } from '../_support/launcher.js';
+import { tempDir } from '../_support/tmp.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

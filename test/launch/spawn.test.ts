@@ -6,7 +6,8 @@ import { bindAll, closeSockets, type BoundSocket } from '../../src/launch/bind.j
 import { lookupUser } from '../../src/launch/ids.js';
 import { describeExit, spawnActivated, type SpawnActivatedOptions } from '../../src/launch/spawn.js';
 import { parseListen } from '../../src/protocol/address.js';
-import { abstractName, FD_LISTER, PYTHON, SD_PEER, tempDir } from '../_support/launcher.js';
+import { FD_LISTER_PY, PYTHON, ROOT, SD_PEER } from '../_support/launcher.js';
+import { abstractName, tempDir } from '../_support/tmp.js';
 import { itAsRoot } from '../_support/root.js';
 
 const open: BoundSocket[] = [];
@@ -73,7 +74,7 @@ describe('spawnActivated', () => {
     const vars = [...Object.keys(stale), 'KEEP'];
     const { out } = await output({
       program: PYTHON,
-      args: ['-c', FD_LISTER, ...vars],
+      args: [FD_LISTER_PY, ...vars],
       fds: sockets.map((s) => s.fd),
       env: { ...process.env, ...stale, KEEP: 'kept' },
     });
@@ -100,7 +101,7 @@ describe('spawnActivated', () => {
     const args = ['a b', '"q"', "'s'", '$HOME', '`x`', 'new\nline', '', '-c', '--', '*'];
     const { out } = await output({
       program: PYTHON,
-      args: ['-c', 'import json, sys; print(json.dumps(sys.argv[1:]))', ...args],
+      args: [join(ROOT, 'test/_support/print-argv.py'), ...args],
       fds: [s!.fd],
     });
     expect(JSON.parse(out)).toEqual(args);
@@ -108,7 +109,7 @@ describe('spawnActivated', () => {
 
   it('sets variables from setenv', async () => {
     const [s] = bind('127.0.0.1:0');
-    const { out } = await output({ program: PYTHON, args: ['-c', FD_LISTER, 'A', 'B'], fds: [s!.fd], setenv: { A: '1', B: '' } });
+    const { out } = await output({ program: PYTHON, args: [FD_LISTER_PY, 'A', 'B'], fds: [s!.fd], setenv: { A: '1', B: '' } });
     expect(JSON.parse(out).env).toEqual({ A: '1', B: '' });
   });
 
@@ -117,7 +118,7 @@ describe('spawnActivated', () => {
     const who = lookupUser('nobody');
     const { out } = await output({
       program: PYTHON,
-      args: ['-c', 'import json, os; print(json.dumps([os.getuid(), os.getgid(), os.getgroups()]))'],
+      args: [join(import.meta.dirname, 'fixtures/print-ids.py')],
       fds: [s!.fd],
       uid: who.uid,
       gid: who.gid,
@@ -144,7 +145,7 @@ describe('spawnActivated', () => {
   });
 
   it('starts a program without sockets directly, with no LISTEN_* at all (inetd)', async () => {
-    const { out } = await output({ program: PYTHON, args: ['-c', FD_LISTER, 'LISTEN_PID', 'LISTEN_FDS'], fds: [], env: { ...process.env, LISTEN_FDS: '3' } });
+    const { out } = await output({ program: PYTHON, args: [FD_LISTER_PY, 'LISTEN_PID', 'LISTEN_FDS'], fds: [], env: { ...process.env, LISTEN_FDS: '3' } });
     const seen = JSON.parse(out);
     expect(Object.keys(seen.fds).map(Number)).toEqual([0, 1, 2]);
     expect(seen.env).toEqual({ LISTEN_PID: null, LISTEN_FDS: null });

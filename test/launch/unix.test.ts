@@ -9,7 +9,8 @@ import { LaunchError } from '../../src/launch/errors.js';
 import { bindUnixPath, prepareUnixPath } from '../../src/launch/unix.js';
 import { parseListen } from '../../src/protocol/address.js';
 import { bind, closeFd, socket } from '../../src/sys/index.js';
-import { perTest, PYTHON } from '../_support/launcher.js';
+import { PYTHON } from '../_support/launcher.js';
+import { perTest } from '../_support/tmp.js';
 
 const { defer, dir } = perTest();
 const asRoot = process.getuid!() === 0;
@@ -87,25 +88,8 @@ describe('bindUnixPath: mode and owner never reach through a swapped name', () =
   });
 });
 
-/**
- * A racer that, whenever `dir` is a real directory, moves it away and puts a symlink to `victim`
- * in its place: what anyone who can write the parent can do while sockact creates `dir`.
- */
-const RACER = `
-import os, sys, time
-d, victim, moved = sys.argv[1], sys.argv[2], sys.argv[3]
-end = time.monotonic() + 20
-n = 0
-print('ready', flush=True)
-while time.monotonic() < end:
-    try:
-        if os.path.isdir(d) and not os.path.islink(d):
-            n += 1
-            os.rename(d, moved + str(n))
-            os.symlink(victim, d)
-    except OSError:
-        pass
-`;
+/** A racer that swaps a symlink in for a directory whenever it appears (see the fixture). */
+const RACER = join(import.meta.dirname, 'fixtures/dir-swapper.py');
 
 describe('prepareUnixPath: parent directories', () => {
   it('makes missing parents 0755 by mkdir under umask 0, and never chmods a directory swapped in for one (bounded race)', async () => {
@@ -114,7 +98,7 @@ describe('prepareUnixPath: parent directories', () => {
     mkdirSync(victim, 0o700);
     chmodSync(victim, 0o700);
     const parent = join(d, 'new');
-    const racer = spawn(PYTHON, ['-c', RACER, parent, victim, join(d, 'moved-')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const racer = spawn(PYTHON, [RACER, parent, victim, join(d, 'moved-')], { stdio: ['ignore', 'pipe', 'inherit'] });
     const gone = new Promise((res) => racer.on('exit', res));
     defer(() => racer.kill('SIGKILL'));
     await new Promise((res) => racer.stdout.once('data', res));

@@ -2,6 +2,7 @@
 // hand-off and the wait for the first connection park one poll() between them, not one each.
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAccept } from '../../src/launch/accept.js';
 import { bindAll, closeSockets, type BoundSocket } from '../../src/launch/bind.js';
@@ -74,7 +75,7 @@ describe('waitForActivity', () => {
 
     // And every one of them is still served by that one poll().
     expect(await exchange({ host: '127.0.0.1', port: acc.port }, 'through cat\n')).toBe('through cat\n');
-    const peer = run(PYTHON, ['-c', 'import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(os.environ["P"]); print(s.recv(4096))'], {
+    const peer = run(PYTHON, [join(import.meta.dirname, 'fixtures/seqpacket-recv.py')], {
       env: { ...process.env, P: handoff.path },
     });
     expect((await peer.waitFor('stdout', /not the program/))[0]).toBe('not the program');

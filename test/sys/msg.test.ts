@@ -1,8 +1,8 @@
 // sendmsg/recvmsg with SCM_RIGHTS and SCM_CREDENTIALS between real sockets.
 import { fstatSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
+import { abstractName } from '../_support/tmp.js';
 
 describe('sendmsg / recvmsg', () => {
   it('passes fds (SCM_RIGHTS) that arrive close-on-exec and refer to the same files', () => {
@@ -31,8 +31,8 @@ describe('sendmsg / recvmsg', () => {
   });
 
   it('sends to an address (sendto) and reports where a datagram came from', () => {
-    const name = `@sockact-msg-${randomBytes(4).toString('hex')}`;
-    const from = `@sockact-msg-from-${randomBytes(4).toString('hex')}`;
+    const name = abstractName('msg');
+    const from = abstractName('msg-from');
     const rx = sys.socket('unix', 'dgram');
     sys.bind(rx, { family: 'unix', path: name });
     const tx = sys.socket('unix', 'dgram');

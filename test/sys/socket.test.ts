@@ -1,14 +1,12 @@
 // The seam's socket calls against the real kernel, cross-checked with Node's own net module.
 import net from 'node:net';
 import path from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as sys from '../../src/sys/index.js';
+import { fdFlags } from '../_support/fdinfo.js';
+import { abstractName, fileTempDir } from '../_support/tmp.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'sockact-sys-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir();
 
 describe('socket, bind, listenSocket, getsockname, socketInfo', () => {
   // [family, type, address to bind, listen?, what the row proves]
@@ -17,7 +15,7 @@ describe('socket, bind, listenSocket, getsockname, socketInfo', () => {
     ['inet6', 'stream', { family: 'inet6', address: '::1', port: 0 }, true, 'TCP over IPv6'],
     ['inet', 'dgram', { family: 'inet', address: '127.0.0.1', port: 0 }, false, 'UDP is bound, not listening'],
     ['unix', 'stream', { family: 'unix', path: path.join(dir, 'a.sock') }, true, 'a UNIX stream path'],
-    ['unix', 'seqpacket', { family: 'unix', path: `@sockact-sys-${randomBytes(4).toString('hex')}` }, true, 'abstract seqpacket'],
+    ['unix', 'seqpacket', { family: 'unix', path: abstractName('sys') }, true, 'abstract seqpacket'],
     ['unix', 'dgram', { family: 'unix', path: path.join(dir, 'd.sock') }, false, 'a UNIX datagram path'],
   ];
   for (const [family, type, addr, doListen, proves] of rows) {
@@ -32,8 +30,7 @@ describe('socket, bind, listenSocket, getsockname, socketInfo', () => {
         else expect((info.local as { port: number }).port).toBeGreaterThan(0);
         expect(info.protocol).toBe(family === 'unix' ? 0 : type === 'stream' ? 6 : 17);
         // Sockets made by the seam are close-on-exec and blocking, as systemd makes them.
-        expect(sys.isCloexec(fd)).toBe(true);
-        expect(sys.isNonBlocking(fd)).toBe(false);
+        expect(fdFlags(fd)).toEqual({ cloexec: true, nonblock: false });
         expect(sys.fileKind(fd)).toBe('socket');
       } finally {
         sys.closeFd(fd);
