@@ -78,7 +78,15 @@ async function restarts(store, port, rounds = 5) {
   running = false;
   await Promise.all(clients);
   m.stdin.end();
-  return { store, restarts: rounds, ok, failed: failed.length, failures: [...new Set(failed)], maxLatencyMs: Math.round(Math.max(...lat)), downToReadyMs: downToReady };
+  return {
+    store,
+    restarts: rounds,
+    ok,
+    failed: failed.length,
+    failures: [...new Set(failed)],
+    maxLatencyMs: Math.round(Math.max(...lat)),
+    downToReadyMs: downToReady,
+  };
 }
 
 /** Wall time of `sockact --daemon ...` until it returns (the daemon serves), and a bare node start for scale. */

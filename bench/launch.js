@@ -16,9 +16,7 @@ export function freePort() {
 }
 
 function exited(child) {
-  return child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((r) => child.once('exit', r));
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
 }
 
 /** Spawn sockact and resolve with the ms until it says it is listening (its first stderr line). */

@@ -28,10 +28,12 @@ async function reloadsThenStop(name, n, gapMs) {
   for (let i = 0; i < n; i++) {
     await sleep(gapMs);
     process.stderr.write(`bench: reload ${i + 1}/${n}\n`);
-    codes.push(await new Promise((resolve) => {
-      const c = spawn(process.execPath, [sockactBin, 'reload', '--name', name], { env: cleanEnv(), stdio: 'ignore' });
-      c.on('exit', (code) => resolve(code));
-    }));
+    codes.push(
+      await new Promise((resolve) => {
+        const c = spawn(process.execPath, [sockactBin, 'reload', '--name', name], { env: cleanEnv(), stdio: 'ignore' });
+        c.on('exit', (code) => resolve(code));
+      }),
+    );
   }
   await sleep(gapMs);
   return codes;
@@ -109,9 +111,11 @@ async function once(kind, conns, reloads) {
           resolve();
         });
       });
-    const workers = Promise.all(Array.from({ length: conns }, async () => {
-      while (!done) await one();
-    }));
+    const workers = Promise.all(
+      Array.from({ length: conns }, async () => {
+        while (!done) await one();
+      }),
+    );
     const codes = await reloadsThenStop(name, reloads, 1000);
     done = true;
     await workers;

@@ -11,13 +11,37 @@ const rows = [];
 const add = (what, figure, target, pass) => rows.push(`| ${what} | ${figure} | ${target} | ${ok(pass)} |`);
 
 const a = r['app-startup'];
-if (a) add(`App start-up: import + listenFds() + adopt one listener (median of ${a.rounds} paired runs)`, `bare ${ms(a.bareMs)}, with sockact ${ms(a.sockactMs)}: **+${ms(a.addedMs)}** (median paired difference +${ms(a.medianPairedDiffMs)})`, '+15 ms at most', a.pass);
+if (a)
+  add(
+    `App start-up: import + listenFds() + adopt one listener (median of ${a.rounds} paired runs)`,
+    `bare ${ms(a.bareMs)}, with sockact ${ms(a.sockactMs)}: **+${ms(a.addedMs)}** (median paired difference +${ms(a.medianPairedDiffMs)})`,
+    '+15 ms at most',
+    a.pass,
+  );
 const s = r['app-scale'];
-if (s) add(`1000 inherited fds described and adopted (median of ${s.rounds})`, `listenFds ${ms(s.describeMs)} + getListeners ${ms(s.adoptMs)} = **${ms(s.totalMs)}**`, 'under 100 ms', s.pass);
+if (s)
+  add(
+    `1000 inherited fds described and adopted (median of ${s.rounds})`,
+    `listenFds ${ms(s.describeMs)} + getListeners ${ms(s.adoptMs)} = **${ms(s.totalMs)}**`,
+    'under 100 ms',
+    s.pass,
+  );
 const l = r['launch-startup'];
-if (l) add(`Launcher start-up: spawn to sockets bound, vs \`node -e 0\` (median of ${l.rounds} paired runs)`, `node ${ms(l.nodeMs)}, sockact ${ms(l.sockactMs)}: **+${ms(l.addedMs)}**`, '+40 ms at most', l.pass);
+if (l)
+  add(
+    `Launcher start-up: spawn to sockets bound, vs \`node -e 0\` (median of ${l.rounds} paired runs)`,
+    `node ${ms(l.nodeMs)}, sockact ${ms(l.sockactMs)}: **+${ms(l.addedMs)}**`,
+    '+40 ms at most',
+    l.pass,
+  );
 const t = r.ttfr;
-if (t) add(`Time to first response of examples/hello (median of ${t.rounds} paired runs)`, `systemd-socket-activate ${ms(t.systemdSocketActivateMs)}, sockact ${ms(t.sockactMs)}: **${t.ratio.toFixed(2)}x**`, '2.5x at most', t.pass);
+if (t)
+  add(
+    `Time to first response of examples/hello (median of ${t.rounds} paired runs)`,
+    `systemd-socket-activate ${ms(t.systemdSocketActivateMs)}, sockact ${ms(t.sockactMs)}: **${t.ratio.toFixed(2)}x**`,
+    '2.5x at most',
+    t.pass,
+  );
 const k = r['listeners-1000'];
 if (k) add(`1000 listeners bound and passed, launch to child exit (median of ${k.rounds})`, `**${ms(k.medianMs)}**`, 'under 300 ms', k.pass);
 const m = r.rss;
@@ -25,7 +49,10 @@ if (m) add('sockact RSS with one child, after 200 requests', `**${m.rssMB.toFixe
 const w = r.throughput;
 const aa = r['throughput-aa'];
 if (w?.keepAlive) {
-  for (const [key, label] of [['keepAlive', 'keep-alive'], ['connectionClose', 'Connection: close']]) {
+  for (const [key, label] of [
+    ['keepAlive', 'keep-alive'],
+    ['connectionClose', 'Connection: close'],
+  ]) {
     const x = w[key];
     const floor = aa?.[key] ? `; A/A noise floor (two identical direct servers): ${aa[key].ratio.toFixed(3)}` : '';
     add(
@@ -45,10 +72,17 @@ const sup = [];
 const addS = (what, figure, target, pass) => sup.push(`| ${what} | ${figure} | ${target} | ${pass === undefined ? '' : ok(pass)} |`);
 const n = (x) => Math.round(x).toLocaleString('en-US');
 const f2 = (x) => x.toFixed(2);
-const errs = (e) => Object.entries(e).filter(([, v]) => v).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none';
+const errs = (e) =>
+  Object.entries(e)
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${k} ${n(v)}`)
+    .join(', ') || 'none';
 const ru = r['supervise-reload'];
 if (ru) {
-  for (const [key, label] of [['keepAlive', 'keep-alive'], ['connectionClose', 'Connection: close']]) {
+  for (const [key, label] of [
+    ['keepAlive', 'keep-alive'],
+    ['connectionClose', 'Connection: close'],
+  ]) {
     const sk = ru.sockact?.[key];
     if (sk) {
       addS(
@@ -59,7 +93,13 @@ if (ru) {
       );
     }
     const nv = ru.naive?.[key];
-    if (nv) addS(`naive restart (stop the app, start one that binds the port itself) every second, ${label}`, `**${n(nv.reloads.failed)} failed** (${errs(nv.reloads.errors)}) of ${n(nv.reloads.requests)} completed, ${nv.reloads.reloads.ok} restarts`, 'for comparison', undefined);
+    if (nv)
+      addS(
+        `naive restart (stop the app, start one that binds the port itself) every second, ${label}`,
+        `**${n(nv.reloads.failed)} failed** (${errs(nv.reloads.errors)}) of ${n(nv.reloads.requests)} completed, ${nv.reloads.reloads.ok} restarts`,
+        'for comparison',
+        undefined,
+      );
     for (const mode of ['fork', 'cluster']) {
       const pm = ru[`pm2-${mode}`];
       if (pm?.skipped) {
@@ -117,7 +157,11 @@ const lk = r['supervise-leaks'];
 if (lk) {
   addS(
     `${n(lk.reloads)} reloads one after another (sh + systemd-notify --ready, no load; ${lk.seconds.toFixed(0)} s)`,
-    `RSS ${lk.rssBeforeMB.toFixed(1)} -> ${lk.rssAfterMB.toFixed(1)} MB: **+${lk.growthMB.toFixed(1)} MB** (at ${Object.entries(lk.rssAtMB).map(([i, v]) => `${i}: ${v.toFixed(1)}`).join(', ')})${lk.rssAfterIdleMB !== undefined ? `, ${lk.rssAfterIdleMB.toFixed(1)} MB after ${lk.idleAfterSeconds} s idle (+${lk.growthAfterIdleMB.toFixed(1)} MB)` : ''}; fds **${lk.fdsBefore} -> ${lk.fdsAfter}**; ${lk.childrenAfter} child, ${lk.zombies} zombies, ${lk.failedReloads} failed reloads`,
+    `RSS ${lk.rssBeforeMB.toFixed(1)} -> ${lk.rssAfterMB.toFixed(1)} MB: **+${lk.growthMB.toFixed(1)} MB** (at ${Object.entries(lk.rssAtMB)
+      .map(([i, v]) => `${i}: ${v.toFixed(1)}`)
+      .join(
+        ', ',
+      )})${lk.rssAfterIdleMB !== undefined ? `, ${lk.rssAfterIdleMB.toFixed(1)} MB after ${lk.idleAfterSeconds} s idle (+${lk.growthAfterIdleMB.toFixed(1)} MB)` : ''}; fds **${lk.fdsBefore} -> ${lk.fdsAfter}**; ${lk.childrenAfter} child, ${lk.zombies} zombies, ${lk.failedReloads} failed reloads`,
     'RSS +2 MB at most; fds unchanged',
     lk.pass,
   );
@@ -125,7 +169,12 @@ if (lk) {
 const id = r['supervise-idle'];
 if (id) {
   const w = (x) => `${x.cpuMs} ms CPU (${x.runMs.toFixed(1)} ms run time, ${x.timeslices} wake-ups)`;
-  addS(`Idle with one child, ${id.seconds} s`, `first ${id.seconds} s after start: ${w(id.firstWindow)}; next ${id.seconds} s: **${w(id.secondWindow)}**`, 'no CPU', id.secondWindow.timeslices === 0);
+  addS(
+    `Idle with one child, ${id.seconds} s`,
+    `first ${id.seconds} s after start: ${w(id.firstWindow)}; next ${id.seconds} s: **${w(id.secondWindow)}**`,
+    'no CPU',
+    id.secondWindow.timeslices === 0,
+  );
   addS('sockact RSS with one child (the supervisor)', `**${id.rssMB.toFixed(1)} MB**`, '50 MB at most', id.rssMB <= 50);
 }
 if (sup.length) {

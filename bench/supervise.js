@@ -63,7 +63,14 @@ function tracked(cmd, args, env) {
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error(`no line matching ${re} within ${timeoutMs} ms; last lines:\n${lines.slice(-8).map((l) => l.line).join('\n')}`));
+        reject(
+          new Error(
+            `no line matching ${re} within ${timeoutMs} ms; last lines:\n${lines
+              .slice(-8)
+              .map((l) => l.line)
+              .join('\n')}`,
+          ),
+        );
       }, timeoutMs);
       waiters.add(check);
       check();
@@ -279,15 +286,18 @@ function driveReloads(sys, seconds, everyMs = 1000) {
     out.asked++;
     out.times.push(Date.now());
     done.push(
-      sys.reload().then(
-        () => out.ok++,
-        (err) => {
-          out.failed++;
-          out.errors.push(String(err.message ?? err).slice(0, 200));
-        },
-      ).finally(() => {
-        busy = false;
-      }),
+      sys
+        .reload()
+        .then(
+          () => out.ok++,
+          (err) => {
+            out.failed++;
+            out.errors.push(String(err.message ?? err).slice(0, 200));
+          },
+        )
+        .finally(() => {
+          busy = false;
+        }),
     );
   }, everyMs);
   return {
@@ -460,7 +470,13 @@ export async function latency({ rounds = 20 } = {}) {
       const stopping = await s.p.waitLine(/^sockact: stopping pid (\d+)/, from);
       await s.p.waitLine(new RegExp(`^sockact: pid ${stopping.m[1]}\\b.*(exited|killed)`), from);
       const readyMs = toMs(ready.m[1], ready.m[2]);
-      samples.push({ totalMs: stopping.t - t0, readyMs, overheadMs: stopping.t - t0 - readyMs, toStartedLineMs: started.t - t0, readyLineToStoppingMs: stopping.t - ready.t });
+      samples.push({
+        totalMs: stopping.t - t0,
+        readyMs,
+        overheadMs: stopping.t - t0 - readyMs,
+        toStartedLineMs: started.t - t0,
+        readyLineToStoppingMs: stopping.t - ready.t,
+      });
       await sleep(200);
     }
   } finally {
@@ -514,7 +530,11 @@ export async function workers({ pairs = 3, seconds = 5 } = {}) {
       sockact: { port: s.port, pids: childrenOf(s.pid), dir: statsS },
       cluster: { port: cport, pids: childrenOf(c.pid), dir: statsC },
     };
-    const out = { name: `--workers 2 vs Node cluster (2 round-robin workers), wrk -t2 -c32 unpinned, ${pairs} alternating pairs of ${seconds} s`, pairs, seconds };
+    const out = {
+      name: `--workers 2 vs Node cluster (2 round-robin workers), wrk -t2 -c32 unpinned, ${pairs} alternating pairs of ${seconds} s`,
+      pairs,
+      seconds,
+    };
     for (const [key, close] of MODES) {
       const rps = { sockact: [], cluster: [] };
       const balance = { sockact: [], cluster: [] };

@@ -62,9 +62,32 @@ export function reloadChart({ title, subtitle, panels, xMax, marks, failedLabel 
   ];
   panels.forEach((p, i) => {
     const y = 80 + i * panelH;
-    out.push(...plot({ x0: left, y0: y, w, h: rpsH, title: `${p.title}: requests/s`, yLabel: 'requests/s', xMax, marks, series: p.series.map((s) => ({ ...s, points: s.rps })) }));
     out.push(
-      ...plot({ x0: left, y0: y + rpsH + 40, w, h: failH, title: `${p.title}: ${failedLabel}`, yLabel: 'failed', xMax, marks, minYMax: 1, series: p.series.map((s) => ({ ...s, points: s.failed })) }),
+      ...plot({
+        x0: left,
+        y0: y,
+        w,
+        h: rpsH,
+        title: `${p.title}: requests/s`,
+        yLabel: 'requests/s',
+        xMax,
+        marks,
+        series: p.series.map((s) => ({ ...s, points: s.rps })),
+      }),
+    );
+    out.push(
+      ...plot({
+        x0: left,
+        y0: y + rpsH + 40,
+        w,
+        h: failH,
+        title: `${p.title}: ${failedLabel}`,
+        yLabel: 'failed',
+        xMax,
+        marks,
+        minYMax: 1,
+        series: p.series.map((s) => ({ ...s, points: s.failed })),
+      }),
     );
     out.push(`<text x="${left + w / 2}" y="${y + rpsH + 40 + failH + 32}" text-anchor="middle" fill="#444">seconds (dashed: a reload asked for)</text>`);
     p.series.forEach((s, k) => {

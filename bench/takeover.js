@@ -40,7 +40,9 @@ function start(args) {
       };
       waiters.add(check);
       check();
-      void exited.then(() => setTimeout(() => waiters.has(check) && reject(new Error(`sockact exited without ${re}: ${seen.map((s) => s.line).join(' | ')}`)), 50));
+      void exited.then(() =>
+        setTimeout(() => waiters.has(check) && reject(new Error(`sockact exited without ${re}: ${seen.map((s) => s.line).join(' | ')}`)), 50),
+      );
     });
   return { child, line, exited };
 }

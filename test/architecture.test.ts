@@ -60,9 +60,7 @@ const layer = (t: string) => (t.includes('/') && !t.startsWith('node:') && GRAPH
 
 /** Imports of files under `folder` that `allowed` refuses, as "file -> target" lines. */
 function violations(folder: string, allowed: (t: string) => boolean): string[] {
-  return [...GRAPH]
-    .filter(([f]) => f.startsWith(`${folder}/`))
-    .flatMap(([f, ts]) => ts.filter((t) => !allowed(t)).map((t) => `${f} -> ${t}`));
+  return [...GRAPH].filter(([f]) => f.startsWith(`${folder}/`)).flatMap(([f, ts]) => ts.filter((t) => !allowed(t)).map((t) => `${f} -> ${t}`));
 }
 
 describe('dependency rules', () => {
@@ -72,11 +70,7 @@ describe('dependency rules', () => {
     expect(GRAPH.get('cli/main.ts')).toContain('launch/spawn.ts'); // import('../launch/spawn.js')
     expect(GRAPH.get('cli/usage.ts')).toContain('yargs/yargs'); // createRequire(...)('yargs-parser')
     expect(GRAPH.get('protocol/ip.ts')).toContain('protocol/sockaddr.ts');
-    expect(specifiers("export { a } from './a.js';\nimport type { B } from '../b.js';\nimport './c.js';")).toEqual([
-      './a.js',
-      '../b.js',
-      './c.js',
-    ]);
+    expect(specifiers("export { a } from './a.js';\nimport type { B } from '../b.js';\nimport './c.js';")).toEqual(['./a.js', '../b.js', './c.js']);
     // Every relative import names a file that exists.
     expect([...GRAPH.values()].flat().filter((t) => t.endsWith('.ts') && !GRAPH.has(t))).toEqual([]);
   });

@@ -67,10 +67,13 @@ function waitFd(fd: number, events: number, deadline: number, timedOut: () => So
       events,
     );
     if (Number.isFinite(deadline)) {
-      timer = setTimeout(() => {
-        watch.close();
-        reject(timedOut());
-      }, Math.max(0, deadline - Date.now()));
+      timer = setTimeout(
+        () => {
+          watch.close();
+          reject(timedOut());
+        },
+        Math.max(0, deadline - Date.now()),
+      );
     }
   });
 }

@@ -218,6 +218,7 @@ export function describeFd(d: ListenFd): string {
     if (d.listening) return `a ${proto} listener${on}`;
     return d.connected === false ? `a ${proto} socket${on} that is neither listening nor connected` : `a ${proto} connection${on}`;
   }
-  if (d.type === 'dgram') return inet ? (d.protocol === 17 ? `a UDP socket${on}` : `an IP datagram socket (protocol ${d.protocol})${on}`) : `a UNIX datagram socket${on}`;
+  if (d.type === 'dgram')
+    return inet ? (d.protocol === 17 ? `a UDP socket${on}` : `an IP datagram socket (protocol ${d.protocol})${on}`) : `a UNIX datagram socket${on}`;
   return `a ${inet ? '' : 'UNIX '}seqpacket socket${on}`;
 }

@@ -83,7 +83,10 @@ export async function listen(server: ListenableServer, options: ListenOptions = 
 function pick(fds: readonly ListenFd[], name: string | undefined): ListenFd {
   const named = name === undefined ? fds : fds.filter((d) => d.name === name);
   if (named.length === 0) {
-    const have = fds.map((d) => `fd ${d.fd} ${quote(d.name)}`).slice(0, 8).join(', ');
+    const have = fds
+      .map((d) => `fd ${d.fd} ${quote(d.name)}`)
+      .slice(0, 8)
+      .join(', ');
     throw new SockactError('ERR_NO_FD', `no inherited fd is named ${quote(name)} (${have}${fds.length > 8 ? ', ...' : ''})`, {
       fdName: name,
       expected: `a fd named ${quote(name)}`,

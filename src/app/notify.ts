@@ -1,14 +1,5 @@
 import { quote, SockactError } from '../protocol/errors.js';
-import {
-  BARRIER,
-  checkFdName,
-  FDSTOREREMOVE,
-  READY,
-  RELOADING,
-  STOPPING,
-  WATCHDOG,
-  WATCHDOG_TRIGGER,
-} from '../protocol/notify.js';
+import { BARRIER, checkFdName, FDSTOREREMOVE, READY, RELOADING, STOPPING, WATCHDOG, WATCHDOG_TRIGGER } from '../protocol/notify.js';
 import { UPGRADE_ENV } from '../protocol/upgrade.js';
 import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
 import { closeFd, pipe } from '../sys/fd.js';

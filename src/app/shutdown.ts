@@ -248,12 +248,15 @@ export async function shutdown(server: Server, options: ShutdownOptions = {}): P
   const start = performance.now();
   const sweep =
     isHttp1(server) || migrating
-      ? setInterval(() => {
-          if (migrating) return pass();
-          if (!isHttp1(server)) return;
-          closeQuiet(t, idleMs);
-          if (!t.early && performance.now() - start >= idleMs) server.closeIdleConnections!();
-        }, Math.max(10, Math.min(100, idleMs / 4)))
+      ? setInterval(
+          () => {
+            if (migrating) return pass();
+            if (!isHttp1(server)) return;
+            closeQuiet(t, idleMs);
+            if (!t.early && performance.now() - start >= idleMs) server.closeIdleConnections!();
+          },
+          Math.max(10, Math.min(100, idleMs / 4)),
+        )
       : undefined;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
@@ -316,4 +319,3 @@ export function shutdownOnSignal(servers: Server | Server[], options: ShutdownOn
     for (const sig of signals) process.off(sig, onSignal);
   };
 }
-

@@ -119,7 +119,10 @@ function readySocket(): { fd: number; path: string; dir: string } {
 export function upgrader(options: UpgraderOptions = {}): Upgrader {
   const timeout = options.timeout ?? 60_000;
   const drainTimeout = options.drainTimeout ?? 10_000;
-  for (const [what, value] of [['timeout', timeout], ['drainTimeout', drainTimeout]] as const) {
+  for (const [what, value] of [
+    ['timeout', timeout],
+    ['drainTimeout', drainTimeout],
+  ] as const) {
     if (!(value > 0)) throw upgradeError('ERR_UPGRADE_OPTIONS', `${what} must be a positive number of milliseconds: ${quote(value)}`, { value });
   }
   const command = options.command ?? [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
@@ -129,7 +132,11 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
 
   const start = async (passed: Passed[], ready: { fd: number; path: string }): Promise<number> => {
     const { spawn } = await import('node:child_process');
-    const env = upgradeEnv(options.env ?? process.env, passed.map((p) => p.name), ready.path);
+    const env = upgradeEnv(
+      options.env ?? process.env,
+      passed.map((p) => p.name),
+      ready.path,
+    );
     const label = command.join(' ');
     let child: ChildProcess;
     try {
@@ -152,7 +159,9 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
         else resolve(child.pid!);
       };
       const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
-        settle(upgradeError('ERR_UPGRADE', `the new copy (pid ${child.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`));
+        settle(
+          upgradeError('ERR_UPGRADE', `the new copy (pid ${child.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`),
+        );
       const onError = (cause: Error) => settle(upgradeError('ERR_UPGRADE', `can't start the new copy (${label}): ${errorReason(cause)}`, { cause }));
       child.once('exit', onExit);
       child.once('error', onError);

@@ -41,7 +41,9 @@ function formatStatus(s: StatusReport & { line?: string; sockets?: number }): st
   for (const w of s.workers) {
     const ready = w.readyInMs !== undefined ? `, ready in ${formatDuration(w.readyInMs)}` : '';
     const status = w.status ? `: ${w.status}` : '';
-    lines.push(`  worker ${w.index}  pid ${w.pid ?? '?'}  generation ${w.generation}  ${w.state} (${w.role})  up ${formatDuration(w.uptimeMs)}${ready}${status}`);
+    lines.push(
+      `  worker ${w.index}  pid ${w.pid ?? '?'}  generation ${w.generation}  ${w.state} (${w.role})  up ${formatDuration(w.uptimeMs)}${ready}${status}`,
+    );
   }
   return lines.join('\n');
 }

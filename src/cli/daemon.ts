@@ -40,7 +40,9 @@ export function isDaemon(c: RunConfig): boolean {
  */
 export async function startDaemon(c: RunConfig, argv: readonly string[], log: Log, warn: Log): Promise<number> {
   if (process.env.LISTEN_PID === String(process.pid)) {
-    throw new UsageError('--daemon: sockact was started with sockets of its own (LISTEN_FDS); a service manager that passes sockets runs sockact in the foreground');
+    throw new UsageError(
+      '--daemon: sockact was started with sockets of its own (LISTEN_FDS); a service manager that passes sockets runs sockact in the foreground',
+    );
   }
   if (c.pidFile !== undefined) checkPidFile(c.pidFile);
   let out: number | 'ignore' = 'ignore';

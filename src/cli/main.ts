@@ -120,7 +120,12 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   const setenv = parseSetenv(c.setenv);
   if (user) {
     // As systemd's User=: the program sees its own identity, unless -E says otherwise.
-    for (const [k, v] of [['USER', user.name], ['LOGNAME', user.name], ['HOME', user.home]] as const) setenv[k] ??= v;
+    for (const [k, v] of [
+      ['USER', user.name],
+      ['LOGNAME', user.name],
+      ['HOME', user.home],
+    ] as const)
+      setenv[k] ??= v;
   }
   // Checked here, for a clear error before anything is bound; the program is still started by the
   // name as given, so its argv[0] is `cat`, not /usr/bin/cat (systemd-socket-activate's execvp).
@@ -267,7 +272,11 @@ async function offerToDescendants(base: SpawnActivatedOptions, passed: Passed[],
  * children, and the launcher ends by it once they are gone; other signals only reach the children.
  */
 async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
-  const [{ runAccept }, { forwardSignals }, { exitLike }] = await Promise.all([import('../launch/accept.js'), import('../launch/signals.js'), import('./exit.js')]);
+  const [{ runAccept }, { forwardSignals }, { exitLike }] = await Promise.all([
+    import('../launch/accept.js'),
+    import('../launch/signals.js'),
+    import('./exit.js'),
+  ]);
   let ending: NodeJS.Signals | undefined;
   const finish = () => {
     if (ending === undefined || server.children.size > 0) return;

@@ -200,8 +200,23 @@ export function signalName(text: string, option: string): string {
 }
 
 const SUPERVISOR_OPTIONS = [
-  'restart', 'restart-delay', 'restart-delay-max', 'start-limit-burst', 'start-limit-interval', 'ready', 'ready-timeout',
-  'stop-signal', 'stop-timeout', 'reload-signal', 'workers', 'rolling', 'watch', 'watch-debounce', 'watchdog-sec', 'prefix', 'takeover',
+  'restart',
+  'restart-delay',
+  'restart-delay-max',
+  'start-limit-burst',
+  'start-limit-interval',
+  'ready',
+  'ready-timeout',
+  'stop-signal',
+  'stop-timeout',
+  'reload-signal',
+  'workers',
+  'rolling',
+  'watch',
+  'watch-debounce',
+  'watchdog-sec',
+  'prefix',
+  'takeover',
 ];
 
 function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean): SuperviseConfig {

@@ -39,12 +39,32 @@ interface Def extends ExtraOption {
 
 /** The options of `sockact unit` itself. */
 export const UNIT_OPTIONS: readonly Def[] = [
-  { name: 'name', kind: 'value', arg: 'NAME', describe: 'Unit name: NAME.service, NAME.socket (NAME-<fdname>.socket when several are needed); with --shape sockact also passed to sockact as --name' },
-  { name: 'shape', kind: 'value', arg: 'direct|sockact', describe: 'direct (default): systemd binds the sockets in .socket units and starts PROGRAM itself, Type=notify. sockact: systemd runs sockact, which binds the sockets and supervises PROGRAM, for zero-downtime `systemctl reload`' },
-  { name: 'socket-units', kind: 'flag', describe: 'With --shape sockact: systemd holds the sockets in .socket units and sockact passes them through (they outlive sockact itself)' },
+  {
+    name: 'name',
+    kind: 'value',
+    arg: 'NAME',
+    describe: 'Unit name: NAME.service, NAME.socket (NAME-<fdname>.socket when several are needed); with --shape sockact also passed to sockact as --name',
+  },
+  {
+    name: 'shape',
+    kind: 'value',
+    arg: 'direct|sockact',
+    describe:
+      'direct (default): systemd binds the sockets in .socket units and starts PROGRAM itself, Type=notify. sockact: systemd runs sockact, which binds the sockets and supervises PROGRAM, for zero-downtime `systemctl reload`',
+  },
+  {
+    name: 'socket-units',
+    kind: 'flag',
+    describe: 'With --shape sockact: systemd holds the sockets in .socket units and sockact passes them through (they outlive sockact itself)',
+  },
   { name: 'notify-reload', kind: 'flag', describe: 'Type=notify-reload (systemd 253+) instead of Type=notify with ExecReload=/bin/kill (systemd 252)' },
   { name: 'out', kind: 'value', arg: 'DIR', describe: 'Write the unit files into DIR (created if needed) instead of printing them' },
-  { name: 'sockact', kind: 'value', arg: 'PATH', describe: "With --shape sockact: the sockact command in ExecStart= (default: this node binary and this sockact's bin/sockact.js)" },
+  {
+    name: 'sockact',
+    kind: 'value',
+    arg: 'PATH',
+    describe: "With --shape sockact: the sockact command in ExecStart= (default: this node binary and this sockact's bin/sockact.js)",
+  },
 ];
 
 /**
@@ -57,11 +77,21 @@ const SUPERVISOR_OPTIONS: readonly Def[] = [
   { name: 'restart-delay-max', kind: 'value', arg: 'DURATION', describe: 'Longest delay (default 10s); sockact only (systemd 254 has RestartMaxDelaySec=)' },
   { name: 'start-limit-burst', kind: 'value', arg: 'N', describe: 'At most N starts per interval (default 5); direct: StartLimitBurst=' },
   { name: 'start-limit-interval', kind: 'value', arg: 'DURATION', describe: 'The interval (default 10s); direct: StartLimitIntervalSec=' },
-  { name: 'ready', kind: 'value', arg: 'auto|notify|DURATION', describe: 'When PROGRAM is ready (default auto); direct: notify is Type=notify (the default there), DURATION is Type=exec and ExecStartPost=/bin/sleep' },
+  {
+    name: 'ready',
+    kind: 'value',
+    arg: 'auto|notify|DURATION',
+    describe: 'When PROGRAM is ready (default auto); direct: notify is Type=notify (the default there), DURATION is Type=exec and ExecStartPost=/bin/sleep',
+  },
   { name: 'ready-timeout', kind: 'value', arg: 'DURATION', describe: 'Give up on a start after DURATION (default 90s); direct: TimeoutStartSec=' },
   { name: 'stop-signal', kind: 'value', arg: 'SIG', describe: 'Signal that stops PROGRAM (default SIGTERM); direct: KillSignal=' },
   { name: 'stop-timeout', kind: 'value', arg: 'DURATION', describe: 'Kill PROGRAM after DURATION (default 30s); direct: TimeoutStopSec=' },
-  { name: 'reload-signal', kind: 'value', arg: 'SIG', describe: 'Reload PROGRAM with this signal instead of replacing it; direct: ExecReload=/bin/kill -s SIG $MAINPID (or ReloadSignal=)' },
+  {
+    name: 'reload-signal',
+    kind: 'value',
+    arg: 'SIG',
+    describe: 'Reload PROGRAM with this signal instead of replacing it; direct: ExecReload=/bin/kill -s SIG $MAINPID (or ReloadSignal=)',
+  },
   { name: 'workers', kind: 'value', arg: 'N', describe: 'Run N copies of PROGRAM (default 1); sockact only' },
   { name: 'rolling', kind: 'flag', describe: 'Replace workers one at a time on reload; sockact only' },
   { name: 'watch', kind: 'repeatable', arg: 'PATH', describe: 'Reload when PATH changes; sockact only' },
@@ -178,7 +208,8 @@ export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
 
   // Validate every supervisor option now, whichever shape, so a typo fails the same way.
   oneOf(values, 'restart', ['no', 'on-failure', 'always'] as const);
-  for (const d of ['restart-delay', 'restart-delay-max', 'start-limit-interval', 'ready-timeout', 'stop-timeout', 'watch-debounce', 'watchdog-sec']) duration(values, d);
+  for (const d of ['restart-delay', 'restart-delay-max', 'start-limit-interval', 'ready-timeout', 'stop-timeout', 'watch-debounce', 'watchdog-sec'])
+    duration(values, d);
   count(values, 'start-limit-burst');
   count(values, 'workers');
   signal(values, 'stop-signal');
@@ -194,7 +225,8 @@ export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
   // systemd is the service manager: the unit's sockact runs in the foreground as its main process.
   if (config.daemon) throw new UsageError('--daemon has no place in a unit (systemd runs sockact in the foreground, Type=notify)');
   if (config.pidFile !== undefined) throw new UsageError('--pid-file has no place in a unit (systemd knows the main pid)');
-  if (config.fdStore && shape !== 'sockact') throw new UsageError('--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)');
+  if (config.fdStore && shape !== 'sockact')
+    throw new UsageError('--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)');
   parseSetenv(config.setenv, {});
   // A unit's sockact has no sockets of its own to inherit, unlike one started by hand from a .socket unit.
   if (config.specs.length === 0) throw new UsageError('nothing to listen on: give -l ADDRESS');
@@ -202,7 +234,10 @@ export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
     throw new UsageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${config.specs.length}`);
   }
 
-  const env = parseSetenv(config.setenv.filter((e) => e.startsWith('PATH=')), {});
+  const env = parseSetenv(
+    config.setenv.filter((e) => e.startsWith('PATH=')),
+    {},
+  );
   const program = resolveProgram(config.program, env.PATH ?? process.env.PATH);
   let sockact: string[];
   if (sockactPath !== undefined) sockact = [resolve(cwd, sockactPath)];
@@ -314,7 +349,14 @@ function directUnits(p: UnitPlan): UnitFile[] {
   // Without --on-demand sockact starts PROGRAM at once: so does a service wanted at boot. With it,
   // or per connection, the .socket unit starts it on the first connection.
   const install: [string, string][] = c.onDemand || c.accept ? [] : [['WantedBy', 'multi-user.target']];
-  const text_ = renderUnit([['Unit', unit], ['Service', s], ['Install', install]], [GENERATED]);
+  const text_ = renderUnit(
+    [
+      ['Unit', unit],
+      ['Service', s],
+      ['Install', install],
+    ],
+    [GENERATED],
+  );
   return [...sockets, { file: service, text: text_ }];
 }
 
@@ -342,7 +384,14 @@ function sockactArgs(p: UnitPlan): string[] {
       const v = text(values, o.name);
       if (v === undefined) continue;
       const usec = parseDuration(v);
-      const norm = o.arg === 'DURATION' && usec !== undefined ? formatDuration(usec) : o.arg === 'SIG' ? signal(values, o.name)! : o.name === 'control' ? resolve(p.cwd, v) : v;
+      const norm =
+        o.arg === 'DURATION' && usec !== undefined
+          ? formatDuration(usec)
+          : o.arg === 'SIG'
+            ? signal(values, o.name)!
+            : o.name === 'control'
+              ? resolve(p.cwd, v)
+              : v;
       out.push(`--${o.name}`, norm);
     }
   }
@@ -356,7 +405,10 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
   const sockets = p.socketUnits
     ? socketUnits(unitSockets(c), { name: p.name, service, description: `${p.name}: sockets passed through sockact`, comment: [GENERATED] })
     : [];
-  const s: [string, string][] = [['Type', p.notifyReload ? 'notify-reload' : 'notify'], ['NotifyAccess', 'main']];
+  const s: [string, string][] = [
+    ['Type', p.notifyReload ? 'notify-reload' : 'notify'],
+    ['NotifyAccess', 'main'],
+  ];
   if (sockets.length) s.push(['Sockets', sockets.map((u) => u.file).join(' ')]);
   s.push(['ExecStart', execLine([...p.sockact, ...sockactArgs(p)])]);
   // The store sockact keeps its sockets in across its own restarts (launch/fdstore.ts): one per -l.
@@ -375,7 +427,14 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
   for (const e of c.setenv) if (!e.includes('=')) s.push(['PassEnvironment', e]);
   const install: [string, string][] = p.socketUnits && c.onDemand ? [] : [['WantedBy', 'multi-user.target']];
   const unit: [string, string][] = [['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')} under sockact`)]];
-  const text_ = renderUnit([['Unit', unit], ['Service', s], ['Install', install]], [GENERATED]);
+  const text_ = renderUnit(
+    [
+      ['Unit', unit],
+      ['Service', s],
+      ['Install', install],
+    ],
+    [GENERATED],
+  );
   return [...sockets, { file: service, text: text_ }];
 }
 
@@ -389,7 +448,9 @@ async function helpText(): Promise<string> {
   const yargs = require('yargs/yargs') as (args: string[]) => import('yargs').Argv;
   const y = yargs([])
     .scriptName('sockact')
-    .usage('Usage: $0 unit --name NAME [--shape direct|sockact] [options] [--] PROGRAM [ARGS...]\n\nPrint (or write with --out) the systemd units that run PROGRAM the way `sockact [options] PROGRAM` does.')
+    .usage(
+      'Usage: $0 unit --name NAME [--shape direct|sockact] [options] [--] PROGRAM [ARGS...]\n\nPrint (or write with --out) the systemd units that run PROGRAM the way `sockact [options] PROGRAM` does.',
+    )
     .help(false)
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 100));
@@ -406,7 +467,10 @@ async function helpText(): Promise<string> {
   for (const o of OPTIONS) if (o.name !== 'version') add(o, `${o.group}:`);
   for (const o of SUPERVISOR_OPTIONS) add(o, 'Supervisor:');
   y.example('sockact unit --name hello -l 8080,name=web -- node server.js', 'hello.socket + hello.service (Type=notify)');
-  y.example('sockact unit --shape sockact --name hello -l 8080 --restart on-failure -- node server.js', 'hello.service running sockact: zero-downtime systemctl reload');
+  y.example(
+    'sockact unit --shape sockact --name hello -l 8080 --restart on-failure -- node server.js',
+    'hello.service running sockact: zero-downtime systemctl reload',
+  );
   y.example('sockact unit --name hello --out /etc/systemd/system -l 8080 -- node server.js', 'Write the files');
   y.epilogue(UNIT_EPILOGUE);
   return y.getHelp();

@@ -23,7 +23,9 @@ export async function helpText(): Promise<string> {
   const yargs = require('yargs/yargs') as (args: string[]) => import('yargs').Argv;
   const y = yargs([])
     .scriptName('sockact')
-    .usage('Usage: $0 [options] [--] PROGRAM [ARGS...]\n\nBind sockets and start PROGRAM with them at fd 3.. (systemd socket activation).\nEverything after PROGRAM is passed to it, with or without --.')
+    .usage(
+      'Usage: $0 [options] [--] PROGRAM [ARGS...]\n\nBind sockets and start PROGRAM with them at fd 3.. (systemd socket activation).\nEverything after PROGRAM is passed to it, with or without --.',
+    )
     .help(false)
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 100));

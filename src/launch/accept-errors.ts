@@ -6,7 +6,19 @@
 export type AcceptFailure = 'transient' | 'scarce' | 'fatal';
 
 /** accept(2): "Linux accept() passes already-pending network errors on the new socket as an error code". */
-const TRANSIENT = new Set(['ECONNABORTED', 'EINTR', 'EAGAIN', 'EPROTO', 'EPERM', 'ENETDOWN', 'ENONET', 'EHOSTDOWN', 'EHOSTUNREACH', 'ENETUNREACH', 'EOPNOTSUPP']);
+const TRANSIENT = new Set([
+  'ECONNABORTED',
+  'EINTR',
+  'EAGAIN',
+  'EPROTO',
+  'EPERM',
+  'ENETDOWN',
+  'ENONET',
+  'EHOSTDOWN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EOPNOTSUPP',
+]);
 const SCARCE = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** How long to stop accepting after EMFILE/ENFILE/ENOBUFS/ENOMEM before trying again. */

@@ -49,8 +49,7 @@ function sockAddrOf(spec: ListenSpec, fallbackV4: boolean): SockAddr {
 }
 
 function setOptions(fd: number, spec: ListenSpec, family: SockAddr['family'], label: string): void {
-  const opt = (level: number, name: number, value: number, what: string) =>
-    setsockoptInt(fd, level, name, value, `set ${what} on ${label}`);
+  const opt = (level: number, name: number, value: number, what: string) => setsockoptInt(fd, level, name, value, `set ${what} on ${label}`);
   // On every socket, UDP and UNIX too, as systemd's socket_address_listen() sets it: a restarted
   // server can rebind while old connections sit in TIME_WAIT, and a program that checks gets what
   // it would get under systemd.

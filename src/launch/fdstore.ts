@@ -111,13 +111,7 @@ export function bindOrTake(specs: readonly ListenSpec[], taken: readonly (Taken 
  * socket marked remove-on-exit is not stored: its file goes when sockact exits. Never fatal:
  * a failure (no NOTIFY_SOCKET, NotifyAccess= refusing) is one warning, and sockact serves on.
  */
-export function updateStore(
-  from: FromStore,
-  bound: readonly BoundSocket[],
-  store: boolean,
-  log: (line: string) => void,
-  warn: (line: string) => void,
-): void {
+export function updateStore(from: FromStore, bound: readonly BoundSocket[], store: boolean, log: (line: string) => void, warn: (line: string) => void): void {
   let failed = false;
   const notify = (message: string, fds: number[] = []): void => {
     if (failed) return;

@@ -69,14 +69,16 @@ const findTool = (() => {
     if (!found.has(name)) {
       found.set(
         name,
-        ['/usr/bin/', '/bin/', '/usr/sbin/', '/sbin/'].map((d) => d + name).find((p) => {
-          try {
-            accessSync(p, constants.X_OK);
-            return true;
-          } catch {
-            return false;
-          }
-        }),
+        ['/usr/bin/', '/bin/', '/usr/sbin/', '/sbin/']
+          .map((d) => d + name)
+          .find((p) => {
+            try {
+              accessSync(p, constants.X_OK);
+              return true;
+            } catch {
+              return false;
+            }
+          }),
       );
     }
     return found.get(name);
@@ -167,7 +169,12 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
   let argv = [...(opts.args ?? [])];
   if (count > 0 || extras) {
     checkShell();
-    const t = trampoline(env, { listenPid: count > 0, nofileSoft: opts.nofileSoft, ignoredSignals: opts.ignoredSignals, parentDeathSignal: opts.parentDeathSignal });
+    const t = trampoline(env, {
+      listenPid: count > 0,
+      nofileSoft: opts.nofileSoft,
+      ignoredSignals: opts.ignoredSignals,
+      parentDeathSignal: opts.parentDeathSignal,
+    });
     env = t.env;
     // "$0" "$@": the program as given (argv[0] `cat`, found on PATH by the shell, as execvp does).
     [cmd, argv] = [TRAMPOLINE_SHELL, ['-c', t.script, opts.program, ...argv]];

@@ -270,7 +270,7 @@ export function parseListen(value: string, defaults: Partial<SocketOptions> = {}
   let type: SocketType | undefined;
   const given: Partial<Record<OptionKey, boolean | number | string>> = {};
   for (const part of parts) {
-    if (part === '') throw new ListenSpecError(value, "an empty socket option (two commas, or one at the end)");
+    if (part === '') throw new ListenSpecError(value, 'an empty socket option (two commas, or one at the end)');
     const eq = part.indexOf('=');
     const rawKey = eq < 0 ? part : part.slice(0, eq);
     const key = ALIASES[rawKey] ?? rawKey;
@@ -284,7 +284,7 @@ export function parseListen(value: string, defaults: Partial<SocketOptions> = {}
     const def = SPEC_OPTIONS[key];
     if (!def) {
       const known = [...TYPES, ...Object.keys(SPEC_OPTIONS)].join(', ');
-      const comma = address.family === 'unix' ? "; write \\, for a comma that belongs to the path" : '';
+      const comma = address.family === 'unix' ? '; write \\, for a comma that belongs to the path' : '';
       throw new ListenSpecError(value, `unknown socket option '${rawKey}' (known: ${known})${comma}`);
     }
     if (def.key in given) throw new ListenSpecError(value, `${key} is given twice`);

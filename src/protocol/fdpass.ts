@@ -43,7 +43,9 @@ export function formatFdBundle(fds: readonly number[], names: readonly string[] 
     if (problem) throw new SockactError('ERR_FDS_NAMES', `fd name ${quote(name)} ${problem}`, { fdName: name });
   }
   if (message.length > FDPASS_MAX_MESSAGE) {
-    throw new SockactError('ERR_FDS_MESSAGE', `the message is ${message.length} bytes, at most ${FDPASS_MAX_MESSAGE} go with fds`, { actual: `${message.length} bytes` });
+    throw new SockactError('ERR_FDS_MESSAGE', `the message is ${message.length} bytes, at most ${FDPASS_MAX_MESSAGE} go with fds`, {
+      actual: `${message.length} bytes`,
+    });
   }
   const out: FdPassMessage[] = [{ data: frame(`SOCKACT_FDS=${fds.length}\nLISTEN_FDNAMES=${list.join(':')}`, message), fds: fds.slice(0, SCM_MAX_FD) }];
   for (let i = SCM_MAX_FD; i < fds.length; i += SCM_MAX_FD) out.push({ data: MORE, fds: fds.slice(i, i + SCM_MAX_FD) });
@@ -143,14 +145,16 @@ export class FdBundleReader {
       throw this.#error('ERR_FDS_PEER_GONE', `${this.source} closed the connection ${got}`);
     }
     if (this.#stage === 'more') {
-      if (part.data.length !== 1 || part.data[0] !== MORE[0] || part.truncated) throw this.#malformed(`expected 'F' with more fds, got ${quote(part.data.toString('latin1'))}`);
+      if (part.data.length !== 1 || part.data[0] !== MORE[0] || part.truncated)
+        throw this.#malformed(`expected 'F' with more fds, got ${quote(part.data.toString('latin1'))}`);
       return this.#check();
     }
     if (this.#stage === 'done') throw this.#malformed('data after the bundle');
     if (!this.stream) {
       if (part.truncated) throw this.#malformed('a first message larger than any bundle');
       this.#parsePrefix(part.data);
-      if (part.data.length !== PREFIX + this.#bodyLength) throw this.#malformed(`a first message of ${part.data.length} bytes, its prefix says ${PREFIX + this.#bodyLength}`);
+      if (part.data.length !== PREFIX + this.#bodyLength)
+        throw this.#malformed(`a first message of ${part.data.length} bytes, its prefix says ${PREFIX + this.#bodyLength}`);
       this.#parseBody(part.data.subarray(PREFIX));
       return this.#check();
     }

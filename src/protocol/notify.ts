@@ -88,11 +88,11 @@ export function parseNotifySocket(value: string): { path: string } {
   }
   const bytes = Buffer.byteLength(value) - (value.startsWith('@') ? 1 : 0);
   if (bytes + 1 > UNIX_PATH_MAX) {
-    throw new SockactError(
-      'ERR_NOTIFY_SOCKET',
-      `NOTIFY_SOCKET is too long: ${bytes} bytes (at most ${UNIX_PATH_MAX - 1}): ${quote(value)}`,
-      { ...fields, actual: `${bytes} bytes`, expected: `at most ${UNIX_PATH_MAX - 1} bytes` },
-    );
+    throw new SockactError('ERR_NOTIFY_SOCKET', `NOTIFY_SOCKET is too long: ${bytes} bytes (at most ${UNIX_PATH_MAX - 1}): ${quote(value)}`, {
+      ...fields,
+      actual: `${bytes} bytes`,
+      expected: `at most ${UNIX_PATH_MAX - 1} bytes`,
+    });
   }
   return { path: value };
 }

@@ -20,9 +20,7 @@ export type Section = [name: string, lines: [key: string, value: string][]];
 
 /** A unit's text: optional leading comment lines, then the sections, an empty line between them. */
 export function renderUnit(sections: readonly Section[], comment: readonly string[] = []): string {
-  const parts = sections
-    .filter(([, lines]) => lines.length > 0)
-    .map(([name, lines]) => [`[${name}]`, ...lines.map(([k, v]) => `${k}=${v}`)].join('\n'));
+  const parts = sections.filter(([, lines]) => lines.length > 0).map(([name, lines]) => [`[${name}]`, ...lines.map(([k, v]) => `${k}=${v}`)].join('\n'));
   return `${comment.map((c) => `# ${c}\n`).join('')}${parts.join('\n\n')}\n`;
 }
 
@@ -159,7 +157,11 @@ export interface UnitSocket {
 function socketSettings(spec: ListenSpec): [string, string][] {
   if (spec.address.family === 'inet6' && spec.address.scope !== undefined) {
     // systemd.socket(5) has no interface scope in an address (systemd 252 refuses '[fe80::1%lo]:80').
-    throw new SockactError('ERR_UNIT', `-l ${quote(spec.text)}: a .socket unit cannot say the interface scope '%${spec.address.scope}' (systemd's Listen*= addresses have none)`, { value: spec.text });
+    throw new SockactError(
+      'ERR_UNIT',
+      `-l ${quote(spec.text)}: a .socket unit cannot say the interface scope '%${spec.address.scope}' (systemd's Listen*= addresses have none)`,
+      { value: spec.text },
+    );
   }
   if (spec.address.family !== 'unix' && spec.address.port === 0) {
     throw new SockactError('ERR_UNIT', `-l ${quote(spec.text)}: a .socket unit needs a fixed port (systemd refuses port 0)`, { value: spec.text });
@@ -226,22 +228,37 @@ export function socketUnits(sockets: readonly UnitSocket[], o: SocketUnitsOption
       const s = first!;
       if (o.accept) {
         const other = groups[1]![0]!.spec.text;
-        throw new SockactError('ERR_UNIT', `-l ${quote(other)}: with --accept every -l goes into one Accept=yes .socket unit, so they need the same socket options`, { value: other });
+        throw new SockactError(
+          'ERR_UNIT',
+          `-l ${quote(other)}: with --accept every -l goes into one Accept=yes .socket unit, so they need the same socket options`,
+          { value: other },
+        );
       }
       if (s.fdName === undefined) {
-        throw new SockactError('ERR_UNIT', `-l ${quote(s.spec.text)} needs name=: these -l values need more than one .socket unit (their names or socket options differ), and systemd passes the fds of several units in no fixed order (sd_listen_fds(3))`, { value: s.spec.text });
+        throw new SockactError(
+          'ERR_UNIT',
+          `-l ${quote(s.spec.text)} needs name=: these -l values need more than one .socket unit (their names or socket options differ), and systemd passes the fds of several units in no fixed order (sd_listen_fds(3))`,
+          { value: s.spec.text },
+        );
       }
       const other = seen.get(s.fdName);
       if (other !== undefined) {
-        throw new SockactError('ERR_UNIT', `-l ${quote(s.spec.text)} and -l ${quote(other)} are both named '${s.fdName}' but need different .socket units: systemd passes the fds of several units in no fixed order (sd_listen_fds(3)), so give them different names`, { value: s.spec.text });
+        throw new SockactError(
+          'ERR_UNIT',
+          `-l ${quote(s.spec.text)} and -l ${quote(other)} are both named '${s.fdName}' but need different .socket units: systemd passes the fds of several units in no fixed order (sd_listen_fds(3)), so give them different names`,
+          { value: s.spec.text },
+        );
       }
       seen.set(s.fdName, s.spec.text);
     }
   }
-  const unitNames = groups.length === 1 ? [o.name] : groups.map((g, i) => {
-    const fdName = g[0]!.fdName!;
-    return unitNameProblem(`${o.name}-${fdName}`) === undefined ? `${o.name}-${fdName}` : `${o.name}-${i + 1}`;
-  });
+  const unitNames =
+    groups.length === 1
+      ? [o.name]
+      : groups.map((g, i) => {
+          const fdName = g[0]!.fdName!;
+          return unitNameProblem(`${o.name}-${fdName}`) === undefined ? `${o.name}-${fdName}` : `${o.name}-${i + 1}`;
+        });
   return groups.map((group, i) => {
     const first = group[0]!;
     const socket: [string, string][] = group.map((s) => [LISTEN_KEY[s.spec.type], escapeSpecifiers(listenValue(s.spec.address))]);
@@ -251,11 +268,14 @@ export function socketUnits(sockets: readonly UnitSocket[], o: SocketUnitsOption
       socket.push(['Accept', 'yes']);
       if (o.maxConnections !== undefined) socket.push(['MaxConnections', String(o.maxConnections)]);
     } else if (unitNames[i] !== o.service.replace(/\.service$/, '')) socket.push(['Service', o.service]);
-    const text = renderUnit([
-      ['Unit', [['Description', escapeSpecifiers(`${o.description}: ${group.map((s) => listenValue(s.spec.address)).join(', ')}`)]]],
-      ['Socket', socket],
-      ['Install', [['WantedBy', 'sockets.target']]],
-    ], o.comment);
+    const text = renderUnit(
+      [
+        ['Unit', [['Description', escapeSpecifiers(`${o.description}: ${group.map((s) => listenValue(s.spec.address)).join(', ')}`)]]],
+        ['Socket', socket],
+        ['Install', [['WantedBy', 'sockets.target']]],
+      ],
+      o.comment,
+    );
     return { file: `${unitNames[i]}.socket`, text };
   });
 }

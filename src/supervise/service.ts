@@ -55,9 +55,28 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
  * sockact as a shell expects), SIGCHLD (the reaper's), and what Node itself needs or cannot catch.
  */
 const NOT_FORWARDED = new Set([
-  'SIGKILL', 'SIGSTOP', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGCHLD', 'SIGCLD',
-  'SIGPIPE', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGCONT', 'SIGPROF', 'SIGIOT', 'SIGUNUSED', 'SIGPOLL', 'SIGLOST', 'SIGINFO',
-  'SIGHUP', ...STOP_SIGNALS,
+  'SIGKILL',
+  'SIGSTOP',
+  'SIGSEGV',
+  'SIGBUS',
+  'SIGFPE',
+  'SIGILL',
+  'SIGTRAP',
+  'SIGCHLD',
+  'SIGCLD',
+  'SIGPIPE',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGCONT',
+  'SIGPROF',
+  'SIGIOT',
+  'SIGUNUSED',
+  'SIGPOLL',
+  'SIGLOST',
+  'SIGINFO',
+  'SIGHUP',
+  ...STOP_SIGNALS,
 ]);
 
 /** Every other catchable signal: passed on to the serving children, so sockact never dies of one. */

@@ -235,7 +235,10 @@ export class Supervisor {
     w.pid = w.handle.pid;
     const which = generation > 1 || this.opts.workers > 1 ? ` (${this.opts.workers > 1 ? `worker ${index}, ` : ''}generation ${generation})` : '';
     if (w.pid !== undefined) this.log(`started ${this.opts.command ?? 'the program'} as pid ${w.pid}${which}`);
-    w.timers.set('ready', this.clock.setTimer(this.opts.readyTimeout, () => this.#readyTimeout(w)));
+    w.timers.set(
+      'ready',
+      this.clock.setTimer(this.opts.readyTimeout, () => this.#readyTimeout(w)),
+    );
     this.#armReadiness(w);
     return w;
   }
@@ -243,7 +246,10 @@ export class Supervisor {
   #armReadiness(w: Worker): void {
     const r = this.opts.ready;
     if (typeof r === 'number') {
-      w.timers.set('probe', this.clock.setTimer(r, () => this.#markReady(w, `alive for ${formatDuration(r)}`)));
+      w.timers.set(
+        'probe',
+        this.clock.setTimer(r, () => this.#markReady(w, `alive for ${formatDuration(r)}`)),
+      );
     } else if (r === 'auto' && !this.notifying) {
       this.#probe(w);
     }
@@ -257,7 +263,10 @@ export class Supervisor {
       return this.#markReady(w, 'accepting');
     }
     if (this.clock.now() - w.startedAt >= AUTO_FALLBACK_MS) return this.#markReady(w, `alive for ${formatDuration(AUTO_FALLBACK_MS)}`);
-    w.timers.set('probe', this.clock.setTimer(AUTO_PROBE_MS, () => this.#probe(w)));
+    w.timers.set(
+      'probe',
+      this.clock.setTimer(AUTO_PROBE_MS, () => this.#probe(w)),
+    );
   }
 
   /** "pid 812", "pid 812 (generation 3)", "pid 812 (worker 1, generation 3)". */
@@ -305,7 +314,10 @@ export class Supervisor {
     const ms = w.watchdogMs ?? this.opts.watchdog;
     if (ms === undefined || w.state === 'stopping' || w.state === 'exited') return;
     w.clearTimer('watchdog');
-    w.timers.set('watchdog', this.clock.setTimer(ms, () => this.#watchdogExpired(w, `sent no WATCHDOG=1 for ${formatDuration(ms)}`)));
+    w.timers.set(
+      'watchdog',
+      this.clock.setTimer(ms, () => this.#watchdogExpired(w, `sent no WATCHDOG=1 for ${formatDuration(ms)}`)),
+    );
   }
 
   #watchdogExpired(w: Worker, why: string): void {
@@ -391,7 +403,8 @@ export class Supervisor {
     const p = this.#pending;
     if (p && p.candidates[w.index] === w) {
       p.candidates[w.index] = undefined;
-      if (!p.failed) this.#reloadFailed(`${this.#who(w)} ${describeStatus(status)}${was === 'starting' ? ' before it was ready' : ''}${w.failure ? `: ${w.failure}` : ''}`);
+      if (!p.failed)
+        this.#reloadFailed(`${this.#who(w)} ${describeStatus(status)}${was === 'starting' ? ' before it was ready' : ''}${w.failure ? `: ${w.failure}` : ''}`);
       else this.#reloadSettled();
       return this.#checkStopped();
     }

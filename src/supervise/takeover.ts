@@ -52,7 +52,11 @@ export interface TakenSockets {
 }
 
 function takeoverError(path: string, reason: string, cause?: unknown): SockactError {
-  return new SockactError('ERR_TAKEOVER', `can't take over from the sockact at ${path}: ${reason}`, cause === undefined ? { value: path } : { value: path, cause });
+  return new SockactError(
+    'ERR_TAKEOVER',
+    `can't take over from the sockact at ${path}: ${reason}`,
+    cause === undefined ? { value: path } : { value: path, cause },
+  );
 }
 
 function sameBytes(a: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined): boolean {
@@ -106,7 +110,10 @@ function connectQuiet(path: string, timeoutMs: number): Promise<net.Socket | und
 function openSession(path: string, s: net.Socket, bundle: FdBundle, message: HandoverMessage, startedAt: number, taken: () => number[]): TakeoverSession {
   const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
   s.on('error', () => {});
-  const upstreamEnv = message.notifySocket !== undefined ? { NOTIFY_SOCKET: message.notifySocket, ...(message.watchdogUsec ? { WATCHDOG_USEC: message.watchdogUsec } : {}) } : undefined;
+  const upstreamEnv =
+    message.notifySocket !== undefined
+      ? { NOTIFY_SOCKET: message.notifySocket, ...(message.watchdogUsec ? { WATCHDOG_USEC: message.watchdogUsec } : {}) }
+      : undefined;
   const oldPid = bundle.peer.pid;
   return {
     path,

@@ -18,7 +18,9 @@ export function systemdUpstream(env: NodeJS.ProcessEnv, warn: (line: string) => 
   let warned = false;
   const upstream: Upstream = {
     send(fields) {
-      const text = Object.entries(fields).map(([k, v]) => `${k}=${v.replace(/\n/g, ' ')}`).join('\n');
+      const text = Object.entries(fields)
+        .map(([k, v]) => `${k}=${v.replace(/\n/g, ' ')}`)
+        .join('\n');
       try {
         fd ??= socket('unix', 'dgram');
         sendmsg(fd, formatNotify(text), { to: { family: 'unix', path } });

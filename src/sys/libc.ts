@@ -96,9 +96,7 @@ function loadKoffiNative(): KoffiLike | undefined {
 export function libc(): Libc {
   if (cached) return cached;
   if (process.platform !== 'linux') {
-    throw new Error(
-      `sockact: socket activation needs Linux; this is ${process.platform} (not activated apps still work: listen() binds its fallback)`,
-    );
+    throw new Error(`sockact: socket activation needs Linux; this is ${process.platform} (not activated apps still work: listen() binds its fallback)`);
   }
   const require = createRequire(import.meta.url);
   let koffi: KoffiLike;

@@ -88,7 +88,15 @@ export function run(command: string, args: readonly string[], opts: SpawnOptions
     ended(after, timeout = WAIT_TIMEOUT) {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, rej) => {
-        timer = setTimeout(() => rej(new Error(`pid ${child.pid} (${child.spawnargs.slice(1, 3).join(' ')} ...) still running ${timeout} ms after ${after}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`)), timeout);
+        timer = setTimeout(
+          () =>
+            rej(
+              new Error(
+                `pid ${child.pid} (${child.spawnargs.slice(1, 3).join(' ')} ...) still running ${timeout} ms after ${after}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`,
+              ),
+            ),
+          timeout,
+        );
       });
       return Promise.race([exited, late]).finally(() => clearTimeout(timer));
     },

@@ -34,7 +34,12 @@ describe('examples', () => {
     const client = http2.connect(`http://127.0.0.1:${port}`);
     const body = await new Promise<string>((resolve, reject) => {
       let b = '';
-      client.request({ ':path': '/' }).setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve(b)).on('error', reject);
+      client
+        .request({ ':path': '/' })
+        .setEncoding('utf8')
+        .on('data', (d) => (b += d))
+        .on('end', () => resolve(b))
+        .on('error', reject);
     });
     client.close();
     expect(body).toBe(`hello over HTTP/2 from pid ${child.proc.pid}\n`);
@@ -48,10 +53,15 @@ describe('examples', () => {
     const child = runActivated([l.fd], process.execPath, [path.join(ROOT, 'examples/https/server.js')]);
     await waitFor(child, /https: listening on 127\.0\.0\.1:\d+ \(socket-activated\)/);
     const body = await new Promise<string>((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port, rejectUnauthorized: false, agent: false }, (res) => {
-        let b = '';
-        res.setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve(b));
-      }).on('error', reject);
+      https
+        .get({ host: '127.0.0.1', port, rejectUnauthorized: false, agent: false }, (res) => {
+          let b = '';
+          res
+            .setEncoding('utf8')
+            .on('data', (d) => (b += d))
+            .on('end', () => resolve(b));
+        })
+        .on('error', reject);
     });
     expect(body).toBe(`hello over TLS from pid ${child.proc.pid}\n`);
     child.proc.kill('SIGTERM');
@@ -80,7 +90,9 @@ describe('examples', () => {
       'hello',
       () => [tcp()],
       { NOTIFY_SOCKET: missing },
-      new RegExp(`^hello: pid \\d+ serving fd 3 \\(unknown\\) on 127\\.0\\.0\\.1:\\d+\\nhello: can't notify NOTIFY_SOCKET '${missing}': no such file or directory\\n$`),
+      new RegExp(
+        `^hello: pid \\d+ serving fd 3 \\(unknown\\) on 127\\.0\\.0\\.1:\\d+\\nhello: can't notify NOTIFY_SOCKET '${missing}': no such file or directory\\n$`,
+      ),
       'a NOTIFY_SOCKET that does not exist',
     ],
   ];

@@ -124,7 +124,9 @@ describe('receiveFds limits and errors: whatever arrived is closed', () => {
     peer('send-raw', p, '5', '5');
     await expect(got).rejects.toMatchObject({
       code: 'ERR_FDS_TRUNCATED',
-      message: expect.stringMatching(/^the sender \(pid \d+\) on \S+ sent more fds than fit \(MSG_CTRUNC, room for 2\): the 2 that arrived are closed, the kernel dropped the rest$/),
+      message: expect.stringMatching(
+        /^the sender \(pid \d+\) on \S+ sent more fds than fit \(MSG_CTRUNC, room for 2\): the 2 that arrived are closed, the kernel dropped the rest$/,
+      ),
     });
     await noLeak(before);
   });
@@ -183,7 +185,13 @@ describe('sendFds to a Python receiver (socket.recv_fds)', () => {
       await py.json();
       const { fd, content } = fileWith('to python');
       await sendFds(p, [fd, { fd }], { names: ['a', 'b'], message: 'from node' });
-      expect(await py.json()).toEqual({ count: 2, names: ['a', 'b'], message: 'from node', contents: [content], inodes: [statSync(`/proc/self/fd/${fd}`).ino] });
+      expect(await py.json()).toEqual({
+        count: 2,
+        names: ['a', 'b'],
+        message: 'from node',
+        contents: [content],
+        inodes: [statSync(`/proc/self/fd/${fd}`).ino],
+      });
       sys.closeFd(fd);
     });
   }

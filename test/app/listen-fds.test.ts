@@ -197,7 +197,9 @@ describe('what the fd store hands back (eventfd, timerfd, pidfd, memfd beside a 
       [6, 'unsupported'],
       [7, 'stream'],
     ]);
-    expect(got.listeners[1].reason).toBe('fd 4 is an anonymous inode (anon_inode:[eventfd]); there is no Node stream for it, use listenFds() and the fd directly');
+    expect(got.listeners[1].reason).toBe(
+      'fd 4 is an anonymous inode (anon_inode:[eventfd]); there is no Node stream for it, use listenFds() and the fd directly',
+    );
     const port = Number(got.listeners[0].address.split(':')[1]);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe(`hello web fd 3 pid ${got.pid}\n`);
     await child.stop();
@@ -205,7 +207,7 @@ describe('what the fd store hands back (eventfd, timerfd, pidfd, memfd beside a 
 });
 
 describe('listenFds() errors: each names the fd, the variable and the value', () => {
-  it('Node\'s own epoll fd in the range (LISTEN_FDS larger than the fds passed: fd 4 is the epoll fd Node opened first)', async () => {
+  it("Node's own epoll fd in the range (LISTEN_FDS larger than the fds passed: fd 4 is the epoll fd Node opened first)", async () => {
     const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
     const child = runApp([fd], 'describe', [], { LISTEN_FDS: '2' });
     const got = await child.json();
@@ -264,7 +266,11 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     // Two numbers are not one.
     ['LISTEN_FDS="1 2"', { LISTEN_FDS: '1 2' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: '1 2'" }],
     // Beyond INT_MAX-3.
-    ['LISTEN_FDS=99999999999', { LISTEN_FDS: '99999999999' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is too large: '99999999999' (at most 2147483644)" }],
+    [
+      'LISTEN_FDS=99999999999',
+      { LISTEN_FDS: '99999999999' },
+      { variable: 'LISTEN_FDS', message: "LISTEN_FDS is too large: '99999999999' (at most 2147483644)" },
+    ],
     // LISTEN_PID garbage is an error (docs/protocol.md 2), not a silent "not activated".
     ['LISTEN_PID=garbage', { LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, { variable: 'LISTEN_PID', message: "LISTEN_PID is not a number: 'garbage'" }],
     // LISTEN_PID of another process: meant for someone else, so not activated.
@@ -278,7 +284,13 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     it(label, async () => {
       const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
       const trampoline = !('LISTEN_PID' in env);
-      const child = runActivated([fd], process.execPath, [path.join(import.meta.dirname, 'fixtures/app.mjs'), 'describe'], { LISTEN_FDNAMES: 'web', ...env }, { trampoline });
+      const child = runActivated(
+        [fd],
+        process.execPath,
+        [path.join(import.meta.dirname, 'fixtures/app.mjs'), 'describe'],
+        { LISTEN_FDNAMES: 'web', ...env },
+        { trampoline },
+      );
       const got = await child.json();
       await child.stop();
       if (expected === 'not activated') {
@@ -296,7 +308,13 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
 
   it('warns once when LISTEN_PID is another process (a wrapper such as npm start)', async () => {
     const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const child = runActivated([fd], process.execPath, [path.join(import.meta.dirname, 'fixtures/app.mjs'), 'describe'], { LISTEN_PID: '1', LISTEN_FDS: '1' }, { trampoline: false });
+    const child = runActivated(
+      [fd],
+      process.execPath,
+      [path.join(import.meta.dirname, 'fixtures/app.mjs'), 'describe'],
+      { LISTEN_PID: '1', LISTEN_FDS: '1' },
+      { trampoline: false },
+    );
     await child.json();
     await child.stop();
     expect(child.stderr()).toMatch(/LISTEN_PID=1 is not this process \(\d+\): ignoring LISTEN_FDS=1/);

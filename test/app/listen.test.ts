@@ -46,7 +46,7 @@ describe('listen() activated (real children)', () => {
       const web = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 4096);
       const before = tcpBacklog(portOf(web));
       // At 511 or less (a small net.core.somaxconn) Node's own default would look the same.
-      expect(before, 'the launcher-set backlog must exceed 511 to tell it from Node\'s').toBeGreaterThan(511);
+      expect(before, "the launcher-set backlog must exceed 511 to tell it from Node's").toBeGreaterThan(511);
       const child = runApp([web.fd], 'listen', backlog === undefined ? [] : [`--backlog=${backlog}`]);
       const got = await child.json();
       expect(got.result, proves).toMatchObject({ activated: true, fd: 3 });
@@ -96,7 +96,9 @@ describe('listen() activated (real children)', () => {
     const sock = listener({ family: 'unix', path: path.join(dir, 'only-dgram.sock') }, 'dgram');
     const child = runApp([sock.fd], 'listen');
     const got = await child.json();
-    expect(got.error.message).toMatch(/^none of the 1 inherited fds is a listening stream socket: fd 3 is a UNIX datagram socket on .*only-dgram\.sock, expected a listening stream socket$/);
+    expect(got.error.message).toMatch(
+      /^none of the 1 inherited fds is a listening stream socket: fd 3 is a UNIX datagram socket on .*only-dgram\.sock, expected a listening stream socket$/,
+    );
     await child.stop();
   });
 
@@ -123,7 +125,13 @@ describe('listen() and a stale SOCKACT_FDS_SOCKET', () => {
 
   it('with a LISTEN_PID that is not ours (behind a wrapper), asks it, and says why that failed', async () => {
     const stale = path.join(dir, 'gone', 'fds.sock');
-    const child = runActivated([], process.execPath, [FIXTURE, 'listen', '--port=0'], { SOCKACT_FDS_SOCKET: stale, LISTEN_PID: '1', LISTEN_FDS: '1' }, { trampoline: false });
+    const child = runActivated(
+      [],
+      process.execPath,
+      [FIXTURE, 'listen', '--port=0'],
+      { SOCKACT_FDS_SOCKET: stale, LISTEN_PID: '1', LISTEN_FDS: '1' },
+      { trampoline: false },
+    );
     const got = await child.json();
     expect(got.error).toMatchObject({ code: 'ERR_HANDOFF', variable: 'SOCKACT_FDS_SOCKET', value: stale });
     await child.stop();
@@ -177,7 +185,11 @@ describe('listen() not activated: the fallback (in this process, which was not a
     const body = await new Promise<string>((resolve, reject) => {
       let b = '';
       const req = client.request({ ':path': '/' });
-      req.setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve(b)).on('error', reject);
+      req
+        .setEncoding('utf8')
+        .on('data', (d) => (b += d))
+        .on('end', () => resolve(b))
+        .on('error', reject);
     });
     expect(body).toBe('h2');
     client.close();
@@ -186,14 +198,21 @@ describe('listen() not activated: the fallback (in this process, which was not a
     // A throwaway self-signed certificate, made here with openssl.
     const key = path.join(dir, 'key.pem');
     const cert = path.join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], {
+      stdio: 'ignore',
+    });
     const tls = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => res.end('tls'));
     const rs = await listen(tls, { port: 0, host: '127.0.0.1' });
     const tlsBody = await new Promise<string>((resolve, reject) => {
-      https.get(`https://${rs.address}/`, { ca: readFileSync(cert), servername: 'localhost', agent: false }, (res) => {
-        let b = '';
-        res.setEncoding('utf8').on('data', (d) => (b += d)).on('end', () => resolve(b));
-      }).on('error', reject);
+      https
+        .get(`https://${rs.address}/`, { ca: readFileSync(cert), servername: 'localhost', agent: false }, (res) => {
+          let b = '';
+          res
+            .setEncoding('utf8')
+            .on('data', (d) => (b += d))
+            .on('end', () => resolve(b));
+        })
+        .on('error', reject);
     });
     expect(tlsBody).toBe('tls');
     tls.close();

@@ -105,7 +105,7 @@ describe('getListeners() in an activated child', () => {
       const port = (web.addr as { port: number }).port;
       const before = tcpBacklog(port);
       // At 511 or less (a small net.core.somaxconn) Node's own default would look the same.
-      expect(before, 'the launcher-set backlog must exceed 511 to tell it from Node\'s').toBeGreaterThan(511);
+      expect(before, "the launcher-set backlog must exceed 511 to tell it from Node's").toBeGreaterThan(511);
       const child = runApp([web.fd], 'serve', backlog === undefined ? [] : [`--backlog=${backlog}`]);
       expect((await child.json()).listeners).toEqual([expect.objectContaining({ fd: 3, type: 'server', listening: true })]);
       expect(tcpBacklog(port)).toBe(backlog ?? before);
@@ -134,8 +134,16 @@ describe('getListeners() in an activated child', () => {
     const got = await child.json();
     expect(got.error).toBeUndefined();
     expect(got.listeners.map((l: Any) => [l.fd, l.type, l.reason])).toEqual([
-      [3, 'unsupported', `fd 3 is a TCP socket on 127.0.0.1:${port} that is neither listening nor connected, which Node cannot serve; use listenFds() and the fd directly`],
-      [4, 'unsupported', 'fd 4 is a TCP socket on 0.0.0.0:0 that is neither listening nor connected, which Node cannot serve; use listenFds() and the fd directly'],
+      [
+        3,
+        'unsupported',
+        `fd 3 is a TCP socket on 127.0.0.1:${port} that is neither listening nor connected, which Node cannot serve; use listenFds() and the fd directly`,
+      ],
+      [
+        4,
+        'unsupported',
+        'fd 4 is a TCP socket on 0.0.0.0:0 that is neither listening nor connected, which Node cannot serve; use listenFds() and the fd directly',
+      ],
     ]);
     // Nothing emitted ENOTCONN: the child is still alive.
     expect(child.proc.exitCode).toBe(null);

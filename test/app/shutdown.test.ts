@@ -35,17 +35,24 @@ async function heldServer(): Promise<{ server: http.Server; port: number; arrive
   return { server, port: (server.address() as net.AddressInfo).port, arrived: arrivedP, release };
 }
 
-async function request(port: number, agent: http.Agent | false = false, reqPath = '/'): Promise<{ body: string; connection: string | undefined; socket: net.Socket }> {
+async function request(
+  port: number,
+  agent: http.Agent | false = false,
+  reqPath = '/',
+): Promise<{ body: string; connection: string | undefined; socket: net.Socket }> {
   const res = await httpGet({ host: '127.0.0.1', port }, { agent, path: reqPath, timeout: 60_000 });
   return { body: res.body, connection: res.headers.connection, socket: res.socket! };
 }
 
 function connectRefused(port: number): Promise<string> {
   return new Promise((resolve) => {
-    net.connect(port, '127.0.0.1').on('connect', function (this: net.Socket) {
-      this.destroy();
-      resolve('connected');
-    }).on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    net
+      .connect(port, '127.0.0.1')
+      .on('connect', function (this: net.Socket) {
+        this.destroy();
+        resolve('connected');
+      })
+      .on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
   });
 }
 
@@ -143,7 +150,7 @@ describe('shutdown()', () => {
     await closed;
   });
 
-  it('sends STOPPING=1 first: it is in the receiver\'s queue before the server stops accepting', async () => {
+  it("sends STOPPING=1 first: it is in the receiver's queue before the server stops accepting", async () => {
     const recv = inProcessReceiver();
     process.env.NOTIFY_SOCKET = recv.addr;
     const server = http.createServer();
@@ -219,7 +226,7 @@ describe('shutdownOnSignal() in a real child', () => {
     expect(await app.exited).toBe(130);
   });
 
-  it('never shutdown(2)s the adopted socket: the launcher\'s copy still listens afterwards', async () => {
+  it("never shutdown(2)s the adopted socket: the launcher's copy still listens afterwards", async () => {
     const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
     const port = (l.addr as { port: number }).port;
     // Keep our copy, as systemd keeps its own.

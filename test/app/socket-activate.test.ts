@@ -44,7 +44,7 @@ function socketActivate(args: (port: number) => string[], program: string[]): Pr
 const get = async (target: HttpTarget) => (await httpGet(target)).body;
 
 describe('apps launched by systemd-socket-activate', () => {
-  it('TCP: examples/hello answers on the inherited socket, as the launcher\'s own pid (exec in place)', async () => {
+  it("TCP: examples/hello answers on the inherited socket, as the launcher's own pid (exec in place)", async () => {
     const { child, port } = await socketActivate((p) => ['-l', `127.0.0.1:${p}`], [process.execPath, HELLO]);
     expect(await get({ host: '127.0.0.1', port })).toBe(`hello from pid ${child.proc.pid}\n`);
     // Served twice by the same process: the socket stays adopted, not re-bound.

@@ -213,7 +213,9 @@ describe('upgrader(): a failing new copy leaves the old one serving', () => {
     await untilEnded(hung.pid);
     for (let i = 0; i < 100 && !app.child.stderr().includes('upgrade failed'); i++) await new Promise((r) => setTimeout(r, 20));
     expect(app.child.stderr()).toMatch(
-      new RegExp(`\\(node:${first.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: the new copy \\(pid ${hung.pid}\\) was not ready within 1500 ms: killed it\n`),
+      new RegExp(
+        `\\(node:${first.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: the new copy \\(pid ${hung.pid}\\) was not ready within 1500 ms: killed it\n`,
+      ),
     );
     expect(ended(first.pid)).toBe(false);
     expect(await get(app.port)).toBe(first.pid);

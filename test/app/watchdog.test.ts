@@ -67,7 +67,7 @@ describe('watchdog keep-alive', () => {
     ]);
   });
 
-  it('is unref\'d: a child that only started it exits by itself, after pinging', async () => {
+  it("is unref'd: a child that only started it exits by itself, after pinging", async () => {
     const { child: recv, addr } = await receiver();
     const env = { ...process.env, NOTIFY_SOCKET: addr, WATCHDOG_USEC: '60000000' };
     const app = wrap(spawn(process.execPath, [FIXTURE, 'watchdog'], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -118,7 +118,9 @@ describe('watchdog keep-alive', () => {
       } finally {
         process.off('warning', onWarning);
       }
-      expect(warnings.map((w) => w.message)).toEqual([`watchdog not started: WATCHDOG_USEC ${value === 'abc' ? 'is not a number' : 'must be a plain decimal number'}: '${value}'`]);
+      expect(warnings.map((w) => w.message)).toEqual([
+        `watchdog not started: WATCHDOG_USEC ${value === 'abc' ? 'is not a number' : 'must be a plain decimal number'}: '${value}'`,
+      ]);
     });
   }
 

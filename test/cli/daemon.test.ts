@@ -180,7 +180,10 @@ describe('sockact --daemon', () => {
   });
 
   it('refuses --log-file without --daemon, and a log file it cannot open', () => {
-    expect(command(['--log-file', 'x.log', '-l', '0', 'true'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/^sockact: --log-file applies to --daemon only/) });
+    expect(command(['--log-file', 'x.log', '-l', '0', 'true'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^sockact: --log-file applies to --daemon only/),
+    });
     const r = command(['--daemon', '--log-file', '/nonexistent-dir/x.log', '-l', '127.0.0.1:0', 'true']);
     expect(r).toEqual({ code: 1, stderr: "sockact: can't open --log-file /nonexistent-dir/x.log: no such file or directory\n" });
   });

@@ -94,7 +94,11 @@ describe('sockact: lifecycle and exit status', () => {
       expect(lines[0]).toBe(`sockact: listening on ${path} as fd 3`);
       // Without --wrapper the child's setuid is refused; with it, handing the hand-off socket to root
       // (in /tmp: root's /run/user/0 is not this user's to reach).
-      expect(lines.slice(1).join('\n')).toMatch(extra.length ? /^sockact: chown \/tmp\/sockact-\w+\/fds\.sock: operation not permitted\n$/ : /^sockact: can't start \/bin\/true: operation not permitted\n$/);
+      expect(lines.slice(1).join('\n')).toMatch(
+        extra.length
+          ? /^sockact: chown \/tmp\/sockact-\w+\/fds\.sock: operation not permitted\n$/
+          : /^sockact: can't start \/bin\/true: operation not permitted\n$/,
+      );
       // The default control directory may stay (other sockacts share it), empty.
       expect(readdirSync(d).filter((f) => f !== 'sockact')).toEqual([]);
       if (readdirSync(d).includes('sockact')) expect(readdirSync(join(d, 'sockact'))).toEqual([]);
@@ -144,11 +148,33 @@ describe('sockact: lifecycle and exit status', () => {
 
 describe('sockact: what the program gets', () => {
   it('exactly fds 0-2 and its sockets, its own LISTEN_PID, -E variables, and none of the stale ones', async () => {
-    const stale = { LISTEN_PID: String(process.pid), LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b', NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '5', WATCHDOG_PID: '1', SOCKACT_FDS_SOCKET: '/run/y' };
-    const vars = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'SOCKACT_FDS_SOCKET', 'SET', 'COPIED', 'EMPTY'];
-    const r = sockact(['-q', '-l', '127.0.0.1:0', '-l', '[::1]:0,name=v6', '-E', 'SET=1', '-E', 'COPIED', '-E', 'EMPTY=', '--', PYTHON, FD_LISTER_PY, ...vars], {
-      env: { ...process.env, ...stale, COPIED: 'from sockact' },
-    });
+    const stale = {
+      LISTEN_PID: String(process.pid),
+      LISTEN_FDS: '2',
+      LISTEN_FDNAMES: 'a:b',
+      NOTIFY_SOCKET: '/run/x',
+      WATCHDOG_USEC: '5',
+      WATCHDOG_PID: '1',
+      SOCKACT_FDS_SOCKET: '/run/y',
+    };
+    const vars = [
+      'LISTEN_PID',
+      'LISTEN_FDS',
+      'LISTEN_FDNAMES',
+      'NOTIFY_SOCKET',
+      'WATCHDOG_USEC',
+      'WATCHDOG_PID',
+      'SOCKACT_FDS_SOCKET',
+      'SET',
+      'COPIED',
+      'EMPTY',
+    ];
+    const r = sockact(
+      ['-q', '-l', '127.0.0.1:0', '-l', '[::1]:0,name=v6', '-E', 'SET=1', '-E', 'COPIED', '-E', 'EMPTY=', '--', PYTHON, FD_LISTER_PY, ...vars],
+      {
+        env: { ...process.env, ...stale, COPIED: 'from sockact' },
+      },
+    );
     expect((await r.exited).code).toBe(0);
     const seen = JSON.parse(r.stdout);
     expect(Object.keys(seen.fds).map(Number)).toEqual([0, 1, 2, 3, 4]);
@@ -192,7 +218,7 @@ describe('sockact: what the program gets', () => {
     expect(r.stderr).toMatch(/^sockact: listening on .*\nsockact: started /);
   });
 
-  it("does not pass on fds sockact itself inherited without LISTEN_*, even ones without close-on-exec", async () => {
+  it('does not pass on fds sockact itself inherited without LISTEN_*, even ones without close-on-exec', async () => {
     const devnull = openSync('/dev/null', 'r');
     defer(() => closeSync(devnull));
     // sockact gets /dev/null at fd 3 (where an activated launcher would have a socket) and fd 20.

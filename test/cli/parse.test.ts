@@ -151,7 +151,10 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
     [['--wrapper', '-a', '-l', '1', 'p'], '--wrapper may not be combined with --accept'],
     [['--wrapper', '--inetd', '-l', '1', 'p'], '--wrapper may not be combined with --inetd'],
     // --seqpacket is a default for every -l; an IP address cannot take it (systemd-socket-activate: AF_UNIX only).
-    [['--seqpacket', '-l', '/x', '-l', '[::1]:0', 'p'], "--seqpacket may not be combined with -l '[::1]:0' (seqpacket sockets need a UNIX address: /path or @name)"],
+    [
+      ['--seqpacket', '-l', '/x', '-l', '[::1]:0', 'p'],
+      "--seqpacket may not be combined with -l '[::1]:0' (seqpacket sockets need a UNIX address: /path or @name)",
+    ],
     [['-a', '--fdname', 'x:y', '-l', '1', 'p'], '--accept may not be combined with --fdname with several names (each connection is one fd)'],
     [['--inetd', '--fdname', 'x', '-l', '1', 'p'], '--inetd may not be combined with --fdname'],
     [['-a', '-l', '1,name=x', 'p'], "--accept may not be combined with -l '1,name=x' (name=)"],
@@ -165,7 +168,22 @@ describe('parseCommandLine: --daemon, --pid-file, --log-file, --fd-store', () =>
   const cwd = process.cwd();
 
   it('makes every path the daemon is given absolute, against the directory it was started in', () => {
-    const c = config(['--daemon', '--pid-file', 'run/x.pid', '--log-file', 'x.log', '--watch', 'src', '--control', 'c.sock', '-l', './a.sock', '--', './bin/app', 'rel/arg']);
+    const c = config([
+      '--daemon',
+      '--pid-file',
+      'run/x.pid',
+      '--log-file',
+      'x.log',
+      '--watch',
+      'src',
+      '--control',
+      'c.sock',
+      '-l',
+      './a.sock',
+      '--',
+      './bin/app',
+      'rel/arg',
+    ]);
     expect(c).toMatchObject({ daemon: true, pidFile: `${cwd}/run/x.pid`, logFile: `${cwd}/x.log`, program: `${cwd}/bin/app`, args: ['rel/arg'] });
     expect(c.supervise).toMatchObject({ watch: [`${cwd}/src`], control: `${cwd}/c.sock` });
     expect(c.specs[0]!.address).toEqual({ family: 'unix', path: `${cwd}/a.sock` });

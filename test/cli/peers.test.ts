@@ -93,7 +93,20 @@ describe('systemd-socket-activate as a middle link', () => {
     // goes to sockact's socket, so the peer answering on it proves the fd made it through.
     // systemd-socket-activate refuses port 0, so its own socket is a UNIX path.
     const own = join(dir(), 'ssa.sock');
-    const r = sockact(['-l', '127.0.0.1:0,name=outer', '--', 'systemd-socket-activate', '-l', own, '--fdname', 'outer:own', '--', PYTHON, SD_PEER, '--serve-once']);
+    const r = sockact([
+      '-l',
+      '127.0.0.1:0,name=outer',
+      '--',
+      'systemd-socket-activate',
+      '-l',
+      own,
+      '--fdname',
+      'outer:own',
+      '--',
+      PYTHON,
+      SD_PEER,
+      '--serve-once',
+    ]);
     const outer = hostPort(await listeningOn(r));
     // systemd-socket-activate's own log: both fds, the inherited one first (it takes fd 3 only
     // when LISTEN_PID is its own pid; otherwise its own socket is fd 3 and nothing else comes).
@@ -109,18 +122,35 @@ describe('systemd-socket-activate as a middle link', () => {
 });
 
 describe('sockact under systemd-socket-activate', () => {
-  it("passes the socket it inherited first, with its name, then its own", async () => {
+  it('passes the socket it inherited first, with its name, then its own', async () => {
     // systemd-socket-activate (252) waits for the first connection, then execs sockact in its
     // place with LISTEN_PID set; sd-peer then answers that connection on the inherited fd 3.
     const outer = join(dir(), 'outer.sock');
-    const r = run('systemd-socket-activate', ['-l', outer, '--fdname', 'outer', '--', process.execPath, SOCKACT, '-l', '127.0.0.1:0,name=inner', '--', PYTHON, SD_PEER, '--serve-once']);
+    const r = run('systemd-socket-activate', [
+      '-l',
+      outer,
+      '--fdname',
+      'outer',
+      '--',
+      process.execPath,
+      SOCKACT,
+      '-l',
+      '127.0.0.1:0,name=inner',
+      '--',
+      PYTHON,
+      SD_PEER,
+      '--serve-once',
+    ]);
     await r.waitFor('stderr', new RegExp(`Listening on ${outer} as 3\\.`));
     const served = exchange({ path: outer });
     served.catch(() => undefined); // awaited below, unless an assertion fails first
     // sd-peer prints what it got before it serves fd 3: an order that is wrong fails here, at once.
     const got = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m, WAIT_TIMEOUT))[0]);
     expect(got.names).toEqual(['outer', 'inner']);
-    expect(got.fds.map((f: { fd: number; family: string }) => [f.fd, f.family])).toEqual([[3, 'unix'], [4, 'inet']]);
+    expect(got.fds.map((f: { fd: number; family: string }) => [f.fd, f.family])).toEqual([
+      [3, 'unix'],
+      [4, 'inet'],
+    ]);
     const reply = JSON.parse(await served);
     expect(reply.names).toEqual(['outer', 'inner']);
     expect(reply.fds[0]).toMatchObject({ fd: 3, type: 'stream', family: 'unix', listening: true, local: outer });

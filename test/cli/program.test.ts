@@ -11,7 +11,12 @@ const { dir, defer } = perTest();
 
 /** The environment `env -0` printed (not Python's: it adds LC_CTYPE when it coerces the locale). */
 function envOf(out: string): Record<string, string> {
-  return Object.fromEntries(out.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    out
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
 }
 
 /** Run PROGRAM under systemd-socket-activate on a UNIX socket, and connect once to start it. */
@@ -54,7 +59,10 @@ describe('the program gets what systemd-socket-activate gives it', () => {
     const lines = async (args: string[], env?: NodeJS.ProcessEnv) => {
       const r = sockact(['-q', '-l', '127.0.0.1:0', ...args, ...say], env ? { env } : {});
       expect((await r.exited).code).toBe(0);
-      return r.stdout.split('\n').filter((l) => l !== '').sort();
+      return r.stdout
+        .split('\n')
+        .filter((l) => l !== '')
+        .sort();
     };
     expect(await lines(['--workers', '2'])).toEqual(['w0 1', 'w1 1']);
     expect(await lines(['--workers', '2', '-E', 'UV_TCP_SINGLE_ACCEPT=0'])).toEqual(['w0 0', 'w1 0']);
@@ -106,7 +114,9 @@ describe('never leave a program behind', () => {
   });
 
   it('keeps running when its own stderr is a closed pipe, and ends with the status of its program', async () => {
-    const child = spawn(process.execPath, [SOCKACT, '-l', '127.0.0.1:0', '--', 'sh', '-c', 'sleep 0.3; echo done; exit 7'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SOCKACT, '-l', '127.0.0.1:0', '--', 'sh', '-c', 'sleep 0.3; echo done; exit 7'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     // The reader goes away before sockact says a word: every line it writes meets EPIPE.
     child.stderr!.destroy();
     let out = '';

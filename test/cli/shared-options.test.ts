@@ -70,32 +70,47 @@ async function both(words: (d: string) => string[], wake: (d: string) => string[
 
 describe.runIf(existsSync(SA))('options shared with systemd-socket-activate 252, side by side', () => {
   it('attached values (-l/path, -EFOO=1), abbreviations (--liste=), a value that starts with - (--fdname -web)', async () => {
-    const [ours, theirs] = await both((d) => [`-l${join(d, 'a.sock')}`, `--liste=${join(d, 'b.sock')}`, '-EFOO=1', '--fdname', '-web'], (d) => [join(d, 'a.sock')]);
+    const [ours, theirs] = await both(
+      (d) => [`-l${join(d, 'a.sock')}`, `--liste=${join(d, 'b.sock')}`, '-EFOO=1', '--fdname', '-web'],
+      (d) => [join(d, 'a.sock')],
+    );
     expect(ours).toEqual({ fds: 2, names: '-web:-web', addrs: ['D/a.sock', 'D/b.sock'], env: { FOO: '1', SOCKACT_TEST_UNSET: null } });
     expect(ours).toEqual(theirs);
   });
 
   it('a path with a comma binds that path', async () => {
-    const [ours, theirs] = await both((d) => ['-l', join(d, 'a,b.sock')], (d) => [join(d, 'a,b.sock')]);
+    const [ours, theirs] = await both(
+      (d) => ['-l', join(d, 'a,b.sock')],
+      (d) => [join(d, 'a,b.sock')],
+    );
     expect(ours.addrs).toEqual(['D/a,b.sock']);
     expect(ours).toEqual(theirs);
   });
 
   it('-E NAME with NAME unset passes NAME=', async () => {
     delete process.env.SOCKACT_TEST_UNSET;
-    const [ours, theirs] = await both((d) => ['-l', join(d, 'a.sock'), '-E', 'SOCKACT_TEST_UNSET'], (d) => [join(d, 'a.sock')]);
+    const [ours, theirs] = await both(
+      (d) => ['-l', join(d, 'a.sock'), '-E', 'SOCKACT_TEST_UNSET'],
+      (d) => [join(d, 'a.sock')],
+    );
     expect(ours.env.SOCKACT_TEST_UNSET).toBe('');
     expect(ours).toEqual(theirs);
   });
 
   it('--fdname= is one empty name: LISTEN_FDNAMES=', async () => {
-    const [ours, theirs] = await both((d) => ['-l', join(d, 'a.sock'), '--fdname='], (d) => [join(d, 'a.sock')]);
+    const [ours, theirs] = await both(
+      (d) => ['-l', join(d, 'a.sock'), '--fdname='],
+      (d) => [join(d, 'a.sock')],
+    );
     expect(ours.names).toBe('');
     expect(ours).toEqual(theirs);
   });
 
   it('-a --fdname x names each connection x', async () => {
-    const [ours, theirs] = await both((d) => ['-a', '-l', join(d, 'a.sock'), '--fdname', 'x'], (d) => [join(d, 'a.sock')]);
+    const [ours, theirs] = await both(
+      (d) => ['-a', '-l', join(d, 'a.sock'), '--fdname', 'x'],
+      (d) => [join(d, 'a.sock')],
+    );
     expect(ours).toMatchObject({ fds: 1, names: 'x' });
     expect(ours).toEqual(theirs);
   });
@@ -105,7 +120,10 @@ describe.runIf(existsSync(SA))('options shared with systemd-socket-activate 252,
     const a = dir();
     const b = dir();
     const inner = (d: string) => ['-l', join(d, 'inner.sock'), '--fdname', 'x'];
-    const mine = await report([...sockact('-l', join(a, 'outer.sock'), '--fdname', 'o'), ...sockact(...inner(a))], [join(a, 'outer.sock'), join(a, 'inner.sock')]);
+    const mine = await report(
+      [...sockact('-l', join(a, 'outer.sock'), '--fdname', 'o'), ...sockact(...inner(a))],
+      [join(a, 'outer.sock'), join(a, 'inner.sock')],
+    );
     const sa = await report([...peer('-l', join(b, 'outer.sock'), '--fdname', 'o'), ...peer(...inner(b))], [join(b, 'outer.sock'), join(b, 'inner.sock')]);
     expect(mine).toMatchObject({ fds: 2, names: 'x:x' });
     expect(mine.names).toBe(sa.names);

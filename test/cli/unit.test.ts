@@ -83,32 +83,90 @@ describe('sockact unit --shape direct: what each option becomes', () => {
 
   // [argv before PROGRAM, file, lines it must have, lines it must not have, what the row proves]
   const rows: [string[], string, string[], string[], string][] = [
-    [['-l', '127.0.0.1:8080,backlog=64'], 'x.socket', ['ListenStream=127.0.0.1:8080', 'Backlog=64'], ['BindIPv6Only=both'], 'backlog= is Backlog=; IPv4 has no BindIPv6Only='],
+    [
+      ['-l', '127.0.0.1:8080,backlog=64'],
+      'x.socket',
+      ['ListenStream=127.0.0.1:8080', 'Backlog=64'],
+      ['BindIPv6Only=both'],
+      'backlog= is Backlog=; IPv4 has no BindIPv6Only=',
+    ],
     [['--backlog', '99', '-l', '127.0.0.1:8080'], 'x.socket', ['Backlog=99'], [], 'a global default reaches the socket'],
     [['-l', '[::1]:8080,v6only'], 'x.socket', ['ListenStream=[::1]:8080', 'BindIPv6Only=ipv6-only'], [], 'v6only is BindIPv6Only=ipv6-only'],
     [['-l', '8080'], 'x.socket', ['ListenStream=8080', 'BindIPv6Only=both'], [], "the wildcard stays dual-stack whatever the host's bindv6only says"],
     [['-l', '127.0.0.1:8080,reuse-port,freebind'], 'x.socket', ['ReusePort=yes', 'FreeBind=yes'], [], 'reuse-port and freebind'],
     [['-l', '127.0.0.1:5353,dgram'], 'x.socket', ['ListenDatagram=127.0.0.1:5353'], ['ListenStream=127.0.0.1:5353'], 'dgram is ListenDatagram='],
     [['-d', '-l', '[::1]:5353'], 'x.socket', ['ListenDatagram=[::1]:5353'], [], '-d is ListenDatagram='],
-    [['-l', '@x-abstract,seqpacket'], 'x.socket', ['ListenSequentialPacket=@x-abstract'], ['SocketMode=0666'], 'seqpacket is ListenSequentialPacket=; an abstract socket has no file mode'],
-    [['-l', '/run/x/admin.sock,mode=0660,user=www-data,group=adm,remove-on-exit'], 'x.socket',
-      ['ListenStream=/run/x/admin.sock', 'SocketMode=0660', 'SocketUser=www-data', 'SocketGroup=adm', 'RemoveOnStop=yes'], [], 'mode, user, group, remove-on-exit'],
+    [
+      ['-l', '@x-abstract,seqpacket'],
+      'x.socket',
+      ['ListenSequentialPacket=@x-abstract'],
+      ['SocketMode=0666'],
+      'seqpacket is ListenSequentialPacket=; an abstract socket has no file mode',
+    ],
+    [
+      ['-l', '/run/x/admin.sock,mode=0660,user=www-data,group=adm,remove-on-exit'],
+      'x.socket',
+      ['ListenStream=/run/x/admin.sock', 'SocketMode=0660', 'SocketUser=www-data', 'SocketGroup=adm', 'RemoveOnStop=yes'],
+      [],
+      'mode, user, group, remove-on-exit',
+    ],
     [['-l', '/run/x/a.sock'], 'x.socket', ['SocketMode=0666'], ['RemoveOnStop=yes'], "the launcher's default mode is written out"],
     [['-l', './rel.sock'], 'x.socket', [`ListenStream=${ROOT}/rel.sock`], [], 'a relative path becomes absolute'],
     [['--fdname', 'web', '-l', '127.0.0.1:8080'], 'x.socket', ['FileDescriptorName=web'], [], '--fdname is FileDescriptorName='],
-    [['-l', '127.0.0.1:1,name=web', '-l', '127.0.0.1:2,name=web'], 'x.socket', ['ListenStream=127.0.0.1:1', 'ListenStream=127.0.0.1:2', 'FileDescriptorName=web'], [], 'same name and options: one unit, Listen lines in order'],
+    [
+      ['-l', '127.0.0.1:1,name=web', '-l', '127.0.0.1:2,name=web'],
+      'x.socket',
+      ['ListenStream=127.0.0.1:1', 'ListenStream=127.0.0.1:2', 'FileDescriptorName=web'],
+      [],
+      'same name and options: one unit, Listen lines in order',
+    ],
     [['--user', 'www-data', '--group', 'adm', '-l', '8080'], 'x.service', ['User=www-data', 'Group=adm'], [], '--user/--group are User=/Group='],
-    [['-E', 'A=1 2', '-E', 'HOME', '-E', 'P=50%', '-l', '8080'], 'x.service', ['Environment="A=1 2"', 'PassEnvironment=HOME', 'Environment="P=50%%"'], [], "-E NAME=VALUE is Environment=, -E NAME passes the manager's own"],
+    [
+      ['-E', 'A=1 2', '-E', 'HOME', '-E', 'P=50%', '-l', '8080'],
+      'x.service',
+      ['Environment="A=1 2"', 'PassEnvironment=HOME', 'Environment="P=50%%"'],
+      [],
+      "-E NAME=VALUE is Environment=, -E NAME passes the manager's own",
+    ],
     [['--on-demand', '-l', '8080'], 'x.service', ['Type=notify'], ['WantedBy=multi-user.target'], '--on-demand: started by the first connection, not at boot'],
     [['-l', '8080'], 'x.service', ['WantedBy=multi-user.target'], [], 'without --on-demand: started at boot, as sockact starts at once'],
-    [['--restart', 'on-failure', '--restart-delay', '1.5s', '-l', '8080'], 'x.service', ['Restart=on-failure', 'RestartSec=1500ms'], [], '--restart, --restart-delay'],
-    [['--start-limit-burst', '3', '--start-limit-interval', '1min', '-l', '8080'], 'x.service', ['StartLimitBurst=3', 'StartLimitIntervalSec=60s'], [], 'start limits go to [Unit]'],
-    [['--ready-timeout', '20s', '--stop-signal', 'INT', '--stop-timeout', '5s', '--watchdog-sec', '10s', '-l', '8080'], 'x.service',
-      ['TimeoutStartSec=20s', 'KillSignal=SIGINT', 'TimeoutStopSec=5s', 'WatchdogSec=10s'], [], 'timeouts, stop signal, watchdog'],
-    [['--ready', '2s', '-l', '8080'], 'x.service', ['Type=exec', 'ExecStartPost=/bin/sleep 2'], ['Type=notify'], '--ready DURATION: active once the delay has passed'],
+    [
+      ['--restart', 'on-failure', '--restart-delay', '1.5s', '-l', '8080'],
+      'x.service',
+      ['Restart=on-failure', 'RestartSec=1500ms'],
+      [],
+      '--restart, --restart-delay',
+    ],
+    [
+      ['--start-limit-burst', '3', '--start-limit-interval', '1min', '-l', '8080'],
+      'x.service',
+      ['StartLimitBurst=3', 'StartLimitIntervalSec=60s'],
+      [],
+      'start limits go to [Unit]',
+    ],
+    [
+      ['--ready-timeout', '20s', '--stop-signal', 'INT', '--stop-timeout', '5s', '--watchdog-sec', '10s', '-l', '8080'],
+      'x.service',
+      ['TimeoutStartSec=20s', 'KillSignal=SIGINT', 'TimeoutStopSec=5s', 'WatchdogSec=10s'],
+      [],
+      'timeouts, stop signal, watchdog',
+    ],
+    [
+      ['--ready', '2s', '-l', '8080'],
+      'x.service',
+      ['Type=exec', 'ExecStartPost=/bin/sleep 2'],
+      ['Type=notify'],
+      '--ready DURATION: active once the delay has passed',
+    ],
     [['--ready', 'notify', '-l', '8080'], 'x.service', ['Type=notify', 'NotifyAccess=main'], [], '--ready notify'],
     [['--reload-signal', 'SIGUSR2', '-l', '8080'], 'x.service', ['ExecReload=/bin/kill -s USR2 $MAINPID'], [], '--reload-signal on systemd 252'],
-    [['--reload-signal', 'USR2', '--notify-reload', '-l', '8080'], 'x.service', ['Type=notify-reload', 'ReloadSignal=SIGUSR2'], ['ExecReload=/bin/kill -s USR2 $MAINPID'], '--notify-reload: systemd 253 sends the signal'],
+    [
+      ['--reload-signal', 'USR2', '--notify-reload', '-l', '8080'],
+      'x.service',
+      ['Type=notify-reload', 'ReloadSignal=SIGUSR2'],
+      ['ExecReload=/bin/kill -s USR2 $MAINPID'],
+      '--notify-reload: systemd 253 sends the signal',
+    ],
     [['--inetd', '-l', '127.0.0.1:7000'], 'x.service', ['StandardInput=socket', 'StandardOutput=socket'], [], '--inetd is StandardInput=socket'],
   ];
   for (const [argv, file, has, hasNot, proves] of rows) {
@@ -141,7 +199,9 @@ describe('sockact unit --shape direct: what each option becomes', () => {
   it('--accept: an Accept=yes socket and a NAME@.service template, MaxConnections= from --max-connections', () => {
     const u = units(['--name', 'x', '-a', '--max-connections', '5', '-l', '127.0.0.1:7000', '-l', '127.0.0.1:7001', '--', process.execPath, HELLO]);
     expect(Object.keys(u)).toEqual(['x.socket', 'x@.service']);
-    expect(lines(u['x.socket']!)).toEqual(expect.arrayContaining(['ListenStream=127.0.0.1:7000', 'ListenStream=127.0.0.1:7001', 'Accept=yes', 'MaxConnections=5']));
+    expect(lines(u['x.socket']!)).toEqual(
+      expect.arrayContaining(['ListenStream=127.0.0.1:7000', 'ListenStream=127.0.0.1:7001', 'Accept=yes', 'MaxConnections=5']),
+    );
     expect(lines(u['x@.service']!)).toContain('Type=exec');
     expect(u['x@.service']).not.toMatch(/Sockets=|WantedBy=/);
     expect(verify(u)).toBe('');
@@ -168,10 +228,40 @@ describe('sockact unit --shape direct: what each option becomes', () => {
 
 describe('sockact unit --shape sockact', () => {
   it('runs sockact as the main process, with reload by SIGHUP on systemd 252 and KillMode=mixed', () => {
-    const u = units(['--shape', 'sockact', '--name', 'x', '-l', '127.0.0.1:8080,name=web', '-l', './admin.sock,name=admin', '--restart', 'always', '--workers', '3', '--rolling', '--watch', 'src', '--stop-timeout', '60s', '--', 'node', HELLO]);
+    const u = units([
+      '--shape',
+      'sockact',
+      '--name',
+      'x',
+      '-l',
+      '127.0.0.1:8080,name=web',
+      '-l',
+      './admin.sock,name=admin',
+      '--restart',
+      'always',
+      '--workers',
+      '3',
+      '--rolling',
+      '--watch',
+      'src',
+      '--stop-timeout',
+      '60s',
+      '--',
+      'node',
+      HELLO,
+    ]);
     expect(Object.keys(u)).toEqual(['x.service']);
     const s = lines(u['x.service']!);
-    expect(s).toEqual(expect.arrayContaining(['Type=notify', 'NotifyAccess=main', 'ExecReload=/bin/kill -HUP $MAINPID', 'KillMode=mixed', 'TimeoutStopSec=70s', 'TimeoutStartSec=100s']));
+    expect(s).toEqual(
+      expect.arrayContaining([
+        'Type=notify',
+        'NotifyAccess=main',
+        'ExecReload=/bin/kill -HUP $MAINPID',
+        'KillMode=mixed',
+        'TimeoutStopSec=70s',
+        'TimeoutStartSec=100s',
+      ]),
+    );
     const sockact = realpathSync(SOCKACT);
     expect(s).toContain(
       `ExecStart=${NODE} ${sockact} --name x -l 127.0.0.1:8080,name=web -l ${ROOT}/admin.sock,name=admin --restart always --stop-timeout 60s --workers 3 --rolling --watch ${ROOT}/src -- ${resolveProgram('node')} ${HELLO}`,
@@ -195,7 +285,20 @@ describe('sockact unit --shape sockact', () => {
   });
 
   it('--socket-units: systemd holds the sockets and sockact is started with them (no -l on its command line)', () => {
-    const u = units(['--shape', 'sockact', '--socket-units', '--name', 'x', '-l', '127.0.0.1:8080,name=web', '-l', '/run/x/a.sock,name=admin', '--', process.execPath, HELLO]);
+    const u = units([
+      '--shape',
+      'sockact',
+      '--socket-units',
+      '--name',
+      'x',
+      '-l',
+      '127.0.0.1:8080,name=web',
+      '-l',
+      '/run/x/a.sock,name=admin',
+      '--',
+      process.execPath,
+      HELLO,
+    ]);
     expect(Object.keys(u)).toEqual(['x-web.socket', 'x-admin.socket', 'x.service']);
     expect(lines(u['x.service']!)).toContain('Sockets=x-web.socket x-admin.socket');
     expect(u['x.service']).not.toMatch(/ -l /);
@@ -205,7 +308,11 @@ describe('sockact unit --shape sockact', () => {
   it('the generated ExecStart runs: sockact binds what the unit says and hello answers on both sockets', async () => {
     const d = dir();
     // Run from d, as a user would: ./admin.sock is d's.
-    const gen = run(process.execPath, [SOCKACT, 'unit', '--shape', 'sockact', '--name', 'x', '-l', '127.0.0.1:0,name=web', '-l', './admin.sock,name=admin', '--', 'node', HELLO], { cwd: d });
+    const gen = run(
+      process.execPath,
+      [SOCKACT, 'unit', '--shape', 'sockact', '--name', 'x', '-l', '127.0.0.1:0,name=web', '-l', './admin.sock,name=admin', '--', 'node', HELLO],
+      { cwd: d },
+    );
     expect(await gen.exited).toEqual({ code: 0, signal: null });
     const exec = /^ExecStart=(.*)$/m.exec(gen.stdout)![1]!;
     expect(exec).toContain(` -l ${d}/admin.sock,name=admin `);
@@ -213,7 +320,11 @@ describe('sockact unit --shape sockact', () => {
     expect(exec).not.toMatch(/["'\\$%]/);
     const [cmd, ...args] = exec.split(' ');
     // --name is the supervisor's; until it lands, run the rest, which is today's launcher's.
-    const r = run(cmd!, args.filter((a, i) => a !== '--name' && args[i - 1] !== '--name'), { cwd: '/' });
+    const r = run(
+      cmd!,
+      args.filter((a, i) => a !== '--name' && args[i - 1] !== '--name'),
+      { cwd: '/' },
+    );
     try {
       const web = hostPort(await listeningOn(r, 3));
       expect(await exchange(web, 'GET / HTTP/1.0\r\n\r\n')).toMatch(/hello from pid \d+/);
@@ -246,27 +357,67 @@ describe('sockact unit: what a unit cannot say is an error naming the option', (
     [['--name', 'a b', '-l', '8080', 'node'], /^--name 'a b' cannot name a unit/, 'a name systemd cannot load'],
     [['--name', 'x', '--wrapper', '-l', '8080', 'node'], /^--wrapper has no systemd unit equivalent with --shape direct/, '--wrapper'],
     [['--name', 'x', '-q', '-l', '8080', 'node'], /^--quiet has no systemd unit equivalent/, '--quiet without sockact'],
-    [['--name', 'x', '--workers', '2', '-l', '8080', 'node'], /^--workers has no systemd unit equivalent with --shape direct \(.*--shape sockact\)/, '--workers needs sockact'],
+    [
+      ['--name', 'x', '--workers', '2', '-l', '8080', 'node'],
+      /^--workers has no systemd unit equivalent with --shape direct \(.*--shape sockact\)/,
+      '--workers needs sockact',
+    ],
     [['--name', 'x', '--rolling', '-l', '8080', 'node'], /^--rolling has no/, '--rolling'],
     [['--name', 'x', '--watch', '.', '-l', '8080', 'node'], /^--watch has no/, '--watch'],
     [['--name', 'x', '--watch-debounce', '1s', '-l', '8080', 'node'], /^--watch-debounce has no/, '--watch-debounce'],
     [['--name', 'x', '--control', '/run/c', '-l', '8080', 'node'], /^--control has no/, '--control'],
     [['--name', 'x', '--prefix', '-l', '8080', 'node'], /^--prefix has no/, '--prefix'],
-    [['--name', 'x', '--restart-delay-max', '5s', '-l', '8080', 'node'], /^--restart-delay-max has no .*RestartMaxDelaySec= is systemd 254/, 'a setting systemd 252 lacks'],
+    [
+      ['--name', 'x', '--restart-delay-max', '5s', '-l', '8080', 'node'],
+      /^--restart-delay-max has no .*RestartMaxDelaySec= is systemd 254/,
+      'a setting systemd 252 lacks',
+    ],
     [['--name', 'x', '--ready', 'auto', '-l', '8080', 'node'], /^--ready auto has no/, '--ready auto'],
-    [['--name', 'x', '--notify-reload', '-l', '8080', 'node'], /^--notify-reload with --shape direct needs --reload-signal/, 'a reload the program does not answer'],
-    [['--name', 'x', '-a', '--ready', 'notify', '-l', '8080', 'node'], /^--accept may not be combined with --ready \(accept mode starts one program per connection\)/, 'readiness per connection'],
-    [['--name', 'x', '-l', '[fe80::1%lo]:80', 'node'], /^-l '\[fe80::1%lo\]:80': a \.socket unit cannot say the interface scope '%lo'/, 'systemd has no %dev in addresses'],
-    [['--name', 'x', '-l', '127.0.0.1:1,name=web', '-l', '127.0.0.1:2', 'node'], /^-l '127\.0\.0\.1:2' needs name=: .*no fixed order \(sd_listen_fds\(3\)\)/, 'fds of several units come in no fixed order'],
-    [['--name', 'x', '-l', '127.0.0.1:1,name=w', '-l', '127.0.0.1:2,name=w,backlog=5', 'node'], /^-l '127\.0\.0\.1:2,name=w,backlog=5' and -l '127\.0\.0\.1:1,name=w' are both named 'w'/, 'one name, two units'],
-    [['--name', 'x', '-a', '-l', '127.0.0.1:1', '-l', '127.0.0.1:2,backlog=5', 'node'], /^-l '127\.0\.0\.1:2,backlog=5': with --accept every -l goes into one Accept=yes \.socket unit/, 'one Accept=yes unit'],
+    [
+      ['--name', 'x', '--notify-reload', '-l', '8080', 'node'],
+      /^--notify-reload with --shape direct needs --reload-signal/,
+      'a reload the program does not answer',
+    ],
+    [
+      ['--name', 'x', '-a', '--ready', 'notify', '-l', '8080', 'node'],
+      /^--accept may not be combined with --ready \(accept mode starts one program per connection\)/,
+      'readiness per connection',
+    ],
+    [
+      ['--name', 'x', '-l', '[fe80::1%lo]:80', 'node'],
+      /^-l '\[fe80::1%lo\]:80': a \.socket unit cannot say the interface scope '%lo'/,
+      'systemd has no %dev in addresses',
+    ],
+    [
+      ['--name', 'x', '-l', '127.0.0.1:1,name=web', '-l', '127.0.0.1:2', 'node'],
+      /^-l '127\.0\.0\.1:2' needs name=: .*no fixed order \(sd_listen_fds\(3\)\)/,
+      'fds of several units come in no fixed order',
+    ],
+    [
+      ['--name', 'x', '-l', '127.0.0.1:1,name=w', '-l', '127.0.0.1:2,name=w,backlog=5', 'node'],
+      /^-l '127\.0\.0\.1:2,name=w,backlog=5' and -l '127\.0\.0\.1:1,name=w' are both named 'w'/,
+      'one name, two units',
+    ],
+    [
+      ['--name', 'x', '-a', '-l', '127.0.0.1:1', '-l', '127.0.0.1:2,backlog=5', 'node'],
+      /^-l '127\.0\.0\.1:2,backlog=5': with --accept every -l goes into one Accept=yes \.socket unit/,
+      'one Accept=yes unit',
+    ],
     [['--name', 'x', 'node'], /^nothing to listen on/, 'no socket at all'],
-    [['--name', 'x', '-l', '127.0.0.1:0', 'node'], /^-l '127\.0\.0\.1:0': a \.socket unit needs a fixed port \(systemd refuses port 0\)/, 'port 0 in a .socket unit'],
+    [
+      ['--name', 'x', '-l', '127.0.0.1:0', 'node'],
+      /^-l '127\.0\.0\.1:0': a \.socket unit needs a fixed port \(systemd refuses port 0\)/,
+      'port 0 in a .socket unit',
+    ],
     [['--name', 'x', '--inetd', '-l', '127.0.0.1:1', '-l', '127.0.0.1:2', 'node'], /^--inetd passes exactly one socket/, '--inetd with two sockets'],
     [['--name', 'x', '--socket-units', '-l', '8080', 'node'], /^--socket-units applies to --shape sockact/, '--socket-units'],
     [['--name', 'x', '--shape', 'systemd', '-l', '8080', 'node'], /^--shape 'systemd': expected direct, sockact/, 'an unknown shape'],
     [['--name', 'x', '--restart', 'sometimes', '-l', '8080', 'node'], /^--restart 'sometimes': expected no, on-failure or always/, 'a bad --restart'],
-    [['--name', 'x', '--stop-timeout', '10 parsecs', '-l', '8080', 'node'], /^--stop-timeout '10 parsecs': expected a time span such as 500ms, 10s or 1min$/, 'a bad duration'],
+    [
+      ['--name', 'x', '--stop-timeout', '10 parsecs', '-l', '8080', 'node'],
+      /^--stop-timeout '10 parsecs': expected a time span such as 500ms, 10s or 1min$/,
+      'a bad duration',
+    ],
     [['--name', 'x', '--stop-signal', 'SIGNOPE', '-l', '8080', 'node'], /^--stop-signal 'SIGNOPE': not a signal that can be handled/, 'a bad signal'],
     [['--name', 'x', '--workers', '0', '--shape', 'sockact', '-l', '8080', 'node'], /^--workers '0': expected a positive whole number/, 'a bad count'],
     [['--name', 'x', '--rolling=yes', '-l', '8080', 'node'], /^--rolling takes no value/, 'a flag with a value'],
@@ -320,7 +471,9 @@ describe('sockact unit, the command', () => {
   it('a usage error is one line and exit 2; a program not found is 127', async () => {
     const r = run(process.execPath, [SOCKACT, 'unit', '--name', 'x', '--wrapper', '-l', '8080', 'node']);
     expect((await r.exited).code).toBe(2);
-    expect(r.stderr).toBe("sockact: unit: --wrapper has no systemd unit equivalent with --shape direct (systemd passes the sockets to PROGRAM only; make PROGRAM exec the app)\nTry 'sockact unit --help' for more information.\n");
+    expect(r.stderr).toBe(
+      "sockact: unit: --wrapper has no systemd unit equivalent with --shape direct (systemd passes the sockets to PROGRAM only; make PROGRAM exec the app)\nTry 'sockact unit --help' for more information.\n",
+    );
     const n = run(process.execPath, [SOCKACT, 'unit', '--name', 'x', '-l', '8080', 'no-such-program-sockact-test']);
     expect((await n.exited).code).toBe(127);
     expect(n.stderr).toBe('sockact: unit: no-such-program-sockact-test: command not found\n');
@@ -329,7 +482,17 @@ describe('sockact unit, the command', () => {
   it('--help explains both shapes and lists the unit, launch and supervisor options', async () => {
     const r = run(process.execPath, [SOCKACT, 'unit', '--help']);
     expect(await r.exited).toEqual({ code: 0, signal: null });
-    for (const s of ['--shape', '--socket-units', '--notify-reload', '--out', '--listen', '--restart', '--workers', 'Two shapes. --shape direct', '--shape sockact: NAME.service runs sockact']) {
+    for (const s of [
+      '--shape',
+      '--socket-units',
+      '--notify-reload',
+      '--out',
+      '--listen',
+      '--restart',
+      '--workers',
+      'Two shapes. --shape direct',
+      '--shape sockact: NAME.service runs sockact',
+    ]) {
       expect(r.stdout).toContain(s);
     }
   });

@@ -35,9 +35,12 @@ describe('sockact --wrapper', () => {
     const rootOnly = tempDir();
     try {
       chmodSync(rootOnly.dir, 0o700);
-      const { r, target, offered, line } = await started(['--wrapper', '--user', 'nobody', '-l', '127.0.0.1:0,name=web', '--', 'sh', '-c', `"${process.execPath}" "${APP}"; true`], {
-        env: { ...process.env, XDG_RUNTIME_DIR: rootOnly.dir, TMPDIR: rootOnly.dir },
-      });
+      const { r, target, offered, line } = await started(
+        ['--wrapper', '--user', 'nobody', '-l', '127.0.0.1:0,name=web', '--', 'sh', '-c', `"${process.execPath}" "${APP}"; true`],
+        {
+          env: { ...process.env, XDG_RUNTIME_DIR: rootOnly.dir, TMPDIR: rootOnly.dir },
+        },
+      );
       expect(line.fds).toHaveLength(1);
       expect(line.fds[0]).toMatchObject({ name: 'web', listening: true, address: `127.0.0.1:${target.port}` });
       const d = statSync(dirname(offered));

@@ -54,7 +54,11 @@ async function notifyReceiver(dir: string) {
   running.push(r);
   await r.waitFor('stdout', /"ready": true/);
   const messages = () =>
-    r.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l) as { pid: number; text: string });
+    r.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => JSON.parse(l) as { pid: number; text: string });
   return {
     path,
     messages,
@@ -98,7 +102,13 @@ function execReload(line: string, mainPid: number): void {
  * NotifyAccess=main accepts them); a new app answers after the reload; SIGTERM to the main pid
  * alone (KillMode=mixed) stops the app exactly once, and sockact ends 0.
  */
-async function reloadAndStop(r: Run, notify: Awaited<ReturnType<typeof notifyReceiver>>, targets: ({ host: string; port: number } | { path: string })[], reload: () => void, uid = 0) {
+async function reloadAndStop(
+  r: Run,
+  notify: Awaited<ReturnType<typeof notifyReceiver>>,
+  targets: ({ host: string; port: number } | { path: string })[],
+  reload: () => void,
+  uid = 0,
+) {
   await notify.waitFor(/READY=1/);
   const before = servedBy(await get(targets[0]!));
   expect(before).toBeGreaterThan(0);
@@ -138,11 +148,14 @@ describe('contrib/systemd units, run as their unit says', () => {
     const port = await freePort();
     const argv = svc.get('Service.ExecStart')!.split(' ');
     const r = run('systemd-socket-activate', [
-      '-l', `127.0.0.1:${port}`,
+      '-l',
+      `127.0.0.1:${port}`,
       `--fdname=${sock.get('Socket.FileDescriptorName')}`,
-      '-E', `NOTIFY_SOCKET=${notify.path}`,
+      '-E',
+      `NOTIFY_SOCKET=${notify.path}`,
       // WatchdogSec=10s would mean a ping within 5 s; 1 s keeps the test short and means the same.
-      '-E', 'WATCHDOG_USEC=1000000',
+      '-E',
+      'WATCHDOG_USEC=1000000',
       ...argv,
     ]);
     running.push(r);
@@ -157,7 +170,10 @@ describe('contrib/systemd units, run as their unit says', () => {
     expect(new Set(notify.messages().map((m) => m.pid))).toEqual(new Set([r.child.pid]));
   });
 
-  for (const [file, version] of [['sockact-hello.service', 252], ['253/sockact-hello.service', 253]] as const) {
+  for (const [file, version] of [
+    ['sockact-hello.service', 252],
+    ['253/sockact-hello.service', 253],
+  ] as const) {
     it(`(b) ${file} (systemd ${version}${version === 253 ? '+' : ''}): sockact binds TCP and a UNIX socket, drops to nobody, reloads on SIGHUP with RELOADING=1 then READY=1 from an unchanged main pid, stops once`, async () => {
       const svc = unit(file);
       expect(svc.get('Service.NotifyAccess')).toBe('main');
@@ -193,7 +209,10 @@ describe('contrib/systemd units, run as their unit says', () => {
 
   it('(c) sockact-inherit-{web,admin}.socket + sockact-inherit.service: sockact passes the sockets systemd holds through, by name, and reloads on them', async () => {
     const svc = unit('sockact-inherit.service');
-    const sockets = svc.get('Service.Sockets')!.split(' ').map((s) => unit(s));
+    const sockets = svc
+      .get('Service.Sockets')!
+      .split(' ')
+      .map((s) => unit(s));
     expect(sockets.map((s) => s.get('Socket.FileDescriptorName'))).toEqual(['web', 'admin']);
     expect(svc.get('Service.ExecStart')).not.toMatch(/ -l /);
     const dir = scratch();

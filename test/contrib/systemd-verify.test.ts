@@ -63,8 +63,15 @@ describe('contrib/systemd units', () => {
     // (a) the app activated directly; (b) sockact binding its own sockets; (c) .socket units
     // sockact passes through; (d) Accept=yes; (b) again for systemd 253+; sandboxing drop-ins.
     expect(units.sort()).toEqual([
-      'hello-accept.socket', 'hello-accept@.service', 'hello.service', 'hello.socket',
-      'sockact-fdstore.service', 'sockact-hello.service', 'sockact-inherit-admin.socket', 'sockact-inherit-web.socket', 'sockact-inherit.service',
+      'hello-accept.socket',
+      'hello-accept@.service',
+      'hello.service',
+      'hello.socket',
+      'sockact-fdstore.service',
+      'sockact-hello.service',
+      'sockact-inherit-admin.socket',
+      'sockact-inherit-web.socket',
+      'sockact-inherit.service',
       'sockact-takeover.service',
     ]);
     expect(units253).toEqual(['sockact-hello.service']);
@@ -81,7 +88,10 @@ describe('contrib/systemd units', () => {
     // systemd 252 cannot parse Type=notify-reload (the check below shows it): verify the rest with Type=notify.
     expect(verify({ 'sockact-hello.service': localize(u) })).toMatch(/Failed to parse service type, ignoring: notify-reload/);
     expect(verify({ 'sockact-hello.service': localize(u).replace(/^Type=notify-reload$/m, 'Type=notify') })).toBe('');
-    const settings = (text: string) => generatedPart(text).split('\n').filter((l) => !l.startsWith('#'));
+    const settings = (text: string) =>
+      generatedPart(text)
+        .split('\n')
+        .filter((l) => !l.startsWith('#'));
     const only252 = settings(read('sockact-hello.service')).filter((l) => !settings(u).includes(l));
     const only253 = settings(u).filter((l) => !settings(read('sockact-hello.service')).includes(l));
     expect(only252).toEqual(['Type=notify', 'ExecReload=/bin/kill -HUP $MAINPID']);
@@ -103,7 +113,10 @@ describe('contrib/systemd units', () => {
       return made.get(key)!;
     };
     const checked = new Set<string>();
-    for (const [dir, list] of [['', units], ['253', units253]] as const) {
+    for (const [dir, list] of [
+      ['', units],
+      ['253', units253],
+    ] as const) {
       for (const name of list) {
         // Written by hand: what `sockact unit` has no shape for (ExecReload= running a takeover).
         if (HAND_WRITTEN.includes(name)) continue;

@@ -12,7 +12,9 @@ describe('npm start (examples/demo.js)', () => {
       const last = await r.waitFor('stdout', /demo: ([\d,]+) requests over (\d+) reloads and (\d+) rolled-back reload: (\d+) failed(.*)\n/);
       expect(last.slice(2)).toEqual(['3', '1', '0', '']);
       expect(Number(last[1]!.replace(/,/g, ''))).toBeGreaterThan(0);
-      expect(r.stdout).toMatch(/demo: rolled back: reload failed: pid \d+ \(generation 4\) exited with code 1 before it was ready; generation 3 keeps serving\n/);
+      expect(r.stdout).toMatch(
+        /demo: rolled back: reload failed: pid \d+ \(generation 4\) exited with code 1 before it was ready; generation 3 keeps serving\n/,
+      );
       expect(r.stdout.match(/demo: reload: generation \d ready in/g)).toHaveLength(3);
       const url = (await r.waitFor('stdout', /point a browser or curl at (\S+);/))[1]!;
       const body = await fetch(url).then((res) => res.text());

@@ -65,7 +65,9 @@ describe('examples, run through sockact', () => {
     defer(() => client.close());
     const replies: string[] = [];
     for (const word of ['one', 'two', 'three']) {
-      const reply = new Promise<{ text: string; from: number }>((resolve) => client.once('message', (m, rinfo) => resolve({ text: m.toString(), from: rinfo.port })));
+      const reply = new Promise<{ text: string; from: number }>((resolve) =>
+        client.once('message', (m, rinfo) => resolve({ text: m.toString(), from: rinfo.port })),
+      );
       client.send(word, port, host);
       const { text, from } = await reply;
       // The answer comes from the port sockact bound: the app replies through the adopted socket.

@@ -134,9 +134,18 @@ describe('runAccept', () => {
 
 describe('remoteEnv', () => {
   it.each([
-    [{ family: 'inet' as const, address: '10.0.0.1', port: 5 }, { REMOTE_ADDR: '10.0.0.1', REMOTE_PORT: '5' }],
-    [{ family: 'inet6' as const, address: '::ffff:10.0.0.1', port: 5 }, { REMOTE_ADDR: '10.0.0.1', REMOTE_PORT: '5' }],
-    [{ family: 'inet6' as const, address: 'fe80::1', port: 6 }, { REMOTE_ADDR: 'fe80::1', REMOTE_PORT: '6' }],
+    [
+      { family: 'inet' as const, address: '10.0.0.1', port: 5 },
+      { REMOTE_ADDR: '10.0.0.1', REMOTE_PORT: '5' },
+    ],
+    [
+      { family: 'inet6' as const, address: '::ffff:10.0.0.1', port: 5 },
+      { REMOTE_ADDR: '10.0.0.1', REMOTE_PORT: '5' },
+    ],
+    [
+      { family: 'inet6' as const, address: 'fe80::1', port: 6 },
+      { REMOTE_ADDR: 'fe80::1', REMOTE_PORT: '6' },
+    ],
     // systemd sets no REMOTE_* for UNIX peers.
     [{ family: 'unix' as const, path: '' }, {}],
   ])('%j', (peer, env) => {

@@ -7,16 +7,7 @@ import { bindAll, bindSocket, closeSockets, removeOnExit, type BoundSocket } fro
 import { LaunchError } from '../../src/launch/errors.js';
 import { lookupUser } from '../../src/launch/ids.js';
 import { parseListen } from '../../src/protocol/address.js';
-import {
-  getsockoptInt,
-  IPPROTO_IPV6,
-  IPV6_V6ONLY,
-  recvmsg,
-  type Received,
-  socketInfo,
-  SOL_SOCKET,
-  SO_REUSEPORT,
-} from '../../src/sys/index.js';
+import { getsockoptInt, IPPROTO_IPV6, IPV6_V6ONLY, recvmsg, type Received, socketInfo, SOL_SOCKET, SO_REUSEPORT } from '../../src/sys/index.js';
 import { abstractName, tempDir } from '../_support/tmp.js';
 import { fdFlags } from '../_support/fdinfo.js';
 import { itAsRoot } from '../_support/root.js';

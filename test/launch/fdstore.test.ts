@@ -233,7 +233,7 @@ describe('sockact with the fd store (a stand-in for systemd)', () => {
     expect(m.r.stderr).toContain(`listening on 127.0.0.1:${port} as fd 3 (web), taken back from the fd store`);
   });
 
-  it('with --fd-store: removes a stored socket no -l asks for (FDSTOREREMOVE=1) and passes on a .socket unit\'s', async () => {
+  it("with --fd-store: removes a stored socket no -l asks for (FDSTOREREMOVE=1) and passes on a .socket unit's", async () => {
     const m = manager();
     const [webPort, adminPort, unitPort] = [await freePort(), await freePort(), await freePort()];
     const first = await m.start(['--fd-store', '-l', `127.0.0.1:${webPort},name=web`, '-l', `127.0.0.1:${adminPort},name=admin`, '--', process.execPath, APP]);

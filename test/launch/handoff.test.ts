@@ -114,7 +114,11 @@ describe('hand-off over a private UNIX socket', () => {
   it('passes more fds than one SCM_RIGHTS message holds (253), in order', async () => {
     const fds = Array.from({ length: 300 }, () => tcpListener());
     let root: number | undefined;
-    const h = offer(fds.map((f) => f.fd), fds.map((_, i) => `s${i}`), () => root);
+    const h = offer(
+      fds.map((f) => f.fd),
+      fds.map((_, i) => `s${i}`),
+      () => root,
+    );
     const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...h.env } });
     runs.push(r);
     root = r.child.pid;
@@ -131,9 +135,7 @@ describe('hand-off over a private UNIX socket', () => {
     const h = offer([], [], () => 1 << 22);
     // A process-directed signal goes to the main thread when it can take it; tgkill aims one at every
     // other thread instead, the one parked in the hand-off's poll() among them.
-    await new Promise<void>((resolve, reject) =>
-      execFile(PYTHON, [SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())),
-    );
+    await new Promise<void>((resolve, reject) => execFile(PYTHON, [SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())));
     const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...h.env } });
     runs.push(r);
     const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);

@@ -70,7 +70,15 @@ describe('spawnActivated', () => {
 
   it('gives the child exactly fds 0, 1, 2 and its sockets, blocking, and no stale activation variables', async () => {
     const sockets = bind('127.0.0.1:0', '127.0.0.1:0,dgram');
-    const stale = { LISTEN_PID: '1', LISTEN_FDS: '9', LISTEN_FDNAMES: 'x', LISTEN_PIDFDID: '7', NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '1', WATCHDOG_PID: '1' };
+    const stale = {
+      LISTEN_PID: '1',
+      LISTEN_FDS: '9',
+      LISTEN_FDNAMES: 'x',
+      LISTEN_PIDFDID: '7',
+      NOTIFY_SOCKET: '/run/x',
+      WATCHDOG_USEC: '1',
+      WATCHDOG_PID: '1',
+    };
     const vars = [...Object.keys(stale), 'KEEP'];
     const { out } = await output({
       program: PYTHON,

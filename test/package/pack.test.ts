@@ -24,8 +24,20 @@ function pack(dest: string): Packed {
 
 describe('npm pack', () => {
   it('holds dist, bin, contrib, README and LICENSE, and no source, test or bench file', () => {
-    const files = pack(dir()).files.map((f) => f.path).sort();
-    for (const f of ['LICENSE', 'README.md', 'package.json', 'bin/sockact.js', 'dist/src/index.bundle.js', 'dist/src/index.d.ts', 'dist/src/cli/main.bundle.js', 'dist/src/launch/index.js', 'contrib/systemd/hello.service']) {
+    const files = pack(dir())
+      .files.map((f) => f.path)
+      .sort();
+    for (const f of [
+      'LICENSE',
+      'README.md',
+      'package.json',
+      'bin/sockact.js',
+      'dist/src/index.bundle.js',
+      'dist/src/index.d.ts',
+      'dist/src/cli/main.bundle.js',
+      'dist/src/launch/index.js',
+      'contrib/systemd/hello.service',
+    ]) {
       expect(files).toContain(f);
     }
     const stray = files.filter((f) => !/^(LICENSE|README\.md|package\.json|bin\/|dist\/src\/|contrib\/)/.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)));
@@ -39,7 +51,11 @@ describe('npm pack', () => {
     const d = dir();
     const { filename } = pack(d);
     writeFileSync(join(d, 'package.json'), '{ "name": "fresh", "private": true, "type": "module" }\n');
-    const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-save', `./${filename}`], { cwd: d, encoding: 'utf8', timeout: 150_000 });
+    const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-save', `./${filename}`], {
+      cwd: d,
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
     expect(install.status, install.stderr).toBe(0);
 
     const help = spawnSync('npx', ['--no-install', 'sockact', '--help'], { cwd: d, encoding: 'utf8' });
@@ -51,7 +67,15 @@ describe('npm pack', () => {
     const launch = spawnSync(bin, ['-q', '-l', '127.0.0.1:0,name=web', '--', 'sh', '-c', 'echo "$LISTEN_FDS $LISTEN_FDNAMES"'], { cwd: d, encoding: 'utf8' });
     expect({ status: launch.status, stdout: launch.stdout, stderr: launch.stderr }).toEqual({ status: 0, stdout: '1 web\n', stderr: '' });
 
-    const imported = spawnSync(process.execPath, ['--input-type=module', '-e', "const m = await import('sockact'); console.log(typeof m.listen, typeof m.notify.ready, (await import('sockact/launch')).bindAll.name)"], { cwd: d, encoding: 'utf8' });
+    const imported = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('sockact'); console.log(typeof m.listen, typeof m.notify.ready, (await import('sockact/launch')).bindAll.name)",
+      ],
+      { cwd: d, encoding: 'utf8' },
+    );
     expect(imported.stdout, imported.stderr).toBe('function function bindAll\n');
   });
 });

@@ -155,7 +155,10 @@ describe('parseListen options', () => {
     ['/run/a.sock,reuse-port', 'reuse-port: it applies to IP addresses only'],
     ['127.0.0.1:80,v6only', 'v6only: it applies to IPv6 addresses only'],
     // After a path, a word that looks like an option must be one: a typo never becomes part of a file name.
-    ['/run/a.sock,mdoe=0660', "unknown socket option 'mdoe' (known: stream, dgram, seqpacket, name, backlog, reuse-port, freebind, v6only, mode, user, group, remove-stale, remove-on-exit); write \\, for a comma that belongs to the path"],
+    [
+      '/run/a.sock,mdoe=0660',
+      "unknown socket option 'mdoe' (known: stream, dgram, seqpacket, name, backlog, reuse-port, freebind, v6only, mode, user, group, remove-stale, remove-on-exit); write \\, for a comma that belongs to the path",
+    ],
     ['/run/a,b', "unknown socket option 'b'"],
     ['/run/a,b.sock,dgram,x.y', "unknown socket option 'x.y'"],
   ])('rejects %s', (text, reason) => {
@@ -196,7 +199,10 @@ describe('parseListen options', () => {
       }
       throw new Error(`${text} parsed`);
     };
-    expect(err('8080', { type: 'seqpacket' })).toMatchObject({ message: "-l '8080': seqpacket sockets need a UNIX address: /path or @name", fromDefault: 'type' });
+    expect(err('8080', { type: 'seqpacket' })).toMatchObject({
+      message: "-l '8080': seqpacket sockets need a UNIX address: /path or @name",
+      fromDefault: 'type',
+    });
     // Written on the -l value itself, it is the value's own mistake.
     expect(err('8080,seqpacket').fromDefault).toBeUndefined();
   });

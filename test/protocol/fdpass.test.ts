@@ -22,10 +22,17 @@ function readSeqpacket(parts: { data: Buffer; fds?: number[] }[], limit = SCM_MA
 describe('fd bundle format', () => {
   it('puts header, names and message in the first message with the first 253 fds, then one byte per further batch', () => {
     const fds = Array.from({ length: 600 }, (_, i) => 1000 + i);
-    const msgs = formatFdBundle(fds, fds.map((_, i) => `n${i}`), Buffer.from('hi'));
+    const msgs = formatFdBundle(
+      fds,
+      fds.map((_, i) => `n${i}`),
+      Buffer.from('hi'),
+    );
     expect(msgs.map((m) => m.fds.length)).toEqual([253, 253, 94]);
     expect(msgs.slice(1).map((m) => m.data.toString())).toEqual(['F', 'F']);
-    const r = readSeqpacket(msgs.map((m) => ({ data: m.data, fds: [...m.fds] })), 600);
+    const r = readSeqpacket(
+      msgs.map((m) => ({ data: m.data, fds: [...m.fds] })),
+      600,
+    );
     expect(r.done).toBe(true);
     expect(r.result()).toEqual({ fds, names: fds.map((_, i) => `n${i}`), message: Buffer.from('hi') });
   });
@@ -72,15 +79,51 @@ describe('fd bundle format', () => {
 
   // [first message, fds with it, code, message, what the row proves]
   const bad: [Buffer, number[], string, string, string][] = [
-    [frame('SOCKACT_FDS=2\nLISTEN_FDNAMES=web'), [], 'ERR_FDS_PROTOCOL', "/run/x sent a malformed fd bundle: header 'SOCKACT_FDS=2\\x0aLISTEN_FDNAMES=web'", 'a name count that differs from the fd count'],
-    [frame('SOCKACT_FDS=0x2\nLISTEN_FDNAMES=a:b'), [], 'ERR_FDS_PROTOCOL', "/run/x sent a malformed fd bundle: header 'SOCKACT_FDS=0x2\\x0aLISTEN_FDNAMES=a:b'", 'a count that is not plain decimal'],
+    [
+      frame('SOCKACT_FDS=2\nLISTEN_FDNAMES=web'),
+      [],
+      'ERR_FDS_PROTOCOL',
+      "/run/x sent a malformed fd bundle: header 'SOCKACT_FDS=2\\x0aLISTEN_FDNAMES=web'",
+      'a name count that differs from the fd count',
+    ],
+    [
+      frame('SOCKACT_FDS=0x2\nLISTEN_FDNAMES=a:b'),
+      [],
+      'ERR_FDS_PROTOCOL',
+      "/run/x sent a malformed fd bundle: header 'SOCKACT_FDS=0x2\\x0aLISTEN_FDNAMES=a:b'",
+      'a count that is not plain decimal',
+    ],
     [frame('LISTEN_FDNAMES=web'), [], 'ERR_FDS_PROTOCOL', "/run/x sent a malformed fd bundle: header 'LISTEN_FDNAMES=web'", 'no count at all'],
     [Buffer.from('READY=1'), [], 'ERR_FDS_PROTOCOL', '/run/x sent a malformed fd bundle: a first message of 7 bytes', 'a message too short for the prefix'],
-    [Buffer.concat([frame('SOCKACT_FDS=0\nLISTEN_FDNAMES='), Buffer.from('x')]), [], 'ERR_FDS_PROTOCOL', '/run/x sent a malformed fd bundle: a first message of 38 bytes, its prefix says 37', 'bytes beyond what the prefix announces'],
-    [Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), [], 'ERR_FDS_PROTOCOL', '/run/x sent a malformed fd bundle: a prefix announcing 4294967295 header and 0 message bytes', 'a prefix announcing more than any bundle'],
-    [frame('SOCKACT_FDS=1\nLISTEN_FDNAMES=a'), [7, 8], 'ERR_FDS_PROTOCOL', '/run/x sent a malformed fd bundle: 2 fds, the header announced 1', 'more fds than announced'],
+    [
+      Buffer.concat([frame('SOCKACT_FDS=0\nLISTEN_FDNAMES='), Buffer.from('x')]),
+      [],
+      'ERR_FDS_PROTOCOL',
+      '/run/x sent a malformed fd bundle: a first message of 38 bytes, its prefix says 37',
+      'bytes beyond what the prefix announces',
+    ],
+    [
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
+      [],
+      'ERR_FDS_PROTOCOL',
+      '/run/x sent a malformed fd bundle: a prefix announcing 4294967295 header and 0 message bytes',
+      'a prefix announcing more than any bundle',
+    ],
+    [
+      frame('SOCKACT_FDS=1\nLISTEN_FDNAMES=a'),
+      [7, 8],
+      'ERR_FDS_PROTOCOL',
+      '/run/x sent a malformed fd bundle: 2 fds, the header announced 1',
+      'more fds than announced',
+    ],
     [formatFdRefusal('pid 7 is not\nthe program'), [], 'ERR_FDS_REFUSED', '/run/x refused: pid 7 is not the program', "a sender's refusal, on one line"],
-    [frame(`SOCKACT_FDS=254\nLISTEN_FDNAMES=${Array(254).fill('a').join(':')}`), [], 'ERR_FDS_LIMIT', '/run/x sends 254 fds, more than the 253 this receiver accepts', 'more fds than the receiver accepts'],
+    [
+      frame(`SOCKACT_FDS=254\nLISTEN_FDNAMES=${Array(254).fill('a').join(':')}`),
+      [],
+      'ERR_FDS_LIMIT',
+      '/run/x sends 254 fds, more than the 253 this receiver accepts',
+      'more fds than the receiver accepts',
+    ],
     [Buffer.alloc(0), [], 'ERR_FDS_PEER_GONE', '/run/x closed the connection before sending fds', 'the peer gone before anything came'],
   ];
   for (const [data, fds, code, message, proves] of bad) {
@@ -96,7 +139,10 @@ describe('fd bundle format', () => {
     expect(() => r.push({ data: frame('SOCKACT_FDS=0\nLISTEN_FDNAMES='), fds: [4, 5], controlTruncated: true })).toThrow(
       'fd 3 sent more fds than fit (MSG_CTRUNC, room for 2): the 2 that arrived are closed, the kernel dropped the rest',
     );
-    const [first] = formatFdBundle(Array.from({ length: 300 }, (_, i) => i), undefined);
+    const [first] = formatFdBundle(
+      Array.from({ length: 300 }, (_, i) => i),
+      undefined,
+    );
     const g = new FdBundleReader('fd 3', 300, false);
     g.push({ data: first!.data, fds: [...first!.fds] });
     expect(() => g.push({ data: Buffer.alloc(0), fds: [] })).toThrow(

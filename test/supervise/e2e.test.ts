@@ -150,7 +150,9 @@ describe('supervisor end to end: rollback', () => {
     writeFileSync(slow, '');
     const failed = await control(['reload', '--name', name]);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/reload failed: pid \d+ \(generation 2\) (exited with code 0|killed by SIGTERM): it was not ready within 1\.0 s; generation 1 keeps serving/);
+    expect(failed.stderr).toMatch(
+      /reload failed: pid \d+ \(generation 2\) (exited with code 0|killed by SIGTERM): it was not ready within 1\.0 s; generation 1 keeps serving/,
+    );
     const during = await load(port, 20, 2, false);
     expect([...during.bodies.keys()]).toEqual([`pid ${first} worker 0`]);
   });
@@ -187,10 +189,23 @@ describe('supervisor end to end: restarts and stop', () => {
     await new Promise<void>((res) => taken.listen(0, '127.0.0.1', res));
     defer(() => taken.close());
     const port = (taken.address() as { port: number }).port;
-    const r = start(['-l', '127.0.0.1:0', '--restart', 'always', '--restart-delay', '10ms', '--prefix', '--', process.execPath, '-e',
-      `require('node:net').createServer().listen(${port}, '127.0.0.1')`]);
+    const r = start([
+      '-l',
+      '127.0.0.1:0',
+      '--restart',
+      'always',
+      '--restart-delay',
+      '10ms',
+      '--prefix',
+      '--',
+      process.execPath,
+      '-e',
+      `require('node:net').createServer().listen(${port}, '127.0.0.1')`,
+    ]);
     expect((await r.exited).code).toBe(1);
-    expect(r.stderr).toMatch(/sockact: giving up: 6 restarts within 10 s; the last one exited with code 1: it bound the port itself and got EADDRINUSE; adopt the inherited socket instead/);
+    expect(r.stderr).toMatch(
+      /sockact: giving up: 6 restarts within 10 s; the last one exited with code 1: it bound the port itself and got EADDRINUSE; adopt the inherited socket instead/,
+    );
     // --prefix: each line the children wrote says which child wrote it
     expect(r.stdout + r.stderr).toMatch(/^\[1 \d+\] .*EADDRINUSE/m);
   });
@@ -249,12 +264,25 @@ describe('supervisor end to end: under systemd (a real notify receiver stands in
     r.child.kill('SIGTERM');
     await r.exited;
     await recv.waitFor('stdout', /STOPPING=1/);
-    const msgs = recv.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l) as { pid: number; text: string });
+    const msgs = recv.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => JSON.parse(l) as { pid: number; text: string });
     expect(new Set(msgs.map((m) => m.pid))).toEqual(new Set([r.child.pid])); // MAINPID never changes
-    const kinds = msgs.map((m) => m.text.split('\n').filter((l) => /^(READY|RELOADING|STOPPING)=1$/.test(l)).join('+')).filter(Boolean);
+    const kinds = msgs
+      .map((m) =>
+        m.text
+          .split('\n')
+          .filter((l) => /^(READY|RELOADING|STOPPING)=1$/.test(l))
+          .join('+'),
+      )
+      .filter(Boolean);
     expect(kinds).toEqual(['READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
     expect(msgs.find((m) => m.text.includes('RELOADING=1'))!.text).toMatch(/MONOTONIC_USEC=\d+/);
-    expect(msgs.map((m) => /STATUS=(.*)/.exec(m.text)?.[1]).filter(Boolean)).toContain(`ready, generation 2 (pid ${/pid (\d+) \(generation 2\) ready/.exec(r.stderr)![1]})`);
+    expect(msgs.map((m) => /STATUS=(.*)/.exec(m.text)?.[1]).filter(Boolean)).toContain(
+      `ready, generation 2 (pid ${/pid (\d+) \(generation 2\) ready/.exec(r.stderr)![1]})`,
+    );
   });
 
   it('readiness from programs nobody here wrote: systemd-notify --ready, and Python systemd.daemon.notify', async () => {
@@ -278,7 +306,7 @@ describe('supervisor end to end: under systemd (a real notify receiver stands in
 });
 
 describe('supervisor end to end: as PID 1', () => {
-  it('reaps orphans in its pid namespace and still reports its own child\'s exit status', async () => {
+  it("reaps orphans in its pid namespace and still reports its own child's exit status", async () => {
     try {
       execFileSync('unshare', ['-pf', '--mount-proc', 'true'], { stdio: 'ignore' });
     } catch {
@@ -316,4 +344,3 @@ describe('supervisor end to end: steady state', () => {
     expect(kids[0]!.state).not.toBe('Z');
   });
 });
-

@@ -139,7 +139,12 @@ describe('sockact --takeover: deploying a new sockact', () => {
 
   it.each([
     ['exits 1 at start', ['--'], { FAIL_IF: 'broken' }, /exited with code 1 before it was ready/],
-    ['is never ready (--ready-timeout)', ['--ready', 'notify', '--ready-timeout', '1s', '--'], { SLOW_IF: 'broken' }, /(exited with code 0|killed by SIGTERM) before it was ready: it was not ready within 1\.0 s/],
+    [
+      'is never ready (--ready-timeout)',
+      ['--ready', 'notify', '--ready-timeout', '1s', '--'],
+      { SLOW_IF: 'broken' },
+      /(exited with code 0|killed by SIGTERM) before it was ready: it was not ready within 1\.0 s/,
+    ],
   ])('a new program that %s: the takeover fails with the reason in one line, the old sockact keeps serving', async (_, opts, env, reason) => {
     const d = dir();
     const ctl = join(d, 'ctl.sock');
@@ -247,8 +252,20 @@ describe('sockact --takeover under systemd (a real notify receiver stands in)', 
     b.child.kill('SIGTERM');
     await b.exited;
     await recv.waitFor('stdout', /STOPPING=1/);
-    const msgs = recv.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l) as { pid: number; text: string });
-    const from = (pid: number) => msgs.filter((m) => m.pid === pid).map((m) => m.text.split('\n').filter((l) => /^(READY|STOPPING|MAINPID)=/.test(l)).join('+'));
+    const msgs = recv.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => JSON.parse(l) as { pid: number; text: string });
+    const from = (pid: number) =>
+      msgs
+        .filter((m) => m.pid === pid)
+        .map((m) =>
+          m.text
+            .split('\n')
+            .filter((l) => /^(READY|STOPPING|MAINPID)=/.test(l))
+            .join('+'),
+        );
     expect(new Set(msgs.map((m) => m.pid))).toEqual(new Set([a.child.pid, b.child.pid]));
     expect(from(a.child.pid!)).toEqual(['READY=1']);
     expect(from(b.child.pid!).filter(Boolean)).toEqual([`MAINPID=${b.child.pid}+READY=1`, 'STOPPING=1']);

@@ -27,13 +27,15 @@ describe('fileKind (fstat)', () => {
   });
 
   it('calls an anonymous inode (Node\'s own epoll fd) "other"', () => {
-    const epoll = readdirSync('/proc/self/fd').map(Number).find((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[eventpoll]';
-      } catch {
-        return false;
-      }
-    });
+    const epoll = readdirSync('/proc/self/fd')
+      .map(Number)
+      .find((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[eventpoll]';
+        } catch {
+          return false;
+        }
+      });
     expect(epoll).toBeDefined();
     expect(sys.fileKind(epoll!)).toBe('other');
   });

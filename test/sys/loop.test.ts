@@ -153,7 +153,14 @@ describe('PollLoop: events and failures', () => {
     execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${limits[2]}`]);
     try {
       const failed = new Promise<void>((resolve) => {
-        Array.from({ length: soft }, () => loop.watch(p[0], () => {}, sys.POLLIN, (err) => errors.push(err) === soft && resolve()));
+        Array.from({ length: soft }, () =>
+          loop.watch(
+            p[0],
+            () => {},
+            sys.POLLIN,
+            (err) => errors.push(err) === soft && resolve(),
+          ),
+        );
       });
       await failed;
     } finally {

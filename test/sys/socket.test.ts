@@ -54,7 +54,7 @@ describe('socket, bind, listenSocket, getsockname, socketInfo', () => {
     sys.closeFd(fd);
   });
 
-  it('errors look like Node\'s own and say what was being done', () => {
+  it("errors look like Node's own and say what was being done", () => {
     const a = sys.socket('inet', 'stream');
     const b = sys.socket('inet', 'stream');
     sys.bind(a, { family: 'inet', address: '127.0.0.1', port: 0 });
