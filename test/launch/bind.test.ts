@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -247,5 +247,13 @@ describe('bindAll', () => {
     chmodSync(gone, 0o600);
     removeOnExit(all);
     expect(readFileSync(gone, 'utf8')).toBe('x');
+    // A symlink to a socket elsewhere: neither the link nor its target is ours to delete.
+    unlinkSync(gone);
+    const elsewhere = bindAll([parseListen(join(d, 'elsewhere.sock'))]);
+    open.push(...elsewhere);
+    symlinkSync(join(d, 'elsewhere.sock'), gone);
+    removeOnExit(all);
+    expect(lstatSync(gone).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(d, 'elsewhere.sock')).isSocket()).toBe(true);
   });
 });

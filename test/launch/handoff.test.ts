@@ -2,12 +2,13 @@
 // the program, for apps behind a wrapper that breaks LISTEN_PID or closes fds 3.. (npm does).
 // Real processes: a shell that does not exec (a wrapper), a Node wrapper, a stranger.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
 import { closeFd, getsockname, bind, listenSocket, O_CLOEXEC, pipe, pollLoop, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
 import { PYTHON, ROOT, exchange, run, type Run } from '../_support/launcher.js';
+import { itAsRoot } from '../_support/root.js';
 import { tempDir } from '../_support/tmp.js';
 
 const APP = join(ROOT, 'test/launch/fixtures/handoff-app.mjs');
@@ -99,6 +100,20 @@ describe('hand-off over a private UNIX socket', () => {
     expect(line.code).toBe('ERR_HANDOFF');
     expect(line.error).toMatch(/^sockact at SOCKACT_FDS_SOCKET=\S+ refused: pid \d+ is not the program \(pid \d+\) or one of its descendants$/);
     expect((await r.exited).code).toBe(1);
+  });
+
+  itAsRoot("refuses a descendant that runs as another user than the program's (SO_PEERCRED uid)", async () => {
+    const { fd } = tcpListener();
+    const h = serveHandoff({ fds: [fd], names: ['web'], root: () => process.pid, uid: 65534, gid: 65534 });
+    cleanups.push(() => h.close());
+    // Open the way on purpose (as a careless parent directory would): the uid check must hold alone.
+    chmodSync(join(h.path, '..'), 0o711);
+    chmodSync(h.path, 0o777);
+    const r = run(process.execPath, [APP], { cwd: ROOT, uid: 1, gid: 1, env: { ...process.env, ...h.env, ...WRAPPED } });
+    runs.push(r);
+    const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
+    expect(line.code).toBe('ERR_HANDOFF');
+    expect(line.error).toMatch(/refused: uid 1 is not the program's user \(65534\)$/);
   });
 
   it('says which socket could not be reached when the launcher is gone', async () => {
