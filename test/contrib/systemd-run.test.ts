@@ -230,6 +230,66 @@ describe('contrib/systemd units, run as their unit says', () => {
     await reloadAndStop(r, notify, [{ host: '127.0.0.1', port }, { path: admin }], () => execReload(svc.get('Service.ExecReload')!, r.child.pid!));
   });
 
+  it("(e) sockact-fdstore.service: stores the socket it binds in systemd's fd store (FDSTORE=1, FDNAME=sockact/web), reloads on SIGHUP, stops once", async () => {
+    const svc = unit('sockact-fdstore.service');
+    expect(Number(svc.get('Service.FileDescriptorStoreMax'))).toBeGreaterThan(0);
+    const dir = scratch();
+    const notify = await notifyReceiver(dir);
+    const [bin, ...args] = svc.get('Service.ExecStart')!.replace('-l 8080,', '-l 127.0.0.1:0,').split(' ');
+    expect(args).toContain('--fd-store');
+    const r = run(bin!, args, { env: { ...process.env, NOTIFY_SOCKET: notify.path } });
+    running.push(r);
+    const m = await r.waitFor('stderr', /listening on 127\.0\.0\.1:(\d+) as fd 3 \(web\)/);
+    await notify.waitFor(/FDSTORE=1/);
+    expect(notify.messages().find((x) => x.text.includes('FDSTORE=1'))!.text).toMatch(/^FDNAME=sockact\/web$/m);
+    await reloadAndStop(r, notify, [{ host: '127.0.0.1', port: Number(m[1]) }], () => execReload(svc.get('Service.ExecReload')!, r.child.pid!));
+  });
+
+  it('(f) sockact-takeover.service: ExecStart starts fresh, ExecReload (a new sockact) takes the sockets over and sends MAINPID= from the new pid', async () => {
+    const svc = unit('sockact-takeover.service');
+    expect(svc.get('Service.NotifyAccess')).toBe('all');
+    const dir = scratch();
+    const notify = await notifyReceiver(dir);
+    const argsOf = (line: string) =>
+      line
+        .replace(
+          '$SOCKACT_ARGS',
+          svc
+            .get('Service.Environment')!
+            .replace(/^"?SOCKACT_ARGS=/, '')
+            .replace(/"$/, ''),
+        )
+        .replace('-l 8080,', '-l 127.0.0.1:0,')
+        .replaceAll('/run/hello', dir)
+        .replace('--name hello ', `--name hello-takeover-${process.pid} `)
+        .split(' ');
+    const [bin, ...args] = argsOf(svc.get('Service.ExecStart')!);
+    const env = { ...process.env, NOTIFY_SOCKET: notify.path };
+    const first = run(bin!, args, { env });
+    running.push(first);
+    const m = await first.waitFor('stderr', /listening on 127\.0\.0\.1:(\d+) as fd 3 \(web\)/);
+    await notify.waitFor(/READY=1/);
+    const before = servedBy(await get({ host: '127.0.0.1', port: Number(m[1]) }));
+    // ExecReload= as systemd runs it: setsid -f forks the new sockact off and returns at once.
+    const reload = argsOf(svc.get('Service.ExecReload')!);
+    expect(reload.slice(0, 2)).toEqual(['/usr/bin/setsid', '-f']);
+    const [, , rbin, ...rargs] = reload;
+    const second = run(
+      rbin!,
+      rargs.map((a) => (a === `127.0.0.1:0,name=web` ? `127.0.0.1:${m[1]},name=web` : a)),
+      { env },
+    );
+    running.push(second);
+    await notify.waitFor(/MAINPID=/);
+    expect((await first.exited).code).toBe(0); // the old sockact drained and left
+    const after = servedBy(await get({ host: '127.0.0.1', port: Number(m[1]) }));
+    expect(after).not.toBe(before);
+    const mainPid = notify.messages().find((x) => /^MAINPID=/m.test(x.text))!;
+    expect(mainPid.text).toMatch(new RegExp(`^MAINPID=${second.child.pid}$`, 'm'));
+    expect(mainPid.pid).toBe(second.child.pid);
+    expect(notify.states()).not.toContain('STOPPING=1');
+  });
+
   it('(d) hello-accept.socket + hello-accept@.service: one process per connection, each answers', async () => {
     const sock = unit('hello-accept.socket');
     const svc = unit('hello-accept@.service');
