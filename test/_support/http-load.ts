@@ -8,6 +8,31 @@ export interface LoadResult {
 }
 
 /**
+ * One GET / on 127.0.0.1:`port` through `agent`, counted into `into`: a 200 with a whole body
+ * counts as ok (by body), anything else is kept with its reason. Never rejects.
+ */
+export function getCounted(port: number, agent: http.Agent, into: LoadResult, headers: http.OutgoingHttpHeaders = {}): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const failed = (why: string) => {
+      into.failed.push(why);
+      resolve();
+    };
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent, headers }, (res) => {
+      let data = '';
+      res.setEncoding('utf8').on('data', (d: string) => (data += d));
+      res.on('end', () => {
+        if (res.statusCode !== 200 || !data.endsWith('\n')) return failed(`status ${res.statusCode}: ${data}`);
+        into.ok++;
+        into.bodies.set(data.trim(), (into.bodies.get(data.trim()) ?? 0) + 1);
+        resolve();
+      });
+      res.on('error', (e) => failed(e.message));
+    });
+    req.on('error', (e) => failed(e.message));
+  });
+}
+
+/**
  * GET / on 127.0.0.1:`port` over `concurrency` connections (keep-alive), from before `during`
  * starts until it has settled and `after` more requests were answered; at most `max` requests in
  * all (bounded: the load stops there even if `during` has not settled). Every failure is kept
@@ -18,28 +43,7 @@ export async function loadDuring(port: number, concurrency: number, during: () =
   const result: LoadResult = { ok: 0, failed: [], bodies: new Map() };
   let sent = 0;
   let stopAt = max;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-        let data = '';
-        res.setEncoding('utf8').on('data', (d: string) => (data += d));
-        res.on('end', () => {
-          if (res.statusCode === 200 && data.endsWith('\n')) {
-            result.ok++;
-            result.bodies.set(data.trim(), (result.bodies.get(data.trim()) ?? 0) + 1);
-          } else result.failed.push(`status ${res.statusCode}: ${data}`);
-          resolve();
-        });
-        res.on('error', (e) => {
-          result.failed.push(e.message);
-          resolve();
-        });
-      });
-      req.on('error', (e) => {
-        result.failed.push(e.message);
-        resolve();
-      });
-    });
+  const one = () => getCounted(port, agent, result);
   const worker = async () => {
     while (sent < stopAt) {
       sent++;

@@ -7,6 +7,7 @@ import type net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostPort, listeningOn, perTest, ROOT, run, SOCKACT, sockact, type Run } from '../_support/launcher.js';
+import { getCounted } from '../_support/http-load.js';
 
 const APP = join(ROOT, 'test/app/fixtures/migrate-app.mjs');
 const { defer, dir } = perTest();
@@ -36,28 +37,7 @@ async function keepAlive(port: number, conns: number, during: () => Promise<void
     return s;
   };
   let done = false;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-        let data = '';
-        res.setEncoding('utf8').on('data', (d: string) => (data += d));
-        res.on('end', () => {
-          if (res.statusCode === 200 && data.endsWith('\n')) {
-            r.ok++;
-            r.bodies.set(data.trim(), (r.bodies.get(data.trim()) ?? 0) + 1);
-          } else r.failed.push(`status ${res.statusCode}: ${data}`);
-          resolve();
-        });
-        res.on('error', (e) => {
-          r.failed.push(e.message);
-          resolve();
-        });
-      });
-      req.on('error', (e) => {
-        r.failed.push(e.message);
-        resolve();
-      });
-    });
+  const one = () => getCounted(port, agent, r);
   const worker = async () => {
     while (!done) await one();
   };

@@ -7,45 +7,18 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SOCKACT, sockact, type Run } from '../_support/launcher.js';
+import { getCounted, type LoadResult } from '../_support/http-load.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
 const CREDS = join(ROOT, 'test/supervise/fixtures/notify-creds.py');
 const { defer, dir } = perTest();
-
-interface LoadResult {
-  ok: number;
-  failed: string[];
-  /** Answers per body ("pid 12 worker 0"). */
-  bodies: Map<string, number>;
-}
 
 /** `total` GET requests over `concurrency` connections; every failure is kept with its reason. */
 async function load(port: number, total: number, concurrency: number, keepAlive: boolean, during?: () => Promise<void>): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive, maxSockets: concurrency });
   const result: LoadResult = { ok: 0, failed: [], bodies: new Map() };
   let next = 0;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent, headers: keepAlive ? {} : { connection: 'close' } }, (res) => {
-        let data = '';
-        res.setEncoding('utf8').on('data', (d: string) => (data += d));
-        res.on('end', () => {
-          if (res.statusCode === 200 && data.endsWith('\n')) {
-            result.ok++;
-            result.bodies.set(data.trim(), (result.bodies.get(data.trim()) ?? 0) + 1);
-          } else result.failed.push(`status ${res.statusCode}: ${data}`);
-          resolve();
-        });
-        res.on('error', (e) => {
-          result.failed.push(e.message);
-          resolve();
-        });
-      });
-      req.on('error', (e) => {
-        result.failed.push(e.message);
-        resolve();
-      });
-    });
+  const one = () => getCounted(port, agent, result, keepAlive ? {} : { connection: 'close' });
   const worker = async () => {
     while (next < total) {
       next++;
