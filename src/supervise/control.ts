@@ -124,19 +124,9 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
       return;
     }
     const peerPid = peer.pid;
-    let buf = '';
     conn.setEncoding('utf8');
     conn.on('error', () => {});
-    conn.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) {
-        if (buf.length > 4096) conn.destroy();
-        return;
-      }
-      const line = buf.slice(0, nl);
-      buf = '';
-      conn.removeAllListeners('data');
+    onFirstLine(conn, (line) => {
       void answer(line, conn, handlers, peerPid);
     });
   });
@@ -242,18 +232,10 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
     conn.destroy();
     return abandon();
   }
-  let buf = '';
-  conn.on('data', (chunk: string) => {
-    buf += chunk;
-    const nl = buf.indexOf('\n');
-    if (nl < 0) {
-      if (buf.length > 4096) conn.destroy();
-      return;
-    }
-    conn.removeAllListeners('data');
+  onFirstLine(conn, (line) => {
     let req: { command?: string; taken?: unknown };
     try {
-      req = JSON.parse(buf.slice(0, nl)) as typeof req;
+      req = JSON.parse(line) as typeof req;
     } catch {
       req = {};
     }
@@ -266,6 +248,21 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
     // The answer comes now; the connection closes when this sockact is gone.
     conn.write(`${JSON.stringify({ ok: true, message: 'retiring' })}\n`);
     offer.retire(taken);
+  });
+}
+
+/** Call `then` with the first line a client sends (a request); one longer than 4096 bytes ends the connection. */
+function onFirstLine(conn: net.Socket, then: (line: string) => void): void {
+  let buf = '';
+  conn.on('data', (chunk: string | Buffer) => {
+    buf += chunk;
+    const nl = buf.indexOf('\n');
+    if (nl < 0) {
+      if (buf.length > 4096) conn.destroy();
+      return;
+    }
+    conn.removeAllListeners('data');
+    then(buf.slice(0, nl));
   });
 }
 
