@@ -129,6 +129,12 @@ export function sockact(args: readonly string[], opts: SpawnOptions = {}): Run {
   return run(process.execPath, [SOCKACT, ...args], opts);
 }
 
+/** Run a sockact subcommand (`status`, `reload --name N`...) to its end: its exit code and output. */
+export function sockactOutcome(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = sockact(args);
+  return r.exited.then(({ code }) => ({ code, stdout: r.stdout, stderr: r.stderr }));
+}
+
 /** The address sockact reported for the socket at `fd` ("listening on 127.0.0.1:41234 as fd 3"). */
 export async function listeningOn(r: Run, fd = 3): Promise<string> {
   const m = await r.waitFor('stderr', new RegExp(`listening on (\\S+) as fd ${fd}\\b`));

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import http from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SOCKACT, sockact, type Run } from '../_support/launcher.js';
+import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SOCKACT, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
 import { getCounted, type LoadResult } from '../_support/http-load.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
@@ -38,10 +38,7 @@ function start(args: string[], env: Record<string, string> = {}): Run {
   return r;
 }
 
-function control(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = run(process.execPath, [SOCKACT, ...args]);
-  return r.exited.then(({ code }) => ({ code, stdout: r.stdout, stderr: r.stderr }));
-}
+const control = sockactOutcome;
 
 /** pids of the live children of `pid`, and whether any is a zombie. */
 function childrenOf(pid: number): { pid: number; state: string }[] {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/cli/parse.js';
 import { UsageError } from '../../src/launch/errors.js';
 import { loadDuring } from '../_support/http-load.js';
-import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SOCKACT, sockact, type Run } from '../_support/launcher.js';
+import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
 const CREDS = join(ROOT, 'test/supervise/fixtures/notify-creds.py');
@@ -21,10 +21,7 @@ function start(args: string[], env: Record<string, string> = {}): Run {
   return r;
 }
 
-function control(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = run(process.execPath, [SOCKACT, ...args]);
-  return r.exited.then(({ code }) => ({ code, stdout: r.stdout, stderr: r.stderr }));
-}
+const control = sockactOutcome;
 
 /** The socket inode behind fd `fd` of `pid` (readlink /proc/PID/fd/N -> socket:[INODE]). */
 function socketAt(pid: number, fd: number): string {
