@@ -265,6 +265,7 @@ async function startPm2(mode) {
 
 const SYSTEMS = {
   sockact: () => startSockact(),
+  'sockact-go': () => startSockact({ program: [process.env.SOCKACT_BENCH_GOAPP ?? '/tmp/goapp'] }),
   naive: () => startNaive(),
   'pm2-fork': () => startPm2('fork'),
   'pm2-cluster': () => startPm2('cluster'),
