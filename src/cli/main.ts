@@ -187,14 +187,14 @@ async function takeOverSockets(c: RunConfig, log: Log) {
  * a supervisor with restarts, 1 when it gave up.
  */
 async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log, took?: TakenSockets): Promise<void> {
-  const [{ exitLike }, { startService }, { controlPathFor }, { holdYoungGeneration }] = await Promise.all([
+  const [{ exitLike }, { startService }, { controlPathFor }, { holdMemory }] = await Promise.all([
     import('./exit.js'),
     import('../supervise/service.js'),
     import('../supervise/control.js'),
     import('../sys/memory.js'),
   ]);
-  // sockact may run for months, starting a child per reload: its JS heap stays small (src/sys/memory.ts).
-  holdYoungGeneration();
+  // sockact may run for months, starting a child per reload: its memory stays flat (src/sys/memory.ts).
+  const memory = holdMemory();
   if (c.onDemand) {
     const [{ waitForActivity }, { forwardSignals }] = await Promise.all([import('../launch/wait.js'), import('../launch/signals.js')]);
     log('waiting for the first connection or datagram');
@@ -230,6 +230,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
     log,
     warn,
     ...(serve ? { upstream: serve.upstream } : {}),
+    afterExit: memory.afterExit,
   });
   if (took?.session) log(`control socket at ${took.session.path} once the takeover is done`);
   else if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);

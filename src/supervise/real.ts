@@ -28,6 +28,8 @@ export interface RealSeamOptions {
   /** Prefix each line of the children's output with "[generation.worker pid] " (pipes their stdout and stderr). */
   prefix?: boolean;
   workers: number;
+  /** Called once a child has ended and its status is passed on (the sockact command collects its garbage then). */
+  afterExit?: () => void;
 }
 
 /** The children's pids libuv spawned and will reap itself (the PID 1 reaper leaves these alone). */
@@ -71,6 +73,7 @@ export class RealSeam implements ProcessSeam {
       const said = [...tail].reverse().find((l) => /EADDRINUSE|Error|error:/.test(l)) ?? tail.at(-1);
       if (said !== undefined) status.lastLine = said;
       events.exit(status);
+      this.opts.afterExit?.();
     };
     const launch = this.opts.launch;
     const opts: SpawnActivatedOptions = {

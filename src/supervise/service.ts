@@ -31,6 +31,8 @@ export interface ServiceOptions {
    * the pid file and --daemon's waiting parent (cli/daemon.ts).
    */
   upstream?: Upstream;
+  /** Called after each child's end (RealSeamOptions.afterExit). */
+  afterExit?: () => void;
 }
 
 export interface Service {
@@ -96,7 +98,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const above = systemdUpstream(upEnv, o.warn);
   const opts: Partial<SupervisorOptions> = { ...o.supervisor };
   if (above?.watchdogMs !== undefined) opts.upstreamWatchdog = above.watchdogMs;
-  const real = new RealSeam({ launch: o.launch, receiver, prefix: o.prefix ?? false, workers: opts.workers ?? 1 });
+  const real = new RealSeam({ launch: o.launch, receiver, prefix: o.prefix ?? false, workers: opts.workers ?? 1, ...(o.afterExit ? { afterExit: o.afterExit } : {}) });
 
   /*
    * Takeover, both sides. The old sockact, once told to retire, says nothing more to systemd:

@@ -1,19 +1,54 @@
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /*
  * A sockact may run for months, starting a child per reload. Measured over 1000 reloads
- * (BENCHMARKS.md, Supervisor, Leaks), its RSS grew by 16 MB while its live JS heap stayed at
- * 5 MB: the growth was memory kept for garbage, never given back.
+ * (BENCHMARKS.md, Supervisor, Leaks), its RSS first grew by 16 MB while its live JS heap stayed
+ * at 5 MB: memory kept for garbage, and for compiling, never given back. Three causes, one fix
+ * each, all for the sockact command only (an app that imports sockact keeps Node's defaults).
  */
 
+export interface HeldMemory {
+  /**
+   * A child has ended: the objects of its generation (its Worker, notify channel, ChildProcess,
+   * timers) are garbage now. Collects them once, shortly after and off the reload's path; calls
+   * within the delay share one collection, and nothing runs while no child comes or goes.
+   */
+  afterExit(): void;
+}
+
 /**
- * For the sockact command only (an app that imports sockact keeps Node's defaults). V8 doubles
- * the young generation each time the bytes that survived scavenges since the last growth exceed
- * its size: a sum that only grows in a process that never exits, so a supervisor ends with the
- * 2 x 16 MB semi-spaces meant for busy servers. Growing by a factor of 1 keeps the size V8
- * starts with: V8 reads the factor each time it grows the young generation (heap.cc,
- * CheckNewSpaceExpansionCriteria), whereas --max-semi-space-size is fixed when the heap is made.
+ * 1. The young generation. V8 doubles it each time the bytes that survived scavenges since the
+ *    last growth exceed its size: a sum that only grows in a process that never exits, so a
+ *    supervisor ended with the 2 x 16 MB semi-spaces meant for busy servers. Growing by a factor
+ *    of 1 keeps the size V8 starts with: V8 reads the factor each time it grows the young
+ *    generation (heap.cc, CheckNewSpaceExpansionCriteria), whereas --max-semi-space-size is fixed
+ *    when the heap is made.
+ * 2. The old generation. A generation's objects live as long as it serves, long enough to be
+ *    promoted, and die when it ends (~4 KB a reload). V8 lets the old space grow by at least 8 MB
+ *    of such garbage before its next mark-compact, then keeps the pages committed. One major GC
+ *    shortly after each child's end (~2 ms on sockact's ~5 MB heap) keeps the old space at its
+ *    live size. `gc` is taken as Jest does (--expose-gc, then a new context's global).
+ * 3. The optimising compiler. TurboFan compiles sockact's few warm functions again and again on
+ *    V8's worker threads, and each of those threads keeps its own glibc malloc arena, which grew
+ *    by ~0.5 MB each and stayed. sockact's work is waiting: the interpreter and Sparkplug's
+ *    baseline code are fast enough for a reload in about a millisecond (BENCHMARKS.md, Reload
+ *    latency), so it runs without TurboFan (read by V8 at each tier-up, so it can be set now).
  */
-export function holdYoungGeneration(): void {
+export function holdMemory({ delayMs = 250 }: { delayMs?: number } = {}): HeldMemory {
   setFlagsFromString('--semi-space-growth-factor=1');
+  setFlagsFromString('--no-turbofan');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void; // with no options: a full, synchronous GC
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    afterExit() {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        gc();
+      }, delayMs);
+      timer.unref();
+    },
+  };
 }

@@ -3,27 +3,67 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../_support/launcher.js';
 
-/**
- * The young generation's size after a run whose objects survive scavenges (as a supervisor's
- * children's objects do, reload after reload), in a fresh Node, with or without
- * holdYoungGeneration() first. Counts, not times: V8 grows the space after enough survivors.
- */
-function newSpaceAfterSurvivors(hold: boolean): number {
+const MEMORY = JSON.stringify(join(ROOT, 'dist/src/sys/memory.js'));
+
+/** Runs `body` in a fresh Node (an async function body, `held` = holdMemory()'s result or undefined) and returns its stdout as JSON. */
+function fresh<T = number>(hold: boolean, body: string, args: string[] = []): T {
   const script = `
-    import v8 from 'node:v8';
-    if (${hold}) (await import(${JSON.stringify(join(ROOT, 'dist/src/sys/memory.js'))})).holdYoungGeneration();
-    const kept = new Array(50000);
-    for (let i = 0; i < 200000; i++) kept[i % 50000] = { i, s: 'x' + i };
-    process.stdout.write(String(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size));
+    const v8 = require('node:v8');
+    (async () => {
+      const held = ${hold} ? (await import(${MEMORY})).holdMemory({ delayMs: 5 }) : undefined;
+      ${body}
+    })();
   `;
-  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+  return JSON.parse(execFileSync(process.execPath, [...args, '-e', script], { encoding: 'utf8' }));
 }
 
-describe('holdYoungGeneration', () => {
+const space = (name: string) => `v8.getHeapSpaceStatistics().find((s) => s.space_name === '${name}').space_size`;
+
+// Counts and sizes, never times: each V8 decision below follows from how much survived.
+describe('holdMemory', () => {
   it("keeps V8's young generation at its starting size where Node's default grows it", () => {
-    const grown = newSpaceAfterSurvivors(false);
-    const held = newSpaceAfterSurvivors(true);
+    const body = `
+      const kept = new Array(50000);
+      for (let i = 0; i < 200000; i++) kept[i % 50000] = { i, s: 'x' + i };
+      process.stdout.write(String(${space('new_space')}));
+    `;
+    const grown = fresh(false, body);
+    const held = fresh(true, body);
     expect(grown).toBeGreaterThanOrEqual(4 * 1024 * 1024);
     expect(held).toBeLessThanOrEqual(grown / 2);
+  });
+
+  it('keeps the old space near its live size when each ended generation is followed by afterExit(), where V8 lets the garbage pile up', () => {
+    // 100 "generations": ~50 KB of objects each, kept while ~2 MB of short-lived garbage passes
+    // (so scavenges promote them, as a serving child's objects are), then dropped at its "exit".
+    const generations = (afterExit: boolean) => `
+      const before = ${space('old_space')};
+      for (let g = 0; g < 100; g++) {
+        let generation = Array.from({ length: 500 }, (_, i) => ({ g, i, name: 'worker ' + g + '.' + i, list: [g, i, g + i] }));
+        const trash = new Array(64);
+        for (let j = 0; j < 40000; j++) trash[j % 64] = { j, s: 'tmp' + j };
+        generation = undefined;
+        if (${afterExit}) held.afterExit();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      process.stdout.write(JSON.stringify({ before, after: ${space('old_space')} }));
+    `;
+    const piled = fresh<{ before: number; after: number }>(true, generations(false));
+    const collected = fresh<{ before: number; after: number }>(true, generations(true));
+    const MB = 1024 * 1024;
+    expect(piled.after - piled.before).toBeGreaterThanOrEqual(3 * MB);
+    expect(collected.after - collected.before).toBeLessThanOrEqual(1.5 * MB);
+  });
+
+  it("turns TurboFan off: a hot function stays in V8's baseline tiers", () => {
+    // %GetOptimizationStatus bit 6 is kTurboFanned (V8's runtime-test.cc, OptimizationStatus).
+    const body = `
+      function hot(x) { return (x * 31 + 7) % 1000003; }
+      let s = 0;
+      for (let i = 0; i < 5e6; i++) s = hot(s + i);
+      process.stdout.write(JSON.stringify({ turbofanned: (%GetOptimizationStatus(hot) & (1 << 6)) !== 0, s }));
+    `;
+    expect(fresh<{ turbofanned: boolean }>(false, body, ['--allow-natives-syntax']).turbofanned).toBe(true);
+    expect(fresh<{ turbofanned: boolean }>(true, body, ['--allow-natives-syntax']).turbofanned).toBe(false);
   });
 });
