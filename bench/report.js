@@ -83,10 +83,15 @@ if (ru) {
     ['keepAlive', 'keep-alive'],
     ['connectionClose', 'Connection: close'],
   ]) {
-    const sk = ru.sockact?.[key];
-    if (sk) {
+    for (const [sys, app] of [
+      ['sockact', 'the Node app'],
+      ['sockact-go', 'the Go app'],
+    ]) {
+      if (ru[sys]?.skipped && key === 'keepAlive') addS(`sockact, ${app}`, ru[sys].skipped, '0 failed; p99 <= 1.5x; completed >= 0.9x', false);
+      const sk = ru[sys]?.[key];
+      if (!sk) continue;
       addS(
-        `sockact, a reload every second, ${label} (wrk -t2 -c32 -d${ru.seconds}s)`,
+        `sockact, ${app}, a reload every second, ${label} (wrk -t2 -c32 -d${ru.seconds}s)`,
         `**${n(sk.reloads.failed)} failed** (${errs(sk.reloads.errors)}) of ${n(sk.reloads.requests)} completed over ${sk.reloads.reloads.ok} reloads (${sk.reloads.reloads.failed} failed); p99 ${ms(sk.reloads.p99Ms)} vs ${ms(sk.noReloads.p99Ms)} without reloads: **${f2(sk.p99Ratio)}x**; completed **${f2(sk.completedRatio)}x** (${n(sk.noReloads.requests)} without reloads${sk.noReloads.failed ? `, which had ${n(sk.noReloads.failed)} failed` : ''})`,
         '0 failed; p99 <= 1.5x; completed >= 0.9x',
         sk.pass,
@@ -164,6 +169,16 @@ if (lk) {
       )})${lk.rssAfterIdleMB !== undefined ? `, ${lk.rssAfterIdleMB.toFixed(1)} MB after ${lk.idleAfterSeconds} s idle (+${lk.growthAfterIdleMB.toFixed(1)} MB)` : ''}; fds **${lk.fdsBefore} -> ${lk.fdsAfter}**; ${lk.childrenAfter} child, ${lk.zombies} zombies, ${lk.failedReloads} failed reloads`,
     'RSS +2 MB at most; fds unchanged',
     lk.pass,
+  );
+}
+const cs = r['supervise-cold'];
+if (cs && !cs.skipped) {
+  const line = (x) => x.rps.map((v, i) => `${n(v)} (${f2(x.ofLast[i])}x)`).join(', ');
+  addS(
+    `A fresh app's first ${cs.seconds} seconds, requests/s per second from its first accept (wrk -t2 -c32, medians of ${cs.rounds} starts)`,
+    `Node app: ${line(cs.node)}${cs.go?.rps ? `; Go app: ${line(cs.go)}` : cs.go?.skipped ? `; Go app: ${cs.go.skipped}` : ''}`,
+    'what each reload starts from',
+    undefined,
   );
 }
 const id = r['supervise-idle'];

@@ -34,6 +34,7 @@ const benches = {
   'supervise-leaks': () => supervise.leaks(),
   'supervise-idle': () => supervise.idle(),
   'supervise-chart': () => supervise.chart(),
+  'supervise-cold': () => supervise.coldStart(),
   // sockact --takeover (issue 9): failed requests and hand-off times.
   takeover: () => takeover.run(),
 };

@@ -18,6 +18,29 @@ const node = process.execPath;
 const appPath = join(root, 'bench', 'fixtures', 'app.mjs');
 const loadPath = join(root, 'bench', 'fixtures', 'load.mjs');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let goBuilt;
+/**
+ * bench/fixtures/goapp built once per run into a temporary directory (Debian's golang-go and
+ * golang-github-coreos-go-systemd-dev, GOPATH mode): { path } or { error }.
+ */
+function goApp() {
+  if (goBuilt) return goBuilt;
+  const dir = mkdtempSync(join(tmpdir(), 'sockact-bench-go-'));
+  const out = join(dir, 'goapp');
+  const r = spawnSync('go', ['build', '-o', out, '.'], {
+    cwd: join(root, 'bench', 'fixtures', 'goapp'),
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '' },
+    encoding: 'utf8',
+  });
+  goBuilt =
+    r.status === 0
+      ? { path: out, dir }
+      : {
+          error: `the Go app does not build (apt-get install golang-go golang-github-coreos-go-systemd-dev): ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`,
+        };
+  return goBuilt;
+}
 /** Where the bench installs pm2 (npm install --prefix), outside the repository. */
 export const PM2_DIR = process.env.SOCKACT_BENCH_PM2 ?? join(tmpdir(), 'sockact-bench-pm2');
 
@@ -265,7 +288,7 @@ async function startPm2(mode) {
 
 const SYSTEMS = {
   sockact: () => startSockact(),
-  'sockact-go': () => startSockact({ program: [process.env.SOCKACT_BENCH_GOAPP ?? '/tmp/goapp'] }),
+  'sockact-go': () => startSockact({ program: [goApp().path] }),
   naive: () => startNaive(),
   'pm2-fork': () => startPm2('fork'),
   'pm2-cluster': () => startPm2('cluster'),
@@ -358,7 +381,7 @@ async function loadRun(sys, close, seconds, reloads) {
   return { ...w, ...(r ? { reloads: { asked: r.asked, ok: r.ok, failed: r.failed, skipped: r.skipped, errors: r.errors.slice(0, 3) } } : {}) };
 }
 
-export async function reloadUnderLoad({ seconds = 10, systems = ['sockact', 'naive', 'pm2-fork', 'pm2-cluster'] } = {}) {
+export async function reloadUnderLoad({ seconds = 10, systems = ['sockact', 'sockact-go', 'naive', 'pm2-fork', 'pm2-cluster'] } = {}) {
   if (spawnSync('wrk', ['--version']).error) return { skipped: 'wrk is not installed (apt-get install wrk)' };
   const out = {
     name: `reload under load: wrk -t2 -c32 -d${seconds}s, a reload every second`,
@@ -370,6 +393,10 @@ export async function reloadUnderLoad({ seconds = 10, systems = ['sockact', 'nai
       continue;
     }
     if (name.startsWith('pm2')) out.pm2Version = pm2Available().version;
+    if (name === 'sockact-go' && goApp().error) {
+      out[name] = { skipped: goApp().error };
+      continue;
+    }
     const res = {};
     for (const [key, close] of MODES) {
       const sys = await SYSTEMS[name]();
@@ -383,7 +410,7 @@ export async function reloadUnderLoad({ seconds = 10, systems = ['sockact', 'nai
           reloads: withReloads,
           ...(base ? { p99Ratio: withReloads.p99Ms / base.p99Ms, completedRatio: withReloads.requests / base.requests } : {}),
         };
-        if (name === 'sockact') {
+        if (name.startsWith('sockact')) {
           res[key].target = '0 failed, p99 ratio <= 1.5, completed ratio >= 0.9';
           res[key].pass = withReloads.failed === 0 && res[key].p99Ratio <= 1.5 && res[key].completedRatio >= 0.9;
         }
@@ -743,7 +770,45 @@ export async function chart({ seconds = 8, bucketMs = 200, systems = ['sockact',
   return { name: 'chart: bench/results/reload.svg (copied to docs/reload.svg)', seconds, bucketMs, totals };
 }
 
-/** Remove what the run left behind (pm2's home directory; its daemon is killed after each system). */
+// ---------------------------------------------------------------------------------------------
+// 7. a fresh process's first seconds: what every reload of a Node app starts from
+
+/**
+ * The app started alone (it binds its own port, CPU 1), then wrk -t2 -c32 (CPU 0) for `seconds`
+ * one-second runs back to back from the moment it accepts; `rounds` fresh starts, medians per
+ * second. The Node app against the Go app: V8 compiles the request path while it serves, Go
+ * starts compiled.
+ */
+export async function coldStart({ rounds = 3, seconds = 5 } = {}) {
+  if (spawnSync('wrk', ['--version']).error) return { skipped: 'wrk is not installed (apt-get install wrk)' };
+  const out = {
+    name: `a fresh app's first seconds: wrk -t2 -c32, ${seconds} one-second runs from its first accept (${rounds} starts, medians)`,
+    rounds,
+    seconds,
+  };
+  const apps = { node: [node, appPath], ...(goApp().error ? {} : { go: [goApp().path] }) };
+  if (goApp().error) out.go = { skipped: goApp().error };
+  for (const [name, argv] of Object.entries(apps)) {
+    const perSecond = Array.from({ length: seconds }, () => []);
+    for (let r = 0; r < rounds; r++) {
+      const port = await freePort();
+      const app = spawn('taskset', ['-c', '1', ...argv], { env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1' }), stdio: 'ignore' });
+      try {
+        await waitConnect(port);
+        for (let i = 0; i < seconds; i++) perSecond[i].push((await wrk({ port, close: false, seconds: 1 })).rps);
+      } finally {
+        app.kill('SIGTERM');
+        await exited(app);
+      }
+    }
+    const rps = perSecond.map(median);
+    out[name] = { rps, ofLast: rps.map((x) => x / rps.at(-1)), runs: perSecond };
+  }
+  return out;
+}
+
+/** Remove what the run left behind (pm2's home directory; its daemon is killed after each system; the Go build). */
 export function cleanup() {
   if (pm2State?.home) rmSync(pm2State.home, { recursive: true, force: true });
+  if (goBuilt?.dir) rmSync(goBuilt.dir, { recursive: true, force: true });
 }
