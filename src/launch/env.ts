@@ -4,8 +4,9 @@ import { LaunchError, UsageError } from './errors.js';
 
 /**
  * Variables that describe sockact's own activation, never the child's: passing them on would
- * hand the child fds or a notify socket meant for someone else (docs/protocol.md 15). LISTEN_PID is
- * set by the exec trampoline, LISTEN_FDS and LISTEN_FDNAMES by activationEnv, SOCKACT_FDS_SOCKET
+ * hand the child fds, a notify socket or a watchdog meant for someone else (docs/protocol.md 15).
+ * LISTEN_PID is set by the exec trampoline, and so is WATCHDOG_PID when the child gets
+ * WATCHDOG_USEC (--watchdog-sec), LISTEN_FDS and LISTEN_FDNAMES by activationEnv, SOCKACT_FDS_SOCKET
  * by --wrapper (an outer sockact's would offer the child that launcher's sockets), and
  * SOCKACT_UPGRADE_SOCKET (an app upgrading itself waits there for its own new copy only), and
  * FDSTORE (systemd's fd store is sockact's: the child's NOTIFY_SOCKET keeps no fds).
@@ -28,8 +29,9 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /**
  * Parse -E/--setenv values (systemd-socket-activate's): NAME=VALUE sets, NAME alone copies the
  * launcher's own value, or sets NAME= when the launcher has none, as systemd's
- * strv_env_replace_strdup_passthrough() does. LISTEN_* cannot be set: sockact owns them.
- * NOTIFY_SOCKET and WATCHDOG_* may be passed on this way on purpose.
+ * strv_env_replace_strdup_passthrough() does. LISTEN_* and WATCHDOG_PID cannot be set: sockact
+ * owns them (WATCHDOG_PID is the program's own pid whenever it gets WATCHDOG_USEC, docs/protocol.md
+ * 25). NOTIFY_SOCKET and WATCHDOG_USEC may be passed on this way on purpose.
  */
 export function parseSetenv(values: readonly string[], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
@@ -37,7 +39,7 @@ export function parseSetenv(values: readonly string[], from: NodeJS.ProcessEnv =
     const eq = v.indexOf('=');
     const name = eq < 0 ? v : v.slice(0, eq);
     if (!NAME.test(name)) throw new UsageError(`-E '${v}': '${name}' is not a variable name`, { value: v });
-    if (name.startsWith('LISTEN_')) {
+    if (name.startsWith('LISTEN_') || name === 'WATCHDOG_PID') {
       throw new UsageError(`-E '${v}': sockact sets ${name} itself`, { value: v });
     }
     if (eq >= 0) out[name] = v.slice(eq + 1);
@@ -61,11 +63,13 @@ export interface ActivationEnvOptions {
  * The child's environment: the base minus STALE_VARIABLES, plus -E, plus LISTEN_FDS and
  * LISTEN_FDNAMES (docs/protocol.md 13, 14). Unlike systemd-socket-activate, which passes only TERM,
  * PATH, USER and HOME, the whole environment goes through, as a developer tool is expected to.
+ * Never a WATCHDOG_PID, not even from `setenv`: the trampoline sets the child's own (docs/protocol.md 25).
  */
 export function activationEnv(opts: ActivationEnvOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...(opts.base ?? process.env) };
   for (const name of STALE_VARIABLES) delete env[name];
   Object.assign(env, opts.setenv ?? {});
+  delete env.WATCHDOG_PID;
   if (opts.count > 0) {
     env.LISTEN_FDS = String(opts.count);
     if (opts.names) {

@@ -90,14 +90,21 @@ const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
 /**
  * The /bin/sh script that execs the program in place, and the environment to start it with, so
  * that the program gets exactly `env` (dash drops variables whose names are not shell names,
- * `a-b` or `1X`, and adds PWD), its own pid in LISTEN_PID when it gets fds, and what libuv and
- * Node took from sockact: the RLIMIT_NOFILE soft limit, ignored signals, and a parent-death signal.
+ * `a-b` or `1X`, and adds PWD), its own pid in LISTEN_PID when it gets fds and in WATCHDOG_PID
+ * when it gets a watchdog (docs/protocol.md 13, 25), and what libuv and Node took from sockact:
+ * the RLIMIT_NOFILE soft limit, ignored signals, and a parent-death signal.
  * Values the shell would lose travel in KEEP variables and go back by `env NAME=VALUE`; they
  * show in env's own argv only between two execs.
  */
 export function trampoline(
   env: NodeJS.ProcessEnv,
-  opts: { listenPid: boolean; nofileSoft?: number | 'unlimited'; ignoredSignals?: readonly number[]; parentDeathSignal?: NodeJS.Signals },
+  opts: {
+    listenPid: boolean;
+    watchdogPid?: boolean;
+    nofileSoft?: number | 'unlimited';
+    ignoredSignals?: readonly number[];
+    parentDeathSignal?: NodeJS.Signals;
+  },
 ): { script: string; env: NodeJS.ProcessEnv } {
   const shellEnv: NodeJS.ProcessEnv = {};
   const restore: string[] = [];
@@ -113,6 +120,7 @@ export function trampoline(
   }
   const lines: string[] = [];
   if (opts.listenPid) lines.push('LISTEN_PID=$$; export LISTEN_PID');
+  if (opts.watchdogPid) lines.push('WATCHDOG_PID=$$; export WATCHDOG_PID');
   // dash sets PWD when it is unset or names another directory than the current one.
   if (env.PWD === undefined) lines.push('unset PWD');
   else {
@@ -144,7 +152,7 @@ function checkShell(): void {
   } catch (cause) {
     throw new LaunchError(
       'ERR_NO_SHELL',
-      `${TRAMPOLINE_SHELL} is missing: sockact execs the program through it to set LISTEN_PID to the program's own pid`,
+      `${TRAMPOLINE_SHELL} is missing: sockact execs the program through it to set LISTEN_PID and WATCHDOG_PID to the program's own pid`,
       1,
       { cause },
     );
@@ -158,19 +166,23 @@ function checkShell(): void {
  * makes is close-on-exec, so is every fd the launcher inherited (cloexecInheritedFds, done once),
  * and libuv clears that flag only on the copies it places at 3... Node
  * cannot run code between fork and exec, so LISTEN_PID comes from the /bin/sh trampoline, which
- * execs in place and keeps the pid. With uid/gid libuv also drops the supplementary groups.
+ * execs in place and keeps the pid. So does WATCHDOG_PID whenever the child gets WATCHDOG_USEC
+ * (setenv: --watchdog-sec, -E), fds or not (docs/protocol.md 25). With uid/gid libuv also drops
+ * the supplementary groups.
  */
 export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
   const count = opts.fds.length;
   let env = activationEnv({ count, base: opts.env, setenv: opts.setenv, names: opts.names });
   cloexecInheritedFds();
   const extras = opts.nofileSoft !== undefined || (opts.ignoredSignals?.length ?? 0) > 0 || opts.parentDeathSignal !== undefined;
+  const watchdog = env.WATCHDOG_USEC !== undefined;
   let cmd = opts.program;
   let argv = [...(opts.args ?? [])];
-  if (count > 0 || extras) {
+  if (count > 0 || watchdog || extras) {
     checkShell();
     const t = trampoline(env, {
       listenPid: count > 0,
+      watchdogPid: watchdog,
       nofileSoft: opts.nofileSoft,
       ignoredSignals: opts.ignoredSignals,
       parentDeathSignal: opts.parentDeathSignal,

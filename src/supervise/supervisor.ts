@@ -20,7 +20,10 @@ export interface SupervisorOptions {
   reloadSignal?: string;
   /** Replace workers one at a time on reload (at most N+1 processes) instead of all at once. */
   rolling: boolean;
-  /** WATCHDOG_USEC for the children, in ms: a child that stops pinging is restarted. */
+  /**
+   * WATCHDOG_USEC for the children, in ms: a child that stops pinging is restarted. Each child also
+   * gets its own pid in WATCHDOG_PID (spawnActivated's trampoline, docs/protocol.md 25).
+   */
   watchdog?: number;
   /** systemd's own WATCHDOG_USEC for sockact, in ms: pinged at half of it while children are healthy. */
   upstreamWatchdog?: number;

@@ -13,6 +13,8 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SOCKACT = join(ROOT, 'bin/sockact.js');
 /** libsystemd's own sd_listen_fds_with_names() + sd_is_socket*(), through ctypes. */
 export const SD_PEER = join(ROOT, 'test/_support/sd-peer.py');
+/** libsystemd's own sd_watchdog_enabled(), through ctypes, in the program and in a Python it starts. */
+export const SD_WATCHDOG_TREE = join(ROOT, 'test/_support/sd-watchdog-tree.py');
 /** Debian's python3 when present (pyenv's shim on PATH adds a bash start-up), else whatever is on PATH. */
 export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 

@@ -6,7 +6,7 @@ import { bindAll, closeSockets, type BoundSocket } from '../../src/launch/bind.j
 import { lookupUser } from '../../src/launch/ids.js';
 import { describeExit, spawnActivated, type SpawnActivatedOptions } from '../../src/launch/spawn.js';
 import { parseListen } from '../../src/protocol/address.js';
-import { FD_LISTER_PY, PYTHON, ROOT, SD_PEER } from '../_support/launcher.js';
+import { FD_LISTER_PY, PYTHON, ROOT, SD_PEER, SD_WATCHDOG_TREE } from '../_support/launcher.js';
 import { abstractName, tempDir } from '../_support/tmp.js';
 import { itAsRoot } from '../_support/root.js';
 
@@ -150,6 +150,27 @@ describe('spawnActivated', () => {
     expect(soft).toBe('1024');
     expect(BigInt(`0x${sigign!.split(/\s+/)[1]}`) & 1n).toBe(1n); // bit 0: SIGHUP
     expect([alive, code]).toEqual(['alive', 0]);
+  });
+
+  it("gives a child with WATCHDOG_USEC its own pid in WATCHDOG_PID, sockets or none: libsystemd's watchdog is on in it, off in what it starts", async () => {
+    const [s] = bind('127.0.0.1:0');
+    // The launcher's own, from its service manager: they must not decide anything below.
+    const env = { ...process.env, WATCHDOG_USEC: '5000000', WATCHDOG_PID: String(process.pid) };
+    for (const fds of [[s!.fd], []]) {
+      const { out, code, child } = await output({
+        program: PYTHON,
+        args: [SD_WATCHDOG_TREE],
+        fds,
+        env,
+        setenv: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: '1' },
+      });
+      expect(code).toBe(0);
+      const seen = JSON.parse(out);
+      const given = { WATCHDOG_USEC: '1000000', WATCHDOG_PID: String(child.pid) };
+      expect(seen.child).toEqual({ pid: child.pid, r: 1, usec: 1_000_000, env: given });
+      expect(seen.grandchild).toEqual({ pid: seen.grandchild.pid, r: 0, usec: 0, env: given });
+      expect(seen.grandchild.pid).not.toBe(child.pid);
+    }
   });
 
   it('starts a program without sockets directly, with no LISTEN_* at all (inetd)', async () => {
