@@ -152,7 +152,7 @@ export const OPTIONS: readonly OptionDef[] = [
     kind: 'value',
     arg: 'TIME',
     group: 'Supervisor',
-    describe: 'Give children WATCHDOG_USEC; one that stops sending WATCHDOG=1 gets SIGABRT and is restarted',
+    describe: 'Give children WATCHDOG_USEC and their own pid in WATCHDOG_PID; one that stops sending WATCHDOG=1 gets SIGABRT and is restarted',
   },
   {
     name: 'control',

@@ -186,7 +186,7 @@ describe("the supervisor: readiness through go-systemd's daemon.SdNotify", () =>
 });
 
 describe("the watchdog: go-systemd's daemon.SdWatchdogEnabled", () => {
-  it('--watchdog-sec 1s: SdWatchdogEnabled(false) sees 1 s, not the WATCHDOG_* sockact got from above; its WATCHDOG=1 pings keep it alive past twice that', async () => {
+  it('--watchdog-sec 1s: SdWatchdogEnabled(false) sees 1 s and its own pid in WATCHDOG_PID, not the WATCHDOG_* sockact got from above; its WATCHDOG=1 pings keep it alive past twice that', async () => {
     // sockact with the WATCHDOG_* a unit's WatchdogSec= gives it (WATCHDOG_PID is sockact's own pid:
     // sh execs it): they are sockact's, and must not reach the program in place of its own.
     const sh = 'WATCHDOG_USEC=5000000 WATCHDOG_PID=$$ exec "$0" "$@"';
@@ -197,8 +197,9 @@ describe("the watchdog: go-systemd's daemon.SdWatchdogEnabled", () => {
     expect(got.pid).toBe(pid);
     expect(got.intervalUsec).toBe(1_000_000);
     expect(got.env.WATCHDOG_USEC).toBe('1000000');
-    // systemd sets WATCHDOG_PID to the main pid; go-systemd also takes it unset. Never sockact's own.
-    expect([undefined, String(pid)]).toContain(got.env.WATCHDOG_PID);
+    // As systemd's WatchdogSec=: WATCHDOG_PID is the program's own pid (docs/protocol.md 25), so
+    // SdWatchdogEnabled says 0 in whatever it starts. Never sockact's own, never unset.
+    expect(got.env.WATCHDOG_PID).toBe(String(pid));
     await r.waitFor('stderr', new RegExp(`pid ${pid} ready in .* \\(READY=1\\)`));
     // Ping 9 at 2.25 s (one every 250 ms): past twice the interval, so go-systemd's datagrams re-armed sockact's timer.
     await r.waitFor('stderr', new RegExp(`go: pid ${pid}: sent WATCHDOG=1 #9\\n`));

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import http from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SOCKACT, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
+import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SD_WATCHDOG_TREE, SOCKACT, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
 import { getCounted, type LoadResult } from '../_support/http-load.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
@@ -272,6 +272,72 @@ describe('supervisor end to end: under systemd (a real notify receiver stands in
       r.child.kill('SIGTERM');
       await r.exited;
     }
+  });
+});
+
+describe("supervisor end to end: the children's watchdog, as libsystemd's sd_watchdog_enabled() sees it", () => {
+  /**
+   * sockact as a unit with WatchdogSec=2s starts it: its own NOTIFY_SOCKET (a real receiver stands
+   * in), WATCHDOG_USEC and WATCHDOG_PID (sockact's pid: sh execs it), and nothing else of an outer
+   * manager's. The program is sd-watchdog-tree.py: the child and a Python it starts ask libsystemd.
+   */
+  async function underSystemd(args: string[], program: string[]): Promise<{ r: Run; recv: Run }> {
+    const sock = join(dir(), 'notify');
+    const recv = run(PYTHON, [CREDS, sock]);
+    defer(() => recv.child.kill('SIGKILL'));
+    await recv.waitFor('stdout', /"ready": true/);
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!/^(LISTEN_|WATCHDOG_|NOTIFY_SOCKET$)/.test(k)) env[k] = v;
+    const sh = 'WATCHDOG_USEC=2000000 WATCHDOG_PID=$$ exec "$0" "$@"';
+    const r = run('/bin/sh', ['-c', sh, process.execPath, SOCKACT, '-l', '127.0.0.1:0', ...args, '--', ...program], { env: { ...env, NOTIFY_SOCKET: sock } });
+    defer(() => r.child.kill('SIGKILL'));
+    return { r, recv };
+  }
+
+  interface Answer {
+    pid: number;
+    r: number;
+    usec: number;
+    env: { WATCHDOG_USEC: string | null; WATCHDOG_PID: string | null };
+  }
+
+  async function answers(r: Run): Promise<{ child: Answer; grandchild: Answer }> {
+    return JSON.parse((await r.waitFor('stdout', /^\{"child".*\}$/m))[0]);
+  }
+
+  it('--watchdog-sec 1s: the child has it (its own pid in WATCHDOG_PID), the Python it starts does not, and libsystemd pings keep the child alive', async () => {
+    const { r, recv } = await underSystemd(['--watchdog-sec', '1s', '--ready', 'notify', '--ready-timeout', '30s'], [PYTHON, SD_WATCHDOG_TREE, '--ping']);
+    const pid = Number((await r.waitFor('stderr', /started .* as pid (\d+)/))[1]);
+    const { child, grandchild } = await answers(r);
+    // The pid sockact started is the one that asks: the trampoline execs the program in place.
+    expect(child).toEqual({ pid, r: 1, usec: 1_000_000, env: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: String(pid) } });
+    // Same environment, another pid: sd_watchdog_enabled() answers 0, not an error.
+    expect(grandchild.pid).not.toBe(pid);
+    expect(grandchild).toEqual({ pid: grandchild.pid, r: 0, usec: 0, env: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: String(pid) } });
+    await r.waitFor('stderr', new RegExp(`pid ${pid} ready in .* \\(READY=1\\)`));
+    // sockact's own WATCHDOG_USEC (2 s) is for its pings upstream, at half of it: the third comes
+    // well past the child's 1 s, which only the child's WATCHDOG=1 through libsystemd re-armed.
+    await recv.waitFor('stdout', /(?:WATCHDOG=1.*){3}/s);
+    const pings = recv.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => JSON.parse(l) as { pid: number; text: string })
+      .filter((m) => m.text.split('\n').includes('WATCHDOG=1'));
+    expect(new Set(pings.map((m) => m.pid))).toEqual(new Set([r.child.pid]));
+    expect(r.stderr).not.toMatch(/WATCHDOG=1 for/);
+    expect([...r.stderr.matchAll(/started .* as pid (\d+)/g)].map((m) => Number(m[1]))).toEqual([pid]);
+    r.child.kill('SIGTERM');
+    await r.ended('SIGTERM');
+  });
+
+  it("without --watchdog-sec the child gets no WATCHDOG_* at all: sockact's own from systemd never reach it", async () => {
+    const { r } = await underSystemd([], [PYTHON, SD_WATCHDOG_TREE]);
+    const { child, grandchild } = await answers(r);
+    const none = { r: 0, usec: 0, env: { WATCHDOG_USEC: null, WATCHDOG_PID: null } };
+    expect(child).toEqual({ pid: child.pid, ...none });
+    expect(grandchild).toEqual({ pid: grandchild.pid, ...none });
+    expect((await r.ended('the program exited')).code).toBe(0);
   });
 });
 
