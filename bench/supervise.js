@@ -183,7 +183,7 @@ function cpuOf(pid) {
 // the systems under test: each has a port, reload() and stop()
 
 /** sockact supervising the fixture app; `pin` is the CPU list for taskset (none: unpinned). */
-async function startSockact({ args = [], env = {}, program = [node, appPath], pin = '1', quiet = false } = {}) {
+async function startSockact({ args = [], env = {}, program = [node, appPath], pin = '1', quiet = false, name = 'sockact' } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sockact-bench-'));
   const controlPath = join(dir, 'control.sock');
@@ -193,7 +193,7 @@ async function startSockact({ args = [], env = {}, program = [node, appPath], pi
   if (!quiet) await p.waitLine(/^sockact: (ready, generation 1 |\d+ of \d+ workers ready)/);
   else await waitConnect(port);
   return {
-    name: 'sockact',
+    name,
     port,
     pid: p.child.pid, // taskset execs sockact: same pid
     controlPath,
@@ -288,7 +288,7 @@ async function startPm2(mode) {
 
 const SYSTEMS = {
   sockact: () => startSockact(),
-  'sockact-go': () => startSockact({ program: [goApp().path] }),
+  'sockact-go': () => startSockact({ program: [goApp().path], name: 'sockact (Go app)' }),
   naive: () => startNaive(),
   'pm2-fork': () => startPm2('fork'),
   'pm2-cluster': () => startPm2('cluster'),
@@ -542,7 +542,7 @@ async function served(pids, dir) {
   return by;
 }
 
-export async function workers({ pairs = 3, seconds = 5 } = {}) {
+export async function workers({ pairs = 5, seconds = 5 } = {}) {
   if (spawnSync('wrk', ['--version']).error) return { skipped: 'wrk is not installed (apt-get install wrk)' };
   const statsS = mkdtempSync(join(tmpdir(), 'sockact-bench-stats-'));
   const statsC = mkdtempSync(join(tmpdir(), 'sockact-bench-stats-'));
@@ -718,12 +718,12 @@ function runLoadClient(port, seconds, close, bucketMs) {
   return exited(child).then(() => JSON.parse(out));
 }
 
-const COLORS = { sockact: '#1a7f37', naive: '#cf222e', 'pm2-fork': '#bf8700', 'pm2-cluster': '#0969da' };
+const COLORS = { sockact: '#1a7f37', 'sockact-go': '#8250df', naive: '#cf222e', 'pm2-fork': '#bf8700', 'pm2-cluster': '#0969da' };
 
-export async function chart({ seconds = 8, bucketMs = 200, systems = ['sockact', 'naive', 'pm2-fork', 'pm2-cluster'] } = {}) {
+export async function chart({ seconds = 8, bucketMs = 200, systems = ['sockact', 'sockact-go', 'naive', 'pm2-fork', 'pm2-cluster'] } = {}) {
   const panels = [];
   const totals = {};
-  const used = systems.filter((n) => !n.startsWith('pm2') || !pm2Available().error);
+  const used = systems.filter((n) => (!n.startsWith('pm2') || !pm2Available().error) && (n !== 'sockact-go' || !goApp().error));
   for (const [key, close, label] of MODES) {
     const series = [];
     totals[key] = {};

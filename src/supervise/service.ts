@@ -98,7 +98,13 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const above = systemdUpstream(upEnv, o.warn);
   const opts: Partial<SupervisorOptions> = { ...o.supervisor };
   if (above?.watchdogMs !== undefined) opts.upstreamWatchdog = above.watchdogMs;
-  const real = new RealSeam({ launch: o.launch, receiver, prefix: o.prefix ?? false, workers: opts.workers ?? 1, ...(o.afterExit ? { afterExit: o.afterExit } : {}) });
+  const real = new RealSeam({
+    launch: o.launch,
+    receiver,
+    prefix: o.prefix ?? false,
+    workers: opts.workers ?? 1,
+    ...(o.afterExit ? { afterExit: o.afterExit } : {}),
+  });
 
   /*
    * Takeover, both sides. The old sockact, once told to retire, says nothing more to systemd:
