@@ -542,7 +542,7 @@ async function served(pids, dir) {
   return by;
 }
 
-export async function workers({ pairs = 5, seconds = 5 } = {}) {
+export async function workers({ pairs = 5, seconds = 5, threads = 2 } = {}) {
   if (spawnSync('wrk', ['--version']).error) return { skipped: 'wrk is not installed (apt-get install wrk)' };
   const statsS = mkdtempSync(join(tmpdir(), 'sockact-bench-stats-'));
   const statsC = mkdtempSync(join(tmpdir(), 'sockact-bench-stats-'));
@@ -571,7 +571,7 @@ export async function workers({ pairs = 5, seconds = 5 } = {}) {
         for (const n of i % 2 ? ['cluster', 'sockact'] : ['sockact', 'cluster']) {
           const x = sides[n];
           const before = await served(x.pids, x.dir);
-          const w = await wrk({ port: x.port, close, seconds, pin: null });
+          const w = await wrk({ port: x.port, close, seconds, pin: null, threads });
           const after = await served(x.pids, x.dir);
           const per = x.pids.map((p) => after[p].served - before[p].served);
           // Connections each worker accepted: how the shared queue split them (keep-alive: 32 in all).

@@ -1,4 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /*
@@ -11,8 +11,9 @@ import { runInNewContext } from 'node:vm';
 export interface HeldMemory {
   /**
    * A child has ended: the objects of its generation (its Worker, notify channel, ChildProcess,
-   * timers) are garbage now. Collects them once, shortly after and off the reload's path; calls
-   * within the delay share one collection, and nothing runs while no child comes or goes.
+   * timers) are garbage now. Shortly after, off the reload's path, looks at the old space and
+   * collects once enough has piled up; calls within the delay share one look, and nothing runs
+   * while no child comes or goes.
    */
   afterExit(): void;
 }
@@ -27,26 +28,35 @@ export interface HeldMemory {
  * 2. The old generation. A generation's objects live as long as it serves, long enough to be
  *    promoted, and die when it ends (~4 KB a reload). V8 lets the old space grow by at least 8 MB
  *    of such garbage before its next mark-compact, then keeps the pages committed. One major GC
- *    shortly after each child's end (~2 ms on sockact's ~5 MB heap) keeps the old space at its
- *    live size. `gc` is taken as Jest does (--expose-gc, then a new context's global).
+ *    shortly after a child's end, once the old space holds half a MB more than after the last
+ *    one (~2 ms on sockact's ~5 MB heap, about every hundred reloads), keeps it near its live
+ *    size. `gc` is taken as Jest does (--expose-gc, then a new context's global).
  * 3. The optimising compiler. TurboFan compiles sockact's few warm functions again and again on
  *    V8's worker threads, and each of those threads keeps its own glibc malloc arena, which grew
  *    by ~0.5 MB each and stayed. sockact's work is waiting: the interpreter and Sparkplug's
  *    baseline code are fast enough for a reload in about a millisecond (BENCHMARKS.md, Reload
  *    latency), so it runs without TurboFan (read by V8 at each tier-up, so it can be set now).
  */
-export function holdMemory({ delayMs = 250 }: { delayMs?: number } = {}): HeldMemory {
+export function holdMemory({ delayMs = 250, slackBytes = 512 * 1024 }: { delayMs?: number; slackBytes?: number } = {}): HeldMemory {
   setFlagsFromString('--semi-space-growth-factor=1');
   setFlagsFromString('--no-turbofan');
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void; // with no options: a full, synchronous GC
+  const oldSpaceUsed = () => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_used_size ?? 0;
+  // What the old space held after the last full GC (V8's own included): the live size to come back to.
+  let live = oldSpaceUsed();
   let timer: NodeJS.Timeout | undefined;
   return {
     afterExit() {
       if (timer) return;
       timer = setTimeout(() => {
         timer = undefined;
+        const used = oldSpaceUsed();
+        // ~4 KB of garbage a reload: a collection every hundred reloads or so, not one each.
+        if (used < live) live = used;
+        if (used - live < slackBytes) return;
         gc();
+        live = oldSpaceUsed();
       }, delayMs);
       timer.unref();
     },
