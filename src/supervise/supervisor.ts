@@ -49,6 +49,13 @@ export const DEFAULTS = {
 /** With readiness `auto`: how often to look whether a starting child accepts, and when to stop looking. */
 export const AUTO_PROBE_MS = 25;
 export const AUTO_FALLBACK_MS = 3000;
+/**
+ * The same stop request twice within this many ms is one request delivered twice, not a second
+ * Ctrl-C: a terminal signals its whole foreground process group, and a parent such as npm
+ * (@npmcli/run-script) or a shell script's trap passes the same signal on to sockact as well.
+ * A person pressing Ctrl-C again takes longer than this.
+ */
+export const REPEATED_STOP_MS = 150;
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -165,7 +172,8 @@ function failed(s: ExitStatus): boolean {
  *   coalesce into one more.
  * - Restart: a worker that ends on its own is restarted by policy, after a delay that doubles,
  *   until the start limit (burst within interval) is hit: then sockact gives up.
- * - Stop: every child gets the stop signal, SIGKILL after the timeout; a second stop kills now.
+ * - Stop: every child gets the stop signal, SIGKILL after the timeout; a second stop kills now
+ *   (the same signal again within REPEATED_STOP_MS is the first one delivered twice).
  */
 export class Supervisor {
   readonly opts: SupervisorOptions;
@@ -191,6 +199,7 @@ export class Supervisor {
   #giveUp: string | undefined;
   #giveUpStatus: ExitStatus | undefined;
   #stopSignal: string | undefined;
+  #stopAsked: { signal: string | undefined; at: number } | undefined;
   #resolveDone!: (e: Ending) => void;
   #upstreamTimer: Timer | undefined;
   #readyOnce = false;
@@ -589,9 +598,16 @@ export class Supervisor {
 
   // ---- stop ----
 
-  /** Stop every child (with `signal`, the stop signal by default); a second call kills them now. */
+  /**
+   * Stop every child (with `signal`, the stop signal by default); a second call kills them now,
+   * unless it is the same request arriving twice (REPEATED_STOP_MS).
+   */
   stop(signal?: string): void {
     if (this.phase === 'stopped') return;
+    const now = this.clock.now();
+    const last = this.#stopAsked;
+    this.#stopAsked = { signal, at: now };
+    if (last && last.signal === signal && now - last.at < REPEATED_STOP_MS) return;
     const again = this.phase === 'stopping';
     this.phase = 'stopping';
     this.#stopSignal ??= signal ?? this.opts.stopSignal;

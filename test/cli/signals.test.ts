@@ -93,6 +93,20 @@ describe('sockact: signals', () => {
     expect(await r.ended('SIGQUIT')).toEqual({ code: 128 + constants.signals.SIGQUIT, signal: null });
   });
 
+  it('takes a Ctrl-C under npm as one stop, not two: the SIGINT its process group gets and the one its parent passes on', async () => {
+    // npm (@npmcli/run-script) passes SIGINT on to the script it runs, and the terminal sends it
+    // to the whole foreground group as well, so sockact gets it twice at once. The parent here
+    // is a shell doing what npm does; the program takes half a second to drain. A second stop
+    // would SIGKILL it mid-drain: no "drained", and the shell would see 137.
+    const program = 'trap "echo got INT; sleep 0.5; echo drained; exit 0" INT; echo ready; while :; do sleep 0.05; done';
+    const parent = '"$@" & pid=$!; trap \'kill -INT $pid\' INT; wait $pid; wait $pid; echo "status=$?"';
+    const r = run('setsid', ['sh', '-c', parent, 'sh', process.execPath, SOCKACT, '-l', '127.0.0.1:0', '--', 'sh', '-c', program]);
+    await r.waitFor('stdout', /ready\n/);
+    process.kill(-r.child.pid!, 'SIGINT');
+    await r.ended('SIGINT to the process group');
+    expect(r.stdout).toBe('ready\ngot INT\ndrained\nstatus=0\n');
+  });
+
   it('lets a Ctrl-C in a terminal reach the program once, not twice', async () => {
     // A real pseudo-terminal: sockact and its child form the foreground process group, and ^C
     // makes the kernel send SIGINT to both. The child counts the SIGINTs it got, then asks its

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AUTO_FALLBACK_MS, AUTO_PROBE_MS, Supervisor, type SupervisorOptions } from '../../src/supervise/supervisor.js';
+import { AUTO_FALLBACK_MS, AUTO_PROBE_MS, REPEATED_STOP_MS, Supervisor, type SupervisorOptions } from '../../src/supervise/supervisor.js';
 import { FakeClock, FakeSeam, FakeUpstream, flush } from './fakes.js';
 
 function setup(opts: Partial<SupervisorOptions> = {}) {
@@ -61,13 +61,28 @@ describe('Supervisor: start and plain launch', () => {
   });
 
   it('a second stop kills at once (a second Ctrl-C)', () => {
-    const { seam, sup } = setup();
+    const { seam, sup, clock } = setup();
     sup.start();
     const c = seam.last();
     c.ready();
     c.onSignal = () => {};
     sup.stop('SIGINT');
+    clock.advance(REPEATED_STOP_MS);
     sup.stop('SIGINT');
+    expect(c.signals).toEqual(['SIGINT', 'SIGKILL']);
+  });
+
+  it('the same stop signal twice within REPEATED_STOP_MS is one Ctrl-C (the process group and npm both deliver it); another signal still kills', () => {
+    const { seam, sup, clock } = setup();
+    sup.start();
+    const c = seam.last();
+    c.ready();
+    c.onSignal = () => {};
+    sup.stop('SIGINT');
+    clock.advance(REPEATED_STOP_MS - 1);
+    sup.stop('SIGINT');
+    expect(c.signals).toEqual(['SIGINT']);
+    sup.stop('SIGTERM');
     expect(c.signals).toEqual(['SIGINT', 'SIGKILL']);
   });
 
