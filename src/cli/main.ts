@@ -217,6 +217,8 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   const newest = () => service?.supervisor.live.reduce<Worker | undefined>((a, b) => (a && a.startedAt > b.startedAt ? a : b), undefined)?.pid;
   const handoff = c.wrapper ? await offerToDescendants(base, passed, newest, log) : undefined;
   if (handoff) launch.setenv = { ...launch.setenv, ...handoff.env };
+  // The program is a wrapper: the watchdog is the app's, a descendant whose pid is not known here.
+  if (c.wrapper) launch.noWatchdogPid = true;
   const s = c.supervise;
   const { control, name, watch, watchDebounce, prefix, takeover: _, ...sup } = s;
   service = await startService({

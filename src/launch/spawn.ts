@@ -40,6 +40,12 @@ export interface SpawnActivatedOptions {
    */
   detached?: boolean;
   /**
+   * Leave WATCHDOG_PID unset even when the child gets WATCHDOG_USEC: the program is a wrapper
+   * (npm, a shell that does not exec) and the watchdog belongs to a descendant whose pid is not
+   * known, which libsystemd and go-systemd accept only without WATCHDOG_PID.
+   */
+  noWatchdogPid?: boolean;
+  /**
    * The RLIMIT_NOFILE soft limit the program gets (`ulimit -Sn`): Node raised its own to the hard
    * limit at start-up, which a program that uses select() cannot live with, and a caller that
    * knows the limit it wants can set it here.
@@ -175,7 +181,7 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
   let env = activationEnv({ count, base: opts.env, setenv: opts.setenv, names: opts.names });
   cloexecInheritedFds();
   const extras = opts.nofileSoft !== undefined || (opts.ignoredSignals?.length ?? 0) > 0 || opts.parentDeathSignal !== undefined;
-  const watchdog = env.WATCHDOG_USEC !== undefined;
+  const watchdog = env.WATCHDOG_USEC !== undefined && !opts.noWatchdogPid;
   let cmd = opts.program;
   let argv = [...(opts.args ?? [])];
   if (count > 0 || watchdog || extras) {

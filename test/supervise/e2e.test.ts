@@ -331,6 +331,24 @@ describe("supervisor end to end: the children's watchdog, as libsystemd's sd_wat
     await r.ended('SIGTERM');
   });
 
+  it('--wrapper --watchdog-sec 1s: the app behind a shell that does not exec gets WATCHDOG_USEC alone, so its own pings keep it alive', async () => {
+    // With WATCHDOG_PID naming the shell, libsystemd would tell the app the watchdog is not its
+    // own: it would never ping, and sockact would abort the shell every second. The shell passes
+    // SIGTERM on, as npm does (signals reach the program sockact started, not its group).
+    const program = ['/bin/sh', '-c', `"${PYTHON}" "${SD_WATCHDOG_TREE}" --ping & p=$!; trap 'kill $p; wait $p' TERM; wait $p; echo after`];
+    const { r } = await underSystemd(['--wrapper', '--watchdog-sec', '1s', '--ready', 'notify', '--ready-timeout', '30s'], program);
+    const shell = Number((await r.waitFor('stderr', /started .* as pid (\d+)/))[1]);
+    const { child } = await answers(r);
+    expect(child.pid).not.toBe(shell);
+    expect(child).toEqual({ pid: child.pid, r: 1, usec: 1_000_000, env: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: null } });
+    await r.waitFor('stderr', new RegExp(`pid ${shell} ready in .* \\(READY=1\\)`));
+    await new Promise((res) => setTimeout(res, 2500)); // more than twice the child's interval
+    expect(r.stderr).not.toMatch(/WATCHDOG=1 for/);
+    expect([...r.stderr.matchAll(/started .* as pid (\d+)/g)].map((m) => Number(m[1]))).toEqual([shell]);
+    r.child.kill('SIGTERM');
+    await r.ended('SIGTERM');
+  });
+
   it("without --watchdog-sec the child gets no WATCHDOG_* at all: sockact's own from systemd never reach it", async () => {
     const { r } = await underSystemd([], [PYTHON, SD_WATCHDOG_TREE]);
     const { child, grandchild } = await answers(r);
