@@ -194,7 +194,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
     import('../sys/memory.js'),
   ]);
   // sockact may run for months, starting a child per reload: its memory stays flat (src/sys/memory.ts).
-  const memory = holdMemory();
+  const memory = holdMemory({ optimise: c.supervise.prefix === true });
   if (c.onDemand) {
     const [{ waitForActivity }, { forwardSignals }] = await Promise.all([import('../launch/wait.js'), import('../launch/signals.js')]);
     log('waiting for the first connection or datagram');

@@ -5,12 +5,15 @@ import { ROOT } from '../_support/launcher.js';
 
 const MEMORY = JSON.stringify(join(ROOT, 'dist/src/sys/memory.js'));
 
-/** Runs `body` in a fresh Node (an async function body, `held` = holdMemory()'s result or undefined) and returns its stdout as JSON. */
-function fresh<T = number>(hold: boolean, body: string, args: string[] = []): T {
+/**
+ * Runs `body` in a fresh Node (an async function body; `held` is holdMemory(options)'s result, or
+ * undefined when `options` is false) and returns what it writes on stdout, as JSON.
+ */
+function fresh<T = number>(options: false | Record<string, unknown>, body: string, args: string[] = []): T {
   const script = `
     const v8 = require('node:v8');
     (async () => {
-      const held = ${hold} ? (await import(${MEMORY})).holdMemory({ delayMs: 5 }) : undefined;
+      const held = ${options === false} ? undefined : (await import(${MEMORY})).holdMemory(${JSON.stringify({ delayMs: 5, ...(options || {}) })});
       ${body}
     })();
   `;
@@ -28,7 +31,7 @@ describe('holdMemory', () => {
       process.stdout.write(String(${space('new_space')}));
     `;
     const grown = fresh(false, body);
-    const held = fresh(true, body);
+    const held = fresh({}, body);
     expect(grown).toBeGreaterThanOrEqual(4 * 1024 * 1024);
     expect(held).toBeLessThanOrEqual(grown / 2);
   });
@@ -48,22 +51,35 @@ describe('holdMemory', () => {
       }
       process.stdout.write(JSON.stringify({ before, after: ${space('old_space')} }));
     `;
-    const piled = fresh<{ before: number; after: number }>(true, generations(false));
-    const collected = fresh<{ before: number; after: number }>(true, generations(true));
+    const piled = fresh<{ before: number; after: number }>({}, generations(false));
+    const collected = fresh<{ before: number; after: number }>({}, generations(true));
     const MB = 1024 * 1024;
     expect(piled.after - piled.before).toBeGreaterThanOrEqual(3 * MB);
     expect(collected.after - collected.before).toBeLessThanOrEqual(1.5 * MB);
   });
 
-  it("turns TurboFan off: a hot function stays in V8's baseline tiers", () => {
-    // %GetOptimizationStatus bit 6 is kTurboFanned (V8's runtime-test.cc, OptimizationStatus).
+  it("turns V8's optimising compilers off (TurboFan, and Maglev where V8 has it on), unless asked to optimise", () => {
+    // %GetOptimizationStatus bits (V8's runtime-test.cc, OptimizationStatus): 4 optimised, 5 Maglev, 6 TurboFan.
     const body = `
       function hot(x) { return (x * 31 + 7) % 1000003; }
       let s = 0;
       for (let i = 0; i < 5e6; i++) s = hot(s + i);
-      process.stdout.write(JSON.stringify({ turbofanned: (%GetOptimizationStatus(hot) & (1 << 6)) !== 0, s }));
+      process.stdout.write(JSON.stringify({ optimised: (%GetOptimizationStatus(hot) & (1 << 4 | 1 << 5 | 1 << 6)) !== 0, s }));
     `;
-    expect(fresh<{ turbofanned: boolean }>(false, body, ['--allow-natives-syntax']).turbofanned).toBe(true);
-    expect(fresh<{ turbofanned: boolean }>(true, body, ['--allow-natives-syntax']).turbofanned).toBe(false);
+    const optimised = (options: false | Record<string, unknown>) => fresh<{ optimised: boolean }>(options, body, ['--allow-natives-syntax']).optimised;
+    expect(optimised(false)).toBe(true);
+    expect(optimised({})).toBe(false);
+    expect(optimised({ optimise: true })).toBe(true);
+  });
+
+  it('never keeps the process alive, and leaves no gc where an app could see it', () => {
+    const body = `
+      const t0 = Date.now();
+      held.afterExit();
+      process.on('exit', () => process.stdout.write(JSON.stringify({ gc: typeof globalThis.gc, ms: Date.now() - t0 })));
+    `;
+    const r = fresh<{ gc: string; ms: number }>({ delayMs: 60_000 }, body);
+    expect(r.gc).toBe('undefined');
+    expect(r.ms).toBeLessThan(30_000); // the 60 s timer did not hold the process
   });
 });
