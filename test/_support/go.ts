@@ -8,6 +8,8 @@ import { join } from 'node:path';
 /** Where golang-github-coreos-go-systemd-dev puts its GOPATH tree. */
 export const GO_SYSTEMD_GOPATH = '/usr/share/gocode';
 const GO_SYSTEMD = join(GO_SYSTEMD_GOPATH, 'src/github.com/coreos/go-systemd');
+/** How long `go build` may take before it is killed; a cold cache on a newer Go takes tens of seconds. */
+const GO_BUILD_TIMEOUT_MS = 110_000;
 
 /** Debian's go (golang-go) when present, else the one on PATH; undefined when there is none. */
 function findGo(): string | undefined {
@@ -31,10 +33,24 @@ export function goBuild(srcDir: string, out: string, tmp: string): string {
   const env: NodeJS.ProcessEnv = { ...process.env, GO111MODULE: 'off', GOPATH: GO_SYSTEMD_GOPATH, GOFLAGS: '' };
   if (!env.GOCACHE && !env.XDG_CACHE_HOME && !env.HOME) env.GOCACHE = join(tmp, 'go-build');
   try {
-    execFileSync(go, ['build', '-o', out, '.'], { cwd: srcDir, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    // A synchronous call that beforeAll's timeout cannot interrupt: a stuck build would hang the
+    // vitest worker, so it is killed just before that timeout (120 s) would have fired.
+    execFileSync(go, ['build', '-o', out, '.'], {
+      cwd: srcDir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+      timeout: GO_BUILD_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+    });
   } catch (err) {
-    const { stdout = '', stderr = '', message } = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`go build of ${srcDir} failed: ${(stderr + stdout).trim() || message}`);
+    const e = err as { stdout?: string; stderr?: string; message: string; signal?: NodeJS.Signals | null; code?: string };
+    const output = `${e.stderr ?? ''}${e.stdout ?? ''}`.trim();
+    if (e.signal) {
+      const when = e.code === 'ETIMEDOUT' ? ` after ${GO_BUILD_TIMEOUT_MS / 1000} s` : '';
+      throw new Error(`go build of ${srcDir} was killed by ${e.signal}${when}${output ? `: ${output}` : ''}`);
+    }
+    throw new Error(`go build of ${srcDir} failed: ${output || e.message}`);
   }
   return out;
 }

@@ -263,7 +263,7 @@ describe('supervisor end to end: under systemd (a real notify receiver stands in
       python = true;
       peers.push(['python3-systemd', [PYTHON, '-c', 'import time; from systemd import daemon; time.sleep(0.3); daemon.notify("READY=1"); time.sleep(30)']]);
     } catch {
-      // python3-systemd is not installed here: .ci/run installs it for CI
+      // python3-systemd is not installed (a bare vitest run): npm test installs it first (test/_support/peers.sh)
     }
     expect(python || !process.env.CI).toBe(true);
     for (const [, cmd] of peers) {
