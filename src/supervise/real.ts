@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../launch/program.js';
 import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
+import { formatDuration } from '../protocol/duration.js';
 import { errorReason } from '../sys/errors.js';
 import { acceptingOn } from '../sys/proc.js';
 import type { NotifyReceiver } from './notify-receiver.js';
@@ -30,7 +31,35 @@ export interface RealSeamOptions {
   workers: number;
   /** Called once a child has ended and its status is passed on (the sockact command collects its garbage then). */
   afterExit?: () => void;
+  /**
+   * What a child leaves running in its process group when it ends (a shell that did not exec,
+   * npm's script, a helper in the background) gets `signal`, then SIGKILL after `timeoutMs`, and
+   * the child's end is passed on once the group is empty: nothing of a generation outlives it,
+   * as nothing of a unit outlives its stop under systemd's KillMode=control-group.
+   */
+  leftovers?: { signal: string; timeoutMs: number; log: (line: string) => void };
 }
+
+/** Whether any process is left in process group `pgid` that this process may signal. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false; // ESRCH: none; EPERM: none of ours
+  }
+}
+
+function signalGroup(pgid: number, signal: string): void {
+  try {
+    process.kill(-pgid, signal as NodeJS.Signals);
+  } catch {
+    // gone meanwhile
+  }
+}
+
+/** Polling while a group drains (only then; nothing runs in the steady state). */
+const GROUP_POLL_MS = 50;
 
 /** The children's pids libuv spawned and will reap itself (the PID 1 reaper leaves these alone). */
 export const spawnedPids = new Set<number>();
@@ -64,6 +93,9 @@ export class RealSeam implements ProcessSeam {
       (fields) => events.notify(fields),
       () => `pid ${pid ?? '?'}`,
     );
+    // The child's process group once the child is gone and something in it is not (it is the
+    // group's leader: detached, so setsid; the kernel keeps the id unused while the group lives).
+    let leftGroup: number | undefined;
     const end = (status: ExitStatus) => {
       if (ended) return;
       ended = true;
@@ -72,8 +104,29 @@ export class RealSeam implements ProcessSeam {
       // The line that says most: an error, else the last one (Node ends a crash with its version).
       const said = [...tail].reverse().find((l) => /EADDRINUSE|Error|error:/.test(l)) ?? tail.at(-1);
       if (said !== undefined) status.lastLine = said;
-      events.exit(status);
-      this.opts.afterExit?.();
+      const done = () => {
+        leftGroup = undefined;
+        events.exit(status);
+        this.opts.afterExit?.();
+      };
+      const rest = this.opts.leftovers;
+      if (!rest || pid === undefined || !groupAlive(pid)) return done();
+      const group = pid;
+      leftGroup = group;
+      rest.log(`pid ${group} (generation ${req.generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`);
+      signalGroup(group, rest.signal);
+      const started = performance.now();
+      let killed = false;
+      const check = () => {
+        if (!groupAlive(group)) return done();
+        if (!killed && performance.now() - started >= rest.timeoutMs) {
+          killed = true;
+          rest.log(`process group ${group} still running ${formatDuration(rest.timeoutMs)} after ${rest.signal}: sending SIGKILL`);
+          signalGroup(group, 'SIGKILL');
+        }
+        setTimeout(check, GROUP_POLL_MS);
+      };
+      setTimeout(check, GROUP_POLL_MS);
     };
     const launch = this.opts.launch;
     const opts: SpawnActivatedOptions = {
@@ -110,6 +163,8 @@ export class RealSeam implements ProcessSeam {
     return {
       pid,
       kill(signal: string) {
+        // Stopping (or killing) a generation whose leftovers still drain: they get it.
+        if (leftGroup !== undefined) return signalGroup(leftGroup, signal);
         if (ended || child.exitCode !== null || child.signalCode !== null) return;
         try {
           child.kill(signal as NodeJS.Signals);

@@ -7,7 +7,7 @@ import { serveControl, type ControlServer, type HandoverOffer } from './control.
 import { NotifyReceiver } from './notify-receiver.js';
 import { RealSeam, realClock, spawnedPids } from './real.js';
 import type { ProcessSeam, Upstream } from './seam.js';
-import { describeStatus, Supervisor, type Ending, type SupervisorOptions } from './supervisor.js';
+import { DEFAULTS, describeStatus, Supervisor, type Ending, type SupervisorOptions } from './supervisor.js';
 import type { TakeoverSession } from './takeover.js';
 import { systemdUpstream } from './upstream.js';
 import { watchPaths, type Watcher } from './watch.js';
@@ -104,6 +104,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     prefix: o.prefix ?? false,
     workers: opts.workers ?? 1,
     ...(o.afterExit ? { afterExit: o.afterExit } : {}),
+    leftovers: { signal: opts.stopSignal ?? DEFAULTS.stopSignal, timeoutMs: opts.stopTimeout ?? DEFAULTS.stopTimeout, log: o.log },
   });
 
   /*

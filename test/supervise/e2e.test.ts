@@ -381,6 +381,33 @@ describe('supervisor end to end: as PID 1', () => {
   });
 });
 
+describe('supervisor end to end: nothing of a generation outlives it', () => {
+  const REPORTER = join(ROOT, 'test/cli/fixtures/signal-reporter.py');
+
+  it('what a program leaves in its process group (a shell that neither execs nor traps) gets the stop signal, and sockact ends once it is gone', async () => {
+    // sh dies of SIGTERM at once; the Python below it never hears it from sh. Before, it ran on,
+    // orphaned, holding the socket; now its group gets SIGTERM once sh is gone.
+    const r = sockact(['-l', '127.0.0.1:0', '--wrapper', '--', '/bin/sh', '-c', `"${PYTHON}" "${REPORTER}"; echo after`]);
+    await r.waitFor('stdout', /ready\n/);
+    const shell = Number((await r.waitFor('stderr', /started .* as pid (\d+)/))[1]);
+    r.child.kill('SIGTERM');
+    await r.ended('SIGTERM');
+    expect(r.stdout).toBe('ready\ngot SIGTERM\n');
+    expect(r.stderr).toContain(`pid ${shell} (generation 1) is gone, but what it started is still running: sending SIGTERM to its process group`);
+    expect(() => process.kill(-shell, 0)).toThrow(); // the group is empty
+  });
+
+  it('a leftover that ignores the stop signal is killed after --stop-timeout', async () => {
+    const program = `trap '' TERM; echo ready; exec sleep 60`;
+    const r = sockact(['-l', '127.0.0.1:0', '--stop-timeout', '300ms', '--', '/bin/sh', '-c', `(${program}) & sleep 0.2; exit 0`]);
+    await r.waitFor('stdout', /ready\n/);
+    const shell = Number((await r.waitFor('stderr', /started .* as pid (\d+)/))[1]);
+    expect((await r.ended('the shell exited')).code).toBe(0);
+    expect(r.stderr).toContain(`process group ${shell} still running 300 ms after SIGTERM: sending SIGKILL`);
+    expect(() => process.kill(-shell, 0)).toThrow();
+  });
+});
+
 describe('supervisor end to end: steady state', () => {
   it('fds and children stay flat over 30 reloads', async () => {
     const name = `e2e-flat-${process.pid}`;
