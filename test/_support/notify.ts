@@ -72,3 +72,18 @@ export function inProcessReceiver(at = abstractName('notify')): { addr: string; 
     close: () => sys.closeFd(fd),
   };
 }
+
+/**
+ * notify-creds.py: systemd's notify socket stood in for by a separate process that binds the path
+ * it is given with SO_PASSCRED and prints `{"ready": true}`, then one JSON line per datagram.
+ */
+export const NOTIFY_CREDS = join(ROOT, 'test/supervise/fixtures/notify-creds.py');
+
+/** What notify-creds.py has printed so far: each datagram's text with the pid that sent it. */
+export function credsMessages(stdout: string): { pid: number; text: string }[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => JSON.parse(l) as { pid: number; text: string });
+}

@@ -10,12 +10,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exchange, PYTHON, ROOT, run, tempDir, type Run } from '../_support/launcher.js';
+import { exchange, PYTHON, run, tempDir, type Run } from '../_support/launcher.js';
 import { localize, unitsDir, unitValues } from '../_support/units.js';
+import { credsMessages, NOTIFY_CREDS } from '../_support/notify.js';
 
 /** User=nobody's uid (--user nobody in ExecStart). */
 const NOBODY = Number(/^nobody:[^:]*:(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'))?.[1]);
-const CREDS = join(ROOT, 'test/supervise/fixtures/notify-creds.py');
 
 function unit(name: string): Map<string, string> {
   return unitValues(localize(readFileSync(join(unitsDir, name), 'utf8')));
@@ -50,15 +50,10 @@ function scratch(): string {
 /** systemd's notify socket, stood in for: every datagram with the pid that sent it. */
 async function notifyReceiver(dir: string) {
   const path = join(dir, 'notify');
-  const r = run(PYTHON, [CREDS, path]);
+  const r = run(PYTHON, [NOTIFY_CREDS, path]);
   running.push(r);
   await r.waitFor('stdout', /"ready": true/);
-  const messages = () =>
-    r.stdout
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => JSON.parse(l) as { pid: number; text: string });
+  const messages = () => credsMessages(r.stdout);
   return {
     path,
     messages,

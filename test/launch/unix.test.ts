@@ -10,10 +10,10 @@ import { bindUnixPath, prepareUnixPath } from '../../src/launch/unix.js';
 import { parseListen } from '../../src/protocol/address.js';
 import { bind, closeFd, socket } from '../../src/sys/index.js';
 import { PYTHON } from '../_support/launcher.js';
+import { itAsRoot } from '../_support/root.js';
 import { perTest } from '../_support/tmp.js';
 
 const { defer, dir } = perTest();
-const asRoot = process.getuid!() === 0;
 
 /** A root-owned 0600 file standing for /etc/shadow: what an attacker would like to get. */
 function victimFile(d: string): string {
@@ -52,7 +52,7 @@ describe('bindUnixPath: mode and owner never reach through a swapped name', () =
     expect(statSync(victim).mode & 0o7777).toBe(0o600);
   });
 
-  it.runIf(asRoot)('refuses to chown a symlink swapped in after bind, and leaves its target alone', () => {
+  itAsRoot('refuses to chown a symlink swapped in after bind, and leaves its target alone', () => {
     const d = dir();
     const victim = victimFile(d);
     const path = join(d, 'app.sock');
@@ -67,7 +67,7 @@ describe('bindUnixPath: mode and owner never reach through a swapped name', () =
     expect(lstatSync(path).isSymbolicLink()).toBe(true); // not ours to remove
   });
 
-  it.runIf(asRoot)('refuses to chown a hard link swapped in after bind (one link, a socket, ours: else not the file bind made)', () => {
+  itAsRoot('refuses to chown a hard link swapped in after bind (one link, a socket, ours: else not the file bind made)', () => {
     const d = dir();
     const victim = victimFile(d);
     const path = join(d, 'app.sock');
@@ -79,7 +79,7 @@ describe('bindUnixPath: mode and owner never reach through a swapped name', () =
     expect(statSync(victim).uid).toBe(0);
   });
 
-  it.runIf(asRoot)('chowns the socket it made, through its fd', () => {
+  itAsRoot('chowns the socket it made, through its fd', () => {
     const path = join(dir(), 'app.sock');
     expect(bindThenSwap(`${path},mode=0600,user=nobody,group=nogroup`, path, () => {})).toBeUndefined();
     const st = lstatSync(path);

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SD_WATCHDOG_TREE, SOCKACT, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
 import { getCounted, type LoadResult } from '../_support/http-load.js';
+import { credsMessages, NOTIFY_CREDS } from '../_support/notify.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
-const CREDS = join(ROOT, 'test/supervise/fixtures/notify-creds.py');
 const { defer, dir } = perTest();
 
 /** `total` GET requests over `concurrency` connections; every failure is kept with its reason. */
@@ -223,7 +223,7 @@ describe('supervisor end to end: under systemd (a real notify receiver stands in
   it('READY=1 once ready; RELOADING=1 with MONOTONIC_USEC then READY=1 around a reload; STOPPING=1; all from its own pid', async () => {
     const d = dir();
     const sock = join(d, 'notify');
-    const recv = run(PYTHON, [CREDS, sock]);
+    const recv = run(PYTHON, [NOTIFY_CREDS, sock]);
     defer(() => recv.child.kill('SIGKILL'));
     await recv.waitFor('stdout', /"ready": true/);
     const r = start(['-l', '127.0.0.1:0', '--', process.execPath, APP], { NOTIFY_SOCKET: sock });
@@ -234,11 +234,7 @@ describe('supervisor end to end: under systemd (a real notify receiver stands in
     r.child.kill('SIGTERM');
     await r.exited;
     await recv.waitFor('stdout', /STOPPING=1/);
-    const msgs = recv.stdout
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => JSON.parse(l) as { pid: number; text: string });
+    const msgs = credsMessages(recv.stdout);
     expect(new Set(msgs.map((m) => m.pid))).toEqual(new Set([r.child.pid])); // MAINPID never changes
     const kinds = msgs
       .map((m) =>
@@ -283,7 +279,7 @@ describe("supervisor end to end: the children's watchdog, as libsystemd's sd_wat
    */
   async function underSystemd(args: string[], program: string[]): Promise<{ r: Run; recv: Run }> {
     const sock = join(dir(), 'notify');
-    const recv = run(PYTHON, [CREDS, sock]);
+    const recv = run(PYTHON, [NOTIFY_CREDS, sock]);
     defer(() => recv.child.kill('SIGKILL'));
     await recv.waitFor('stdout', /"ready": true/);
     const env: NodeJS.ProcessEnv = {};
@@ -318,12 +314,7 @@ describe("supervisor end to end: the children's watchdog, as libsystemd's sd_wat
     // sockact's own WATCHDOG_USEC (2 s) is for its pings upstream, at half of it: the third comes
     // well past the child's 1 s, which only the child's WATCHDOG=1 through libsystemd re-armed.
     await recv.waitFor('stdout', /(?:WATCHDOG=1.*){3}/s);
-    const pings = recv.stdout
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => JSON.parse(l) as { pid: number; text: string })
-      .filter((m) => m.text.split('\n').includes('WATCHDOG=1'));
+    const pings = credsMessages(recv.stdout).filter((m) => m.text.split('\n').includes('WATCHDOG=1'));
     expect(new Set(pings.map((m) => m.pid))).toEqual(new Set([r.child.pid]));
     expect(r.stderr).not.toMatch(/WATCHDOG=1 for/);
     expect([...r.stderr.matchAll(/started .* as pid (\d+)/g)].map((m) => Number(m[1]))).toEqual([pid]);

@@ -10,9 +10,9 @@ import { parseCommandLine } from '../../src/cli/parse.js';
 import { UsageError } from '../../src/launch/errors.js';
 import { loadDuring } from '../_support/http-load.js';
 import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
+import { credsMessages, NOTIFY_CREDS } from '../_support/notify.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
-const CREDS = join(ROOT, 'test/supervise/fixtures/notify-creds.py');
 const { defer, dir } = perTest();
 
 function start(args: string[], env: Record<string, string> = {}): Run {
@@ -234,7 +234,7 @@ describe('sockact --takeover under systemd (a real notify receiver stands in)', 
     const d = dir();
     const sock = join(d, 'notify');
     const ctl = join(d, 'ctl.sock');
-    const recv = run(PYTHON, [CREDS, sock]);
+    const recv = run(PYTHON, [NOTIFY_CREDS, sock]);
     defer(() => recv.child.kill('SIGKILL'));
     await recv.waitFor('stdout', /"ready": true/);
     const a = start(['-l', '127.0.0.1:0', '--control', ctl, '--', process.execPath, APP], { NOTIFY_SOCKET: sock });
@@ -249,11 +249,7 @@ describe('sockact --takeover under systemd (a real notify receiver stands in)', 
     b.child.kill('SIGTERM');
     await b.exited;
     await recv.waitFor('stdout', /STOPPING=1/);
-    const msgs = recv.stdout
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => JSON.parse(l) as { pid: number; text: string });
+    const msgs = credsMessages(recv.stdout);
     const from = (pid: number) =>
       msgs
         .filter((m) => m.pid === pid)
