@@ -115,18 +115,18 @@ export class RealSeam implements ProcessSeam {
       leftGroup = group;
       rest.log(`pid ${group} (generation ${req.generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`);
       signalGroup(group, rest.signal);
-      const started = performance.now();
-      let killed = false;
+      const kill = realClock.setTimer(rest.timeoutMs, () => {
+        rest.log(`process group ${group} still running ${formatDuration(rest.timeoutMs)} after ${rest.signal}: sending SIGKILL`);
+        signalGroup(group, 'SIGKILL');
+      });
       const check = () => {
-        if (!groupAlive(group)) return done();
-        if (!killed && performance.now() - started >= rest.timeoutMs) {
-          killed = true;
-          rest.log(`process group ${group} still running ${formatDuration(rest.timeoutMs)} after ${rest.signal}: sending SIGKILL`);
-          signalGroup(group, 'SIGKILL');
+        if (!groupAlive(group)) {
+          kill.cancel();
+          return done();
         }
-        setTimeout(check, GROUP_POLL_MS);
+        realClock.setTimer(GROUP_POLL_MS, check);
       };
-      setTimeout(check, GROUP_POLL_MS);
+      realClock.setTimer(GROUP_POLL_MS, check);
     };
     const launch = this.opts.launch;
     const opts: SpawnActivatedOptions = {
