@@ -40,9 +40,8 @@ export function isDaemon(c: RunConfig): boolean {
  */
 export async function startDaemon(c: RunConfig, argv: readonly string[], log: Log, warn: Log): Promise<number> {
   if (process.env.LISTEN_PID === String(process.pid)) {
-    throw new UsageError(
-      '--daemon: sockact was started with sockets of its own (LISTEN_FDS); a service manager that passes sockets runs sockact in the foreground',
-    );
+    const why = 'a service manager that passes sockets runs sockact in the foreground';
+    throw new UsageError(`--daemon: sockact was started with sockets of its own (LISTEN_FDS); ${why}`);
   }
   if (c.pidFile !== undefined) checkPidFile(c.pidFile);
   const out = c.logFile === undefined ? 'ignore' : openLogFile(c.logFile);
