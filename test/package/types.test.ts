@@ -5,13 +5,14 @@
 // "types" names them, so without the entry points' `/// <reference types="node" />` a consumer
 // gets errors inside sockact's .d.ts (or, under skipLibCheck, Buffer and friends silently `any`:
 // the consumer's @ts-expect-error lines catch that).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { perTest, ROOT, tempDir } from '../_support/launcher.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { perTest } from '../_support/launcher.js';
+import { packOnce, unpackInto } from '../_support/pack.js';
 
 const { dir } = perTest();
 
@@ -64,19 +65,13 @@ const BARE = JSON.stringify({ compilerOptions: { module: 'nodenext', strict: tru
 let tarball = '';
 
 beforeAll(() => {
-  const packed = tempDir();
-  afterAll(packed.cleanup);
-  const args = ['pack', '--ignore-scripts', '--json', '--pack-destination', packed.dir];
-  const out = execFileSync('npm', args, { cwd: ROOT, encoding: 'utf8' });
-  tarball = join(packed.dir, (JSON.parse(out) as { filename: string }[])[0]!.filename);
+  tarball = packOnce().tarball;
 });
 
 /** A consumer package ("type": "module", as npm's ESM-only sockact needs) with sockact unpacked and @types/node. */
 function consumer(home: string): string {
   const d = dir();
-  const pkg = join(d, 'node_modules/sockact');
-  mkdirSync(pkg, { recursive: true });
-  execFileSync('tar', ['-xzf', tarball, '-C', pkg, '--strip-components=1']);
+  unpackInto(tarball, d);
   symlinkSync(join(home, 'node_modules/@types'), join(d, 'node_modules/@types'));
   writeFileSync(join(d, 'package.json'), '{ "name": "consumer", "private": true, "type": "module" }\n');
   writeFileSync(join(d, 'index.ts'), CONSUMER);
