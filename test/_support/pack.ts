@@ -20,7 +20,8 @@ export function packOnce(): Packed {
   const packed = tempDir();
   afterAll(packed.cleanup);
   const args = ['pack', '--ignore-scripts', '--json', '--pack-destination', packed.dir];
-  const [out] = JSON.parse(execFileSync('npm', args, { cwd: ROOT, encoding: 'utf8' })) as { filename: string; files: { path: string }[] }[];
+  const json = execFileSync('npm', args, { cwd: ROOT, encoding: 'utf8' });
+  const [out] = JSON.parse(json) as { filename: string; files: { path: string }[] }[];
   return { tarball: join(packed.dir, out!.filename), files: out!.files.map((f) => f.path).sort() };
 }
 

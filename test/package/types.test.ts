@@ -90,7 +90,7 @@ function tsc(home: string, cwd: string, args: string[]): Promise<{ status: numbe
 
 describe("a consumer's tsc against the packed tarball", () => {
   for (const major of [5, 6, 7]) {
-    it(`TypeScript ${major}: its tsc --init tsconfig and a bare module: nodenext one, no error`, { timeout: 600_000 }, async () => {
+    it(`TypeScript ${major}: --init's tsconfig and a bare nodenext one: no error`, { timeout: 600_000 }, async () => {
       const home = await compiler(major);
       expect((await tsc(home, home, ['--version'])).out).toMatch(new RegExp(`^Version ${major}\\.`));
 
