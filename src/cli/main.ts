@@ -130,6 +130,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   // Checked here, for a clear error before anything is bound; the program is still started by the
   // name as given, so its argv[0] is `cat`, not /usr/bin/cat (systemd-socket-activate's execvp).
   resolveProgram(c.program, setenv.PATH ?? process.env.PATH, user?.uid);
+  if (!c.accept) (await import('./preflight.js')).preflight(c);
   let inherited = await inheritedSockets();
   // The fd store (launch/fdstore.ts): $FDSTORE is FileDescriptorStoreMax= (systemd 254+, sd_notify(3)).
   const store = c.fdStore || Number(process.env.FDSTORE) > 0;
