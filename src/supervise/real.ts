@@ -1,8 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../launch/program.js';
 import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
 import { formatDuration } from '../protocol/duration.js';
+import { O_CLOEXEC } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
+import { closeFd, pipe } from '../sys/fd.js';
 import { acceptingOn } from '../sys/proc.js';
 import type { NotifyReceiver } from './notify-receiver.js';
 import { type LinePipe, pipeLines, processOutput } from './output.js';
@@ -155,14 +158,24 @@ export class RealSeam implements ProcessSeam {
       setenv: { ...this.#balance(), ...launch.setenv, ...req.env, NOTIFY_SOCKET: channel.path, SOCKACT_MIGRATE_DIR: this.opts.receiver.dir },
       detached: true,
     };
-    if (this.opts.prefix) opts.stdio = [launch.stdio?.[0] ?? 'inherit', 'pipe', 'pipe'];
+    // --prefix: the child's stdout and stderr are pipes, as a shell's `|` makes them (Node's
+    // 'pipe' is a socketpair): the child sees a FIFO, and writes in the pipe's own chunks.
+    const outPipes: [number, number][] = [];
     let child: ChildProcess;
     try {
+      if (this.opts.prefix) {
+        outPipes.push(pipe(O_CLOEXEC), pipe(O_CLOEXEC));
+        opts.stdio = [launch.stdio?.[0] ?? 'inherit', outPipes[0]![1], outPipes[1]![1]];
+      }
       child = spawnActivated(opts);
     } catch (err) {
+      for (const [r] of outPipes) closeFd(r);
       // Node throws (rather than emitting 'error') when the child's setuid or setgroups is refused.
       queueMicrotask(() => end({ code: startCode(err), signal: null, startFailure: errorReason(err) }));
       return { pid: undefined, kill() {} };
+    } finally {
+      // The child has its own copies of the write ends: the pipes end when it (and what it started) does.
+      for (const [, w] of outPipes) closeFd(w);
     }
     pid = child.pid;
     if (pid !== undefined) spawnedPids.add(pid);
@@ -173,9 +186,10 @@ export class RealSeam implements ProcessSeam {
     if (this.opts.prefix) {
       const tag = `[${req.generation}${this.opts.workers > 1 ? `.${req.worker}` : ''} ${pid ?? '?'}] `;
       const out = processOutput();
-      pipes.push(pipeLines(child.stdout!, out.stdout, tag));
+      const [stdout, stderr] = outPipes.map(([r]) => new net.Socket({ fd: r, readable: true, writable: false }));
+      pipes.push(pipeLines(stdout!, out.stdout, tag));
       pipes.push(
-        pipeLines(child.stderr!, out.stderr, tag, (line) => {
+        pipeLines(stderr!, out.stderr, tag, (line) => {
           if (line.trim() === '') return;
           tail.push(line);
           if (tail.length > 20) tail.shift();
