@@ -98,6 +98,29 @@ describe('--prefix: a slow reader gets back-pressure, not loss', () => {
   });
 });
 
+describe('--prefix: the end of a child', () => {
+  it('is told once the pipe is empty, even while something that left its process group still holds the pipe', async () => {
+    const pidFile = join(dir(), 'escaped');
+    // sleep in a session of its own (setsid before exec; Popen returns once it has exec'd), out of
+    // reach of the stop of the child's group, holding the child's stdout open.
+    const script = [
+      'import subprocess',
+      'p = subprocess.Popen(["sleep", "60"], start_new_session=True)',
+      `open(${JSON.stringify(pidFile)}, "w").write(str(p.pid))`,
+      'print("bye")',
+    ].join('\n');
+    const r = run(process.execPath, [SOCKACT, '-l', '127.0.0.1:0', '--prefix', '--', PYTHON, '-c', script]);
+    defer(() => r.child.kill('SIGKILL'));
+    defer(() => {
+      const pid = pidIn(pidFile);
+      if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    });
+    expect(await r.ended('its program exited')).toEqual({ code: 0, signal: null });
+    expect(r.stdout).toMatch(/^\[1 \d+\] bye\n$/);
+    expect(alive(pidIn(pidFile))).toBe(true);
+  });
+});
+
 /**
  * A real pipe to `head -1` (as `sockact ... | head -1`): a FIFO, `head` reading it, and the write
  * end as a fd to give sockact (the caller closes it once sockact has it). `head` reads one line and
