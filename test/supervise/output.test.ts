@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LINE_MAX } from '../../src/supervise/output.js';
 import { perTest, PYTHON, run, SOCKACT, type Run } from '../_support/launcher.js';
+import { waitUntil } from '../_support/wait.js';
 
 const { defer, dir } = perTest();
 
@@ -190,6 +191,17 @@ describe('--prefix: a reader that goes away costs that output only', () => {
 });
 
 describe('without --prefix the children write to the inherited fds themselves', () => {
+  it("stderr read by `head -1`: sockact's messages are dropped with one word on stdout, and it supervises on", async () => {
+    const { r, head } = sockactIntoHead(['-l', '127.0.0.1:0', '--ready', '50ms', '--', 'sleep', '60'], 2);
+    expect(await head.exited).toEqual({ code: 0, signal: null });
+    expect(head.stdout).toMatch(/^sockact: listening on /);
+    // Once its child runs (its signal handlers are in place), a stop: its lines get EPIPE.
+    const children = `/proc/${r.child.pid}/task/${r.child.pid}/children`;
+    await waitUntil('sockact started its child', () => readFileSync(children, 'utf8').trim() !== '');
+    await stoppedBySigterm(r);
+    expect(r.stdout).toBe("sockact: stderr is gone (EPIPE): sockact's messages are dropped from now on\n");
+  });
+
   it('`yes | head -1`: yes dies of SIGPIPE, as it would without sockact, and sockact ends the same way', async () => {
     const { r, head } = sockactIntoHead(['-l', '127.0.0.1:0', '--', 'yes'], 1);
     expect(await r.ended('its program died')).toEqual({ code: null, signal: 'SIGPIPE' });
