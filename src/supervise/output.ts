@@ -166,145 +166,172 @@ function cutAt(buf: Buffer, start: number, max: number): number {
 }
 
 /**
+ * Tagged lines of `buf` from `start` into `out` ([tag, line, "\n"] each: a line per newline, a
+ * trailing CR dropped, one longer than LINE_MAX split), about SLICE bytes at most. An unfinished
+ * line at the end is left, unless `final`. Returns where it stopped.
+ */
+function tagLines(buf: Buffer, start: number, tag: Buffer, out: Buffer[], final: boolean): number {
+  let size = 0;
+  let at = start;
+  while (at < buf.length && size < SLICE) {
+    const nl = buf.indexOf(NL, at);
+    let end: number;
+    let next: number;
+    if (nl >= 0 && nl - at <= LINE_MAX) {
+      end = nl > at && buf[nl - 1] === CR ? nl - 1 : nl;
+      next = nl + 1;
+    } else if (buf.length - at > LINE_MAX) {
+      end = cutAt(buf, at, LINE_MAX);
+      next = end;
+    } else if (final) {
+      end = buf.length;
+      next = end;
+    } else break;
+    out.push(tag, buf.subarray(at, end), NEWLINE);
+    size += tag.length + end - at + 1;
+    at = next;
+  }
+  return at;
+}
+
+/**
  * Pass the lines of `from` on to `sink`, each after `tag`, with back-pressure both ways.
  * `seen` is told the child's last lines (for the reason shown when it ends).
  */
 export function pipeLines(from: Readable, sink: Sink, tag: string, seen?: (line: string) => void): LinePipe {
-  const tagBuf = Buffer.from(tag);
+  return new LineRelay(from, sink, Buffer.from(tag), seen);
+}
+
+class LineRelay implements LinePipe {
   /** An unfinished line (no newline yet), never longer than LINE_MAX. */
-  let carry: Buffer | undefined;
+  #carry: Buffer | undefined;
   /** Input not passed on yet because the sink was full. */
-  let stash: Buffer | undefined;
-  let paused = false;
-  let ended = false;
-  let inFlight = 0;
-  let settling: (() => void) | undefined;
+  #stash: Buffer | undefined;
+  #paused = false;
+  #ended = false;
+  /** Writes handed to the sink and not yet out. */
+  #inFlight = 0;
+  #settling: (() => void) | undefined;
 
-  /** Tagged lines of buf[start..end) (a line per newline, a long one split), at most about SLICE bytes; returns where it stopped. */
-  const slice = (buf: Buffer, start: number, out: Buffer[], final: boolean): number => {
-    let size = 0;
-    let at = start;
-    while (at < buf.length && size < SLICE) {
-      const nl = buf.indexOf(NL, at);
-      let end: number;
-      let next: number;
-      if (nl >= 0 && nl - at <= LINE_MAX) {
-        end = nl > at && buf[nl - 1] === CR ? nl - 1 : nl;
-        next = nl + 1;
-      } else if (buf.length - at > LINE_MAX) {
-        end = cutAt(buf, at, LINE_MAX);
-        next = end;
-      } else if (final) {
-        end = buf.length;
-        next = end;
-      } else break;
-      out.push(tagBuf, buf.subarray(at, end), NEWLINE);
-      size += tagBuf.length + end - at + 1;
-      at = next;
+  constructor(
+    private readonly from: Readable,
+    private readonly sink: Sink,
+    private readonly tag: Buffer,
+    private readonly seen?: (line: string) => void,
+  ) {
+    /*
+     * Read on demand ('readable' and read()), not in flowing mode: a stream that is not read fills
+     * up to its high-water mark and Node stops reading the pipe. (Node also resumes a child's
+     * flowing-mode stdio once the child exits, which would undo a pause.)
+     */
+    from.on('readable', () => this.#pump());
+    from.on('end', () => {
+      this.#ended = true;
+      // The last line had no newline: it is passed on as one.
+      if (!this.#paused) this.#flushCarry();
+      this.#check();
+    });
+    from.on('error', () => {
+      // The pipe itself failed (never expected): what came is passed on, the rest is lost.
+      this.#ended = true;
+      this.#check();
+    });
+  }
+
+  settle(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#settling = resolve;
+      this.#check();
+    });
+  }
+
+  abandon(): void {
+    this.#settling = undefined;
+    this.#stash = this.#carry = undefined;
+    this.#paused = true;
+    this.from.destroy();
+  }
+
+  #pump(): void {
+    while (!this.#paused) {
+      const chunk = this.from.read() as Buffer | null;
+      if (chunk === null) break;
+      const buf = this.#carry ? Buffer.concat([this.#carry, chunk]) : chunk;
+      this.#carry = undefined;
+      this.#feed(buf, false);
     }
-    return at;
-  };
+    this.#check();
+  }
 
-  const tell = (out: Buffer[]) => {
-    if (!seen) return;
-    // Only the last lines can matter (the tail kept is 20 lines long); out is [tag, line, "\n"]...
-    for (let i = Math.max(1, out.length - 59); i < out.length; i += 3) seen(out[i]!.toString('utf8'));
-  };
+  /** Pass `buf` on, or stop reading until the sink can take more. */
+  #feed(buf: Buffer, final: boolean): void {
+    if (this.#pass(buf, final)) return;
+    this.#paused = true;
+    this.sink.whenReady(() => this.#resume());
+  }
 
-  const written = () => {
-    inFlight--;
-    check();
-  };
+  #resume(): void {
+    const buf = this.#stash;
+    this.#stash = undefined;
+    this.#paused = false;
+    if (buf) this.#feed(buf, this.#ended);
+    if (!this.#paused) this.#pump();
+  }
+
+  #flushCarry(): void {
+    const last = this.#carry;
+    this.#carry = undefined;
+    if (last) this.#feed(last, true);
+  }
 
   /** Pass on what `buf` holds; false when the sink became full (the rest is stashed). */
-  const pass = (buf: Buffer, final: boolean): boolean => {
+  #pass(buf: Buffer, final: boolean): boolean {
     let at = 0;
     while (at < buf.length) {
       const out: Buffer[] = [];
-      const stop = slice(buf, at, out, final);
+      const stop = tagLines(buf, at, this.tag, out, final);
       if (stop === at) break; // an unfinished line
       at = stop;
-      tell(out);
-      inFlight++;
-      if (!sink.write(Buffer.concat(out), written)) {
-        stash = at < buf.length ? buf.subarray(at) : undefined;
+      this.#tell(out);
+      this.#inFlight++;
+      const more = this.sink.write(Buffer.concat(out), () => {
+        this.#inFlight--;
+        this.#check();
+      });
+      if (!more) {
+        this.#stash = at < buf.length ? buf.subarray(at) : undefined;
         return false;
       }
     }
     // Copied: the unfinished line must not keep the whole chunk it came in alive.
-    carry = at < buf.length ? Buffer.from(buf.subarray(at)) : undefined;
+    this.#carry = at < buf.length ? Buffer.from(buf.subarray(at)) : undefined;
     return true;
-  };
+  }
 
-  /** Pass `buf` on, or stop reading until the sink can take more. */
-  const feed = (buf: Buffer, final: boolean) => {
-    if (pass(buf, final)) return;
-    paused = true;
-    sink.whenReady(resume);
-  };
+  /** Only the last lines can matter to `seen` (it keeps 20); `out` is [tag, line, "\n"]... */
+  #tell(out: Buffer[]): void {
+    if (!this.seen) return;
+    for (let i = Math.max(1, out.length - 59); i < out.length; i += 3) this.seen(out[i]!.toString('utf8'));
+  }
 
-  const resume = () => {
-    const buf = stash;
-    stash = undefined;
-    paused = false;
-    if (buf) feed(buf, ended);
-    if (!paused) pump();
-  };
-
-  /*
-   * Read on demand ('readable' and read()), not in flowing mode: a stream that is not read fills
-   * up to its high-water mark and Node stops reading the pipe. (Node also resumes a child's
-   * flowing-mode stdio once the child exits, which would undo a pause.)
-   */
-  const pump = () => {
-    while (!paused) {
-      const chunk = from.read() as Buffer | null;
-      if (chunk === null) break;
-      const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
-      carry = undefined;
-      feed(buf, false);
-    }
-    check();
-  };
-  from.on('readable', pump);
-  from.on('end', () => {
-    ended = true;
-    if (!paused && carry) {
-      // The last line had no newline: it is passed on as one.
-      const last = carry;
-      carry = undefined;
-      feed(last, true);
-    }
-    check();
-  });
-  from.on('error', () => {
-    // The pipe itself failed (never expected): what came is passed on, the rest is lost.
-    ended = true;
-    check();
-  });
-
-  /** Settling: done once nothing is left to read or to write. */
-  function check(): void {
-    if (!settling || paused) return;
-    if (!ended && !drained()) return; // more to read: 'readable' or 'end' calls again
-    if (carry) {
-      // Drained, yet a line is unfinished: it is passed on as one.
-      const last = carry;
-      carry = undefined;
-      feed(last, true);
-      if (paused) return;
-    }
-    if (inFlight > 0) return; // written() calls again
-    from.destroy();
-    const done = settling;
-    settling = undefined;
+  /** While settling: done once nothing is left to read or to write. */
+  #check(): void {
+    if (!this.#settling || this.#paused) return;
+    if (!this.#ended && !this.#drained()) return; // more to read: 'readable' or 'end' calls again
+    // Drained, yet a line is unfinished: it is passed on as one.
+    this.#flushCarry();
+    // The sink's drain or write callback calls again (a synchronous one may have settled already).
+    if (this.#paused || this.#inFlight > 0 || !this.#settling) return;
+    this.from.destroy();
+    const done = this.#settling;
+    this.#settling = undefined;
     done();
   }
 
   /** Whether the pipe is empty although its write end is open (held by what escaped the child's group). */
-  function drained(): boolean {
-    if (from.readableLength > 0) return false;
-    const fd = (from as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  #drained(): boolean {
+    if (this.from.readableLength > 0) return false;
+    const fd = (this.from as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (fd === undefined || fd < 0) return true;
     try {
       return ((pollSync([fd], 0, POLLIN)[0]?.revents ?? 0) & (POLLIN | POLLHUP)) === 0;
@@ -312,21 +339,6 @@ export function pipeLines(from: Readable, sink: Sink, tag: string, seen?: (line:
       return true;
     }
   }
-
-  return {
-    abandon() {
-      settling = undefined;
-      stash = carry = undefined;
-      paused = true;
-      from.destroy();
-    },
-    settle() {
-      return new Promise<void>((resolve) => {
-        settling = resolve;
-        check();
-      });
-    },
-  };
 }
 
 const NEWLINE = Buffer.from('\n');
