@@ -28,6 +28,7 @@ import {
   rmdirSync,
   rmSync,
   statfsSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -197,10 +198,11 @@ function writeBase(base) {
   mkdirSync(join(base, 'sockets.target.wants'), { recursive: true });
   mkdirSync(join(base, 'sysinit.target.wants'), { recursive: true });
   for (const u of BASE_UNITS) writeFileSync(join(base, u), readFileSync(join('/lib/systemd/system', u)));
-  writeFileSync(join(base, 'default.target'), readFileSync('/lib/systemd/system/multi-user.target'));
+  // systemd reads .wants/ entries as symlinks only (systemd.unit(5), "Wants=").
+  symlinkSync('multi-user.target', join(base, 'default.target'));
   // journald from the start, so that PID 1's own lines about our units reach `journalctl -u`.
-  writeFileSync(join(base, 'sockets.target.wants', 'systemd-journald.socket'), readFileSync('/lib/systemd/system/systemd-journald.socket'));
-  writeFileSync(join(base, 'sysinit.target.wants', 'systemd-journald.service'), readFileSync('/lib/systemd/system/systemd-journald.service'));
+  symlinkSync('../systemd-journald.socket', join(base, 'sockets.target.wants', 'systemd-journald.socket'));
+  symlinkSync('../systemd-journald.service', join(base, 'sysinit.target.wants', 'systemd-journald.service'));
 }
 
 /** Run a program to its end: exit code and output, never rejecting. */
