@@ -8,7 +8,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { boot, cannotBoot, type Systemd } from './systemd-ns.js';
-import { localize, unitsDir } from './units.js';
+import { localize, root, unitsDir } from './units.js';
 import { waitUntil } from './wait.js';
 
 export type { Systemd } from './systemd-ns.js';
@@ -133,3 +133,32 @@ export async function startedReady(sd: Systemd, unit: string) {
 }
 
 export { it };
+
+/** examples/hello, the app every unit here runs ("hello from pid N", READY=1, drains on SIGTERM). */
+export const HELLO = join(root, 'examples/hello/server.js');
+/** `node bin/sockact.js`, as ExecStart= words. */
+export const SOCKACT_CMD = `${process.execPath} ${join(root, 'bin/sockact.js')}`;
+
+/**
+ * A Type=notify service whose main process is sockact with `args` (the launcher's options and
+ * `-- PROGRAM...`), reloaded by SIGHUP as contrib/systemd/sockact-hello.service is; `service`
+ * lines are added to [Service] (they win over the defaults, being later).
+ */
+export function sockactService(args: string, service: string[] = []): string {
+  return [
+    '[Service]',
+    'Type=notify',
+    'NotifyAccess=main',
+    `ExecStart=${SOCKACT_CMD} ${args}`,
+    'ExecReload=/bin/kill -HUP $MAINPID',
+    'KillMode=mixed',
+    'TimeoutStopSec=20s',
+    ...service,
+    '',
+  ].join('\n');
+}
+
+/** The pid a hello app answers with (its pid in the namespace, which is how systemd names it too). */
+export function helloPid(body: string): number {
+  return Number(/hello from pid (\d+)/.exec(body)?.[1]);
+}
