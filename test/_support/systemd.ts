@@ -162,3 +162,20 @@ export function sockactService(args: string, service: string[] = []): string {
 export function helloPid(body: string): number {
   return Number(/hello from pid (\d+)/.exec(body)?.[1]);
 }
+
+/** test/systemd/fixtures/app.mjs (scripted through the environment; see the file). */
+export const APP = join(root, 'test/systemd/fixtures/app.mjs');
+
+/**
+ * The inode of the socket listening on 127.0.0.1:`port` (from /proc/net/tcp: the network
+ * namespace is the machine's), or undefined when nothing listens there.
+ */
+export function listeningInode(port: number): number | undefined {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    // local_address 0100007F:PORT, state 0A = LISTEN, inode in column 10 (proc(5)).
+    if (f[1] === `0100007F:${hex}` && f[3] === '0A') return Number(f[9]);
+  }
+  return undefined;
+}

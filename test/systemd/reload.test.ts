@@ -23,8 +23,6 @@ import {
 } from '../_support/systemd.js';
 import { waitUntil } from '../_support/wait.js';
 
-const UNIT = 'sockact-reload.service';
-
 /**
  * `systemctl reload` to generation `gen`, then the unit polled until it is active with that
  * generation; every "ActiveState: StatusText" seen on the way is returned. Whether systemd 252
@@ -63,6 +61,7 @@ describeSystemd('reload: Type=notify, sockact as the main process', (ctx) => {
 
   it('10 systemctl reloads under keep-alive and Connection: close load: 0 failed, MainPID unchanged, reloading until the new generation is ready', async () => {
     const { sd } = ctx;
+    const UNIT = 'reload-load.service';
     const port = await freePort();
     await units.install({ [UNIT]: sockactService(`-l 127.0.0.1:${port},name=web -- ${process.execPath} ${HELLO}`) });
     const main = await startedReady(sd, UNIT);
@@ -97,6 +96,7 @@ describeSystemd('reload: Type=notify, sockact as the main process', (ctx) => {
 
   it('a reload whose program fails: the unit stays active, the old generation serves, the journal has the one-line reason', async () => {
     const { sd } = ctx;
+    const UNIT = 'reload-fails.service';
     const port = await freePort();
     // The program fails (exit 3) once /run/fail-reload exists: the second generation does.
     const program = `/bin/sh -c 'test -e /run/fail-reload && exit 3; exec ${process.execPath} ${HELLO}'`;
