@@ -79,6 +79,18 @@ export function contribUnit(file: string): string {
   return localize(readFileSync(join(unitsDir, file), 'utf8'));
 }
 
+/**
+ * A contrib unit's text with its ports (8080..) moved to free loopback ports, the only change
+ * besides paths: the network namespace is the machine's. `ListenStream=PORT` and `-l PORT,`.
+ */
+export function withPorts(text: string, ports: Record<string, number>): string {
+  let out = text;
+  for (const [from, to] of Object.entries(ports)) {
+    out = out.replaceAll(`ListenStream=${from}\n`, `ListenStream=127.0.0.1:${to}\n`).replaceAll(` -l ${from},`, ` -l 127.0.0.1:${to},`);
+  }
+  return out;
+}
+
 /** A TCP port on 127.0.0.1 that was free a moment ago (for a unit, which cannot say port 0 and tell us). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -9,17 +9,8 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { httpGet } from '../_support/http.js';
 import { sockactOutcome, tempDir } from '../_support/launcher.js';
-import { contribUnit, describeSystemd, freePort, startedReady, type Systemd, unitsPerTest, waitJournal, waitShow } from '../_support/systemd.js';
+import { contribUnit, describeSystemd, withPorts, freePort, startedReady, type Systemd, unitsPerTest, waitJournal, waitShow } from '../_support/systemd.js';
 import { root } from '../_support/units.js';
-
-/** A contrib file with its ports 8080..8082 moved to free loopback ports (paths already localized). */
-function withPorts(text: string, ports: Record<string, number>): string {
-  let out = text;
-  for (const [from, to] of Object.entries(ports)) {
-    out = out.replaceAll(`ListenStream=${from}\n`, `ListenStream=127.0.0.1:${to}\n`).replaceAll(` -l ${from},`, ` -l 127.0.0.1:${to},`);
-  }
-  return out;
-}
 
 /** The pid "hello from pid N" names: a pid of the private systemd's namespace, as MainPID= is. */
 const pidOf = (body: string) => Number(/hello from pid (\d+)/.exec(body)?.[1]);
