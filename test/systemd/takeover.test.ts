@@ -52,7 +52,9 @@ describeSystemd('takeover: contrib sockact-takeover.service, reloaded by a new s
     const second = await mainPid(sd, UNIT);
     expect(second.host).toBeDefined();
     // The new main pid is the sockact ExecReload= started, not its setsid.
-    expect(readFileSync(`/proc/${second.host}/cmdline`, 'utf8')).toMatch(/sockact\.js\x00--takeover\x00/);
+    const argv = readFileSync(`/proc/${second.host}/cmdline`, 'utf8').split('\0');
+    expect(argv[1]).toMatch(/sockact\.js$/);
+    expect(argv[2]).toBe('--takeover');
     expect(gone(first.host!)).toBe(true);
     const serving = helloPid((await httpGet({ host: '127.0.0.1', port })).body);
 
