@@ -86,6 +86,9 @@ describeSystemd('reload: Type=notify, sockact as the main process', (ctx) => {
     // How systemd 252 went through each reload (docs/systemd-tested.md quotes these).
     console.log(`10 reloads under load: ${how.join(', ')}`);
     expect(how).toHaveLength(10);
+    // Either way systemd saw RELOADING=1: it held the reload job, or read "reloading", until the
+    // new generation's READY=1. Active with the old generation, then the new, would mean not.
+    expect(how.filter((h) => h === 'active, then ready')).toEqual([]);
     // Answers came from more than one generation of the app, the last from the newest.
     expect(new Set([...keepAlive.bodies.keys()]).size).toBeGreaterThan(1);
     const { StatusText } = await sd.show(UNIT, ['StatusText']);
