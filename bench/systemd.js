@@ -22,7 +22,8 @@ function unit(port, { store }) {
     '[Service]',
     'Type=notify',
     'NotifyAccess=main',
-    `ExecStart=${process.execPath} ${sockactBin} ${store ? '--fd-store ' : ''}-l 127.0.0.1:${port} -- ${process.execPath} ${appPath}`,
+    `ExecStart=${process.execPath} ${sockactBin} ${store ? '--fd-store ' : ''}-l 127.0.0.1:${port}` +
+      ` -- ${process.execPath} ${appPath}`,
     'ExecReload=/bin/kill -HUP $MAINPID',
     'KillMode=mixed',
     'TimeoutStopSec=20s',
@@ -135,7 +136,14 @@ async function restartOnce(sd, name, port) {
   await sleep(500);
   const probed = await p.stop();
   const w = await load;
-  return { requests: w.requests, failed: w.failed, errors: w.errors, refused: probed.refused, probed, restartMs: Math.round(restartMs) };
+  return {
+    requests: w.requests,
+    failed: w.failed,
+    errors: w.errors,
+    refused: probed.refused,
+    probed,
+    restartMs: Math.round(restartMs),
+  };
 }
 
 async function restarts(sd, rounds) {
@@ -156,8 +164,16 @@ async function restarts(sd, rounds) {
     rounds,
     nFileDescriptorStore: Number(NFileDescriptorStore),
     summary: {
-      withFdStore: { failed: sum(out.withFdStore, 'failed'), refused: sum(out.withFdStore, 'refused'), requests: sum(out.withFdStore, 'requests') },
-      withoutFdStore: { failed: sum(out.withoutFdStore, 'failed'), refused: sum(out.withoutFdStore, 'refused'), requests: sum(out.withoutFdStore, 'requests') },
+      withFdStore: {
+        failed: sum(out.withFdStore, 'failed'),
+        refused: sum(out.withFdStore, 'refused'),
+        requests: sum(out.withFdStore, 'requests'),
+      },
+      withoutFdStore: {
+        failed: sum(out.withoutFdStore, 'failed'),
+        refused: sum(out.withoutFdStore, 'refused'),
+        requests: sum(out.withoutFdStore, 'requests'),
+      },
     },
     ...out,
   };
@@ -171,7 +187,9 @@ export async function run({ reloadCount = 10, restartRounds = 3 } = {}) {
   const sd = await boot({ tag: 'bench' });
   try {
     return {
-      name: `sockact under systemd ${version}: ${reloadCount} systemctl reloads, and systemctl restart with and without the fd store, under wrk -t2 -c32 keep-alive`,
+      name:
+        `sockact under systemd ${version}: ${reloadCount} systemctl reloads, and systemctl restart with and ` +
+        'without the fd store, under wrk -t2 -c32 keep-alive',
       systemd: Number(version),
       reload: await reloads(sd, reloadCount),
       restart: await restarts(sd, restartRounds),

@@ -163,7 +163,8 @@ export function sweepStale() {
   for (const name of readdirSync(cg2)) {
     if (stale(name) && !pidsIn(join(cg2, name)).length) removeCgroupSync(join(cg2, name), 5);
   }
-  for (const name of readdirSync(tmpdir())) if (stale(name)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  for (const name of readdirSync(tmpdir()))
+    if (stale(name)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
 }
 
 /** The script that runs as the namespaces' first process: private mounts, then exec systemd. */
@@ -209,7 +210,13 @@ function writeBase(base) {
 function outcome(cmd, args, timeout) {
   return new Promise((resolve) => {
     execFile(cmd, args, { encoding: 'utf8', timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : err.killed ? `killed after ${timeout} ms` : String(err.code)) : 0;
+      const code = err
+        ? typeof err.code === 'number'
+          ? err.code
+          : err.killed
+            ? `killed after ${timeout} ms`
+            : String(err.code)
+        : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -245,7 +252,11 @@ export async function boot({ tag = 'test', timeout = 30_000 } = {}) {
     'bash',
     [
       '-c',
-      'echo $$ > "$1/cgroup.procs" && exec setpriv --pdeathsig KILL unshare --pid --fork --kill-child=SIGKILL --mount --uts --ipc --cgroup --mount-proc --propagation private "$2"',
+      [
+        'echo $$ > "$1/cgroup.procs" && exec setpriv --pdeathsig KILL',
+        'unshare --pid --fork --kill-child=SIGKILL --mount --uts --ipc --cgroup',
+        '--mount-proc --propagation private "$2"',
+      ].join(' '),
       'boot',
       cgroup,
       init,
@@ -290,7 +301,8 @@ export class Systemd {
     let state = '';
     const systemdExe = realpathSync(SYSTEMD);
     for (;;) {
-      if (launcher.exitCode !== null || launcher.signalCode !== null) throw new Error(`private systemd: its namespaces' init ended early: ${output()}`);
+      if (launcher.exitCode !== null || launcher.signalCode !== null)
+        throw new Error(`private systemd: its namespaces' init ended early: ${output()}`);
       if (!this.pid) {
         const pid = firstChild(launcher.pid);
         if (pid && exeOf(pid) === systemdExe) {
@@ -302,7 +314,8 @@ export class Systemd {
         state = (await this.exec(['systemctl', 'is-system-running'], 5000)).stdout.trim();
         if (state === 'running' || state === 'degraded') return;
       }
-      if (Date.now() >= deadline) throw new Error(`private systemd did not come up within ${timeout} ms (state '${state}'): ${output()}`);
+      if (Date.now() >= deadline)
+        throw new Error(`private systemd did not come up within ${timeout} ms (state '${state}'): ${output()}`);
       await sleep(50);
     }
   }
@@ -315,7 +328,8 @@ export class Systemd {
   /** `systemctl ARGS`; a non-zero exit rejects with its output. */
   async systemctl(...args) {
     const r = await this.exec(['systemctl', '--no-pager', ...args]);
-    if (r.code !== 0) throw new Error(`systemctl ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+    if (r.code !== 0)
+      throw new Error(`systemctl ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
     return r.stdout;
   }
 
@@ -425,6 +439,7 @@ export function leftoversOf({ ns, cgroup, dir }) {
   }
   if (existsSync(cgroup)) left.push(`cgroup ${cgroup}`);
   if (existsSync(dir)) left.push(`directory ${dir}`);
-  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(dir)) left.push(`a mount of ${dir} in the test's namespace`);
+  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(dir))
+    left.push(`a mount of ${dir} in the test's namespace`);
   return left;
 }

@@ -31,7 +31,8 @@ export const SYSTEMD_VERSION = (() => {
  */
 export function describeSystemd(title: string, body: (ctx: { sd: Systemd }) => void): void {
   if (CANNOT_BOOT && !MUST_BOOT) {
-    describe.skip(`${title} (skipped: cannot boot a private systemd: ${CANNOT_BOOT})`, () => body({} as { sd: Systemd }));
+    describe.skip(`${title} (skipped: cannot boot a private systemd: ${CANNOT_BOOT})`, () =>
+      body({} as { sd: Systemd }));
     return;
   }
   describe(title, () => {
@@ -86,7 +87,9 @@ export function contribUnit(file: string): string {
 export function withPorts(text: string, ports: Record<string, number>): string {
   let out = text;
   for (const [from, to] of Object.entries(ports)) {
-    out = out.replaceAll(`ListenStream=${from}\n`, `ListenStream=127.0.0.1:${to}\n`).replaceAll(` -l ${from},`, ` -l 127.0.0.1:${to},`);
+    out = out
+      .replaceAll(`ListenStream=${from}\n`, `ListenStream=127.0.0.1:${to}\n`)
+      .replaceAll(` -l ${from},`, ` -l 127.0.0.1:${to},`);
   }
   return out;
 }
@@ -103,7 +106,14 @@ export function freePort(): Promise<number> {
 }
 
 /** Poll a unit's properties until `check` holds; the error shows the last values seen. */
-export async function waitShow(sd: Systemd, unit: string, props: string[], check: (v: Record<string, string>) => boolean, what: string, timeout = 20_000) {
+export async function waitShow(
+  sd: Systemd,
+  unit: string,
+  props: string[],
+  check: (v: Record<string, string>) => boolean,
+  what: string,
+  timeout = 20_000,
+) {
   let last: Record<string, string> = {};
   await waitUntil(
     `${unit}: ${what}`,
@@ -117,7 +127,12 @@ export async function waitShow(sd: Systemd, unit: string, props: string[], check
 }
 
 /** Poll a unit's journal until `re` matches `count` times; the match. The error shows the journal. */
-export async function waitJournal(sd: Systemd, unit: string, re: RegExp, { count = 1, timeout = 20_000 } = {}): Promise<RegExpMatchArray> {
+export async function waitJournal(
+  sd: Systemd,
+  unit: string,
+  re: RegExp,
+  { count = 1, timeout = 20_000 } = {},
+): Promise<RegExpMatchArray> {
   let text = '';
   const all = new RegExp(re.source, `${re.flags.replace('g', '')}g`);
   await waitUntil(
@@ -140,7 +155,13 @@ export async function mainPid(sd: Systemd, unit: string): Promise<{ ns: number; 
 /** Wait until `unit` is active with a main pid and sockact's "ready" in its journal; the main pid. */
 export async function startedReady(sd: Systemd, unit: string) {
   await sd.systemctl('start', unit);
-  await waitShow(sd, unit, ['ActiveState', 'MainPID'], (v) => v.ActiveState === 'active' && v.MainPID !== '0', 'active with a main pid');
+  await waitShow(
+    sd,
+    unit,
+    ['ActiveState', 'MainPID'],
+    (v) => v.ActiveState === 'active' && v.MainPID !== '0',
+    'active with a main pid',
+  );
   return mainPid(sd, unit);
 }
 

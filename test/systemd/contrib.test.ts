@@ -9,7 +9,17 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { httpGet } from '../_support/http.js';
 import { sockactOutcome, tempDir } from '../_support/launcher.js';
-import { contribUnit, describeSystemd, withPorts, freePort, startedReady, type Systemd, unitsPerTest, waitJournal, waitShow } from '../_support/systemd.js';
+import {
+  contribUnit,
+  describeSystemd,
+  withPorts,
+  freePort,
+  startedReady,
+  type Systemd,
+  unitsPerTest,
+  waitJournal,
+  waitShow,
+} from '../_support/systemd.js';
 import { root } from '../_support/units.js';
 
 /** The pid "hello from pid N" names: a pid of the private systemd's namespace, as MainPID= is. */
@@ -25,7 +35,8 @@ async function verify(sd: Systemd, names: string[]): Promise<string> {
 /** Every unit in `files` loaded by systemd with no error, and verify silent about them. */
 async function loadedClean(sd: Systemd, files: Record<string, string>) {
   const names = Object.keys(files).filter((f) => /\.(service|socket)$/.test(f) && !f.includes('@.'));
-  for (const n of names) expect(await sd.show(n, ['LoadState', 'LoadError']), n).toEqual({ LoadState: 'loaded', LoadError: '' });
+  for (const n of names)
+    expect(await sd.show(n, ['LoadState', 'LoadError']), n).toEqual({ LoadState: 'loaded', LoadError: '' });
   expect(
     await verify(
       sd,
@@ -78,7 +89,7 @@ async function sockactLife(sd: Systemd, unit: string, port: number, admin?: stri
 describeSystemd('contrib/systemd under a running systemd', (ctx) => {
   const units = unitsPerTest(ctx);
 
-  it('(a) hello.socket + hello.service (+ sandbox drop-in): socket-activated on the first request, restarted with nothing refused, stopped cleanly', async () => {
+  it('(a) hello.socket + hello.service + drop-in: activated by a request, restarted, nothing refused', async () => {
     const { sd } = ctx;
     const port = await freePort();
     const files = contribSet(['hello.socket', 'hello.service'], { 8080: port });
@@ -87,7 +98,13 @@ describeSystemd('contrib/systemd under a running systemd', (ctx) => {
     await sd.systemctl('start', 'hello.socket');
     expect((await sd.show('hello.service', ['ActiveState'])).ActiveState).toBe('inactive');
     const first = await hello(port);
-    await waitShow(sd, 'hello.service', ['ActiveState', 'SubState'], (v) => v.SubState === 'running', 'running after READY=1');
+    await waitShow(
+      sd,
+      'hello.service',
+      ['ActiveState', 'SubState'],
+      (v) => v.SubState === 'running',
+      'running after READY=1',
+    );
     const { MainPID, User } = await sd.show('hello.service', ['MainPID', 'User']);
     // The app says its pid as it sees it: the namespace's, as MainPID= is.
     expect(Number(MainPID)).toBe(first);
@@ -106,7 +123,7 @@ describeSystemd('contrib/systemd under a running systemd', (ctx) => {
     expect(await sd.pidsOf('hello.service')).toEqual([]);
   });
 
-  it('(b) sockact-hello.service: sockact is MainPID throughout, serves TCP and /run/hello/admin.sock, reloads, stops', async () => {
+  it('(b) sockact-hello.service: MainPID is sockact throughout; TCP and admin.sock; reload; stop', async () => {
     const { sd } = ctx;
     const port = await freePort();
     const files = contribSet(['sockact-hello.service'], { 8080: port });
@@ -115,10 +132,13 @@ describeSystemd('contrib/systemd under a running systemd', (ctx) => {
     await sockactLife(sd, 'sockact-hello.service', port, '/run/hello/admin.sock');
   });
 
-  it('(c) sockact-inherit{,-web,-admin}: the .socket units hold the sockets, sockact passes them on by name, reloads, stops', async () => {
+  it('(c) sockact-inherit: .socket units hold the sockets, passed on by name; reload; stop', async () => {
     const { sd } = ctx;
     const port = await freePort();
-    const files = contribSet(['sockact-inherit-web.socket', 'sockact-inherit-admin.socket', 'sockact-inherit.service'], { 8082: port });
+    const files = contribSet(
+      ['sockact-inherit-web.socket', 'sockact-inherit-admin.socket', 'sockact-inherit.service'],
+      { 8082: port },
+    );
     await units.install(files);
     await loadedClean(sd, files);
     await sd.systemctl('start', 'sockact-inherit-web.socket', 'sockact-inherit-admin.socket');
@@ -132,7 +152,10 @@ describeSystemd('contrib/systemd under a running systemd', (ctx) => {
     const { sd } = ctx;
     const port = await freePort();
     const files = contribSet(['hello-accept.socket', 'hello-accept@.service'], { 8081: port });
-    files['hello-accept.socket'] = files['hello-accept.socket']!.replace('ListenStream=127.0.0.1:8081', `ListenStream=127.0.0.1:${port}`);
+    files['hello-accept.socket'] = files['hello-accept.socket']!.replace(
+      'ListenStream=127.0.0.1:8081',
+      `ListenStream=127.0.0.1:${port}`,
+    );
     await units.install(files);
     await loadedClean(sd, files);
     await sd.systemctl('start', 'hello-accept.socket');
@@ -156,16 +179,25 @@ describeSystemd('contrib/systemd under a running systemd', (ctx) => {
     const first = await startedReady(sd, 'sockact-takeover.service');
     const before = await hello(p2);
     await sd.systemctl('reload', 'sockact-takeover.service');
-    await waitShow(sd, 'sockact-takeover.service', ['MainPID'], (v) => v.MainPID !== String(first.ns) && v.MainPID !== '0', 'a new MainPID');
+    await waitShow(
+      sd,
+      'sockact-takeover.service',
+      ['MainPID'],
+      (v) => v.MainPID !== String(first.ns) && v.MainPID !== '0',
+      'a new MainPID',
+    );
     await waitJournal(sd, 'sockact-takeover.service', /hand-off done/);
     expect(await hello(p2)).not.toBe(before);
     await sd.systemctl('stop', 'sockact-takeover.service');
-    expect(await sd.show('sockact-takeover.service', ['ActiveState', 'Result'])).toEqual({ ActiveState: 'inactive', Result: 'success' });
+    expect(await sd.show('sockact-takeover.service', ['ActiveState', 'Result'])).toEqual({
+      ActiveState: 'inactive',
+      Result: 'success',
+    });
     expect(await sd.pidsOf('sockact-takeover.service')).toEqual([]);
   });
 
   for (const shape of ['direct', 'sockact'] as const) {
-    it(`sockact unit --shape ${shape} --out /etc/systemd/system: the units it writes load, verify clean, start, serve and stop`, async () => {
+    it(`sockact unit --shape ${shape} --out: loads, verifies clean, starts, serves, stops`, async () => {
       const { sd } = ctx;
       const port = await freePort();
       const name = `gen-${shape}`;
@@ -189,7 +221,9 @@ describeSystemd('contrib/systemd under a running systemd', (ctx) => {
         ]);
         expect(r.code, r.stderr).toBe(0);
         const files = Object.fromEntries(readdirSync(out).map((f) => [f, readFileSync(join(out, f), 'utf8')]));
-        expect(Object.keys(files).sort()).toEqual(shape === 'direct' ? [`${name}.service`, `${name}.socket`] : [`${name}.service`]);
+        expect(Object.keys(files).sort()).toEqual(
+          shape === 'direct' ? [`${name}.service`, `${name}.socket`] : [`${name}.service`],
+        );
         await units.install(files);
         await loadedClean(sd, files);
         // What the README tells a user: enable --now the socket (direct) or the service (sockact).

@@ -10,8 +10,10 @@ import { CANNOT_BOOT, describeSystemd, MUST_BOOT, unitsPerTest } from '../_suppo
 import { boot, leftoversOf, sweepStale } from '../_support/systemd-ns.js';
 import { waitUntil } from '../_support/wait.js';
 
+const WHY = CANNOT_BOOT ? `cannot: ${CANNOT_BOOT}` : 'it can';
+
 describe('where the private systemd can run', () => {
-  it(`boots here, or the machine lacks something; in CI as root it must boot (${CANNOT_BOOT ? `cannot: ${CANNOT_BOOT}` : 'it can'})`, () => {
+  it(`boots here unless the machine lacks something; in CI as root it must (${WHY})`, () => {
     if (MUST_BOOT) expect(CANNOT_BOOT).toBeUndefined();
     // Elsewhere a skip is allowed, but only with a reason a reader can act on.
     else if (CANNOT_BOOT) expect(CANNOT_BOOT).toMatch(/^(not root|not Linux|no )/);
@@ -37,7 +39,10 @@ describeSystemd('harness: a private systemd', (ctx) => {
   it('stop() leaves no process, namespace, cgroup, mount or directory, even with units running', async () => {
     const other = await boot({ tag: 'harness-stop' });
     try {
-      other.writeUnit('tree.service', '[Service]\nExecStart=/bin/sh -c "sleep 600 & sleep 600 & wait"\nPrivateTmp=yes\n');
+      other.writeUnit(
+        'tree.service',
+        '[Service]\nExecStart=/bin/sh -c "sleep 600 & sleep 600 & wait"\nPrivateTmp=yes\n',
+      );
       await other.daemonReload();
       await other.systemctl('start', 'tree.service');
       expect((await other.pidsOf('tree.service')).length).toBe(3);
@@ -48,7 +53,7 @@ describeSystemd('harness: a private systemd', (ctx) => {
     expect(other.leftovers()).toEqual([]);
   });
 
-  it('dies with the process that booted it (a killed test worker); the next boot removes its cgroup and directory', async () => {
+  it('dies with the process that booted it; the next boot sweeps its cgroup and directory', async () => {
     const script = `
       import { boot } from ${JSON.stringify(join(ROOT, 'test/_support/systemd-ns.js'))};
       const sd = await boot({ tag: 'harness-orphan' });
@@ -57,17 +62,25 @@ describeSystemd('harness: a private systemd', (ctx) => {
       await sd.systemctl('start', 's.service');
       console.log(JSON.stringify({ ns: sd.ns, cgroup: sd.cgroup, dir: sd.dir }));
       setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const line = await new Promise<string>((resolve, reject) => {
       child.stdout!.setEncoding('utf8').once('data', resolve);
-      child.once('exit', (code) => reject(new Error(`the booting process ended (${code}) before it said what it booted`)));
+      child.once('exit', (code) =>
+        reject(new Error(`the booting process ended (${code}) before it said what it booted`)),
+      );
     });
     const booted = JSON.parse(line);
     expect(leftoversOf(booted).some((l) => l.includes('pid namespace'))).toBe(true);
     child.kill('SIGKILL');
-    await waitUntil('every process of the orphaned instance gone', () => !leftoversOf(booted).some((l) => /namespace/.test(l)), {
-      seen: () => leftoversOf(booted).join('; '),
-    });
+    await waitUntil(
+      'every process of the orphaned instance gone',
+      () => !leftoversOf(booted).some((l) => /namespace/.test(l)),
+      {
+        seen: () => leftoversOf(booted).join('; '),
+      },
+    );
     sweepStale();
     expect(leftoversOf(booted)).toEqual([]);
   });

@@ -7,7 +7,17 @@ import dgram from 'node:dgram';
 import { statSync } from 'node:fs';
 import { expect } from 'vitest';
 import { httpGet } from '../_support/http.js';
-import { APP, describeSystemd, freePort, helloPid, it, sockactService, unitsPerTest, waitJournal, waitShow } from '../_support/systemd.js';
+import {
+  APP,
+  describeSystemd,
+  freePort,
+  helloPid,
+  it,
+  sockactService,
+  unitsPerTest,
+  waitJournal,
+  waitShow,
+} from '../_support/systemd.js';
 
 /** One datagram to 127.0.0.1:`port` and the first answer. */
 function udpExchange(port: number, text: string): Promise<string> {
@@ -32,7 +42,7 @@ const socketUnit = (listen: string, name: string, extra: string[] = []) =>
 describeSystemd('sockets: .socket units through sockact to the program', (ctx) => {
   const units = unitsPerTest(ctx);
 
-  it('two named ListenStream=, a ListenDatagram= and a UNIX path with SocketMode=0600 reach the app by name, and each serves', async () => {
+  it('ListenStream= x2 named, ListenDatagram=, a path with SocketMode=0600: by name, each serves', async () => {
     const { sd } = ctx;
     const [web, admin, udp] = [await freePort(), await freePort(), await freePort()];
     await units.install({
@@ -44,11 +54,21 @@ describeSystemd('sockets: .socket units through sockact to the program', (ctx) =
         'Sockets=sockets-web.socket sockets-admin.socket sockets-udp.socket sockets-unix.socket',
       ]),
     });
-    await sd.systemctl('start', 'sockets-web.socket', 'sockets-admin.socket', 'sockets-udp.socket', 'sockets-unix.socket');
+    await sd.systemctl(
+      'start',
+      'sockets-web.socket',
+      'sockets-admin.socket',
+      'sockets-udp.socket',
+      'sockets-unix.socket',
+    );
     // The socket file as systemd made it: the mode SocketMode= says, root's.
     const path = `/proc/${sd.pid}/root/run/sockets-test/app.sock`;
     const st = statSync(path);
-    expect({ socket: st.isSocket(), mode: (st.mode & 0o777).toString(8), uid: st.uid }).toEqual({ socket: true, mode: '600', uid: 0 });
+    expect({ socket: st.isSocket(), mode: (st.mode & 0o777).toString(8), uid: st.uid }).toEqual({
+      socket: true,
+      mode: '600',
+      uid: 0,
+    });
     await sd.systemctl('start', 'sockets.service');
     await waitShow(sd, 'sockets.service', ['ActiveState'], (v) => v.ActiveState === 'active', 'active');
     const journal = await waitJournal(sd, 'sockets.service', /app: pid (\d+) fd \d+ \(unix\)/);
@@ -78,7 +98,7 @@ describeSystemd('sockets: .socket units through sockact to the program', (ctx) =
     expect(helloPid((await httpGet({ socketPath: path })).body)).toBe(next);
   }, 60_000);
 
-  it('Accept=yes: each connection is an instance of the template, an app that takes its connection through the package', async () => {
+  it('Accept=yes: one template instance per connection, each taking it through the package', async () => {
     const { sd } = ctx;
     const port = await freePort();
     await units.install({

@@ -5,7 +5,17 @@
 // that arrives in the middle of a reload. The app (test/systemd/fixtures/app.mjs) reports a second
 // SIGTERM instead of dying of it.
 import { expect } from 'vitest';
-import { APP, describeSystemd, freePort, it, sockactService, startedReady, unitsPerTest, waitJournal, waitShow } from '../_support/systemd.js';
+import {
+  APP,
+  describeSystemd,
+  freePort,
+  it,
+  sockactService,
+  startedReady,
+  unitsPerTest,
+  waitJournal,
+  waitShow,
+} from '../_support/systemd.js';
 
 describeSystemd('stop: systemctl stop of a sockact service', (ctx) => {
   const units = unitsPerTest(ctx);
@@ -16,7 +26,13 @@ describeSystemd('stop: systemctl stop of a sockact service', (ctx) => {
       const unit = `stop-${mode}.service`;
       const port = await freePort();
       const args = `--stop-timeout 5s -l 127.0.0.1:${port},name=web -- ${process.execPath} ${APP}`;
-      await units.install({ [unit]: sockactService(args, [`KillMode=${mode}`, 'TimeoutStopSec=15s', 'Environment=HELPERS=1 SLOW_STOP_MS=500']) });
+      await units.install({
+        [unit]: sockactService(args, [
+          `KillMode=${mode}`,
+          'TimeoutStopSec=15s',
+          'Environment=HELPERS=1 SLOW_STOP_MS=500',
+        ]),
+      });
       await startedReady(sd, unit);
       // sockact, the app, its two sleep helpers.
       await waitShow(sd, unit, ['TasksCurrent'], () => true, 'tasks');
@@ -41,11 +57,13 @@ describeSystemd('stop: systemctl stop of a sockact service', (ctx) => {
     }, 60_000);
   }
 
-  it('a stop during a reload: the unit stops, the new generation and the old are both gone, nothing left in the cgroup', async () => {
+  it('a stop during a reload: unit stopped, both generations gone, cgroup empty', async () => {
     const { sd } = ctx;
     const unit = 'stop-reloading.service';
     const port = await freePort();
-    await units.install({ [unit]: sockactService(`-l 127.0.0.1:${port},name=web -- ${process.execPath} ${APP}`, ['TimeoutStopSec=15s']) });
+    await units.install({
+      [unit]: sockactService(`-l 127.0.0.1:${port},name=web -- ${process.execPath} ${APP}`, ['TimeoutStopSec=15s']),
+    });
     await startedReady(sd, unit);
     await sd.systemctl('reload', '--no-block', unit);
     await waitJournal(sd, unit, /started .* as pid \d+/, { count: 2 });

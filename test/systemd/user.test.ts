@@ -6,16 +6,28 @@
 import { readFileSync, statSync } from 'node:fs';
 import { expect } from 'vitest';
 import { httpGet } from '../_support/http.js';
-import { APP, describeSystemd, freePort, helloPid, it, SOCKACT_CMD, sockactService, startedReady, unitsPerTest, waitJournal } from '../_support/systemd.js';
+import {
+  APP,
+  describeSystemd,
+  freePort,
+  helloPid,
+  it,
+  SOCKACT_CMD,
+  sockactService,
+  startedReady,
+  unitsPerTest,
+  waitJournal,
+} from '../_support/systemd.js';
 
-const idOf = (file: string, name: string) => Number(new RegExp(`^${name}:[^:]*:(\\d+):`, 'm').exec(readFileSync(file, 'utf8'))?.[1]);
+const idOf = (file: string, name: string) =>
+  Number(new RegExp(`^${name}:[^:]*:(\\d+):`, 'm').exec(readFileSync(file, 'utf8'))?.[1]);
 const NOBODY = idOf('/etc/passwd', 'nobody');
 const NOGROUP = idOf('/etc/group', 'nogroup');
 
 describeSystemd('user: --user and RuntimeDirectory=', (ctx) => {
   const units = unitsPerTest(ctx);
 
-  it('children run as the user, the UNIX socket has the owner and mode the unit says, the control socket is in /run/sockact', async () => {
+  it('children run as the user; socket owner and mode as the unit says; control socket in /run/sockact', async () => {
     const { sd } = ctx;
     const unit = 'user-app.service';
     const port = await freePort();
@@ -41,7 +53,8 @@ describeSystemd('user: --user and RuntimeDirectory=', (ctx) => {
     });
     // The app, as systemd numbers it, runs as nobody; sockact, the main process, as root.
     const app = helloPid((await httpGet({ host: '127.0.0.1', port })).body);
-    const uid = (pid: number) => Number(/^Uid:\t(\d+)/m.exec(readFileSync(`/proc/${sd.hostPid(pid)}/status`, 'utf8'))?.[1]);
+    const uid = (pid: number) =>
+      Number(/^Uid:\t(\d+)/m.exec(readFileSync(`/proc/${sd.hostPid(pid)}/status`, 'utf8'))?.[1]);
     expect(uid(app)).toBe(NOBODY);
     expect(uid(main.ns)).toBe(0);
     expect(helloPid((await httpGet({ socketPath: `${root}/run/user-app/app.sock` })).body)).toBe(app);
