@@ -86,7 +86,7 @@ describeSystemd('reload: Type=notify, sockact as the main process', (ctx) => {
     })();
     const [keepAlive, close] = await Promise.all([
       loadDuring(port, 8, () => reloads, { max: 20_000 }),
-      loadDuring(port, 4, () => reloads, { max: 20_000, headers: { connection: 'close' } }),
+      loadDuring(port, 4, () => reloads, { max: 20_000, keepAlive: false }),
     ]);
     expect(ok(keepAlive)).toEqual({ ok: true, failed: [] });
     expect(ok(close)).toEqual({ ok: true, failed: [] });
