@@ -28,6 +28,8 @@ export interface UnitMapping {
   passed?: boolean;
   /** No unit can say it (the option is not in `commands`' unit): why. */
   refused?: string;
+  /** How --shape direct says it when that takes more than one directive (for --help and docs/cli.md). */
+  says?: string;
 }
 
 export interface OptionRow {
@@ -260,7 +262,7 @@ const ROWS: readonly OptionRow[] = [
     group: 'Supervisor',
     commands: both,
     supervised: true,
-    unit: { passed: true },
+    unit: { passed: true, says: 'notify: Type=notify; TIME: Type=exec and ExecStartPost=/bin/sleep TIME; auto: refused' },
     help: 'When a child counts as ready: auto (READY=1 once the program has spoken sd_notify; until then, as soon as it is seen waiting for connections on its sockets, or after 3s alive when that cannot be seen), notify (READY=1 only), or a TIME it must stay alive',
     default: 'auto',
   },
@@ -312,7 +314,7 @@ const ROWS: readonly OptionRow[] = [
     group: 'Supervisor',
     commands: both,
     supervised: true,
-    unit: { passed: true },
+    unit: { passed: true, says: 'ExecReload=/bin/kill -s SIG $MAINPID (ReloadSignal= with --notify-reload)' },
     help: 'On reload, send SIG to the program (which reloads itself) instead of starting a new generation',
   },
   {

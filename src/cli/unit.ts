@@ -321,6 +321,7 @@ export function generateUnits(p: UnitPlan): UnitFile[] {
 export function unitHelp(o: OptionDef): string {
   const u = o.unit;
   if (u?.directive) return `${o.describe}. --shape direct: ${u.directive}=`;
+  if (u?.says) return `${o.describe}. --shape direct: ${u.says}`;
   if (u?.directRefused && u.passed) return `${o.describe}. --shape sockact only`;
   return o.describe;
 }
