@@ -8,7 +8,7 @@ import { parseCommandLine, readValue, type RunConfig } from '../../src/cli/parse
 import { DEFAULT_MAX_CONNECTIONS } from '../../src/launch/accept.js';
 import { UsageError } from '../../src/launch/errors.js';
 import { DEFAULTS } from '../../src/supervise/supervisor.js';
-import { sockact } from '../_support/launcher.js';
+import { perTest, sockact } from '../_support/launcher.js';
 
 function config(argv: string[]): RunConfig {
   const cmd = parseCommandLine(argv);
@@ -25,6 +25,8 @@ function usageError(argv: string[]): string {
   }
   throw new Error(`no usage error for ${JSON.stringify(argv)}`);
 }
+
+const { defer } = perTest();
 
 const numeric = OPTIONS.filter((o) => o.type === 'count' || o.type === 'duration' || o.type === 'readiness');
 /** The words before an option that make a valid command line for it (max-connections needs -a). */
@@ -115,7 +117,8 @@ describe('ranges', () => {
 
   it('a value out of range is one line and exit 2, before anything is bound', async () => {
     const r = sockact(['--workers', '99999999', '-l', '127.0.0.1:0', 'true']);
-    expect(await r.exited).toEqual({ code: 2, signal: null });
+    defer(() => r.child.kill('SIGKILL')); // a sockact that took the value would grow without end
+    expect(await r.ended('its usage error')).toEqual({ code: 2, signal: null });
     expect(r.stderr).toBe("sockact: --workers '99999999': at most 1024 (one process each)\nTry 'sockact --help' for more information.\n");
   });
 });
