@@ -194,7 +194,7 @@ export class Given {
     return text === undefined ? undefined : (readValue(this.row(name), text) as T);
   }
 
-  /** The options given, in table order. */
+  /** The options given, in the order they first appear on the command line. */
   get rows(): OptionDef[] {
     return [...this.words.keys()];
   }
