@@ -211,7 +211,6 @@ const ROWS: readonly OptionRow[] = [
     unit: { directive: 'RestartSec', passed: true },
     help: 'Wait this long before a restart, doubling on each failure in a row',
     default: '100ms',
-    defaultNote: 'a unit with --shape direct restarts after a fixed RestartSec=',
   },
   {
     name: 'restart-delay-max',
@@ -556,6 +555,13 @@ export const ALL_OPTIONS: readonly OptionDef[] = ROWS.map(withHelp);
 /** The options a command takes, in table order. */
 export function optionsOf(command: CommandName): OptionDef[] {
   return ALL_OPTIONS.filter((o) => o.commands.includes(command));
+}
+
+/** The range of a numeric option as --help and docs/cli.md write it: "1 to 1024", "up to 2147483.647s". */
+export function rangeText(o: OptionRow): string | undefined {
+  if (o.type === 'count') return `${o.min ?? 1} to ${o.max}`;
+  if (o.type !== 'duration' && o.type !== 'readiness') return undefined;
+  return `up to ${o.max! / 1000}s`;
 }
 
 /** The launch options: `sockact [options] [--] PROGRAM`. */

@@ -1,4 +1,4 @@
-import { ALL_OPTIONS, EPILOGUE, EXAMPLES, optionsOf, type OptionDef } from './options.js';
+import { ALL_OPTIONS, EPILOGUE, EXAMPLES, optionsOf, rangeText, type OptionDef } from './options.js';
 import { UNIT_EPILOGUE } from './unit.js';
 
 /*
@@ -26,12 +26,10 @@ function values(o: OptionDef): string {
   const repeat = o.kind === 'repeatable' ? 'repeatable' : '';
   const parts: string[] = [];
   if (o.type === 'choice') parts.push(o.choices!.join(', '));
-  if (o.type === 'count') parts.push(`${o.min ?? 1} to ${o.max}`);
-  if (o.type === 'duration' || o.type === 'readiness') {
-    const upTo = `a time span up to ${o.max! / 1000}s`;
-    parts.push(o.type === 'readiness' ? `auto, notify or ${upTo}` : upTo);
-    if (o.off) parts.push('0 or infinity: off');
-  }
+  const range = rangeText(o);
+  if (o.type === 'readiness') parts.push('auto, notify or a time span');
+  else if (o.type === 'duration') parts.push('a time span');
+  if (range) parts.push(range);
   if (o.type === 'signal') parts.push('a signal name (SIGTERM, TERM), not SIGKILL or SIGSTOP');
   if (o.type === 'mode') parts.push('an octal mode');
   if (repeat) parts.push(repeat);

@@ -18,7 +18,7 @@ import {
   type UnitFile,
   type UnitSocket,
 } from '../protocol/unit-file.js';
-import { optionsOf, type OptionDef, type OptionRow } from './options.js';
+import { optionsOf, rangeText, type OptionDef, type OptionRow } from './options.js';
 import { type Given, parseCommandLine, readValue, type RunConfig } from './parse.js';
 
 /*
@@ -320,10 +320,12 @@ export function generateUnits(p: UnitPlan): UnitFile[] {
 /** What `sockact unit` makes of an option, after its help: "--shape direct: Restart=", "--shape sockact only". */
 export function unitHelp(o: OptionDef): string {
   const u = o.unit;
-  if (u?.directive) return `${o.describe}. --shape direct: ${u.directive}=`;
-  if (u?.says) return `${o.describe}. --shape direct: ${u.says}`;
-  if (u?.directRefused && u.passed) return `${o.describe}. --shape sockact only`;
-  return o.describe;
+  const range = rangeText(o);
+  const text = range ? `${o.describe} [${range}]` : o.describe;
+  if (u?.directive) return `${text}. --shape direct: ${u.directive}=`;
+  if (u?.says) return `${text}. --shape direct: ${u.says}`;
+  if (u?.directRefused && u.passed) return `${text}. --shape sockact only`;
+  return text;
 }
 
 async function helpText(): Promise<string> {
