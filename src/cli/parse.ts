@@ -84,9 +84,10 @@ function keyMap(defs: readonly OptionDef[]): Map<string, OptionDef> {
  * The words each command's parser knows. `sockact unit` also knows the launch options it refuses,
  * so that they are refused with the reason (UnitMapping.refused) rather than as unknown.
  */
-const KEYS: Record<'launch' | 'unit', Map<string, OptionDef>> = {
+const KEYS: Record<'launch' | 'unit' | 'control', Map<string, OptionDef>> = {
   launch: keyMap(OPTIONS),
   unit: keyMap([...optionsOf('unit'), ...OPTIONS]),
+  control: keyMap(optionsOf('control')),
 };
 
 /** How an option is written in messages: -l for the ones systemd-socket-activate abbreviates too. */
@@ -438,4 +439,17 @@ export function parseCommandLine(argv: readonly string[], command: 'launch' | 'u
   if (group !== undefined) config.group = group;
   daemonOptions(given, config);
   return { kind: 'run', config, given };
+}
+
+/**
+ * The options of `sockact status|reload|stop` (after the subcommand's word): --control PATH or
+ * --name NAME, read through the same table and getopt rules as the launcher's. Nothing else may
+ * follow: these commands take no PROGRAM.
+ */
+export function parseControlOptions(argv: readonly string[]): { control?: string; name?: string } {
+  const { given, rest } = parseOptions(argv, KEYS.control);
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${quote(rest[0]!)}`, { value: rest[0]! });
+  const control = given.single('control');
+  const name = given.single('name');
+  return { ...(control !== undefined ? { control } : {}), ...(name !== undefined ? { name } : {}) };
 }

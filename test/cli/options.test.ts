@@ -4,7 +4,7 @@
 // defaults --help prints are the supervisor's own.
 import { describe, expect, it } from 'vitest';
 import { ALL_OPTIONS, LONGEST_TIMER_MS, OPTIONS, optionsOf, type CommandName } from '../../src/cli/options.js';
-import { parseCommandLine, readValue, type RunConfig } from '../../src/cli/parse.js';
+import { parseCommandLine, parseControlOptions, readValue, type RunConfig } from '../../src/cli/parse.js';
 import { DEFAULT_MAX_CONNECTIONS } from '../../src/launch/accept.js';
 import { UsageError } from '../../src/launch/errors.js';
 import { DEFAULTS } from '../../src/supervise/supervisor.js';
@@ -120,5 +120,32 @@ describe('ranges', () => {
     defer(() => r.child.kill('SIGKILL')); // a sockact that took the value would grow without end
     expect(await r.ended('its usage error')).toEqual({ code: 2, signal: null });
     expect(r.stderr).toBe("sockact: --workers '99999999': at most 1024 (one process each)\nTry 'sockact --help' for more information.\n");
+  });
+});
+
+describe('sockact status|reload|stop: --control and --name from the same table', () => {
+  it.each<[string[], { control?: string; name?: string }]>([
+    [[], {}],
+    [['--name', 'web'], { name: 'web' }],
+    [['--control=/run/x.sock'], { control: '/run/x.sock' }],
+    // getopt_long's abbreviations, as for the launcher.
+    [['--na', 'web', '--cont', '/run/x.sock'], { name: 'web', control: '/run/x.sock' }],
+  ])('%j', (argv, expected) => {
+    expect(parseControlOptions(argv)).toEqual(expected);
+  });
+
+  it.each<[string[], string]>([
+    [['--workers', '2'], 'unknown option --workers'],
+    [['--name'], '--name needs a value'],
+    [['--name', 'a', '--name', 'b'], "--name is given more than once ('a', 'b')"],
+    [['web'], "unexpected argument 'web'"],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseControlOptions(argv)).toThrow(message);
+  });
+
+  it('says so in one line, exit 2', async () => {
+    const r = sockact(['status', '--bogus']);
+    expect(await r.ended('its usage error')).toEqual({ code: 2, signal: null });
+    expect(r.stderr).toBe('sockact: unknown option --bogus: sockact status|reload|stop [--control PATH | --name NAME]\n');
   });
 });
