@@ -7,9 +7,9 @@ import { UNIT_EPILOGUE } from './unit.js';
  * Pure text: the same table gives --help, the parser's checks and `sockact unit`'s mapping.
  */
 
-/** A table cell: pipes escaped (GitHub's rule, inside code spans too), no line breaks. */
+/** A table cell: pipes escaped (GitHub's rule, inside code spans too), no HTML tags, no line breaks. */
 function cell(text: string): string {
-  return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+  return text.replaceAll('|', '\\|').replaceAll('<', '&lt;').replaceAll('\n', ' ');
 }
 
 /** `-l, --listen ADDR`, `--restart POLICY`. */
