@@ -137,6 +137,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
         spawn: (req, events) =>
           real.spawn(req, {
             notify: events.notify,
+            gone: events.gone,
             exit: (status) => {
               // Once sockact is stopping (a signal), children end because they were told to.
               if (takeover === 'pending' && sup.phase === 'starting') {
@@ -152,11 +153,12 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     : real;
   const sup = new Supervisor(opts, seam, realClock, o.log, upstream);
 
-  const handlers: [string, () => void][] = [];
+  // The handlers stay until the process ends: removing the last one restores the signal's default
+  // action, and a SIGHUP that came after the last child's end would kill sockact (exit 129). Once
+  // stopping, a reload is refused and a stop is the second one (supervisor.ts).
   const on = (signal: string, h: () => void) => {
     try {
       process.on(signal as NodeJS.Signals, h);
-      handlers.push([signal, h]);
     } catch {
       // not a signal this platform lets Node handle
     }
@@ -177,7 +179,6 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   let control: ControlServer | undefined;
   let watcher: Watcher | undefined;
   const release = () => {
-    for (const [s, h] of handlers) process.off(s as NodeJS.Signals, h);
     watcher?.close();
     control?.close();
     receiver.close();
@@ -188,7 +189,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
     takeover = 'failed';
     failure = reason;
     o.takeover!.abandon();
-    sup.stop();
+    sup.stop(undefined, false);
   }
 
   /**
