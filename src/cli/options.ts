@@ -85,7 +85,7 @@ export const OPTIONS: readonly OptionDef[] = [
     kind: 'value',
     arg: 'TIME',
     group: 'Supervisor',
-    describe: 'Wait this long before a restart, doubling on each failure in a row (default 100ms)',
+    describe: 'Wait before a restart, doubling on each failure in a row; a clean exit starts over (default 100ms)',
   },
   { name: 'restart-delay-max', kind: 'value', arg: 'TIME', group: 'Supervisor', describe: 'The longest restart delay (default 10s)' },
   {
