@@ -14,7 +14,7 @@ const READY_TIMEOUT = 2000;
 /** How long a child that drains takes to exit after its stop signal. */
 const DRAIN_MS = 300;
 /** Sequences per run, and the steps each may take: see BENCHMARKS.md, "Supervisor property tests". */
-const RUNS = Number(process.env.SUPERVISOR_PROPERTY_RUNS ?? 300);
+const RUNS = Number(process.env.SUPERVISOR_PROPERTY_RUNS ?? 500);
 const MAX_STEPS = 40;
 
 type Behaviour = 'dies' | 'drains' | 'ignores';
@@ -82,7 +82,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
     })
     .map(({ watchdog, ...o }) => ({ ...o, ...(watchdog !== undefined ? { watchdog } : {}) }) as Partial<SupervisorOptions>),
   behaviours: fc.array(fc.constantFrom<Behaviour>('dies', 'drains', 'ignores'), { minLength: 1, maxLength: 4 }),
-  actions: fc.array(action, { maxLength: MAX_STEPS }),
+  actions: fc.array(action, { maxLength: MAX_STEPS, size: 'max' }),
 });
 
 const reach = { sequences: 0, steps: 0, longest: 0 };
