@@ -407,7 +407,7 @@ export class Supervisor {
   /**
    * The stop signal, then SIGKILL after the stop timeout. A child stopping already (a retiring
    * generation draining, a missed watchdog) keeps the time it was given: asking it again is not a
-   * second stop (systemd, too, lets a unit's stop job wait on a deactivating unit).
+   * second stop.
    */
   #stopWorker(w: Worker, signal: string): void {
     if (w.state === 'exited' || w.state === 'stopping') return;
