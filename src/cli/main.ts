@@ -171,10 +171,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
     throw new UsageError(`--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`);
   }
   if (c.inetd && total !== 1) throw new UsageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
-  if (c.accept) {
-    const bad = inherited.find((d) => !(d.kind === 'socket' && d.listening && d.type !== 'dgram'));
-    if (bad) throw new UsageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
-  }
+  if (c.accept) checkAcceptable(inherited);
 
   const base: SpawnActivatedOptions = { program: c.program, args: c.args, fds: [], setenv, ...restored() };
   if (user) base.uid = user.uid;
@@ -185,11 +182,9 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   try {
     const passed = socketsToPass(c, inherited, bound);
     passed.forEach((p, i) => {
-      const named = p.name !== undefined ? ` (${p.name})` : '';
-      const as = c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
       const from = took?.taken.has(p.fd) ? ` taken over from pid ${took.session!.oldPid}` : '';
       const kept = fromStore?.taken.some((t) => t?.fd === p.fd) ? ', taken back from the fd store' : '';
-      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}${from}${kept}`);
+      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${passedAs(c, i)}${named(p)}${from}${kept}`);
     });
     if (fromStore) fdstore!.updateStore(fromStore, bound, store, log, warn);
     await (c.accept ? acceptMode(c, base, passed, bound, log) : runSupervised(c, base, passed, bound, log, took));
@@ -201,6 +196,19 @@ async function run(c: RunConfig, log: Log): Promise<void> {
     throw err;
   }
 }
+
+/** --accept hands each connection of a listening stream socket to a program: nothing else will do. */
+function checkAcceptable(inherited: Awaited<ReturnType<typeof inheritedSockets>>): void {
+  const bad = inherited.find((d) => !(d.kind === 'socket' && d.listening && d.type !== 'dgram'));
+  if (bad) throw new UsageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
+}
+
+/** How the i-th socket reaches the program, for the "listening on" line. */
+function passedAs(c: RunConfig, i: number): string {
+  return c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
+}
+
+const named = (p: { name?: string | undefined }): string => (p.name !== undefined ? ` (${p.name})` : '');
 
 /** --takeover: the sockets of the sockact at --control / --name that -l names, the others bound now. */
 async function takeOverSockets(c: RunConfig, log: Log) {
