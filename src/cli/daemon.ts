@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LaunchError, UsageError } from '../launch/errors.js';
+import { SockactError, usageError } from '../protocol/errors.js';
 import { checkPidFile, removePidFile, writePidFile } from '../launch/pidfile.js';
 import { NOTIFY_MAX_BYTES, parseNotifyMessage } from '../protocol/notify.js';
 import type { Upstream } from '../supervise/seam.js';
@@ -40,7 +40,7 @@ export function isDaemon(c: RunConfig): boolean {
  */
 export async function startDaemon(c: RunConfig, argv: readonly string[], log: Log, warn: Log): Promise<number> {
   if (process.env.LISTEN_PID === String(process.pid)) {
-    throw new UsageError(
+    throw usageError(
       '--daemon: sockact was started with sockets of its own (LISTEN_FDS); a service manager that passes sockets runs sockact in the foreground',
     );
   }
@@ -50,7 +50,7 @@ export async function startDaemon(c: RunConfig, argv: readonly string[], log: Lo
     try {
       out = openSync(c.logFile, 'a', 0o640);
     } catch (err) {
-      throw new LaunchError('ERR_LOG_FILE', `can't open --log-file ${c.logFile}: ${errorReason(err)}`, 1, { cause: err });
+      throw new SockactError('ERR_LOG_FILE', `can't open --log-file ${c.logFile}: ${errorReason(err)}`, { cause: err });
     }
   }
   const dir = mkdtempSync(join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), 'sockact-daemon-')); // 0700

@@ -1,7 +1,6 @@
 import { writeSync } from 'node:fs';
 import { bindAll, removeOnExit, type BoundSocket } from '../launch/bind.js';
 import { parseSetenv } from '../launch/env.js';
-import { LaunchError, UsageError } from '../launch/errors.js';
 import { lookupGroup, lookupUser } from '../launch/ids.js';
 import { inheritedSockets } from '../launch/inherited.js';
 import { resolveProgram } from '../launch/program.js';
@@ -9,6 +8,7 @@ import type { SpawnActivatedOptions } from '../launch/spawn.js';
 import type { Worker } from '../supervise/supervisor.js';
 import type { TakenSockets } from '../supervise/takeover.js';
 import { parseCommandLine, type RunConfig } from './parse.js';
+import { SockactError, usageError } from '../protocol/errors.js';
 
 /*
  * Start-up budget: sockets bound within 40 ms of a bare `node -e 0`. Every ES module file costs
@@ -57,10 +57,11 @@ const warn: Log = (line) => {
 };
 
 function fail(err: unknown): never {
-  const hint = err instanceof UsageError ? "Try 'sockact --help' for more information.\n" : '';
+  const hint = err instanceof SockactError && err.code === 'ERR_USAGE' ? "Try 'sockact --help' for more information.\n" : '';
   tee?.(err instanceof Error ? err.message : String(err), true);
   say(err instanceof Error ? err.message : String(err), hint);
-  process.exit(err instanceof LaunchError ? err.exitCode : 1);
+  // The error's exitCode says what a shell expects (2 for usage, 126/127 for the program); else 1.
+  process.exit(err instanceof SockactError ? (err.exitCode ?? 1) : 1);
 }
 
 /** A socket the child gets, in fd order, with its name and what to print for it. */
@@ -137,16 +138,16 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   const fromStore = fdstore?.takeFromStore(inherited, c.specs);
   if (fromStore) inherited = fromStore.passOn;
   const total = inherited.length + c.specs.length;
-  if (total === 0) throw new UsageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
+  if (total === 0) throw usageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
   const names = c.fdnames?.length ?? 0;
   if (names > 1 && !c.accept && names !== total) {
     const from = inherited.length ? ` (${inherited.length} inherited, then ${c.specs.length} from -l)` : '';
-    throw new UsageError(`--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`);
+    throw usageError(`--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`);
   }
-  if (c.inetd && total !== 1) throw new UsageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
+  if (c.inetd && total !== 1) throw usageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
   if (c.accept) {
     const bad = inherited.find((d) => !(d.kind === 'socket' && d.listening && d.type !== 'dgram'));
-    if (bad) throw new UsageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
+    if (bad) throw usageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
   }
 
   const base: SpawnActivatedOptions = { program: c.program, args: c.args, fds: [], setenv, ...restored() };

@@ -1,10 +1,9 @@
 import { constants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { ListenSpecError, parseListen, parseMode, parsePositiveInt, type SocketOptions, type ListenSpec } from '../protocol/address.js';
-import { quote } from '../protocol/errors.js';
+import { parseListen, parseMode, parsePositiveInt, type SocketOptions, type ListenSpec } from '../protocol/address.js';
+import { quote, SockactError, usageError } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
 import { parseDuration } from '../protocol/duration.js';
-import { UsageError } from '../launch/errors.js';
 import type { Readiness, RestartPolicy } from '../supervise/supervisor.js';
 import { OPTIONS, SUBCOMMANDS, type OptionDef } from './options.js';
 
@@ -100,9 +99,9 @@ function longOption(word: string, byKey: Map<string, ExtraOption>): ExtraOption 
   const candidates = [...byKey.keys()].filter((k) => k.length > 1 && k.startsWith(word));
   const defs = new Set(candidates.map((k) => byKey.get(k)!));
   if (defs.size === 1) return [...defs][0]!;
-  if (defs.size === 0) throw new UsageError(`unknown option --${word}`, { value: word });
+  if (defs.size === 0) throw usageError(`unknown option --${word}`, { value: word });
   // getopt_long(3)'s wording, as systemd-socket-activate prints it.
-  throw new UsageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, { value: word });
+  throw usageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, { value: word });
 }
 
 /**
@@ -117,7 +116,7 @@ function parseOptions(argv: readonly string[], byKey: Map<string, ExtraOption>):
   const add = (def: ExtraOption, v: unknown) => values.set(def, [...(values.get(def) ?? []), v]);
   const needsValue = (def: ExtraOption, i: number): string => {
     const v = argv[i];
-    if (v === undefined) throw new UsageError(`${BY_KEY.has(def.name) ? labelOf(def.name) : `--${def.name}`} needs a value`);
+    if (v === undefined) throw usageError(`${BY_KEY.has(def.name) ? labelOf(def.name) : `--${def.name}`} needs a value`);
     return v;
   };
   let i = 0;
@@ -132,7 +131,7 @@ function parseOptions(argv: readonly string[], byKey: Map<string, ExtraOption>):
       const eq = word.indexOf('=');
       const def = longOption(eq < 0 ? word.slice(2) : word.slice(2, eq), byKey);
       if (def.kind === 'flag') {
-        if (eq >= 0) throw new UsageError(`--${def.name} takes no value (got '${word.slice(eq + 1)}')`, { value: word });
+        if (eq >= 0) throw usageError(`--${def.name} takes no value (got '${word.slice(eq + 1)}')`, { value: word });
         add(def, true);
       } else {
         add(def, eq >= 0 ? word.slice(eq + 1) : needsValue(def, ++i));
@@ -141,7 +140,7 @@ function parseOptions(argv: readonly string[], byKey: Map<string, ExtraOption>):
     }
     for (let j = 1; j < word.length; j++) {
       const def = byKey.get(word[j]!);
-      if (!def) throw new UsageError(`unknown option -${word[j]}`, { value: word });
+      if (!def) throw usageError(`unknown option -${word[j]}`, { value: word });
       if (def.kind === 'flag') {
         add(def, true);
         continue;
@@ -159,25 +158,25 @@ function flag(values: Map<OptionDef, unknown[]>, name: string): boolean {
 
 function texts(values: Map<OptionDef, unknown[]>, name: string, allowEmpty = false): string[] {
   const list = (values.get(BY_KEY.get(name)!) ?? []).map(String);
-  if (!allowEmpty) for (const v of list) if (v === '') throw new UsageError(`${labelOf(name)} needs a value`);
+  if (!allowEmpty) for (const v of list) if (v === '') throw usageError(`${labelOf(name)} needs a value`);
   return list;
 }
 
 function single(values: Map<OptionDef, unknown[]>, name: string): string | undefined {
   const list = texts(values, name);
-  if (list.length > 1) throw new UsageError(`--${name} is given more than once ('${list.join("', '")}')`);
+  if (list.length > 1) throw usageError(`--${name} is given more than once ('${list.join("', '")}')`);
   return list[0];
 }
 
 function positiveInt(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
   const n = parsePositiveInt(text);
-  if (n === undefined) throw new UsageError(`--${name} '${text}': expected a positive whole number`, { value: text });
+  if (n === undefined) throw usageError(`--${name} '${text}': expected a positive whole number`, { value: text });
   return n;
 }
 
-function conflict(a: string, b: string, why = ''): UsageError {
-  return new UsageError(`${a} may not be combined with ${b}${why ? ` (${why})` : ''}`);
+function conflict(a: string, b: string, why = ''): SockactError {
+  return usageError(`${a} may not be combined with ${b}${why ? ` (${why})` : ''}`);
 }
 
 function duration(values: Map<OptionDef, unknown[]>, name: string): number | undefined {
@@ -186,7 +185,7 @@ function duration(values: Map<OptionDef, unknown[]>, name: string): number | und
   try {
     return parseDuration(text, `--${name}`);
   } catch {
-    throw new UsageError(`--${name} '${text}': expected a time span such as 500ms, 10s or 1min`, { value: text });
+    throw usageError(`--${name} '${text}': expected a time span such as 500ms, 10s or 1min`, { value: text });
   }
 }
 
@@ -194,7 +193,7 @@ function duration(values: Map<OptionDef, unknown[]>, name: string): number | und
 export function signalName(text: string, option: string): string {
   const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
   if (!(name in constants.signals) || name === 'SIGKILL' || name === 'SIGSTOP') {
-    throw new UsageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, { value: text });
+    throw usageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, { value: text });
   }
   return name;
 }
@@ -228,7 +227,7 @@ function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean
   const restart = single(values, 'restart');
   if (restart !== undefined) {
     if (restart !== 'no' && restart !== 'on-failure' && restart !== 'always') {
-      throw new UsageError(`--restart '${restart}': expected no, on-failure or always`, { value: restart });
+      throw usageError(`--restart '${restart}': expected no, on-failure or always`, { value: restart });
     }
     c.restart = restart;
   }
@@ -246,7 +245,7 @@ function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean
       try {
         c.ready = parseDuration(ready, '--ready');
       } catch {
-        throw new UsageError(`--ready '${ready}': expected auto, notify or a time span such as 2s`, { value: ready });
+        throw usageError(`--ready '${ready}': expected auto, notify or a time span such as 2s`, { value: ready });
       }
     }
   }
@@ -262,7 +261,7 @@ function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean
   set('control', single(values, 'control'));
   set('name', single(values, 'name'));
   if (flag(values, 'takeover')) {
-    if (c.control === undefined && c.name === undefined) throw new UsageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
+    if (c.control === undefined && c.name === undefined) throw usageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
     c.takeover = true;
   }
   return c;
@@ -278,7 +277,7 @@ function daemonOptions(values: Map<OptionDef, unknown[]>, c: RunConfig): void {
   const pidFile = single(values, 'pid-file');
   if (pidFile !== undefined) c.pidFile = resolve(pidFile);
   const logFile = single(values, 'log-file');
-  if (logFile !== undefined && !c.daemon) throw new UsageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
+  if (logFile !== undefined && !c.daemon) throw usageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
   if (logFile !== undefined) c.logFile = resolve(logFile);
   if (!c.daemon) return;
   if (c.program.includes('/') && !isAbsolute(c.program)) c.program = resolve(c.program);
@@ -326,7 +325,7 @@ export function parseCommandLine(argv: readonly string[], extra: readonly ExtraO
   const mode = single(values, 'socket-mode');
   if (mode !== undefined) {
     const m = parseMode(mode);
-    if (m === undefined) throw new UsageError(`--socket-mode '${mode}': expected an octal mode such as 0660`, { value: mode });
+    if (m === undefined) throw usageError(`--socket-mode '${mode}': expected an octal mode such as 0660`, { value: mode });
     defaults.mode = m;
   }
   const socketUser = single(values, 'socket-user');
@@ -338,10 +337,10 @@ export function parseCommandLine(argv: readonly string[], extra: readonly ExtraO
     try {
       return parseListen(text, defaults);
     } catch (err) {
-      if (!(err instanceof ListenSpecError)) throw err;
+      if (!(err instanceof SockactError) || err.code !== 'ERR_LISTEN_ADDRESS') throw err;
       // Only the type default can misfit (seqpacket on an IP address): name the flag that set it.
       if (err.fromDefault === 'type') throw conflict('--seqpacket', `-l ${quote(text)}`, err.reason);
-      throw new UsageError(err.message, { value: text, cause: err });
+      throw usageError(err.message, { value: text, cause: err });
     }
   });
   if (accept) {
@@ -356,7 +355,7 @@ export function parseCommandLine(argv: readonly string[], extra: readonly ExtraO
     fdnames = fdnameValues.flatMap((v) => v.split(':'));
     for (const n of fdnames) {
       const problem = fdNameProblem(n);
-      if (problem) throw new UsageError(`--fdname ${quote(n)} is not a valid fd name (${problem})`, { value: n });
+      if (problem) throw usageError(`--fdname ${quote(n)} is not a valid fd name (${problem})`, { value: n });
     }
     if (accept && fdnames.length > 1) throw conflict('--accept', `--fdname with several names`, 'each connection is one fd');
     const named = specs.find((s) => s.name !== undefined);
@@ -369,11 +368,11 @@ export function parseCommandLine(argv: readonly string[], extra: readonly ExtraO
   }
 
   const maxText = single(values, 'max-connections');
-  if (maxText !== undefined && !accept) throw new UsageError('--max-connections applies to --accept only');
+  if (maxText !== undefined && !accept) throw usageError('--max-connections applies to --accept only');
   const maxConnections = positiveInt(maxText, 'max-connections');
 
   const [program, ...args] = rest;
-  if (program === undefined) throw new UsageError('PROGRAM is missing: sockact [options] [--] PROGRAM [ARGS...]');
+  if (program === undefined) throw usageError('PROGRAM is missing: sockact [options] [--] PROGRAM [ARGS...]');
   const config: RunConfig = {
     specs,
     program,

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { accept, closeFd, POLLERR, POLLNVAL, pollLoop, type SockAddr, type SysError, type Watch } from '../sys/index.js';
 import { acceptFailure, RETRY_SCARCE_MS } from './accept-errors.js';
-import { LaunchError } from './errors.js';
+import { SockactError } from '../protocol/errors.js';
 import { describeExit, describeStartFailure, spawnActivated, type SpawnActivatedOptions } from './spawn.js';
 
 /** MaxConnections= default in systemd.socket. */
@@ -126,7 +126,7 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
     if (revents & (POLLERR | POLLNVAL)) {
       const label = labels.get(fd)!;
       const message = `can't accept on ${label}: the socket failed (poll revents 0x${revents.toString(16)})`;
-      return end(new LaunchError('ERR_ACCEPT', message, 1, { address: label, fd }));
+      return end(new SockactError('ERR_ACCEPT', message, { address: label, fd }));
     }
     let conn;
     try {

@@ -4,7 +4,7 @@ import { constants as os } from 'node:os';
 import { errorReason } from '../sys/errors.js';
 import { activationEnv } from './env.js';
 import { cloexecInheritedFds } from './fds.js';
-import { LaunchError } from './errors.js';
+import { SockactError } from '../protocol/errors.js';
 import { TRAMPOLINE, TRAMPOLINE_SHELL } from '../protocol/upgrade.js';
 
 // The trampoline lives in protocol/ so the app side's self-upgrade starts programs the same way.
@@ -156,10 +156,9 @@ function checkShell(): void {
   try {
     accessSync(TRAMPOLINE_SHELL, constants.X_OK);
   } catch (cause) {
-    throw new LaunchError(
+    throw new SockactError(
       'ERR_NO_SHELL',
       `${TRAMPOLINE_SHELL} is missing: sockact execs the program through it to set LISTEN_PID and WATCHDOG_PID to the program's own pid`,
-      1,
       { cause },
     );
   }

@@ -55,12 +55,18 @@ export function controlPathFor(name: string): string {
   return join(controlDir(), `${name}.sock`);
 }
 
-function connectTo(path: string, timeoutMs = 2000): Promise<net.Socket> {
+/**
+ * Connect to the UNIX socket at `path`, or reject with the socket's error (ENOENT, ECONNREFUSED...)
+ * or, after `timeoutMs`, with ETIMEDOUT. `paused`: nothing is read until the caller resumes, as
+ * an fd bundle needs (Node reads with read(2), which would drop the fds).
+ */
+export function connectControl(path: string, timeoutMs = 2000, paused = false): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(path);
+    const s = new net.Socket();
+    if (paused) s.pause();
     const t = setTimeout(() => {
       s.destroy();
-      reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+      reject(new SockactError('ETIMEDOUT', 'timed out', { value: path }));
     }, timeoutMs);
     s.once('connect', () => {
       clearTimeout(t);
@@ -70,7 +76,19 @@ function connectTo(path: string, timeoutMs = 2000): Promise<net.Socket> {
       clearTimeout(t);
       reject(err);
     });
+    s.connect(path);
   });
+}
+
+/** Whether a sockact answers at `path`: a stale socket file refuses the connection. */
+function isLive(path: string, timeoutMs?: number): Promise<boolean> {
+  return connectControl(path, timeoutMs).then(
+    (s) => {
+      s.destroy();
+      return true;
+    },
+    () => false,
+  );
 }
 
 /** A directory for control sockets, made 0700 when missing; an existing one must be a real directory. */
@@ -105,14 +123,7 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
   }
   if (st) {
     if (!st.isSocket()) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: something else is there`, { value: path });
-    const live = await connectTo(path).then(
-      (s) => {
-        s.destroy();
-        return true;
-      },
-      () => false,
-    );
-    if (live) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: another sockact is using it`, { value: path });
+    if (await isLive(path)) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: another sockact is using it`, { value: path });
     unlinkSync(path);
   }
   const myUid = process.getuid?.() ?? 0;
@@ -124,7 +135,6 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
       return;
     }
     const peerPid = peer.pid;
-    conn.setEncoding('utf8');
     conn.on('error', () => {});
     onFirstLine(conn, (line) => {
       void answer(line, conn, handlers, peerPid);
@@ -172,10 +182,8 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
 
 async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
   const reply = (o: unknown) => conn.write(`${JSON.stringify(o)}\n`);
-  let req: { command?: string };
-  try {
-    req = JSON.parse(line) as { command?: string };
-  } catch {
+  const req = parseJsonLine<{ command: string }>(line);
+  if (!req) {
     reply({ ok: false, message: 'not a JSON request' });
     return void conn.end();
   }
@@ -233,12 +241,7 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
     return abandon();
   }
   onFirstLine(conn, (line) => {
-    let req: { command?: string; taken?: unknown };
-    try {
-      req = JSON.parse(line) as typeof req;
-    } catch {
-      req = {};
-    }
+    const req = parseJsonLine<{ command: string; taken: unknown }>(line) ?? {};
     const taken = Array.isArray(req.taken) ? req.taken.filter((i): i is number => Number.isInteger(i) && i >= 0 && i < offer.fds.length) : undefined;
     if (req.command !== 'retire' || !taken) {
       conn.end(`${JSON.stringify({ ok: false, message: 'expected {"command":"retire","taken":[...]} after a handover' })}\n`);
@@ -251,9 +254,13 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
   });
 }
 
-/** Call `then` with the first line a client sends (a request); one longer than 4096 bytes ends the connection. */
-function onFirstLine(conn: net.Socket, then: (line: string) => void): void {
+/**
+ * Call `then` with the first line the peer sends (a request, an answer); one longer than 4096
+ * bytes ends the connection. Sets the encoding to UTF-8 and resumes a paused socket.
+ */
+export function onFirstLine(conn: net.Socket, then: (line: string) => void): void {
   let buf = '';
+  conn.setEncoding('utf8');
   conn.on('data', (chunk: string | Buffer) => {
     buf += chunk;
     const nl = buf.indexOf('\n');
@@ -264,6 +271,17 @@ function onFirstLine(conn: net.Socket, then: (line: string) => void): void {
     conn.removeAllListeners('data');
     then(buf.slice(0, nl));
   });
+  conn.resume();
+}
+
+/** The JSON object on one line, or undefined for anything else (not JSON, null, a number, an array). */
+export function parseJsonLine<T extends object>(line: string): Partial<T> | undefined {
+  try {
+    const o: unknown = JSON.parse(line);
+    return typeof o === 'object' && o !== null && !Array.isArray(o) ? (o as Partial<T>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Live control sockets in the default directory, by name. */
@@ -276,14 +294,7 @@ export async function liveControls(dir = controlDir()): Promise<string[]> {
   }
   const live: string[] = [];
   for (const n of names) {
-    const ok = await connectTo(join(dir, n), 1000).then(
-      (s) => {
-        s.destroy();
-        return true;
-      },
-      () => false,
-    );
-    if (ok) live.push(n.slice(0, -'.sock'.length));
+    if (await isLive(join(dir, n), 1000)) live.push(n.slice(0, -'.sock'.length));
   }
   return live;
 }
@@ -295,7 +306,7 @@ export async function liveControls(dir = controlDir()): Promise<string[]> {
 export async function sendControl(path: string, command: ControlCommand): Promise<{ ok: boolean; message?: string; status?: unknown }> {
   let s: net.Socket;
   try {
-    s = await connectTo(path);
+    s = await connectControl(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'no sockact is listening there' : (err as Error).message;
