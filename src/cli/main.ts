@@ -110,9 +110,7 @@ function describeCommand(c: RunConfig): string {
  * RLIMIT_NOFILE soft limit and ignored signals sockact was started with cannot be given back:
  * Node raises the one and resets the others before any JavaScript runs (README, "Departures").
  */
-function restored(): Pick<SpawnActivatedOptions, 'parentDeathSignal'> {
-  return { parentDeathSignal: 'SIGTERM' };
-}
+const PARENT_DEATH_SIGNAL = 'SIGTERM';
 
 async function run(c: RunConfig, log: Log): Promise<void> {
   // Everything that can be refused is checked before a socket is bound or a program started.
@@ -150,7 +148,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
     if (bad) throw usageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
   }
 
-  const base: SpawnActivatedOptions = { program: c.program, args: c.args, fds: [], setenv, ...restored() };
+  const base: SpawnActivatedOptions = { program: c.program, args: c.args, fds: [], setenv, parentDeathSignal: PARENT_DEATH_SIGNAL };
   if (user) base.uid = user.uid;
   if (gid !== undefined) base.gid = gid;
 
@@ -297,7 +295,7 @@ async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Pas
     warn,
     command: describeCommand(c),
     onChildExit: () => finish(),
-    restore: restored(),
+    parentDeathSignal: PARENT_DEATH_SIGNAL,
   };
   if (c.fdnames) opts.name = c.fdnames[0]!;
   if (c.maxConnections !== undefined) opts.maxConnections = c.maxConnections;

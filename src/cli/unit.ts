@@ -11,9 +11,9 @@ import {
   environmentValue,
   escapeSpecifiers,
   execLine,
-  formatDuration,
+  formatUsec,
   formatListen,
-  parseDuration,
+  parseUsec,
   renderUnit,
   socketUnits,
   unitNameProblem,
@@ -134,7 +134,7 @@ function isSet(values: Values, name: string): boolean {
 function duration(values: Values, name: string): number | undefined {
   const t = text(values, name);
   if (t === undefined) return undefined;
-  const usec = parseDuration(t);
+  const usec = parseUsec(t);
   if (usec === undefined) throw usageError(`--${name} '${t}': expected a duration such as 100ms, 10s or 2min`, { value: t });
   return usec;
 }
@@ -214,7 +214,7 @@ export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
   signal(values, 'stop-signal');
   signal(values, 'reload-signal');
   const ready = text(values, 'ready');
-  if (ready !== undefined && ready !== 'auto' && ready !== 'notify' && parseDuration(ready) === undefined) {
+  if (ready !== undefined && ready !== 'auto' && ready !== 'notify' && parseUsec(ready) === undefined) {
     throw usageError(`--ready '${ready}': expected auto, notify or a duration such as 2s`, { value: ready });
   }
   isSet(values, 'rolling');
@@ -304,12 +304,12 @@ function directUnits(p: UnitPlan): UnitFile[] {
   const unit: [string, string][] = [['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')}`)]];
   const burst = count(values, 'start-limit-burst');
   const interval = duration(values, 'start-limit-interval');
-  if (interval !== undefined) unit.push(['StartLimitIntervalSec', formatDuration(interval)]);
+  if (interval !== undefined) unit.push(['StartLimitIntervalSec', formatUsec(interval)]);
   if (burst !== undefined) unit.push(['StartLimitBurst', String(burst)]);
 
   const s: [string, string][] = [];
   const ready = text(values, 'ready');
-  const readyAfter = ready !== undefined && ready !== 'notify' ? parseDuration(ready) : undefined;
+  const readyAfter = ready !== undefined && ready !== 'notify' ? parseUsec(ready) : undefined;
   if (c.accept) {
     // sockact -a starts a program per connection and waits for no readiness: neither does this.
     if (ready !== undefined) throw usageError('--ready does not apply to --accept: each connection starts its own PROGRAM');
@@ -335,20 +335,20 @@ function directUnits(p: UnitPlan): UnitFile[] {
   const restart = oneOf(values, 'restart', ['no', 'on-failure', 'always'] as const);
   if (restart !== undefined) s.push(['Restart', restart]);
   const restartDelay = duration(values, 'restart-delay');
-  if (restartDelay !== undefined) s.push(['RestartSec', formatDuration(restartDelay)]);
+  if (restartDelay !== undefined) s.push(['RestartSec', formatUsec(restartDelay)]);
   const readyTimeout = duration(values, 'ready-timeout');
-  if (readyTimeout !== undefined) s.push(['TimeoutStartSec', formatDuration(readyTimeout)]);
+  if (readyTimeout !== undefined) s.push(['TimeoutStartSec', formatUsec(readyTimeout)]);
   const stopSignal = signal(values, 'stop-signal');
   if (stopSignal !== undefined) s.push(['KillSignal', stopSignal]);
   const stopTimeout = duration(values, 'stop-timeout');
-  if (stopTimeout !== undefined) s.push(['TimeoutStopSec', formatDuration(stopTimeout)]);
+  if (stopTimeout !== undefined) s.push(['TimeoutStopSec', formatUsec(stopTimeout)]);
   const watchdog = duration(values, 'watchdog-sec');
-  if (watchdog !== undefined) s.push(['WatchdogSec', formatDuration(watchdog)]);
+  if (watchdog !== undefined) s.push(['WatchdogSec', formatUsec(watchdog)]);
 
   // Without --on-demand sockact starts PROGRAM at once: so does a service wanted at boot. With it,
   // or per connection, the .socket unit starts it on the first connection.
   const install: [string, string][] = c.onDemand || c.accept ? [] : [['WantedBy', 'multi-user.target']];
-  const text_ = renderUnit(
+  const serviceText = renderUnit(
     [
       ['Unit', unit],
       ['Service', s],
@@ -356,7 +356,7 @@ function directUnits(p: UnitPlan): UnitFile[] {
     ],
     [GENERATED],
   );
-  return [...sockets, { file: service, text: text_ }];
+  return [...sockets, { file: service, text: serviceText }];
 }
 
 /** sockact's own command line for ExecStart=, options first, then `--` PROGRAM ARGS. */
@@ -382,10 +382,10 @@ function sockactArgs(p: UnitPlan): string[] {
     } else {
       const v = text(values, o.name);
       if (v === undefined) continue;
-      const usec = parseDuration(v);
+      const usec = parseUsec(v);
       const norm =
         o.arg === 'DURATION' && usec !== undefined
-          ? formatDuration(usec)
+          ? formatUsec(usec)
           : o.arg === 'SIG'
             ? signal(values, o.name)!
             : o.name === 'control'
@@ -420,13 +420,13 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
   // so that sockact, not a SIGKILL, decides and reports a start or stop that takes too long.
   const readyTimeout = duration(p.values, 'ready-timeout') ?? 90_000_000;
   const stopTimeout = duration(p.values, 'stop-timeout') ?? 30_000_000;
-  s.push(['TimeoutStartSec', formatDuration(readyTimeout + 10_000_000)], ['TimeoutStopSec', formatDuration(stopTimeout + 10_000_000)]);
+  s.push(['TimeoutStartSec', formatUsec(readyTimeout + 10_000_000)], ['TimeoutStopSec', formatUsec(stopTimeout + 10_000_000)]);
   s.push(['WorkingDirectory', escapeSpecifiers(p.cwd)]);
   // -E NAME passes sockact's own value, which under systemd is the manager's only when passed on.
   for (const e of c.setenv) if (!e.includes('=')) s.push(['PassEnvironment', e]);
   const install: [string, string][] = p.socketUnits && c.onDemand ? [] : [['WantedBy', 'multi-user.target']];
   const unit: [string, string][] = [['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')} under sockact`)]];
-  const text_ = renderUnit(
+  const serviceText = renderUnit(
     [
       ['Unit', unit],
       ['Service', s],
@@ -434,7 +434,7 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
     ],
     [GENERATED],
   );
-  return [...sockets, { file: service, text: text_ }];
+  return [...sockets, { file: service, text: serviceText }];
 }
 
 /** The unit files for a plan. */

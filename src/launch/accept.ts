@@ -28,8 +28,8 @@ export interface AcceptOptions {
   warn?: (line: string) => void;
   /** How messages name the program ("node server.js"); `program` by default. */
   command?: string;
-  /** What every child gets back from the launcher's start (spawnActivated's options of the same names). */
-  restore?: Pick<SpawnActivatedOptions, 'nofileSoft' | 'ignoredSignals' | 'parentDeathSignal'>;
+  /** Sent to every child when the launcher dies (spawnActivated's option of the same name). */
+  parentDeathSignal?: NodeJS.Signals;
   /** Called when a child has exited and its slot is free. */
   onChildExit?: (child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => void;
 }
@@ -77,7 +77,7 @@ export function runAccept(opts: AcceptOptions): AcceptServer {
     let child: ChildProcess;
     try {
       const spawnOpts: SpawnActivatedOptions = {
-        ...opts.restore,
+        ...(opts.parentDeathSignal ? { parentDeathSignal: opts.parentDeathSignal } : {}),
         program: opts.program,
         args: opts.args,
         fds: opts.inetd ? [] : [conn],

@@ -100,7 +100,7 @@ export function environmentValue(name: string, value: string): string {
  * and `sockact unit` share: 100ms, 10s, 1.5s, 2min, a bare number of seconds). Microseconds, or
  * undefined when it is not one.
  */
-export function parseDuration(text: string): number | undefined {
+export function parseUsec(text: string): number | undefined {
   let ms: number;
   try {
     ms = parseDurationMs(text);
@@ -112,7 +112,7 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** A duration in the largest unit that keeps it whole: 10s, 100ms, 1500ms, 250us (systemd.time(7) reads each). */
-export function formatDuration(usec: number): string {
+export function formatUsec(usec: number): string {
   if (usec % 1_000_000 === 0) return `${usec / 1_000_000}s`;
   if (usec % 1_000 === 0) return `${usec / 1_000}ms`;
   return `${usec}us`;

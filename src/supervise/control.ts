@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SockactError } from '../protocol/errors.js';
+import { SockactError, usageError } from '../protocol/errors.js';
 import { formatFdRefusal } from '../protocol/fdpass.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
@@ -20,7 +20,10 @@ export interface ControlHandlers {
   status(): unknown;
   reload(): Promise<{ ok: boolean; message: string }>;
   stop(): void;
-  /** `handover` (a new sockact taking over, supervise/takeover.ts): the sockets to send, or why not. */
+  /**
+   * The `handover` command: a new sockact takes over (docs/glossary.md, supervise/takeover.ts).
+   * The sockets to send, or why not. The command keeps its name on the wire for older sockacts.
+   */
   handover?(peerPid: number): HandoverOffer | string;
 }
 
@@ -50,7 +53,7 @@ export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
 /** The control socket of a sockact run with --name NAME. */
 export function controlPathFor(name: string): string {
   if (!/^[\w.@:+-]+$/.test(name) || name.startsWith('.')) {
-    throw new SockactError('ERR_USAGE', `--name '${name}': use letters, digits and . _ - @ : + only`, { value: name });
+    throw usageError(`--name '${name}': use letters, digits and . _ - @ : + only`, { value: name });
   }
   return join(controlDir(), `${name}.sock`);
 }
@@ -202,7 +205,7 @@ async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPi
       h.stop();
       return;
     case 'handover':
-      return handover(conn, h, peerPid);
+      return answerTakeover(conn, h, peerPid);
     default:
       reply({ ok: false, message: `unknown command ${JSON.stringify(req.command)}` });
       conn.end();
@@ -210,12 +213,12 @@ async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPi
 }
 
 /**
- * `handover`: the answer is an fd bundle (app/fdpass.ts) of the sockets, or a refusal in the same
+ * A takeover (the `handover` command): the answer is an fd bundle (app/fdpass.ts) of the sockets, or a refusal in the same
  * framing. The connection then stays open: `{"command":"retire","taken":[...]}` on it makes this
  * sockact retire (answered with one line, then closed when it exits); a close before that means
  * the new sockact gave up, and this one serves on as if nothing happened.
  */
-async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
+async function answerTakeover(conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
   const offer = h.handover ? h.handover(peerPid) : 'this sockact does not hand over its sockets';
   if (typeof offer === 'string') {
     conn.end(formatFdRefusal(offer));
@@ -233,7 +236,7 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
   });
   conn.on('close', abandon);
   try {
-    // Loaded only here: every sockact serves a control socket, few are ever asked for a handover.
+    // Loaded only here: every sockact serves a control socket, few are ever taken over.
     const { sendFds } = await import('../app/fdpass.js');
     await sendFds(conn, offer.fds, { names: offer.names, message: offer.message });
   } catch {

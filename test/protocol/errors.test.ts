@@ -43,6 +43,7 @@ describe('SockactError', () => {
 
   it('answers instanceof for an error from another copy of the class (another bundle or install)', async () => {
     // A second copy of the module, as a second bundle holds: another class object, the same mark.
+    // @ts-expect-error: the query makes another module instance; TypeScript knows no such file.
     const other = (await import('../../src/protocol/errors.js?copy')) as typeof import('../../src/protocol/errors.js');
     expect(other.SockactError).not.toBe(SockactError);
     const fromOther = new other.SockactError('ERR_USAGE', 'from the other copy');
