@@ -6,6 +6,7 @@ import { inheritedSockets } from '../launch/inherited.js';
 import { resolveProgram } from '../launch/program.js';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
 import type { Worker } from '../supervise/supervisor.js';
+import type { HeldMemory } from '../sys/memory.js';
 import type { TakenSockets } from '../supervise/takeover.js';
 import { parseCommandLine, type RunConfig } from './parse.js';
 import { SockactError, usageError } from '../protocol/errors.js';
@@ -181,19 +182,30 @@ async function takeOverSockets(c: RunConfig, log: Log) {
 }
 
 /**
+ * sockact may run for months, starting a child per reload: its memory stays flat (src/sys/memory.ts).
+ * From its second second on: what that costs (a V8 context, five modules) is off the start-up path,
+ * and a launch that is over by then never pays it.
+ */
+function holdMemoryLater(optimise: boolean): { held: HeldMemory | undefined } {
+  const memory: { held: HeldMemory | undefined } = { held: undefined };
+  setTimeout(() => {
+    void import('../sys/memory.js').then(({ holdMemory }) => (memory.held = holdMemory({ optimise })));
+  }, 1000).unref();
+  return memory;
+}
+
+/**
  * Start the program under the supervisor (src/supervise) with every socket, and end as the
  * supervisor says: with the program's own status for a plain launch, 0 after a requested stop of
  * a supervisor with restarts, 1 when it gave up.
  */
 async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log, took?: TakenSockets): Promise<void> {
-  const [{ exitLike }, { startService }, { controlPathFor }, { holdMemory }] = await Promise.all([
+  const [{ exitLike }, { startService }, { controlPathFor }] = await Promise.all([
     import('./exit.js'),
     import('../supervise/service.js'),
     import('../supervise/control.js'),
-    import('../sys/memory.js'),
   ]);
-  // sockact may run for months, starting a child per reload: its memory stays flat (src/sys/memory.ts).
-  const memory = holdMemory({ optimise: c.supervise.prefix === true });
+  const memory = holdMemoryLater(c.supervise.prefix === true);
   if (c.onDemand) {
     const [{ waitForActivity }, { forwardSignals }] = await Promise.all([import('../launch/wait.js'), import('../launch/signals.js')]);
     log('waiting for the first connection or datagram');
@@ -231,7 +243,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
     log,
     warn,
     ...(serve ? { upstream: serve.upstream } : {}),
-    afterExit: memory.afterExit,
+    afterExit: () => memory.held?.afterExit(),
   });
   if (took?.session) log(`control socket at ${took.session.path} once the takeover is done`);
   else if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../launch/program.js';
 import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
@@ -12,9 +12,13 @@ import type { ChildEvents, ChildHandle, Clock, ExitStatus, ProcessSeam, SpawnReq
 /** setTimeout's limit: a longer (or infinite) timer never fires. */
 const MAX_TIMER = 2 ** 31 - 1;
 
-/** The clock of the real supervisor: performance.now() and timers that keep the process alive. */
+/**
+ * The clock of the real supervisor: CLOCK_MONOTONIC in ms (libuv's hrtime reads it on Linux), so
+ * that MONOTONIC_USEC (sd_notify(3)) is systemd's clock, and timers that keep the process alive.
+ * Not performance.now(): its global loads perf_hooks (ten modules) into every sockact.
+ */
 export const realClock: Clock = {
-  now: () => performance.now(),
+  now: () => Number(process.hrtime.bigint()) / 1e6,
   setTimer(ms: number, fn: () => void): Timer {
     if (!(ms <= MAX_TIMER)) return { cancel() {} };
     const t = setTimeout(fn, Math.max(0, ms));
@@ -184,6 +188,8 @@ function startCode(err: unknown): number {
 }
 
 function pipeLines(from: Readable, to: NodeJS.WritableStream, tag: string, seen?: (line: string) => void): void {
+  // Required here, not imported: only --prefix reads lines, and node:readline is four modules.
+  const { createInterface } = createRequire(import.meta.url)('node:readline') as typeof import('node:readline');
   const rl = createInterface({ input: from, crlfDelay: Infinity });
   rl.on('line', (line) => {
     if (line.trim() !== '') seen?.(line);
