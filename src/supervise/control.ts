@@ -1,5 +1,6 @@
 import { lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
-import net from 'node:net';
+import { createRequire } from 'node:module';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SockactError, usageError } from '../protocol/errors.js';
@@ -59,13 +60,21 @@ export function controlPathFor(name: string): string {
 }
 
 /**
+ * node:net, required when first used rather than imported: it is some twenty modules, and a
+ * plain launch needs them only once its program has started (serveControl).
+ */
+function nodeNet(): typeof net {
+  return createRequire(import.meta.url)('node:net') as typeof net;
+}
+
+/**
  * Connect to the UNIX socket at `path`, or reject with the socket's error (ENOENT, ECONNREFUSED...)
  * or, after `timeoutMs`, with ETIMEDOUT. `paused`: nothing is read until the caller resumes, as
  * an fd bundle needs (Node reads with read(2), which would drop the fds).
  */
 export function connectControl(path: string, timeoutMs = 2000, paused = false): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = new net.Socket();
+    const s = new (nodeNet().Socket)();
     if (paused) s.pause();
     const t = setTimeout(() => {
       s.destroy();
@@ -130,7 +139,7 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
     unlinkSync(path);
   }
   const myUid = process.getuid?.() ?? 0;
-  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+  const serve = (conn: net.Socket) => {
     const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
     const peer = fd !== undefined ? peerCredentials(fd) : undefined;
     if (!peer || (peer.uid !== myUid && peer.uid !== 0)) {
@@ -142,8 +151,7 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
     onFirstLine(conn, (line) => {
       void answer(line, conn, handlers, peerPid);
     });
-  });
-  server.on('error', () => {});
+  };
   // Bound here, not by server.listen(path): libuv unlinks the path it bound when the server closes,
   // whatever file is there by then, and after a takeover that is the new sockact's socket.
   const fd = socket('unix', 'stream');
@@ -154,11 +162,17 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
     closeFd(fd);
     throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: ${errorReason(err)}`, { value: path, cause: err });
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ fd }, () => resolve());
+  // It listens now, and the kernel queues what connects. Node serves it from the next turn of the
+  // event loop: the caller starts the first child in this one, and node:net can wait for that.
+  let server: net.Server | undefined;
+  let closed = false;
+  setImmediate(() => {
+    if (closed) return;
+    server = nodeNet().createServer({ allowHalfOpen: true }, serve);
+    server.on('error', () => {});
+    server.listen({ fd });
+    server.unref();
   });
-  server.unref();
   // The file this server made, by inode: a takeover renames another sockact's socket over it, and
   // that one must not be removed when this sockact exits.
   const mine = lstatSync(path, { bigint: true });
@@ -172,7 +186,9 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
       current = to;
     },
     close() {
-      server.close();
+      closed = true;
+      if (server) server.close();
+      else closeFd(fd);
       try {
         const st = lstatSync(current, { bigint: true });
         if (st.isSocket() && st.ino === mine.ino && st.dev === mine.dev) unlinkSync(current);
