@@ -9,6 +9,7 @@ import { takeOver } from '../../src/supervise/takeover.js';
 import { closeFd } from '../../src/sys/fd.js';
 import { bind, listenSocket, socket, socketInfo } from '../../src/sys/socket.js';
 import { perTest } from '../_support/tmp.js';
+import { waitUntil } from '../_support/wait.js';
 
 // The control socket's own logic, over real UNIX sockets in a private directory: the request
 // parser, the answers, the stale-or-live check of an existing file, the takeover's side of the
@@ -64,7 +65,7 @@ describe('onFirstLine', () => {
     onFirstLine(b, (l) => lines.push(l));
     a.write('{"comm');
     a.write('and":1}\nsecond line\n');
-    await until(() => lines.length > 0);
+    await waitUntil('the first line', () => lines.length > 0);
     a.write('third\n');
     await new Promise((r) => setTimeout(r, 50));
     expect(lines).toEqual(['{"command":1}']);
@@ -213,7 +214,7 @@ describe('the takeover side of the control socket (the handover command)', () =>
     });
     const took = await takeOver(server.path, [], () => {});
     took.abandon();
-    await until(() => abandoned > 0);
+    await waitUntil('abandoned()', () => abandoned > 0);
     expect(abandoned).toBe(1);
   });
 
@@ -225,14 +226,6 @@ describe('the takeover side of the control socket (the handover command)', () =>
     });
   });
 });
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Two connected net.Sockets over a UNIX socket in a private directory. */
 async function socketPair(): Promise<[net.Socket, net.Socket]> {

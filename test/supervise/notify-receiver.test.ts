@@ -6,6 +6,7 @@ import { closeFd, pipe } from '../../src/sys/fd.js';
 import { sendmsg } from '../../src/sys/msg.js';
 import { socket } from '../../src/sys/socket.js';
 import { perTest } from '../_support/tmp.js';
+import { waitUntil } from '../_support/wait.js';
 
 // The notify sockets' own logic, with real datagrams: what is passed on, what is dropped and
 // said, fds closed, files and directory private and removed. The supervisor's use of it is
@@ -40,21 +41,13 @@ function send(path: string, data: Buffer | string, fds: number[] = []): void {
   }
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('NotifyReceiver', () => {
   it('passes each datagram on as its fields, in order', async () => {
     const { r } = receiver();
     const ch = channel(r);
     send(ch.path, 'READY=1\nSTATUS=serving\n');
     send(ch.path, 'WATCHDOG=1');
-    await until(() => ch.got.length === 2);
+    await waitUntil('message 2', () => ch.got.length === 2);
     expect(ch.got.map((m) => Object.fromEntries(m))).toEqual([{ READY: '1', STATUS: 'serving' }, { WATCHDOG: '1' }]);
   });
 
@@ -66,7 +59,7 @@ describe('NotifyReceiver', () => {
       stdio: 'ignore',
     });
     await new Promise((resolve) => child.on('exit', resolve));
-    await until(() => ch.got.length === 1);
+    await waitUntil('message 1', () => ch.got.length === 1);
     expect(ch.got[0]!.get('READY')).toBe('1');
     expect(ch.got[0]!.get('STATUS')).toBe('from systemd-notify');
   });
@@ -77,7 +70,7 @@ describe('NotifyReceiver', () => {
     send(ch.path, `STATUS=${'x'.repeat(4096)}`);
     send(ch.path, 'READY=1\0');
     send(ch.path, `STATUS=${'y'.repeat(4080)}`); // 4087 bytes: the largest kind still taken
-    await until(() => ch.got.length === 1);
+    await waitUntil('message 1', () => ch.got.length === 1);
     expect(ch.got[0]!.get('STATUS')).toHaveLength(4080);
     expect(warnings).toEqual(['dropped a notify message from pid 42: more than 4096 bytes', 'dropped a notify message from pid 42: it contains a NUL byte']);
   });
@@ -90,7 +83,7 @@ describe('NotifyReceiver', () => {
     send(ch.path, 'FDSTORE=1\nFDNAME=x', [rd, wr]);
     closeFd(rd);
     closeFd(wr);
-    await until(() => ch.got.length === 1);
+    await waitUntil('message 1', () => ch.got.length === 1);
     expect(ch.got[0]!.get('FDSTORE')).toBe('1');
     // The two received copies are closed again: no fd left behind.
     expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(before - 2);
