@@ -286,7 +286,7 @@ function daemonOptions(values: Map<OptionDef, unknown[]>, c: RunConfig): void {
 }
 
 /**
- * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a UsageError that
+ * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a usage error (ERR_USAGE) that
  * names the option and the value (exit 2). Conflicting options are named both.
  */
 export function parseCommandLine(argv: readonly string[], extra: readonly ExtraOption[] = []): Command {

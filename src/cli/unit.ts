@@ -187,7 +187,7 @@ function packageRoot(): string | undefined {
 
 /**
  * Parse `sockact unit ...` (argv after the word `unit`). Returns 'help' for -h, else the plan;
- * throws a UsageError naming the option for what is wrong or cannot be said in a unit.
+ * throws a usage error (ERR_USAGE) naming the option for what is wrong or cannot be said in a unit.
  */
 export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
   const cwd = process.cwd();
