@@ -12,6 +12,7 @@ import * as plainLaunch from './plain-launch.js';
 import * as throughput from './throughput.js';
 import * as supervise from './supervise.js';
 import * as takeover from './takeover.js';
+import * as prefix from './prefix.js';
 import * as compileCache from './compile-cache.js';
 
 const only = process.argv.slice(2);
@@ -41,6 +42,8 @@ const benches = {
   'supervise-cold': () => supervise.coldStart(),
   // sockact --takeover (issue 9): failed requests and hand-off times.
   takeover: () => takeover.run(),
+  // --prefix (issue 14): lines lost, the child's rate against no sockact, sockact's RSS growth.
+  prefix: () => prefix.run(),
   // Issue 17: NODE_COMPILE_CACHE and a new generation's start, on Node 22 and 24 (and pm2's reload).
   'compile-cache': () => compileCache.run(),
 };

@@ -144,9 +144,10 @@ describe('serveControl', () => {
     const real = dir();
     const link = join(dir(), 'link');
     symlinkSync(real, link);
-    await expect(serveControl(join(link, 'x.sock'), handlers())).rejects.toMatchObject({
+    const path = join(link, 'x.sock');
+    await expect(serveControl(path, handlers())).rejects.toMatchObject({
       code: 'ERR_CONTROL',
-      message: `can't use ${link} for the control socket: it is not a directory`,
+      message: `can't make the control socket ${path}: ${link} is a symlink (sockact does not look through one for its control socket)`,
     });
   });
 });
