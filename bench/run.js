@@ -14,6 +14,7 @@ import * as supervise from './supervise.js';
 import * as takeover from './takeover.js';
 import * as prefix from './prefix.js';
 import * as compileCache from './compile-cache.js';
+import * as systemd from './systemd.js';
 
 const only = process.argv.slice(2);
 const benches = {
@@ -46,6 +47,8 @@ const benches = {
   prefix: () => prefix.run(),
   // Issue 17: NODE_COMPILE_CACHE and a new generation's start, on Node 22 and 24 (and pm2's reload).
   'compile-cache': () => compileCache.run(),
+  // Issue 16: under a private, real systemd (root, unshare, cgroup2; else skipped with the reason).
+  systemd: () => systemd.run(),
 };
 
 const results = {

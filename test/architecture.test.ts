@@ -199,10 +199,8 @@ const DATA_TABLES: Record<string, string> = {
  */
 const TEMPORARY: Record<string, number> = {
   'supervise/service.ts startService': 199,
-  'cli/parse.ts parseCommandLine': 114,
   'app/upgrade.ts upgrader': 108,
   'supervise/real.ts RealSeam.spawn': 90,
-  'cli/unit.ts directUnits': 88,
   'supervise/takeover.ts takeOver': 83,
   'supervise/watch.ts watchPaths': 83,
   'supervise/control.ts serveControl': 74,

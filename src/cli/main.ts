@@ -38,13 +38,9 @@ function say(line: string, more = ''): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EAGAIN') {
+      // Nothing on stdout instead: without --prefix stdout is the program's own stream (a pipe
+      // into jq, say), and a line of sockact's there would corrupt it.
       stderrGone = true;
-      // One word on the stream that still works: sockact goes on without its messages.
-      try {
-        writeSync(1, `sockact: stderr is gone (${code}): sockact's messages are dropped from now on\n`);
-      } catch {
-        // stdout too
-      }
       return;
     }
     // The stream reports a later EPIPE as an 'error' event, which would end the process unheard.

@@ -55,6 +55,7 @@ export type SockactErrorCode =
   | 'ERR_UPGRADE_RUNNING'
   | 'ERR_USAGE'
   | 'ERR_USER'
+  | 'ERR_WATCH'
   | 'ERR_WATCHDOG_ENV';
 
 /**

@@ -46,6 +46,20 @@ export const DEFAULTS = {
   rolling: false,
 } as const satisfies Partial<SupervisorOptions>;
 
+/**
+ * 0 switches a timeout or the watchdog off, as in systemd.service(5): TimeoutStartSec=0 and
+ * TimeoutStopSec=0 are infinity (load-fragment.c, config_parse_sec_fix_0), and a WatchdogSec= of
+ * 0 or infinity starts no watchdog (service.c, service_start_watchdog). A timeout of Infinity is
+ * a timer that never fires; no watchdog means no WATCHDOG_USEC for the children either.
+ */
+function offMeansNoLimit(o: SupervisorOptions): SupervisorOptions {
+  const out = { ...o };
+  if (out.readyTimeout === 0) out.readyTimeout = Infinity;
+  if (out.stopTimeout === 0) out.stopTimeout = Infinity;
+  if (out.watchdog === 0 || out.watchdog === Infinity) delete out.watchdog;
+  return out;
+}
+
 /** With readiness `auto`: how often to look whether a starting child accepts, and when to stop looking. */
 export const AUTO_PROBE_MS = 25;
 export const AUTO_FALLBACK_MS = 3000;
@@ -211,7 +225,7 @@ export class Supervisor {
     readonly log: (line: string) => void = () => {},
     readonly upstream?: Upstream,
   ) {
-    this.opts = { ...DEFAULTS, ...options };
+    this.opts = offMeansNoLimit({ ...DEFAULTS, ...options });
     this.slots = new Array<Worker | undefined>(this.opts.workers).fill(undefined);
     this.startedAt = clock.now();
     this.done = new Promise((r) => (this.#resolveDone = r));
