@@ -209,7 +209,7 @@ const ROWS: readonly OptionRow[] = [
     commands: both,
     supervised: true,
     unit: { directive: 'RestartSec', passed: true },
-    help: 'Wait this long before a restart, doubling on each failure in a row',
+    help: 'Wait this long before a restart, doubling on each failure in a row; a clean exit starts over',
     default: '100ms',
   },
   {

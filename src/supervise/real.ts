@@ -141,6 +141,7 @@ export class RealSeam implements ProcessSeam {
       leftGroup = group;
       rest.log(`pid ${group} (generation ${req.generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`);
       signalGroup(group, rest.signal);
+      events.gone(status);
       const kill = realClock.setTimer(rest.timeoutMs, () => {
         rest.log(`process group ${group} still running ${formatDuration(rest.timeoutMs)} after ${rest.signal}: sending SIGKILL`);
         signalGroup(group, 'SIGKILL');
