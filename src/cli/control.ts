@@ -1,7 +1,7 @@
 import { formatDuration } from '../protocol/duration.js';
 import { controlDir, controlPathFor, liveControls, sendControl, type ControlCommand } from '../supervise/control.js';
 import type { StatusReport } from '../supervise/supervisor.js';
-import { UsageError } from '../launch/errors.js';
+import { SockactError } from '../protocol/errors.js';
 import { parseControlOptions } from './parse.js';
 
 const USAGE = 'sockact status|reload|stop [--control PATH | --name NAME]';
@@ -13,7 +13,7 @@ async function target(argv: readonly string[], say: (line: string) => void): Pro
   try {
     ({ control, name } = parseControlOptions(argv));
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
+    if (!(err instanceof SockactError) || err.code !== 'ERR_USAGE') throw err;
     say(`${err.message}: ${USAGE}`);
     return undefined;
   }

@@ -1,10 +1,9 @@
 import { constants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { ListenSpecError, parseListen, parseMode, type SocketOptions, type ListenSpec } from '../protocol/address.js';
-import { quote } from '../protocol/errors.js';
+import { parseListen, parseMode, type SocketOptions, type ListenSpec } from '../protocol/address.js';
+import { quote, SockactError, usageError } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
 import { parseDuration } from '../protocol/duration.js';
-import { UsageError } from '../launch/errors.js';
 import type { Readiness, RestartPolicy } from '../supervise/supervisor.js';
 import { OPTIONS, optionsOf, SUBCOMMANDS, type OptionDef, type OptionRow } from './options.js';
 
@@ -106,9 +105,9 @@ function limitText(o: OptionRow, max: number): string {
   return o.type === 'count' ? String(max) : `${max / 1000}s`;
 }
 
-function tooLarge(o: OptionRow, text: string): UsageError {
+function tooLarge(o: OptionRow, text: string): SockactError {
   const why = o.maxWhy ? ` (${o.maxWhy})` : '';
-  return new UsageError(`--${o.name} '${text}': at most ${limitText(o, o.max!)}${why}`, { value: text });
+  return usageError(`--${o.name} '${text}': at most ${limitText(o, o.max!)}${why}`, { value: text });
 }
 
 /** A duration option's value in ms; 0 and infinity are Infinity ("no limit") where the row allows. */
@@ -117,7 +116,7 @@ function durationValue(o: OptionRow, text: string, expected = 'expected a time s
   try {
     ms = parseDuration(text, `--${o.name}`);
   } catch {
-    throw new UsageError(`--${o.name} '${text}': ${expected}`, { value: text });
+    throw usageError(`--${o.name} '${text}': ${expected}`, { value: text });
   }
   if (o.off && (ms === 0 || ms === Infinity)) return Infinity;
   if (o.max !== undefined && !(ms <= o.max)) throw tooLarge(o, text);
@@ -125,11 +124,11 @@ function durationValue(o: OptionRow, text: string, expected = 'expected a time s
 }
 
 /**
- * One value of option `o`, read as its row says (type, range, choices); throws a UsageError
+ * One value of option `o`, read as its row says (type, range, choices); throws a usage error (ERR_USAGE)
  * naming the option and the value, with the limit when it is out of range.
  */
 export function readValue(o: OptionRow, text: string): string | number {
-  const bad = (expected: string) => new UsageError(`--${o.name} '${text}': ${expected}`, { value: text });
+  const bad = (expected: string) => usageError(`--${o.name} '${text}': ${expected}`, { value: text });
   switch (o.type ?? 'text') {
     case 'count': {
       const min = o.min ?? 1;
@@ -179,13 +178,13 @@ export class Given {
   texts(name: string, allowEmpty = false): string[] {
     const o = this.row(name);
     const list = (this.words.get(o) ?? []).map(String);
-    if (!allowEmpty) for (const v of list) if (v === '') throw new UsageError(`${labelOf(o)} needs a value`);
+    if (!allowEmpty) for (const v of list) if (v === '') throw usageError(`${labelOf(o)} needs a value`);
     return list;
   }
 
   single(name: string): string | undefined {
     const list = this.texts(name);
-    if (list.length > 1) throw new UsageError(`--${name} is given more than once ('${list.join("', '")}')`);
+    if (list.length > 1) throw usageError(`--${name} is given more than once ('${list.join("', '")}')`);
     return list[0];
   }
 
@@ -209,9 +208,9 @@ function longOption(word: string, byKey: Map<string, OptionDef>): OptionDef {
   const candidates = [...byKey.keys()].filter((k) => k.length > 1 && k.startsWith(word));
   const defs = new Set(candidates.map((k) => byKey.get(k)!));
   if (defs.size === 1) return [...defs][0]!;
-  if (defs.size === 0) throw new UsageError(`unknown option --${word}`, { value: word });
+  if (defs.size === 0) throw usageError(`unknown option --${word}`, { value: word });
   // getopt_long(3)'s wording, as systemd-socket-activate prints it.
-  throw new UsageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, { value: word });
+  throw usageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, { value: word });
 }
 
 /**
@@ -226,7 +225,7 @@ function parseOptions(argv: readonly string[], byKey: Map<string, OptionDef>): {
   const add = (def: OptionDef, v: string | true) => words.set(def, [...(words.get(def) ?? []), v]);
   const needsValue = (def: OptionDef, i: number): string => {
     const v = argv[i];
-    if (v === undefined) throw new UsageError(`${labelOf(def)} needs a value`);
+    if (v === undefined) throw usageError(`${labelOf(def)} needs a value`);
     return v;
   };
   let i = 0;
@@ -241,7 +240,7 @@ function parseOptions(argv: readonly string[], byKey: Map<string, OptionDef>): {
       const eq = word.indexOf('=');
       const def = longOption(eq < 0 ? word.slice(2) : word.slice(2, eq), byKey);
       if (def.kind === 'flag') {
-        if (eq >= 0) throw new UsageError(`--${def.name} takes no value (got '${word.slice(eq + 1)}')`, { value: word });
+        if (eq >= 0) throw usageError(`--${def.name} takes no value (got '${word.slice(eq + 1)}')`, { value: word });
         add(def, true);
       } else {
         add(def, eq >= 0 ? word.slice(eq + 1) : needsValue(def, ++i));
@@ -250,7 +249,7 @@ function parseOptions(argv: readonly string[], byKey: Map<string, OptionDef>): {
     }
     for (let j = 1; j < word.length; j++) {
       const def = byKey.get(word[j]!);
-      if (!def) throw new UsageError(`unknown option -${word[j]}`, { value: word });
+      if (!def) throw usageError(`unknown option -${word[j]}`, { value: word });
       if (def.kind === 'flag') {
         add(def, true);
         continue;
@@ -262,15 +261,15 @@ function parseOptions(argv: readonly string[], byKey: Map<string, OptionDef>): {
   return { given: new Given(byKey, words), rest: argv.slice(i) };
 }
 
-function conflict(a: string, b: string, why = ''): UsageError {
-  return new UsageError(`${a} may not be combined with ${b}${why ? ` (${why})` : ''}`);
+function conflict(a: string, b: string, why = ''): SockactError {
+  return usageError(`${a} may not be combined with ${b}${why ? ` (${why})` : ''}`);
 }
 
 /** A signal name as kill(1) takes it: SIGTERM, TERM or sigterm; never SIGKILL or SIGSTOP, which no child can handle. */
 export function signalName(text: string, option: string): string {
   const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
   if (!(name in constants.signals) || name === 'SIGKILL' || name === 'SIGSTOP') {
-    throw new UsageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, { value: text });
+    throw usageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, { value: text });
   }
   return name;
 }
@@ -294,7 +293,7 @@ function superviseOptions(given: Given, acceptMode: boolean): SuperviseConfig {
     if (v !== undefined) (c as unknown as Record<string, unknown>)[superviseKey(o.name)] = v;
   }
   if (given.flag('takeover')) {
-    if (c.control === undefined && c.name === undefined) throw new UsageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
+    if (c.control === undefined && c.name === undefined) throw usageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
     c.takeover = true;
   }
   return c;
@@ -310,7 +309,7 @@ function daemonOptions(given: Given, c: RunConfig): void {
   const pidFile = given.single('pid-file');
   if (pidFile !== undefined) c.pidFile = resolve(pidFile);
   const logFile = given.single('log-file');
-  if (logFile !== undefined && !c.daemon) throw new UsageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
+  if (logFile !== undefined && !c.daemon) throw usageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
   if (logFile !== undefined) c.logFile = resolve(logFile);
   if (!c.daemon) return;
   if (c.program.includes('/') && !isAbsolute(c.program)) c.program = resolve(c.program);
@@ -359,10 +358,10 @@ function listenSpecs(given: Given, m: ReturnType<typeof modeFlags>): ListenSpec[
     try {
       return parseListen(text, defaults);
     } catch (err) {
-      if (!(err instanceof ListenSpecError)) throw err;
+      if (!(err instanceof SockactError) || err.code !== 'ERR_LISTEN_ADDRESS') throw err;
       // Only the type default can misfit (seqpacket on an IP address): name the flag that set it.
       if (err.fromDefault === 'type') throw conflict('--seqpacket', `-l ${quote(text)}`, err.reason);
-      throw new UsageError(err.message, { value: text, cause: err });
+      throw usageError(err.message, { value: text, cause: err });
     }
   });
   if (m.accept) {
@@ -384,7 +383,7 @@ function fdNames(given: Given, m: ReturnType<typeof modeFlags>, specs: ListenSpe
   const fdnames = values.flatMap((v) => v.split(':'));
   for (const n of fdnames) {
     const problem = fdNameProblem(n);
-    if (problem) throw new UsageError(`--fdname ${quote(n)} is not a valid fd name (${problem})`, { value: n });
+    if (problem) throw usageError(`--fdname ${quote(n)} is not a valid fd name (${problem})`, { value: n });
   }
   if (m.accept && fdnames.length > 1) throw conflict('--accept', `--fdname with several names`, 'each connection is one fd');
   const named = specs.find((s) => s.name !== undefined);
@@ -394,7 +393,7 @@ function fdNames(given: Given, m: ReturnType<typeof modeFlags>, specs: ListenSpe
 }
 
 /**
- * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a UsageError that
+ * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a usage error (ERR_USAGE) that
  * names the option and the value (exit 2). Conflicting options are named both. `sockact unit`
  * parses its command line here too, with its own options besides the launcher's.
  */
@@ -409,10 +408,10 @@ export function parseCommandLine(argv: readonly string[], command: 'launch' | 'u
   const specs = listenSpecs(given, m);
   const fdnames = fdNames(given, m, specs);
   const maxConnections = given.value<number>('max-connections');
-  if (maxConnections !== undefined && !m.accept) throw new UsageError('--max-connections applies to --accept only');
+  if (maxConnections !== undefined && !m.accept) throw usageError('--max-connections applies to --accept only');
 
   const [program, ...args] = rest;
-  if (program === undefined) throw new UsageError('PROGRAM is missing: sockact [options] [--] PROGRAM [ARGS...]');
+  if (program === undefined) throw usageError('PROGRAM is missing: sockact [options] [--] PROGRAM [ARGS...]');
   const config: RunConfig = {
     specs,
     program,
@@ -448,7 +447,7 @@ export function parseCommandLine(argv: readonly string[], command: 'launch' | 'u
  */
 export function parseControlOptions(argv: readonly string[]): { control?: string; name?: string } {
   const { given, rest } = parseOptions(argv, KEYS.control);
-  if (rest.length > 0) throw new UsageError(`unexpected argument ${quote(rest[0]!)}`, { value: rest[0]! });
+  if (rest.length > 0) throw usageError(`unexpected argument ${quote(rest[0]!)}`, { value: rest[0]! });
   const control = given.single('control');
   const name = given.single('name');
   return { ...(control !== undefined ? { control } : {}), ...(name !== undefined ? { name } : {}) };

@@ -14,9 +14,13 @@ import type { ChildEvents, ChildHandle, Clock, ExitStatus, ProcessSeam, SpawnReq
 /** setTimeout's limit: a longer (or infinite) timer never fires. */
 const MAX_TIMER = 2 ** 31 - 1;
 
-/** The clock of the real supervisor: performance.now() and timers that keep the process alive. */
+/**
+ * The clock of the real supervisor: CLOCK_MONOTONIC in ms (libuv's hrtime reads it on Linux), so
+ * that MONOTONIC_USEC (sd_notify(3)) is systemd's clock, and timers that keep the process alive.
+ * Not performance.now(): its global loads perf_hooks (ten modules) into every sockact.
+ */
 export const realClock: Clock = {
-  now: () => performance.now(),
+  now: () => Number(process.hrtime.bigint()) / 1e6,
   setTimer(ms: number, fn: () => void): Timer {
     if (!(ms <= MAX_TIMER)) return { cancel() {} };
     const t = setTimeout(fn, Math.max(0, ms));

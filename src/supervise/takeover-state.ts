@@ -1,4 +1,5 @@
 import { formatDuration } from '../protocol/duration.js';
+import { SockactError } from '../protocol/errors.js';
 import type { HandoverOffer } from './control.js';
 import type { Clock, ProcessSeam, Upstream } from './seam.js';
 import { describeStatus, type Ending, type Supervisor } from './supervisor.js';
@@ -56,7 +57,7 @@ export class Takeover {
   }
 
   get #supervisor(): Supervisor {
-    if (!this.#sup) throw new Error('Takeover.attach() was not called');
+    if (!this.#sup) throw new SockactError('ERR_INTERNAL', 'Takeover.attach() was not called');
     return this.#sup;
   }
 

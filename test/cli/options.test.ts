@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ALL_OPTIONS, LONGEST_TIMER_MS, OPTIONS, optionsOf, type CommandName } from '../../src/cli/options.js';
 import { parseCommandLine, parseControlOptions, readValue, type RunConfig } from '../../src/cli/parse.js';
 import { DEFAULT_MAX_CONNECTIONS } from '../../src/launch/accept.js';
-import { UsageError } from '../../src/launch/errors.js';
+import { SockactError } from '../../src/protocol/errors.js';
 import { DEFAULTS } from '../../src/supervise/supervisor.js';
 import { perTest, sockact } from '../_support/launcher.js';
 
@@ -20,7 +20,8 @@ function usageError(argv: string[]): string {
   try {
     parseCommandLine(argv);
   } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
+    expect(err).toBeInstanceOf(SockactError);
+    expect((err as SockactError).code).toBe('ERR_USAGE');
     return (err as Error).message;
   }
   throw new Error(`no usage error for ${JSON.stringify(argv)}`);

@@ -545,9 +545,7 @@ describe('Supervisor: a child that leaves its process group behind', () => {
     fresh.leave({ code: 0, signal: null }, 10_000); // the shell exits, its helper lingers
     const o = await r;
     expect(o.ok).toBe(false);
-    expect(o.message).toBe(
-      'reload failed: pid 101 (generation 2) exited with code 0 before it was ready; generation 1 keeps serving',
-    );
+    expect(o.message).toBe('reload failed: pid 101 (generation 2) exited with code 0 before it was ready; generation 1 keeps serving');
     clock.advance(AUTO_FALLBACK_MS * 2);
     expect(lines.filter((l) => /ready in/.test(l))).toEqual(['pid 100 ready in 25 ms (accepting)']);
     expect(old.signals).toEqual([]);
@@ -637,9 +635,7 @@ describe('Supervisor: found by the property tests (shrunk sequences)', () => {
     seam.last().onSignal = () => {}; // ignores SIGTERM
     clock.advance(2000);
     const o = await r;
-    expect(o.message).toBe(
-      'reload failed: pid 101 (generation 2) was not ready within 2.0 s; generation 1 keeps serving',
-    );
+    expect(o.message).toBe('reload failed: pid 101 (generation 2) was not ready within 2.0 s; generation 1 keeps serving');
     expect(sup.reloadInProgress).toBe(true); // until it is gone
     clock.advance(5000);
     expect(seam.last().signals).toEqual(['SIGTERM', 'SIGKILL']);
