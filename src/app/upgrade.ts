@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { quote, SockactError } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
@@ -12,6 +13,7 @@ import { recvmsg } from '../sys/msg.js';
 import { bind, setsockoptInt, socket } from '../sys/socket.js';
 import { adoptedBy, servedServers } from './adopt.js';
 import { listenFds } from './listen-fds.js';
+import { fdOf } from './node-internals.js';
 import { notify } from './notify.js';
 import { shutdown } from './shutdown.js';
 import { stopWatchdog } from './watchdog.js';
@@ -65,8 +67,8 @@ function collect(): Passed[] {
   const served = servedServers();
   const byFd = new Map<number, Passed>();
   for (const s of served) {
-    const fd = (s.server as { _handle?: { fd?: number } | null })._handle?.fd;
-    if (fd !== undefined && fd >= 0) byFd.set(fd, { fd, name: s.name, server: s.server as Passed['server'] });
+    const fd = fdOf(s.server as net.Server);
+    if (fd !== undefined) byFd.set(fd, { fd, name: s.name, server: s.server as Passed['server'] });
   }
   const out: Passed[] = [];
   for (const d of listenFds({ unsetEnv: false })) {

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SockactError } from '../protocol/errors.js';
+import { fdOf } from '../app/node-internals.js';
 import { formatFdRefusal } from '../protocol/fdpass.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
@@ -117,7 +118,7 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
   }
   const myUid = process.getuid?.() ?? 0;
   const server = net.createServer({ allowHalfOpen: true }, (conn) => {
-    const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const fd = fdOf(conn);
     const peer = fd !== undefined ? peerCredentials(fd) : undefined;
     if (!peer || (peer.uid !== myUid && peer.uid !== 0)) {
       conn.end(`${JSON.stringify({ ok: false, message: `permission denied: uid ${peer?.uid ?? '?'} is not uid ${myUid} or root` })}\n`);
