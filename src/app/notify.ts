@@ -34,6 +34,7 @@ export interface ReadyOptions {
  * variable and the value (code SOCKACT_WATCHDOG), not an error thrown after the fact.
  */
 function ready(options: ReadyOptions = {}): boolean {
+  upgradeState.ready = true;
   tellUpgrader();
   const sent = send(options.status === undefined ? READY : { READY: 1, STATUS: options.status });
   if (options.watchdog !== false) {
@@ -47,6 +48,13 @@ function ready(options: ReadyOptions = {}): boolean {
 }
 
 /**
+ * What upgrader() asks before it starts a copy (tableflip refuses an upgrade before Ready() and
+ * while the parent has not exited): whether this process has called ready(), and, for a copy
+ * that upgrader() started, the old process's ready socket, which stays bound until it exits.
+ */
+export const upgradeState: { ready: boolean; startedBy: string | undefined } = { ready: false, startedBy: undefined };
+
+/**
  * A copy started by upgrader() (app/upgrade.ts) tells the old process it is ready: READY=1 to
  * SOCKACT_UPGRADE_SOCKET, once; the variable is removed so this process's own children never see
  * it. Only then does the old one stop accepting. An old process that is gone already has nobody
@@ -56,6 +64,7 @@ function tellUpgrader(): void {
   const path = process.env[UPGRADE_ENV];
   if (path === undefined) return;
   delete process.env[UPGRADE_ENV];
+  upgradeState.startedBy = path;
   try {
     const sock = socket('unix', 'dgram');
     try {

@@ -10,11 +10,11 @@ import { errorReason } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
 import { pollLoop, type Watch } from '../sys/loop.js';
 import { recvmsg } from '../sys/msg.js';
-import { bind, setsockoptInt, socket } from '../sys/socket.js';
+import { bind, connect, setsockoptInt, socket } from '../sys/socket.js';
 import { adoptedBy, servedServers } from './adopt.js';
 import { listenFds } from './listen-fds.js';
 import { fdOf } from './node-internals.js';
-import { notify } from './notify.js';
+import { notify, upgradeState } from './notify.js';
 import { shutdown } from './shutdown.js';
 import { stopWatchdog } from './watchdog.js';
 
@@ -103,6 +103,40 @@ function readySocket(): { fd: number; path: string; dir: string } {
   }
 }
 
+/** Whether the process that started this one by upgrader() still runs: its ready socket is bound until it exits. */
+function startedByAlive(path: string): boolean {
+  let fd = -1;
+  try {
+    fd = socket('unix', 'dgram', SOCK_NONBLOCK);
+    connect(fd, { family: 'unix', path });
+    return true;
+  } catch {
+    return false; // ECONNREFUSED (nobody bound there any more), ENOENT (removed at its exit)
+  } finally {
+    if (fd >= 0) closeFd(fd);
+  }
+}
+
+/** Why this process may not upgrade now (tableflip's errNotReady, "parent hasn't exited"), or undefined. */
+function notNow(): SockactError | undefined {
+  if (!upgradeState.ready) {
+    return upgradeError('ERR_UPGRADE_NOT_READY', 'not ready yet: an upgrade is refused until this process has called notify.ready()');
+  }
+  const parent = upgradeState.startedBy;
+  if (parent !== undefined && startedByAlive(parent)) {
+    return upgradeError('ERR_UPGRADE_OLD_RUNNING', 'the process this one replaced is still running: an upgrade is refused until it has exited', {
+      value: parent,
+    });
+  }
+  return undefined;
+}
+
+/** Close the ready socket and remove its directory. */
+function release(ready: { fd: number; dir: string }): void {
+  closeFd(ready.fd);
+  rmSync(ready.dir, { recursive: true, force: true });
+}
+
 /**
  * Self-upgrade for an app that runs alone (tableflip's Upgrader; the graceful restart of seed
  * 001). `upgrade()` starts a new copy of this program with its listening sockets at fd 3.. and
@@ -115,8 +149,12 @@ function readySocket(): { fd: number; path: string; dir: string } {
  * false. A new copy that exits first or is not ready within `timeout` (then it is killed) leaves
  * this process serving as before, and the promise rejects with the reason.
  *
- * One upgrade at a time, as tableflip: a call while one runs is refused (ERR_UPGRADE_RUNNING),
- * and so is any call once one succeeded (ERR_UPGRADE_DONE).
+ * One upgrade at a time, as tableflip, across copies too: a call while one runs is refused
+ * (ERR_UPGRADE_RUNNING), and so is any call once one succeeded (ERR_UPGRADE_DONE), before this
+ * process has called notify.ready() (ERR_UPGRADE_NOT_READY), and in a copy while the process it
+ * replaced is still running (ERR_UPGRADE_OLD_RUNNING: its ready socket stays bound until it
+ * exits). So a copy that is not ready yet never starts one of its own, and the first process
+ * never serves beside a copy newer than the one it waits for.
  */
 export function upgrader(options: UpgraderOptions = {}): Upgrader {
   const timeout = options.timeout ?? 60_000;
@@ -185,6 +223,8 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
     if (running !== undefined) {
       throw upgradeError('ERR_UPGRADE_RUNNING', `an upgrade is already running${running ? ` (new copy pid ${running})` : ''}`, { value: running || undefined });
     }
+    const refused = notNow();
+    if (refused) throw refused;
     running = 0;
     let pid: number;
     try {
@@ -192,10 +232,12 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
       const ready = readySocket();
       try {
         pid = await start(passed, ready);
-      } finally {
-        closeFd(ready.fd);
-        rmSync(ready.dir, { recursive: true, force: true });
+      } catch (err) {
+        release(ready);
+        throw err;
       }
+      // Bound until this process exits: the new copy refuses to upgrade while it is.
+      process.once('exit', () => release(ready));
       done = pid;
       if (process.env.NOTIFY_SOCKET !== undefined) {
         try {
