@@ -84,26 +84,31 @@ export function responding(socket: net.Socket): boolean {
 }
 
 interface ConnectionsList {
+  all(): { socket?: net.Socket }[];
   idle(): { socket?: net.Socket }[];
 }
 
 function connectionsList(server: net.Server): ConnectionsList | undefined {
   const sym = Object.getOwnPropertySymbols(server).find((s) => s.description === 'http.server.connections');
   const list = sym && (server as unknown as Record<symbol, unknown>)[sym];
-  return list && typeof (list as ConnectionsList).idle === 'function' ? (list as ConnectionsList) : undefined;
+  const ok = list && typeof (list as ConnectionsList).idle === 'function' && typeof (list as ConnectionsList).all === 'function';
+  return ok ? (list as ConnectionsList) : undefined;
 }
 
 /**
- * The sockets of an http.Server whose parser is between two messages: no request begun (not a
- * byte of the next one parsed), none whose body is still due, as Node's ConnectionsList::Idle
- * says (last_message_start_ == 0: set by on_message_begin, cleared by on_message_complete).
- * Undefined when this Node has no such list (then no connection counts as idle).
+ * The sockets of an http.Server whose HTTP parser holds nothing: between two messages (no byte
+ * of the next request parsed, no request whose body is still due), as Node's
+ * ConnectionsList::Idle says (last_message_start_ == 0: set by on_message_begin, cleared by
+ * on_message_complete), or not given a single byte yet (Node counts a fresh connection as in a
+ * message from its start, for headersTimeout; its parser has nothing either). Undefined when
+ * this Node has no such list (then no connection counts as idle).
  */
 export function parserIdleSockets(server: net.Server): Set<net.Socket> | undefined {
   const list = connectionsList(server);
   if (!list) return undefined;
   const out = new Set<net.Socket>();
   for (const p of list.idle()) if (p.socket && parserOf(p.socket) === p) out.add(p.socket);
+  for (const p of list.all()) if (p.socket && parserOf(p.socket) === p && p.socket.bytesRead === 0) out.add(p.socket);
   return out;
 }
 

@@ -155,8 +155,9 @@ function closeListener(server: Server, done: () => void): void {
 
 /**
  * The one rule for "idle" (docs/migration.md): an HTTP/1 connection is idle when Node's HTTP parser
- * holds nothing of it, i.e. it is between two messages (no byte of a next request parsed, no
- * request whose body is still due, even if it was answered already: parserIdleSockets), no
+ * holds nothing of it, i.e. it is between two messages or has not had a byte yet (no byte of a
+ * next request parsed, no request whose body is still due, even if it was answered already:
+ * parserIdleSockets), no
  * request handler runs for it, no response is being written or queued, Node holds no unread byte
  * of it, and it is still parsed as HTTP (an upgraded one never is). Only an idle connection is
  * closed as quiet or handed to a newer generation: whatever the client sends next then waits in
