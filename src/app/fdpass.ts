@@ -104,7 +104,8 @@ function checkSocket(fd: number, source: string): { stream: boolean } {
 /** The fd of a net.Socket (a UNIX socket Node connected or adopted). To receive, Node must not read from it: reading drops fds. */
 function netSocketFd(s: net.Socket, forReceive: boolean): number {
   const fd = fdOf(s);
-  if (fd === undefined) throw fail('ERR_FDS_SOCKET', 'the net.Socket has no fd (not connected yet, or destroyed)', undefined);
+  const none = 'the net.Socket has no fd (not connected yet, or destroyed)';
+  if (fd === undefined) throw fail('ERR_FDS_SOCKET', none, undefined);
   if (forReceive) {
     if (s.bytesRead > 0) {
       throw fail(

@@ -218,6 +218,9 @@ function acceptable(entries: readonly MigrateEntry[], count: number, senderUid: 
   return out;
 }
 
+/** The sockets made for a batch's confirmed fds, by index, with the server each belongs to. */
+type Made = Map<number, { socket: net.Socket; server: net.Server }>;
+
 /** The receiving side of one batch (protocol/migrate.ts BatchReceiver) on an accepted connection. */
 async function take(conn: number): Promise<void> {
   let bundle;
@@ -230,7 +233,7 @@ async function take(conn: number): Promise<void> {
   const { fds } = bundle;
   const parsed = parseMigrateMessage(bundle.message, fds.length);
   const entries = parsed?.type === 'conns' ? parsed.conns : [];
-  const sockets = new Map<number, { socket: net.Socket; server: net.Server }>();
+  const sockets: Made = new Map();
   const dropped = new Set<number>();
   let open = true;
   const finish = () => {
@@ -279,7 +282,7 @@ async function take(conn: number): Promise<void> {
  * Make the socket of one confirmed fd, counted by its server as an accepted one would be; it is
  * not read before the sender has the receiver's `adopted` (libuv reads on a later loop turn).
  */
-function prepare(fd: number, e: MigrateEntry, sockets: Map<number, { socket: net.Socket; server: net.Server }>, i: number): boolean {
+function prepare(fd: number, e: MigrateEntry, sockets: Made, i: number): boolean {
   const server = servers.get(e.server);
   if (!server?.listening) return false;
   let socket: net.Socket;
@@ -313,7 +316,8 @@ function successors(): string[] {
   for (const line of lines) {
     const m = /^(\d+)\.(\d+)$/.exec(line);
     if (!m || Number(m[1]) <= me.generation) continue;
-    found.push({ path: join(me.dir, `${m[1]}.${m[2]}${SUFFIX}`), generation: Number(m[1]), same: Number(m[2]) === me.worker });
+    const path = join(me.dir, `${m[1]}.${m[2]}${SUFFIX}`);
+    found.push({ path, generation: Number(m[1]), same: Number(m[2]) === me.worker });
   }
   found.sort((a, b) => b.generation - a.generation || Number(b.same) - Number(a.same));
   return found.map((f) => f.path);
@@ -390,7 +394,8 @@ async function handOverBatch(batch: readonly Outgoing[], timeoutMs: number): Pro
     ...(o.state ? { state: o.state.toString('base64') } : {}),
   }));
   try {
-    await sendFds(conn, fds as number[], { message: formatMigrateMessage({ type: 'conns', conns }), timeout: timeoutMs });
+    const message = formatMigrateMessage({ type: 'conns', conns });
+    await sendFds(conn, fds as number[], { message, timeout: timeoutMs });
   } catch {
     closeFd(conn); // nothing was queued: every connection is still only ours
     return new Set();

@@ -91,8 +91,8 @@ interface ConnectionsList {
 function connectionsList(server: net.Server): ConnectionsList | undefined {
   const sym = Object.getOwnPropertySymbols(server).find((s) => s.description === 'http.server.connections');
   const list = sym && (server as unknown as Record<symbol, unknown>)[sym];
-  const ok = list && typeof (list as ConnectionsList).idle === 'function' && typeof (list as ConnectionsList).all === 'function';
-  return ok ? (list as ConnectionsList) : undefined;
+  const l = list as ConnectionsList | undefined;
+  return l && typeof l.idle === 'function' && typeof l.all === 'function' ? l : undefined;
 }
 
 /**

@@ -120,13 +120,13 @@ function startedByAlive(path: string): boolean {
 /** Why this process may not upgrade now (tableflip's errNotReady, "parent hasn't exited"), or undefined. */
 function notNow(): SockactError | undefined {
   if (!upgradeState.ready) {
-    return upgradeError('ERR_UPGRADE_NOT_READY', 'not ready yet: an upgrade is refused until this process has called notify.ready()');
+    const why = 'not ready yet: an upgrade is refused until this process has called notify.ready()';
+    return upgradeError('ERR_UPGRADE_NOT_READY', why);
   }
   const parent = upgradeState.startedBy;
   if (parent !== undefined && startedByAlive(parent)) {
-    return upgradeError('ERR_UPGRADE_OLD_RUNNING', 'the process this one replaced is still running: an upgrade is refused until it has exited', {
-      value: parent,
-    });
+    const why = 'the process this one replaced is still running: an upgrade is refused until it has exited';
+    return upgradeError('ERR_UPGRADE_OLD_RUNNING', why, { value: parent });
   }
   return undefined;
 }

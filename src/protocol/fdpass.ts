@@ -208,7 +208,8 @@ export class FdBundleReader {
     }
     for (const name of names) {
       const problem = fdNameProblem(name);
-      if (problem) throw this.#error('ERR_FDS_NAMES', `${this.source} sent the fd name ${escapeBytes(name)}, which ${problem}`);
+      if (problem === undefined) continue;
+      throw this.#error('ERR_FDS_NAMES', `${this.source} sent the fd name ${escapeBytes(name)}, which ${problem}`);
     }
     this.#count = count;
     this.#names = names;

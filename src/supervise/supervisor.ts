@@ -364,7 +364,8 @@ export class Supervisor {
   /** Tell the seam which workers serve now (ready, in a slot), when that changed; none once stopping. */
   #advertise(): void {
     const stopping = this.phase === 'stopping' || this.phase === 'stopped';
-    const list = stopping ? [] : this.slots.flatMap((w) => (w?.state === 'ready' ? [{ generation: w.generation, worker: w.index }] : []));
+    const ready = stopping ? [] : this.slots.filter((w): w is Worker => w?.state === 'ready');
+    const list = ready.map((w) => ({ generation: w.generation, worker: w.index }));
     const key = JSON.stringify(list);
     if (key === this.#serving) return;
     this.#serving = key;
