@@ -11,6 +11,7 @@ import * as migrate from './migrate.js';
 import * as throughput from './throughput.js';
 import * as supervise from './supervise.js';
 import * as takeover from './takeover.js';
+import * as compileCache from './compile-cache.js';
 
 const only = process.argv.slice(2);
 const benches = {
@@ -37,6 +38,8 @@ const benches = {
   'supervise-cold': () => supervise.coldStart(),
   // sockact --takeover (issue 9): failed requests and hand-off times.
   takeover: () => takeover.run(),
+  // Issue 17: NODE_COMPILE_CACHE and a new generation's start, on Node 22 and 24 (and pm2's reload).
+  'compile-cache': () => compileCache.run(),
 };
 
 const results = {

@@ -237,7 +237,7 @@ async function startNaive() {
 
 /** pm2, installed once into PM2_DIR (never into the repository); undefined with the reason when it cannot be. */
 let pm2State;
-function pm2Available() {
+export function pm2Available() {
   if (pm2State) return pm2State;
   const bin = join(PM2_DIR, 'node_modules', 'pm2', 'bin', 'pm2');
   if (!existsSync(bin)) {

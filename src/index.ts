@@ -1,3 +1,7 @@
+// The declarations name node:net, Buffer and NodeJS. TypeScript 6 and later no longer load @types/*
+// unless tsconfig's "types" lists them, so this line (kept in the .d.ts by preserve) brings in
+// @types/node for a consumer that imports this entry point.
+/// <reference types="node" preserve="true" />
 /**
  * sockact, the app side: what a socket-activated program imports. Nothing here loads koffi until
  * an inherited fd or NOTIFY_SOCKET is actually used, so an app that was not activated runs

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from './_support/launcher.js';
 
 /*
- * The dependency rules of the layout (README "Layout"), read from the sources themselves so that a
+ * The dependency rules of the layout (docs/development.md, "Layout"), read from the sources themselves so that a
  * broken rule fails here instead of in review:
  * - sys/ (the only libc caller) imports node: builtins, koffi, sys/, and protocol/sockaddr.ts
  *   (the pure byte codec of the socket addresses it hands to the kernel), nothing else.

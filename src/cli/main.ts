@@ -107,7 +107,8 @@ function describeCommand(c: RunConfig): string {
  * SIGTERM to the program when sockact dies (SIGKILL, an OOM kill), which would otherwise live on,
  * orphaned, with the sockets; systemd-socket-activate execs in place and has no such gap. The
  * RLIMIT_NOFILE soft limit and ignored signals sockact was started with cannot be given back:
- * Node raises the one and resets the others before any JavaScript runs (README, "Departures").
+ * Node raises the one and resets the others before any JavaScript runs (docs/launcher.md, "What
+ * the program gets").
  */
 function restored(): Pick<SpawnActivatedOptions, 'parentDeathSignal'> {
   return { parentDeathSignal: 'SIGTERM' };

@@ -1,3 +1,7 @@
+// The declarations name node:net, Buffer and NodeJS. TypeScript 6 and later no longer load @types/*
+// unless tsconfig's "types" lists them, so this line (kept in the .d.ts by preserve) brings in
+// @types/node for a consumer that imports this entry point.
+/// <reference types="node" preserve="true" />
 /**
  * sockact/launch: the launcher as a library (docs/protocol.md section 2), for programs that bind
  * sockets and start children with them the way the `sockact` command does. Linux only: every

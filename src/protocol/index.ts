@@ -1,3 +1,7 @@
+// The declarations name node:net, Buffer and NodeJS. TypeScript 6 and later no longer load @types/*
+// unless tsconfig's "types" lists them, so this line (kept in the .d.ts by preserve) brings in
+// @types/node for a consumer that imports this entry point.
+/// <reference types="node" preserve="true" />
 /**
  * sockact/protocol: the pure parsers and formatters of socket activation and sd_notify
  * (docs/protocol.md sections 1 and 3), for programs that speak the protocol themselves: a notify

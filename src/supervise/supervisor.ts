@@ -31,7 +31,7 @@ export interface SupervisorOptions {
   command?: string;
 }
 
-/** The defaults, named once: --help and the README print these. */
+/** The defaults, named once: --help and docs/launcher.md print these. */
 export const DEFAULTS = {
   workers: 1,
   restart: 'no',

@@ -36,14 +36,19 @@ export function getCounted(port: number, agent: http.Agent, into: LoadResult, he
  * GET / on 127.0.0.1:`port` over `concurrency` connections (keep-alive), from before `during`
  * starts until it has settled and `after` more requests were answered; at most `max` requests in
  * all (bounded: the load stops there even if `during` has not settled). Every failure is kept
- * with its reason; nothing is timed.
+ * with its reason; nothing is timed. `keepAlive: false` sends each request with Connection: close.
  */
-export async function loadDuring(port: number, concurrency: number, during: () => Promise<void>, { after = 200, max = 60_000 } = {}): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+export async function loadDuring(
+  port: number,
+  concurrency: number,
+  during: () => Promise<void>,
+  { after = 200, max = 60_000, keepAlive = true } = {},
+): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive, maxSockets: concurrency });
   const result: LoadResult = { ok: 0, failed: [], bodies: new Map() };
   let sent = 0;
   let stopAt = max;
-  const one = () => getCounted(port, agent, result);
+  const one = () => getCounted(port, agent, result, keepAlive ? {} : { connection: 'close' });
   const worker = async () => {
     while (sent < stopAt) {
       sent++;

@@ -1,6 +1,7 @@
-// The README's CLI reference cannot drift from the CLI: its option tables name exactly the
-// options of src/cli/options.ts (and of `sockact unit`), every subcommand has a row, and every
-// default that --help names (and every supervisor default in DEFAULTS) is the one the README gives.
+// The CLI reference (docs/launcher.md, linked from the README) cannot drift from the CLI: its option
+// tables name exactly the options of src/cli/options.ts (and of `sockact unit`), every subcommand has
+// a row, and every default that --help names (and every supervisor default in DEFAULTS) is the one
+// the reference gives.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { UNIT_OPTIONS } from '../../src/cli/unit.js';
 import { DEFAULTS } from '../../src/supervise/supervisor.js';
 import { ROOT } from '../_support/launcher.js';
 
-const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const REFERENCE = readFileSync(join(ROOT, 'docs', 'launcher.md'), 'utf8');
 
 interface Row {
   /** The first cell, as written. */
@@ -22,7 +23,7 @@ interface Row {
 
 /** Table rows whose first cell starts with `prefix` inside backticks, with the options they name. */
 function rows(prefix: string): Row[] {
-  return README.split('\n')
+  return REFERENCE.split('\n')
     .filter((l) => l.startsWith(`| \`${prefix}`))
     .map((l) => {
       // Cells are split on '|' not escaped as '\|' (GitHub's rule, also inside code spans).
@@ -49,7 +50,7 @@ function asWritten(key: string, value: string | number): string {
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-describe('README.md CLI reference', () => {
+describe('docs/launcher.md CLI reference', () => {
   it('finds the option tables and the subcommand table', () => {
     expect(optionRows.length).toBeGreaterThan(20);
     expect(commandRows.length).toBe(SUBCOMMANDS.length);
@@ -110,7 +111,7 @@ describe('README.md CLI reference', () => {
       const v = literal(asWritten(key, value));
       // --help: "(default 100ms" or "no (default, ..."
       if (!new RegExp(`\\(default:? ${v}\\b|(^|\\s)${v} \\(default\\b`).test(o!.describe)) wrong.push(`--help of --${name}: ${asWritten(key, value)}`);
-      if (!new RegExp(`default:? ${v}\\b`).test(rowOf(name)?.text ?? '')) wrong.push(`README row of --${name}: ${asWritten(key, value)}`);
+      if (!new RegExp(`default:? ${v}\\b`).test(rowOf(name)?.text ?? '')) wrong.push(`docs/launcher.md row of --${name}: ${asWritten(key, value)}`);
       checked++;
     }
     expect(wrong).toEqual([]);

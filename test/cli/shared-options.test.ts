@@ -42,7 +42,16 @@ async function report(argv: string[], wake: string[]): Promise<Report> {
       defer(() => c.destroy());
     });
   }
-  for (let i = 0; i < 400 && !out.includes('\n') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+  // The report's line, or the program's end: events, not a count of polls (a busy machine can
+  // take seconds to start Python).
+  await new Promise<void>((res) => {
+    const done = () => (out.includes('\n') || child.exitCode !== null) && res();
+    child.stdout.on('data', done);
+    child.on('exit', res);
+    const t = setTimeout(res, 2 * WAIT_TIMEOUT);
+    defer(() => clearTimeout(t));
+    done();
+  });
   child.kill('SIGTERM'); // accept mode keeps the launcher running
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise((_, rej) => {

@@ -1,4 +1,5 @@
-// npm package hygiene: `npm pack` holds what a user needs (dist, bin, contrib, README, LICENSE)
+// npm package hygiene: `npm pack` holds what a user needs (dist, bin, contrib, README, LICENSE, and
+// what the README links: docs, examples, BENCHMARKS.md)
 // and nothing else, and the tarball installed into a fresh directory works: `npx sockact --help`,
 // a real launch (koffi loaded from the installed tree), and `import 'sockact'`.
 // The install may reach the registry for koffi and yargs (--prefer-offline: the npm cache first);
@@ -23,7 +24,7 @@ function pack(dest: string): Packed {
 }
 
 describe('npm pack', () => {
-  it('holds dist, bin, contrib, README and LICENSE, and no source, test or bench file', () => {
+  it('holds dist, bin, contrib, docs, examples, README, BENCHMARKS and LICENSE, and no source, test or bench file', () => {
     const files = pack(dir())
       .files.map((f) => f.path)
       .sort();
@@ -37,10 +38,16 @@ describe('npm pack', () => {
       'dist/src/cli/main.bundle.js',
       'dist/src/launch/index.js',
       'contrib/systemd/hello.service',
+      'docs/reload.svg',
+      'examples/hello/server.js',
+      'BENCHMARKS.md',
     ]) {
       expect(files).toContain(f);
     }
-    const stray = files.filter((f) => !/^(LICENSE|README\.md|package\.json|bin\/|dist\/src\/|contrib\/)/.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)));
+    const stray = files.filter(
+      (f) =>
+        !/^(LICENSE|README\.md|BENCHMARKS\.md|package\.json|bin\/|dist\/src\/|contrib\/|docs\/|examples\/)/.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)),
+    );
     expect(stray).toEqual([]);
     // dist/ is not cleaned by tsc: a compiled file whose source is gone would ship unnoticed.
     const stale = files.filter((f) => /^dist\/src\/.*(?<!\.bundle)\.js$/.test(f) && !existsSync(join(ROOT, f.replace(/^dist\//, '').replace(/\.js$/, '.ts'))));
