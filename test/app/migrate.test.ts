@@ -316,6 +316,8 @@ describe('idle means the HTTP parser holds nothing', () => {
       await pause(20);
     }
     expect(last?.headers['x-generation']).toBe('2');
+    // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
+    await r.waitFor('stderr', /generation 1 accepted/);
     r.child.kill('SIGTERM');
     expect(await r.exited).toEqual({ code: 0, signal: null });
   });
@@ -335,6 +337,8 @@ describe('idle means the HTTP parser holds nothing', () => {
       const [, next] = await c.responses(2);
       expect({ status: next!.status, url: next!.headers['x-url'] }).toEqual({ status: 200, url: '/next' });
     }
+    // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
+    await r.waitFor('stderr', /generation 1 accepted/);
     r.child.kill('SIGTERM');
     expect(await r.exited).toEqual({ code: 0, signal: null });
   });
@@ -445,6 +449,8 @@ describe('connections move only to a ready generation', () => {
     const n = seen.length + 2;
     c.write('GET /last HTTP/1.1\r\nHost: x\r\n\r\n');
     expect((await c.responses(n + 1)).at(-1)!.headers['x-generation']).toBe('2');
+    // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
+    await r.waitFor('stderr', /generation 1 accepted/);
     r.child.kill('SIGTERM');
     expect(await r.exited).toEqual({ code: 0, signal: null });
   });
