@@ -11,7 +11,9 @@ import * as migrate from './migrate.js';
 import * as throughput from './throughput.js';
 import * as supervise from './supervise.js';
 import * as takeover from './takeover.js';
+import * as prefix from './prefix.js';
 import * as compileCache from './compile-cache.js';
+import * as systemd from './systemd.js';
 
 const only = process.argv.slice(2);
 const benches = {
@@ -38,8 +40,12 @@ const benches = {
   'supervise-cold': () => supervise.coldStart(),
   // sockact --takeover (issue 9): failed requests and hand-off times.
   takeover: () => takeover.run(),
+  // --prefix (issue 14): lines lost, the child's rate against no sockact, sockact's RSS growth.
+  prefix: () => prefix.run(),
   // Issue 17: NODE_COMPILE_CACHE and a new generation's start, on Node 22 and 24 (and pm2's reload).
   'compile-cache': () => compileCache.run(),
+  // Issue 16: under a private, real systemd (root, unshare, cgroup2; else skipped with the reason).
+  systemd: () => systemd.run(),
 };
 
 const results = {

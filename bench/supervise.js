@@ -339,8 +339,16 @@ function driveReloads(sys, seconds, everyMs = 1000) {
 const UNIT_MS = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
 
 /** wrk -t2 -c32 for `seconds` (pinned to CPU 0 unless pin is null); failed = socket errors + non-2xx. */
-export function wrk({ port, close, seconds, threads = 2, conns = 32, pin = '0' }) {
-  const args = [`-t${threads}`, `-c${conns}`, `-d${seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${port}/`];
+export function wrk({ port, close, seconds, threads = 2, conns = 32, pin = '0', timeout }) {
+  const args = [
+    `-t${threads}`,
+    `-c${conns}`,
+    `-d${seconds}s`,
+    '--latency',
+    ...(timeout ? ['--timeout', `${timeout}s`] : []),
+    ...(close ? ['-H', 'Connection: close'] : []),
+    `http://127.0.0.1:${port}/`,
+  ];
   const child = pin ? spawn('taskset', ['-c', pin, 'wrk', ...args]) : spawn('wrk', args);
   let out = '';
   let err = '';

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,62 +40,98 @@ export function isDaemon(c: RunConfig): boolean {
  */
 export async function startDaemon(c: RunConfig, argv: readonly string[], log: Log, warn: Log): Promise<number> {
   if (process.env.LISTEN_PID === String(process.pid)) {
-    throw new UsageError(
-      '--daemon: sockact was started with sockets of its own (LISTEN_FDS); a service manager that passes sockets runs sockact in the foreground',
-    );
+    const why = 'a service manager that passes sockets runs sockact in the foreground';
+    throw new UsageError(`--daemon: sockact was started with sockets of its own (LISTEN_FDS); ${why}`);
   }
   if (c.pidFile !== undefined) checkPidFile(c.pidFile);
-  let out: number | 'ignore' = 'ignore';
-  if (c.logFile !== undefined) {
-    try {
-      out = openSync(c.logFile, 'a', 0o640);
-    } catch (err) {
-      throw new LaunchError('ERR_LOG_FILE', `can't open --log-file ${c.logFile}: ${errorReason(err)}`, 1, { cause: err });
-    }
+  const out = c.logFile === undefined ? 'ignore' : openLogFile(c.logFile);
+  const notify = openNotifySocket();
+  const started = performance.now();
+  const child = spawnDaemon(argv, notify.path, out);
+  if (typeof out === 'number') closeSync(out);
+  const code = await waitForDaemon(child, notify.fd, warn);
+  notify.close();
+  if (code === 0) {
+    child.unref();
+    log(`running in the background as pid ${child.pid}, ready in ${Math.round(performance.now() - started)} ms`);
   }
+  return code;
+}
+
+/** --log-file opened for appending: the daemon's stdout and stderr. */
+function openLogFile(file: string): number {
+  try {
+    return openSync(file, 'a', 0o640);
+  } catch (err) {
+    throw new LaunchError('ERR_LOG_FILE', `can't open --log-file ${file}: ${errorReason(err)}`, 1, { cause: err });
+  }
+}
+
+/** The waiting command's notify socket: a datagram socket in a fresh 0700 directory. */
+function openNotifySocket(): { fd: number; path: string; close(): void } {
   const dir = mkdtempSync(join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), 'sockact-daemon-')); // 0700
   const path = join(dir, 'notify.sock');
   const fd = socket('unix', 'dgram', SOCK_NONBLOCK);
+  const close = () => {
+    closeFd(fd);
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
     bind(fd, { family: 'unix', path });
   } catch (err) {
-    closeFd(fd);
-    rmSync(dir, { recursive: true, force: true });
+    close();
     throw err;
   }
+  return { fd, path, close };
+}
 
-  const env: NodeJS.ProcessEnv = { ...process.env, [DAEMON_ENV]: path };
+/** sockact again (same node, script and argv) as a detached child, told where to report. */
+function spawnDaemon(argv: readonly string[], notifyPath: string, out: number | 'ignore'): ChildProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, [DAEMON_ENV]: notifyPath };
   // The daemon leaves whatever service manager this command ran under (daemon(7)).
   for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete env[name];
-  const started = performance.now();
+  const args = [...process.execArgv, process.argv[1]!, ...argv];
   // detached: spawn calls setsid() in the child: a new session without a controlling terminal.
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], { detached: true, stdio: ['ignore', out, out], env });
-  if (typeof out === 'number') closeSync(out);
+  return spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env });
+}
 
-  let lastLine: string | undefined;
-  let lastWarning: string | undefined;
-  let ready = false;
-  const drain = () => {
-    for (;;) {
-      let m;
-      try {
-        m = recvmsg(fd, NOTIFY_MAX_BYTES + 1, 16, false);
-      } catch {
-        return;
-      }
-      if (!m) return;
-      for (const passed of m.fds) closeFd(passed);
-      if (m.truncated || m.data.includes(0)) continue;
-      const fields = parseNotifyMessage(m.data);
-      lastLine = fields.get(LOGGED) ?? lastLine;
-      lastWarning = fields.get(WARNED) ?? lastWarning;
-      if (fields.get('READY') === '1') ready = true;
+/** What the daemon has said on the notify socket so far. */
+interface Heard {
+  ready: boolean;
+  /** The last line it logged, and the last warning (X_SOCKACT_LOG, X_SOCKACT_ERROR). */
+  lastLine?: string;
+  lastWarning?: string;
+}
+
+/** Read every message queued on the notify socket into `heard`; passed fds are closed. */
+function drain(fd: number, heard: Heard): void {
+  for (;;) {
+    let m;
+    try {
+      m = recvmsg(fd, NOTIFY_MAX_BYTES + 1, 16, false);
+    } catch {
+      return;
     }
-  };
-  const code = await new Promise<number>((resolve) => {
+    if (!m) return;
+    for (const passed of m.fds) closeFd(passed);
+    if (m.truncated || m.data.includes(0)) continue;
+    const fields = parseNotifyMessage(m.data);
+    heard.lastLine = fields.get(LOGGED) ?? heard.lastLine;
+    heard.lastWarning = fields.get(WARNED) ?? heard.lastWarning;
+    if (fields.get('READY') === '1') heard.ready = true;
+  }
+}
+
+/**
+ * The command's exit status: 0 once the daemon sends READY=1; else its exit code (at least 1)
+ * when it ends first, or 1 when it cannot start or SIGINT/SIGTERM stops the wait (and the daemon).
+ */
+function waitForDaemon(child: ChildProcess, fd: number, warn: Log): Promise<number> {
+  const heard: Heard = { ready: false };
+  return new Promise<number>((resolve) => {
     const watch = pollLoop().watch(fd, () => {
-      drain();
-      if (ready) finish(0);
+      drain(fd, heard);
+      if (heard.ready) finish(0);
     });
     const onSignal = (signal: NodeJS.Signals) => {
       child.kill('SIGTERM');
@@ -115,20 +151,14 @@ export async function startDaemon(c: RunConfig, argv: readonly string[], log: Lo
     });
     child.on('exit', (status, signal) => {
       // What it said just before it ended may still be queued on the socket.
-      drain();
-      if (ready) return finish(0);
+      drain(fd, heard);
+      if (heard.ready) return finish(0);
       const how = signal ? `killed by ${signal}` : `exited with code ${status}`;
-      warn(lastWarning ?? `the daemon ${how} before it was ready${lastLine ? ` (${lastLine})` : ''}`);
+      const last = heard.lastLine ? ` (${heard.lastLine})` : '';
+      warn(heard.lastWarning ?? `the daemon ${how} before it was ready${last}`);
       finish(status || 1);
     });
   });
-  closeFd(fd);
-  rmSync(dir, { recursive: true, force: true });
-  if (code === 0) {
-    child.unref();
-    log(`running in the background as pid ${child.pid}, ready in ${Math.round(performance.now() - started)} ms`);
-  }
-  return code;
 }
 
 /** What the run tells once it serves, and where its messages also go while it starts. */

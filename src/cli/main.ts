@@ -31,17 +31,46 @@ let stderrGone = false;
 function say(line: string, more = ''): void {
   if (stderrGone) return;
   const text = `sockact: ${line}\n${more}`;
+  if (output) return output.say(text);
   try {
     writeSync(2, text);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EAGAIN') {
       stderrGone = true;
+      // One word on the stream that still works: sockact goes on without its messages.
+      try {
+        writeSync(1, `sockact: stderr is gone (${code}): sockact's messages are dropped from now on\n`);
+      } catch {
+        // stdout too
+      }
       return;
     }
     // The stream reports a later EPIPE as an 'error' event, which would end the process unheard.
     if (process.stderr.listenerCount('error') === 0) process.stderr.on('error', () => (stderrGone = true));
     process.stderr.write(text);
   }
+}
+
+/**
+ * --prefix: the children's lines pass through sockact's stdout and stderr (supervise/output.ts),
+ * and its own messages go through the same stream, in order with them.
+ */
+let output: import('../supervise/output.js').Output | undefined;
+
+/**
+ * Wait until what was written to stdout and stderr is out: Node writes to a pipe asynchronously,
+ * and process.exit() drops what is still queued. A reader that takes nothing does not keep
+ * sockact from ending on a stop signal.
+ */
+async function flushOutput(): Promise<void> {
+  if (!output) return;
+  const stops = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'] as const;
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  for (const s of stops) process.once(s, stop);
+  await Promise.race([output.flushed(), stopped]);
+  for (const s of stops) process.off(s, stop);
 }
 
 /** --daemon, --pid-file: told once sockact serves (cli/daemon.ts). */
@@ -131,6 +160,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   // Checked here, for a clear error before anything is bound; the program is still started by the
   // name as given, so its argv[0] is `cat`, not /usr/bin/cat (systemd-socket-activate's execvp).
   resolveProgram(c.program, setenv.PATH ?? process.env.PATH, user?.uid);
+  if (!c.accept) (await import('./preflight.js')).preflight(c);
   let inherited = await inheritedSockets();
   // The fd store (launch/fdstore.ts): $FDSTORE is FileDescriptorStoreMax= (systemd 254+, sd_notify(3)).
   const store = c.fdStore || Number(process.env.FDSTORE) > 0;
@@ -222,6 +252,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   if (c.wrapper) launch.noWatchdogPid = true;
   const s = c.supervise;
   const { control, name, watch, watchDebounce, prefix, takeover: _, ...sup } = s;
+  if (prefix) output = (await import('../supervise/output.js')).processOutput();
   service = await startService({
     ...(took?.session ? { takeover: took.session } : {}),
     launch,
@@ -244,10 +275,9 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   else removeOnExit(bound.filter((b) => !service.handedOver.has(b.fd)));
   if (ending.reason) warn(ending.reason);
   const st = ending.status;
-  if (st.startFailure !== undefined) {
-    warn(`can't start ${describeCommand(c)}: ${st.startFailure}`);
-    process.exit(st.code ?? 1);
-  }
+  if (st.startFailure !== undefined) warn(`can't start ${describeCommand(c)}: ${st.startFailure}`);
+  await flushOutput();
+  if (st.startFailure !== undefined) process.exit(st.code ?? 1);
   exitLike(st.code, st.signal as NodeJS.Signals | null);
 }
 

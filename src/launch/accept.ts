@@ -60,104 +60,144 @@ export function remoteEnv(peer: SockAddr | undefined): Record<string, string> {
  * in the kernel's backlog instead of being refused, and resumed when a child exits.
  */
 export function runAccept(opts: AcceptOptions): AcceptServer {
-  const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  const log = opts.log ?? (() => {});
-  const warn = opts.warn ?? log;
-  const command = opts.command ?? opts.program;
-  const children = new Set<ChildProcess>();
-  const labels = new Map(opts.sockets.map((s) => [s.fd, s.label]));
-  let stopped = false;
-  let retry: NodeJS.Timeout | undefined;
-  let settle!: { resolve: () => void; reject: (err: unknown) => void };
-  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-
-  const start = (conn: number, peer: SockAddr | undefined, on: number) => {
-    const setenv = { ...opts.setenv, ...remoteEnv(peer) };
-    const from = peer ? ` from ${peer.family === 'unix' ? 'a UNIX peer' : `${setenv.REMOTE_ADDR}:${peer.port}`}` : '';
-    let child: ChildProcess;
-    try {
-      const spawnOpts: SpawnActivatedOptions = {
-        ...opts.restore,
-        program: opts.program,
-        args: opts.args,
-        fds: opts.inetd ? [] : [conn],
-        setenv,
-        env: opts.env,
-        uid: opts.uid,
-        gid: opts.gid,
-      };
-      if (opts.inetd) spawnOpts.stdio = [conn, conn, 'inherit'];
-      else spawnOpts.names = [opts.name ?? 'connection'];
-      child = spawnActivated(spawnOpts);
-    } finally {
-      // The child has its own copy now (libuv returns after exec); ours would keep the peer waiting.
-      closeFd(conn);
-    }
-    children.add(child);
-    child.on('error', (err) => warn(describeStartFailure(command, err)));
-    if (child.pid !== undefined) log(`connection${from} on ${labels.get(on)}: started ${command} as pid ${child.pid}`);
-    child.on('exit', (code, signal) => {
-      if (child.pid !== undefined) log(describeExit(child.pid, code, signal));
-    });
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      pace();
-      opts.onChildExit?.(child, code, signal);
-    });
+  const acceptor = new Acceptor(opts);
+  return {
+    maxConnections: acceptor.max,
+    children: acceptor.children,
+    stop: () => acceptor.end(),
+    done: acceptor.done,
   };
+}
+
+/** ' from 127.0.0.1:40000', ' from a UNIX peer', or '' when the peer's address is unknown. */
+function fromPeer(peer: SockAddr | undefined): string {
+  if (!peer) return '';
+  return ` from ${peer.family === 'unix' ? 'a UNIX peer' : `${remoteEnv(peer).REMOTE_ADDR}:${peer.port}`}`;
+}
+
+/** Start the program for one accepted connection, and close the launcher's copy of it either way. */
+function spawnForConnection(opts: AcceptOptions, conn: number, peer: SockAddr | undefined): ChildProcess {
+  try {
+    const spawnOpts: SpawnActivatedOptions = {
+      ...opts.restore,
+      program: opts.program,
+      args: opts.args,
+      fds: opts.inetd ? [] : [conn],
+      setenv: { ...opts.setenv, ...remoteEnv(peer) },
+      env: opts.env,
+      uid: opts.uid,
+      gid: opts.gid,
+    };
+    if (opts.inetd) spawnOpts.stdio = [conn, conn, 'inherit'];
+    else spawnOpts.names = [opts.name ?? 'connection'];
+    return spawnActivated(spawnOpts);
+  } finally {
+    // The child has its own copy now (libuv returns after exec); ours would keep the peer waiting.
+    closeFd(conn);
+  }
+}
+
+/**
+ * The state of one runAccept(): the sockets' watches, the children running, and whether a retry
+ * after a scarce accept() is pending. `pace()` decides from these whether the sockets are watched.
+ */
+class Acceptor {
+  readonly max: number;
+  readonly children = new Set<ChildProcess>();
+  readonly done: Promise<void>;
+  readonly #opts: AcceptOptions;
+  readonly #log: (line: string) => void;
+  readonly #warn: (line: string) => void;
+  readonly #command: string;
+  readonly #labels: Map<number, string>;
+  readonly #watches: Watch[];
+  #settle!: { resolve: () => void; reject: (err: unknown) => void };
+  #stopped = false;
+  #retry: NodeJS.Timeout | undefined;
+
+  constructor(opts: AcceptOptions) {
+    this.#opts = opts;
+    this.max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#log = opts.log ?? (() => {});
+    this.#warn = opts.warn ?? this.#log;
+    this.#command = opts.command ?? opts.program;
+    this.#labels = new Map(opts.sockets.map((s) => [s.fd, s.label]));
+    this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));
+    const loop = pollLoop();
+    const onError = (err: unknown) => this.end(err);
+    this.#watches = opts.sockets.map((s) => loop.watch(s.fd, (ev) => this.#onReady(s.fd, ev), undefined, onError));
+  }
+
+  /** Stop accepting: settles `done`, rejected with `err` when a socket failed for good. */
+  end(err?: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+    for (const w of this.#watches) w.close();
+    if (err === undefined) this.#settle.resolve();
+    else this.#settle.reject(err);
+  }
 
   /** Wait on the sockets while there is room for a child, and not while a retry is pending. */
-  const pace = () => {
-    if (stopped) return;
-    const go = children.size < max && retry === undefined;
-    for (const w of watches) (go ? w.resume : w.pause)();
-  };
+  #pace(): void {
+    if (this.#stopped) return;
+    const go = this.children.size < this.max && this.#retry === undefined;
+    for (const w of this.#watches) (go ? w.resume : w.pause)();
+  }
 
-  const end = (err?: unknown) => {
-    if (stopped) return;
-    stopped = true;
-    clearTimeout(retry);
-    for (const w of watches) w.close();
-    if (err === undefined) settle.resolve();
-    else settle.reject(err);
-  };
-
-  const onReady = (fd: number) => (revents: number) => {
+  #onReady(fd: number, revents: number): void {
     if (revents & (POLLERR | POLLNVAL)) {
-      const label = labels.get(fd)!;
+      const label = this.#labels.get(fd)!;
       const message = `can't accept on ${label}: the socket failed (poll revents 0x${revents.toString(16)})`;
-      return end(new LaunchError('ERR_ACCEPT', message, 1, { address: label, fd }));
+      return this.end(new LaunchError('ERR_ACCEPT', message, 1, { address: label, fd }));
     }
-    let conn;
+    const conn = this.#acceptOne(fd);
+    if (conn === undefined) return;
     try {
-      conn = accept(fd);
+      this.#start(conn.fd, conn.peer, fd);
+    } catch (err) {
+      this.#warn(describeStartFailure(this.#command, err));
+    }
+    this.#pace();
+  }
+
+  /** The next connection on `fd`, or undefined when there is none to start a child for now. */
+  #acceptOne(fd: number): ReturnType<typeof accept> | undefined {
+    try {
+      return accept(fd);
     } catch (err) {
       const kind = acceptFailure((err as SysError).code);
-      if (kind === 'transient') return;
-      if (kind === 'scarce') {
-        warn(`can't accept on ${labels.get(fd)}: ${(err as Error).message}; retrying`);
-        retry = setTimeout(() => {
-          retry = undefined;
-          pace();
-        }, RETRY_SCARCE_MS);
-        return pace();
-      }
-      return end(err);
+      if (kind === 'scarce') this.#backOff(fd, err as Error);
+      else if (kind === 'fatal') this.end(err);
+      return undefined;
     }
-    try {
-      start(conn.fd, conn.peer, fd);
-    } catch (err) {
-      warn(describeStartFailure(command, err));
-    }
-    pace();
-  };
+  }
 
-  const loop = pollLoop();
-  const watches: Watch[] = opts.sockets.map((s) => loop.watch(s.fd, onReady(s.fd), undefined, end));
-  return {
-    maxConnections: max,
-    children,
-    stop: () => end(),
-    done,
-  };
+  /** Out of fds or memory for a moment: stop watching (level-triggered, it would spin), then try again. */
+  #backOff(fd: number, err: Error): void {
+    this.#warn(`can't accept on ${this.#labels.get(fd)}: ${err.message}; retrying`);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#pace();
+    }, RETRY_SCARCE_MS);
+    this.#pace();
+  }
+
+  /** One child for the connection `conn` accepted on the socket `on`, tracked until it has closed. */
+  #start(conn: number, peer: SockAddr | undefined, on: number): void {
+    const child = spawnForConnection(this.#opts, conn, peer);
+    this.children.add(child);
+    child.on('error', (err) => this.#warn(describeStartFailure(this.#command, err)));
+    if (child.pid !== undefined) {
+      this.#log(`connection${fromPeer(peer)} on ${this.#labels.get(on)}: started ${this.#command} as pid ${child.pid}`);
+    }
+    child.on('exit', (code, signal) => {
+      if (child.pid !== undefined) this.#log(describeExit(child.pid, code, signal));
+    });
+    child.on('close', (code, signal) => {
+      this.children.delete(child);
+      this.#pace();
+      this.#opts.onChildExit?.(child, code, signal);
+    });
+  }
 }

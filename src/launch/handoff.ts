@@ -90,40 +90,10 @@ function giveTo(path: string, uid: number, gid: number): void {
  * (sys/loop.ts); a failure reaches `onError`, never an unhandled rejection.
  */
 export function serveHandoff(opts: HandoffOptions): Handoff {
-  // mkdtemp makes it 0700: only its owner enters, and it is given to the program's user last.
-  const dir = mkdtempSync(join(baseFor(opts.uid), 'sockact-'));
-  const path = join(dir, 'fds.sock');
-  let listener = -1;
-  try {
-    listener = socket('unix', 'seqpacket');
-    bind(listener, { family: 'unix', path });
-    listenSocket(listener, 64);
-    if (opts.uid !== undefined) {
-      // The socket first, while the directory is still sockact's alone (nothing can be swapped
-      // in), then the directory, so the program's user can enter it and nobody else can.
-      giveTo(path, opts.uid, opts.gid ?? -1);
-      giveTo(dir, opts.uid, opts.gid ?? -1);
-    }
-  } catch (err) {
-    if (listener >= 0) closeFd(listener);
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
+  const { dir, path, listener } = openHandoffSocket(opts.uid, opts.gid);
   const uid = opts.uid ?? process.getuid!();
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
-
-  const answer = (conn: number) => {
-    const peer = peerCredentials(conn);
-    const root = opts.root();
-    if (peer.uid !== uid && peer.uid !== 0) {
-      sendmsg(conn, formatFdRefusal(`uid ${peer.uid} is not the program's user (${uid})`));
-    } else if (root === undefined || !isDescendant(peer.pid, root)) {
-      sendmsg(conn, formatFdRefusal(`pid ${peer.pid} is not the program (pid ${root ?? 'not started'}) or one of its descendants`));
-    } else {
-      for (const m of formatFdBundle(opts.fds, opts.names)) sendmsg(conn, m.data, { fds: m.fds });
-    }
-  };
 
   const close = () => {
     if (closed) return;
@@ -160,7 +130,7 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
       return fail(err);
     }
     try {
-      answer(conn);
+      answer(conn, opts, uid);
     } catch {
       // A peer that hangs up mid-answer loses only its own answer.
     } finally {
@@ -170,4 +140,49 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
   const watch = pollLoop().watch(listener, onReady, undefined, fail);
 
   return { path, env: { [HANDOFF_ENV]: path }, close };
+}
+
+interface HandoffSocket {
+  /** The private directory, the socket's path in it, and the listening fd. */
+  dir: string;
+  path: string;
+  listener: number;
+}
+
+/** The listening SOCK_SEQPACKET socket in a fresh private directory, both given to `uid` if set. */
+function openHandoffSocket(uid: number | undefined, gid: number | undefined): HandoffSocket {
+  // mkdtemp makes it 0700: only its owner enters, and it is given to the program's user last.
+  const dir = mkdtempSync(join(baseFor(uid), 'sockact-'));
+  const path = join(dir, 'fds.sock');
+  let listener = -1;
+  try {
+    listener = socket('unix', 'seqpacket');
+    bind(listener, { family: 'unix', path });
+    listenSocket(listener, 64);
+    if (uid !== undefined) {
+      // The socket first, while the directory is still sockact's alone (nothing can be swapped
+      // in), then the directory, so the program's user can enter it and nobody else can.
+      giveTo(path, uid, gid ?? -1);
+      giveTo(dir, uid, gid ?? -1);
+    }
+  } catch (err) {
+    if (listener >= 0) closeFd(listener);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir, path, listener };
+}
+
+/** The bundle for a peer that is the program or one of its descendants, running as `uid` or root; else a refusal. */
+function answer(conn: number, opts: HandoffOptions, uid: number): void {
+  const peer = peerCredentials(conn);
+  const root = opts.root();
+  if (peer.uid !== uid && peer.uid !== 0) {
+    sendmsg(conn, formatFdRefusal(`uid ${peer.uid} is not the program's user (${uid})`));
+  } else if (root === undefined || !isDescendant(peer.pid, root)) {
+    const who = `pid ${peer.pid} is not the program (pid ${root ?? 'not started'})`;
+    sendmsg(conn, formatFdRefusal(`${who} or one of its descendants`));
+  } else {
+    for (const m of formatFdBundle(opts.fds, opts.names)) sendmsg(conn, m.data, { fds: m.fds });
+  }
 }

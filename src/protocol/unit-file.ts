@@ -210,72 +210,72 @@ export interface SocketUnitsOptions {
  * name of its own, or the program could not tell its sockets apart - an error naming the -l.
  */
 export function socketUnits(sockets: readonly UnitSocket[], o: SocketUnitsOptions): UnitFile[] {
-  const groups: UnitSocket[][] = [];
+  const groups = groupBySettings(sockets);
+  if (groups.length > 1) checkSeparable(groups, o);
+  const unitNames = groups.length === 1 ? [o.name] : groups.map((g, i) => separateUnitName(o.name, g[0]!.fdName!, i));
+  return groups.map((group, i) => ({ file: `${unitNames[i]}.socket`, text: socketUnitText(group, unitNames[i]!, o) }));
+}
+
+/** The -l values in groups of the same fd name and settings, in order of first appearance. */
+function groupBySettings(sockets: readonly UnitSocket[]): UnitSocket[][] {
   const byKey = new Map<string, UnitSocket[]>();
   for (const s of sockets) {
     const key = settingsKey(s);
     const group = byKey.get(key);
     if (group) group.push(s);
-    else {
-      const fresh = [s];
-      byKey.set(key, fresh);
-      groups.push(fresh);
-    }
+    else byKey.set(key, [s]);
   }
-  if (groups.length > 1) {
-    const seen = new Map<string, string>();
-    for (const [first] of groups) {
-      const s = first!;
-      if (o.accept) {
-        const other = groups[1]![0]!.spec.text;
-        throw new SockactError(
-          'ERR_UNIT',
-          `-l ${quote(other)}: with --accept every -l goes into one Accept=yes .socket unit, so they need the same socket options`,
-          { value: other },
-        );
-      }
-      if (s.fdName === undefined) {
-        throw new SockactError(
-          'ERR_UNIT',
-          `-l ${quote(s.spec.text)} needs name=: these -l values need more than one .socket unit (their names or socket options differ), and systemd passes the fds of several units in no fixed order (sd_listen_fds(3))`,
-          { value: s.spec.text },
-        );
-      }
-      const other = seen.get(s.fdName);
-      if (other !== undefined) {
-        throw new SockactError(
-          'ERR_UNIT',
-          `-l ${quote(s.spec.text)} and -l ${quote(other)} are both named '${s.fdName}' but need different .socket units: systemd passes the fds of several units in no fixed order (sd_listen_fds(3)), so give them different names`,
-          { value: s.spec.text },
-        );
-      }
-      seen.set(s.fdName, s.spec.text);
-    }
+  return [...byKey.values()];
+}
+
+const NO_FIXED_ORDER = 'systemd passes the fds of several units in no fixed order (sd_listen_fds(3))';
+
+/** Throws unless several units are allowed (not --accept) and each has a fd name no other has. */
+function checkSeparable(groups: readonly UnitSocket[][], o: SocketUnitsOptions): void {
+  if (o.accept) {
+    const other = groups[1]![0]!.spec.text;
+    const where = `-l ${quote(other)}: with --accept every -l goes into one Accept=yes .socket unit`;
+    throw new SockactError('ERR_UNIT', `${where}, so they need the same socket options`, { value: other });
   }
-  const unitNames =
-    groups.length === 1
-      ? [o.name]
-      : groups.map((g, i) => {
-          const fdName = g[0]!.fdName!;
-          return unitNameProblem(`${o.name}-${fdName}`) === undefined ? `${o.name}-${fdName}` : `${o.name}-${i + 1}`;
-        });
-  return groups.map((group, i) => {
-    const first = group[0]!;
-    const socket: [string, string][] = group.map((s) => [LISTEN_KEY[s.spec.type], escapeSpecifiers(listenValue(s.spec.address))]);
-    if (first.fdName !== undefined) socket.push(['FileDescriptorName', escapeSpecifiers(first.fdName)]);
-    socket.push(...socketSettings(first.spec));
-    if (o.accept) {
-      socket.push(['Accept', 'yes']);
-      if (o.maxConnections !== undefined) socket.push(['MaxConnections', String(o.maxConnections)]);
-    } else if (unitNames[i] !== o.service.replace(/\.service$/, '')) socket.push(['Service', o.service]);
-    const text = renderUnit(
-      [
-        ['Unit', [['Description', escapeSpecifiers(`${o.description}: ${group.map((s) => listenValue(s.spec.address)).join(', ')}`)]]],
-        ['Socket', socket],
-        ['Install', [['WantedBy', 'sockets.target']]],
-      ],
-      o.comment,
-    );
-    return { file: `${unitNames[i]}.socket`, text };
-  });
+  const seen = new Map<string, string>();
+  for (const [first] of groups) {
+    const s = first!;
+    if (s.fdName === undefined) {
+      const what = `-l ${quote(s.spec.text)} needs name=: these -l values need more than one .socket unit`;
+      const why = `(their names or socket options differ), and ${NO_FIXED_ORDER}`;
+      throw new SockactError('ERR_UNIT', `${what} ${why}`, { value: s.spec.text });
+    }
+    const other = seen.get(s.fdName);
+    if (other !== undefined) {
+      const both = `-l ${quote(s.spec.text)} and -l ${quote(other)} are both named '${s.fdName}'`;
+      const why = `but need different .socket units: ${NO_FIXED_ORDER}, so give them different names`;
+      throw new SockactError('ERR_UNIT', `${both} ${why}`, { value: s.spec.text });
+    }
+    seen.set(s.fdName, s.spec.text);
+  }
+}
+
+/** NAME-FDNAME for the unit of one of several groups, or NAME-N when FDNAME cannot be in a unit name. */
+function separateUnitName(name: string, fdName: string, i: number): string {
+  return unitNameProblem(`${name}-${fdName}`) === undefined ? `${name}-${fdName}` : `${name}-${i + 1}`;
+}
+
+/** The .socket unit named `unitName` for one group of -l values. */
+function socketUnitText(group: readonly UnitSocket[], unitName: string, o: SocketUnitsOptions): string {
+  const first = group[0]!;
+  const listen = group.map((s) => listenValue(s.spec.address));
+  const socket: [string, string][] = group.map((s, i) => [LISTEN_KEY[s.spec.type], escapeSpecifiers(listen[i]!)]);
+  if (first.fdName !== undefined) socket.push(['FileDescriptorName', escapeSpecifiers(first.fdName)]);
+  socket.push(...socketSettings(first.spec));
+  if (o.accept) {
+    socket.push(['Accept', 'yes']);
+    if (o.maxConnections !== undefined) socket.push(['MaxConnections', String(o.maxConnections)]);
+  } else if (unitName !== o.service.replace(/\.service$/, '')) socket.push(['Service', o.service]);
+  const description = escapeSpecifiers(`${o.description}: ${listen.join(', ')}`);
+  const sections: Section[] = [
+    ['Unit', [['Description', description]]],
+    ['Socket', socket],
+    ['Install', [['WantedBy', 'sockets.target']]],
+  ];
+  return renderUnit(sections, o.comment);
 }

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -7,6 +7,7 @@ import { fdOf } from '../app/node-internals.js';
 import { formatFdRefusal } from '../protocol/fdpass.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
+import { closePath, openNoFollow } from '../sys/file.js';
 import { bind, listenSocket, peerCredentials, socket } from '../sys/socket.js';
 
 /**
@@ -74,14 +75,95 @@ function connectTo(path: string, timeoutMs = 2000): Promise<net.Socket> {
   });
 }
 
-/** A directory for control sockets, made 0700 when missing; an existing one must be a real directory. */
-function prepareDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new SockactError('ERR_CONTROL', `can't use ${dir} for the control socket: it is not a directory`, { value: dir });
-  if (st.uid !== (process.getuid?.() ?? st.uid)) {
-    throw new SockactError('ERR_CONTROL', `can't use ${dir} for the control socket: it belongs to uid ${st.uid}`, { value: dir });
+function controlError(path: string, reason: string, cause?: unknown): SockactError {
+  return new SockactError('ERR_CONTROL', `can't make the control socket ${path}: ${reason}`, { value: path, cause });
+}
+
+/** mkdir(2) with exactly `mode`, whatever the umask (restored before anything else runs). */
+function mkdirExactly(dir: string, mode: number): void {
+  const old = process.umask(0);
+  try {
+    mkdirSync(dir, mode);
+  } finally {
+    process.umask(old);
   }
+}
+
+/**
+ * Make the directory of the control socket at `path` usable, before anything is bound: each
+ * missing directory is made with one mkdir(2), 0700, from the top down (never mkdirSync's
+ * recursive mode: Node 20's loops forever where mkdir says ENOENT under a parent that exists,
+ * as in /proc), then checked through an O_NOFOLLOW fd to be the directory just made, ours, 0700.
+ * The socket's own directory must be a real directory (not a symlink), ours and writable, and
+ * nothing but a (stale) socket may stand at `path`. Existing parents are looked through, as
+ * systemd's mkdir_parents() does. Throws a SockactError that names the path and the reason.
+ */
+export function prepareControlDir(path: string): void {
+  const dir = dirname(path);
+  const missing: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    let st;
+    try {
+      st = statSync(d);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // ENOTDIR: a file stands higher up, and is named once the walk reaches it.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && d !== dirname(d)) {
+        missing.unshift(d);
+        continue;
+      }
+      throw controlError(path, `${d}: ${errorReason(err)}`, err);
+    }
+    if (!st.isDirectory()) throw controlError(path, `${d} is not a directory`);
+    break;
+  }
+  for (const d of missing) {
+    try {
+      mkdirExactly(d, 0o700);
+    } catch (err) {
+      // Made by someone else meanwhile: checked below like any existing directory.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw controlError(path, `can't create the directory ${d}: ${errorReason(err)}`, err);
+    }
+    let made;
+    try {
+      made = openNoFollow(d, true);
+      closePath(made.fd);
+    } catch (err) {
+      throw controlError(path, `${d} was replaced while sockact created it: ${errorReason(err)}`, err);
+    }
+    if (made.stat.uid !== process.geteuid?.() || (made.stat.mode & 0o7777) !== 0o700) {
+      throw controlError(path, `${d} was replaced while sockact created it`);
+    }
+  }
+  checkOwnDir(path, dir);
+}
+
+/** The socket's own directory: a real directory of ours that sockact can create a socket in. */
+function checkOwnDir(path: string, dir: string): void {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch (err) {
+    throw controlError(path, `${dir}: ${errorReason(err)}`, err);
+  }
+  if (st.isSymbolicLink()) throw controlError(path, `${dir} is a symlink (sockact does not look through one for its control socket)`);
+  if (!st.isDirectory()) throw controlError(path, `${dir} is not a directory`);
+  const uid = process.geteuid?.() ?? st.uid;
+  if (st.uid !== uid) throw controlError(path, `${dir} belongs to uid ${st.uid}`);
+  try {
+    // EROFS on a read-only file system, EACCES for a directory without write permission.
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw controlError(path, `${dir}: ${errorReason(err)}`, err);
+  }
+  let at;
+  try {
+    at = lstatSync(path);
+  } catch {
+    return; // free
+  }
+  if (!at.isSocket()) throw controlError(path, 'something else is there');
 }
 
 export interface ControlServer {
@@ -97,7 +179,7 @@ export interface ControlServer {
  * error; a stale one (nobody answers) is replaced, but only if it is a socket.
  */
 export async function serveControl(path: string, handlers: ControlHandlers): Promise<ControlServer> {
-  prepareDir(dirname(path));
+  prepareControlDir(path);
   let st;
   try {
     st = lstatSync(path);
@@ -105,7 +187,7 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
     // free
   }
   if (st) {
-    if (!st.isSocket()) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: something else is there`, { value: path });
+    if (!st.isSocket()) throw controlError(path, 'something else is there');
     const live = await connectTo(path).then(
       (s) => {
         s.destroy();

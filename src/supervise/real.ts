@@ -1,14 +1,16 @@
 import type { ChildProcess } from 'node:child_process';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../launch/program.js';
 import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
 import { formatDuration } from '../protocol/duration.js';
+import { O_CLOEXEC } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
+import { closeFd, pipe } from '../sys/fd.js';
 import { acceptingOn } from '../sys/proc.js';
 import type { NotifyReceiver } from './notify-receiver.js';
+import { type LinePipe, pipeLines, processOutput } from './output.js';
 import type { ChildEvents, ChildHandle, Clock, ExitStatus, ProcessSeam, SpawnRequest, Timer } from './seam.js';
 
 /** setTimeout's limit: a longer (or infinite) timer never fires. */
@@ -108,6 +110,7 @@ export class RealSeam implements ProcessSeam {
   spawn(req: SpawnRequest, events: ChildEvents): ChildHandle {
     let pid: number | undefined;
     const tail: string[] = [];
+    const pipes: LinePipe[] = [];
     let ended = false;
     const channel = this.opts.receiver.open(
       (fields) => events.notify(fields),
@@ -121,16 +124,35 @@ export class RealSeam implements ProcessSeam {
       ended = true;
       channel.close();
       if (pid !== undefined) spawnedPids.delete(pid);
-      // The line that says most: an error, else the last one (Node ends a crash with its version).
-      const said = [...tail].reverse().find((l) => /EADDRINUSE|Error|error:/.test(l)) ?? tail.at(-1);
-      if (said !== undefined) status.lastLine = said;
       const done = () => {
         leftGroup = undefined;
+        // The line that says most: an error, else the last one (Node ends a crash with its version).
+        const said = [...tail].reverse().find((l) => /EADDRINUSE|Error|error:/.test(l)) ?? tail.at(-1);
+        if (said !== undefined) status.lastLine = said;
         events.exit(status);
         this.opts.afterExit?.();
       };
       const rest = this.opts.leftovers;
-      if (!rest || pid === undefined || !groupAlive(pid)) return done();
+      // Every line the child wrote is out before its end is told (and before sockact may exit),
+      // unless the reader takes none of it for --stop-timeout: sockact must still be able to end.
+      const drained = () => {
+        if (pipes.length === 0) return done();
+        let told = false;
+        const once = () => {
+          if (told) return;
+          told = true;
+          limit.cancel();
+          done();
+        };
+        const ms = rest?.timeoutMs ?? Number.POSITIVE_INFINITY;
+        const limit = realClock.setTimer(ms, () => {
+          rest?.log(`the output of pid ${pid} is still not read ${formatDuration(ms)} after it ended: dropping the rest`);
+          for (const p of pipes) p.abandon();
+          once();
+        });
+        void Promise.all(pipes.map((p) => p.settle())).then(once);
+      };
+      if (!rest || pid === undefined || !groupAlive(pid)) return drained();
       const group = pid;
       leftGroup = group;
       rest.log(`pid ${group} (generation ${req.generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`);
@@ -142,7 +164,7 @@ export class RealSeam implements ProcessSeam {
       const check = () => {
         if (!groupAlive(group)) {
           kill.cancel();
-          return done();
+          return drained();
         }
         realClock.setTimer(GROUP_POLL_MS, check);
       };
@@ -156,14 +178,24 @@ export class RealSeam implements ProcessSeam {
       setenv: { ...this.#balance(), ...launch.setenv, ...req.env, NOTIFY_SOCKET: channel.path, SOCKACT_MIGRATE_DIR: this.opts.receiver.dir },
       detached: true,
     };
-    if (this.opts.prefix) opts.stdio = [launch.stdio?.[0] ?? 'inherit', 'pipe', 'pipe'];
+    // --prefix: the child's stdout and stderr are pipes, as a shell's `|` makes them (Node's
+    // 'pipe' is a socketpair): the child sees a FIFO, and writes in the pipe's own chunks.
+    const outPipes: [number, number][] = [];
     let child: ChildProcess;
     try {
+      if (this.opts.prefix) {
+        outPipes.push(pipe(O_CLOEXEC), pipe(O_CLOEXEC));
+        opts.stdio = [launch.stdio?.[0] ?? 'inherit', outPipes[0]![1], outPipes[1]![1]];
+      }
       child = spawnActivated(opts);
     } catch (err) {
+      for (const [r] of outPipes) closeFd(r);
       // Node throws (rather than emitting 'error') when the child's setuid or setgroups is refused.
       queueMicrotask(() => end({ code: startCode(err), signal: null, startFailure: errorReason(err) }));
       return { pid: undefined, kill() {} };
+    } finally {
+      // The child has its own copies of the write ends: the pipes end when it (and what it started) does.
+      for (const [, w] of outPipes) closeFd(w);
     }
     pid = child.pid;
     if (pid !== undefined) spawnedPids.add(pid);
@@ -173,11 +205,16 @@ export class RealSeam implements ProcessSeam {
     child.on('exit', (code, signal) => end({ code, signal }));
     if (this.opts.prefix) {
       const tag = `[${req.generation}${this.opts.workers > 1 ? `.${req.worker}` : ''} ${pid ?? '?'}] `;
-      pipeLines(child.stdout!, process.stdout, tag);
-      pipeLines(child.stderr!, process.stderr, tag, (line) => {
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      });
+      const out = processOutput();
+      const [stdout, stderr] = outPipes.map(([r]) => new net.Socket({ fd: r, readable: true, writable: false }));
+      pipes.push(pipeLines(stdout!, out.stdout, tag));
+      pipes.push(
+        pipeLines(stderr!, out.stderr, tag, (line) => {
+          if (line.trim() === '') return;
+          tail.push(line);
+          if (tail.length > 20) tail.shift();
+        }),
+      );
     }
     const fds = launch.fds.map((_, i) => 3 + i);
     return {
@@ -201,16 +238,4 @@ export class RealSeam implements ProcessSeam {
 function startCode(err: unknown): number {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' ? EXIT_NOT_FOUND : code === 'EACCES' ? EXIT_NOT_EXECUTABLE : 1;
-}
-
-function pipeLines(from: Readable, to: NodeJS.WritableStream, tag: string, seen?: (line: string) => void): void {
-  const rl = createInterface({ input: from, crlfDelay: Infinity });
-  rl.on('line', (line) => {
-    if (line.trim() !== '') seen?.(line);
-    try {
-      to.write(`${tag}${line}\n`);
-    } catch {
-      // our own output is gone (a closed pipe): the child keeps running
-    }
-  });
 }

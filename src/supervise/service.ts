@@ -55,8 +55,12 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
 /**
  * Signals never handled: faults that only the process itself raises, job control (Ctrl-Z stops
  * sockact as a shell expects), SIGCHLD (the reaper's), and what Node itself needs or cannot catch.
+ * SIGABRT is systemd's WatchdogSignal= (systemd.service(5), WatchdogSec=): a main process that
+ * missed its pings gets it and must die of it; passed on, it would kill the app instead and
+ * leave a hung sockact for systemd to SIGKILL with everything else after TimeoutAbortSec=.
  */
 const NOT_FORWARDED = new Set([
+  'SIGABRT',
   'SIGKILL',
   'SIGSTOP',
   'SIGSEGV',

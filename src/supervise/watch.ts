@@ -1,8 +1,21 @@
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { SockactError } from '../protocol/errors.js';
+import { errorReason } from '../sys/errors.js';
 
 /** Names never watched: dependencies and version control change without the app changing. */
 export const WATCH_IGNORED: readonly string[] = ['node_modules', '.git'];
+
+/** Every path to watch must be there to begin with: the first one that is not is named (before anything is bound). */
+export function checkWatchPaths(paths: readonly string[]): void {
+  for (const p of paths) {
+    try {
+      statSync(resolve(p));
+    } catch (err) {
+      throw new SockactError('ERR_WATCH', `--watch ${p}: ${errorReason(err)}`, { value: p, cause: err });
+    }
+  }
+}
 
 export interface Watcher {
   close(): void;

@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PYTHON, run, SOCKACT, sockact } from '../_support/launcher.js';
+import { PYTHON, run, SOCKACT, sockact, tempDir } from '../_support/launcher.js';
 
 /** A child that reports each signal it gets on stdout, and exits 0 on SIGTERM (or on the signal in its argv). */
 const REPORTER = join(import.meta.dirname, 'fixtures/signal-reporter.py');
@@ -28,6 +28,24 @@ describe('sockact: signals', () => {
     // SIGUSR1 went to the child, not to Node's inspector in sockact.
     expect(r.stderr).not.toContain('Debugger');
     expect(r.stderr).toContain(`sockact: pid ${startedPid(r.stderr)} exited with code 0`);
+  });
+
+  it("SIGABRT (systemd's WatchdogSignal=) is not passed on: sockact dies of it, the program gets only the death signal", async () => {
+    // A core file, if the machine writes one, goes to a private directory.
+    const { dir, cleanup } = tempDir();
+    try {
+      const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, REPORTER], { cwd: dir });
+      await r.waitFor('stdout', /ready\n/);
+      r.child.kill('SIGABRT');
+      expect(await r.ended('SIGABRT')).toEqual({ code: null, signal: 'SIGABRT' });
+      // The reporter does not handle SIGABRT: passed on, it would have killed it silently. It
+      // lives to report the SIGTERM the launcher's death sends it (PR_SET_PDEATHSIG).
+      // (Under load a second SIGTERM may land while the first is being printed.)
+      await r.waitFor('stdout', /got SIGTERM/);
+      expect(r.stdout).toMatch(/^ready\ngot SIGTERM/);
+    } finally {
+      cleanup();
+    }
   });
 
   it('SIGINT and SIGQUIT to sockact reach the program once each, as the signal they are', async () => {
