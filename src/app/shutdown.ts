@@ -221,6 +221,23 @@ function migratable(t: Tracking, server: net.Server, key: string): Outgoing[] {
   return out;
 }
 
+/** After a batch's hand-over: close this copy of what moved, read again what came back. */
+function settleBatch(t: Tracking, batch: readonly Outgoing[], taken: ReadonlySet<net.Socket>): void {
+  const now = performance.now();
+  for (const o of batch) {
+    // destroy(), never end(): close(2) of this copy leaves the connection to the other one.
+    if (taken.has(o.socket)) {
+      o.socket.destroy();
+      continue;
+    }
+    // Taken back: what its client sent meanwhile waits in the kernel; it is read and served
+    // before the connection can count as quiet again.
+    resumeReading(o.socket);
+    const c = t.http1.get(o.socket);
+    if (c) c.quietSince = now;
+  }
+}
+
 /**
  * Graceful stop (sd_notify(3) STOPPING=1): send STOPPING=1, stop accepting (server.close(),
  * which closes the adopted fd and never calls shutdown(2) on it: systemd, or the next process,
@@ -263,17 +280,7 @@ export async function shutdown(server: Server, options: ShutdownOptions = {}): P
     for (const o of batch) stopReading(o.socket);
     void handOver(batch, options.migrateTimeout).then((taken) => {
       passing = false;
-      // destroy(), never end(): close(2) of this copy leaves the connection to the other one.
-      for (const o of batch) if (taken.has(o.socket)) o.socket.destroy();
-      const now = performance.now();
-      for (const o of batch) {
-        if (taken.has(o.socket)) continue;
-        // Taken back: what its client sent meanwhile waits in the kernel; it is read and served
-        // before the connection can count as quiet again.
-        resumeReading(o.socket);
-        const c = t.http1.get(o.socket);
-        if (c) c.quietSince = now;
-      }
+      settleBatch(t, batch, taken);
       if (taken.size < batch.length) {
         migrating = false;
         plainDrain();

@@ -131,6 +131,25 @@ function notNow(): SockactError | undefined {
   return undefined;
 }
 
+/**
+ * The new copy (`pid`) is ready: MAINPID=<pid> to systemd (when NOTIFY_SOCKET is set), no more
+ * watchdog keep-alives from here, and every passed server drains. Resolves with the connections
+ * force-closed.
+ */
+async function retire(pid: number, passed: readonly Passed[], drainTimeout: number): Promise<number> {
+  if (process.env.NOTIFY_SOCKET !== undefined) {
+    try {
+      notify.mainPid(pid);
+    } catch (err) {
+      process.emitWarning(`MAINPID=${pid} not sent: ${(err as Error).message}`, { code: 'SOCKACT_UPGRADE' });
+    }
+  }
+  stopWatchdog();
+  const servers = passed.flatMap((p) => (p.server ? [p.server] : []));
+  const results = await Promise.all(servers.map((s) => shutdown(s, { timeout: drainTimeout, notify: false })));
+  return results.reduce((n, r) => n + r.forced, 0);
+}
+
 /** Close the ready socket and remove its directory. */
 function release(ready: { fd: number; dir: string }): void {
   closeFd(ready.fd);
@@ -239,17 +258,7 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
       // Bound until this process exits: the new copy refuses to upgrade while it is.
       process.once('exit', () => release(ready));
       done = pid;
-      if (process.env.NOTIFY_SOCKET !== undefined) {
-        try {
-          notify.mainPid(pid);
-        } catch (err) {
-          process.emitWarning(`MAINPID=${pid} not sent: ${(err as Error).message}`, { code: 'SOCKACT_UPGRADE' });
-        }
-      }
-      stopWatchdog();
-      const servers = passed.flatMap((p) => (p.server ? [p.server] : []));
-      const results = await Promise.all(servers.map((s) => shutdown(s, { timeout: drainTimeout, notify: false })));
-      const forced = results.reduce((n, r) => n + r.forced, 0);
+      const forced = await retire(pid, passed, drainTimeout);
       if (options.exit !== false) setImmediate(() => process.exit(0));
       return { pid, forced };
     } finally {
