@@ -6,6 +6,7 @@ import { closeFd, pipe } from '../sys/fd.js';
 import { errorReason } from '../sys/errors.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
+import { parentPidNow } from '../sys/proc.js';
 import { socket } from '../sys/socket.js';
 import { toSockactError } from './boundary.js';
 import { sendNotify as send, type NotifyOptions } from './notify-send.js';
@@ -50,9 +51,9 @@ function ready(options: ReadyOptions = {}): boolean {
 /**
  * What upgrader() asks before it starts a copy (tableflip refuses an upgrade before Ready() and
  * while the parent has not exited): whether this process has called ready(), and, for a copy
- * that upgrader() started, the old process's ready socket, which stays bound until it exits.
+ * that upgrader() started, the pid of the old process, its parent until it exits.
  */
-export const upgradeState: { ready: boolean; startedBy: string | undefined } = { ready: false, startedBy: undefined };
+export const upgradeState: { ready: boolean; startedBy: number | undefined } = { ready: false, startedBy: undefined };
 
 /**
  * A copy started by upgrader() (app/upgrade.ts) tells the old process it is ready: READY=1 to
@@ -64,7 +65,7 @@ function tellUpgrader(): void {
   const path = process.env[UPGRADE_ENV];
   if (path === undefined) return;
   delete process.env[UPGRADE_ENV];
-  upgradeState.startedBy = path;
+  upgradeState.startedBy = parentPidNow();
   try {
     const sock = socket('unix', 'dgram');
     try {

@@ -10,7 +10,8 @@ import { errorReason } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
 import { pollLoop, type Watch } from '../sys/loop.js';
 import { recvmsg } from '../sys/msg.js';
-import { bind, connect, setsockoptInt, socket } from '../sys/socket.js';
+import { parentPidNow } from '../sys/proc.js';
+import { bind, setsockoptInt, socket } from '../sys/socket.js';
 import { adoptedBy, servedServers } from './adopt.js';
 import { listenFds } from './listen-fds.js';
 import { fdOf } from './node-internals.js';
@@ -103,28 +104,15 @@ function readySocket(): { fd: number; path: string; dir: string } {
   }
 }
 
-/** Whether the process that started this one by upgrader() still runs: its ready socket is bound until it exits. */
-function startedByAlive(path: string): boolean {
-  let fd = -1;
-  try {
-    fd = socket('unix', 'dgram', SOCK_NONBLOCK);
-    connect(fd, { family: 'unix', path });
-    return true;
-  } catch {
-    return false; // ECONNREFUSED (nobody bound there any more), ENOENT (removed at its exit)
-  } finally {
-    if (fd >= 0) closeFd(fd);
-  }
-}
-
 /** Why this process may not upgrade now (tableflip's errNotReady, "parent hasn't exited"), or undefined. */
 function notNow(): SockactError | undefined {
   if (!upgradeState.ready) {
     const why = 'not ready yet: an upgrade is refused until this process has called notify.ready()';
     return upgradeError('ERR_UPGRADE_NOT_READY', why);
   }
+  // The old process is this one's parent until it exits (then this one is reparented).
   const parent = upgradeState.startedBy;
-  if (parent !== undefined && startedByAlive(parent)) {
+  if (parent !== undefined && parentPidNow() === parent) {
     const why = 'the process this one replaced is still running: an upgrade is refused until it has exited';
     return upgradeError('ERR_UPGRADE_OLD_RUNNING', why, { value: parent });
   }
@@ -171,8 +159,7 @@ function release(ready: { fd: number; dir: string }): void {
  * One upgrade at a time, as tableflip, across copies too: a call while one runs is refused
  * (ERR_UPGRADE_RUNNING), and so is any call once one succeeded (ERR_UPGRADE_DONE), before this
  * process has called notify.ready() (ERR_UPGRADE_NOT_READY), and in a copy while the process it
- * replaced is still running (ERR_UPGRADE_OLD_RUNNING: its ready socket stays bound until it
- * exits). So a copy that is not ready yet never starts one of its own, and the first process
+ * replaced is still running (ERR_UPGRADE_OLD_RUNNING: it is this copy's parent until it exits). So a copy that is not ready yet never starts one of its own, and the first process
  * never serves beside a copy newer than the one it waits for.
  */
 export function upgrader(options: UpgraderOptions = {}): Upgrader {
@@ -255,8 +242,7 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
         release(ready);
         throw err;
       }
-      // Bound until this process exits: the new copy refuses to upgrade while it is.
-      process.once('exit', () => release(ready));
+      release(ready);
       done = pid;
       const forced = await retire(pid, passed, drainTimeout);
       if (options.exit !== false) setImmediate(() => process.exit(0));

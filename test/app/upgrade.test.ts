@@ -256,6 +256,13 @@ describe('upgrader(): one upgrade at a time, across copies', () => {
     });
     process.kill(first.pid, 'SIGKILL');
     await untilEnded(first.pid);
+    // The kernel reparents the copy once every thread of the old process is gone: after that only.
+    const ppid = () => {
+      const stat = readFileSync(`/proc/${second.pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    };
+    for (let i = 0; i < 250 && ppid() === first.pid; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(ppid()).not.toBe(first.pid);
     process.kill(second.pid, 'SIGHUP');
     const third = await app.next((l) => l.ready);
     expect(third.pid).not.toBe(second.pid);
