@@ -20,10 +20,10 @@ function exited(child) {
 }
 
 /** Spawn sockact and resolve with the ms until it says it is listening (its first stderr line). */
-function timeToBound(args) {
+export function timeToBound(args, bin = sockactBin) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [sockactBin, ...args], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => {
       err += d;
@@ -73,7 +73,7 @@ function firstResponse(port, deadline) {
   });
 }
 
-async function ttfrOnce(cmd, args) {
+export async function ttfrOnce(cmd, args) {
   const port = await freePort();
   const t0 = performance.now();
   const child = spawn(cmd, args(port), { env: cleanEnv(), stdio: ['ignore', 'ignore', 'ignore'] });

@@ -8,6 +8,7 @@ import * as appScale from './app-scale.js';
 import * as drain from './drain.js';
 import * as launch from './launch.js';
 import * as migrate from './migrate.js';
+import * as plainLaunch from './plain-launch.js';
 import * as throughput from './throughput.js';
 import * as supervise from './supervise.js';
 import * as takeover from './takeover.js';
@@ -22,6 +23,8 @@ const benches = {
   'launch-startup': () => launch.startup(),
   ttfr: () => launch.ttfr(),
   'listeners-1000': () => launch.thousand(),
+  // Issue 15: the plain launch against the pre-supervisor launcher (SOCKACT_PRE_SUPERVISOR).
+  'plain-launch': () => plainLaunch.run(),
   rss: () => launch.rss(),
   throughput: () => throughput.run(),
   // The noise floor of the line above: two identical servers, measured the same way.

@@ -24,7 +24,7 @@ export {
 export { sendFds, receiveFds, type FdBundle, type FdPassEndpoint, type SendFdsOptions, type ReceiveFdsOptions } from './app/fdpass.js';
 export { migration, isMigrated, type Migration } from './app/migrate.js';
 export { upgrader, type Upgrader, type UpgraderOptions, type UpgradeResult } from './app/upgrade.js';
-export { SockactError, type SockactErrorFields } from './protocol/errors.js';
+export { SockactError, type ErrorCode, type SockactErrorCode, type SockactErrorFields } from './protocol/errors.js';
 export type { NotifyFields } from './protocol/notify.js';
 export type { SockAddr, SocketFamily, SocketType } from './protocol/sockaddr.js';
 export type { AccessMode, FileKind } from './sys/fd.js';

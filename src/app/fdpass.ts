@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { rmSync } from 'node:fs';
-import { quote, SockactError } from '../protocol/errors.js';
+import { codeOf, type ErrorCode, quote, SockactError } from '../protocol/errors.js';
 import { FdBundleReader, formatFdBundle, SCM_MAX_FD, type FdBundleContent, type FdPassMessage } from '../protocol/fdpass.js';
 import { POLLIN, POLLOUT, SO_DOMAIN, SO_TYPE, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOL_SOCKET, AF_UNIX } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
@@ -43,15 +43,15 @@ export interface ReceiveFdsOptions {
 
 const DEFAULT_TIMEOUT = 10_000;
 
-function fail(code: string, message: string, value: unknown, cause?: unknown): SockactError {
+function fail(code: ErrorCode, message: string, value: unknown, cause?: unknown): SockactError {
   return new SockactError(code, message, cause === undefined ? { value } : { value, cause });
 }
 
 /** The peer gone while sending: EPIPE / ECONNRESET become one line naming the peer. */
 function sendError(cause: unknown, source: string): SockactError {
-  const code = (cause as { code?: string }).code;
+  const code = codeOf(cause, 'ERR_FDS_SEND');
   if (code === 'EPIPE' || code === 'ECONNRESET') return fail('ERR_FDS_PEER_GONE', `${source} closed the connection before taking the fds`, source, cause);
-  return fail(code ?? 'ERR_FDS_SEND', `can't send fds to ${source}: ${errorReason(cause)}`, source, cause);
+  return fail(code, `can't send fds to ${source}: ${errorReason(cause)}`, source, cause);
 }
 
 /** Wait until `fd` has `events` on the process's one poll loop, or reject at `deadline`. */
@@ -151,7 +151,7 @@ async function receiveOn(fd: number, source: string, limit: number, deadline: nu
         part = recvmsg(fd, reader.need(), reader.maxFds(), false);
       } catch (cause) {
         if ((cause as { code?: string }).code === 'ECONNRESET') part = { data: Buffer.alloc(0), fds: [] };
-        else throw fail((cause as { code?: string }).code ?? 'ERR_FDS_RECEIVE', `can't receive fds from ${source}: ${errorReason(cause)}`, source, cause);
+        else throw fail(codeOf(cause, 'ERR_FDS_RECEIVE'), `can't receive fds from ${source}: ${errorReason(cause)}`, source, cause);
       }
       if (part) reader.push(part);
     }
@@ -229,7 +229,7 @@ function connectTo(path: string): number {
       if ((cause as { code?: string }).code !== 'EPROTOTYPE') break;
     }
   }
-  throw fail((last as { code?: string }).code ?? 'ERR_FDS_SEND', `can't send fds to ${path}: ${errorReason(last)}`, path, last);
+  throw fail(codeOf(last, 'ERR_FDS_SEND'), `can't send fds to ${path}: ${errorReason(last)}`, path, last);
 }
 
 /**
@@ -286,7 +286,7 @@ export async function receiveFds(from: FdPassEndpoint, options: ReceiveFdsOption
       bound = true;
       listenSocket(listener, 16);
     } catch (cause) {
-      throw fail((cause as { code?: string }).code ?? 'ERR_FDS_RECEIVE', `can't receive fds on ${from}: ${errorReason(cause)}`, from, cause);
+      throw fail(codeOf(cause, 'ERR_FDS_RECEIVE'), `can't receive fds on ${from}: ${errorReason(cause)}`, from, cause);
     }
     await waitFd(listener, POLLIN, deadline, () => fail('ETIMEDOUT', `nobody sent fds to ${from} in time`, from));
     const conn = accept(listener, SOCK_NONBLOCK).fd;

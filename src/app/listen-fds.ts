@@ -1,9 +1,9 @@
-import { readlinkSync } from 'node:fs';
 import { quote, SockactError } from '../protocol/errors.js';
 import { fdNameAt, LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv } from '../protocol/listen-env.js';
 import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { accessMode, fileKind, setCloexec, type AccessMode, type FileKind } from '../sys/fd.js';
 import { formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
+import { fdTarget } from '../sys/proc.js';
 import { getpeername, socketInfo, type SocketFamily, type SocketType } from '../sys/socket.js';
 import { toSockactError } from './boundary.js';
 import { fetchHandedOff } from './handoff.js';
@@ -170,12 +170,8 @@ function inspect(fd: number, name: string, count: number): ListenFd {
 
 /** 'eventfd' for anon_inode:[eventfd], 'bpf-map' for anon_inode:bpf-map; undefined when it is no anonymous inode. */
 function anonInodeKind(fd: number): string | undefined {
-  let target: string;
-  try {
-    target = readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return undefined;
-  }
+  const target = fdTarget(fd);
+  if (target === undefined) return undefined;
   return /^anon_inode:\[?([^\]]*)\]?$/.exec(target)?.[1];
 }
 

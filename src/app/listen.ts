@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { quote, SockactError } from '../protocol/errors.js';
+import { codeOf, quote, SockactError } from '../protocol/errors.js';
 import { formatSockAddr } from '../protocol/sockaddr.js';
 import { errorReason } from '../sys/errors.js';
 import { ADOPTED_BACKLOG, adoptedBy, alreadyAdopted, claim, recordServed, untilListening } from './adopt.js';
@@ -114,7 +114,7 @@ async function listening(server: ListenableServer, start: () => void, where: str
   } catch (err) {
     const cause = err as NodeJS.ErrnoException;
     const fields = d ? { fd: d.fd, fdName: d.name, cause } : { value: where, cause };
-    throw new SockactError(cause.code ?? 'ERR_LISTEN', `can't listen on ${where}: ${errorReason(cause)}`, fields);
+    throw new SockactError(codeOf(cause, 'ERR_LISTEN'), `can't listen on ${where}: ${errorReason(cause)}`, fields);
   }
 }
 

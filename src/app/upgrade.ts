@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { quote, SockactError } from '../protocol/errors.js';
+import { type ErrorCode, quote, SockactError } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
 import { parseNotifyMessage } from '../protocol/notify.js';
 import { TRAMPOLINE, TRAMPOLINE_SHELL, upgradeEnv } from '../protocol/upgrade.js';
@@ -55,7 +55,7 @@ interface Passed {
   server?: Parameters<typeof shutdown>[0];
 }
 
-function upgradeError(code: string, message: string, fields: { value?: unknown; cause?: unknown } = {}): SockactError {
+function upgradeError(code: ErrorCode, message: string, fields: { value?: unknown; cause?: unknown } = {}): SockactError {
   return new SockactError(code, message, fields);
 }
 

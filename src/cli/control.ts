@@ -1,6 +1,8 @@
 import { formatDuration } from '../protocol/duration.js';
 import { controlDir, controlPathFor, liveControls, sendControl, type ControlCommand } from '../supervise/control.js';
 import type { StatusReport } from '../supervise/supervisor.js';
+import { SockactError } from '../protocol/errors.js';
+import { parseControlOptions } from './parse.js';
 
 const USAGE = 'sockact status|reload|stop [--control PATH | --name NAME]';
 
@@ -8,21 +10,12 @@ const USAGE = 'sockact status|reload|stop [--control PATH | --name NAME]';
 async function target(argv: readonly string[], say: (line: string) => void): Promise<string | undefined> {
   let control: string | undefined;
   let name: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const [key, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
-    const value = () => inline ?? argv[++i];
-    if (key === '--control') control = value();
-    else if (key === '--name') name = value();
-    else {
-      say(`unknown argument '${a}': ${USAGE}`);
-      return undefined;
-    }
-    if ((key === '--control' ? control : name) === undefined || (key === '--control' ? control : name) === '') {
-      say(`${key} needs a value: ${USAGE}`);
-      return undefined;
-    }
+  try {
+    ({ control, name } = parseControlOptions(argv));
+  } catch (err) {
+    if (!(err instanceof SockactError) || err.code !== 'ERR_USAGE') throw err;
+    say(`${err.message}: ${USAGE}`);
+    return undefined;
   }
   if (control !== undefined) return control;
   if (name !== undefined) return controlPathFor(name);

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LaunchError, UsageError } from '../launch/errors.js';
+import { SockactError, usageError } from '../protocol/errors.js';
 import { checkPidFile, removePidFile, writePidFile } from '../launch/pidfile.js';
 import { NOTIFY_MAX_BYTES, parseNotifyMessage } from '../protocol/notify.js';
 import type { Upstream } from '../supervise/seam.js';
@@ -41,7 +41,7 @@ export function isDaemon(c: RunConfig): boolean {
 export async function startDaemon(c: RunConfig, argv: readonly string[], log: Log, warn: Log): Promise<number> {
   if (process.env.LISTEN_PID === String(process.pid)) {
     const why = 'a service manager that passes sockets runs sockact in the foreground';
-    throw new UsageError(`--daemon: sockact was started with sockets of its own (LISTEN_FDS); ${why}`);
+    throw usageError(`--daemon: sockact was started with sockets of its own (LISTEN_FDS); ${why}`);
   }
   if (c.pidFile !== undefined) checkPidFile(c.pidFile);
   const out = c.logFile === undefined ? 'ignore' : openLogFile(c.logFile);
@@ -63,7 +63,7 @@ function openLogFile(file: string): number {
   try {
     return openSync(file, 'a', 0o640);
   } catch (err) {
-    throw new LaunchError('ERR_LOG_FILE', `can't open --log-file ${file}: ${errorReason(err)}`, 1, { cause: err });
+    throw new SockactError('ERR_LOG_FILE', `can't open --log-file ${file}: ${errorReason(err)}`, { cause: err });
   }
 }
 

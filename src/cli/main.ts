@@ -1,14 +1,15 @@
 import { writeSync } from 'node:fs';
 import { bindAll, removeOnExit, type BoundSocket } from '../launch/bind.js';
 import { parseSetenv } from '../launch/env.js';
-import { LaunchError, UsageError } from '../launch/errors.js';
 import { lookupGroup, lookupUser } from '../launch/ids.js';
 import { inheritedSockets } from '../launch/inherited.js';
 import { resolveProgram } from '../launch/program.js';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
 import type { Worker } from '../supervise/supervisor.js';
+import type { HeldMemory } from '../sys/memory.js';
 import type { TakenSockets } from '../supervise/takeover.js';
 import { parseCommandLine, type RunConfig } from './parse.js';
+import { SockactError, usageError } from '../protocol/errors.js';
 
 /*
  * Start-up budget: sockets bound within 40 ms of a bare `node -e 0`. Every ES module file costs
@@ -37,13 +38,9 @@ function say(line: string, more = ''): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EAGAIN') {
+      // Nothing on stdout instead: without --prefix stdout is the program's own stream (a pipe
+      // into jq, say), and a line of sockact's there would corrupt it.
       stderrGone = true;
-      // One word on the stream that still works: sockact goes on without its messages.
-      try {
-        writeSync(1, `sockact: stderr is gone (${code}): sockact's messages are dropped from now on\n`);
-      } catch {
-        // stdout too
-      }
       return;
     }
     // The stream reports a later EPIPE as an 'error' event, which would end the process unheard.
@@ -86,10 +83,11 @@ const warn: Log = (line) => {
 };
 
 function fail(err: unknown): never {
-  const hint = err instanceof UsageError ? "Try 'sockact --help' for more information.\n" : '';
+  const hint = err instanceof SockactError && err.code === 'ERR_USAGE' ? "Try 'sockact --help' for more information.\n" : '';
   tee?.(err instanceof Error ? err.message : String(err), true);
   say(err instanceof Error ? err.message : String(err), hint);
-  process.exit(err instanceof LaunchError ? err.exitCode : 1);
+  // The error's exitCode says what a shell expects (2 for usage, 126/127 for the program); else 1.
+  process.exit(err instanceof SockactError ? (err.exitCode ?? 1) : 1);
 }
 
 /** A socket the child gets, in fd order, with its name and what to print for it. */
@@ -139,9 +137,7 @@ function describeCommand(c: RunConfig): string {
  * Node raises the one and resets the others before any JavaScript runs (docs/launcher.md, "What
  * the program gets").
  */
-function restored(): Pick<SpawnActivatedOptions, 'parentDeathSignal'> {
-  return { parentDeathSignal: 'SIGTERM' };
-}
+const PARENT_DEATH_SIGNAL = 'SIGTERM';
 
 async function run(c: RunConfig, log: Log): Promise<void> {
   // Everything that can be refused is checked before a socket is bound or a program started.
@@ -168,19 +164,16 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   const fromStore = fdstore?.takeFromStore(inherited, c.specs);
   if (fromStore) inherited = fromStore.passOn;
   const total = inherited.length + c.specs.length;
-  if (total === 0) throw new UsageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
+  if (total === 0) throw usageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
   const names = c.fdnames?.length ?? 0;
   if (names > 1 && !c.accept && names !== total) {
     const from = inherited.length ? ` (${inherited.length} inherited, then ${c.specs.length} from -l)` : '';
-    throw new UsageError(`--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`);
+    throw usageError(`--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`);
   }
-  if (c.inetd && total !== 1) throw new UsageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
-  if (c.accept) {
-    const bad = inherited.find((d) => !(d.kind === 'socket' && d.listening && d.type !== 'dgram'));
-    if (bad) throw new UsageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
-  }
+  if (c.inetd && total !== 1) throw usageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
+  if (c.accept) checkAcceptable(inherited);
 
-  const base: SpawnActivatedOptions = { program: c.program, args: c.args, fds: [], setenv, ...restored() };
+  const base: SpawnActivatedOptions = { program: c.program, args: c.args, fds: [], setenv, parentDeathSignal: PARENT_DEATH_SIGNAL };
   if (user) base.uid = user.uid;
   if (gid !== undefined) base.gid = gid;
 
@@ -189,11 +182,9 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   try {
     const passed = socketsToPass(c, inherited, bound);
     passed.forEach((p, i) => {
-      const named = p.name !== undefined ? ` (${p.name})` : '';
-      const as = c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
       const from = took?.taken.has(p.fd) ? ` taken over from pid ${took.session!.oldPid}` : '';
       const kept = fromStore?.taken.some((t) => t?.fd === p.fd) ? ', taken back from the fd store' : '';
-      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${as}${named}${from}${kept}`);
+      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${passedAs(c, i)}${named(p)}${from}${kept}`);
     });
     if (fromStore) fdstore!.updateStore(fromStore, bound, store, log, warn);
     await (c.accept ? acceptMode(c, base, passed, bound, log) : runSupervised(c, base, passed, bound, log, took));
@@ -206,10 +197,36 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   }
 }
 
+/** --accept hands each connection of a listening stream socket to a program: nothing else will do. */
+function checkAcceptable(inherited: Awaited<ReturnType<typeof inheritedSockets>>): void {
+  const bad = inherited.find((d) => !(d.kind === 'socket' && d.listening && d.type !== 'dgram'));
+  if (bad) throw usageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
+}
+
+/** How the i-th socket reaches the program, for the "listening on" line. */
+function passedAs(c: RunConfig, i: number): string {
+  return c.accept ? '' : c.inetd ? ' as stdin/stdout' : ` as fd ${3 + i}`;
+}
+
+const named = (p: { name?: string | undefined }): string => (p.name !== undefined ? ` (${p.name})` : '');
+
 /** --takeover: the sockets of the sockact at --control / --name that -l names, the others bound now. */
 async function takeOverSockets(c: RunConfig, log: Log) {
   const [{ takeOver }, { controlPathFor }] = await Promise.all([import('../supervise/takeover.js'), import('../supervise/control.js')]);
   return takeOver(c.supervise.control ?? controlPathFor(c.supervise.name!), c.specs, log);
+}
+
+/**
+ * sockact may run for months, starting a child per reload: its memory stays flat (src/sys/memory.ts).
+ * From its second second on: what that costs (a V8 context, five modules) is off the start-up path,
+ * and a launch that is over by then never pays it.
+ */
+function holdMemoryLater(optimise: boolean): { held: HeldMemory | undefined } {
+  const memory: { held: HeldMemory | undefined } = { held: undefined };
+  setTimeout(() => {
+    void import('../sys/memory.js').then(({ holdMemory }) => (memory.held = holdMemory({ optimise })));
+  }, 1000).unref();
+  return memory;
 }
 
 /**
@@ -218,14 +235,12 @@ async function takeOverSockets(c: RunConfig, log: Log) {
  * a supervisor with restarts, 1 when it gave up.
  */
 async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log, took?: TakenSockets): Promise<void> {
-  const [{ exitLike }, { startService }, { controlPathFor }, { holdMemory }] = await Promise.all([
+  const [{ exitLike }, { startService }, { controlPathFor }] = await Promise.all([
     import('./exit.js'),
     import('../supervise/service.js'),
     import('../supervise/control.js'),
-    import('../sys/memory.js'),
   ]);
-  // sockact may run for months, starting a child per reload: its memory stays flat (src/sys/memory.ts).
-  const memory = holdMemory({ optimise: c.supervise.prefix === true });
+  const memory = holdMemoryLater(c.supervise.prefix === true);
   if (c.onDemand) {
     const [{ waitForActivity }, { forwardSignals }] = await Promise.all([import('../launch/wait.js'), import('../launch/signals.js')]);
     log('waiting for the first connection or datagram');
@@ -264,7 +279,7 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
     log,
     warn,
     ...(serve ? { upstream: serve.upstream } : {}),
-    afterExit: memory.afterExit,
+    afterExit: () => memory.held?.afterExit(),
   });
   if (took?.session) log(`control socket at ${took.session.path} once the takeover is done`);
   else if (control !== undefined || name !== undefined) log(`control socket at ${service.controlPath}`);
@@ -327,7 +342,7 @@ async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Pas
     warn,
     command: describeCommand(c),
     onChildExit: () => finish(),
-    restore: restored(),
+    parentDeathSignal: PARENT_DEATH_SIGNAL,
   };
   if (c.fdnames) opts.name = c.fdnames[0]!;
   if (c.maxConnections !== undefined) opts.maxConnections = c.maxConnections;

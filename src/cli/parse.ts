@@ -1,12 +1,11 @@
 import { constants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { ListenSpecError, parseListen, parseMode, parsePositiveInt, type SocketOptions, type ListenSpec } from '../protocol/address.js';
-import { quote } from '../protocol/errors.js';
+import { parseListen, parseMode, type SocketOptions, type ListenSpec } from '../protocol/address.js';
+import { quote, SockactError, usageError } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
 import { parseDuration } from '../protocol/duration.js';
-import { UsageError } from '../launch/errors.js';
 import type { Readiness, RestartPolicy } from '../supervise/supervisor.js';
-import { OPTIONS, SUBCOMMANDS, type OptionDef } from './options.js';
+import { OPTIONS, optionsOf, SUBCOMMANDS, type OptionDef, type OptionRow } from './options.js';
 
 /** What the command line asks the launcher to do. */
 export interface RunConfig {
@@ -68,41 +67,150 @@ export interface SuperviseConfig {
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  /** `extra`: the values of the caller's extra options (parseCommandLine's second argument), by name. */
-  | { kind: 'run'; config: RunConfig; extra: Map<string, unknown[]> }
+  /** `given`: every option as given, to read by name through the table (`sockact unit` reads its own). */
+  | { kind: 'run'; config: RunConfig; given: Given }
   /** A subcommand, recognised only as the first word. */
   | { kind: 'subcommand'; name: string; argv: string[] };
 
-/** Where a subcommand (`sockact unit`) declares options of its own besides the launch options. */
-export type ExtraOption = Pick<OptionDef, 'name' | 'alias' | 'kind'>;
-
-/** Option words to definitions; the first definition of a word wins (the launch table's). */
-function keyMap(defs: readonly ExtraOption[]): Map<string, ExtraOption> {
-  const map = new Map<string, ExtraOption>();
+/** Option words to rows; the first row of a word wins (`sockact unit`'s own --name over the launcher's). */
+function keyMap(defs: readonly OptionDef[]): Map<string, OptionDef> {
+  const map = new Map<string, OptionDef>();
   for (const o of defs) for (const k of [o.name, ...(o.alias ?? [])]) if (!map.has(k)) map.set(k, o);
   return map;
 }
 
-const BY_KEY = keyMap(OPTIONS) as Map<string, OptionDef>;
+/**
+ * The words each command's parser knows. `sockact unit` also knows the launch options it refuses,
+ * so that they are refused with the reason (UnitMapping.refused) rather than as unknown.
+ */
+const KEYS: Record<'launch' | 'unit' | 'control', Map<string, OptionDef>> = {
+  launch: keyMap(OPTIONS),
+  unit: keyMap([...optionsOf('unit'), ...OPTIONS]),
+  control: keyMap(optionsOf('control')),
+};
 
 /** How an option is written in messages: -l for the ones systemd-socket-activate abbreviates too. */
-function labelOf(name: string): string {
-  const o = BY_KEY.get(name)!;
+function labelOf(o: OptionDef): string {
   const short = o.alias?.find((a) => a.length === 1);
   return short && o.kind === 'repeatable' ? `-${short}` : `--${o.name}`;
 }
 
+/** The choices as a message lists them: "no, on-failure or always", "direct, sockact". */
+function choiceList(choices: readonly string[]): string {
+  return `${choices[0]}, ${choices.slice(1).join(' or ')}`;
+}
+
+/** A duration at most LONGEST_TIMER_MS, written so that parseDuration reads it back: 2147483.647s. */
+function limitText(o: OptionRow, max: number): string {
+  return o.type === 'count' ? String(max) : `${max / 1000}s`;
+}
+
+function tooLarge(o: OptionRow, text: string): SockactError {
+  const why = o.maxWhy ? ` (${o.maxWhy})` : '';
+  return usageError(`--${o.name} '${text}': at most ${limitText(o, o.max!)}${why}`, { value: text });
+}
+
+/** A duration option's value in ms; 0 and infinity are Infinity ("no limit") where the row allows. */
+function durationValue(o: OptionRow, text: string, expected = 'expected a time span such as 500ms, 10s or 1min'): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text, `--${o.name}`);
+  } catch {
+    throw usageError(`--${o.name} '${text}': ${expected}`, { value: text });
+  }
+  if (o.off && (ms === 0 || ms === Infinity)) return Infinity;
+  if (o.max !== undefined && !(ms <= o.max)) throw tooLarge(o, text);
+  return ms;
+}
+
+/**
+ * One value of option `o`, read as its row says (type, range, choices); throws a usage error (ERR_USAGE)
+ * naming the option and the value, with the limit when it is out of range.
+ */
+export function readValue(o: OptionRow, text: string): string | number {
+  const bad = (expected: string) => usageError(`--${o.name} '${text}': ${expected}`, { value: text });
+  switch (o.type ?? 'text') {
+    case 'count': {
+      const min = o.min ?? 1;
+      if (!/^\d+$/.test(text) || Number(text) < min) throw bad(min === 1 ? 'expected a positive whole number' : `expected a whole number of at least ${min}`);
+      if (o.max !== undefined && Number(text) > o.max) throw tooLarge(o, text);
+      return Number(text);
+    }
+    case 'duration':
+      return durationValue(o, text);
+    case 'readiness':
+      return text === 'auto' || text === 'notify' ? text : durationValue(o, text, 'expected auto, notify or a time span such as 2s');
+    case 'signal':
+      return signalName(text, `--${o.name}`);
+    case 'choice':
+      if (!o.choices!.includes(text)) throw bad(`expected ${choiceList(o.choices!)}`);
+      return text;
+    case 'mode': {
+      const m = parseMode(text);
+      if (m === undefined) throw bad('expected an octal mode such as 0660');
+      return m;
+    }
+    default:
+      return text;
+  }
+}
+
+/** The options of one command line, as given, read by name through their rows. */
+export class Given {
+  constructor(
+    readonly keys: Map<string, OptionDef>,
+    readonly words: Map<OptionDef, (string | true)[]>,
+  ) {}
+
+  row(name: string): OptionDef {
+    return this.keys.get(name)!;
+  }
+
+  /** Whether the option is on the command line at all. */
+  has(name: string): boolean {
+    return this.words.has(this.row(name));
+  }
+
+  flag(name: string): boolean {
+    return this.has(name);
+  }
+
+  texts(name: string, allowEmpty = false): string[] {
+    const o = this.row(name);
+    const list = (this.words.get(o) ?? []).map(String);
+    if (!allowEmpty) for (const v of list) if (v === '') throw usageError(`${labelOf(o)} needs a value`);
+    return list;
+  }
+
+  single(name: string): string | undefined {
+    const list = this.texts(name);
+    if (list.length > 1) throw usageError(`--${name} is given more than once ('${list.join("', '")}')`);
+    return list[0];
+  }
+
+  /** The option's value read as its row says, or undefined when not given. */
+  value<T extends string | number = string | number>(name: string): T | undefined {
+    const text = this.single(name);
+    return text === undefined ? undefined : (readValue(this.row(name), text) as T);
+  }
+
+  /** The options given, in the order they first appear on the command line. */
+  get rows(): OptionDef[] {
+    return [...this.words.keys()];
+  }
+}
+
 /** The option `--word` names: an exact long name, else the one long name it abbreviates. */
-function longOption(word: string, byKey: Map<string, ExtraOption>): ExtraOption {
+function longOption(word: string, byKey: Map<string, OptionDef>): OptionDef {
   const exact = byKey.get(word);
   if (exact && word.length > 1) return exact;
   // The names `--NAME` may abbreviate: long names and long aliases (--environment).
   const candidates = [...byKey.keys()].filter((k) => k.length > 1 && k.startsWith(word));
   const defs = new Set(candidates.map((k) => byKey.get(k)!));
   if (defs.size === 1) return [...defs][0]!;
-  if (defs.size === 0) throw new UsageError(`unknown option --${word}`, { value: word });
+  if (defs.size === 0) throw usageError(`unknown option --${word}`, { value: word });
   // getopt_long(3)'s wording, as systemd-socket-activate prints it.
-  throw new UsageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, { value: word });
+  throw usageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, { value: word });
 }
 
 /**
@@ -112,12 +220,12 @@ function longOption(word: string, byKey: Map<string, ExtraOption>): ExtraOption 
  * `-EFOO=1`, `--listen=8080`, `--fdname=`) or else the next word whatever it is (`--fdname -web`);
  * short flags group (`-qa`); a long option may be abbreviated to any unambiguous prefix (`--liste`).
  */
-function parseOptions(argv: readonly string[], byKey: Map<string, ExtraOption>): { values: Map<ExtraOption, unknown[]>; rest: string[] } {
-  const values = new Map<ExtraOption, unknown[]>();
-  const add = (def: ExtraOption, v: unknown) => values.set(def, [...(values.get(def) ?? []), v]);
-  const needsValue = (def: ExtraOption, i: number): string => {
+function parseOptions(argv: readonly string[], byKey: Map<string, OptionDef>): { given: Given; rest: string[] } {
+  const words = new Map<OptionDef, (string | true)[]>();
+  const add = (def: OptionDef, v: string | true) => words.set(def, [...(words.get(def) ?? []), v]);
+  const needsValue = (def: OptionDef, i: number): string => {
     const v = argv[i];
-    if (v === undefined) throw new UsageError(`${BY_KEY.has(def.name) ? labelOf(def.name) : `--${def.name}`} needs a value`);
+    if (v === undefined) throw usageError(`${labelOf(def)} needs a value`);
     return v;
   };
   let i = 0;
@@ -132,7 +240,7 @@ function parseOptions(argv: readonly string[], byKey: Map<string, ExtraOption>):
       const eq = word.indexOf('=');
       const def = longOption(eq < 0 ? word.slice(2) : word.slice(2, eq), byKey);
       if (def.kind === 'flag') {
-        if (eq >= 0) throw new UsageError(`--${def.name} takes no value (got '${word.slice(eq + 1)}')`, { value: word });
+        if (eq >= 0) throw usageError(`--${def.name} takes no value (got '${word.slice(eq + 1)}')`, { value: word });
         add(def, true);
       } else {
         add(def, eq >= 0 ? word.slice(eq + 1) : needsValue(def, ++i));
@@ -141,7 +249,7 @@ function parseOptions(argv: readonly string[], byKey: Map<string, ExtraOption>):
     }
     for (let j = 1; j < word.length; j++) {
       const def = byKey.get(word[j]!);
-      if (!def) throw new UsageError(`unknown option -${word[j]}`, { value: word });
+      if (!def) throw usageError(`unknown option -${word[j]}`, { value: word });
       if (def.kind === 'flag') {
         add(def, true);
         continue;
@@ -150,119 +258,42 @@ function parseOptions(argv: readonly string[], byKey: Map<string, ExtraOption>):
       break;
     }
   }
-  return { values, rest: argv.slice(i) };
+  return { given: new Given(byKey, words), rest: argv.slice(i) };
 }
 
-function flag(values: Map<OptionDef, unknown[]>, name: string): boolean {
-  return values.has(BY_KEY.get(name)!);
+function conflict(a: string, b: string, why = ''): SockactError {
+  return usageError(`${a} may not be combined with ${b}${why ? ` (${why})` : ''}`);
 }
 
-function texts(values: Map<OptionDef, unknown[]>, name: string, allowEmpty = false): string[] {
-  const list = (values.get(BY_KEY.get(name)!) ?? []).map(String);
-  if (!allowEmpty) for (const v of list) if (v === '') throw new UsageError(`${labelOf(name)} needs a value`);
-  return list;
-}
-
-function single(values: Map<OptionDef, unknown[]>, name: string): string | undefined {
-  const list = texts(values, name);
-  if (list.length > 1) throw new UsageError(`--${name} is given more than once ('${list.join("', '")}')`);
-  return list[0];
-}
-
-function positiveInt(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = parsePositiveInt(text);
-  if (n === undefined) throw new UsageError(`--${name} '${text}': expected a positive whole number`, { value: text });
-  return n;
-}
-
-function conflict(a: string, b: string, why = ''): UsageError {
-  return new UsageError(`${a} may not be combined with ${b}${why ? ` (${why})` : ''}`);
-}
-
-function duration(values: Map<OptionDef, unknown[]>, name: string): number | undefined {
-  const text = single(values, name);
-  if (text === undefined) return undefined;
-  try {
-    return parseDuration(text, `--${name}`);
-  } catch {
-    throw new UsageError(`--${name} '${text}': expected a time span such as 500ms, 10s or 1min`, { value: text });
-  }
-}
-
-/** A signal name as kill(1) takes it: SIGTERM, TERM or sigterm. */
+/** A signal name as kill(1) takes it: SIGTERM, TERM or sigterm; never SIGKILL or SIGSTOP, which no child can handle. */
 export function signalName(text: string, option: string): string {
   const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
   if (!(name in constants.signals) || name === 'SIGKILL' || name === 'SIGSTOP') {
-    throw new UsageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, { value: text });
+    throw usageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, { value: text });
   }
   return name;
 }
 
-const SUPERVISOR_OPTIONS = [
-  'restart',
-  'restart-delay',
-  'restart-delay-max',
-  'start-limit-burst',
-  'start-limit-interval',
-  'ready',
-  'ready-timeout',
-  'stop-signal',
-  'stop-timeout',
-  'reload-signal',
-  'workers',
-  'rolling',
-  'watch',
-  'watch-debounce',
-  'watchdog-sec',
-  'prefix',
-  'takeover',
-];
+/** SuperviseConfig's field for a supervisor option with a value: --ready-timeout is readyTimeout. */
+function superviseKey(name: string): keyof SuperviseConfig {
+  if (name === 'watchdog-sec') return 'watchdog';
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof SuperviseConfig;
+}
 
-function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean): SuperviseConfig {
+/** The supervisor's options and --control/--name, each read through its row. */
+function superviseOptions(given: Given, acceptMode: boolean): SuperviseConfig {
   if (acceptMode) {
-    const used = SUPERVISOR_OPTIONS.find((n) => values.has(BY_KEY.get(n)!));
-    if (used) throw conflict(values.has(BY_KEY.get('accept')!) ? '--accept' : '--inetd', `--${used}`, 'accept mode starts one program per connection');
+    const used = OPTIONS.find((o) => o.supervised && given.has(o.name));
+    if (used) throw conflict(given.has('accept') ? '--accept' : '--inetd', `--${used.name}`, 'accept mode starts one program per connection');
   }
-  const c: SuperviseConfig = { rolling: flag(values, 'rolling'), watch: texts(values, 'watch'), prefix: flag(values, 'prefix') };
-  const restart = single(values, 'restart');
-  if (restart !== undefined) {
-    if (restart !== 'no' && restart !== 'on-failure' && restart !== 'always') {
-      throw new UsageError(`--restart '${restart}': expected no, on-failure or always`, { value: restart });
-    }
-    c.restart = restart;
+  const c: SuperviseConfig = { rolling: given.flag('rolling'), watch: given.texts('watch'), prefix: given.flag('prefix') };
+  for (const o of OPTIONS) {
+    if (o.kind !== 'value' || !(o.supervised || o.name === 'control' || o.name === 'name')) continue;
+    const v = given.value(o.name);
+    if (v !== undefined) (c as unknown as Record<string, unknown>)[superviseKey(o.name)] = v;
   }
-  const set = <K extends keyof SuperviseConfig>(key: K, v: SuperviseConfig[K] | undefined) => {
-    if (v !== undefined) c[key] = v;
-  };
-  set('restartDelay', duration(values, 'restart-delay'));
-  set('restartDelayMax', duration(values, 'restart-delay-max'));
-  set('startLimitBurst', positiveInt(single(values, 'start-limit-burst'), 'start-limit-burst'));
-  set('startLimitInterval', duration(values, 'start-limit-interval'));
-  const ready = single(values, 'ready');
-  if (ready !== undefined) {
-    if (ready === 'auto' || ready === 'notify') c.ready = ready;
-    else {
-      try {
-        c.ready = parseDuration(ready, '--ready');
-      } catch {
-        throw new UsageError(`--ready '${ready}': expected auto, notify or a time span such as 2s`, { value: ready });
-      }
-    }
-  }
-  set('readyTimeout', duration(values, 'ready-timeout'));
-  const stopSignal = single(values, 'stop-signal');
-  if (stopSignal !== undefined) c.stopSignal = signalName(stopSignal, '--stop-signal');
-  set('stopTimeout', duration(values, 'stop-timeout'));
-  const reloadSignal = single(values, 'reload-signal');
-  if (reloadSignal !== undefined) c.reloadSignal = signalName(reloadSignal, '--reload-signal');
-  set('workers', positiveInt(single(values, 'workers'), 'workers'));
-  set('watchDebounce', duration(values, 'watch-debounce'));
-  set('watchdog', duration(values, 'watchdog-sec'));
-  set('control', single(values, 'control'));
-  set('name', single(values, 'name'));
-  if (flag(values, 'takeover')) {
-    if (c.control === undefined && c.name === undefined) throw new UsageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
+  if (given.flag('takeover')) {
+    if (c.control === undefined && c.name === undefined) throw usageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
     c.takeover = true;
   }
   return c;
@@ -274,11 +305,11 @@ function superviseOptions(values: Map<OptionDef, unknown[]>, acceptMode: boolean
  * (protocol/address.ts), the program when it names a path (a bare name is looked up on PATH),
  * --watch, --control, the pid and log files. ARGS are the program's own and are passed as given.
  */
-function daemonOptions(values: Map<OptionDef, unknown[]>, c: RunConfig): void {
-  const pidFile = single(values, 'pid-file');
+function daemonOptions(given: Given, c: RunConfig): void {
+  const pidFile = given.single('pid-file');
   if (pidFile !== undefined) c.pidFile = resolve(pidFile);
-  const logFile = single(values, 'log-file');
-  if (logFile !== undefined && !c.daemon) throw new UsageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
+  const logFile = given.single('log-file');
+  if (logFile !== undefined && !c.daemon) throw usageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
   if (logFile !== undefined) c.logFile = resolve(logFile);
   if (!c.daemon) return;
   if (c.program.includes('/') && !isAbsolute(c.program)) c.program = resolve(c.program);
@@ -286,121 +317,138 @@ function daemonOptions(values: Map<OptionDef, unknown[]>, c: RunConfig): void {
   if (c.supervise.control !== undefined) c.supervise.control = resolve(c.supervise.control);
 }
 
-/**
- * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a UsageError that
- * names the option and the value (exit 2). Conflicting options are named both.
- */
-export function parseCommandLine(argv: readonly string[], extra: readonly ExtraOption[] = []): Command {
-  if (extra.length === 0 && argv[0] !== undefined && SUBCOMMANDS.includes(argv[0])) {
-    return { kind: 'subcommand', name: argv[0], argv: argv.slice(1) };
-  }
-  const byKey = extra.length ? keyMap([...OPTIONS, ...extra]) : (BY_KEY as Map<string, ExtraOption>);
-  const { values: parsed, rest } = parseOptions(argv, byKey);
-  const values = parsed as Map<OptionDef, unknown[]>;
-  if (flag(values, 'help')) return { kind: 'help' };
-  if (flag(values, 'version')) return { kind: 'version' };
+/** The flags that choose a mode, and the pairs of them that exclude each other (socket-activate.c's checks). */
+function modeFlags(given: Given) {
+  const m = {
+    datagram: given.flag('datagram'),
+    seqpacket: given.flag('seqpacket'),
+    accept: given.flag('accept'),
+    inetd: given.flag('inetd'),
+    now: given.flag('now'),
+    onDemand: given.flag('on-demand'),
+    wrapper: given.flag('wrapper'),
+  };
+  if (m.datagram && m.seqpacket) throw conflict('--datagram', '--seqpacket');
+  if (m.datagram && m.accept) throw conflict('--datagram', '--accept', 'datagram sockets do not accept connections');
+  if (m.now && m.onDemand) throw conflict('--now', '--on-demand');
+  if (m.accept && m.onDemand) throw conflict('--accept', '--on-demand', 'accept mode starts a program for each connection as it comes');
+  if (m.wrapper && m.accept) throw conflict('--wrapper', '--accept', 'each connection goes to its own program at fd 3');
+  if (m.wrapper && m.inetd) throw conflict('--wrapper', '--inetd', 'the socket is on stdin and stdout');
+  return m;
+}
 
-  const datagram = flag(values, 'datagram');
-  const seqpacket = flag(values, 'seqpacket');
-  const accept = flag(values, 'accept');
-  const inetd = flag(values, 'inetd');
-  const now = flag(values, 'now');
-  const onDemand = flag(values, 'on-demand');
-  const wrapper = flag(values, 'wrapper');
-  if (datagram && seqpacket) throw conflict('--datagram', '--seqpacket');
-  if (datagram && accept) throw conflict('--datagram', '--accept', 'datagram sockets do not accept connections');
-  if (now && onDemand) throw conflict('--now', '--on-demand');
-  if (accept && onDemand) throw conflict('--accept', '--on-demand', 'accept mode starts a program for each connection as it comes');
-  if (wrapper && accept) throw conflict('--wrapper', '--accept', 'each connection goes to its own program at fd 3');
-  if (wrapper && inetd) throw conflict('--wrapper', '--inetd', 'the socket is on stdin and stdout');
-
+/** The -l values, with the per-socket defaults (--backlog, --socket-mode, ...) folded in. */
+function listenSpecs(given: Given, m: ReturnType<typeof modeFlags>): ListenSpec[] {
   const defaults: Partial<SocketOptions> = {};
-  if (datagram) defaults.type = 'dgram';
-  if (seqpacket) defaults.type = 'seqpacket';
-  const backlog = positiveInt(single(values, 'backlog'), 'backlog');
+  if (m.datagram) defaults.type = 'dgram';
+  if (m.seqpacket) defaults.type = 'seqpacket';
+  const backlog = given.value<number>('backlog');
   if (backlog !== undefined) defaults.backlog = backlog;
-  if (flag(values, 'reuse-port')) defaults.reusePort = true;
-  if (flag(values, 'freebind')) defaults.freebind = true;
-  if (flag(values, 'remove-stale')) defaults.removeStale = true;
-  if (flag(values, 'remove-on-exit')) defaults.removeOnExit = true;
-  const mode = single(values, 'socket-mode');
-  if (mode !== undefined) {
-    const m = parseMode(mode);
-    if (m === undefined) throw new UsageError(`--socket-mode '${mode}': expected an octal mode such as 0660`, { value: mode });
-    defaults.mode = m;
-  }
-  const socketUser = single(values, 'socket-user');
+  if (given.flag('reuse-port')) defaults.reusePort = true;
+  if (given.flag('freebind')) defaults.freebind = true;
+  if (given.flag('remove-stale')) defaults.removeStale = true;
+  if (given.flag('remove-on-exit')) defaults.removeOnExit = true;
+  const mode = given.value<number>('socket-mode');
+  if (mode !== undefined) defaults.mode = mode;
+  const socketUser = given.single('socket-user');
   if (socketUser !== undefined) defaults.user = socketUser;
-  const socketGroup = single(values, 'socket-group');
+  const socketGroup = given.single('socket-group');
   if (socketGroup !== undefined) defaults.group = socketGroup;
-
-  const specs = texts(values, 'listen').map((text) => {
+  const specs = given.texts('listen').map((text) => {
     try {
       return parseListen(text, defaults);
     } catch (err) {
-      if (!(err instanceof ListenSpecError)) throw err;
+      if (!(err instanceof SockactError) || err.code !== 'ERR_LISTEN_ADDRESS') throw err;
       // Only the type default can misfit (seqpacket on an IP address): name the flag that set it.
       if (err.fromDefault === 'type') throw conflict('--seqpacket', `-l ${quote(text)}`, err.reason);
-      throw new UsageError(err.message, { value: text, cause: err });
+      throw usageError(err.message, { value: text, cause: err });
     }
   });
-  if (accept) {
+  if (m.accept) {
     const dgram = specs.find((s) => s.type === 'dgram');
     if (dgram) throw conflict('--accept', `-l '${dgram.text}'`, 'a datagram socket does not accept connections');
   }
-
-  const fdnameValues = texts(values, 'fdname', true);
-  let fdnames: string[] | undefined;
-  if (fdnameValues.length) {
-    if (inetd) throw conflict('--inetd', '--fdname', 'stdin and stdout carry no names');
-    fdnames = fdnameValues.flatMap((v) => v.split(':'));
-    for (const n of fdnames) {
-      const problem = fdNameProblem(n);
-      if (problem) throw new UsageError(`--fdname ${quote(n)} is not a valid fd name (${problem})`, { value: n });
-    }
-    if (accept && fdnames.length > 1) throw conflict('--accept', `--fdname with several names`, 'each connection is one fd');
+  if (m.accept || m.inetd) {
     const named = specs.find((s) => s.name !== undefined);
-    if (fdnames.length > 1 && named) throw conflict('--fdname with several names', `-l '${named.text}' (name=)`);
-    // The count is checked against every fd, inherited ones first, once they are known (sockact.ts).
+    if (named) throw conflict(m.accept ? '--accept' : '--inetd', `-l '${named.text}' (name=)`);
   }
-  if (accept || inetd) {
-    const named = specs.find((s) => s.name !== undefined);
-    if (named) throw conflict(accept ? '--accept' : '--inetd', `-l '${named.text}' (name=)`);
-  }
+  return specs;
+}
 
-  const maxText = single(values, 'max-connections');
-  if (maxText !== undefined && !accept) throw new UsageError('--max-connections applies to --accept only');
-  const maxConnections = positiveInt(maxText, 'max-connections');
+/** --fdname values split on ':', each a valid name, in a number the mode can take. */
+function fdNames(given: Given, m: ReturnType<typeof modeFlags>, specs: ListenSpec[]): string[] | undefined {
+  const values = given.texts('fdname', true);
+  if (!values.length) return undefined;
+  if (m.inetd) throw conflict('--inetd', '--fdname', 'stdin and stdout carry no names');
+  const fdnames = values.flatMap((v) => v.split(':'));
+  for (const n of fdnames) {
+    const problem = fdNameProblem(n);
+    if (problem) throw usageError(`--fdname ${quote(n)} is not a valid fd name (${problem})`, { value: n });
+  }
+  if (m.accept && fdnames.length > 1) throw conflict('--accept', `--fdname with several names`, 'each connection is one fd');
+  const named = specs.find((s) => s.name !== undefined);
+  if (fdnames.length > 1 && named) throw conflict('--fdname with several names', `-l '${named.text}' (name=)`);
+  // The count is checked against every fd, inherited ones first, once they are known (cli/main.ts).
+  return fdnames;
+}
+
+/**
+ * Parse `sockact [options] [--] PROGRAM [ARGS...]` into a Command, or throw a usage error (ERR_USAGE) that
+ * names the option and the value (exit 2). Conflicting options are named both. `sockact unit`
+ * parses its command line here too, with its own options besides the launcher's.
+ */
+export function parseCommandLine(argv: readonly string[], command: 'launch' | 'unit' = 'launch'): Command {
+  if (command === 'launch' && argv[0] !== undefined && SUBCOMMANDS.includes(argv[0])) {
+    return { kind: 'subcommand', name: argv[0], argv: argv.slice(1) };
+  }
+  const { given, rest } = parseOptions(argv, KEYS[command]);
+  if (given.flag('help')) return { kind: 'help' };
+  if (given.flag('version')) return { kind: 'version' };
+  const m = modeFlags(given);
+  const specs = listenSpecs(given, m);
+  const fdnames = fdNames(given, m, specs);
+  const maxConnections = given.value<number>('max-connections');
+  if (maxConnections !== undefined && !m.accept) throw usageError('--max-connections applies to --accept only');
 
   const [program, ...args] = rest;
-  if (program === undefined) throw new UsageError('PROGRAM is missing: sockact [options] [--] PROGRAM [ARGS...]');
+  if (program === undefined) throw usageError('PROGRAM is missing: sockact [options] [--] PROGRAM [ARGS...]');
   const config: RunConfig = {
     specs,
     program,
     args,
-    setenv: texts(values, 'setenv'),
-    accept,
-    inetd,
-    onDemand,
-    wrapper,
-    quiet: flag(values, 'quiet'),
-    supervise: { rolling: false, watch: [], prefix: false },
-    fdStore: flag(values, 'fd-store'),
-    daemon: flag(values, 'daemon'),
+    setenv: given.texts('setenv'),
+    accept: m.accept,
+    inetd: m.inetd,
+    onDemand: m.onDemand,
+    wrapper: m.wrapper,
+    quiet: given.flag('quiet'),
+    supervise: superviseOptions(given, m.accept || m.inetd),
+    fdStore: given.flag('fd-store'),
+    daemon: given.flag('daemon'),
   };
-  config.supervise = superviseOptions(values, accept || inetd);
-  if (config.supervise.takeover && onDemand) throw conflict('--takeover', '--on-demand', 'the old sockact serves until the new program is ready');
-  if (config.supervise.workers !== undefined && config.supervise.workers > 1 && wrapper) {
+  if (config.supervise.takeover && m.onDemand) throw conflict('--takeover', '--on-demand', 'the old sockact serves until the new program is ready');
+  if (config.supervise.workers !== undefined && config.supervise.workers > 1 && m.wrapper) {
     throw conflict('--wrapper', '--workers', 'the hand-off socket serves one program');
   }
   if (maxConnections !== undefined) config.maxConnections = maxConnections;
   if (fdnames) config.fdnames = fdnames;
-  const user = single(values, 'user');
+  const user = given.single('user');
   if (user !== undefined) config.user = user;
-  const group = single(values, 'group');
+  const group = given.single('group');
   if (group !== undefined) config.group = group;
-  daemonOptions(values, config);
-  // Read through the key map: an extra option the launch table also declares is found either way.
-  const extraValues = new Map(extra.map((e) => [e.name, parsed.get(byKey.get(e.name)!) ?? []]));
-  return { kind: 'run', config, extra: extraValues };
+  daemonOptions(given, config);
+  return { kind: 'run', config, given };
+}
+
+/**
+ * The options of `sockact status|reload|stop` (after the subcommand's word): --control PATH or
+ * --name NAME, read through the same table and getopt rules as the launcher's. Nothing else may
+ * follow: these commands take no PROGRAM.
+ */
+export function parseControlOptions(argv: readonly string[]): { control?: string; name?: string } {
+  const { given, rest } = parseOptions(argv, KEYS.control);
+  if (rest.length > 0) throw usageError(`unexpected argument ${quote(rest[0]!)}`, { value: rest[0]! });
+  const control = given.single('control');
+  const name = given.single('name');
+  return { ...(control !== undefined ? { control } : {}), ...(name !== undefined ? { name } : {}) };
 }

@@ -1,4 +1,3 @@
-import { LaunchError } from '../launch/errors.js';
 import { SockactError } from '../protocol/errors.js';
 import { controlPathFor, prepareControlDir } from '../supervise/control.js';
 import { checkWatchPaths } from '../supervise/watch.js';
@@ -16,6 +15,6 @@ export function preflight(c: RunConfig): void {
     checkWatchPaths(s.watch);
   } catch (err) {
     if (!(err instanceof SockactError) || err.code === 'ERR_USAGE') throw err;
-    throw new LaunchError(err.code, err.message, 2, { value: err.value, cause: err });
+    throw new SockactError(err.code, err.message, { exitCode: 2, value: err.value, cause: err });
   }
 }

@@ -1,107 +1,36 @@
 import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSetenv } from '../launch/env.js';
-import { LaunchError, UsageError } from '../launch/errors.js';
 import { resolveProgram } from '../launch/program.js';
-import { parsePositiveInt } from '../protocol/address.js';
-import { SockactError } from '../protocol/errors.js';
+import { SockactError, usageError } from '../protocol/errors.js';
 import {
   environmentValue,
   escapeSpecifiers,
   execLine,
-  formatDuration,
+  formatUsec,
   formatListen,
-  parseDuration,
   renderUnit,
   socketUnits,
   unitNameProblem,
   type UnitFile,
   type UnitSocket,
 } from '../protocol/unit-file.js';
-import { OPTIONS } from './options.js';
-import { parseCommandLine, type ExtraOption, type RunConfig } from './parse.js';
+import { optionsOf, rangeText, type OptionDef, type OptionRow } from './options.js';
+import { type Given, parseCommandLine, readValue, type RunConfig } from './parse.js';
 
 /*
  * `sockact unit --name NAME [launch options] -- PROGRAM [ARGS...]`: the systemd units that do
- * what that command line does. The launch options are parsed by the launcher's own parser
- * (parse.ts), so a command line that runs is one that converts; the unit's own options and the
- * supervisor's are declared here as extras of that parser. Anything a unit cannot say is an
- * error naming the option, never a different unit.
+ * what that command line does. The command line is parsed by the launcher's own parser
+ * (parse.ts) from the one option table (options.ts), so a command line that runs is one that
+ * converts, and each value is read and checked once. The table says what a unit makes of each
+ * option (UnitMapping). Anything a unit cannot say is an error naming the option, never a
+ * different unit.
  */
 
-interface Def extends ExtraOption {
-  arg?: string;
-  describe: string;
-}
-
-/** The options of `sockact unit` itself. */
-export const UNIT_OPTIONS: readonly Def[] = [
-  {
-    name: 'name',
-    kind: 'value',
-    arg: 'NAME',
-    describe: 'Unit name: NAME.service, NAME.socket (NAME-<fdname>.socket when several are needed); with --shape sockact also passed to sockact as --name',
-  },
-  {
-    name: 'shape',
-    kind: 'value',
-    arg: 'direct|sockact',
-    describe:
-      'direct (default): systemd binds the sockets in .socket units and starts PROGRAM itself, Type=notify. sockact: systemd runs sockact, which binds the sockets and supervises PROGRAM, for zero-downtime `systemctl reload`',
-  },
-  {
-    name: 'socket-units',
-    kind: 'flag',
-    describe: 'With --shape sockact: systemd holds the sockets in .socket units and sockact passes them through (they outlive sockact itself)',
-  },
-  { name: 'notify-reload', kind: 'flag', describe: 'Type=notify-reload (systemd 253+) instead of Type=notify with ExecReload=/bin/kill (systemd 252)' },
-  { name: 'out', kind: 'value', arg: 'DIR', describe: 'Write the unit files into DIR (created if needed) instead of printing them' },
-  {
-    name: 'sockact',
-    kind: 'value',
-    arg: 'PATH',
-    describe: "With --shape sockact: the sockact command in ExecStart= (default: this node binary and this sockact's bin/sockact.js)",
-  },
-];
-
-/**
- * The supervisor's options, under the names and defaults the supervisor uses. With --shape
- * sockact they go on sockact's command line; --shape direct maps those systemd has.
- */
-const SUPERVISOR_OPTIONS: readonly Def[] = [
-  { name: 'restart', kind: 'value', arg: 'no|on-failure|always', describe: 'Restart PROGRAM when it ends (default no); direct: Restart=' },
-  { name: 'restart-delay', kind: 'value', arg: 'DURATION', describe: 'First delay before a restart (default 100ms, doubling); direct: RestartSec= (fixed)' },
-  { name: 'restart-delay-max', kind: 'value', arg: 'DURATION', describe: 'Longest delay (default 10s); sockact only (systemd 254 has RestartMaxDelaySec=)' },
-  { name: 'start-limit-burst', kind: 'value', arg: 'N', describe: 'At most N starts per interval (default 5); direct: StartLimitBurst=' },
-  { name: 'start-limit-interval', kind: 'value', arg: 'DURATION', describe: 'The interval (default 10s); direct: StartLimitIntervalSec=' },
-  {
-    name: 'ready',
-    kind: 'value',
-    arg: 'auto|notify|DURATION',
-    describe: 'When PROGRAM is ready (default auto); direct: notify is Type=notify (the default there), DURATION is Type=exec and ExecStartPost=/bin/sleep',
-  },
-  { name: 'ready-timeout', kind: 'value', arg: 'DURATION', describe: 'Give up on a start after DURATION (default 90s); direct: TimeoutStartSec=' },
-  { name: 'stop-signal', kind: 'value', arg: 'SIG', describe: 'Signal that stops PROGRAM (default SIGTERM); direct: KillSignal=' },
-  { name: 'stop-timeout', kind: 'value', arg: 'DURATION', describe: 'Kill PROGRAM after DURATION (default 30s); direct: TimeoutStopSec=' },
-  {
-    name: 'reload-signal',
-    kind: 'value',
-    arg: 'SIG',
-    describe: 'Reload PROGRAM with this signal instead of replacing it; direct: ExecReload=/bin/kill -s SIG $MAINPID (or ReloadSignal=)',
-  },
-  { name: 'workers', kind: 'value', arg: 'N', describe: 'Run N copies of PROGRAM (default 1); sockact only' },
-  { name: 'rolling', kind: 'flag', describe: 'Replace workers one at a time on reload; sockact only' },
-  { name: 'watch', kind: 'repeatable', arg: 'PATH', describe: 'Reload when PATH changes; sockact only' },
-  { name: 'watch-debounce', kind: 'value', arg: 'DURATION', describe: 'Wait for DURATION of quiet before that reload (default 200ms); sockact only' },
-  { name: 'watchdog-sec', kind: 'value', arg: 'DURATION', describe: 'Watchdog interval for PROGRAM; direct: WatchdogSec=' },
-  { name: 'control', kind: 'value', arg: 'PATH', describe: 'Control socket of the supervisor; sockact only' },
-  { name: 'prefix', kind: 'flag', describe: "Prefix PROGRAM's output lines; sockact only" },
-];
-
-const EXTRA = [...UNIT_OPTIONS, ...SUPERVISOR_OPTIONS];
+/** The options of `sockact unit` itself (the launch options it also takes are in OPTIONS). */
+export const UNIT_OPTIONS: readonly OptionDef[] = optionsOf('unit').filter((o) => !o.commands.includes('launch'));
 
 export const UNIT_EPILOGUE = [
   'Two shapes. --shape direct: NAME.socket (several .socket units when the -l values differ in name or socket options: FileDescriptorName= is one per unit, and their fds then reach PROGRAM in no fixed order, so each needs a name) and NAME.service running PROGRAM with Type=notify (or NAME@.service with --accept). A restart of PROGRAM never refuses a connection, but `systemctl reload` is only what --reload-signal makes it.',
@@ -115,53 +44,18 @@ function say(line: string): void {
   process.stderr.write(`sockact: unit: ${line}\n`);
 }
 
-type Values = Map<string, unknown[]>;
-
 const GENERATED = 'Generated by `sockact unit`: change the command line and generate again rather than edit.';
 
-function text(values: Values, name: string): string | undefined {
-  const list = (values.get(name) ?? []).map(String);
-  if (list.some((v) => v === '')) throw new UsageError(`--${name} needs a value`);
-  if (list.length > 1) throw new UsageError(`--${name} is given more than once ('${list.join("', '")}')`);
-  return list[0];
+/** A duration in ms as a unit file writes it; Infinity (0 or infinity given) as the row says "off". */
+function unitDuration(o: OptionRow, ms: number): string {
+  return ms === Infinity ? (o.off ?? 'infinity') : formatUsec(Math.round(ms * 1000));
 }
 
-function isSet(values: Values, name: string): boolean {
-  const list = values.get(name) ?? [];
-  for (const v of list) if (typeof v !== 'boolean') throw new UsageError(`--${name} takes no value (got '${String(v)}')`);
-  return list[list.length - 1] === true;
-}
-
-function duration(values: Values, name: string): number | undefined {
-  const t = text(values, name);
-  if (t === undefined) return undefined;
-  const usec = parseDuration(t);
-  if (usec === undefined) throw new UsageError(`--${name} '${t}': expected a duration such as 100ms, 10s or 2min`, { value: t });
-  return usec;
-}
-
-function count(values: Values, name: string): number | undefined {
-  const t = text(values, name);
-  if (t === undefined) return undefined;
-  const n = parsePositiveInt(t);
-  if (n === undefined) throw new UsageError(`--${name} '${t}': expected a positive whole number`, { value: t });
-  return n;
-}
-
-function signal(values: Values, name: string): string | undefined {
-  const t = text(values, name);
-  if (t === undefined) return undefined;
-  const sig = /^\d+$/.test(t) ? undefined : t.toUpperCase().startsWith('SIG') ? t.toUpperCase() : `SIG${t.toUpperCase()}`;
-  if (sig === undefined || !(sig in constants.signals)) throw new UsageError(`--${name} '${t}': not a signal name such as SIGTERM`, { value: t });
-  return sig;
-}
-
-function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[]): T | undefined {
-  const t = text(values, name);
-  if (t !== undefined && !(allowed as readonly string[]).includes(t)) {
-    throw new UsageError(`--${name} '${t}': expected ${allowed.join(', ')}`, { value: t });
-  }
-  return t as T | undefined;
+/** An option's value as a unit file (a directive, or ExecStart='s sockact) writes it. */
+function unitValue(o: OptionRow, v: string | number, cwd: string): string {
+  if (typeof v === 'number' && (o.type === 'duration' || o.type === 'readiness')) return unitDuration(o, v);
+  if (o.arg === 'PATH') return resolve(cwd, String(v));
+  return String(v);
 }
 
 /** Everything the units are made from, checked. */
@@ -171,7 +65,7 @@ export interface UnitPlan {
   socketUnits: boolean;
   notifyReload: boolean;
   config: RunConfig;
-  values: Values;
+  given: Given;
   /** PROGRAM as an absolute path. */
   program: string;
   cwd: string;
@@ -188,50 +82,35 @@ function packageRoot(): string | undefined {
 
 /**
  * Parse `sockact unit ...` (argv after the word `unit`). Returns 'help' for -h, else the plan;
- * throws a UsageError naming the option for what is wrong or cannot be said in a unit.
+ * throws a usage error (ERR_USAGE) naming the option for what is wrong or cannot be said in a unit.
  */
 export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
   const cwd = process.cwd();
-  const cmd = parseCommandLine(argv, EXTRA);
+  const cmd = parseCommandLine(argv, 'unit');
   if (cmd.kind === 'help') return 'help';
-  if (cmd.kind !== 'run') throw new UsageError(`sockact unit: --${cmd.kind} is not an option of sockact unit`);
-  const { config, extra: values } = cmd;
-  const name = text(values, 'name');
-  if (name === undefined) throw new UsageError('--name is missing: sockact unit --name NAME [options] [--] PROGRAM [ARGS...]');
-  const problem = unitNameProblem(name);
-  if (problem) throw new UsageError(`--name '${name}' cannot name a unit (${problem})`, { value: name });
-  const shape = oneOf(values, 'shape', ['direct', 'sockact'] as const) ?? 'direct';
-  const socketUnits = isSet(values, 'socket-units');
-  if (socketUnits && shape !== 'sockact') throw new UsageError('--socket-units applies to --shape sockact (--shape direct always has .socket units)');
-  const sockactPath = text(values, 'sockact');
-  if (sockactPath !== undefined && shape !== 'sockact') throw new UsageError('--sockact applies to --shape sockact only');
-
-  // Validate every supervisor option now, whichever shape, so a typo fails the same way.
-  oneOf(values, 'restart', ['no', 'on-failure', 'always'] as const);
-  for (const d of ['restart-delay', 'restart-delay-max', 'start-limit-interval', 'ready-timeout', 'stop-timeout', 'watch-debounce', 'watchdog-sec'])
-    duration(values, d);
-  count(values, 'start-limit-burst');
-  count(values, 'workers');
-  signal(values, 'stop-signal');
-  signal(values, 'reload-signal');
-  const ready = text(values, 'ready');
-  if (ready !== undefined && ready !== 'auto' && ready !== 'notify' && parseDuration(ready) === undefined) {
-    throw new UsageError(`--ready '${ready}': expected auto, notify or a duration such as 2s`, { value: ready });
-  }
-  isSet(values, 'rolling');
-  isSet(values, 'prefix');
-  for (const w of (values.get('watch') ?? []).map(String)) if (w === '') throw new UsageError('--watch needs a value');
-  text(values, 'control');
+  if (cmd.kind !== 'run') throw usageError(`sockact unit: --${cmd.kind} is not an option of sockact unit`);
+  const { config, given } = cmd;
+  // Every value was read through its row by the parser; what is left is what a unit cannot say.
   // systemd is the service manager: the unit's sockact runs in the foreground as its main process.
-  if (config.daemon) throw new UsageError('--daemon has no place in a unit (systemd runs sockact in the foreground, Type=notify)');
-  if (config.pidFile !== undefined) throw new UsageError('--pid-file has no place in a unit (systemd knows the main pid)');
+  for (const o of given.rows) {
+    if (!o.commands.includes('unit')) throw usageError(`--${o.name} has no place in a unit (${o.unit?.refused ?? 'it is not an option of sockact unit'})`);
+  }
+  const name = given.single('name');
+  if (name === undefined) throw usageError('--name is missing: sockact unit --name NAME [options] [--] PROGRAM [ARGS...]');
+  const problem = unitNameProblem(name);
+  if (problem) throw usageError(`--name '${name}' cannot name a unit (${problem})`, { value: name });
+  const shape = given.value<'direct' | 'sockact'>('shape') ?? 'direct';
+  const socketUnits = given.flag('socket-units');
+  if (socketUnits && shape !== 'sockact') throw usageError('--socket-units applies to --shape sockact (--shape direct always has .socket units)');
+  const sockactPath = given.single('sockact');
+  if (sockactPath !== undefined && shape !== 'sockact') throw usageError('--sockact applies to --shape sockact only');
   if (config.fdStore && shape !== 'sockact')
-    throw new UsageError('--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)');
+    throw usageError('--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)');
   parseSetenv(config.setenv, {});
   // A unit's sockact has no sockets of its own to inherit, unlike one started by hand from a .socket unit.
-  if (config.specs.length === 0) throw new UsageError('nothing to listen on: give -l ADDRESS');
+  if (config.specs.length === 0) throw usageError('nothing to listen on: give -l ADDRESS');
   if (config.inetd && config.specs.length !== 1) {
-    throw new UsageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${config.specs.length}`);
+    throw usageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${config.specs.length}`);
   }
 
   const env = parseSetenv(
@@ -243,10 +122,10 @@ export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
   if (sockactPath !== undefined) sockact = [resolve(cwd, sockactPath)];
   else {
     const root = packageRoot();
-    if (root === undefined) throw new LaunchError('ENOENT', "can't find sockact's bin/sockact.js: give --sockact PATH");
+    if (root === undefined) throw new SockactError('ENOENT', "can't find sockact's bin/sockact.js: give --sockact PATH");
     sockact = [realpathSync(process.execPath), realpathSync(join(root, 'bin', 'sockact.js'))];
   }
-  return { name, shape, socketUnits, notifyReload: isSet(values, 'notify-reload'), config, values, program, cwd, sockact };
+  return { name, shape, socketUnits, notifyReload: given.flag('notify-reload'), config, given, program, cwd, sockact };
 }
 
 /** The fd name each -l gets: its own name=, else the one from --fdname (one for all, or one each). */
@@ -257,8 +136,8 @@ function unitSockets(c: RunConfig): UnitSocket[] {
   });
 }
 
-function noUnitEquivalent(option: string, why: string): UsageError {
-  return new UsageError(`${option} has no systemd unit equivalent with --shape direct (${why})`);
+function noUnitEquivalent(option: string, why: string): SockactError {
+  return usageError(`${option} has no systemd unit equivalent with --shape direct (${why})`);
 }
 
 /** [Service] Environment= / PassEnvironment= for -E. */
@@ -270,27 +149,60 @@ function environment(setenv: readonly string[]): [string, string][] {
   });
 }
 
+/** --shape direct: what systemd cannot do as sockact does is an error naming the option (UnitMapping.directRefused). */
+function refuseDirect(p: UnitPlan): void {
+  for (const o of optionsOf('unit')) {
+    const why = o.unit?.directRefused;
+    if (why !== undefined && p.given.has(o.name)) throw noUnitEquivalent(`--${o.name}`, why);
+  }
+  if (p.given.value('ready') === 'auto') throw noUnitEquivalent('--ready auto', 'say --ready notify or --ready DURATION');
+  if (p.notifyReload && !p.given.has('reload-signal')) {
+    throw usageError('--notify-reload with --shape direct needs --reload-signal: PROGRAM itself must answer RELOADING=1 and READY=1');
+  }
+}
+
+/** The directives the table maps options to (UnitMapping.directive), for one section. */
+function directives(p: UnitPlan, section: 'Unit' | 'Service'): [string, string][] {
+  const out: [string, string][] = [];
+  for (const o of optionsOf('unit')) {
+    const d = o.unit?.directive;
+    if (d === undefined || (o.unit?.section ?? 'Service') !== section) continue;
+    const v = p.given.value(o.name);
+    if (v !== undefined) out.push([d, unitValue(o, v, p.cwd)]);
+  }
+  return out;
+}
+
+/** --shape direct: [Service] Type= and ExecStart*= for the readiness asked for. */
+function directStart(p: UnitPlan, sockets: UnitFile[]): [string, string][] {
+  const { config: c, given } = p;
+  const s: [string, string][] = [];
+  const ready = given.value('ready');
+  if (c.accept) {
+    // sockact -a starts a program per connection and waits for no readiness: neither does this.
+    if (ready !== undefined) throw usageError('--ready does not apply to --accept: each connection starts its own PROGRAM');
+    s.push(['Type', 'exec']);
+  } else if (typeof ready === 'number') {
+    s.push(['Type', 'exec']);
+  } else {
+    s.push(['Type', p.notifyReload ? 'notify-reload' : 'notify'], ['NotifyAccess', 'main']);
+  }
+  if (!c.accept) s.push(['Sockets', sockets.map((u) => u.file).join(' ')]);
+  s.push(['ExecStart', execLine([p.program, ...c.args])]);
+  // /bin/sleep reads seconds; the service is "activating" until it returns, as sockact's --ready DURATION waits.
+  if (typeof ready === 'number') s.push(['ExecStartPost', execLine(['/bin/sleep', String(ready / 1000)])]);
+  const reloadSignal = given.value<string>('reload-signal');
+  if (reloadSignal !== undefined) {
+    if (p.notifyReload) s.push(['ReloadSignal', reloadSignal]);
+    else s.push(['ExecReload', `/bin/kill -s ${reloadSignal.slice(3)} $MAINPID`]);
+  }
+  return s;
+}
+
 /** --shape direct: systemd binds the sockets and starts PROGRAM itself. */
 function directUnits(p: UnitPlan): UnitFile[] {
-  const { config: c, values } = p;
-  const refuse: [string, boolean, string][] = [
-    ['--wrapper', c.wrapper, 'systemd passes the sockets to PROGRAM only; make PROGRAM exec the app'],
-    ['--quiet', c.quiet, 'there is no sockact to be quiet'],
-    ['--workers', values.get('workers')!.length > 0, 'systemd runs one main process per service: use --shape sockact'],
-    ['--rolling', isSet(values, 'rolling'), 'use --shape sockact'],
-    ['--watch', values.get('watch')!.length > 0, 'use --shape sockact'],
-    ['--watch-debounce', values.get('watch-debounce')!.length > 0, 'use --shape sockact'],
-    ['--control', values.get('control')!.length > 0, 'systemctl is the control: use --shape sockact'],
-    ['--prefix', isSet(values, 'prefix'), 'the journal marks every line with the unit: use --shape sockact'],
-    ['--restart-delay-max', values.get('restart-delay-max')!.length > 0, 'systemd 252 restarts after a fixed RestartSec=; RestartMaxDelaySec= is systemd 254+'],
-    ['--ready auto', text(values, 'ready') === 'auto', 'say --ready notify or --ready DURATION'],
-  ];
-  for (const [option, given, why] of refuse) if (given) throw noUnitEquivalent(option, why);
-  const reloadSignal = signal(values, 'reload-signal');
-  if (p.notifyReload && reloadSignal === undefined) {
-    throw new UsageError('--notify-reload with --shape direct needs --reload-signal: PROGRAM itself must answer RELOADING=1 and READY=1');
-  }
-
+  const { config: c } = p;
+  refuseDirect(p);
   const template = c.accept;
   const service = `${p.name}${template ? '@' : ''}.service`;
   const sockets = socketUnits(unitSockets(c), {
@@ -303,53 +215,19 @@ function directUnits(p: UnitPlan): UnitFile[] {
   });
 
   const unit: [string, string][] = [['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')}`)]];
-  const burst = count(values, 'start-limit-burst');
-  const interval = duration(values, 'start-limit-interval');
-  if (interval !== undefined) unit.push(['StartLimitIntervalSec', formatDuration(interval)]);
-  if (burst !== undefined) unit.push(['StartLimitBurst', String(burst)]);
-
-  const s: [string, string][] = [];
-  const ready = text(values, 'ready');
-  const readyAfter = ready !== undefined && ready !== 'notify' ? parseDuration(ready) : undefined;
-  if (c.accept) {
-    // sockact -a starts a program per connection and waits for no readiness: neither does this.
-    if (ready !== undefined) throw new UsageError('--ready does not apply to --accept: each connection starts its own PROGRAM');
-    s.push(['Type', 'exec']);
-  } else if (readyAfter !== undefined) {
-    s.push(['Type', 'exec']);
-  } else {
-    s.push(['Type', p.notifyReload ? 'notify-reload' : 'notify'], ['NotifyAccess', 'main']);
-  }
-  if (!c.accept) s.push(['Sockets', sockets.map((u) => u.file).join(' ')]);
-  s.push(['ExecStart', execLine([p.program, ...c.args])]);
-  // /bin/sleep reads seconds; the service is "activating" until it returns, as sockact's --ready DURATION waits.
-  if (readyAfter !== undefined) s.push(['ExecStartPost', execLine(['/bin/sleep', String(readyAfter / 1e6)])]);
-  if (reloadSignal !== undefined) {
-    if (p.notifyReload) s.push(['ReloadSignal', reloadSignal]);
-    else s.push(['ExecReload', `/bin/kill -s ${reloadSignal.slice(3)} $MAINPID`]);
-  }
+  unit.push(...directives(p, 'Unit'));
+  const s = directStart(p, sockets);
   s.push(['WorkingDirectory', escapeSpecifiers(p.cwd)]);
   if (c.user !== undefined) s.push(['User', escapeSpecifiers(c.user)]);
   if (c.group !== undefined) s.push(['Group', escapeSpecifiers(c.group)]);
   s.push(...environment(c.setenv));
   if (c.inetd) s.push(['StandardInput', 'socket'], ['StandardOutput', 'socket'], ['StandardError', 'journal']);
-  const restart = oneOf(values, 'restart', ['no', 'on-failure', 'always'] as const);
-  if (restart !== undefined) s.push(['Restart', restart]);
-  const restartDelay = duration(values, 'restart-delay');
-  if (restartDelay !== undefined) s.push(['RestartSec', formatDuration(restartDelay)]);
-  const readyTimeout = duration(values, 'ready-timeout');
-  if (readyTimeout !== undefined) s.push(['TimeoutStartSec', formatDuration(readyTimeout)]);
-  const stopSignal = signal(values, 'stop-signal');
-  if (stopSignal !== undefined) s.push(['KillSignal', stopSignal]);
-  const stopTimeout = duration(values, 'stop-timeout');
-  if (stopTimeout !== undefined) s.push(['TimeoutStopSec', formatDuration(stopTimeout)]);
-  const watchdog = duration(values, 'watchdog-sec');
-  if (watchdog !== undefined) s.push(['WatchdogSec', formatDuration(watchdog)]);
+  s.push(...directives(p, 'Service'));
 
   // Without --on-demand sockact starts PROGRAM at once: so does a service wanted at boot. With it,
   // or per connection, the .socket unit starts it on the first connection.
   const install: [string, string][] = c.onDemand || c.accept ? [] : [['WantedBy', 'multi-user.target']];
-  const text_ = renderUnit(
+  const text = renderUnit(
     [
       ['Unit', unit],
       ['Service', s],
@@ -357,12 +235,12 @@ function directUnits(p: UnitPlan): UnitFile[] {
     ],
     [GENERATED],
   );
-  return [...sockets, { file: service, text: text_ }];
+  return [...sockets, { file: service, text }];
 }
 
 /** sockact's own command line for ExecStart=, options first, then `--` PROGRAM ARGS. */
 function sockactArgs(p: UnitPlan): string[] {
-  const { config: c, values } = p;
+  const { config: c, given } = p;
   const out: string[] = ['--name', p.name];
   if (!p.socketUnits) for (const s of unitSockets(c)) out.push('-l', formatListen(s.spec, s.fdName));
   for (const e of c.setenv) out.push('-E', e);
@@ -375,27 +253,20 @@ function sockactArgs(p: UnitPlan): string[] {
   if (c.maxConnections !== undefined) out.push('--max-connections', String(c.maxConnections));
   if (c.quiet) out.push('--quiet');
   if (c.fdStore) out.push('--fd-store');
-  for (const o of SUPERVISOR_OPTIONS) {
-    if (o.kind === 'flag') {
-      if (isSet(values, o.name)) out.push(`--${o.name}`);
-    } else if (o.kind === 'repeatable') {
-      for (const v of values.get(o.name) ?? []) out.push(`--${o.name}`, resolve(p.cwd, String(v)));
-    } else {
-      const v = text(values, o.name);
-      if (v === undefined) continue;
-      const usec = parseDuration(v);
-      const norm =
-        o.arg === 'DURATION' && usec !== undefined
-          ? formatDuration(usec)
-          : o.arg === 'SIG'
-            ? signal(values, o.name)!
-            : o.name === 'control'
-              ? resolve(p.cwd, v)
-              : v;
-      out.push(`--${o.name}`, norm);
-    }
+  // The supervisor's options, each normalised through its row: 1.5s is 1500ms, INT is SIGINT, 0 is infinity.
+  for (const o of optionsOf('unit')) {
+    if (!o.unit?.passed || !given.has(o.name)) continue;
+    if (o.kind === 'flag') out.push(`--${o.name}`);
+    else if (o.kind === 'repeatable') for (const v of given.texts(o.name)) out.push(`--${o.name}`, unitValue(o, v, p.cwd));
+    else out.push(`--${o.name}`, unitValue(o, given.value(o.name)!, p.cwd));
   }
   return [...out, '--', p.program, ...c.args];
+}
+
+/** A default from the table, read as the option's own value would be. */
+function defaultOf(name: string): number {
+  const o = optionsOf('unit').find((x) => x.name === name)!;
+  return readValue(o, o.default!) as number;
 }
 
 /** --shape sockact: systemd runs sockact, which holds (or passes through) the sockets and supervises PROGRAM. */
@@ -419,15 +290,17 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
   s.push(['KillMode', 'mixed']);
   // systemd's own timeouts outlast sockact's (--ready-timeout 90s, --stop-timeout 30s by default),
   // so that sockact, not a SIGKILL, decides and reports a start or stop that takes too long.
-  const readyTimeout = duration(p.values, 'ready-timeout') ?? 90_000_000;
-  const stopTimeout = duration(p.values, 'stop-timeout') ?? 30_000_000;
-  s.push(['TimeoutStartSec', formatDuration(readyTimeout + 10_000_000)], ['TimeoutStopSec', formatDuration(stopTimeout + 10_000_000)]);
+  // Both are Infinity for 0 or infinity: then systemd waits as long as sockact does.
+  const readyTimeout = p.given.value<number>('ready-timeout') ?? defaultOf('ready-timeout');
+  const stopTimeout = p.given.value<number>('stop-timeout') ?? defaultOf('stop-timeout');
+  s.push(['TimeoutStartSec', unitDuration(p.given.row('ready-timeout'), readyTimeout + 10_000)]);
+  s.push(['TimeoutStopSec', unitDuration(p.given.row('stop-timeout'), stopTimeout + 10_000)]);
   s.push(['WorkingDirectory', escapeSpecifiers(p.cwd)]);
   // -E NAME passes sockact's own value, which under systemd is the manager's only when passed on.
   for (const e of c.setenv) if (!e.includes('=')) s.push(['PassEnvironment', e]);
   const install: [string, string][] = p.socketUnits && c.onDemand ? [] : [['WantedBy', 'multi-user.target']];
   const unit: [string, string][] = [['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')} under sockact`)]];
-  const text_ = renderUnit(
+  const text = renderUnit(
     [
       ['Unit', unit],
       ['Service', s],
@@ -435,12 +308,23 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
     ],
     [GENERATED],
   );
-  return [...sockets, { file: service, text: text_ }];
+  return [...sockets, { file: service, text }];
 }
 
 /** The unit files for a plan. */
 export function generateUnits(p: UnitPlan): UnitFile[] {
   return p.shape === 'direct' ? directUnits(p) : sockactUnits(p);
+}
+
+/** What `sockact unit` makes of an option, after its help: "--shape direct: Restart=", "--shape sockact only". */
+export function unitHelp(o: OptionDef): string {
+  const u = o.unit;
+  const range = rangeText(o);
+  const text = range ? `${o.describe} [${range}]` : o.describe;
+  if (u?.directive) return `${text}. --shape direct: ${u.directive}=`;
+  if (u?.says) return `${text}. --shape direct: ${u.says}`;
+  if (u?.directRefused && u.passed) return `${text}. --shape sockact only`;
+  return text;
 }
 
 async function helpText(): Promise<string> {
@@ -454,18 +338,17 @@ async function helpText(): Promise<string> {
     .help(false)
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 100));
-  const add = (o: ExtraOption & { arg?: string; describe: string }, group: string) =>
+  // The unit's own options first, then the launch options it takes, each saying what a unit makes of it.
+  for (const o of [...UNIT_OPTIONS, ...optionsOf('unit').filter((x) => x.commands.includes('launch'))]) {
     y.option(o.name, {
       ...(o.alias ? { alias: o.alias } : {}),
       type: o.kind === 'flag' ? 'boolean' : 'string',
       ...(o.kind === 'repeatable' ? { array: true } : {}),
-      describe: o.describe,
-      group,
+      describe: unitHelp(o),
+      group: `${o.group}:`,
       ...(o.arg ? { requiresArg: true } : {}),
     });
-  for (const o of UNIT_OPTIONS) add(o, 'Unit:');
-  for (const o of OPTIONS) if (o.name !== 'version') add(o, `${o.group}:`);
-  for (const o of SUPERVISOR_OPTIONS) add(o, 'Supervisor:');
+  }
   y.example('sockact unit --name hello -l 8080,name=web -- node server.js', 'hello.socket + hello.service (Type=notify)');
   y.example(
     'sockact unit --shape sockact --name hello -l 8080 --restart on-failure -- node server.js',
@@ -485,7 +368,7 @@ export async function unitMain(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const units = generateUnits(plan);
-    const out = text(plan.values, 'out');
+    const out = plan.given.single('out');
     if (out === undefined) {
       process.stdout.write(units.map((u) => `### ${u.file}\n${u.text}`).join('\n'));
       return 0;
@@ -508,7 +391,7 @@ export async function unitMain(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof SockactError)) throw err;
     say(err.message);
-    if (err instanceof UsageError) process.stderr.write("Try 'sockact unit --help' for more information.\n");
-    return err instanceof LaunchError ? err.exitCode : err.code === 'ERR_UNIT' || err.code === 'ERR_LISTEN_ADDRESS' ? 2 : 1;
+    if (err.code === 'ERR_USAGE') process.stderr.write("Try 'sockact unit --help' for more information.\n");
+    return err.exitCode ?? (err.code === 'ERR_UNIT' || err.code === 'ERR_LISTEN_ADDRESS' ? 2 : 1);
   }
 }

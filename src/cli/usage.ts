@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { EPILOGUE, EXAMPLES, OPTIONS } from './options.js';
+import { EPILOGUE, EXAMPLES, OPTIONS, rangeText } from './options.js';
 
 const require = createRequire(import.meta.url);
 
@@ -16,8 +16,8 @@ export function version(): string {
 }
 
 /**
- * The --help text, rendered by full yargs from the same option table the launch path parses with
- * yargs-parser. yargs is loaded here only (its CJS entry, the faster one), never on a launch.
+ * The --help text, rendered by full yargs from the same option table the launch path parses
+ * (cli/parse.ts). yargs is loaded here only (its CJS entry, the faster one), never on a launch.
  */
 export async function helpText(): Promise<string> {
   const yargs = require('yargs/yargs') as (args: string[]) => import('yargs').Argv;
@@ -30,11 +30,12 @@ export async function helpText(): Promise<string> {
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 100));
   for (const o of OPTIONS) {
+    const range = rangeText(o);
     y.option(o.name, {
       ...(o.alias ? { alias: o.alias } : {}),
       type: o.kind === 'flag' ? 'boolean' : 'string',
       ...(o.kind === 'repeatable' ? { array: true } : {}),
-      describe: o.describe,
+      describe: range ? `${o.describe} [${range}]` : o.describe,
       group: `${o.group}:`,
       ...(o.arg ? { requiresArg: true } : {}),
     });

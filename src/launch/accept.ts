@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { accept, closeFd, POLLERR, POLLNVAL, pollLoop, type SockAddr, type SysError, type Watch } from '../sys/index.js';
 import { acceptFailure, RETRY_SCARCE_MS } from './accept-errors.js';
-import { LaunchError } from './errors.js';
+import { SockactError } from '../protocol/errors.js';
 import { describeExit, describeStartFailure, spawnActivated, type SpawnActivatedOptions } from './spawn.js';
 
 /** MaxConnections= default in systemd.socket. */
@@ -28,8 +28,8 @@ export interface AcceptOptions {
   warn?: (line: string) => void;
   /** How messages name the program ("node server.js"); `program` by default. */
   command?: string;
-  /** What every child gets back from the launcher's start (spawnActivated's options of the same names). */
-  restore?: Pick<SpawnActivatedOptions, 'nofileSoft' | 'ignoredSignals' | 'parentDeathSignal'>;
+  /** Sent to every child when the launcher dies (spawnActivated's option of the same name). */
+  parentDeathSignal?: NodeJS.Signals;
   /** Called when a child has exited and its slot is free. */
   onChildExit?: (child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => void;
 }
@@ -79,7 +79,7 @@ function fromPeer(peer: SockAddr | undefined): string {
 function spawnForConnection(opts: AcceptOptions, conn: number, peer: SockAddr | undefined): ChildProcess {
   try {
     const spawnOpts: SpawnActivatedOptions = {
-      ...opts.restore,
+      ...(opts.parentDeathSignal ? { parentDeathSignal: opts.parentDeathSignal } : {}),
       program: opts.program,
       args: opts.args,
       fds: opts.inetd ? [] : [conn],
@@ -149,7 +149,7 @@ class Acceptor {
     if (revents & (POLLERR | POLLNVAL)) {
       const label = this.#labels.get(fd)!;
       const message = `can't accept on ${label}: the socket failed (poll revents 0x${revents.toString(16)})`;
-      return this.end(new LaunchError('ERR_ACCEPT', message, 1, { address: label, fd }));
+      return this.end(new SockactError('ERR_ACCEPT', message, { address: label, fd }));
     }
     const conn = this.#acceptOne(fd);
     if (conn === undefined) return;

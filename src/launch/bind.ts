@@ -1,10 +1,10 @@
 import type { ListenSpec } from '../protocol/address.js';
+import { codeOf, SockactError } from '../protocol/errors.js';
 import { IP_FREEBIND, IPPROTO_IP, IPPROTO_IPV6, IPV6_FREEBIND, IPV6_V6ONLY, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../sys/constants.js';
 import { errorReason, type SysError } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
 import { formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
 import { bind, getsockname, ifNameToIndex, listenSocket, setsockoptInt, socket } from '../sys/socket.js';
-import { LaunchError } from './errors.js';
 import { bindUnixPath, prepareUnixPath, removeSocketFile } from './unix.js';
 
 /**
@@ -26,13 +26,14 @@ export interface BoundSocket {
   path?: string;
 }
 
-function bindFailure(label: string, cause: unknown): LaunchError {
-  if (cause instanceof LaunchError) return cause;
+function bindFailure(label: string, cause: unknown): SockactError {
+  // The socket file's checks (launch/unix.ts) name the address already; OS errors get it here.
+  if (cause instanceof SockactError && cause.address !== undefined) return cause;
   const e = cause as SysError;
   // For the calls that make the socket the errno says it all; others say what they were doing.
   const plain = e.syscall === 'bind' || e.syscall === 'listen' || e.syscall === 'socket';
   const reason = plain ? errorReason(e) : e.message;
-  return new LaunchError(e.code ?? 'ERR_BIND', `can't listen on ${label}: ${reason}`, 1, { address: label, cause });
+  return new SockactError(codeOf(e, 'ERR_BIND'), `can't listen on ${label}: ${reason}`, { address: label, cause });
 }
 
 function sockAddrOf(spec: ListenSpec, fallbackV4: boolean): SockAddr {

@@ -1,6 +1,6 @@
 import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { UPGRADE_ENV } from '../protocol/upgrade.js';
-import { LaunchError, UsageError } from './errors.js';
+import { SockactError, usageError } from '../protocol/errors.js';
 
 /**
  * Variables that describe sockact's own activation, never the child's: passing them on would
@@ -38,9 +38,9 @@ export function parseSetenv(values: readonly string[], from: NodeJS.ProcessEnv =
   for (const v of values) {
     const eq = v.indexOf('=');
     const name = eq < 0 ? v : v.slice(0, eq);
-    if (!NAME.test(name)) throw new UsageError(`-E '${v}': '${name}' is not a variable name`, { value: v });
+    if (!NAME.test(name)) throw usageError(`-E '${v}': '${name}' is not a variable name`, { value: v });
     if (name.startsWith('LISTEN_') || name === 'WATCHDOG_PID') {
-      throw new UsageError(`-E '${v}': sockact sets ${name} itself`, { value: v });
+      throw usageError(`-E '${v}': sockact sets ${name} itself`, { value: v });
     }
     if (eq >= 0) out[name] = v.slice(eq + 1);
     else out[name] = from[name] ?? '';
@@ -74,7 +74,8 @@ export function activationEnv(opts: ActivationEnvOptions): NodeJS.ProcessEnv {
     env.LISTEN_FDS = String(opts.count);
     if (opts.names) {
       if (opts.names.length !== opts.count) {
-        throw new LaunchError('ERR_FDNAMES', `${opts.names.length} fd names for ${opts.count} fds: libsystemd would refuse LISTEN_FDNAMES`, 2, {
+        throw new SockactError('ERR_FDNAMES', `${opts.names.length} fd names for ${opts.count} fds: libsystemd would refuse LISTEN_FDNAMES`, {
+          exitCode: 2,
           variable: 'LISTEN_FDNAMES',
           value: opts.names.join(':'),
           expected: `${opts.count} names`,

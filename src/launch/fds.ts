@@ -1,5 +1,5 @@
-import { readdirSync } from 'node:fs';
 import { setCloexec } from '../sys/fd.js';
+import { ownFds } from '../sys/proc.js';
 
 let done = false;
 
@@ -13,14 +13,7 @@ let done = false;
 export function cloexecInheritedFds(): void {
   if (done) return;
   done = true;
-  let names: string[];
-  try {
-    names = readdirSync('/proc/self/fd');
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const fd = Number(name);
+  for (const fd of ownFds() ?? []) {
     if (fd < 3) continue;
     try {
       setCloexec(fd);

@@ -1,12 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatFdBundle, formatFdRefusal } from '../protocol/fdpass.js';
+import { SockactError } from '../protocol/errors.js';
 import { HANDOFF_ENV } from '../protocol/handoff.js';
 import { POLLERR, POLLNVAL } from '../sys/constants.js';
 import { closeFd } from '../sys/fd.js';
 import { chownFd, closePath, openNoFollow } from '../sys/file.js';
 import { pollLoop } from '../sys/loop.js';
+import { processStat } from '../sys/proc.js';
 import { sendmsg } from '../sys/msg.js';
 import type { SysError } from '../sys/errors.js';
 import { accept, bind, listenSocket, peerCredentials, socket } from '../sys/socket.js';
@@ -36,19 +38,9 @@ export interface Handoff {
   close(): void;
 }
 
-/** The parent pid of `pid`, from /proc (field 4, after the parenthesised command name). */
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Whether `pid` is `root` or one of its descendants. */
 export function isDescendant(pid: number, root: number): boolean {
-  for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 64; p = parentOf(p), hops++) {
+  for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 64; p = processStat(p)?.ppid, hops++) {
     if (p === root) return true;
   }
   return false;
@@ -108,12 +100,12 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
   const fail = (err: unknown) => {
     if (closed) return;
     close();
-    opts.onError?.(err instanceof Error ? err : new Error(String(err)));
+    opts.onError?.(err instanceof Error ? err : new SockactError('ERR_HANDOFF', String(err), { cause: err }));
   };
 
   const onReady = (revents: number) => {
     if (revents & (POLLERR | POLLNVAL)) {
-      return fail(new Error(`the hand-off socket ${path} failed (poll revents 0x${revents.toString(16)})`));
+      return fail(new SockactError('ERR_HANDOFF', `the hand-off socket ${path} failed (poll revents 0x${revents.toString(16)})`));
     }
     let conn: number;
     try {

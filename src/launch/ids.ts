@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { quote } from '../protocol/errors.js';
-import { LaunchError } from './errors.js';
+import { quote, SockactError } from '../protocol/errors.js';
 
 /** A user as the launcher needs it to run a program unprivileged (systemd's User=). */
 export interface UserInfo {
@@ -41,7 +40,7 @@ function lookup(db: 'passwd' | 'group', key: string): string[] | undefined {
 export function lookupUser(nameOrId: string): UserInfo {
   const f = lookup('passwd', nameOrId);
   if (!f) {
-    throw new LaunchError('ERR_USER', `unknown user ${quote(nameOrId)}`, 1, { value: nameOrId });
+    throw new SockactError('ERR_USER', `unknown user ${quote(nameOrId)}`, { value: nameOrId });
   }
   return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '/' };
 }
@@ -50,7 +49,7 @@ export function lookupUser(nameOrId: string): UserInfo {
 export function lookupGroup(nameOrId: string): number {
   if (/^\d+$/.test(nameOrId)) return Number(nameOrId);
   const f = lookup('group', nameOrId);
-  if (!f) throw new LaunchError('ERR_GROUP', `unknown group ${quote(nameOrId)}`, 1, { value: nameOrId });
+  if (!f) throw new SockactError('ERR_GROUP', `unknown group ${quote(nameOrId)}`, { value: nameOrId });
   return Number(f[2]);
 }
 

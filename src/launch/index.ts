@@ -7,7 +7,7 @@
  * sockets and start children with them the way the `sockact` command does. Linux only: every
  * call goes through the OS seam (koffi), loaded on first use.
  */
-export { ListenSpecError, parseListen, type ListenAddress, type ListenSpec, type SocketOptions } from '../protocol/address.js';
+export { parseListen, type ListenAddress, type ListenSpec, type SocketOptions } from '../protocol/address.js';
 export { formatSockAddr, type SockAddr, type SocketFamily, type SocketType } from '../protocol/sockaddr.js';
 export { bindAll, bindSocket, closeSockets, removeOnExit, DEFAULT_BACKLOG, type BoundSocket } from './bind.js';
 export { describeExit, spawnActivated, TRAMPOLINE, TRAMPOLINE_SHELL, type SpawnActivatedOptions, type StdioEntry } from './spawn.js';
@@ -17,5 +17,5 @@ export { inheritedSockets } from './inherited.js';
 export { resolveProgram, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from './program.js';
 export { forwardSignals, FORWARDED_SIGNALS } from './signals.js';
 export { waitForActivity } from './wait.js';
-export { LaunchError, UsageError, type LaunchErrorFields } from './errors.js';
+export { SockactError, type ErrorCode, type SockactErrorCode, type SockactErrorFields } from '../protocol/errors.js';
 export { serveHandoff, isDescendant, type Handoff, type HandoffOptions } from './handoff.js';

@@ -1,7 +1,8 @@
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { errorReason } from '../sys/errors.js';
-import { LaunchError } from './errors.js';
+import { commandLine } from '../sys/proc.js';
+import { SockactError } from '../protocol/errors.js';
 
 /**
  * Pid files as daemon(7) describes them ("write the daemon PID ... to a PID file ... to ensure
@@ -18,12 +19,8 @@ function isRunningSockact(pid: number): boolean {
     // EPERM: alive, but someone else's; only ESRCH says it is gone.
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('sockact');
-  } catch {
-    // No /proc (or hidepid=): a live process we cannot look at is taken to be the one named.
-    return true;
-  }
+  // No /proc (or hidepid=): a live process we cannot look at is taken to be the one named.
+  return commandLine(pid)?.includes('sockact') ?? true;
 }
 
 /**
@@ -36,7 +33,7 @@ export function runningPid(path: string): number | undefined {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new LaunchError('ERR_PID_FILE', `can't read --pid-file ${path}: ${errorReason(err)}`, 1, { cause: err });
+    throw new SockactError('ERR_PID_FILE', `can't read --pid-file ${path}: ${errorReason(err)}`, { cause: err });
   }
   const pid = /^\s*(\d{1,10})\s*$/.exec(text)?.[1];
   if (pid === undefined) return undefined;
@@ -47,7 +44,7 @@ export function runningPid(path: string): number | undefined {
 /** Refuse to start while `path` names a running sockact, in one line that says which. */
 export function checkPidFile(path: string): void {
   const pid = runningPid(path);
-  if (pid !== undefined) throw new LaunchError('ERR_RUNNING', `sockact is already running as pid ${pid} (--pid-file ${path})`, 1);
+  if (pid !== undefined) throw new SockactError('ERR_RUNNING', `sockact is already running as pid ${pid} (--pid-file ${path})`);
 }
 
 /** Write `pid` to `path` atomically, replacing a stale file; refused while it names another running sockact. */
@@ -63,7 +60,7 @@ export function writePidFile(path: string, pid = process.pid): void {
     } catch {
       // never made
     }
-    throw new LaunchError('ERR_PID_FILE', `can't write --pid-file ${path}: ${errorReason(err)}`, 1, { cause: err });
+    throw new SockactError('ERR_PID_FILE', `can't write --pid-file ${path}: ${errorReason(err)}`, { cause: err });
   }
 }
 

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { LaunchError } from './errors.js';
+import { SockactError } from '../protocol/errors.js';
 
 /** POSIX shells: a command that is not found exits 127, one found but not executable 126. */
 export const EXIT_NOT_FOUND = 127;
@@ -36,13 +36,13 @@ function check(path: string, uid: number | undefined): Check {
  * anything else is searched on `PATH` (the child's). `uid` is the user the program will run as.
  */
 export function resolveProgram(program: string, path = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', uid?: number): string {
-  if (program === '') throw new LaunchError('ENOENT', 'PROGRAM is empty', EXIT_NOT_FOUND, { program });
+  if (program === '') throw new SockactError('ENOENT', 'PROGRAM is empty', { program, exitCode: EXIT_NOT_FOUND });
   if (program.includes('/')) {
     const full = resolve(program);
     const c = check(full, uid);
     if (c === 'ok') return full;
     if (c === 'missing') {
-      throw new LaunchError('ENOENT', `${program}: no such file or directory`, EXIT_NOT_FOUND, { program });
+      throw new SockactError('ENOENT', `${program}: no such file or directory`, { program, exitCode: EXIT_NOT_FOUND });
     }
     throw notExecutable(program, full, c);
   }
@@ -55,10 +55,10 @@ export function resolveProgram(program: string, path = process.env.PATH ?? '/usr
   }
   // execvp reports EACCES when it saw a match it could not run and nothing better after it.
   if (denied) throw notExecutable(program, denied.full, denied.c);
-  throw new LaunchError('ENOENT', `${program}: command not found`, EXIT_NOT_FOUND, { program });
+  throw new SockactError('ENOENT', `${program}: command not found`, { program, exitCode: EXIT_NOT_FOUND });
 }
 
-function notExecutable(program: string, full: string, c: Check): LaunchError {
+function notExecutable(program: string, full: string, c: Check): SockactError {
   const why = c === 'directory' ? 'is a directory' : 'is not executable';
-  return new LaunchError('EACCES', `${program}: permission denied (${full} ${why})`, EXIT_NOT_EXECUTABLE, { program });
+  return new SockactError('EACCES', `${program}: permission denied (${full} ${why})`, { program, exitCode: EXIT_NOT_EXECUTABLE });
 }

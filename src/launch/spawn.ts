@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { constants as os } from 'node:os';
 import { errorReason } from '../sys/errors.js';
 import { activationEnv } from './env.js';
 import { cloexecInheritedFds } from './fds.js';
-import { LaunchError } from './errors.js';
+import { SockactError } from '../protocol/errors.js';
 import { TRAMPOLINE, TRAMPOLINE_SHELL } from '../protocol/upgrade.js';
 
 // The trampoline lives in protocol/ so the app side's self-upgrade starts programs the same way.
@@ -46,17 +45,6 @@ export interface SpawnActivatedOptions {
    */
   noWatchdogPid?: boolean;
   /**
-   * The RLIMIT_NOFILE soft limit the program gets (`ulimit -Sn`): Node raised its own to the hard
-   * limit at start-up, which a program that uses select() cannot live with, and a caller that
-   * knows the limit it wants can set it here.
-   */
-  nofileSoft?: number | 'unlimited';
-  /**
-   * Signal numbers the program starts with ignored (`trap ''`, kept across exec): libuv resets
-   * every disposition in the child, so a caller that wants nohup's SIGHUP kept says so here.
-   */
-  ignoredSignals?: readonly number[];
-  /**
    * Sent to the program when the launcher dies (PR_SET_PDEATHSIG, kept across exec), through
    * util-linux's setpriv(1); skipped where there is no setpriv.
    */
@@ -97,8 +85,7 @@ const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
  * The /bin/sh script that execs the program in place, and the environment to start it with, so
  * that the program gets exactly `env` (dash drops variables whose names are not shell names,
  * `a-b` or `1X`, and adds PWD), its own pid in LISTEN_PID when it gets fds and in WATCHDOG_PID
- * when it gets a watchdog (docs/protocol.md 13, 25), and what libuv and Node took from sockact:
- * the RLIMIT_NOFILE soft limit, ignored signals, and a parent-death signal.
+ * when it gets a watchdog (docs/protocol.md 13, 25), and a parent-death signal (setpriv(1)).
  * Values the shell would lose travel in KEEP variables and go back by `env NAME=VALUE`; they
  * show in env's own argv only between two execs.
  */
@@ -107,8 +94,6 @@ export function trampoline(
   opts: {
     listenPid: boolean;
     watchdogPid?: boolean;
-    nofileSoft?: number | 'unlimited';
-    ignoredSignals?: readonly number[];
     parentDeathSignal?: NodeJS.Signals;
   },
 ): { script: string; env: NodeJS.ProcessEnv } {
@@ -133,10 +118,6 @@ export function trampoline(
     shellEnv[`${KEEP}PWD`] = env.PWD;
     lines.push(`PWD="$${KEEP}PWD"; unset ${KEEP}PWD`);
   }
-  if (opts.nofileSoft !== undefined) lines.push(`ulimit -Sn ${opts.nofileSoft}`);
-  // trap '' leaves a signal ignored, and an ignored signal stays ignored across execve(2).
-  const ignored = (opts.ignoredSignals ?? []).filter((s) => s !== os.signals.SIGKILL && s !== os.signals.SIGSTOP);
-  if (ignored.length) lines.push(`trap '' ${ignored.join(' ')}`);
   const exec = ['exec'];
   const setpriv = opts.parentDeathSignal && findTool('setpriv');
   if (setpriv) exec.push(quote(setpriv), '--pdeathsig', opts.parentDeathSignal!.replace(/^SIG/, ''), '--');
@@ -156,10 +137,9 @@ function checkShell(): void {
   try {
     accessSync(TRAMPOLINE_SHELL, constants.X_OK);
   } catch (cause) {
-    throw new LaunchError(
+    throw new SockactError(
       'ERR_NO_SHELL',
       `${TRAMPOLINE_SHELL} is missing: sockact execs the program through it to set LISTEN_PID and WATCHDOG_PID to the program's own pid`,
-      1,
       { cause },
     );
   }
@@ -180,7 +160,7 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
   const count = opts.fds.length;
   let env = activationEnv({ count, base: opts.env, setenv: opts.setenv, names: opts.names });
   cloexecInheritedFds();
-  const extras = opts.nofileSoft !== undefined || (opts.ignoredSignals?.length ?? 0) > 0 || opts.parentDeathSignal !== undefined;
+  const extras = opts.parentDeathSignal !== undefined;
   const watchdog = env.WATCHDOG_USEC !== undefined && !opts.noWatchdogPid;
   let cmd = opts.program;
   let argv = [...(opts.args ?? [])];
@@ -189,8 +169,6 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
     const t = trampoline(env, {
       listenPid: count > 0,
       watchdogPid: watchdog,
-      nofileSoft: opts.nofileSoft,
-      ignoredSignals: opts.ignoredSignals,
       parentDeathSignal: opts.parentDeathSignal,
     });
     env = t.env;

@@ -1,9 +1,9 @@
 import { lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ListenSpec } from '../protocol/address.js';
+import { codeOf, type ErrorCode, SockactError } from '../protocol/errors.js';
 import { errorReason } from '../sys/errors.js';
 import { chownFd, closePath, openNoFollow } from '../sys/file.js';
-import { LaunchError } from './errors.js';
 import { lookupGroup, lookupUid } from './ids.js';
 
 /** SocketMode= default in systemd.socket (docs/protocol.md 17). */
@@ -11,12 +11,12 @@ export const DEFAULT_SOCKET_MODE = 0o666;
 /** DirectoryMode= default: parent directories created for a socket path. */
 export const DEFAULT_DIRECTORY_MODE = 0o755;
 
-function fail(path: string, reason: string, code: string, cause?: unknown): LaunchError {
-  return new LaunchError(code, `can't listen on ${path}: ${reason}`, 1, { address: path, cause });
+function fail(path: string, reason: string, code: ErrorCode, cause?: unknown): SockactError {
+  return new SockactError(code, `can't listen on ${path}: ${reason}`, { address: path, cause });
 }
 
-function codeOf(cause: unknown): string {
-  return (cause as NodeJS.ErrnoException).code ?? 'ERR_SOCKET_PATH';
+function pathCode(cause: unknown): ErrorCode {
+  return codeOf(cause, 'ERR_SOCKET_PATH');
 }
 
 /**
@@ -47,24 +47,24 @@ function makeParents(path: string): void {
       // An existing parent may be a symlink to a directory (/var/run): it is only looked through.
       st = statSync(d);
     } catch (cause) {
-      if (codeOf(cause) !== 'ENOENT') throw cause;
+      if (pathCode(cause) !== 'ENOENT') throw cause;
       missing.unshift(d);
       continue;
     }
-    if (!st.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
+    if (!st.isDirectory()) throw new SockactError('ENOTDIR', `${d} is not a directory`);
     break;
   }
   for (const d of missing) {
     try {
       withUmask(0, () => mkdirSync(d, DEFAULT_DIRECTORY_MODE));
     } catch (cause) {
-      if (codeOf(cause) === 'EEXIST') continue; // made by someone else meanwhile: not ours to check
+      if (pathCode(cause) === 'EEXIST') continue; // made by someone else meanwhile: not ours to check
       throw cause;
     }
     const { fd, stat } = openNoFollow(d, true);
     closePath(fd);
     if (stat.uid !== process.geteuid!() || (stat.mode & 0o7777) !== DEFAULT_DIRECTORY_MODE) {
-      throw Object.assign(new Error(`${d} was replaced while sockact created it`), { code: 'ERR_SOCKET_PATH' });
+      throw new SockactError('ERR_SOCKET_PATH', `${d} was replaced while sockact created it`);
     }
   }
 }
@@ -81,7 +81,7 @@ export function prepareUnixPath(spec: ListenSpec, path: string): void {
     makeParents(path);
   } catch (cause) {
     // mkdir says EEXIST (or ENOTDIR) when a file stands where a directory should be; O_NOFOLLOW says ELOOP.
-    const code = codeOf(cause);
+    const code = pathCode(cause);
     const reason = code === 'ENOTDIR' ? 'a file is in the way' : code === 'ELOOP' ? 'a symlink is in the way' : errorReason(cause);
     throw fail(path, `can't create the directory ${dir}: ${reason}`, code, cause);
   }
@@ -89,8 +89,8 @@ export function prepareUnixPath(spec: ListenSpec, path: string): void {
   try {
     st = lstatSync(path);
   } catch (cause) {
-    if (codeOf(cause) === 'ENOENT') return;
-    throw fail(path, errorReason(cause), codeOf(cause), cause);
+    if (pathCode(cause) === 'ENOENT') return;
+    throw fail(path, errorReason(cause), pathCode(cause), cause);
   }
   if (st.isSymbolicLink()) throw fail(path, 'it is a symlink (sockact does not bind or remove through one)', 'ERR_SOCKET_PATH');
   if (!st.isSocket()) {
@@ -122,14 +122,17 @@ export function bindUnixPath(spec: ListenSpec, path: string, bind: () => void): 
     fd = opened.fd;
     const st = opened.stat;
     if (!st.isSocket() || st.uid !== process.geteuid!() || st.nlink !== 1) {
-      throw Object.assign(new Error('the socket file was replaced after bind'), { code: 'ERR_SOCKET_PATH' });
+      throw new SockactError('ERR_SOCKET_PATH', 'the socket file was replaced after bind');
     }
     chownFd(fd, uid, gid);
   } catch (cause) {
     removeSocketFile(path);
-    if (cause instanceof LaunchError) throw fail(path, cause.message, cause.code, cause);
-    const reason = codeOf(cause) === 'ELOOP' ? 'the socket file was replaced by a symlink after bind' : errorReason(cause);
-    throw fail(path, `can't set its owner: ${reason}`, codeOf(cause), cause);
+    // An unknown user= or group= is its own message; OS errors and a swapped file are about the owner.
+    if (cause instanceof SockactError && (cause.code === 'ERR_USER' || cause.code === 'ERR_GROUP')) {
+      throw fail(path, cause.message, cause.code, cause);
+    }
+    const reason = pathCode(cause) === 'ELOOP' ? 'the socket file was replaced by a symlink after bind' : errorReason(cause);
+    throw fail(path, `can't set its owner: ${reason}`, pathCode(cause), cause);
   } finally {
     if (fd >= 0) closePath(fd);
   }

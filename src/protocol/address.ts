@@ -63,30 +63,23 @@ export interface ListenSpec extends SocketOptions {
  * A -l value that cannot be used (code ERR_LISTEN_ADDRESS). The message names the value and what
  * is wrong with it; `fromDefault` names the default (from a global flag) that does not fit it.
  */
-export class ListenSpecError extends SockactError {
-  declare value: string;
-  constructor(
-    value: string,
-    readonly reason: string,
-    readonly fromDefault?: keyof SocketOptions,
-  ) {
-    super('ERR_LISTEN_ADDRESS', `-l ${quote(value)}: ${reason}`, { value });
-  }
+export function listenSpecError(value: string, reason: string, fromDefault?: keyof SocketOptions): SockactError {
+  const fields = fromDefault === undefined ? { value, reason } : { value, reason, fromDefault };
+  return new SockactError('ERR_LISTEN_ADDRESS', `-l ${quote(value)}: ${reason}`, fields);
 }
-ListenSpecError.prototype.name = 'ListenSpecError';
 
 function parsePort(text: string, value: string): number {
-  if (text === '') throw new ListenSpecError(value, 'the port is missing after the colon');
+  if (text === '') throw listenSpecError(value, 'the port is missing after the colon');
   if (/^0[0-9a-z]+$/i.test(text)) {
     // systemd's parse_ip_port() reads ports in base 0 (safe_atou16): 010 is 8, 0x50 is 80, 080
     // is an error. Plain decimal here, so a leading zero is refused rather than read otherwise.
     const theirs = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^0[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
     const reading = theirs === undefined ? 'refuses it' : `reads it as port ${theirs}`;
-    throw new ListenSpecError(value, `port '${text}' is ambiguous (systemd ${reading}): write the port in plain decimal`);
+    throw listenSpecError(value, `port '${text}' is ambiguous (systemd ${reading}): write the port in plain decimal`);
   }
-  if (!/^\d+$/.test(text)) throw new ListenSpecError(value, `'${text}' is not a port number`);
+  if (!/^\d+$/.test(text)) throw listenSpecError(value, `'${text}' is not a port number`);
   const port = Number(text);
-  if (port > 65535) throw new ListenSpecError(value, `port ${text} is out of range (0-65535)`);
+  if (port > 65535) throw listenSpecError(value, `port ${text} is out of range (0-65535)`);
   return port;
 }
 
@@ -99,29 +92,29 @@ function splitDevice(text: string, value: string): { text: string; device?: stri
   const pct = text.lastIndexOf('%');
   if (pct < 0 || pct < text.lastIndexOf(']')) return { text };
   const device = text.slice(pct + 1);
-  if (device === '') throw new ListenSpecError(value, 'the interface after % is empty');
+  if (device === '') throw listenSpecError(value, 'the interface after % is empty');
   return { text: text.slice(0, pct), device };
 }
 
 /** Parse the address part of a -l value (no options). */
 export function parseListenAddress(text: string, value = text): ListenAddress {
-  if (text === '') throw new ListenSpecError(value, 'the address is empty');
+  if (text === '') throw listenSpecError(value, 'the address is empty');
   if (text.startsWith('@')) {
-    if (text.length === 1) throw new ListenSpecError(value, 'the abstract socket name after @ is empty');
+    if (text.length === 1) throw listenSpecError(value, 'the abstract socket name after @ is empty');
     checkUnixLength(text.slice(1), value);
     return { family: 'unix', path: text };
   }
   if (text.startsWith('/') || text.startsWith('./') || text.startsWith('../')) {
     const path = resolve(text);
-    if (path.includes('\0')) throw new ListenSpecError(value, 'the path contains a NUL byte');
+    if (path.includes('\0')) throw listenSpecError(value, 'the path contains a NUL byte');
     checkUnixLength(path, value);
     return { family: 'unix', path };
   }
   const split = splitDevice(text, value);
   if (split.device !== undefined) {
     const a = parseListenAddress(split.text, value);
-    if (a.family === 'unix' || (a.family === 'inet6' && a.wildcard)) throw new ListenSpecError(value, '%dev follows an IP address and port only');
-    if (a.family === 'inet6' && a.scope !== undefined) throw new ListenSpecError(value, 'the interface is given twice');
+    if (a.family === 'unix' || (a.family === 'inet6' && a.wildcard)) throw listenSpecError(value, '%dev follows an IP address and port only');
+    if (a.family === 'inet6' && a.scope !== undefined) throw listenSpecError(value, 'the interface is given twice');
     a.scope = split.device;
     return a;
   }
@@ -130,33 +123,33 @@ export function parseListenAddress(text: string, value = text): ListenAddress {
   }
   if (text.startsWith('[')) {
     const m = /^\[([^\]%]*)(?:%([^\]]*))?\](?::(.*))?$/.exec(text);
-    if (!m) throw new ListenSpecError(value, "expected [IPv6]:PORT, e.g. '[::1]:8080'");
+    if (!m) throw listenSpecError(value, "expected [IPv6]:PORT, e.g. '[::1]:8080'");
     const [, host = '', scope, port] = m;
-    if (!isIPv6Text(host)) throw new ListenSpecError(value, `'${host}' is not an IPv6 address`);
-    if (scope === '') throw new ListenSpecError(value, 'the interface after % is empty');
-    if (port === undefined) throw new ListenSpecError(value, `the port is missing: '[${host}]:PORT'`);
+    if (!isIPv6Text(host)) throw listenSpecError(value, `'${host}' is not an IPv6 address`);
+    if (scope === '') throw listenSpecError(value, 'the interface after % is empty');
+    if (port === undefined) throw listenSpecError(value, `the port is missing: '[${host}]:PORT'`);
     const a: ListenAddress = { family: 'inet6', address: host, port: parsePort(port, value) };
     if (scope !== undefined) a.scope = scope;
     return a;
   }
   const colon = text.lastIndexOf(':');
   if (colon < 0) {
-    if (isIPv4Text(text)) throw new ListenSpecError(value, `the port is missing: '${text}:PORT'`);
-    throw new ListenSpecError(value, 'not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name (a relative path starts with ./)');
+    if (isIPv4Text(text)) throw listenSpecError(value, `the port is missing: '${text}:PORT'`);
+    throw listenSpecError(value, 'not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name (a relative path starts with ./)');
   }
   const host = text.slice(0, colon);
   if (isIPv4Text(host)) return { family: 'inet', address: host, port: parsePort(text.slice(colon + 1), value) };
   if (isIPv6Text(host) || isIPv6Text(text)) {
-    throw new ListenSpecError(value, `IPv6 addresses go in brackets: '[${isIPv6Text(text) ? text : host}]:PORT'`);
+    throw listenSpecError(value, `IPv6 addresses go in brackets: '[${isIPv6Text(text) ? text : host}]:PORT'`);
   }
-  throw new ListenSpecError(value, `'${host}' is not an IP address (names are not resolved): use e.g. 127.0.0.1 or [::1]`);
+  throw listenSpecError(value, `'${host}' is not an IP address (names are not resolved): use e.g. 127.0.0.1 or [::1]`);
 }
 
 function checkUnixLength(name: string, value: string): void {
   const bytes = Buffer.byteLength(name);
   // sun_path keeps one byte for a path's terminating NUL or an abstract name's leading NUL.
   if (bytes > UNIX_PATH_MAX - 1) {
-    throw new ListenSpecError(value, `a UNIX socket name holds at most ${UNIX_PATH_MAX - 1} bytes, this one has ${bytes}`);
+    throw listenSpecError(value, `a UNIX socket name holds at most ${UNIX_PATH_MAX - 1} bytes, this one has ${bytes}`);
   }
 }
 
@@ -199,7 +192,7 @@ function parseFlag(text: string | undefined, value: string, key: string): boolea
   if (text === undefined) return true;
   if (/^(yes|true|on|1)$/i.test(text)) return true;
   if (/^(no|false|off|0)$/i.test(text)) return false;
-  throw new ListenSpecError(value, `${key}=${text}: expected yes or no`);
+  throw listenSpecError(value, `${key}=${text}: expected yes or no`);
 }
 
 /** Parse a count such as a backlog: a plain decimal from 1 to INT_MAX, else undefined. */
@@ -216,20 +209,20 @@ function optionValue(kind: Kind, key: string, text: string | undefined, value: s
   if (kind === 'flag') return parseFlag(text, value, key);
   if (text === undefined || text === '') {
     if (kind === 'text' && key === 'name' && text === '') return '';
-    throw new ListenSpecError(value, `${key} needs a value: '${key}=...'`);
+    throw listenSpecError(value, `${key} needs a value: '${key}=...'`);
   }
   if (kind === 'int') {
     const n = parsePositiveInt(text);
-    if (n === undefined) throw new ListenSpecError(value, `${key}=${text}: expected a positive whole number`);
+    if (n === undefined) throw listenSpecError(value, `${key}=${text}: expected a positive whole number`);
     return n;
   }
   if (kind === 'mode') {
     const mode = parseMode(text);
-    if (mode === undefined) throw new ListenSpecError(value, `${key}=${text}: expected an octal mode such as 0660`);
+    if (mode === undefined) throw listenSpecError(value, `${key}=${text}: expected an octal mode such as 0660`);
     return mode;
   }
   const problem = key === 'name' ? fdNameProblem(text) : undefined;
-  if (problem) throw new ListenSpecError(value, `name=${text} is not a valid fd name (${problem})`);
+  if (problem) throw listenSpecError(value, `name=${text} is not a valid fd name (${problem})`);
   return text;
 }
 
@@ -270,14 +263,14 @@ export function parseListen(value: string, defaults: Partial<SocketOptions> = {}
   let type: SocketType | undefined;
   const given: Partial<Record<OptionKey, boolean | number | string>> = {};
   for (const part of parts) {
-    if (part === '') throw new ListenSpecError(value, 'an empty socket option (two commas, or one at the end)');
+    if (part === '') throw listenSpecError(value, 'an empty socket option (two commas, or one at the end)');
     const eq = part.indexOf('=');
     const rawKey = eq < 0 ? part : part.slice(0, eq);
     const key = ALIASES[rawKey] ?? rawKey;
     const text = eq < 0 ? undefined : part.slice(eq + 1);
     if ((TYPES as readonly string[]).includes(key)) {
-      if (text !== undefined) throw new ListenSpecError(value, `${key} takes no value`);
-      if (type !== undefined && type !== key) throw new ListenSpecError(value, `${type} and ${key} exclude each other`);
+      if (text !== undefined) throw listenSpecError(value, `${key} takes no value`);
+      if (type !== undefined && type !== key) throw listenSpecError(value, `${type} and ${key} exclude each other`);
       type = key as SocketType;
       continue;
     }
@@ -285,21 +278,21 @@ export function parseListen(value: string, defaults: Partial<SocketOptions> = {}
     if (!def) {
       const known = [...TYPES, ...Object.keys(SPEC_OPTIONS)].join(', ');
       const comma = address.family === 'unix' ? '; write \\, for a comma that belongs to the path' : '';
-      throw new ListenSpecError(value, `unknown socket option '${rawKey}' (known: ${known})${comma}`);
+      throw listenSpecError(value, `unknown socket option '${rawKey}' (known: ${known})${comma}`);
     }
-    if (def.key in given) throw new ListenSpecError(value, `${key} is given twice`);
+    if (def.key in given) throw listenSpecError(value, `${key} is given twice`);
     given[def.key] = optionValue(def.kind, key, text, value);
   }
   const spec: ListenSpec = { ...LISTEN_DEFAULTS, text: value, address, type: type ?? defaults.type ?? 'stream' };
   if (spec.type === 'seqpacket' && address.family !== 'unix') {
-    throw new ListenSpecError(value, 'seqpacket sockets need a UNIX address: /path or @name', type === undefined ? 'type' : undefined);
+    throw listenSpecError(value, 'seqpacket sockets need a UNIX address: /path or @name', type === undefined ? 'type' : undefined);
   }
   for (const [written, def] of Object.entries(SPEC_OPTIONS)) {
     const why = def.applies(address, spec.type);
     const own = given[def.key];
     if (own !== undefined) {
       if (why !== undefined && !(def.kind === 'flag' && own === false)) {
-        throw new ListenSpecError(value, `${written}: ${why}`);
+        throw listenSpecError(value, `${written}: ${why}`);
       }
       (spec as unknown as Record<string, unknown>)[def.key] = own;
     } else if (defaults[def.key] !== undefined && why === undefined) {

@@ -1,4 +1,4 @@
-import { quote, SockactError } from './errors.js';
+import { quote, SockactError, type SockactErrorCode } from './errors.js';
 
 const PLAIN = /^(0|[1-9][0-9]*)$/;
 const NEGATIVE = /^-[0-9]+$/;
@@ -12,7 +12,7 @@ const C_NUMBER = /^\s*[+-]?(0x[0-9a-f]+|[0-9]+)\s*$/i;
  * launcher writes such forms, so they are rejected as ambiguous instead of guessed at (docs/protocol.md 3).
  * Throws SockactError (code `code`) naming the variable and the value.
  */
-export function parseDecimal(variable: string, value: string, expected: string, code: string): number {
+export function parseDecimal(variable: string, value: string, expected: string, code: SockactErrorCode): number {
   if (PLAIN.test(value) || NEGATIVE.test(value)) return Number(value);
   const fields = { variable, value, expected };
   if (C_NUMBER.test(value)) throw new SockactError(code, `${variable} must be a plain decimal number: ${quote(value)}`, fields);
@@ -23,7 +23,7 @@ export function parseDecimal(variable: string, value: string, expected: string, 
 export const PID_MAX = 2 ** 31 - 1;
 
 /** Parse a variable holding a pid (LISTEN_PID, WATCHDOG_PID): a positive plain decimal int. */
-export function parsePid(variable: string, value: string, code: string): number {
+export function parsePid(variable: string, value: string, code: SockactErrorCode): number {
   const pid = parseDecimal(variable, value, 'a process id', code);
   if (pid < 1 || pid > PID_MAX) {
     throw new SockactError(code, `${variable} is not a process id: ${quote(value)}`, { variable, value, expected: 'a process id' });

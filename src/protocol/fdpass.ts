@@ -14,7 +14,7 @@
  * `ERROR=<one line>`, a refusal, with no fds. The prefix lets a stream receiver read exactly one
  * bundle, never a byte of the next; a seqpacket receiver reads each message whole.
  */
-import { quote, SockactError } from './errors.js';
+import { quote, SockactError, type SockactErrorCode } from './errors.js';
 import { fdNameProblem } from './fdname.js';
 import { parseNotifyMessage } from './notify.js';
 
@@ -224,7 +224,7 @@ export class FdBundleReader {
     return this.#error('ERR_FDS_PROTOCOL', `${this.source} sent a malformed fd bundle: ${what}`);
   }
 
-  #error(code: string, message: string, fields: { actual?: string; expected?: string } = {}): SockactError {
+  #error(code: SockactErrorCode, message: string, fields: { actual?: string; expected?: string } = {}): SockactError {
     return new SockactError(code, message, { value: this.source, ...fields });
   }
 }

@@ -5,8 +5,8 @@
 /**
  * sockact/protocol: the pure parsers and formatters of socket activation and sd_notify
  * (docs/protocol.md sections 1 and 3), for programs that speak the protocol themselves: a notify
- * receiver, a launcher, their tests. No OS access and no koffi. Errors are SockactError from this
- * entry's own copy of the class: test `err.code`, not `instanceof` against 'sockact'.
+ * receiver, a launcher, their tests. No OS access and no koffi. Errors are SockactError:
+ * `instanceof` holds against the class of any entry (docs/errors.md).
  */
 export { LISTEN_ENV_VARS, LISTEN_FDS_START, parseListenEnv, UNKNOWN_FD_NAME, type ListenEnv } from './listen-env.js';
 export {
@@ -27,3 +27,4 @@ export {
 export { FDNAME_MAX, isValidFdName } from './fdname.js';
 export { parseWatchdogEnv } from './watchdog-env.js';
 export { formatSockAddr, type SockAddr, type SocketFamily, type SocketType } from './sockaddr.js';
+export { SockactError, type ErrorCode, type SockactErrorCode, type SockactErrorFields } from './errors.js';

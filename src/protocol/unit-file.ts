@@ -1,5 +1,4 @@
 import type { ListenAddress, ListenSpec } from './address.js';
-import { parseDuration as parseDurationMs } from './duration.js';
 import { formatSockAddr } from './sockaddr.js';
 import { quote, SockactError } from './errors.js';
 
@@ -95,24 +94,8 @@ export function environmentValue(name: string, value: string): string {
   return escapeSpecifiers(`"${cEscape(`${name}=${value}`)}"`);
 }
 
-/**
- * A duration as sockact's options write it (protocol/duration.ts, the one grammar the launcher
- * and `sockact unit` share: 100ms, 10s, 1.5s, 2min, a bare number of seconds). Microseconds, or
- * undefined when it is not one.
- */
-export function parseDuration(text: string): number | undefined {
-  let ms: number;
-  try {
-    ms = parseDurationMs(text);
-  } catch {
-    return undefined;
-  }
-  const usec = Math.round(ms * 1000);
-  return Number.isSafeInteger(usec) ? usec : undefined;
-}
-
 /** A duration in the largest unit that keeps it whole: 10s, 100ms, 1500ms, 250us (systemd.time(7) reads each). */
-export function formatDuration(usec: number): string {
+export function formatUsec(usec: number): string {
   if (usec % 1_000_000 === 0) return `${usec / 1_000_000}s`;
   if (usec % 1_000 === 0) return `${usec / 1_000}ms`;
   return `${usec}us`;

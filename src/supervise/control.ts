@@ -1,8 +1,9 @@
 import { accessSync, constants, lstatSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import net from 'node:net';
+import { createRequire } from 'node:module';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SockactError } from '../protocol/errors.js';
+import { SockactError, usageError } from '../protocol/errors.js';
 import { fdOf } from '../app/node-internals.js';
 import { formatFdRefusal } from '../protocol/fdpass.js';
 import { errorReason } from '../sys/errors.js';
@@ -22,7 +23,10 @@ export interface ControlHandlers {
   status(): unknown;
   reload(): Promise<{ ok: boolean; message: string }>;
   stop(): void;
-  /** `handover` (a new sockact taking over, supervise/takeover.ts): the sockets to send, or why not. */
+  /**
+   * The `handover` command: a new sockact takes over (docs/glossary.md, supervise/takeover.ts).
+   * The sockets to send, or why not. The command keeps its name on the wire for older sockacts.
+   */
   handover?(peerPid: number): HandoverOffer | string;
 }
 
@@ -52,17 +56,31 @@ export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
 /** The control socket of a sockact run with --name NAME. */
 export function controlPathFor(name: string): string {
   if (!/^[\w.@:+-]+$/.test(name) || name.startsWith('.')) {
-    throw new SockactError('ERR_USAGE', `--name '${name}': use letters, digits and . _ - @ : + only`, { value: name });
+    throw usageError(`--name '${name}': use letters, digits and . _ - @ : + only`, { value: name });
   }
   return join(controlDir(), `${name}.sock`);
 }
 
-function connectTo(path: string, timeoutMs = 2000): Promise<net.Socket> {
+/**
+ * node:net, required when first used rather than imported: it is some twenty modules, and a
+ * plain launch needs them only once its program has started (serveControl).
+ */
+function nodeNet(): typeof net {
+  return createRequire(import.meta.url)('node:net') as typeof net;
+}
+
+/**
+ * Connect to the UNIX socket at `path`, or reject with the socket's error (ENOENT, ECONNREFUSED...)
+ * or, after `timeoutMs`, with ETIMEDOUT. `paused`: nothing is read until the caller resumes, as
+ * an fd bundle needs (Node reads with read(2), which would drop the fds).
+ */
+export function connectControl(path: string, timeoutMs = 2000, paused = false): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(path);
+    const s = new (nodeNet().Socket)();
+    if (paused) s.pause();
     const t = setTimeout(() => {
       s.destroy();
-      reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+      reject(new SockactError('ETIMEDOUT', 'timed out', { value: path }));
     }, timeoutMs);
     s.once('connect', () => {
       clearTimeout(t);
@@ -72,7 +90,19 @@ function connectTo(path: string, timeoutMs = 2000): Promise<net.Socket> {
       clearTimeout(t);
       reject(err);
     });
+    s.connect(path);
   });
+}
+
+/** Whether a sockact answers at `path`: a stale socket file refuses the connection. */
+function isLive(path: string, timeoutMs?: number): Promise<boolean> {
+  return connectControl(path, timeoutMs).then(
+    (s) => {
+      s.destroy();
+      return true;
+    },
+    () => false,
+  );
 }
 
 function controlError(path: string, reason: string, cause?: unknown): SockactError {
@@ -188,18 +218,11 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
   }
   if (st) {
     if (!st.isSocket()) throw controlError(path, 'something else is there');
-    const live = await connectTo(path).then(
-      (s) => {
-        s.destroy();
-        return true;
-      },
-      () => false,
-    );
-    if (live) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: another sockact is using it`, { value: path });
+    if (await isLive(path)) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: another sockact is using it`, { value: path });
     unlinkSync(path);
   }
   const myUid = process.getuid?.() ?? 0;
-  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+  const serve = (conn: net.Socket) => {
     const fd = fdOf(conn);
     const peer = fd !== undefined ? peerCredentials(fd) : undefined;
     if (!peer || (peer.uid !== myUid && peer.uid !== 0)) {
@@ -207,13 +230,11 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
       return;
     }
     const peerPid = peer.pid;
-    conn.setEncoding('utf8');
     conn.on('error', () => {});
     onFirstLine(conn, (line) => {
       void answer(line, conn, handlers, peerPid);
     });
-  });
-  server.on('error', () => {});
+  };
   // Bound here, not by server.listen(path): libuv unlinks the path it bound when the server closes,
   // whatever file is there by then, and after a takeover that is the new sockact's socket.
   const fd = socket('unix', 'stream');
@@ -224,11 +245,17 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
     closeFd(fd);
     throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: ${errorReason(err)}`, { value: path, cause: err });
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ fd }, () => resolve());
+  // It listens now, and the kernel queues what connects. Node serves it from the next turn of the
+  // event loop: the caller starts the first child in this one, and node:net can wait for that.
+  let server: net.Server | undefined;
+  let closed = false;
+  setImmediate(() => {
+    if (closed) return;
+    server = nodeNet().createServer({ allowHalfOpen: true }, serve);
+    server.on('error', () => {});
+    server.listen({ fd });
+    server.unref();
   });
-  server.unref();
   // The file this server made, by inode: a takeover renames another sockact's socket over it, and
   // that one must not be removed when this sockact exits.
   const mine = lstatSync(path, { bigint: true });
@@ -242,7 +269,9 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
       current = to;
     },
     close() {
-      server.close();
+      closed = true;
+      if (server) server.close();
+      else closeFd(fd);
       try {
         const st = lstatSync(current, { bigint: true });
         if (st.isSocket() && st.ino === mine.ino && st.dev === mine.dev) unlinkSync(current);
@@ -255,10 +284,8 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
 
 async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
   const reply = (o: unknown) => conn.write(`${JSON.stringify(o)}\n`);
-  let req: { command?: string };
-  try {
-    req = JSON.parse(line) as { command?: string };
-  } catch {
+  const req = parseJsonLine<{ command: string }>(line);
+  if (!req) {
     reply({ ok: false, message: 'not a JSON request' });
     return void conn.end();
   }
@@ -277,7 +304,7 @@ async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPi
       h.stop();
       return;
     case 'handover':
-      return handover(conn, h, peerPid);
+      return answerTakeover(conn, h, peerPid);
     default:
       reply({ ok: false, message: `unknown command ${JSON.stringify(req.command)}` });
       conn.end();
@@ -285,12 +312,12 @@ async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPi
 }
 
 /**
- * `handover`: the answer is an fd bundle (app/fdpass.ts) of the sockets, or a refusal in the same
+ * A takeover (the `handover` command): the answer is an fd bundle (app/fdpass.ts) of the sockets, or a refusal in the same
  * framing. The connection then stays open: `{"command":"retire","taken":[...]}` on it makes this
  * sockact retire (answered with one line, then closed when it exits); a close before that means
  * the new sockact gave up, and this one serves on as if nothing happened.
  */
-async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
+async function answerTakeover(conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
   const offer = h.handover ? h.handover(peerPid) : 'this sockact does not hand over its sockets';
   if (typeof offer === 'string') {
     conn.end(formatFdRefusal(offer));
@@ -308,7 +335,7 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
   });
   conn.on('close', abandon);
   try {
-    // Loaded only here: every sockact serves a control socket, few are ever asked for a handover.
+    // Loaded only here: every sockact serves a control socket, few are ever taken over.
     const { sendFds } = await import('../app/fdpass.js');
     await sendFds(conn, offer.fds, { names: offer.names, message: offer.message });
   } catch {
@@ -316,12 +343,7 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
     return abandon();
   }
   onFirstLine(conn, (line) => {
-    let req: { command?: string; taken?: unknown };
-    try {
-      req = JSON.parse(line) as typeof req;
-    } catch {
-      req = {};
-    }
+    const req = parseJsonLine<{ command: string; taken: unknown }>(line) ?? {};
     const taken = Array.isArray(req.taken) ? req.taken.filter((i): i is number => Number.isInteger(i) && i >= 0 && i < offer.fds.length) : undefined;
     if (req.command !== 'retire' || !taken) {
       conn.end(`${JSON.stringify({ ok: false, message: 'expected {"command":"retire","taken":[...]} after a handover' })}\n`);
@@ -334,9 +356,13 @@ async function handover(conn: net.Socket, h: ControlHandlers, peerPid: number): 
   });
 }
 
-/** Call `then` with the first line a client sends (a request); one longer than 4096 bytes ends the connection. */
-function onFirstLine(conn: net.Socket, then: (line: string) => void): void {
+/**
+ * Call `then` with the first line the peer sends (a request, an answer); one longer than 4096
+ * bytes ends the connection. Sets the encoding to UTF-8 and resumes a paused socket.
+ */
+export function onFirstLine(conn: net.Socket, then: (line: string) => void): void {
   let buf = '';
+  conn.setEncoding('utf8');
   conn.on('data', (chunk: string | Buffer) => {
     buf += chunk;
     const nl = buf.indexOf('\n');
@@ -347,6 +373,17 @@ function onFirstLine(conn: net.Socket, then: (line: string) => void): void {
     conn.removeAllListeners('data');
     then(buf.slice(0, nl));
   });
+  conn.resume();
+}
+
+/** The JSON object on one line, or undefined for anything else (not JSON, null, a number, an array). */
+export function parseJsonLine<T extends object>(line: string): Partial<T> | undefined {
+  try {
+    const o: unknown = JSON.parse(line);
+    return typeof o === 'object' && o !== null && !Array.isArray(o) ? (o as Partial<T>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Live control sockets in the default directory, by name. */
@@ -359,14 +396,7 @@ export async function liveControls(dir = controlDir()): Promise<string[]> {
   }
   const live: string[] = [];
   for (const n of names) {
-    const ok = await connectTo(join(dir, n), 1000).then(
-      (s) => {
-        s.destroy();
-        return true;
-      },
-      () => false,
-    );
-    if (ok) live.push(n.slice(0, -'.sock'.length));
+    if (await isLive(join(dir, n), 1000)) live.push(n.slice(0, -'.sock'.length));
   }
   return live;
 }
@@ -378,7 +408,7 @@ export async function liveControls(dir = controlDir()): Promise<string[]> {
 export async function sendControl(path: string, command: ControlCommand): Promise<{ ok: boolean; message?: string; status?: unknown }> {
   let s: net.Socket;
   try {
-    s = await connectTo(path);
+    s = await connectControl(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'no sockact is listening there' : (err as Error).message;

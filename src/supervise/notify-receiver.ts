@@ -1,4 +1,4 @@
-import { fchmodSync, fchownSync, constants as fsc, lchownSync, mkdtempSync, openSync, closeSync, rmSync, unlinkSync } from 'node:fs';
+import { fchmodSync, fchownSync, constants as fsc, lchownSync, mkdtempSync, openSync, closeSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NOTIFY_MAX_BYTES, parseNotifyMessage } from '../protocol/notify.js';
@@ -96,6 +96,12 @@ export class NotifyReceiver {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      // Empty once every child's socket is closed: rmdir, without loading fs's recursive removal.
+      rmdirSync(this.dir);
+    } catch {
+      // Not empty (a socket still open, something the children's user put there), or gone.
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }

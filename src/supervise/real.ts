@@ -16,9 +16,13 @@ import type { ChildEvents, ChildHandle, Clock, ExitStatus, ProcessSeam, SpawnReq
 /** setTimeout's limit: a longer (or infinite) timer never fires. */
 const MAX_TIMER = 2 ** 31 - 1;
 
-/** The clock of the real supervisor: performance.now() and timers that keep the process alive. */
+/**
+ * The clock of the real supervisor: CLOCK_MONOTONIC in ms (libuv's hrtime reads it on Linux), so
+ * that MONOTONIC_USEC (sd_notify(3)) is systemd's clock, and timers that keep the process alive.
+ * Not performance.now(): its global loads perf_hooks (ten modules) into every sockact.
+ */
 export const realClock: Clock = {
-  now: () => performance.now(),
+  now: () => Number(process.hrtime.bigint()) / 1e6,
   setTimer(ms: number, fn: () => void): Timer {
     if (!(ms <= MAX_TIMER)) return { cancel() {} };
     const t = setTimeout(fn, Math.max(0, ms));
@@ -108,74 +112,53 @@ export class RealSeam implements ProcessSeam {
   }
 
   spawn(req: SpawnRequest, events: ChildEvents): ChildHandle {
-    let pid: number | undefined;
-    const tail: string[] = [];
-    const pipes: LinePipe[] = [];
-    let ended = false;
-    const channel = this.opts.receiver.open(
+    return new RealChild(this.opts, req, events, this.#balance()).start();
+  }
+}
+
+/**
+ * One child, from spawn to the moment its end is told: its notify channel, its output pipes
+ * (--prefix), and what it leaves in its process group.
+ */
+class RealChild {
+  #pid: number | undefined;
+  #child: ChildProcess | undefined;
+  #ended = false;
+  /** The last lines of its stderr (--prefix), for the line that says why it ended. */
+  readonly #tail: string[] = [];
+  readonly #pipes: LinePipe[] = [];
+  /**
+   * The child's process group once the child is gone and something in it is not (it is the
+   * group's leader: detached, so setsid; the kernel keeps the id unused while the group lives).
+   */
+  #leftGroup: number | undefined;
+  readonly #channel: ReturnType<NotifyReceiver['open']>;
+
+  constructor(
+    private readonly opts: RealSeamOptions,
+    private readonly req: SpawnRequest,
+    private readonly events: ChildEvents,
+    private readonly balance: Record<string, string>,
+  ) {
+    this.#channel = opts.receiver.open(
       (fields) => events.notify(fields),
-      () => `pid ${pid ?? '?'}`,
+      () => `pid ${this.#pid ?? '?'}`,
     );
-    // The child's process group once the child is gone and something in it is not (it is the
-    // group's leader: detached, so setsid; the kernel keeps the id unused while the group lives).
-    let leftGroup: number | undefined;
-    const end = (status: ExitStatus) => {
-      if (ended) return;
-      ended = true;
-      channel.close();
-      if (pid !== undefined) spawnedPids.delete(pid);
-      const done = () => {
-        leftGroup = undefined;
-        // The line that says most: an error, else the last one (Node ends a crash with its version).
-        const said = [...tail].reverse().find((l) => /EADDRINUSE|Error|error:/.test(l)) ?? tail.at(-1);
-        if (said !== undefined) status.lastLine = said;
-        events.exit(status);
-        this.opts.afterExit?.();
-      };
-      const rest = this.opts.leftovers;
-      // Every line the child wrote is out before its end is told (and before sockact may exit),
-      // unless the reader takes none of it for --stop-timeout: sockact must still be able to end.
-      const drained = () => {
-        if (pipes.length === 0) return done();
-        let told = false;
-        const once = () => {
-          if (told) return;
-          told = true;
-          limit.cancel();
-          done();
-        };
-        const ms = rest?.timeoutMs ?? Number.POSITIVE_INFINITY;
-        const limit = realClock.setTimer(ms, () => {
-          rest?.log(`the output of pid ${pid} is still not read ${formatDuration(ms)} after it ended: dropping the rest`);
-          for (const p of pipes) p.abandon();
-          once();
-        });
-        void Promise.all(pipes.map((p) => p.settle())).then(once);
-      };
-      if (!rest || pid === undefined || !groupAlive(pid)) return drained();
-      const group = pid;
-      leftGroup = group;
-      rest.log(`pid ${group} (generation ${req.generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`);
-      signalGroup(group, rest.signal);
-      const kill = realClock.setTimer(rest.timeoutMs, () => {
-        rest.log(`process group ${group} still running ${formatDuration(rest.timeoutMs)} after ${rest.signal}: sending SIGKILL`);
-        signalGroup(group, 'SIGKILL');
-      });
-      const check = () => {
-        if (!groupAlive(group)) {
-          kill.cancel();
-          return drained();
-        }
-        realClock.setTimer(GROUP_POLL_MS, check);
-      };
-      realClock.setTimer(GROUP_POLL_MS, check);
-    };
+  }
+
+  start(): ChildHandle {
     const launch = this.opts.launch;
     const opts: SpawnActivatedOptions = {
       ...launch,
       // SOCKACT_MIGRATE_DIR: where generations hand connections over (app/migrate.ts); the
       // receiver's private directory, reachable by the children's user only.
-      setenv: { ...this.#balance(), ...launch.setenv, ...req.env, NOTIFY_SOCKET: channel.path, SOCKACT_MIGRATE_DIR: this.opts.receiver.dir },
+      setenv: {
+        ...this.balance,
+        ...launch.setenv,
+        ...this.req.env,
+        NOTIFY_SOCKET: this.#channel.path,
+        SOCKACT_MIGRATE_DIR: this.opts.receiver.dir,
+      },
       detached: true,
     };
     // --prefix: the child's stdout and stderr are pipes, as a shell's `|` makes them (Node's
@@ -191,46 +174,105 @@ export class RealSeam implements ProcessSeam {
     } catch (err) {
       for (const [r] of outPipes) closeFd(r);
       // Node throws (rather than emitting 'error') when the child's setuid or setgroups is refused.
-      queueMicrotask(() => end({ code: startCode(err), signal: null, startFailure: errorReason(err) }));
+      queueMicrotask(() => this.#end({ code: startCode(err), signal: null, startFailure: errorReason(err) }));
       return { pid: undefined, kill() {} };
     } finally {
       // The child has its own copies of the write ends: the pipes end when it (and what it started) does.
       for (const [, w] of outPipes) closeFd(w);
     }
-    pid = child.pid;
+    this.#child = child;
+    const pid = child.pid;
+    this.#pid = pid;
     if (pid !== undefined) spawnedPids.add(pid);
     child.on('error', (err) => {
-      if (child.pid === undefined) end({ code: startCode(err), signal: null, startFailure: errorReason(err) });
+      if (child.pid === undefined) this.#end({ code: startCode(err), signal: null, startFailure: errorReason(err) });
     });
-    child.on('exit', (code, signal) => end({ code, signal }));
-    if (this.opts.prefix) {
-      const tag = `[${req.generation}${this.opts.workers > 1 ? `.${req.worker}` : ''} ${pid ?? '?'}] `;
-      const out = processOutput();
-      const [stdout, stderr] = outPipes.map(([r]) => new net.Socket({ fd: r, readable: true, writable: false }));
-      pipes.push(pipeLines(stdout!, out.stdout, tag));
-      pipes.push(
-        pipeLines(stderr!, out.stderr, tag, (line) => {
-          if (line.trim() === '') return;
-          tail.push(line);
-          if (tail.length > 20) tail.shift();
-        }),
-      );
-    }
+    child.on('exit', (code, signal) => this.#end({ code, signal }));
+    if (this.opts.prefix) this.#pipeOutput(outPipes.map(([r]) => r));
     const fds = launch.fds.map((_, i) => 3 + i);
-    return {
-      pid,
-      kill(signal: string) {
-        // Stopping (or killing) a generation whose leftovers still drain: they get it.
-        if (leftGroup !== undefined) return signalGroup(leftGroup, signal);
-        if (ended || child.exitCode !== null || child.signalCode !== null) return;
-        try {
-          child.kill(signal as NodeJS.Signals);
-        } catch {
-          // gone meanwhile
-        }
-      },
-      accepting: () => pid !== undefined && acceptingOn(pid, fds),
+    return { pid, kill: (signal) => this.#kill(signal), accepting: () => pid !== undefined && acceptingOn(pid, fds) };
+  }
+
+  #pipeOutput([stdoutFd, stderrFd]: number[]): void {
+    const tag = `[${this.req.generation}${this.opts.workers > 1 ? `.${this.req.worker}` : ''} ${this.#pid ?? '?'}] `;
+    const out = processOutput();
+    const stream = (fd: number) => new net.Socket({ fd, readable: true, writable: false });
+    this.#pipes.push(pipeLines(stream(stdoutFd!), out.stdout, tag));
+    this.#pipes.push(
+      pipeLines(stream(stderrFd!), out.stderr, tag, (line) => {
+        if (line.trim() === '') return;
+        this.#tail.push(line);
+        if (this.#tail.length > 20) this.#tail.shift();
+      }),
+    );
+  }
+
+  #kill(signal: string): void {
+    // Stopping (or killing) a generation whose leftovers still drain: they get it.
+    if (this.#leftGroup !== undefined) return signalGroup(this.#leftGroup, signal);
+    const child = this.#child;
+    if (this.#ended || !child || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      child.kill(signal as NodeJS.Signals);
+    } catch {
+      // gone meanwhile
+    }
+  }
+
+  #end(status: ExitStatus): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#channel.close();
+    const pid = this.#pid;
+    if (pid !== undefined) spawnedPids.delete(pid);
+    const rest = this.opts.leftovers;
+    if (!rest || pid === undefined || !groupAlive(pid)) return this.#drain(status);
+    this.#leftGroup = pid;
+    const generation = this.req.generation;
+    rest.log(`pid ${pid} (generation ${generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`);
+    signalGroup(pid, rest.signal);
+    this.events.gone(status);
+    const kill = realClock.setTimer(rest.timeoutMs, () => {
+      rest.log(`process group ${pid} still running ${formatDuration(rest.timeoutMs)} after ${rest.signal}: sending SIGKILL`);
+      signalGroup(pid, 'SIGKILL');
+    });
+    const check = () => {
+      if (groupAlive(pid)) return void realClock.setTimer(GROUP_POLL_MS, check);
+      kill.cancel();
+      this.#drain(status);
     };
+    realClock.setTimer(GROUP_POLL_MS, check);
+  }
+
+  /**
+   * Every line the child wrote is out before its end is told (and before sockact may exit),
+   * unless the reader takes none of it for --stop-timeout: sockact must still be able to end.
+   */
+  #drain(status: ExitStatus): void {
+    if (this.#pipes.length === 0) return this.#tell(status);
+    let told = false;
+    const once = () => {
+      if (told) return;
+      told = true;
+      limit.cancel();
+      this.#tell(status);
+    };
+    const ms = this.opts.leftovers?.timeoutMs ?? Number.POSITIVE_INFINITY;
+    const limit = realClock.setTimer(ms, () => {
+      this.opts.leftovers?.log(`the output of pid ${this.#pid} is still not read ${formatDuration(ms)} after it ended: dropping the rest`);
+      for (const p of this.#pipes) p.abandon();
+      once();
+    });
+    void Promise.all(this.#pipes.map((p) => p.settle())).then(once);
+  }
+
+  #tell(status: ExitStatus): void {
+    this.#leftGroup = undefined;
+    // The line that says most: an error, else the last one (Node ends a crash with its version).
+    const said = [...this.#tail].reverse().find((l) => /EADDRINUSE|Error|error:/.test(l)) ?? this.#tail.at(-1);
+    if (said !== undefined) status.lastLine = said;
+    this.events.exit(status);
+    this.opts.afterExit?.();
   }
 }
 

@@ -36,6 +36,12 @@ export interface SpawnRequest {
 export interface ChildEvents {
   /** A notify datagram from the child, already checked (at most 4096 bytes, no NUL), as KEY=VALUE pairs. */
   notify(fields: ReadonlyMap<string, string>): void;
+  /**
+   * The child itself has ended, but processes it started are still in its process group (a
+   * shell that did not exec): they are being stopped, and `exit` follows once they are gone.
+   * Called at most once, before `exit`. The child is never ready from now on.
+   */
+  gone(status: ExitStatus): void;
   /** The child is gone (reaped). Called exactly once, also when it could not be started. */
   exit(status: ExitStatus): void;
 }

@@ -2,13 +2,13 @@ import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
 import { reap, zombieChildren } from '../sys/proc.js';
-import { formatDuration } from '../protocol/duration.js';
-import { serveControl, type ControlServer, type HandoverOffer } from './control.js';
+import { serveControl, type ControlServer } from './control.js';
 import { NotifyReceiver } from './notify-receiver.js';
 import { RealSeam, realClock, spawnedPids } from './real.js';
-import type { ProcessSeam, Upstream } from './seam.js';
-import { DEFAULTS, describeStatus, Supervisor, type Ending, type SupervisorOptions } from './supervisor.js';
+import type { Upstream } from './seam.js';
+import { DEFAULTS, Supervisor, type Ending, type SupervisorOptions } from './supervisor.js';
 import type { TakeoverSession } from './takeover.js';
+import { Takeover } from './takeover-state.js';
 import { systemdUpstream } from './upstream.js';
 import { watchPaths, type Watcher } from './watch.js';
 
@@ -90,10 +90,8 @@ export const PASSED_SIGNALS: readonly NodeJS.Signals[] = Object.keys(constants.s
 
 /**
  * sockact as a supervisor: holds the sockets for the whole run and lets children come and go.
- * Installs the signal policy before the first child starts: SIGHUP reloads (or is passed on with
- * --reload-signal), SIGTERM/SIGINT/SIGQUIT stop (a second one kills), every other catchable
- * signal goes to the serving children. As PID 1 it also reaps orphans, looking before it reaps
- * so that libuv still gets its own children's exit statuses.
+ * Installs the signal policy before the first child starts (installSignals), then serves the
+ * control socket and watches paths; a takeover, on either side, is a Takeover (takeover-state.ts).
  */
 export async function startService(o: ServiceOptions): Promise<Service> {
   const receiver = new NotifyReceiver(o.launch.uid !== undefined ? { uid: o.launch.uid, gid: o.launch.gid ?? 0 } : undefined, o.warn);
@@ -102,65 +100,86 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   const above = systemdUpstream(upEnv, o.warn);
   const opts: Partial<SupervisorOptions> = { ...o.supervisor };
   if (above?.watchdogMs !== undefined) opts.upstreamWatchdog = above.watchdogMs;
-  const real = new RealSeam({
+  let control: ControlServer | undefined;
+  const takeover = new Takeover({
+    session: o.takeover,
+    clock: realClock,
+    systemd: above?.upstream,
+    // The --daemon parent waiting for the first READY=1.
+    others: o.upstream ? [o.upstream] : [],
+    fds: o.launch.fds,
+    names: o.launch.names,
+    offerMessage,
+    moveControl: (path) => control?.moveTo(path),
+    log: o.log,
+    warn: o.warn,
+  });
+  const sup = new Supervisor(opts, takeover.seam(realSeam(o, opts, receiver)), realClock, o.log, takeover.upstream());
+  takeover.attach(sup);
+  installSignals(sup);
+
+  let watcher: Watcher | undefined;
+  const release = () => {
+    watcher?.close();
+    control?.close();
+    receiver.close();
+  };
+  try {
+    if (o.controlPath !== undefined) control = await serveControlFor(o, sup, takeover);
+    if (o.watch?.length) {
+      watcher = watchPaths(o.watch, o.watchDebounce ?? 200, (path) => {
+        o.log(`${path} changed: reloading`);
+        void sup.reload();
+      });
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+  sup.start();
+  const done = sup.done.then((ending): Ending => {
+    release();
+    return takeover.ending(ending);
+  });
+  return {
+    supervisor: sup,
+    get controlPath() {
+      return control?.path;
+    },
+    done,
+    handedOver: takeover.handedOver,
+    get takeoverFailed() {
+      return takeover.failed;
+    },
+  };
+}
+
+/** Children for real, each with its own notify socket from `receiver`, nothing left of them in their group. */
+function realSeam(o: ServiceOptions, opts: Partial<SupervisorOptions>, receiver: NotifyReceiver): RealSeam {
+  const signal = opts.stopSignal ?? DEFAULTS.stopSignal;
+  const leftovers = { signal, timeoutMs: opts.stopTimeout ?? DEFAULTS.stopTimeout, log: o.log };
+  return new RealSeam({
     launch: o.launch,
     receiver,
     prefix: o.prefix ?? false,
     workers: opts.workers ?? 1,
     ...(o.afterExit ? { afterExit: o.afterExit } : {}),
-    leftovers: { signal: opts.stopSignal ?? DEFAULTS.stopSignal, timeoutMs: opts.stopTimeout ?? DEFAULTS.stopTimeout, log: o.log },
+    leftovers,
   });
+}
 
-  /*
-   * Takeover, both sides. The old sockact, once told to retire, says nothing more to systemd:
-   * STOPPING=1 would stop the unit, which the new sockact now serves. The new one says nothing
-   * until its children are ready (a failed takeover must not send STOPPING=1 either); the
-   * supervisor's first READY=1 is what starts the hand-off (commit below).
-   */
-  let takeover: 'pending' | 'committed' | 'failed' | undefined = o.takeover ? 'pending' : undefined;
-  let failure: string | undefined;
-  let retiring = false;
-  // systemd's NOTIFY_SOCKET, and the --daemon parent waiting for the first READY=1.
-  const ups = [above?.upstream, o.upstream].filter((u) => u !== undefined);
-  const upstream: Upstream | undefined =
-    ups.length > 0 || o.takeover
-      ? {
-          send(fields) {
-            if (retiring || (takeover !== undefined && takeover !== 'committed')) {
-              // commit() sends its own READY=1, with MAINPID=.
-              if (takeover === 'pending' && fields.READY === '1') void commit();
-              return;
-            }
-            for (const u of ups) u.send(fields);
-          },
-        }
-      : undefined;
-  // A child of the new sockact that ends before all are ready fails the takeover at once.
-  const seam: ProcessSeam = o.takeover
-    ? {
-        spawn: (req, events) =>
-          real.spawn(req, {
-            notify: events.notify,
-            exit: (status) => {
-              // Once sockact is stopping (a signal), children end because they were told to.
-              if (takeover === 'pending' && sup.phase === 'starting') {
-                const w = sup.slots[req.worker];
-                const ready = w?.readyAt !== undefined ? '' : ' before it was ready';
-                const why = w?.failure ? `: ${w.failure}` : status.lastLine ? `: its last words were ${JSON.stringify(status.lastLine.slice(0, 200))}` : '';
-                fail(`pid ${w?.pid ?? '?'} ${describeStatus(status)}${ready}${why}`);
-              }
-              events.exit(status);
-            },
-          }),
-      }
-    : real;
-  const sup = new Supervisor(opts, seam, realClock, o.log, upstream);
-
-  const handlers: [string, () => void][] = [];
+/**
+ * The signal policy: SIGHUP reloads (or is passed on with --reload-signal), SIGTERM/SIGINT/SIGQUIT
+ * stop (a second one kills), every other catchable signal goes to the serving children. As PID 1
+ * it also reaps orphans, looking before it reaps so that libuv still gets its own children's exit
+ * statuses. The handlers stay until the process ends: removing the last one restores the signal's
+ * default action, and a SIGHUP that came after the last child's end would kill sockact (exit 129).
+ * Once stopping, a reload is refused and a stop is the second one (supervisor.ts).
+ */
+function installSignals(sup: Supervisor): void {
   const on = (signal: string, h: () => void) => {
     try {
       process.on(signal as NodeJS.Signals, h);
-      handlers.push([signal, h]);
     } catch {
       // not a signal this platform lets Node handle
     }
@@ -177,120 +196,23 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       for (const pid of zombieChildren()) if (!spawnedPids.has(pid)) reap(pid);
     });
   }
+}
 
-  let control: ControlServer | undefined;
-  let watcher: Watcher | undefined;
-  const release = () => {
-    for (const [s, h] of handlers) process.off(s as NodeJS.Signals, h);
-    watcher?.close();
-    control?.close();
-    receiver.close();
-  };
-
-  function fail(reason: string): void {
-    if (takeover !== 'pending') return;
-    takeover = 'failed';
-    failure = reason;
-    o.takeover!.abandon();
-    sup.stop();
-  }
-
-  /**
-   * The new sockact's children are ready: take the control socket's path (rename(2) over the old
-   * one's file, so `sockact status` always reaches one of them), tell systemd the main pid is now
-   * this one (before the old one can exit), then tell the old one to retire.
-   */
-  async function commit(): Promise<void> {
-    const t = o.takeover!;
-    takeover = 'committed';
-    const readyIn = performance.now() - t.startedAt;
-    try {
-      control?.moveTo(t.path);
-    } catch (err) {
-      o.warn(`can't move the control socket to ${t.path}: ${(err as Error).message}`);
-    }
-    above?.upstream.send({ MAINPID: String(process.pid), READY: '1', STATUS: sup.statusLine() });
-    o.log(`children ready ${formatDuration(readyIn)} after the takeover began: telling pid ${t.oldPid} to retire`);
-    try {
-      await t.retire();
-    } catch (err) {
-      o.warn(`${(err as Error).message}; serving anyway`);
-      return;
-    }
-    void t.closed.then(() => o.log(`pid ${t.oldPid} exited: hand-off done in ${formatDuration(performance.now() - t.startedAt)}`));
-  }
-
-  const handedOver = new Set<number>();
-  let takingOver: number | undefined;
-  const handover = (peerPid: number): HandoverOffer | string => {
-    if (retiring) return 'it is retiring already';
-    if (sup.phase !== 'running') return `it is ${sup.phase}`;
-    if (takeover === 'pending') return 'it is taking over from another sockact itself';
-    if (takingOver !== undefined) return `pid ${takingOver} is taking over already`;
-    const fds = o.launch.fds;
-    if (fds.length === 0) return 'it holds no sockets to hand over (--inetd)';
-    takingOver = peerPid;
-    const watchdog = process.env.WATCHDOG_PID === undefined || process.env.WATCHDOG_PID === String(process.pid) ? process.env.WATCHDOG_USEC : undefined;
-    o.log(`pid ${peerPid} is taking over: handing it ${fds.length} socket${fds.length === 1 ? '' : 's'}`);
-    return {
-      fds,
-      names: o.launch.names ?? fds.map(() => 'unknown'),
-      message: JSON.stringify({ pid: process.pid, notifySocket: process.env.NOTIFY_SOCKET, watchdogUsec: watchdog }),
-      retire(taken) {
-        retiring = true;
-        for (const i of taken) handedOver.add(fds[i]!);
-        o.log(`pid ${peerPid} took over ${taken.length} of ${fds.length} socket${fds.length === 1 ? '' : 's'} and serves: retiring`);
-        sup.stop();
-      },
-      abandoned() {
-        takingOver = undefined;
-        o.log(`pid ${peerPid} gave up taking over: serving on`);
-      },
-    };
-  };
-
-  try {
-    if (o.controlPath !== undefined) {
-      // While taking over, the old sockact still owns the path: serve next to it until commit().
-      const path = o.takeover ? join(dirname(o.controlPath), `.${basename(o.controlPath)}.takeover-${process.pid}`) : o.controlPath;
-      control = await serveControl(path, {
-        status: () => ({ ...sup.report(process.pid), line: sup.statusLine(), sockets: o.launch.fds.length }),
-        reload: () => sup.reload(),
-        stop: () => sup.stop(),
-        handover,
-      });
-    }
-    if (o.watch?.length) {
-      watcher = watchPaths(o.watch, o.watchDebounce ?? 200, (path) => {
-        o.log(`${path} changed: reloading`);
-        void sup.reload();
-      });
-    }
-  } catch (err) {
-    release();
-    throw err;
-  }
-  sup.start();
-  const done = sup.done.then((ending): Ending => {
-    release();
-    // Retired: its children drained as on a stop, and that is a success whatever they exited with.
-    if (retiring) return { status: { code: 0, signal: null } };
-    if (takeover === 'pending' || takeover === 'failed') {
-      o.takeover!.abandon();
-      const why = failure ?? 'sockact was stopped before its children were ready';
-      return { status: { code: 1, signal: null }, reason: `takeover failed: ${why}; pid ${o.takeover!.oldPid} keeps serving` };
-    }
-    return ending;
+/** The control socket; while taking over, next to the old sockact's until the takeover commits. */
+function serveControlFor(o: ServiceOptions, sup: Supervisor, takeover: Takeover): Promise<ControlServer> {
+  const path = o.controlPath!;
+  return serveControl(o.takeover ? join(dirname(path), `.${basename(path)}.takeover-${process.pid}`) : path, {
+    status: () => ({ ...sup.report(process.pid), line: sup.statusLine(), sockets: o.launch.fds.length }),
+    reload: () => sup.reload(),
+    stop: () => sup.stop(),
+    handover: (peerPid) => takeover.handover(peerPid),
   });
-  return {
-    supervisor: sup,
-    get controlPath() {
-      return control?.path;
-    },
-    done,
-    handedOver,
-    get takeoverFailed() {
-      return takeover === 'pending' || takeover === 'failed';
-    },
-  };
+}
+
+/** What a sockact taking over from this one learns with the fds: where to notify systemd. */
+function offerMessage(): string {
+  const env = process.env;
+  const ours = env.WATCHDOG_PID === undefined || env.WATCHDOG_PID === String(process.pid);
+  const watchdog = ours ? env.WATCHDOG_USEC : undefined;
+  return JSON.stringify({ pid: process.pid, notifySocket: env.NOTIFY_SOCKET, watchdogUsec: watchdog });
 }

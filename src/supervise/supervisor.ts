@@ -46,6 +46,20 @@ export const DEFAULTS = {
   rolling: false,
 } as const satisfies Partial<SupervisorOptions>;
 
+/**
+ * 0 switches a timeout or the watchdog off, as in systemd.service(5): TimeoutStartSec=0 and
+ * TimeoutStopSec=0 are infinity (load-fragment.c, config_parse_sec_fix_0), and a WatchdogSec= of
+ * 0 or infinity starts no watchdog (service.c, service_start_watchdog). A timeout of Infinity is
+ * a timer that never fires; no watchdog means no WATCHDOG_USEC for the children either.
+ */
+function offMeansNoLimit(o: SupervisorOptions): SupervisorOptions {
+  const out = { ...o };
+  if (out.readyTimeout === 0) out.readyTimeout = Infinity;
+  if (out.stopTimeout === 0) out.stopTimeout = Infinity;
+  if (out.watchdog === 0 || out.watchdog === Infinity) delete out.watchdog;
+  return out;
+}
+
 /** With readiness `auto`: how often to look whether a starting child accepts, and when to stop looking. */
 export const AUTO_PROBE_MS = 25;
 export const AUTO_FALLBACK_MS = 3000;
@@ -81,6 +95,8 @@ export class Worker {
   resolveExited!: (s: ExitStatus) => void;
   timers = new Map<'ready' | 'probe' | 'kill' | 'watchdog', Timer>();
   watchdogMs: number | undefined;
+  /** When the ready timeout (starting) or the stop timeout (stopping) runs out. */
+  limitAt: number | undefined;
 
   constructor(
     readonly generation: number,
@@ -129,6 +145,8 @@ export interface StatusReport {
   reloads: number;
   failedReloads: number;
   restarts: number;
+  /** Workers waiting for their restart delay. */
+  restartsPending: number;
   reloading: boolean;
   workers: {
     index: number;
@@ -204,6 +222,8 @@ export class Supervisor {
   #upstreamTimer: Timer | undefined;
   #readyOnce = false;
   #serving = '[]';
+  /** How it ends, decided while children were still running. */
+  #ending: { ending: Ending; reason: string | undefined } | undefined;
 
   constructor(
     options: Partial<SupervisorOptions>,
@@ -212,7 +232,7 @@ export class Supervisor {
     readonly log: (line: string) => void = () => {},
     readonly upstream?: Upstream,
   ) {
-    this.opts = { ...DEFAULTS, ...options };
+    this.opts = offMeansNoLimit({ ...DEFAULTS, ...options });
     this.slots = new Array<Worker | undefined>(this.opts.workers).fill(undefined);
     this.startedAt = clock.now();
     this.done = new Promise((r) => (this.#resolveDone = r));
@@ -243,11 +263,16 @@ export class Supervisor {
     if (this.opts.watchdog !== undefined) env.WATCHDOG_USEC = String(Math.round(this.opts.watchdog * 1000));
     w.handle = this.seam.spawn(
       { generation, worker: index, env },
-      { notify: (fields) => this.#onNotify(w, fields), exit: (status) => this.#onExit(w, status) },
+      {
+        notify: (fields) => this.#onNotify(w, fields),
+        gone: (status) => this.#onGone(w, status),
+        exit: (status) => this.#onExit(w, status),
+      },
     );
     w.pid = w.handle.pid;
     const which = generation > 1 || this.opts.workers > 1 ? ` (${this.opts.workers > 1 ? `worker ${index}, ` : ''}generation ${generation})` : '';
     if (w.pid !== undefined) this.log(`started ${this.opts.command ?? 'the program'} as pid ${w.pid}${which}`);
+    w.limitAt = w.startedAt + this.opts.readyTimeout;
     w.timers.set(
       'ready',
       this.clock.setTimer(this.opts.readyTimeout, () => this.#readyTimeout(w)),
@@ -316,9 +341,16 @@ export class Supervisor {
     if (fields.get('STOPPING') === '1' && w.state === 'ready') this.log(`${this.#who(w)} is stopping on its own`);
   }
 
+  /**
+   * EXTEND_TIMEOUT_USEC: the ready or stop timeout runs out `ms` from now, if that is later; it is
+   * never shortened (sd_notify(3): a timeout occurs only past the original TimeoutStartSec= or
+   * TimeoutStopSec=).
+   */
   #extend(w: Worker, ms: number): void {
     const which = w.state === 'starting' ? 'ready' : w.state === 'stopping' ? 'kill' : undefined;
-    if (!which) return;
+    const now = this.clock.now();
+    if (!which || w.limitAt === undefined || now + ms <= w.limitAt) return;
+    w.limitAt = now + ms;
     w.clearTimer(which);
     w.timers.set(which, this.clock.setTimer(ms, which === 'ready' ? () => this.#readyTimeout(w) : () => w.handle?.kill('SIGKILL')));
   }
@@ -339,6 +371,7 @@ export class Supervisor {
     this.log(`${this.#who(w)} ${why}: stopping it with SIGABRT`);
     // systemd's WatchdogSignal= default; restarted below like any failed worker.
     this.#stopWorker(w, 'SIGABRT');
+    this.#candidateFailed(w, why);
   }
 
   #markReady(w: Worker, how: string): void {
@@ -386,20 +419,31 @@ export class Supervisor {
     w.failure = `it was not ready within ${formatDuration(this.opts.readyTimeout)}`;
     this.log(`${this.#who(w)} was not ready within ${formatDuration(this.opts.readyTimeout)}: stopping it`);
     this.#stopWorker(w, this.opts.stopSignal);
+    this.#candidateFailed(w, w.failure.slice('it '.length));
   }
 
+  /**
+   * A candidate that will never serve fails its reload now, not once it has exited (which may take
+   * the stop timeout): `sockact reload` gets its answer, and the old generation is known to stay.
+   */
+  #candidateFailed(w: Worker, why: string): void {
+    const p = this.#pending;
+    if (p && p.candidates[w.index] === w && !p.failed) this.#reloadFailed(`${this.#who(w)} ${why}`);
+  }
+
+  /**
+   * The stop signal, then SIGKILL after the stop timeout. A child stopping already (a retiring
+   * generation draining, a missed watchdog) keeps the time it was given: asking it again is not a
+   * second stop.
+   */
   #stopWorker(w: Worker, signal: string): void {
-    if (w.state === 'exited') return;
-    if (w.state === 'stopping') {
-      // Asked again (a second Ctrl-C): no more waiting.
-      w.handle?.kill('SIGKILL');
-      return;
-    }
+    if (w.state === 'exited' || w.state === 'stopping') return;
     w.state = 'stopping';
     w.clearTimer('ready');
     w.clearTimer('probe');
     w.clearTimer('watchdog');
     // The timer first: a child may be reported gone before kill() returns.
+    w.limitAt = this.clock.now() + this.opts.stopTimeout;
     w.timers.set(
       'kill',
       this.clock.setTimer(this.opts.stopTimeout, () => {
@@ -408,6 +452,20 @@ export class Supervisor {
       }),
     );
     w.handle?.kill(signal);
+  }
+
+  /**
+   * The child itself ended; what it left in its process group is being stopped by the seam, and
+   * its exit follows once that is gone. It is never ready from now on, whatever its group holds:
+   * a candidate fails its reload now, and the generation it would replace keeps serving.
+   */
+  #onGone(w: Worker, status: ExitStatus): void {
+    if (w.state === 'exited' || w.state === 'stopping') return;
+    const was = w.state;
+    w.state = 'stopping';
+    w.clearTimers();
+    w.limitAt = undefined;
+    this.#candidateFailed(w, `${describeStatus(status)}${was === 'starting' ? ' before it was ready' : ''}`);
   }
 
   #onExit(w: Worker, status: ExitStatus): void {
@@ -445,7 +503,7 @@ export class Supervisor {
         // A plain launch: sockact ends as its program did.
         return this.#finish({ status }, w.failure ? `${this.#who(w)} was stopped: ${w.failure}` : undefined);
       }
-      if (this.slots.every((s) => s === undefined) && this.#pending === undefined) return this.#finish({ status });
+      if (this.slots.every((s) => s === undefined) && !this.#reloadMayServe()) return this.#finish({ status });
       return;
     }
     this.#scheduleRestart(w, status);
@@ -457,15 +515,11 @@ export class Supervisor {
     this.#restartTimes.push(now);
     if (this.#restartTimes.length > this.opts.startLimitBurst) {
       this.#giveUpStatus = status;
+      // The ending's reason: the CLI prints it once, as sockact ends.
       this.#giveUp = `giving up: ${this.#restartTimes.length} restarts within ${formatDuration(this.opts.startLimitInterval)}; the last one ${describeStatus(status)}${this.#cause(w, status)}`;
-      this.log(this.#giveUp);
-      return this.stop(this.opts.stopSignal);
+      return this.stop(this.opts.stopSignal, false);
     }
-    // A worker that stayed up a while starts its backoff again.
-    const stable = w.readyAt !== undefined && now - w.readyAt >= this.opts.startLimitInterval;
-    const n = stable ? 0 : (this.#failures.get(w.index) ?? 0);
-    this.#failures.set(w.index, n + 1);
-    const delay = Math.min(this.opts.restartDelayMax, this.opts.restartDelay * 2 ** n);
+    const delay = this.#restartDelay(w, status);
     this.log(`restarting ${this.opts.workers > 1 ? `worker ${w.index}` : 'it'} in ${formatDuration(delay)}`);
     this.#restartTimers.set(
       w.index,
@@ -476,6 +530,22 @@ export class Supervisor {
         this.slots[w.index] = this.#spawn(w.generation, w.index);
       }),
     );
+  }
+
+  /**
+   * The delay doubles on each failure in a row (docs/supervisor-restart.md). A clean exit (code 0,
+   * no missed watchdog or ready timeout) is not a failure: it restarts after --restart-delay and
+   * starts the count again, as does a failure after the worker was ready for the start-limit
+   * interval. systemd's RestartSteps= counts every automatic restart, clean or not (service.c,
+   * service_restart_usec_next() over n_restarts); a worker that recycles itself would then be
+   * held back as if it crashed, which is what this avoids.
+   */
+  #restartDelay(w: Worker, status: ExitStatus): number {
+    const clean = w.failure === undefined && !failed(status);
+    const stable = w.readyAt !== undefined && this.clock.now() - w.readyAt >= this.opts.startLimitInterval;
+    const n = clean || stable ? 0 : (this.#failures.get(w.index) ?? 0);
+    this.#failures.set(w.index, clean ? 0 : n + 1);
+    return Math.min(this.opts.restartDelayMax, this.opts.restartDelay * 2 ** n);
   }
 
   /** What the supervisor can tell about why a child keeps failing. */
@@ -496,7 +566,9 @@ export class Supervisor {
   /** Start a new generation (or pass --reload-signal); resolves when it is serving or has failed. */
   reload(): Promise<ReloadOutcome> {
     if (this.phase === 'stopping' || this.phase === 'stopped') {
-      return Promise.resolve({ ok: false, message: 'sockact is stopping', generation: this.generation });
+      const message = 'reload refused: sockact is stopping';
+      this.log(message);
+      return Promise.resolve({ ok: false, message, generation: this.generation });
     }
     if (this.opts.reloadSignal !== undefined) return this.#signalReload(this.opts.reloadSignal);
     return new Promise((resolve) => {
@@ -532,6 +604,12 @@ export class Supervisor {
     this.#pending = p;
     if (this.opts.rolling) p.candidates[0] = this.#spawn(generation, 0);
     else for (let i = 0; i < this.opts.workers && !p.failed; i++) p.candidates[i] = this.#spawn(generation, i);
+  }
+
+  /** A reload runs whose new generation is still starting or ready (not failed, not being stopped). */
+  #reloadMayServe(): boolean {
+    const p = this.#pending;
+    return p !== undefined && !p.failed && p.candidates.some((c) => c?.state === 'starting' || c?.state === 'ready');
   }
 
   #candidateReady(w: Worker, how: string): void {
@@ -595,12 +673,15 @@ export class Supervisor {
   /** A failed reload is over once its candidates are gone; then a queued one may start. */
   #reloadSettled(): void {
     const p = this.#pending;
-    if (!p?.failed || p.candidates.some((c) => c !== undefined && c.state !== 'exited')) return;
-    this.#pending = undefined;
-    // Children that died while it ran may have left every slot empty (restart=no).
-    if (this.phase !== 'stopping' && this.slots.every((s) => s === undefined) && this.#restartTimers.size === 0) {
+    if (!p?.failed) return;
+    // Children that died while it ran may have left every slot empty (restart=no): nothing will
+    // serve, so sockact ends (once the candidates are gone) rather than run on with nothing.
+    const ending = this.phase === 'stopping' || this.phase === 'stopped';
+    if (!ending && this.slots.every((s) => s === undefined) && this.#restartTimers.size === 0) {
       return this.#finish({ status: this.#lastExit ?? { code: 1, signal: null } });
     }
+    if (p.candidates.some((c) => c !== undefined && c.state !== 'exited')) return;
+    this.#pending = undefined;
     this.#runQueued();
   }
 
@@ -614,15 +695,19 @@ export class Supervisor {
   // ---- stop ----
 
   /**
-   * Stop every child (with `signal`, the stop signal by default); a second call kills them now,
-   * unless it is the same request arriving twice (REPEATED_STOP_MS).
+   * Stop every child (with `signal`, the stop signal by default). A second stop from outside
+   * kills them now, unless it is the same request arriving twice (REPEATED_STOP_MS); a stop
+   * sockact decides on itself (`outside` false: it gave up, a takeover failed) never counts as one.
    */
-  stop(signal?: string): void {
+  stop(signal?: string, outside = true): void {
     if (this.phase === 'stopped') return;
     const now = this.clock.now();
     const last = this.#stopAsked;
-    this.#stopAsked = { signal, at: now };
-    if (last && last.signal === signal && now - last.at < REPEATED_STOP_MS) return;
+    if (outside) {
+      this.#stopAsked = { signal, at: now };
+      if (last && last.signal === signal && now - last.at < REPEATED_STOP_MS) return;
+      if (last) return this.#killAll();
+    }
     const again = this.phase === 'stopping';
     this.phase = 'stopping';
     this.#advertise();
@@ -634,6 +719,13 @@ export class Supervisor {
     for (const t of this.#restartTimers.values()) t.cancel();
     this.#restartTimers.clear();
     this.#upstreamTimer?.cancel();
+    this.#cancelReloads();
+    for (const w of this.live) this.#stopWorker(w, this.#stopSignal);
+    this.#checkStopped();
+  }
+
+  /** Answer every reload asked for and not done: sockact is ending. */
+  #cancelReloads(): void {
     const outcome: ReloadOutcome = { ok: false, message: 'reload cancelled: sockact is stopping', generation: this.generation };
     for (const r of [...(this.#pending?.waiters ?? []), ...(this.#queued ?? [])]) r(outcome);
     if (this.#pending) {
@@ -641,13 +733,20 @@ export class Supervisor {
       this.#pending.failed = true; // not a failed reload: a cancelled one
     }
     this.#queued = undefined;
-    for (const w of this.live) this.#stopWorker(w, this.#stopSignal);
-    this.#checkStopped();
+  }
+
+  /** A second stop from outside (a second Ctrl-C): no more waiting. */
+  #killAll(): void {
+    const live = this.live;
+    const n = live.length;
+    if (n > 0) this.log(`asked again: sending SIGKILL to ${n} child${n === 1 ? '' : 'ren'}`);
+    for (const w of live) w.handle?.kill('SIGKILL');
   }
 
   #checkStopped(): void {
     if (this.phase !== 'stopping' || this.live.length > 0) return;
     if (this.#pending) this.#pending = undefined;
+    if (this.#ending) return this.#finish(this.#ending.ending, this.#ending.reason);
     const status = this.#lastExit ?? { code: 0, signal: null };
     if (this.#giveUp) {
       const code = this.#giveUpStatus?.code;
@@ -660,15 +759,17 @@ export class Supervisor {
 
   #finish(ending: Ending, reason?: string): void {
     if (this.phase === 'stopped') return;
-    // Anything still running (a plain launch ended by its program) is stopped first.
+    this.#cancelReloads();
+    // Anything still running (a plain launch ended by its program) is stopped first; the last
+    // one's exit ends the supervisor with this ending (#checkStopped).
     if (this.live.length > 0) {
+      this.#ending ??= { ending, reason };
       this.phase = 'stopping';
       for (const w of this.live) this.#stopWorker(w, this.opts.stopSignal);
-      const wait = Promise.all(this.live.map((w) => w.exited));
-      void wait.then(() => this.#finish(ending, reason));
       return;
     }
     this.phase = 'stopped';
+    this.#pending = undefined;
     this.#upstreamTimer?.cancel();
     for (const t of this.#restartTimers.values()) t.cancel();
     if (reason !== undefined) ending.reason = reason;
@@ -733,6 +834,7 @@ export class Supervisor {
       reloads: this.reloads,
       failedReloads: this.failedReloads,
       restarts: this.restarts,
+      restartsPending: this.#restartTimers.size,
       reloading: p !== undefined,
       workers: [
         ...this.slots.filter((w): w is Worker => w !== undefined).map((w) => row(w, 'serving')),

@@ -1,4 +1,4 @@
-import net from 'node:net';
+import type net from 'node:net';
 import { receiveFds, type FdBundle } from '../app/fdpass.js';
 import { bindSocket, closeSockets, type BoundSocket } from '../launch/bind.js';
 import type { ListenSpec } from '../protocol/address.js';
@@ -6,6 +6,7 @@ import { SockactError } from '../protocol/errors.js';
 import { formatSockAddr, ipv4Bytes, ipv6Bytes } from '../protocol/sockaddr.js';
 import { closeFd } from '../sys/fd.js';
 import { socketInfo, type SocketInfo } from '../sys/socket.js';
+import { connectControl, onFirstLine, parseJsonLine } from './control.js';
 
 /**
  * `sockact --takeover`: a new sockact takes the listening sockets of the one whose control socket
@@ -85,26 +86,16 @@ export function servesSpec(info: SocketInfo, spec: ListenSpec): boolean {
 }
 
 /** Connect without reading: Node reads with read(2), which would drop the fds of the answer. */
-function connectQuiet(path: string, timeoutMs: number): Promise<net.Socket | undefined> {
-  return new Promise((resolve, reject) => {
-    const s = new net.Socket();
-    s.pause();
-    const t = setTimeout(() => {
-      s.destroy();
-      reject(takeoverError(path, 'it did not accept the connection in time'));
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(t);
-      resolve(s);
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(t);
-      // Nobody there: the first start of a service runs the same command as every deploy.
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
-      else reject(takeoverError(path, err.message, err));
-    });
-    s.connect(path);
-  });
+async function connectQuiet(path: string, timeoutMs: number): Promise<net.Socket | undefined> {
+  try {
+    return await connectControl(path, timeoutMs, true);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Nobody there: the first start of a service runs the same command as every deploy.
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
+    if (code === 'ETIMEDOUT' && err instanceof SockactError) throw takeoverError(path, 'it did not accept the connection in time');
+    throw takeoverError(path, (err as Error).message, err);
+  }
 }
 
 function openSession(path: string, s: net.Socket, bundle: FdBundle, message: HandoverMessage, startedAt: number, taken: () => number[]): TakeoverSession {
@@ -123,24 +114,14 @@ function openSession(path: string, s: net.Socket, bundle: FdBundle, message: Han
     closed,
     retire() {
       return new Promise<void>((resolve, reject) => {
-        let text = '';
-        s.setEncoding('utf8');
-        s.on('data', (chunk: string) => {
-          text += chunk;
-          const nl = text.indexOf('\n');
-          if (nl < 0) return;
-          s.removeAllListeners('data');
-          let answer: { ok?: boolean; message?: string } = {};
-          try {
-            answer = JSON.parse(text.slice(0, nl)) as typeof answer;
-          } catch {
-            // not JSON: reported below
-          }
+        onFirstLine(s, (line) => {
+          const answer = parseJsonLine<{ ok: boolean; message: string }>(line) ?? {};
           if (answer.ok) resolve();
-          else reject(new Error(`pid ${oldPid} refused to retire: ${answer.message ?? text.slice(0, nl)}`));
+          else reject(new SockactError('ERR_TAKEOVER', `pid ${oldPid} refused to retire: ${answer.message ?? line}`, { value: path }));
         });
-        void closed.then(() => reject(new Error(`pid ${oldPid} closed the control connection before it agreed to retire`)));
-        s.resume();
+        void closed.then(() =>
+          reject(new SockactError('ERR_TAKEOVER', `pid ${oldPid} closed the control connection before it agreed to retire`, { value: path })),
+        );
         s.write(`${JSON.stringify({ command: 'retire', taken: taken() })}\n`);
       });
     },

@@ -1,15 +1,12 @@
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
+import { type ErrorCode, SockactError } from '../protocol/errors.js';
 
 /**
- * An OS error shaped like Node's own (`code`, `errno` as a negative number, `syscall`), with
- * a message that says what was being done: "can't bind 127.0.0.1:8080: address already in use".
+ * An OS error: a SockactError shaped like Node's own system errors (`code`, `errno` as a negative
+ * number, `syscall`), with a message that says what was being done: "bind 127.0.0.1:8080:
+ * address already in use".
  */
-export interface SysError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-  fd?: number;
-}
+export type SysError = SockactError & { errno: number; syscall: string };
 
 /** util.getSystemErrorMap() builds a new Map of every errno on each call: built once, when first needed. */
 let errorMap: Map<number, [string, string]> | undefined;
@@ -44,10 +41,6 @@ export function errnoName(errno: number): string {
  * syscall name is used.
  */
 export function sysError(syscall: string, errno: number, what?: string, fd?: number): SysError {
-  const err = new Error(`${what ?? syscall}: ${describeErrno(errno)}`) as SysError;
-  err.code = errnoName(errno);
-  err.errno = -errno;
-  err.syscall = syscall;
-  if (fd !== undefined) err.fd = fd;
-  return err;
+  const fields = fd === undefined ? { errno: -errno, syscall } : { errno: -errno, syscall, fd };
+  return new SockactError(errnoName(errno) as ErrorCode, `${what ?? syscall}: ${describeErrno(errno)}`, fields) as SysError;
 }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { SockactError } from '../protocol/errors.js';
 
 /**
  * The libc functions the seam binds through koffi. koffi is loaded on first use only, so a
@@ -96,14 +97,17 @@ function loadKoffiNative(): KoffiLike | undefined {
 export function libc(): Libc {
   if (cached) return cached;
   if (process.platform !== 'linux') {
-    throw new Error(`sockact: socket activation needs Linux; this is ${process.platform} (not activated apps still work: listen() binds its fallback)`);
+    throw new SockactError(
+      'ERR_NATIVE',
+      `socket activation needs Linux; this is ${process.platform} (not activated apps still work: listen() binds its fallback)`,
+    );
   }
   const require = createRequire(import.meta.url);
   let koffi: KoffiLike;
   try {
     koffi = loadKoffiNative() ?? (require('koffi') as KoffiLike);
   } catch (cause) {
-    throw new Error(`sockact: can't load koffi for ${process.platform}-${process.arch}: ${(cause as Error).message}`, {
+    throw new SockactError('ERR_NATIVE', `can't load koffi for ${process.platform}-${process.arch}: ${(cause as Error).message}`, {
       cause,
     });
   }
@@ -117,7 +121,7 @@ export function libc(): Libc {
       errors.push(`${name}: ${(err as Error).message}`);
     }
   }
-  if (!lib) throw new Error(`sockact: can't load the C library (${errors.join('; ')})`);
+  if (!lib) throw new SockactError('ERR_NATIVE', `can't load the C library (${errors.join('; ')})`);
   const f = (decl: string) => lib!.func(decl);
   cached = {
     koffi,

@@ -1,5 +1,8 @@
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { createRequire } from 'node:module';
+
+// Required when holdMemory() runs, not imported: node:v8 and node:vm are five modules that a
+// sockact which ends within its first second never needs (cli/main.ts calls holdMemory then).
+const require = createRequire(import.meta.url);
 
 /*
  * A sockact may run for months, starting a child per reload. Measured over 1000 reloads
@@ -48,10 +51,11 @@ export function holdMemory({
   slackBytes?: number;
   optimise?: boolean;
 } = {}): HeldMemory {
+  const { getHeapSpaceStatistics, setFlagsFromString } = require('node:v8') as typeof import('node:v8');
   setFlagsFromString('--semi-space-growth-factor=1');
   // Node 22's V8 tiers up to Maglev as well, on the same worker threads; Node 20 has it off.
   if (!optimise) for (const flag of ['--no-turbofan', '--no-maglev']) setFlagsFromString(flag);
-  const gc = exposeGc();
+  const gc = exposeGc(setFlagsFromString);
   const oldSpaceUsed = () => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_used_size ?? 0;
   // What the old space held after the last full GC (V8's own included): the live size to come back to.
   let live = oldSpaceUsed();
@@ -74,9 +78,10 @@ export function holdMemory({
 }
 
 /** V8's `gc` (a full, synchronous GC when called with no options), or undefined where this Node does not give it. */
-function exposeGc(): (() => void) | undefined {
+function exposeGc(setFlagsFromString: (flags: string) => void): (() => void) | undefined {
   try {
     setFlagsFromString('--expose-gc');
+    const { runInNewContext } = require('node:vm') as typeof import('node:vm');
     const gc: unknown = runInNewContext('gc');
     return typeof gc === 'function' ? (gc as () => void) : undefined;
   } catch {

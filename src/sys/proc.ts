@@ -57,6 +57,44 @@ export function acceptingOn(pid: number, fds: readonly number[]): boolean {
   return false;
 }
 
+/**
+ * State (R, S, Z...) and parent pid of `pid`: fields 3 and 4 of /proc/PID/stat (proc(5)), read
+ * after the last ')' because the command name before them may hold spaces and parentheses.
+ */
+export function processStat(pid: number | string): { state: string; ppid: number } | undefined {
+  const stat = read(`/proc/${pid}/stat`);
+  if (!stat) return undefined;
+  const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return state === undefined || ppid === undefined ? undefined : { state, ppid: Number(ppid) };
+}
+
+/** The command line of `pid`, its arguments joined by NULs (/proc/PID/cmdline); undefined when unreadable. */
+export function commandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The fds this process has open (/proc/self/fd, including the one listing it); undefined without /proc. */
+export function ownFds(): number[] | undefined {
+  try {
+    return readdirSync('/proc/self/fd').map(Number);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What /proc/self/fd/FD links to ('socket:[123]', 'anon_inode:[eventfd]', a path); undefined when unreadable. */
+export function fdTarget(fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Children of this process that have exited and wait to be reaped (state Z in /proc/PID/stat). */
 export function zombieChildren(): number[] {
   const self = process.pid;
@@ -68,11 +106,8 @@ export function zombieChildren(): number[] {
     return out;
   }
   for (const p of pids) {
-    const stat = read(`/proc/${p}/stat`);
-    if (!stat) continue;
-    // After the parenthesised command name: state, ppid, ...
-    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (state === 'Z' && Number(ppid) === self) out.push(Number(p));
+    const st = processStat(p);
+    if (st?.state === 'Z' && st.ppid === self) out.push(Number(p));
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, type RunConfig } from '../../src/cli/parse.js';
-import { UsageError } from '../../src/launch/errors.js';
+import { SockactError } from '../../src/protocol/errors.js';
 
 function config(argv: string[]): RunConfig {
   const cmd = parseCommandLine(argv);
@@ -8,13 +8,14 @@ function config(argv: string[]): RunConfig {
   return cmd.config;
 }
 
-function usageError(argv: string[]): UsageError {
+function usageError(argv: string[]): SockactError {
   try {
     parseCommandLine(argv);
   } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
-    expect((err as UsageError).exitCode).toBe(2);
-    return err as UsageError;
+    expect(err).toBeInstanceOf(SockactError);
+    expect((err as SockactError).code).toBe('ERR_USAGE');
+    expect((err as SockactError).exitCode).toBe(2);
+    return err as SockactError;
   }
   throw new Error(`no usage error for ${JSON.stringify(argv)}`);
 }

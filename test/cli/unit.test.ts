@@ -520,3 +520,44 @@ describe('sockact unit: --fd-store and the daemon options', () => {
     expect(() => plan(['--name', 'x', ...opts, '-l', '8080', '--', 'node', HELLO])).toThrow(message);
   });
 });
+
+describe('sockact unit: 0 and infinity, written the systemd way', () => {
+  it.each(['0', 'infinity'])('--shape direct: %s is TimeoutStartSec=infinity, TimeoutStopSec=infinity, WatchdogSec=0', (off) => {
+    const u = units(['--name', 'x', '--ready-timeout', off, '--stop-timeout', off, '--watchdog-sec', off, '-l', '8080', '--', 'node', HELLO]);
+    expect(lines(u['x.service']!)).toEqual(expect.arrayContaining(['TimeoutStartSec=infinity', 'TimeoutStopSec=infinity', 'WatchdogSec=0']));
+    expect(verify(u)).toBe('');
+  });
+
+  it.each(['0', 'infinity'])('--shape sockact: %s passes on as infinity (and 0), and systemd waits as long as sockact', (off) => {
+    const u = units([
+      '--shape',
+      'sockact',
+      '--name',
+      'x',
+      '--ready-timeout',
+      off,
+      '--stop-timeout',
+      off,
+      '--watchdog-sec',
+      off,
+      '-l',
+      '8080',
+      '--',
+      'node',
+      HELLO,
+    ]);
+    const s = lines(u['x.service']!);
+    expect(s).toEqual(expect.arrayContaining(['TimeoutStartSec=infinity', 'TimeoutStopSec=infinity']));
+    expect(s.find((l) => l.startsWith('ExecStart='))).toContain(' --ready-timeout infinity --stop-timeout infinity --watchdog-sec 0 -- ');
+    expect(verify(u)).toBe('');
+  });
+
+  it('refuses what the launcher refuses: SIGKILL as a stop signal, a count beyond its range, --takeover', () => {
+    const base = ['--name', 'x', '--shape', 'sockact', '-l', '8080'];
+    expect(() => plan([...base, '--stop-signal', 'SIGKILL', 'node'])).toThrow("--stop-signal 'SIGKILL': not a signal that can be handled");
+    expect(() => plan([...base, '--workers', '5000', 'node'])).toThrow("--workers '5000': at most 1024 (one process each)");
+    expect(() => plan([...base, '--takeover', 'node'])).toThrow(
+      '--takeover has no place in a unit (systemctl reload replaces the program: use --shape sockact)',
+    );
+  });
+});

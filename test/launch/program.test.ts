@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LaunchError } from '../../src/launch/errors.js';
+import { SockactError } from '../../src/protocol/errors.js';
 import { resolveProgram } from '../../src/launch/program.js';
 import { tempDir } from '../_support/tmp.js';
 
@@ -22,12 +22,12 @@ function fixture(): string {
   return t.dir;
 }
 
-function refusal(program: string, path?: string, uid?: number): LaunchError {
+function refusal(program: string, path?: string, uid?: number): SockactError {
   try {
     resolveProgram(program, path, uid);
   } catch (err) {
-    expect(err).toBeInstanceOf(LaunchError);
-    return err as LaunchError;
+    expect(err).toBeInstanceOf(SockactError);
+    return err as SockactError;
   }
   throw new Error(`${program} resolved`);
 }

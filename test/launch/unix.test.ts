@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LaunchError } from '../../src/launch/errors.js';
+import { SockactError } from '../../src/protocol/errors.js';
 import { bindUnixPath, prepareUnixPath } from '../../src/launch/unix.js';
 import { parseListen } from '../../src/protocol/address.js';
 import { bind, closeFd, socket } from '../../src/sys/index.js';
@@ -60,7 +60,7 @@ describe('bindUnixPath: mode and owner never reach through a swapped name', () =
       unlinkSync(path);
       symlinkSync(victim, path);
     });
-    expect(err).toBeInstanceOf(LaunchError);
+    expect(err).toBeInstanceOf(SockactError);
     expect((err as Error).message).toBe(`can't listen on ${path}: can't set its owner: the socket file was replaced by a symlink after bind`);
     const st = statSync(victim);
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([0, 0, 0o600]);

@@ -35,8 +35,8 @@ describe('SockactError across entry points, from the packed tarball', () => {
     const d = dir();
     unpackInto(tarball, d);
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', CONSUMER], { cwd: d, encoding: 'utf8' });
-    // Until SockactError is one class for every entry point (a brand that instanceof checks, not
-    // the identity of one copy of the code), both instanceof checks here are false.
+    // SockactError is branded (Symbol.for), so instanceof holds whichever bundle made the error:
+    // with a plain class each entry point's copy would make both checks false.
     expect(JSON.parse(out)).toEqual({
       codes: ['ERR_LISTEN_ENV', 'ERR_LISTEN_ENV'],
       protocolErrorIsAppClass: true,

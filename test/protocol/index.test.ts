@@ -28,4 +28,27 @@ console.log(JSON.stringify({
       start: 3,
     });
   });
+
+  it("throws errors that are instanceof the SockactError of 'sockact' and of 'sockact/launch' (each its own copy)", async () => {
+    const script = `
+import * as app from 'sockact';
+import * as protocol from 'sockact/protocol';
+import * as launch from 'sockact/launch';
+let err;
+try { protocol.parseListenEnv({ LISTEN_PID: '7', LISTEN_FDS: 'x' }, 7); } catch (e) { err = e; }
+let usage;
+try { launch.parseSetenv(['LISTEN_FDS=3'], {}); } catch (e) { usage = e; }
+console.log(JSON.stringify({
+  copies: app.SockactError !== launch.SockactError,
+  code: err.code,
+  app: err instanceof app.SockactError,
+  launch: err instanceof launch.SockactError,
+  back: usage instanceof app.SockactError && usage.code === 'ERR_USAGE',
+  plain: new Error('x') instanceof app.SockactError,
+}));
+`;
+    const r = run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+    expect((await r.exited).code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ copies: true, code: 'ERR_LISTEN_ENV', app: true, launch: true, back: true, plain: false });
+  });
 });

@@ -43,7 +43,11 @@ export class FakeClock implements Clock {
 /** A scripted child: the test says when it notifies and how it exits. */
 export class FakeChild implements ChildHandle {
   signals: string[] = [];
+  /** When each signal came (with a clock given to the seam). */
+  signalled: { signal: string; at: number }[] = [];
   gone = false;
+  /** The child itself has ended; what it started still runs in its process group (see leave()). */
+  left = false;
   isAccepting = false;
   /** What the child does when it gets a signal; by default it exits as killed by it. */
   onSignal: (signal: string) => void = (signal) => this.exit({ code: null, signal });
@@ -52,13 +56,30 @@ export class FakeChild implements ChildHandle {
     readonly pid: number,
     readonly request: SpawnRequest,
     readonly events: ChildEvents,
+    readonly clock?: Clock,
   ) {}
 
   kill(signal: string): void {
     if (this.gone) return;
     this.signals.push(signal);
-    if (signal === 'SIGKILL') return this.exit({ code: null, signal });
-    this.onSignal(signal);
+    this.signalled.push({ signal, at: this.clock?.now() ?? 0 });
+    if (signal === 'SIGKILL') return this.exit(this.#leftWith ?? { code: null, signal });
+    // What is left in the group drains by itself (see leave()).
+    if (!this.left) this.onSignal(signal);
+  }
+
+  #leftWith: ExitStatus | undefined;
+
+  /**
+   * The child exits with `status` but leaves a helper in its process group, as RealSeam reports
+   * it: gone() now, exit() once the group is empty, `lingerMs` later (or at SIGKILL).
+   */
+  leave(status: ExitStatus, lingerMs: number): void {
+    if (this.gone || this.left || !this.clock) return;
+    this.left = true;
+    this.#leftWith = status;
+    this.events.gone?.(status);
+    this.clock.setTimer(lingerMs, () => this.exit(status));
   }
 
   accepting(): boolean {
@@ -91,8 +112,11 @@ export class FakeSeam implements ProcessSeam {
   /** Called for each new child, to script it (e.g. fail at start). */
   onSpawn: (c: FakeChild) => void = () => {};
 
+  /** With a clock, children note when each signal came and may leave a process group behind. */
+  constructor(readonly clock?: Clock) {}
+
   spawn(request: SpawnRequest, events: ChildEvents): FakeChild {
-    const c = new FakeChild(this.#pid++, request, events);
+    const c = new FakeChild(this.#pid++, request, events, this.clock);
     this.children.push(c);
     this.onSpawn(c);
     return c;

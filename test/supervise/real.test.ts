@@ -20,6 +20,9 @@ describe('RealSeam', () => {
             { generation, worker: 0, env: {} },
             {
               notify() {},
+              gone() {
+                calls.push('gone');
+              },
               exit(status: ExitStatus) {
                 calls.push(`exit ${status.code}`);
                 setImmediate(done); // afterExit, if it comes, comes before this
@@ -32,5 +35,40 @@ describe('RealSeam', () => {
       receiver.close();
     }
     expect(calls).toEqual(['exit 3', 'afterExit', 'exit 3', 'afterExit', 'exit 3', 'afterExit']);
+  });
+
+  it('a child that leaves a helper in its group is reported gone at once, ended once the group is empty', async () => {
+    const receiver = new NotifyReceiver();
+    const calls: string[] = [];
+    const lines: string[] = [];
+    const seam = new RealSeam({
+      // The helper would outlive the test; the group's SIGTERM ends it.
+      launch: { program: '/bin/sh', args: ['-c', 'sleep 30 & exit 4'], fds: [] },
+      receiver,
+      workers: 1,
+      leftovers: { signal: 'SIGTERM', timeoutMs: 10_000, log: (l) => lines.push(l) },
+    });
+    try {
+      await new Promise<void>((done) => {
+        seam.spawn(
+          { generation: 2, worker: 0, env: {} },
+          {
+            notify() {},
+            gone(status) {
+              calls.push(`gone ${status.code}`);
+            },
+            exit(status) {
+              calls.push(`exit ${status.code}`);
+              done();
+            },
+          },
+        );
+      });
+    } finally {
+      receiver.close();
+    }
+    expect(calls).toEqual(['gone 4', 'exit 4']);
+    const gone = /^pid \d+ \(generation 2\) is gone, but what it started is still running: sending SIGTERM/;
+    expect(lines).toEqual([expect.stringMatching(gone)]);
   });
 });

@@ -4,7 +4,7 @@ import { FakeClock, FakeSeam, FakeUpstream, flush } from './fakes.js';
 
 function setup(opts: Partial<SupervisorOptions> = {}) {
   const clock = new FakeClock();
-  const seam = new FakeSeam();
+  const seam = new FakeSeam(clock);
   const upstream = new FakeUpstream();
   const lines: string[] = [];
   const sup = new Supervisor({ ready: 'notify', ...opts }, seam, clock, (l) => lines.push(l), upstream);
@@ -461,5 +461,216 @@ describe('Supervisor: watchdogs', () => {
     seam.last().ready();
     clock.advance(1);
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe('Supervisor: stop and reload races', () => {
+  it('a reload asked for while stopping is refused with one line', async () => {
+    const { seam, sup, lines } = setup({ restart: 'always' });
+    sup.start();
+    const c = seam.last();
+    c.ready();
+    c.onSignal = () => {}; // drains slowly
+    sup.stop();
+    const o = await sup.reload();
+    expect(o).toEqual({ ok: false, message: 'reload refused: sockact is stopping', generation: 1 });
+    expect(lines.filter((l) => l === 'reload refused: sockact is stopping')).toHaveLength(1);
+    expect(seam.children).toHaveLength(1);
+  });
+
+  it('a stop while the old generation drains after a reload lets it finish within the stop timeout', async () => {
+    const { seam, sup, clock, ended } = setup({ restart: 'always', stopTimeout: 5000 });
+    sup.start();
+    const old = seam.last();
+    old.ready();
+    old.onSignal = () => {}; // still answering its last request
+    const r = sup.reload();
+    seam.last().ready();
+    expect((await r).ok).toBe(true);
+    clock.advance(1000);
+    sup.stop();
+    expect(old.signals).toEqual(['SIGTERM']); // not SIGKILL: it is stopping already
+    clock.advance(2000);
+    old.exit({ code: 0, signal: null }); // its request answered, it ends on its own
+    await flush();
+    expect(old.signals).toEqual(['SIGTERM']);
+    expect(ended()).toEqual({ status: { code: 0, signal: null } });
+  });
+
+  it('a draining generation still gets SIGKILL at its own stop timeout, counted from its stop signal', () => {
+    const { seam, sup, clock } = setup({ restart: 'always', stopTimeout: 5000 });
+    sup.start();
+    const old = seam.last();
+    old.ready();
+    old.onSignal = () => {};
+    void sup.reload();
+    seam.last().ready();
+    clock.advance(3000);
+    sup.stop();
+    clock.advance(1999);
+    expect(old.signals).toEqual(['SIGTERM']);
+    clock.advance(1);
+    expect(old.signals).toEqual(['SIGTERM', 'SIGKILL']);
+  });
+
+  it('only a second stop from outside kills at once; sockact giving up is not one', async () => {
+    const { seam, sup, clock } = setup({ restart: 'always', workers: 2, startLimitBurst: 1, stopTimeout: 5000 });
+    sup.start();
+    for (const c of seam.children) c.ready();
+    const steady = seam.children[0]!;
+    steady.onSignal = () => {};
+    seam.children[1]!.exit({ code: 1, signal: null });
+    clock.advance(100);
+    seam.last().exit({ code: 1, signal: null }); // the second restart within the window: gives up
+    expect(sup.phase).toBe('stopping');
+    expect(steady.signals).toEqual(['SIGTERM']);
+    sup.stop(); // the first stop from outside: no second one
+    expect(steady.signals).toEqual(['SIGTERM']);
+    clock.advance(REPEATED_STOP_MS);
+    sup.stop();
+    expect(steady.signals).toEqual(['SIGTERM', 'SIGKILL']);
+  });
+});
+
+describe('Supervisor: a child that leaves its process group behind', () => {
+  it('a new generation that exits leaving a helper is never ready (auto): the reload fails', async () => {
+    const { seam, sup, clock, lines } = setup({ ready: 'auto', stopTimeout: 5000 });
+    sup.start();
+    const old = seam.last();
+    old.isAccepting = true;
+    clock.advance(AUTO_PROBE_MS);
+    expect(sup.phase).toBe('running');
+    const r = sup.reload();
+    const fresh = seam.last();
+    fresh.leave({ code: 0, signal: null }, 10_000); // the shell exits, its helper lingers
+    const o = await r;
+    expect(o.ok).toBe(false);
+    expect(o.message).toBe('reload failed: pid 101 (generation 2) exited with code 0 before it was ready; generation 1 keeps serving');
+    clock.advance(AUTO_FALLBACK_MS * 2);
+    expect(lines.filter((l) => /ready in/.test(l))).toEqual(['pid 100 ready in 25 ms (accepting)']);
+    expect(old.signals).toEqual([]);
+    expect(sup.slots[0]?.pid).toBe(old.pid);
+  });
+
+  it('with readiness a duration too', async () => {
+    const { seam, sup, clock } = setup({ ready: 500 });
+    sup.start();
+    clock.advance(500);
+    const r = sup.reload();
+    seam.last().leave({ code: 0, signal: null }, 10_000);
+    clock.advance(500);
+    expect((await r).ok).toBe(false);
+    expect(seam.children[0]!.signals).toEqual([]);
+  });
+
+  it('a serving child whose process is gone is no longer ready; the launch ends once its group is empty', async () => {
+    const { seam, sup, clock, ended } = setup();
+    sup.start();
+    const c = seam.last();
+    c.ready();
+    c.leave({ code: 0, signal: null }, 50);
+    expect(sup.slots[0]?.state).toBe('stopping');
+    expect(sup.healthy()).toBe(false);
+    clock.advance(50);
+    await flush();
+    expect(ended()).toEqual({ status: { code: 0, signal: null } });
+  });
+});
+
+describe('Supervisor: found by the property tests (shrunk sequences)', () => {
+  it('"giving up" is said once: as the ending reason, not also as a log line', async () => {
+    const { seam, sup, clock, lines, ended } = setup({ restart: 'always', startLimitBurst: 1 });
+    sup.start();
+    seam.last().exit({ code: 1, signal: null });
+    clock.advance(100);
+    seam.last().exit({ code: 1, signal: null });
+    await flush();
+    expect(ended()?.reason).toMatch(/^giving up: 2 restarts within 10 s/);
+    expect(lines.filter((l) => /giving up/.test(l))).toEqual([]);
+  });
+
+  it('EXTEND_TIMEOUT_USEC never shortens the stop timeout', () => {
+    const { seam, sup, clock } = setup({ stopTimeout: 1000 });
+    sup.start();
+    const c = seam.last();
+    c.onSignal = () => {};
+    sup.stop();
+    c.notify('EXTEND_TIMEOUT_USEC=200000');
+    clock.advance(999);
+    expect(c.signals).toEqual(['SIGTERM']);
+    c.notify('EXTEND_TIMEOUT_USEC=5000000');
+    clock.advance(4999);
+    expect(c.signals).toEqual(['SIGTERM']);
+    clock.advance(1);
+    expect(c.signals).toEqual(['SIGTERM', 'SIGKILL']);
+  });
+
+  it('a reload asked for while the first generation starts is answered when that start fails', async () => {
+    const { sup, clock } = setup({ readyTimeout: 2000 });
+    sup.start();
+    const r = sup.reload();
+    clock.advance(2000);
+    expect(await r).toEqual({ ok: false, message: 'reload cancelled: sockact is stopping', generation: 1 });
+  });
+
+  it('restart=no: when the old generation exits while a failed new one drains, sockact stops at once', async () => {
+    const { seam, sup, clock, ended } = setup({ stopTimeout: 5000 });
+    sup.start();
+    const old = seam.last();
+    old.ready();
+    void sup.reload();
+    seam.last().leave({ code: 0, signal: null }, 3000);
+    old.exit({ code: 0, signal: null });
+    expect(sup.phase).toBe('stopping');
+    clock.advance(3000);
+    await flush();
+    expect(ended()).toEqual({ status: { code: 0, signal: null } });
+  });
+
+  it('a new generation past its ready timeout fails the reload at once, not after its stop timeout', async () => {
+    const { seam, sup, clock } = setup({ readyTimeout: 2000, stopTimeout: 5000 });
+    sup.start();
+    seam.last().ready();
+    const r = sup.reload();
+    seam.last().onSignal = () => {}; // ignores SIGTERM
+    clock.advance(2000);
+    const o = await r;
+    expect(o.message).toBe('reload failed: pid 101 (generation 2) was not ready within 2.0 s; generation 1 keeps serving');
+    expect(sup.reloadInProgress).toBe(true); // until it is gone
+    clock.advance(5000);
+    expect(seam.last().signals).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(sup.reloadInProgress).toBe(false);
+  });
+});
+
+describe('Supervisor: restart delays', () => {
+  it('restart=always: a program that exits 0 is restarted after the first delay every time', () => {
+    const { seam, sup, clock } = setup({ restart: 'always', restartDelay: 100, startLimitBurst: 100 });
+    sup.start();
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      seam.last().ready();
+      clock.advance(500);
+      const at = clock.now();
+      const count = seam.children.length;
+      seam.last().exit({ code: 0, signal: null });
+      while (seam.children.length === count) clock.advance(1);
+      delays.push(clock.now() - at);
+    }
+    expect(delays).toEqual([100, 100, 100, 100, 100]);
+  });
+
+  it('a clean exit starts the count of failures in a row again', () => {
+    const { seam, sup, clock } = setup({ restart: 'always', restartDelay: 100, startLimitBurst: 100 });
+    sup.start();
+    const delays: number[] = [];
+    for (const code of [1, 1, 0, 1, 1]) {
+      const at = clock.now();
+      const count = seam.children.length;
+      seam.last().exit({ code, signal: null });
+      while (seam.children.length === count) clock.advance(1);
+      delays.push(clock.now() - at);
+    }
+    expect(delays).toEqual([100, 200, 100, 100, 200]);
   });
 });

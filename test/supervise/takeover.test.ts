@@ -7,7 +7,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/cli/parse.js';
-import { UsageError } from '../../src/launch/errors.js';
+import { SockactError } from '../../src/protocol/errors.js';
 import { loadDuring } from '../_support/http-load.js';
 import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
 import { credsMessages, NOTIFY_CREDS } from '../_support/notify.js';
@@ -270,7 +270,8 @@ describe('--takeover on the command line', () => {
     try {
       parseCommandLine(argv);
     } catch (err) {
-      expect(err).toBeInstanceOf(UsageError);
+      expect(err).toBeInstanceOf(SockactError);
+      expect((err as SockactError).code).toBe('ERR_USAGE');
       return (err as Error).message;
     }
     throw new Error('no usage error');

@@ -1,0 +1,82 @@
+// Issue 15: a plain launch pays only for what it uses. Four paired comparisons in one run, every
+// child without NODE_EXTRA_CA_CERTS (lib.js cleanEnv):
+// - the whole lifecycle of `sockact -q -l 127.0.0.1:0 -- /bin/true` against the launcher as it
+//   was before the supervisor (SOCKACT_PRE_SUPERVISOR: its bin/sockact.js, from a worktree of the
+//   commit before "sockact supervises", built with npm run build; BENCHMARKS.md says how);
+// - sockets bound (the "listening on" line) against `node -e 0`;
+// - the first HTTP response of examples/hello against systemd-socket-activate;
+// - an app's `import { listenFds } from 'sockact'` + listenFds() against an empty ES module,
+//   not activated (the fallback path every app takes outside systemd) and activated (one socket).
+import { existsSync } from 'node:fs';
+import { timeToBound, ttfrOnce } from './launch.js';
+import { cleanEnv, dist, helloServer, median, paired, root, sockactBin, timeSync, TRAMPOLINE } from './lib.js';
+
+const node = process.execPath;
+
+function preSupervisorBin() {
+  const bin = process.env.SOCKACT_PRE_SUPERVISOR;
+  if (!bin || !existsSync(bin)) throw new Error('set SOCKACT_PRE_SUPERVISOR to the bin/sockact.js of a build of the commit before the supervisor');
+  return bin;
+}
+
+const lifecycle = (bin) => timeSync(node, [bin, '-q', '-l', '127.0.0.1:0', '--', '/bin/true']).ms;
+
+function summary(times, a, b) {
+  const ma = median(times[a]);
+  const mb = median(times[b]);
+  return { [a]: ma, [b]: mb, added: mb - ma, ratio: mb / ma, medianPairedDiff: median(times[a].map((x, i) => times[b][i] - x)) };
+}
+
+export async function run({ rounds = 15 } = {}) {
+  const pre = preSupervisorBin();
+  const out = { rounds };
+
+  const l = await paired(rounds, { pre: () => lifecycle(pre), now: () => lifecycle(sockactBin) });
+  out.lifecycle = { ...summary(l.times, 'pre', 'now'), target: 'within 5% of the pre-supervisor launcher' };
+  out.lifecycle.pass = out.lifecycle.ratio <= 1.05;
+
+  const b = await paired(rounds, {
+    node: () => timeSync(node, ['-e', '0']).ms,
+    bound: () => timeToBound(['-l', '127.0.0.1:0', '--', 'sleep', '10']),
+  });
+  out.bound = { ...summary(b.times, 'node', 'bound'), target: 'at most +25 ms over node -e 0' };
+  out.bound.pass = out.bound.added <= 25;
+
+  const f = await paired(rounds, {
+    ssa: () => ttfrOnce('systemd-socket-activate', (p) => ['-l', `127.0.0.1:${p}`, node, helloServer]),
+    sockact: () => ttfrOnce(node, (p) => [sockactBin, '-q', '-l', `127.0.0.1:${p}`, '--', node, helloServer]),
+  });
+  out.firstResponse = { ...summary(f.times, 'ssa', 'sockact'), target: 'at most 2.0x systemd-socket-activate' };
+  out.firstResponse.pass = out.firstResponse.ratio <= 2.0;
+
+  out.appImport = await appImport(rounds);
+  return out;
+}
+
+/** import + listenFds() vs an empty ES module, resolved by package name from the checkout (exports map). */
+async function appImport(rounds) {
+  const { socket, bind, listenSocket, closeFd } = await import(dist('sys/index.js'));
+  const fd = socket('inet', 'stream');
+  bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
+  listenSocket(fd, 128);
+  const app = `import { listenFds } from 'sockact'; listenFds();`;
+  const esm = (script, env = {}) => {
+    const opts = { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe', fd] };
+    return timeSync('/bin/sh', [...TRAMPOLINE, node, '--input-type=module', '-e', script], opts).ms;
+  };
+  const r = await paired(rounds, {
+    empty: () => esm(''),
+    plain: () => esm(app),
+    emptyActivated: () => esm('', { LISTEN_FDS: '1' }),
+    activated: () => esm(app, { LISTEN_FDS: '1' }),
+  });
+  closeFd(fd);
+  const notActivated = summary(r.times, 'empty', 'plain');
+  const activated = summary(r.times, 'emptyActivated', 'activated');
+  return { notActivated, activated, target: 'at most +10 ms over an empty ES module', pass: notActivated.added <= 10 };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const rounds = Number(process.env.ROUNDS ?? 15);
+  console.log(JSON.stringify(await run({ rounds }), null, 2));
+}
