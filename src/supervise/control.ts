@@ -4,6 +4,7 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SockactError, usageError } from '../protocol/errors.js';
+import { fdOf } from '../app/node-internals.js';
 import { formatFdRefusal } from '../protocol/fdpass.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
@@ -222,7 +223,7 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
   }
   const myUid = process.getuid?.() ?? 0;
   const serve = (conn: net.Socket) => {
-    const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const fd = fdOf(conn);
     const peer = fd !== undefined ? peerCredentials(fd) : undefined;
     if (!peer || (peer.uid !== myUid && peer.uid !== 0)) {
       conn.end(`${JSON.stringify({ ok: false, message: `permission denied: uid ${peer?.uid ?? '?'} is not uid ${myUid} or root` })}\n`);
