@@ -26,11 +26,11 @@ export interface ControlHandlers {
    * The `handover` command: a new sockact takes over (docs/glossary.md, supervise/takeover.ts).
    * The sockets to send, or why not. The command keeps its name on the wire for older sockacts.
    */
-  handover?(peerPid: number): HandoverOffer | string;
+  handover?(peerPid: number): TakeoverOffer | string;
 }
 
 /** What a sockact hands to the one taking over: its sockets, and what it does when told to retire. */
-export interface HandoverOffer {
+export interface TakeoverOffer {
   fds: readonly number[];
   names: readonly string[];
   /** JSON sent with the fds. */
@@ -302,6 +302,7 @@ async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPi
       reply({ ok: true, message: 'stopping' });
       h.stop();
       return;
+    // A takeover; the command keeps its older name on the wire so that any sockact can take over from an older one.
     case 'handover':
       return answerTakeover(conn, h, peerPid);
     default:

@@ -1,6 +1,6 @@
 import { formatDuration } from '../protocol/duration.js';
 import { SockactError } from '../protocol/errors.js';
-import type { HandoverOffer } from './control.js';
+import type { TakeoverOffer } from './control.js';
 import type { Clock, ProcessSeam, Upstream } from './seam.js';
 import { describeStatus, type Ending, type Supervisor } from './supervisor.js';
 import type { TakeoverSession } from './takeover.js';
@@ -139,11 +139,11 @@ export class Takeover {
       return;
     }
     const doneIn = () => formatDuration(this.o.clock.now() - t.startedAt);
-    void t.closed.then(() => this.o.log(`pid ${t.oldPid} exited: hand-off done in ${doneIn()}`));
+    void t.closed.then(() => this.o.log(`pid ${t.oldPid} exited: takeover done in ${doneIn()}`));
   }
 
   /** The old side: what a sockact asking to take over gets, or why it is refused. */
-  handover(peerPid: number): HandoverOffer | string {
+  handover(peerPid: number): TakeoverOffer | string {
     const sup = this.#supervisor;
     if (this.retiring) return 'it is retiring already';
     if (sup.phase !== 'running') return `it is ${sup.phase}`;
