@@ -2,7 +2,7 @@ import { formatDuration } from '../protocol/duration.js';
 import { SockactError } from '../protocol/errors.js';
 import type { TakeoverOffer } from './control.js';
 import type { Clock, ProcessSeam, Upstream } from './seam.js';
-import { describeStatus, type Ending, type Supervisor } from './supervisor.js';
+import { describeStatus, lastWords, type Ending, type Supervisor } from './supervisor.js';
 import type { TakeoverSession } from './takeover.js';
 
 /** The new sockact's side: taking over from `session`, until its children are ready (or not). */
@@ -96,9 +96,7 @@ export class Takeover {
             if (this.phase === 'pending' && sup.phase === 'starting') {
               const w = sup.slots[req.worker];
               const ready = w?.readyAt !== undefined ? '' : ' before it was ready';
-              const last = status.lastLine?.slice(0, 200);
-              const words = last ? `: its last words were ${JSON.stringify(last)}` : '';
-              const why = w?.failure ? `: ${w.failure}` : words;
+              const why = w?.failure ? `: ${w.failure}` : lastWords(status);
               this.fail(`pid ${w?.pid ?? '?'} ${describeStatus(status)}${ready}${why}`);
             }
             events.exit(status);
