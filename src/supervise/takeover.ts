@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { receiveFds, type FdBundle } from '../app/fdpass.js';
-import { bindSocket, closeSockets, type BoundSocket } from '../launch/bind.js';
+import { bindAll, bindSocket, closeSockets, type BoundSocket } from '../launch/bind.js';
 import type { ListenSpec } from '../protocol/address.js';
 import { SockactError } from '../protocol/errors.js';
 import { formatSockAddr, ipv4Bytes, ipv6Bytes } from '../protocol/sockaddr.js';
@@ -151,18 +151,6 @@ function openSession(
   };
 }
 
-/** Without a sockact to take over from, every -l is bound here; all or nothing. */
-function bindAll(specs: readonly ListenSpec[]): TakenSockets {
-  const bound: BoundSocket[] = [];
-  try {
-    for (const spec of specs) bound.push(bindSocket(spec));
-  } catch (err) {
-    closeSockets(bound);
-    throw err;
-  }
-  return { session: undefined, bound, taken: new Set(), abandon: () => closeSockets(bound) };
-}
-
 /**
  * Send the `handover` control command and receive the old sockact's fd bundle. The command keeps
  * that name on the wire (docs/glossary.md): any sockact can take over from an older one.
@@ -252,7 +240,8 @@ export async function takeOver(
   const s = await connectQuiet(path, timeoutMs);
   if (!s) {
     log(`no sockact is serving at ${path}: starting without a takeover`);
-    return bindAll(specs);
+    const bound = bindAll(specs);
+    return { session: undefined, bound, taken: new Set(), abandon: () => closeSockets(bound) };
   }
   const bundle = await requestSockets(path, s, timeoutMs);
   let m: Matched;
