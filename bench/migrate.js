@@ -4,7 +4,10 @@
 // saw (each generation's accepted vs migrated connections, from the app's own count). Loopback
 // only; every run has a fixed number of reloads. `node bench/migrate.js` runs it alone.
 import { spawn, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanEnv, root, sockactBin } from './lib.js';
 
@@ -66,12 +69,17 @@ async function once(kind, conns, reloads) {
   await until(() => /ready, generation 1/.test(err), 'generation 1');
   let client;
   if (kind === 'wrk') {
-    const seconds = Math.ceil((reloads + 1) * 1.2) + 2;
+    // Long enough for every reload on a busy machine; stopped with SIGINT (wrk then prints its
+    // summary) once the last reload is done, so the load spans all of them.
+    const seconds = 30 * (reloads + 1);
     const wrk = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     wrk.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    // Listened for from the start: on a slow machine wrk may be done before the last reload.
+    const wrkDone = new Promise((r) => wrk.on('exit', r));
     const codes = await reloadsThenStop(name, reloads, 1000);
-    await new Promise((r) => wrk.on('exit', r));
+    wrk.kill('SIGINT');
+    await wrkDone;
     const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
     const socketErrors = /Socket errors: (.*)/.exec(out)?.[1] ?? 'none';
     const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
@@ -125,11 +133,68 @@ async function once(kind, conns, reloads) {
   }
   s.kill('SIGTERM');
   await new Promise((r) => s.on('exit', r));
-  return { client, server: counts(err) };
+  // sockact's own line for each reload that failed, so that a failed one says why.
+  return { client, server: counts(err), reloadFailures: err.match(/reload failed: .*/g) ?? [] };
 }
 
-export async function run({ conns = 32, reloads = 10 } = {}) {
+/** A raw keep-alive connection: how many complete responses of status 200 it got, and whether it ended. */
+function rawConn(port) {
+  const s = net.connect({ host: '127.0.0.1', port });
+  const c = { s, text: '', ended: false, ok: () => (c.text.match(/HTTP\/1\.1 200 /g) ?? []).length };
+  s.setEncoding('latin1').on('data', (d) => (c.text += d));
+  s.on('error', () => {});
+  s.on('close', () => (c.ended = true));
+  return c;
+}
+
+/**
+ * The receiving generation killed mid-batch: `conns` idle keep-alive connections in generation 1;
+ * generation 2 becomes ready and then blocks, so the batch generation 1 sends it is never
+ * answered; half the clients send a request while it hangs, generation 2 is SIGKILLed, the other
+ * half send 200 ms later. Generation 1 must take the batch back and answer every one (0 failed).
+ */
+export async function killedMidBatch(conns) {
+  const name = `bench-migrate-kill-${process.pid}`;
+  const block = join(tmpdir(), `bench-migrate-block-${process.pid}`);
+  rmSync(block, { force: true });
+  const env = { ...cleanEnv(), BLOCK_IF: block, BLOCK_MS: '60000' };
+  const args = [sockactBin, '-l', '127.0.0.1:0', '--name', name, '--restart', 'on-failure', '--', process.execPath, app];
+  const s = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  s.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+  try {
+    const port = Number((await until(() => /listening on 127\.0\.0\.1:(\d+)/.exec(err), 'the listening line'))[1]);
+    await until(() => /ready, generation 1/.test(err), 'generation 1');
+    const clients = Array.from({ length: conns }, () => rawConn(port));
+    for (const c of clients) c.s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => clients.every((c) => c.ok() === 1 || c.ended), 'the first answers');
+    writeFileSync(block, '');
+    spawn(process.execPath, [sockactBin, 'reload', '--name', name], { env: cleanEnv(), stdio: 'ignore' });
+    const pid2 = Number((await until(() => /app: pid (\d+) generation 2 up/.exec(err), 'generation 2'))[1]);
+    await until(() => /generation 1 draining/.test(err), 'generation 1 draining');
+    await sleep(300);
+    const half = Math.floor(conns / 2);
+    for (const c of clients.slice(0, half)) c.s.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    rmSync(block, { force: true });
+    const killedAt = performance.now();
+    process.kill(pid2, 'SIGKILL');
+    await sleep(200);
+    for (const c of clients.slice(half)) c.s.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => clients.every((c) => c.ok() === 2 || c.ended), 'the answers after the kill', 15_000).catch(() => {});
+    const answeredInMs = Math.round(performance.now() - killedAt);
+    const answered = clients.filter((c) => c.ok() === 2).length;
+    for (const c of clients) c.s.destroy();
+    return { conns, answered, failed: conns - answered, answeredInMs };
+  } finally {
+    rmSync(block, { force: true });
+    s.kill('SIGTERM');
+    await new Promise((r) => s.on('exit', r));
+  }
+}
+
+export async function run({ conns = 32, reloads = 10, killConns = 200 } = {}) {
   const out = { conns, reloads };
+  out.killedMidBatch = await killedMidBatch(killConns);
   out.node = await once('node', conns, reloads);
   if (spawnSync('wrk', ['--version']).error === undefined) out.wrk = await once('wrk', conns, reloads);
   return out;

@@ -17,6 +17,8 @@ import { ROOT } from './_support/launcher.js';
  * - the package entry (src/index.ts, and the bundle built from it) reaches app, protocol and sys
  *   only: no launch/, supervise/, cli/, no yargs.
  * - no import cycles.
+ * - Node's private internals (_handle, _connections, the HTTP parser, ...) are touched in
+ *   app/node-internals.ts only.
  * - errors come from one module: SockactError (protocol/errors.ts) is the only error class, no
  *   plain Error is thrown, and every ERR_* code written in src/ is one of SockactErrorCode.
  * - /proc is read only in sys/.
@@ -117,6 +119,23 @@ describe('dependency rules', () => {
     };
     for (const f of GRAPH.keys()) visit(f, []);
     expect(cycles).toEqual([]);
+  });
+});
+
+describe("Node's private internals", () => {
+  /** Private members sockact reaches: `._handle`, `._connections`, `.parser`, the ConnectionsList symbol, libuv's read calls. */
+  const INTERNAL = /\._(?:handle|connections|server|httpMessage)\b|\.parser\b|http\.server\.connections|\.read(?:Start|Stop)\(/;
+
+  it('the pattern sees each kind of access', () => {
+    for (const text of ['s._handle.fd', 'server._connections++', 'socket.parser', "'http.server.connections'", 'h.readStop()', 'x._httpMessage']) {
+      expect(INTERNAL.test(text), text).toBe(true);
+    }
+    expect(INTERNAL.test(code(join(SRC, 'app/node-internals.ts')))).toBe(true);
+  });
+
+  it('are touched in app/node-internals.ts only', () => {
+    const touching = FILES.filter((f) => INTERNAL.test(code(f))).map((f) => relative(SRC, f));
+    expect(touching).toEqual(['app/node-internals.ts']);
   });
 });
 

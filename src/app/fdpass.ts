@@ -9,6 +9,7 @@ import { pollLoop } from '../sys/loop.js';
 import { recvmsg, sendmsg, type Credentials } from '../sys/msg.js';
 import { pollSync } from '../sys/poll.js';
 import { accept, bind, connect, getsockoptInt, listenSocket, peerCredentials, socket } from '../sys/socket.js';
+import { fdOf, isReading, stopReading } from './node-internals.js';
 
 /** A received bundle: fds (close-on-exec, now this process's), one name each, the message, and who sent them. */
 export interface FdBundle {
@@ -102,9 +103,9 @@ function checkSocket(fd: number, source: string): { stream: boolean } {
 
 /** The fd of a net.Socket (a UNIX socket Node connected or adopted). To receive, Node must not read from it: reading drops fds. */
 function netSocketFd(s: net.Socket, forReceive: boolean): number {
-  const handle = (s as unknown as { _handle?: { fd?: number; reading?: boolean; readStop?: () => number } | null })._handle;
-  const fd = handle?.fd;
-  if (!handle || fd === undefined || fd < 0) throw fail('ERR_FDS_SOCKET', 'the net.Socket has no fd (not connected yet, or destroyed)', undefined);
+  const fd = fdOf(s);
+  const none = 'the net.Socket has no fd (not connected yet, or destroyed)';
+  if (fd === undefined) throw fail('ERR_FDS_SOCKET', none, undefined);
   if (forReceive) {
     if (s.bytesRead > 0) {
       throw fail(
@@ -114,10 +115,7 @@ function netSocketFd(s: net.Socket, forReceive: boolean): number {
       );
     }
     // libuv reads with read(2), which discards SCM_RIGHTS: stop it; the event loop cannot read in between.
-    if (handle.reading) {
-      handle.reading = false;
-      handle.readStop?.();
-    }
+    if (isReading(s)) stopReading(s);
   } else if (s.writableLength > 0) {
     throw fail('ERR_FDS_SOCKET', `the net.Socket on fd ${fd} has ${s.writableLength} bytes queued by Node: the fds would overtake them`, fd);
   }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { SOCK_NONBLOCK } from '../sys/constants.js';
@@ -7,39 +7,41 @@ import { closeFd } from '../sys/fd.js';
 import { pollLoop, type Watch } from '../sys/loop.js';
 import { recvmsg, sendmsg } from '../sys/msg.js';
 import { accept, bind, connect, listenSocket, socket } from '../sys/socket.js';
+import {
+  BatchReceiver,
+  BatchSender,
+  formatMigrateMessage,
+  MIGRATE_ANSWER_TIMEOUT,
+  type MigrateClock,
+  type MigrateEntry,
+  type MigrateMessage,
+  parseMigrateMessage,
+} from '../protocol/migrate.js';
 import { receiveFds, sendFds } from './fdpass.js';
+import { countConnection, fdOf } from './node-internals.js';
 
 /**
- * Connection migration (seed 002: "to restart smoothly, move the existing TCP connections to the
- * new process"). Under sockact's supervisor every child gets SOCKACT_MIGRATE_DIR, a private 0700
- * directory. A process that listens there opens `<dir>/<generation>.<worker>.migrate`, a UNIX
+ * Connection migration: under sockact's supervisor every child gets SOCKACT_MIGRATE_DIR, a private
+ * 0700 directory. A process that listens there opens `<dir>/<generation>.<worker>.migrate`, a UNIX
  * seqpacket socket; an older generation that drains (shutdown()) hands its idle connections to
- * the newest one over it (SCM_RIGHTS, unix(7)) instead of closing them, and the receiver adopts
- * each one as if it had accepted it. The kernel keeps a TCP connection while any process holds a
- * fd of it (close(2): the last close releases it), so the old process then closes its own copy
- * with destroy() and the peer sees nothing: no FIN, no RST, the same connection.
+ * the generation the supervisor serves with (the `serving` file it keeps in that directory) over
+ * it (SCM_RIGHTS, unix(7)) instead of closing them, and the receiver adopts each one as if it had
+ * accepted it. The kernel keeps a TCP connection while any process holds a fd of it (close(2):
+ * the last close releases it), so the old process then closes its own copy with destroy() and
+ * the peer sees nothing: no FIN, no RST, the same connection.
  *
- * The exchange, one per batch: the sender connects, sends one fd bundle (fdpass.ts) whose
- * message is JSON {conns: [{server, kind, state?}]}, one entry per fd; the receiver adopts what
- * it can and answers with one JSON datagram {adopted: [index...]}, then both close. What is not
- * in `adopted` stays the sender's, which drains it as before: a connection is never in neither.
+ * Each batch is a two-phase exchange on its own connection (protocol/migrate.ts, docs/migration.md):
+ * a connection has exactly one owner at every moment, and the sender reads one again only when
+ * it can prove the receiver never did.
  */
 
 export const MIGRATE_DIR_ENV = 'SOCKACT_MIGRATE_DIR';
+/** The file the supervisor keeps in the directory: one `<generation>.<worker>` line per serving, ready worker. */
+export const SERVING_FILE = 'serving';
 const SUFFIX = '.migrate';
-/** How long a sender waits for the answer; the receiver adopts synchronously once the bundle is in. */
-const ANSWER_TIMEOUT = 5000;
+const ANSWER_TIMEOUT = MIGRATE_ANSWER_TIMEOUT;
 /** Batches stay within one SCM_RIGHTS message (SCM_MAX_FD). */
 export const MIGRATE_BATCH = 253;
-
-/** What one migrated fd is: an idle HTTP/1 connection, or an app's connection with its state. */
-interface Entry {
-  /** The listening socket it was accepted on, as addressKey() names it. */
-  server: string;
-  kind: 'http' | 'app';
-  /** base64 of the app's state blob (kind 'app'). */
-  state?: string;
-}
 
 /** Servers this process serves, by listening address: where an arriving connection belongs. */
 const servers = new Map<string, net.Server>();
@@ -171,46 +173,118 @@ export class Migration extends EventEmitter {
 /** Opt-in migration of connections that are not HTTP/1 (register(), 'connection'). */
 export const migration = new Migration();
 
-/** Receive one batch on an accepted connection, adopt what belongs here, answer which. */
-async function take(conn: number): Promise<void> {
-  try {
-    let bundle;
-    try {
-      bundle = await receiveFds(conn, { timeout: ANSWER_TIMEOUT });
-    } catch {
-      return; // whatever arrived was closed by receiveFds; the sender keeps its own copies
-    }
-    let entries: Entry[] = [];
-    try {
-      entries = (JSON.parse(bundle.message.toString()) as { conns?: Entry[] }).conns ?? [];
-    } catch {
-      // not ours: adopt nothing
-    }
-    // The directory is 0700, so only this user (or root) can connect; say so anyway.
-    const uid = process.getuid?.();
-    const trusted = uid === undefined || bundle.peer.uid === uid || bundle.peer.uid === 0;
-    const adopted: number[] = [];
-    for (const [i, fd] of bundle.fds.entries()) {
-      const e = entries[i];
-      const server = e && servers.get(e.server);
-      const ok = trusted && receiving && e !== undefined && server?.listening === true && (e.kind === 'http' || migration.listenerCount('connection') > 0);
-      if (!ok || !adopt(fd, server!, e)) {
-        closeFd(fd);
-        continue;
-      }
-      adopted.push(i);
-    }
-    try {
-      sendmsg(conn, Buffer.from(JSON.stringify({ adopted })));
-    } catch {
-      // The sender gave up waiting: it drains its copies itself (see ANSWER_TIMEOUT).
-    }
-  } finally {
-    closeFd(conn);
-  }
+/** The real clock of the hand-over's state machines. */
+const clock: MigrateClock = {
+  setTimer(ms, fn) {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+/** Send one message of the exchange on a batch's connection. */
+function send(fd: number, m: MigrateMessage): void {
+  sendmsg(fd, formatMigrateMessage(m));
 }
 
-function adopt(fd: number, server: net.Server, e: Entry): boolean {
+/**
+ * Follow a batch's connection: each message (or its end) goes to `on`, which returns true once
+ * the batch is settled; the watch then closes. recvmsg errors (ECONNRESET) count as the end.
+ */
+function follow(fd: number, size: number, on: (m: MigrateMessage | undefined) => boolean): Watch {
+  const watch = pollLoop().watch(fd, () => {
+    let m;
+    try {
+      m = recvmsg(fd, 65536, 0, false);
+    } catch {
+      m = { data: Buffer.alloc(0) };
+    }
+    if (!m) return; // EAGAIN: woken for nothing
+    if (on(m.data.length > 0 ? parseMigrateMessage(m.data, size) : undefined)) watch.close();
+  });
+  return watch;
+}
+
+/** Which fds of a received batch this process can serve: a listening server, a trusted sender. */
+function acceptable(entries: readonly MigrateEntry[], count: number, senderUid: number): number[] {
+  // The directory is 0700, so only this user (or root) can connect; say so anyway.
+  const uid = process.getuid?.();
+  if (!(uid === undefined || senderUid === uid || senderUid === 0) || !receiving) return [];
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const e = entries[i];
+    const server = e && servers.get(e.server);
+    if (server?.listening === true && (e!.kind === 'http' || migration.listenerCount('connection') > 0)) out.push(i);
+  }
+  return out;
+}
+
+/** The sockets made for a batch's confirmed fds, by index, with the server each belongs to. */
+type Made = Map<number, { socket: net.Socket; server: net.Server }>;
+
+/** The receiving side of one batch (protocol/migrate.ts BatchReceiver) on an accepted connection. */
+async function take(conn: number): Promise<void> {
+  let bundle;
+  try {
+    bundle = await receiveFds(conn, { timeout: ANSWER_TIMEOUT });
+  } catch {
+    closeFd(conn); // whatever arrived was closed by receiveFds; the sender keeps its own copies
+    return;
+  }
+  const { fds } = bundle;
+  const parsed = parseMigrateMessage(bundle.message, fds.length);
+  const entries = parsed?.type === 'conns' ? parsed.conns : [];
+  const sockets: Made = new Map();
+  const dropped = new Set<number>();
+  let open = true;
+  const finish = () => {
+    if (open) closeFd(conn);
+    open = false;
+  };
+  const timed: MigrateClock = {
+    setTimer: (ms, fn) =>
+      clock.setTimer(ms, () => {
+        fn();
+        watch?.close();
+        finish();
+      }),
+  };
+  let watch: Watch | undefined;
+  const r = new BatchReceiver(fds.length, acceptable(entries, fds.length, bundle.peer.uid), timed, ANSWER_TIMEOUT, {
+    accept: (indexes) => send(conn, { type: 'accept', indexes }),
+    prepare: (indexes) => indexes.filter((i) => prepare(fds[i]!, entries[i]!, sockets, i)),
+    ack: (indexes) => send(conn, { type: 'adopted', indexes }),
+    serve: (indexes) => {
+      for (const i of indexes) {
+        const { socket, server } = sockets.get(i)!;
+        const e = entries[i]!;
+        if (e.kind === 'app') migration.emit('connection', socket, Buffer.from(e.state ?? '', 'base64'), server);
+        else server.emit('connection', socket);
+      }
+    },
+    drop: (indexes) => {
+      for (const i of indexes) {
+        if (dropped.has(i) || sockets.has(i)) continue;
+        dropped.add(i);
+        closeFd(fds[i]!);
+      }
+    },
+  });
+  if (r.state !== 'received') return finish();
+  watch = follow(conn, fds.length, (m) => {
+    if (m?.type === 'confirm') r.confirmed(m.indexes, receiving);
+    else r.peerGone();
+    finish();
+    return true;
+  });
+}
+
+/**
+ * Make the socket of one confirmed fd, counted by its server as an accepted one would be; it is
+ * not read before the sender has the receiver's `adopted` (libuv reads on a later loop turn).
+ */
+function prepare(fd: number, e: MigrateEntry, sockets: Made, i: number): boolean {
+  const server = servers.get(e.server);
+  if (!server?.listening) return false;
   let socket: net.Socket;
   try {
     socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: (server as { allowHalfOpen?: boolean }).allowHalfOpen });
@@ -218,33 +292,32 @@ function adopt(fd: number, server: net.Server, e: Entry): boolean {
     return false;
   }
   migratedSockets.add(socket);
-  // As net.Server's onconnection does, so that the server counts it: close() waits for it (and
-  // the next drain hands it on in turn), getConnections() includes it (lib/net.js;
-  // Socket#_destroy decrements _connections).
-  const s = server as net.Server & { _connections: number };
-  (socket as net.Socket & { server: net.Server; _server: net.Server }).server = server;
-  (socket as net.Socket & { _server: net.Server })._server = server;
-  s._connections++;
-  if (e.kind === 'app') migration.emit('connection', socket, Buffer.from(e.state ?? '', 'base64'), server);
-  else server.emit('connection', socket);
+  countConnection(server, socket);
+  sockets.set(i, { socket, server });
   return true;
 }
 
-/** The receiving sockets of newer generations, the best first: the newest, this worker's index first. */
+/**
+ * The receiving sockets of newer generations that the supervisor serves with, the best first: the
+ * newest, this worker's index first. Only a worker listed in the supervisor's SERVING_FILE (ready,
+ * and kept) is a target: a candidate of a reload that may still fail never is, and without the
+ * file there is none.
+ */
 function successors(): string[] {
   const me = identity();
   if (!me) return [];
-  let names: string[];
+  let lines: string[];
   try {
-    names = readdirSync(me.dir);
+    lines = readFileSync(join(me.dir, SERVING_FILE), 'utf8').split('\n');
   } catch {
     return [];
   }
   const found: { path: string; generation: number; same: boolean }[] = [];
-  for (const n of names) {
-    const m = /^(\d+)\.(\d+)\.migrate$/.exec(n);
+  for (const line of lines) {
+    const m = /^(\d+)\.(\d+)$/.exec(line);
     if (!m || Number(m[1]) <= me.generation) continue;
-    found.push({ path: join(me.dir, n), generation: Number(m[1]), same: Number(m[2]) === me.worker });
+    const path = join(me.dir, `${m[1]}.${m[2]}${SUFFIX}`);
+    found.push({ path, generation: Number(m[1]), same: Number(m[2]) === me.worker });
   }
   found.sort((a, b) => b.generation - a.generation || Number(b.same) - Number(a.same));
   return found.map((f) => f.path);
@@ -269,32 +342,6 @@ function connectSuccessor(): number | undefined {
   return undefined;
 }
 
-function answer(fd: number): Promise<number[] | undefined> {
-  return new Promise((resolve) => {
-    const done = (v: number[] | undefined) => {
-      clearTimeout(timer);
-      watch.close();
-      resolve(v);
-    };
-    const timer = setTimeout(() => done(undefined), ANSWER_TIMEOUT);
-    const watch = pollLoop().watch(fd, () => {
-      let m;
-      try {
-        m = recvmsg(fd, 65536, 0, false);
-      } catch {
-        return done(undefined);
-      }
-      if (!m) return;
-      try {
-        const a = (JSON.parse(m.data.toString()) as { adopted?: unknown }).adopted;
-        done(Array.isArray(a) ? a.filter((i): i is number => Number.isInteger(i)) : undefined);
-      } catch {
-        done(undefined); // an empty read: the receiver closed without answering
-      }
-    });
-  });
-}
-
 /** One connection to hand over: its socket (not being read any more), the listener it came from, what it is. */
 export interface Outgoing {
   socket: net.Socket;
@@ -304,31 +351,12 @@ export interface Outgoing {
   state?: Buffer;
 }
 
-/** libuv's read state of a socket: stopped, Node reads nothing more from it (bytes wait in the kernel). */
-interface Readable {
-  _handle?: { fd?: number; reading?: boolean; readStop?: () => number; readStart?: () => number } | null;
-}
-
-export function stopReading(socket: net.Socket): void {
-  const h = (socket as unknown as Readable)._handle;
-  if (!h) return;
-  h.reading = false;
-  h.readStop?.();
-}
-
-export function resumeReading(socket: net.Socket): void {
-  const h = (socket as unknown as Readable)._handle;
-  if (!h || socket.destroyed) return;
-  h.reading = true;
-  h.readStart?.();
-}
-
 /**
  * Send `all` to the newest generation; resolves with the sockets it
  * adopted (now the receiver's: close them here with destroy(), never end(): end() sends FIN on the
  * shared connection). An empty result when there is no successor, it refused, or it is gone.
  */
-export async function handOver(all: readonly Outgoing[]): Promise<Set<net.Socket>> {
+export async function handOver(all: readonly Outgoing[], timeoutMs = ANSWER_TIMEOUT): Promise<Set<net.Socket>> {
   const taken = new Set<net.Socket>();
   // One bundle within SCM_MAX_FD fds and about 60 KiB of message (fdpass.ts allows 64 KiB).
   let batch: Outgoing[] = [];
@@ -336,42 +364,57 @@ export async function handOver(all: readonly Outgoing[]): Promise<Set<net.Socket
   for (const o of all) {
     const size = 100 + Math.ceil(((o.state?.length ?? 0) * 4) / 3);
     if (batch.length > 0 && (batch.length === MIGRATE_BATCH || bytes + size > 60_000)) {
-      for (const s of await handOverBatch(batch)) taken.add(s);
+      for (const s of await handOverBatch(batch, timeoutMs)) taken.add(s);
       batch = [];
       bytes = 0;
     }
     batch.push(o);
     bytes += size;
   }
-  for (const s of await handOverBatch(batch)) taken.add(s);
+  for (const s of await handOverBatch(batch, timeoutMs)) taken.add(s);
   return taken;
 }
 
-async function handOverBatch(batch: readonly Outgoing[]): Promise<Set<net.Socket>> {
-  const taken = new Set<net.Socket>();
-  if (batch.length === 0) return taken;
+/** The sending side of one batch (protocol/migrate.ts BatchSender): resolves with what moved. */
+async function handOverBatch(batch: readonly Outgoing[], timeoutMs: number): Promise<Set<net.Socket>> {
+  if (batch.length === 0) return new Set();
+  const fds = batch.map((o) => fdOf(o.socket));
+  if (fds.some((f) => f === undefined)) return new Set();
   let fd: number | undefined;
   try {
     fd = connectSuccessor();
   } catch {
-    return taken;
+    return new Set();
   }
-  if (fd === undefined) return taken;
+  if (fd === undefined) return new Set();
+  const conn = fd;
+  const conns: MigrateEntry[] = batch.map((o) => ({
+    server: o.server,
+    kind: o.kind,
+    ...(o.state ? { state: o.state.toString('base64') } : {}),
+  }));
   try {
-    const fds = batch.map((o) => (o.socket as unknown as Readable)._handle?.fd ?? -1);
-    if (fds.some((f) => f < 0)) return taken;
-    const conns: Entry[] = batch.map((o) => ({
-      server: o.server,
-      kind: o.kind,
-      ...(o.state ? { state: o.state.toString('base64') } : {}),
-    }));
-    await sendFds(fd, fds, { message: JSON.stringify({ conns }), timeout: ANSWER_TIMEOUT });
-    const adopted = await answer(fd);
-    for (const i of adopted ?? []) if (batch[i]) taken.add(batch[i].socket);
+    const message = formatMigrateMessage({ type: 'conns', conns });
+    await sendFds(conn, fds as number[], { message, timeout: timeoutMs });
   } catch {
-    // no successor after all: the caller drains these as before
-  } finally {
-    closeFd(fd);
+    closeFd(conn); // nothing was queued: every connection is still only ours
+    return new Set();
   }
-  return taken;
+  return new Promise((resolve) => {
+    let watch: Watch | undefined;
+    const s = new BatchSender(batch.length, clock, timeoutMs, {
+      confirm: (indexes) => send(conn, { type: 'confirm', indexes }),
+      settle: (moved) => {
+        watch?.close();
+        closeFd(conn);
+        resolve(new Set([...moved].map((i) => batch[i]!.socket)));
+      },
+    });
+    watch = follow(conn, batch.length, (m) => {
+      if (m?.type === 'accept') s.accepted(m.indexes);
+      else if (m?.type === 'adopted') s.adopted(m.indexes);
+      else s.peerGone();
+      return s.state === 'moved' || s.state === 'taken back';
+    });
+  });
 }

@@ -6,6 +6,7 @@ import { closeFd, pipe } from '../sys/fd.js';
 import { errorReason } from '../sys/errors.js';
 import { sendmsg } from '../sys/msg.js';
 import { pollAsync } from '../sys/poll.js';
+import { parentPidNow } from '../sys/proc.js';
 import { socket } from '../sys/socket.js';
 import { toSockactError } from './boundary.js';
 import { sendNotify as send, type NotifyOptions } from './notify-send.js';
@@ -34,6 +35,7 @@ export interface ReadyOptions {
  * variable and the value (code SOCKACT_WATCHDOG), not an error thrown after the fact.
  */
 function ready(options: ReadyOptions = {}): boolean {
+  upgradeState.ready = true;
   tellUpgrader();
   const sent = send(options.status === undefined ? READY : { READY: 1, STATUS: options.status });
   if (options.watchdog !== false) {
@@ -47,6 +49,13 @@ function ready(options: ReadyOptions = {}): boolean {
 }
 
 /**
+ * What upgrader() asks before it starts a copy (tableflip refuses an upgrade before Ready() and
+ * while the parent has not exited): whether this process has called ready(), and, for a copy
+ * that upgrader() started, the pid of the old process, its parent until it exits.
+ */
+export const upgradeState: { ready: boolean; startedBy: number | undefined } = { ready: false, startedBy: undefined };
+
+/**
  * A copy started by upgrader() (app/upgrade.ts) tells the old process it is ready: READY=1 to
  * SOCKACT_UPGRADE_SOCKET, once; the variable is removed so this process's own children never see
  * it. Only then does the old one stop accepting. An old process that is gone already has nobody
@@ -56,6 +65,7 @@ function tellUpgrader(): void {
   const path = process.env[UPGRADE_ENV];
   if (path === undefined) return;
   delete process.env[UPGRADE_ENV];
+  upgradeState.startedBy = parentPidNow();
   try {
     const sock = socket('unix', 'dgram');
     try {

@@ -1,7 +1,8 @@
 import type http from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type net from 'node:net';
-import { addressKey, handOver, hasSuccessor, migration, type Outgoing, resumeReading, stopReading, stopReceiving } from './migrate.js';
+import { addressKey, handOver, hasSuccessor, migration, type Outgoing, stopReceiving } from './migrate.js';
+import { hasHttpParser, parserIdleSockets, responding, resumeReading, stopReading } from './node-internals.js';
 import { notify } from './notify.js';
 
 /** net.Server and its subclasses (http, https, http2). */
@@ -118,6 +119,11 @@ export interface ShutdownOptions {
    * newer generation that takes them, the drain is the plain one.
    */
   migrate?: boolean;
+  /**
+   * Milliseconds to wait for the newer generation's answer to a batch of connections before
+   * serving them here again (default 5000).
+   */
+  migrateTimeout?: number;
 }
 
 export interface ShutdownResult {
@@ -148,18 +154,44 @@ function closeListener(server: Server, done: () => void): void {
 }
 
 /**
- * Close the HTTP/1 keep-alive connections that stayed quiet for `idleMs`: no request in flight,
- * no byte read since the last look. A client that is about to reuse a connection has sent its
- * request by then, and that request was answered with "Connection: close". A client idle for
- * longer can still race with the close (as with any keepAliveTimeout, http-terminator or Go's
- * Shutdown); waiting makes that a client that paused for a second, not one in a busy loop.
+ * The one rule for "idle" (docs/migration.md): an HTTP/1 connection is idle when Node's HTTP parser
+ * holds nothing of it, i.e. it is between two messages or has not had a byte yet (no byte of a
+ * next request parsed, no request whose body is still due, even if it was answered already:
+ * parserIdleSockets), no
+ * request handler runs for it, no response is being written or queued, Node holds no unread byte
+ * of it, and it is still parsed as HTTP (an upgraded one never is). Only an idle connection is
+ * closed as quiet or handed to a newer generation: whatever the client sends next then waits in
+ * the kernel, not in this process.
  */
-function closeQuiet(t: Tracking, idleMs: number): void {
+function idle(socket: net.Socket, c: Http1Conn, parserIdle: ReadonlySet<net.Socket>): boolean {
+  return (
+    !socket.destroyed &&
+    c.inFlight === 0 &&
+    parserIdle.has(socket) &&
+    hasHttpParser(socket) &&
+    !responding(socket) &&
+    socket.writableLength === 0 &&
+    socket.readableLength === 0
+  );
+}
+
+/** The idle rule's parser part, for every connection of `server` (none idle when Node cannot tell). */
+function parserIdle(server: net.Server): ReadonlySet<net.Socket> {
+  return parserIdleSockets(server) ?? new Set();
+}
+
+/**
+ * Close the HTTP/1 keep-alive connections that are idle and stayed quiet for `idleMs` (no byte
+ * read since the last look). A client that is about to reuse a connection has sent its request
+ * by then, and that request was answered with "Connection: close". A client idle for longer can
+ * still race with the close (as with any keepAliveTimeout, http-terminator or Go's Shutdown);
+ * waiting makes that a client that paused for a second, not one in a busy loop.
+ */
+function closeQuiet(t: Tracking, server: net.Server, idleMs: number): void {
   const now = performance.now();
+  const parsed = parserIdle(server);
   for (const [socket, c] of t.http1) {
-    if (c.inFlight > 0) continue;
-    if (socket.bytesRead !== c.bytesRead) {
-      // Part of a request (its headers are not complete yet): not quiet.
+    if (socket.bytesRead !== c.bytesRead || !idle(socket, c, parsed)) {
       c.bytesRead = socket.bytesRead;
       c.quietSince = now;
     } else if (now - c.quietSince >= idleMs) {
@@ -169,18 +201,16 @@ function closeQuiet(t: Tracking, idleMs: number): void {
 }
 
 /**
- * The connections of `server` that can move now: HTTP/1 ones between requests (no request in
- * flight, no byte read since the last response, nothing left to write, still parsed as HTTP: an
- * upgraded one is not), and those the app registered (nothing unread in Node's buffer).
+ * The connections of `server` that can move now: HTTP/1 ones that are idle (the rule above), and
+ * those the app registered (nothing unread in Node's buffer, nothing left to write).
  */
 function migratable(t: Tracking, server: net.Server, key: string): Outgoing[] {
   const out: Outgoing[] = [];
   // A TLS connection's state (keys, sequence numbers) lives in this process: https never moves.
   const http1 = 'setSecureContext' in server ? new Map<net.Socket, Http1Conn>() : t.http1;
+  const parsed = http1.size > 0 ? parserIdle(server) : new Set<net.Socket>();
   for (const [socket, c] of http1) {
-    const s = socket as net.Socket & { parser?: unknown; _httpMessage?: unknown };
-    if (migration.registered.has(socket) || socket.destroyed || c.inFlight > 0) continue;
-    if (socket.bytesRead !== c.bytesRead || socket.writableLength > 0 || s._httpMessage || !s.parser) continue;
+    if (migration.registered.has(socket) || !idle(socket, c, parsed)) continue;
     out.push({ socket, server: key, kind: 'http' });
   }
   for (const [socket, r] of migration.registered) {
@@ -189,6 +219,23 @@ function migratable(t: Tracking, server: net.Server, key: string): Outgoing[] {
     out.push({ socket, server: key, kind: 'app', state: typeof state === 'string' ? Buffer.from(state) : state });
   }
   return out;
+}
+
+/** After a batch's hand-over: close this copy of what moved, read again what came back. */
+function settleBatch(t: Tracking, batch: readonly Outgoing[], taken: ReadonlySet<net.Socket>): void {
+  const now = performance.now();
+  for (const o of batch) {
+    // destroy(), never end(): close(2) of this copy leaves the connection to the other one.
+    if (taken.has(o.socket)) {
+      o.socket.destroy();
+      continue;
+    }
+    // Taken back: what its client sent meanwhile waits in the kernel; it is read and served
+    // before the connection can count as quiet again.
+    resumeReading(o.socket);
+    const c = t.http1.get(o.socket);
+    if (c) c.quietSince = now;
+  }
 }
 
 /**
@@ -231,11 +278,9 @@ export async function shutdown(server: Server, options: ShutdownOptions = {}): P
     // Nothing reads these any more; what the clients send meanwhile waits in the kernel for the
     // process that adopts them (or for this one again).
     for (const o of batch) stopReading(o.socket);
-    void handOver(batch).then((taken) => {
+    void handOver(batch, options.migrateTimeout).then((taken) => {
       passing = false;
-      // destroy(), never end(): close(2) of this copy leaves the connection to the other one.
-      for (const o of batch) if (taken.has(o.socket)) o.socket.destroy();
-      for (const o of batch) if (!taken.has(o.socket)) resumeReading(o.socket);
+      settleBatch(t, batch, taken);
       if (taken.size < batch.length) {
         migrating = false;
         plainDrain();
@@ -252,7 +297,7 @@ export async function shutdown(server: Server, options: ShutdownOptions = {}): P
           () => {
             if (migrating) return pass();
             if (!isHttp1(server)) return;
-            closeQuiet(t, idleMs);
+            closeQuiet(t, server, idleMs);
             if (!t.early && performance.now() - start >= idleMs) server.closeIdleConnections!();
           },
           Math.max(10, Math.min(100, idleMs / 4)),

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type ErrorCode, quote, SockactError } from '../protocol/errors.js';
 import { fdNameProblem } from '../protocol/fdname.js';
@@ -9,10 +10,12 @@ import { errorReason } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
 import { pollLoop, type Watch } from '../sys/loop.js';
 import { recvmsg } from '../sys/msg.js';
+import { parentPidNow } from '../sys/proc.js';
 import { bind, setsockoptInt, socket } from '../sys/socket.js';
 import { adoptedBy, servedServers } from './adopt.js';
 import { listenFds } from './listen-fds.js';
-import { notify } from './notify.js';
+import { fdOf } from './node-internals.js';
+import { notify, upgradeState } from './notify.js';
 import { shutdown } from './shutdown.js';
 import { stopWatchdog } from './watchdog.js';
 
@@ -65,8 +68,8 @@ function collect(): Passed[] {
   const served = servedServers();
   const byFd = new Map<number, Passed>();
   for (const s of served) {
-    const fd = (s.server as { _handle?: { fd?: number } | null })._handle?.fd;
-    if (fd !== undefined && fd >= 0) byFd.set(fd, { fd, name: s.name, server: s.server as Passed['server'] });
+    const fd = fdOf(s.server as net.Server);
+    if (fd !== undefined) byFd.set(fd, { fd, name: s.name, server: s.server as Passed['server'] });
   }
   const out: Passed[] = [];
   for (const d of listenFds({ unsetEnv: false })) {
@@ -101,6 +104,46 @@ function readySocket(): { fd: number; path: string; dir: string } {
   }
 }
 
+/** Why this process may not upgrade now (tableflip's errNotReady, "parent hasn't exited"), or undefined. */
+function notNow(): SockactError | undefined {
+  if (!upgradeState.ready) {
+    const why = 'not ready yet: an upgrade is refused until this process has called notify.ready()';
+    return upgradeError('ERR_UPGRADE_NOT_READY', why);
+  }
+  // The old process is this one's parent until it exits (then this one is reparented).
+  const parent = upgradeState.startedBy;
+  if (parent !== undefined && parentPidNow() === parent) {
+    const why = 'the process this one replaced is still running: an upgrade is refused until it has exited';
+    return upgradeError('ERR_UPGRADE_OLD_RUNNING', why, { value: parent });
+  }
+  return undefined;
+}
+
+/**
+ * The new copy (`pid`) is ready: MAINPID=<pid> to systemd (when NOTIFY_SOCKET is set), no more
+ * watchdog keep-alives from here, and every passed server drains. Resolves with the connections
+ * force-closed.
+ */
+async function retire(pid: number, passed: readonly Passed[], drainTimeout: number): Promise<number> {
+  if (process.env.NOTIFY_SOCKET !== undefined) {
+    try {
+      notify.mainPid(pid);
+    } catch (err) {
+      process.emitWarning(`MAINPID=${pid} not sent: ${(err as Error).message}`, { code: 'SOCKACT_UPGRADE' });
+    }
+  }
+  stopWatchdog();
+  const servers = passed.flatMap((p) => (p.server ? [p.server] : []));
+  const results = await Promise.all(servers.map((s) => shutdown(s, { timeout: drainTimeout, notify: false })));
+  return results.reduce((n, r) => n + r.forced, 0);
+}
+
+/** Close the ready socket and remove its directory. */
+function release(ready: { fd: number; dir: string }): void {
+  closeFd(ready.fd);
+  rmSync(ready.dir, { recursive: true, force: true });
+}
+
 /**
  * Self-upgrade for an app that runs alone (tableflip's Upgrader; the graceful restart of seed
  * 001). `upgrade()` starts a new copy of this program with its listening sockets at fd 3.. and
@@ -113,8 +156,11 @@ function readySocket(): { fd: number; path: string; dir: string } {
  * false. A new copy that exits first or is not ready within `timeout` (then it is killed) leaves
  * this process serving as before, and the promise rejects with the reason.
  *
- * One upgrade at a time, as tableflip: a call while one runs is refused (ERR_UPGRADE_RUNNING),
- * and so is any call once one succeeded (ERR_UPGRADE_DONE).
+ * One upgrade at a time, as tableflip, across copies too: a call while one runs is refused
+ * (ERR_UPGRADE_RUNNING), and so is any call once one succeeded (ERR_UPGRADE_DONE), before this
+ * process has called notify.ready() (ERR_UPGRADE_NOT_READY), and in a copy while the process it
+ * replaced is still running (ERR_UPGRADE_OLD_RUNNING: it is this copy's parent until it exits). So a copy that is not ready yet never starts one of its own, and the first process
+ * never serves beside a copy newer than the one it waits for.
  */
 export function upgrader(options: UpgraderOptions = {}): Upgrader {
   const timeout = options.timeout ?? 60_000;
@@ -183,6 +229,8 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
     if (running !== undefined) {
       throw upgradeError('ERR_UPGRADE_RUNNING', `an upgrade is already running${running ? ` (new copy pid ${running})` : ''}`, { value: running || undefined });
     }
+    const refused = notNow();
+    if (refused) throw refused;
     running = 0;
     let pid: number;
     try {
@@ -190,22 +238,13 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
       const ready = readySocket();
       try {
         pid = await start(passed, ready);
-      } finally {
-        closeFd(ready.fd);
-        rmSync(ready.dir, { recursive: true, force: true });
+      } catch (err) {
+        release(ready);
+        throw err;
       }
+      release(ready);
       done = pid;
-      if (process.env.NOTIFY_SOCKET !== undefined) {
-        try {
-          notify.mainPid(pid);
-        } catch (err) {
-          process.emitWarning(`MAINPID=${pid} not sent: ${(err as Error).message}`, { code: 'SOCKACT_UPGRADE' });
-        }
-      }
-      stopWatchdog();
-      const servers = passed.flatMap((p) => (p.server ? [p.server] : []));
-      const results = await Promise.all(servers.map((s) => shutdown(s, { timeout: drainTimeout, notify: false })));
-      const forced = results.reduce((n, r) => n + r.forced, 0);
+      const forced = await retire(pid, passed, drainTimeout);
       if (options.exit !== false) setImmediate(() => process.exit(0));
       return { pid, forced };
     } finally {

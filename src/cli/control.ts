@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { formatDuration } from '../protocol/duration.js';
 import { controlDir, controlPathFor, liveControls, sendControl, type ControlCommand } from '../supervise/control.js';
 import type { StatusReport } from '../supervise/supervisor.js';
@@ -41,6 +42,21 @@ function formatStatus(s: StatusReport & { line?: string; sockets?: number }): st
   return lines.join('\n');
 }
 
+/**
+ * The answer on stdout. A reader that is gone (`sockact status | head -0`) costs the answer, not
+ * the exit status: the request was carried out either way. writeSync, not process.stdout, whose
+ * EPIPE would come later as an unhandled 'error' event and end the command with a stack trace.
+ */
+function print(text: string): void {
+  try {
+    writeSync(1, text);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN') return void process.stdout.on('error', () => {}).write(text); // a non-blocking pipe, full
+    if (code !== 'EPIPE') throw err;
+  }
+}
+
 /** `sockact status|reload|stop`: talk to a running sockact. Returns the exit status. */
 export async function controlMain(command: string, argv: readonly string[], say: (line: string) => void): Promise<number> {
   const path = await target(argv, say);
@@ -53,10 +69,10 @@ export async function controlMain(command: string, argv: readonly string[], say:
     return 1;
   }
   if (command === 'status' && answer.ok) {
-    process.stdout.write(`${formatStatus(answer.status as StatusReport)}\n`);
+    print(`${formatStatus(answer.status as StatusReport)}\n`);
     return 0;
   }
-  if (answer.ok) process.stdout.write(`${answer.message ?? 'done'}\n`);
+  if (answer.ok) print(`${answer.message ?? 'done'}\n`);
   else say(answer.message ?? 'failed');
   return answer.ok ? 0 : 1;
 }

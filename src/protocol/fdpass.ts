@@ -65,6 +65,11 @@ function frame(header: string, message: Buffer): Buffer {
   return Buffer.concat([prefix, h, message]);
 }
 
+/** A name as its bytes: printable ASCII as is, any other byte as \xNN, in quotes. */
+function escapeBytes(latin1: string): string {
+  return `'${latin1.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
+}
+
 /** What one recvmsg(2) returned (the seam's Received, structurally). */
 export interface ReceivedPart {
   data: Buffer;
@@ -182,14 +187,17 @@ export class FdBundleReader {
   }
 
   #parseBody(body: Buffer): void {
-    const headerText = body.subarray(0, this.#bodyLength - this.#messageLength).toString('utf8');
+    const header = body.subarray(0, this.#bodyLength - this.#messageLength);
+    const headerText = header.toString('utf8');
     this.#message = Buffer.from(body.subarray(this.#bodyLength - this.#messageLength));
     const fields = parseNotifyMessage(headerText);
     const refused = fields.get('ERROR');
     if (refused !== undefined) throw this.#error('ERR_FDS_REFUSED', `${this.source} refused: ${refused}`);
     const countText = fields.get('SOCKACT_FDS');
     const count = countText !== undefined && /^(0|[1-9][0-9]{0,6})$/.test(countText) ? Number(countText) : NaN;
-    const namesText = fields.get('LISTEN_FDNAMES');
+    // The names byte for byte (latin1: one character per byte), so that a byte that is not
+    // printable ASCII (0xff, which UTF-8 decoding would turn into U+FFFD) is refused below, never rewritten.
+    const namesText = parseNotifyMessage(header.toString('latin1')).get('LISTEN_FDNAMES');
     const names = namesText === undefined || count === 0 ? [] : namesText.split(':');
     if (Number.isNaN(count) || names.length !== count) throw this.#malformed(`header ${quote(headerText)}`);
     if (count > this.limit) {
@@ -197,6 +205,11 @@ export class FdBundleReader {
         actual: `${count} fds`,
         expected: `at most ${this.limit}`,
       });
+    }
+    for (const name of names) {
+      const problem = fdNameProblem(name);
+      if (problem === undefined) continue;
+      throw this.#error('ERR_FDS_NAMES', `${this.source} sent the fd name ${escapeBytes(name)}, which ${problem}`);
     }
     this.#count = count;
     this.#names = names;

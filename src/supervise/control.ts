@@ -4,6 +4,7 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { SockactError, usageError } from '../protocol/errors.js';
+import { fdOf } from '../app/node-internals.js';
 import { formatFdRefusal } from '../protocol/fdpass.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
@@ -246,7 +247,7 @@ function bindControl(path: string): number {
 
 /** One control connection: served if its peer is this uid or root (SO_PEERCRED), one request line. */
 function serveConnection(conn: net.Socket, handlers: ControlHandlers, myUid: number): void {
-  const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  const fd = fdOf(conn);
   const peer = fd !== undefined ? peerCredentials(fd) : undefined;
   if (!peer || (peer.uid !== myUid && peer.uid !== 0)) {
     const message = `permission denied: uid ${peer?.uid ?? '?'} is not uid ${myUid} or root`;

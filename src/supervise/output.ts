@@ -1,4 +1,6 @@
+import type net from 'node:net';
 import type { Readable } from 'node:stream';
+import { fdOf } from '../app/node-internals.js';
 import { POLLHUP, POLLIN } from '../sys/constants.js';
 import { pollSync } from '../sys/poll.js';
 
@@ -331,8 +333,8 @@ class LineRelay implements LinePipe {
   /** Whether the pipe is empty although its write end is open (held by what escaped the child's group). */
   #drained(): boolean {
     if (this.from.readableLength > 0) return false;
-    const fd = (this.from as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (fd === undefined || fd < 0) return true;
+    const fd = fdOf(this.from as net.Socket);
+    if (fd === undefined) return true;
     try {
       return ((pollSync([fd], 0, POLLIN)[0]?.revents ?? 0) & (POLLIN | POLLHUP)) === 0;
     } catch {

@@ -1,5 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../launch/program.js';
 import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
 import { formatDuration } from '../protocol/duration.js';
@@ -89,6 +91,24 @@ export class RealSeam implements ProcessSeam {
     const { env, setenv } = this.opts.launch;
     const given = (env ?? process.env).UV_TCP_SINGLE_ACCEPT ?? setenv?.UV_TCP_SINGLE_ACCEPT;
     return this.opts.workers > 1 && given === undefined ? { UV_TCP_SINGLE_ACCEPT: '1' } : {};
+  }
+
+  /**
+   * The migration directory's `serving` file (app/migrate.ts SERVING_FILE): a new file, then
+   * rename(2) over the old one, so a reader sees one whole list or the other; rename replaces
+   * whatever is at the name (a symlink too) without following it, and O_EXCL never follows one.
+   */
+  serving(workers: readonly { generation: number; worker: number }[]): void {
+    const dir = this.opts.receiver.dir;
+    const tmp = join(dir, `.serving-${process.pid}`);
+    try {
+      rmSync(tmp, { force: true });
+      writeFileSync(tmp, workers.map((w) => `${w.generation}.${w.worker}\n`).join(''), { flag: 'wx', mode: 0o600 });
+      renameSync(tmp, join(dir, 'serving'));
+    } catch (err) {
+      // Without the file no connection moves: the older generation drains as before.
+      this.opts.leftovers?.log(`connection migration off: can't write ${join(dir, 'serving')}: ${errorReason(err)}`);
+    }
   }
 
   spawn(req: SpawnRequest, events: ChildEvents): ChildHandle {

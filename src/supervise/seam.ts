@@ -60,6 +60,12 @@ export interface ChildHandle {
 export interface ProcessSeam {
   /** Start one child. Failures to start are reported through `events.exit` with `startFailure`, never synchronously. */
   spawn(request: SpawnRequest, events: ChildEvents): ChildHandle;
+  /**
+   * The workers serving now (ready, and kept: never a reload's candidate), called whenever that
+   * changes, before a replaced worker is stopped; empty once stopping. Connection migration sends
+   * an older generation's connections only to these (app/migrate.ts).
+   */
+  serving?(workers: readonly { generation: number; worker: number }[]): void;
 }
 
 /** sd_notify towards sockact's own service manager, when there is one (systemd's NOTIFY_SOCKET). */

@@ -229,6 +229,7 @@ export class Supervisor {
   #resolveDone!: (e: Ending) => void;
   #upstreamTimer: Timer | undefined;
   #readyOnce = false;
+  #serving = '[]';
   /** How it ends, decided while children were still running. */
   #ending: { ending: Ending; reason: string | undefined } | undefined;
 
@@ -392,12 +393,24 @@ export class Supervisor {
     const slot = this.slots[w.index];
     const isCandidate = this.#pending?.candidates[w.index] === w;
     if (slot === w && !isCandidate) {
+      this.#advertise();
       this.log(`${this.#who(w)} ready in ${formatDuration(w.readyAt - w.startedAt)} (${how})`);
       if (this.phase === 'starting' && this.slots.every((s) => s?.state === 'ready')) this.#running();
       else this.#statusUpstream();
       return;
     }
     if (isCandidate) this.#candidateReady(w, how);
+  }
+
+  /** Tell the seam which workers serve now (ready, in a slot), when that changed; none once stopping. */
+  #advertise(): void {
+    const stopping = this.phase === 'stopping' || this.phase === 'stopped';
+    const ready = stopping ? [] : this.slots.filter((w): w is Worker => w?.state === 'ready');
+    const list = ready.map((w) => ({ generation: w.generation, worker: w.index }));
+    const key = JSON.stringify(list);
+    if (key === this.#serving) return;
+    this.#serving = key;
+    this.seam.serving?.(list);
   }
 
   #running(): void {
@@ -489,6 +502,7 @@ export class Supervisor {
     if (this.slots[w.index] !== w) return this.#checkStopped(); // a retired or replaced worker
 
     this.slots[w.index] = undefined;
+    this.#advertise();
     if (this.phase === 'stopping') return this.#checkStopped();
     const unwanted = w.failure !== undefined || failed(status);
     const restart = this.opts.restart === 'always' || (this.opts.restart === 'on-failure' && unwanted);
@@ -632,6 +646,7 @@ export class Supervisor {
     this.#restartTimers.get(w.index)?.cancel();
     this.#restartTimers.delete(w.index);
     this.slots[w.index] = w;
+    this.#advertise();
     if (old && old.state !== 'exited') {
       this.retiring.add(old);
       this.log(`stopping ${this.#who(old)}`);
@@ -703,6 +718,7 @@ export class Supervisor {
     }
     const again = this.phase === 'stopping';
     this.phase = 'stopping';
+    this.#advertise();
     this.#stopSignal ??= signal ?? this.opts.stopSignal;
     if (!again) {
       this.upstream?.send({ STOPPING: '1', STATUS: 'stopping' });

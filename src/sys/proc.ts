@@ -125,3 +125,17 @@ export function reap(pid: number): boolean {
   if (errno === ECHILD) return false;
   throw sysError('waitpid', errno, `reap pid ${pid}`);
 }
+
+/**
+ * This process's parent pid now (getppid(2), from /proc/self/stat: Node reads process.ppid once),
+ * or undefined without /proc. It changes when the parent exits (the child is reparented).
+ */
+export function parentPidNow(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isSafeInteger(ppid) && ppid > 0 ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,9 +1,9 @@
 // Connection migration end to end: real sockact, real generations, real keep-alive connections
 // on loopback (bounded in count). Nothing is timed: only which connections the clients saw open
 // and close, what was answered, by whom, and what each generation counted.
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostPort, listeningOn, perTest, ROOT, run, SOCKACT, sockact, type Run } from '../_support/launcher.js';
@@ -219,5 +219,239 @@ describe('connection migration of a busy connection', () => {
     r.child.kill('SIGTERM');
     expect(await r.exited).toEqual({ code: 0, signal: null });
     expect(counts(r.stderr).get(2)).toEqual({ accepted: 0, migrated: 1 });
+  });
+});
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Complete HTTP/1.1 responses in `text` (each with a Content-Length, as the fixture sends them). */
+function parseResponses(text: string): RawResponse[] {
+  const out: RawResponse[] = [];
+  let rest = text;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) return out;
+    const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+    const length = Number(headers['content-length'] ?? 0);
+    if (rest.length < end + 4 + length) return out;
+    out.push({ status: Number(statusLine!.split(' ')[1]), headers, body: rest.slice(end + 4, end + 4 + length) });
+    rest = rest.slice(end + 4 + length);
+  }
+}
+
+/** One raw connection: the server gets exactly the bytes written, in the pieces written. */
+function rawClient(port: number) {
+  const s = net.connect({ host: '127.0.0.1', port });
+  defer(() => s.destroy());
+  let text = '';
+  let ended: string | undefined;
+  const waiters: (() => void)[] = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  s.setEncoding('latin1');
+  s.on('data', (d: string) => {
+    text += d;
+    wake();
+  });
+  s.on('error', (e) => (ended = e.message));
+  s.on('close', () => {
+    ended ??= 'closed';
+    wake();
+  });
+  return {
+    write: (data: string) => s.write(data),
+    /** The first `n` responses; an error naming what came when the connection ends or 10 s pass without them. */
+    async responses(n: number): Promise<RawResponse[]> {
+      const deadline = Date.now() + 10_000;
+      while (parseResponses(text).length < n) {
+        if (ended !== undefined || Date.now() > deadline) {
+          throw new Error(`${parseResponses(text).length} of ${n} responses (${ended ?? 'timed out'}): ${JSON.stringify(text)}`);
+        }
+        await new Promise<void>((res) => {
+          waiters.push(res);
+          setTimeout(res, 100);
+        });
+      }
+      return parseResponses(text);
+    },
+  };
+}
+
+const pause = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+/** sockact with the fixture, generation 1 ready; its port. */
+async function startApp(name: string, env: Record<string, string> = {}, app = APP, args: string[] = []): Promise<{ r: Run; port: number }> {
+  const r = start(['-l', '127.0.0.1:0', '--name', name, ...args, '--', process.execPath, app], env);
+  const { port } = hostPort(await listeningOn(r));
+  await r.waitFor('stderr', /ready, generation 1/);
+  return { r, port };
+}
+
+describe('idle means the HTTP parser holds nothing', () => {
+  it('a pipelined request half received at the reload is answered once, then the connection moves', async () => {
+    const name = `migrate-half-${process.pid}`;
+    const { r, port } = await startApp(name);
+    const c = rawClient(port);
+    c.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n');
+    expect((await c.responses(1))[0]!.headers['x-url']).toBe('/a');
+    expect(await control(['reload', '--name', name])).toBe(0);
+    await r.waitFor('stderr', /generation 1 draining/);
+    // The drain looks at its connections every 100 ms: give it a few looks before /b is complete.
+    await pause(300);
+    c.write('\r\n');
+    const [, b] = await c.responses(2);
+    expect({ status: b!.status, url: b!.headers['x-url'], generation: b!.headers['x-generation'] }).toEqual({ status: 200, url: '/b', generation: '1' });
+    // Then it is idle and moves: the next request is generation 2's, on the same connection.
+    let last: RawResponse | undefined;
+    for (let i = 3; i < 50 && last?.headers['x-generation'] !== '2'; i++) {
+      c.write(`GET /c${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      last = (await c.responses(i)).at(-1);
+      await pause(20);
+    }
+    expect(last?.headers['x-generation']).toBe('2');
+    // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
+    await r.waitFor('stderr', /generation 1 accepted/);
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('a request answered before its body arrived: the body is read where it was due, the next request is served', async () => {
+    const name = `migrate-body-${process.pid}`;
+    const { r, port } = await startApp(name);
+    const clients = [rawClient(port), rawClient(port), rawClient(port)];
+    for (const c of clients) c.write('POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n');
+    for (const c of clients) expect((await c.responses(1))[0]!.status).toBe(200);
+    expect(await control(['reload', '--name', name])).toBe(0);
+    await r.waitFor('stderr', /generation 1 draining/);
+    await pause(300);
+    for (const c of clients) c.write('0123456789abcdef');
+    for (const c of clients) c.write('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (const c of clients) {
+      const [, next] = await c.responses(2);
+      expect({ status: next!.status, url: next!.headers['x-url'] }).toEqual({ status: 200, url: '/next' });
+    }
+    // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
+    await r.waitFor('stderr', /generation 1 accepted/);
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('one owner at a time', () => {
+  it('the receiving generation is SIGKILLed before it answers a batch: the old one takes it back and serves what arrived', async () => {
+    const name = `migrate-kill-${process.pid}`;
+    const block = join(dir(), 'block');
+    // Restarted when killed (not blocked then): sockact keeps running.
+    const { r, port } = await startApp(name, { BLOCK_IF: block, BLOCK_MS: '30000' }, APP, ['--restart', 'on-failure']);
+    const clients = Array.from({ length: 20 }, () => rawClient(port));
+    for (const c of clients) c.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (const c of clients) expect((await c.responses(1))[0]!.headers['x-generation']).toBe('1');
+    writeFileSync(block, '');
+    expect(await control(['reload', '--name', name])).toBe(0);
+    const pid2 = Number((await r.waitFor('stderr', /app: pid (\d+) generation 2 up/))[1]);
+    await r.waitFor('stderr', /generation 1 draining/);
+    // Generation 1 sends its batch at once; generation 2 is blocked and cannot take it.
+    await pause(300);
+    // Half the clients send while generation 2 holds the batch, half just after it died: the drain
+    // takes them back and counts their quiet time from then on, so both halves are served.
+    for (const c of clients.slice(0, 10)) c.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    rmSync(block);
+    process.kill(pid2, 'SIGKILL');
+    await r.waitFor('stderr', /generation 2\) killed by SIGKILL/);
+    await pause(200);
+    for (const c of clients.slice(10)) c.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (const c of clients) {
+      const [, after] = await c.responses(2);
+      expect({ status: after!.status, url: after!.headers['x-url'], generation: after!.headers['x-generation'] }).toEqual({
+        status: 200,
+        url: '/after',
+        generation: '1',
+      });
+    }
+    r.child.kill('SIGTERM');
+    await r.exited;
+  });
+
+  it('the receiving generation answers after the sender gave up: it never adopts, one process answers throughout', async () => {
+    const name = `migrate-slow-${process.pid}`;
+    const block = join(dir(), 'block');
+    const env = { BLOCK_IF: block, BLOCK_MS: '6500', MIGRATE_TIMEOUT: '300', DRAIN_TIMEOUT: '15000' };
+    const { r, port } = await startApp(name, env, join(ROOT, 'test/app/fixtures/migrate-echo.mjs'));
+    const s = net.connect({ host: '127.0.0.1', port });
+    defer(() => s.destroy());
+    s.setEncoding('utf8');
+    let got = '';
+    s.on('data', (d: string) => (got += d));
+    s.on('error', () => {});
+    let sent = 0;
+    const line = async () => {
+      s.write(`${++sent}\n`);
+      for (let i = 0; i < 500 && got.split('\n').length <= sent; i++) await pause(10);
+    };
+    for (let i = 0; i < 5; i++) await line();
+    writeFileSync(block, '');
+    expect(await control(['reload', '--name', name])).toBe(0);
+    // Lines go on while generation 2 is blocked, and after it wakes up and reads the old batch.
+    const unblocked = r.waitFor('stderr', /unblocked/, 20_000);
+    let woke = false;
+    void unblocked.then(() => (woke = true));
+    while (!woke) await line();
+    for (let i = 0; i < 10; i++) await line();
+    const replies = got
+      .trim()
+      .split('\n')
+      .map((l) => /^pid (\d+) count (\d+)/.exec(l)!);
+    // The count never goes back, and once a reply came from a pid no earlier pid answers again.
+    expect(replies.map((m) => Number(m[2]))).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+    const pids = replies.map((m) => m[1]);
+    const order = [...new Set(pids)];
+    expect(pids).toEqual([...pids].sort((a, b) => order.indexOf(a!) - order.indexOf(b!)));
+    s.destroy();
+    r.child.kill('SIGTERM');
+    await r.exited;
+  });
+});
+
+describe('connections move only to a ready generation', () => {
+  it('a reload that fails (never ready, exits 1) gets none: the connection goes to the generation serving', async () => {
+    const name = `migrate-target-${process.pid}`;
+    const noReady = join(dir(), 'no-ready');
+    const hold = join(dir(), 'hold');
+    const { r, port } = await startApp(name, { NO_READY_IF: noReady });
+    const c = rawClient(port);
+    c.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.responses(1);
+    // Busy in generation 1 while generation 2 takes over and generation 3 starts and fails.
+    c.write(`GET /wait?f=${encodeURIComponent(hold)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(await control(['reload', '--name', name])).toBe(0);
+    await r.waitFor('stderr', /generation 1 draining/);
+    writeFileSync(noReady, '');
+    const failed = control(['reload', '--name', name]);
+    await r.waitFor('stderr', /generation 3 up, never ready/);
+    writeFileSync(hold, '');
+    expect((await c.responses(2))[1]!.headers['x-generation']).toBe('1');
+    const seen: string[] = [];
+    for (let i = 3; i < 50 && seen.at(-1) !== '2' && seen.at(-1) !== '3'; i++) {
+      c.write(`GET /n${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      seen.push((await c.responses(i)).at(-1)!.headers['x-generation']!);
+      await pause(20);
+    }
+    expect(seen.at(-1)).toBe('2');
+    writeFileSync(`${noReady}.exit`, '');
+    expect(await failed).not.toBe(0);
+    const n = seen.length + 2;
+    c.write('GET /last HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await c.responses(n + 1)).at(-1)!.headers['x-generation']).toBe('2');
+    // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
+    await r.waitFor('stderr', /generation 1 accepted/);
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toEqual({ code: 0, signal: null });
   });
 });

@@ -222,6 +222,54 @@ describe('upgrader(): a failing new copy leaves the old one serving', () => {
   });
 });
 
+describe('upgrader(): one upgrade at a time, across copies', () => {
+  it('a SIGHUP to the new copy before it is ready is refused: no third copy, the first never serves beside a newer one', async () => {
+    const { app, first } = await startApp({ UPGRADE_TIMEOUT: '3000' });
+    app.nextMode('hang');
+    process.kill(first.pid, 'SIGHUP');
+    const middle = await app.next((l) => l.hanging);
+    app.nextMode('ok');
+    process.kill(middle.pid, 'SIGHUP');
+    // The first process gives up on the copy that never got ready and kills it.
+    await untilEnded(middle.pid);
+    expect(ended(first.pid)).toBe(false);
+    const pids = new Set<number>();
+    for (let i = 0; i < 20; i++) pids.add(await get(app.port));
+    expect([...pids]).toEqual([first.pid]);
+    expect(app.child.stderr()).toMatch(
+      new RegExp(
+        `\\(node:${middle.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: not ready yet: an upgrade is refused until this process has called notify.ready\\(\\)\n`,
+      ),
+    );
+  });
+
+  it('a ready copy refuses to upgrade while the process it replaced still runs, and upgrades once it is gone', async () => {
+    const { app, first } = await startApp({ UPGRADE_EXIT: '0' });
+    process.kill(first.pid, 'SIGHUP');
+    const second = await app.next((l) => l.ready);
+    process.kill(second.pid, 'SIGUSR2');
+    const refused = await app.next((l) => l.error);
+    expect(refused).toEqual({
+      pid: second.pid,
+      code: 'ERR_UPGRADE_OLD_RUNNING',
+      error: 'the process this one replaced is still running: an upgrade is refused until it has exited',
+    });
+    process.kill(first.pid, 'SIGKILL');
+    await untilEnded(first.pid);
+    // The kernel reparents the copy once every thread of the old process is gone: after that only.
+    const ppid = () => {
+      const stat = readFileSync(`/proc/${second.pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    };
+    for (let i = 0; i < 250 && ppid() === first.pid; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(ppid()).not.toBe(first.pid);
+    process.kill(second.pid, 'SIGHUP');
+    const third = await app.next((l) => l.ready);
+    expect(third.pid).not.toBe(second.pid);
+    expect(await get(app.port)).toBe(third.pid);
+  });
+});
+
 describe('upgrader() under systemd (a notify receiver stands in for it)', () => {
   it('sends MAINPID=<new pid> (never STOPPING=1), and the new copy still reaches NOTIFY_SOCKET afterwards', async () => {
     const sock = path.join(dir, `notify-${n++}`);

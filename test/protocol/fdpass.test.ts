@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FdBundleReader, formatFdBundle, formatFdRefusal, SCM_MAX_FD } from '../../src/protocol/fdpass.js';
 
-function frame(header: string, message = ''): Buffer {
+function frame(header: string | Buffer, message = ''): Buffer {
   const h = Buffer.from(header);
   const m = Buffer.from(message);
   const p = Buffer.alloc(8);
@@ -123,6 +123,27 @@ describe('fd bundle format', () => {
       'ERR_FDS_LIMIT',
       '/run/x sends 254 fds, more than the 253 this receiver accepts',
       'more fds than the receiver accepts',
+    ],
+    [
+      frame(Buffer.concat([Buffer.from('SOCKACT_FDS=2\nLISTEN_FDNAMES=web:'), Buffer.from([0x77, 0xff, 0x62])])),
+      [7, 8],
+      'ERR_FDS_NAMES',
+      "/run/x sent the fd name 'w\\xffb', which contains a character that is not printable ASCII",
+      'a name that is not valid UTF-8 (never rewritten to U+FFFD)',
+    ],
+    [
+      frame('SOCKACT_FDS=1\nLISTEN_FDNAMES=caf\u00e9'),
+      [7],
+      'ERR_FDS_NAMES',
+      "/run/x sent the fd name 'caf\\xc3\\xa9', which contains a character that is not printable ASCII",
+      'a name in valid UTF-8 that is not ASCII',
+    ],
+    [
+      frame('SOCKACT_FDS=1\nLISTEN_FDNAMES=a\tb'),
+      [7],
+      'ERR_FDS_NAMES',
+      "/run/x sent the fd name 'a\\x09b', which contains a character that is not printable ASCII",
+      'a name with a control character',
     ],
     [Buffer.alloc(0), [], 'ERR_FDS_PEER_GONE', '/run/x closed the connection before sending fds', 'the peer gone before anything came'],
   ];
