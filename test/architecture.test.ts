@@ -218,11 +218,7 @@ const DATA_TABLES: Record<string, string> = {
  */
 const TEMPORARY: Record<string, number> = {
   'app/upgrade.ts upgrader': 108,
-  'supervise/takeover.ts takeOver': 83,
-  'supervise/watch.ts watchPaths': 83,
-  'supervise/control.ts serveControl': 74,
   'app/shutdown.ts shutdown': 73,
-  'cli/main.ts runSupervised': 63,
 };
 
 type Fn = ts.FunctionLikeDeclaration;
