@@ -217,11 +217,9 @@ const DATA_TABLES: Record<string, string> = {
  * most SCREEN lines (or gone) the entry must go, and the last test below says which. Delete the list once empty.
  */
 const TEMPORARY: Record<string, number> = {
-  'app/upgrade.ts upgrader': 108,
   'supervise/takeover.ts takeOver': 83,
   'supervise/watch.ts watchPaths': 83,
   'supervise/control.ts serveControl': 74,
-  'app/shutdown.ts shutdown': 73,
   'cli/main.ts runSupervised': 63,
 };
 
