@@ -65,7 +65,7 @@ export async function run({ takeovers = 6, everyMs = 2500 } = {}) {
       const t0 = performance.now();
       const next = start([...control, '--takeover', '--workers', i % 2 === 0 ? '2' : '1']);
       const ready = await next.line(/children ready (\S+ \S+) after the takeover began/);
-      const done = await next.line(/hand-off done in (\S+ \S+)/);
+      const done = await next.line(/takeover done in (\S+ \S+)/);
       const old = await current.exited;
       rounds.push({
         workers: i % 2 === 0 ? 2 : 1,

@@ -19,6 +19,7 @@ import { SockactError, usageError } from '../protocol/errors.js';
  */
 
 type Log = (line: string) => void;
+type ExitLikeFn = typeof import('./exit.js').exitLike;
 
 /** Set once stderr is gone (a closed pipe, `2>&-`): messages are dropped from then on. */
 let stderrGone = false;
@@ -241,23 +242,8 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
     import('../supervise/control.js'),
   ]);
   const memory = holdMemoryLater(c.supervise.prefix === true);
-  if (c.onDemand) {
-    const [{ waitForActivity }, { forwardSignals }] = await Promise.all([import('../launch/wait.js'), import('../launch/signals.js')]);
-    log('waiting for the first connection or datagram');
-    serve?.now();
-    const stopWaiting = forwardSignals((signal) => {
-      // Nothing started yet: the signal ends the launcher, as it would systemd-socket-activate.
-      removeOnExit(bound);
-      exitLike(null, signal);
-    });
-    await waitForActivity(passed.map((p) => p.fd));
-    stopWaiting();
-  }
-
-  const launch: SpawnActivatedOptions = { ...base, fds: c.inetd ? [] : passed.map((p) => p.fd) };
-  if (c.inetd) launch.stdio = [passed[0]!.fd, passed[0]!.fd, 'inherit'];
-  const names = c.inetd ? undefined : fdNames(passed);
-  if (names) launch.names = names;
+  if (c.onDemand) await waitOnDemand(passed, bound, log, exitLike);
+  const launch = activatedLaunch(c, base, passed);
   let service: Awaited<ReturnType<typeof startService>> | undefined;
   // The hand-off serves the descendants of the newest child (--wrapper means one worker).
   const newest = () => service?.supervisor.live.reduce<Worker | undefined>((a, b) => (a && a.startedAt > b.startedAt ? a : b), undefined)?.pid;
@@ -294,6 +280,31 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   await flushOutput();
   if (st.startFailure !== undefined) process.exit(st.code ?? 1);
   exitLike(st.code, st.signal as NodeJS.Signals | null);
+}
+
+/** --on-demand: start nothing until the first connection or datagram on any socket. */
+async function waitOnDemand(passed: Passed[], bound: BoundSocket[], log: Log, exitLike: ExitLikeFn): Promise<void> {
+  const wait = import('../launch/wait.js');
+  const { forwardSignals } = await import('../launch/signals.js');
+  const { waitForActivity } = await wait;
+  log('waiting for the first connection or datagram');
+  serve?.now();
+  const stopWaiting = forwardSignals((signal) => {
+    // Nothing started yet: the signal ends the launcher, as it would systemd-socket-activate.
+    removeOnExit(bound);
+    exitLike(null, signal);
+  });
+  await waitForActivity(passed.map((p) => p.fd));
+  stopWaiting();
+}
+
+/** How each child is spawned: with the sockets as fds 3.. and their names, or (--inetd) one as stdin and stdout. */
+function activatedLaunch(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[]): SpawnActivatedOptions {
+  const launch: SpawnActivatedOptions = { ...base, fds: c.inetd ? [] : passed.map((p) => p.fd) };
+  if (c.inetd) launch.stdio = [passed[0]!.fd, passed[0]!.fd, 'inherit'];
+  const names = c.inetd ? undefined : fdNames(passed);
+  if (names) launch.names = names;
+  return launch;
 }
 
 /**

@@ -27,11 +27,11 @@ export interface ControlHandlers {
    * The `handover` command: a new sockact takes over (docs/glossary.md, supervise/takeover.ts).
    * The sockets to send, or why not. The command keeps its name on the wire for older sockacts.
    */
-  handover?(peerPid: number): HandoverOffer | string;
+  handover?(peerPid: number): TakeoverOffer | string;
 }
 
 /** What a sockact hands to the one taking over: its sockets, and what it does when told to retire. */
-export interface HandoverOffer {
+export interface TakeoverOffer {
   fds: readonly number[];
   names: readonly string[];
   /** JSON sent with the fds. */
@@ -210,76 +210,104 @@ export interface ControlServer {
  */
 export async function serveControl(path: string, handlers: ControlHandlers): Promise<ControlServer> {
   prepareControlDir(path);
+  await removeStale(path);
+  const fd = bindControl(path);
+  const myUid = process.getuid?.() ?? 0;
+  return new ControlSocket(path, fd, (conn) => serveConnection(conn, handlers, myUid));
+}
+
+/** Clear `path` for a new control socket: nothing there, or a socket nobody answers on. */
+async function removeStale(path: string): Promise<void> {
   let st;
   try {
     st = lstatSync(path);
   } catch {
-    // free
+    return; // free
   }
-  if (st) {
-    if (!st.isSocket()) throw controlError(path, 'something else is there');
-    if (await isLive(path)) throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: another sockact is using it`, { value: path });
-    unlinkSync(path);
-  }
-  const myUid = process.getuid?.() ?? 0;
-  const serve = (conn: net.Socket) => {
-    const fd = fdOf(conn);
-    const peer = fd !== undefined ? peerCredentials(fd) : undefined;
-    if (!peer || (peer.uid !== myUid && peer.uid !== 0)) {
-      conn.end(`${JSON.stringify({ ok: false, message: `permission denied: uid ${peer?.uid ?? '?'} is not uid ${myUid} or root` })}\n`);
-      return;
-    }
-    const peerPid = peer.pid;
-    conn.on('error', () => {});
-    onFirstLine(conn, (line) => {
-      void answer(line, conn, handlers, peerPid);
-    });
-  };
-  // Bound here, not by server.listen(path): libuv unlinks the path it bound when the server closes,
-  // whatever file is there by then, and after a takeover that is the new sockact's socket.
+  if (!st.isSocket()) throw controlError(path, 'something else is there');
+  if (await isLive(path)) throw controlError(path, 'another sockact is using it');
+  unlinkSync(path);
+}
+
+/**
+ * Bound here, not by server.listen(path): libuv unlinks the path it bound when the server closes,
+ * whatever file is there by then, and after a takeover that is the new sockact's socket.
+ */
+function bindControl(path: string): number {
   const fd = socket('unix', 'stream');
   try {
     bind(fd, { family: 'unix', path });
     listenSocket(fd, 64);
   } catch (err) {
     closeFd(fd);
-    throw new SockactError('ERR_CONTROL', `can't make the control socket ${path}: ${errorReason(err)}`, { value: path, cause: err });
+    throw controlError(path, errorReason(err), err);
   }
-  // It listens now, and the kernel queues what connects. Node serves it from the next turn of the
-  // event loop: the caller starts the first child in this one, and node:net can wait for that.
-  let server: net.Server | undefined;
-  let closed = false;
-  setImmediate(() => {
-    if (closed) return;
-    server = nodeNet().createServer({ allowHalfOpen: true }, serve);
-    server.on('error', () => {});
-    server.listen({ fd });
-    server.unref();
+  return fd;
+}
+
+/** One control connection: served if its peer is this uid or root (SO_PEERCRED), one request line. */
+function serveConnection(conn: net.Socket, handlers: ControlHandlers, myUid: number): void {
+  const fd = fdOf(conn);
+  const peer = fd !== undefined ? peerCredentials(fd) : undefined;
+  if (!peer || (peer.uid !== myUid && peer.uid !== 0)) {
+    const message = `permission denied: uid ${peer?.uid ?? '?'} is not uid ${myUid} or root`;
+    conn.end(`${JSON.stringify({ ok: false, message })}\n`);
+    return;
+  }
+  const peerPid = peer.pid;
+  conn.on('error', () => {});
+  onFirstLine(conn, (line) => {
+    void answer(line, conn, handlers, peerPid);
   });
-  // The file this server made, by inode: a takeover renames another sockact's socket over it, and
-  // that one must not be removed when this sockact exits.
-  const mine = lstatSync(path, { bigint: true });
-  let current = path;
-  return {
-    get path() {
-      return current;
-    },
-    moveTo(to: string) {
-      renameSync(current, to);
-      current = to;
-    },
-    close() {
-      closed = true;
-      if (server) server.close();
-      else closeFd(fd);
-      try {
-        const st = lstatSync(current, { bigint: true });
-        if (st.isSocket() && st.ino === mine.ino && st.dev === mine.dev) unlinkSync(current);
-      } catch {
-        // gone already
-      }
-    },
-  };
+}
+
+/** The listening control socket and the file it made. */
+class ControlSocket implements ControlServer {
+  #server: net.Server | undefined;
+  #closed = false;
+  #current: string;
+  /** The file this server made, by inode: a takeover renames another sockact's socket over it, which must stay. */
+  readonly #mine: { ino: bigint; dev: bigint };
+
+  constructor(
+    path: string,
+    private readonly fd: number,
+    serve: (conn: net.Socket) => void,
+  ) {
+    this.#current = path;
+    this.#mine = lstatSync(path, { bigint: true });
+    // It listens now, and the kernel queues what connects. Node serves it from the next turn of the
+    // event loop: the caller starts the first child in this one, and node:net can wait for that.
+    setImmediate(() => {
+      if (this.#closed) return;
+      const server = nodeNet().createServer({ allowHalfOpen: true }, serve);
+      server.on('error', () => {});
+      server.listen({ fd });
+      server.unref();
+      this.#server = server;
+    });
+  }
+
+  get path(): string {
+    return this.#current;
+  }
+
+  moveTo(to: string): void {
+    renameSync(this.#current, to);
+    this.#current = to;
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#server) this.#server.close();
+    else closeFd(this.fd);
+    try {
+      const st = lstatSync(this.#current, { bigint: true });
+      if (st.isSocket() && st.ino === this.#mine.ino && st.dev === this.#mine.dev) unlinkSync(this.#current);
+    } catch {
+      // gone already
+    }
+  }
 }
 
 async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
@@ -303,6 +331,7 @@ async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPi
       reply({ ok: true, message: 'stopping' });
       h.stop();
       return;
+    // A takeover; the command keeps its older name on the wire so that any sockact can take over from an older one.
     case 'handover':
       return answerTakeover(conn, h, peerPid);
     default:

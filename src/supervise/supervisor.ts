@@ -175,6 +175,14 @@ export function describeStatus(s: ExitStatus): string {
   return s.signal ? `killed by ${s.signal}` : `exited with code ${s.code ?? 0}`;
 }
 
+/**
+ * `: its last words were "..."`, the last line a child said on stderr (at most 200 characters, as
+ * JSON so that control characters show), to end a message about why it failed; '' when it said none.
+ */
+export function lastWords(s: ExitStatus): string {
+  return s.lastLine ? `: its last words were ${JSON.stringify(s.lastLine.slice(0, 200))}` : '';
+}
+
 function failed(s: ExitStatus): boolean {
   return s.startFailure !== undefined || s.signal !== null || (s.code ?? 0) !== 0;
 }
@@ -558,7 +566,7 @@ export class Supervisor {
     if (w.readyAt === undefined && !w.seenAccepting && !this.notifying) {
       return ': it never became ready and was never seen accepting on its sockets (does it adopt fd 3?)';
     }
-    return status.lastLine ? `: its last words were ${JSON.stringify(status.lastLine.slice(0, 200))}` : '';
+    return lastWords(status);
   }
 
   // ---- reload ----

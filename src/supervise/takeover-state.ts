@@ -1,8 +1,8 @@
 import { formatDuration } from '../protocol/duration.js';
 import { SockactError } from '../protocol/errors.js';
-import type { HandoverOffer } from './control.js';
+import type { TakeoverOffer } from './control.js';
 import type { Clock, ProcessSeam, Upstream } from './seam.js';
-import { describeStatus, type Ending, type Supervisor } from './supervisor.js';
+import { describeStatus, lastWords, type Ending, type Supervisor } from './supervisor.js';
 import type { TakeoverSession } from './takeover.js';
 
 /** The new sockact's side: taking over from `session`, until its children are ready (or not). */
@@ -96,9 +96,7 @@ export class Takeover {
             if (this.phase === 'pending' && sup.phase === 'starting') {
               const w = sup.slots[req.worker];
               const ready = w?.readyAt !== undefined ? '' : ' before it was ready';
-              const last = status.lastLine?.slice(0, 200);
-              const words = last ? `: its last words were ${JSON.stringify(last)}` : '';
-              const why = w?.failure ? `: ${w.failure}` : words;
+              const why = w?.failure ? `: ${w.failure}` : lastWords(status);
               this.fail(`pid ${w?.pid ?? '?'} ${describeStatus(status)}${ready}${why}`);
             }
             events.exit(status);
@@ -139,11 +137,11 @@ export class Takeover {
       return;
     }
     const doneIn = () => formatDuration(this.o.clock.now() - t.startedAt);
-    void t.closed.then(() => this.o.log(`pid ${t.oldPid} exited: hand-off done in ${doneIn()}`));
+    void t.closed.then(() => this.o.log(`pid ${t.oldPid} exited: takeover done in ${doneIn()}`));
   }
 
   /** The old side: what a sockact asking to take over gets, or why it is refused. */
-  handover(peerPid: number): HandoverOffer | string {
+  handover(peerPid: number): TakeoverOffer | string {
     const sup = this.#supervisor;
     if (this.retiring) return 'it is retiring already';
     if (sup.phase !== 'running') return `it is ${sup.phase}`;

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { receiveFds, type FdBundle } from '../app/fdpass.js';
-import { bindSocket, closeSockets, type BoundSocket } from '../launch/bind.js';
+import { bindAll, bindSocket, closeSockets, type BoundSocket } from '../launch/bind.js';
 import type { ListenSpec } from '../protocol/address.js';
 import { SockactError } from '../protocol/errors.js';
 import { formatSockAddr, ipv4Bytes, ipv6Bytes } from '../protocol/sockaddr.js';
@@ -17,7 +17,7 @@ import { connectControl, onFirstLine, parseJsonLine } from './control.js';
  */
 
 /** The JSON the old sockact sends with its sockets. */
-export interface HandoverMessage {
+export interface TakeoverMessage {
   pid: number;
   /** Its own NOTIFY_SOCKET and WATCHDOG_USEC, when systemd started it: the new sockact notifies there. */
   notifySocket?: string;
@@ -29,7 +29,7 @@ export interface TakeoverSession {
   /** The old sockact's control socket, which the new one takes over too. */
   readonly path: string;
   readonly oldPid: number;
-  /** performance.now() when the takeover began, for the hand-off times in the log. */
+  /** performance.now() when the takeover began, for the takeover times in the log. */
   readonly startedAt: number;
   /** NOTIFY_SOCKET (and WATCHDOG_USEC) of the old sockact, when it has them. */
   readonly upstreamEnv: NodeJS.ProcessEnv | undefined;
@@ -93,17 +93,28 @@ async function connectQuiet(path: string, timeoutMs: number): Promise<net.Socket
     const code = (err as NodeJS.ErrnoException).code;
     // Nobody there: the first start of a service runs the same command as every deploy.
     if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
-    if (code === 'ETIMEDOUT' && err instanceof SockactError) throw takeoverError(path, 'it did not accept the connection in time');
+    if (code === 'ETIMEDOUT' && err instanceof SockactError)
+      throw takeoverError(path, 'it did not accept the connection in time');
     throw takeoverError(path, (err as Error).message, err);
   }
 }
 
-function openSession(path: string, s: net.Socket, bundle: FdBundle, message: HandoverMessage, startedAt: number, taken: () => number[]): TakeoverSession {
+function openSession(
+  path: string,
+  s: net.Socket,
+  bundle: FdBundle,
+  message: TakeoverMessage,
+  startedAt: number,
+  taken: () => number[],
+): TakeoverSession {
   const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
   s.on('error', () => {});
   const upstreamEnv =
     message.notifySocket !== undefined
-      ? { NOTIFY_SOCKET: message.notifySocket, ...(message.watchdogUsec ? { WATCHDOG_USEC: message.watchdogUsec } : {}) }
+      ? {
+          NOTIFY_SOCKET: message.notifySocket,
+          ...(message.watchdogUsec ? { WATCHDOG_USEC: message.watchdogUsec } : {}),
+        }
       : undefined;
   const oldPid = bundle.peer.pid;
   return {
@@ -117,10 +128,19 @@ function openSession(path: string, s: net.Socket, bundle: FdBundle, message: Han
         onFirstLine(s, (line) => {
           const answer = parseJsonLine<{ ok: boolean; message: string }>(line) ?? {};
           if (answer.ok) resolve();
-          else reject(new SockactError('ERR_TAKEOVER', `pid ${oldPid} refused to retire: ${answer.message ?? line}`, { value: path }));
+          else
+            reject(
+              new SockactError('ERR_TAKEOVER', `pid ${oldPid} refused to retire: ${answer.message ?? line}`, {
+                value: path,
+              }),
+            );
         });
         void closed.then(() =>
-          reject(new SockactError('ERR_TAKEOVER', `pid ${oldPid} closed the control connection before it agreed to retire`, { value: path })),
+          reject(
+            new SockactError('ERR_TAKEOVER', `pid ${oldPid} closed the control connection before it agreed to retire`, {
+              value: path,
+            }),
+          ),
         );
         s.write(`${JSON.stringify({ command: 'retire', taken: taken() })}\n`);
       });
@@ -132,6 +152,77 @@ function openSession(path: string, s: net.Socket, bundle: FdBundle, message: Han
 }
 
 /**
+ * Send the `handover` control command and receive the old sockact's fd bundle. The command keeps
+ * that name on the wire (docs/glossary.md): any sockact can take over from an older one.
+ */
+async function requestSockets(path: string, s: net.Socket, timeoutMs: number): Promise<FdBundle> {
+  try {
+    s.write(`${JSON.stringify({ command: 'handover' })}\n`);
+    return await receiveFds(s, { timeout: timeoutMs });
+  } catch (err) {
+    s.destroy();
+    const code = (err as { code?: string }).code;
+    const message = (err as Error).message;
+    const reason = code === 'ERR_FDS_REFUSED' ? message.replace(/^.* refused: /, 'it refused: ') : message;
+    throw takeoverError(path, reason, err);
+  }
+}
+
+function parseMessage(path: string, bundle: FdBundle): TakeoverMessage {
+  try {
+    return JSON.parse(bundle.message.toString('utf8')) as TakeoverMessage;
+  } catch (cause) {
+    throw takeoverError(path, 'its answer carries no handover message', cause);
+  }
+}
+
+/** The sockets of the -l list: each the one received that serves it, or one bound now. */
+interface Matched {
+  bound: BoundSocket[];
+  /** Those bound here (their files are this sockact's to remove). */
+  fresh: BoundSocket[];
+  /** Indexes into the bundle's fds of those taken, which the old sockact is told of when it retires. */
+  takenIndexes: number[];
+  /** The fds taken. */
+  keep: Set<number>;
+}
+
+/** Match each spec to a received socket (servesSpec) or bind it; on an error those bound here are closed. */
+function matchSockets(specs: readonly ListenSpec[], fds: readonly number[]): Matched {
+  const m: Matched = { bound: [], fresh: [], takenIndexes: [], keep: new Set() };
+  const infos = fds.map((fd) => {
+    try {
+      return socketInfo(fd);
+    } catch {
+      return undefined; // not a socket: never matches
+    }
+  });
+  try {
+    for (const spec of specs) {
+      const free = (j: number) => infos[j] !== undefined && !m.takenIndexes.includes(j);
+      const i = infos.findIndex((info, j) => free(j) && servesSpec(info!, spec));
+      if (i < 0) {
+        const b = bindSocket(spec);
+        m.fresh.push(b);
+        m.bound.push(b);
+        continue;
+      }
+      m.takenIndexes.push(i);
+      const fd = fds[i]!;
+      m.keep.add(fd);
+      const local = infos[i]!.local!;
+      const b: BoundSocket = { fd, spec, local, label: formatSockAddr(local) };
+      if (local.family === 'unix' && !local.path.startsWith('@') && local.path !== '') b.path = local.path;
+      m.bound.push(b);
+    }
+  } catch (err) {
+    closeSockets(m.fresh);
+    throw err;
+  }
+  return m;
+}
+
+/**
  * Ask the sockact at `path` for its sockets and make the sockets of `specs` from them: each -l
  * takes the socket of the same address (servesSpec), or is bound now when the old sockact has
  * none; sockets the old one has and no -l names are closed here at once (the old one keeps its
@@ -139,81 +230,40 @@ function openSession(path: string, s: net.Socket, bundle: FdBundle, message: Han
  * -l is bound, as without --takeover. All or nothing: on any error everything made or received
  * here is closed and the old sockact is left as it was.
  */
-export async function takeOver(path: string, specs: readonly ListenSpec[], log: (line: string) => void, timeoutMs = 10_000): Promise<TakenSockets> {
+export async function takeOver(
+  path: string,
+  specs: readonly ListenSpec[],
+  log: (line: string) => void,
+  timeoutMs = 10_000,
+): Promise<TakenSockets> {
   const startedAt = performance.now();
   const s = await connectQuiet(path, timeoutMs);
   if (!s) {
     log(`no sockact is serving at ${path}: starting without a takeover`);
-    const bound: BoundSocket[] = [];
-    try {
-      for (const spec of specs) bound.push(bindSocket(spec));
-    } catch (err) {
-      closeSockets(bound);
-      throw err;
-    }
+    const bound = bindAll(specs);
     return { session: undefined, bound, taken: new Set(), abandon: () => closeSockets(bound) };
   }
-  let bundle: FdBundle;
+  const bundle = await requestSockets(path, s, timeoutMs);
+  let m: Matched;
+  let session: TakeoverSession;
   try {
-    s.write(`${JSON.stringify({ command: 'handover' })}\n`);
-    bundle = await receiveFds(s, { timeout: timeoutMs });
+    const message = parseMessage(path, bundle);
+    m = matchSockets(specs, bundle.fds);
+    session = openSession(path, s, bundle, message, startedAt, () => m.takenIndexes);
   } catch (err) {
     s.destroy();
-    const code = (err as { code?: string }).code;
-    const reason = code === 'ERR_FDS_REFUSED' ? (err as Error).message.replace(/^.* refused: /, 'it refused: ') : (err as Error).message;
-    throw takeoverError(path, reason, err);
-  }
-  const fresh: BoundSocket[] = [];
-  const takenIndexes: number[] = [];
-  const keep = new Set<number>();
-  const bound: BoundSocket[] = [];
-  let session: TakeoverSession | undefined;
-  try {
-    let message: HandoverMessage;
-    try {
-      message = JSON.parse(bundle.message.toString('utf8')) as HandoverMessage;
-    } catch (cause) {
-      throw takeoverError(path, 'its answer carries no handover message', cause);
-    }
-    const infos = bundle.fds.map((fd) => {
-      try {
-        return socketInfo(fd);
-      } catch {
-        return undefined; // not a socket: never matches
-      }
-    });
-    for (const spec of specs) {
-      const i = infos.findIndex((info, j) => info !== undefined && !takenIndexes.includes(j) && servesSpec(info, spec));
-      if (i < 0) {
-        const b = bindSocket(spec);
-        fresh.push(b);
-        bound.push(b);
-        continue;
-      }
-      takenIndexes.push(i);
-      const fd = bundle.fds[i]!;
-      keep.add(fd);
-      const local = infos[i]!.local!;
-      const b: BoundSocket = { fd, spec, local, label: formatSockAddr(local) };
-      if (local.family === 'unix' && !local.path.startsWith('@') && local.path !== '') b.path = local.path;
-      bound.push(b);
-    }
-    session = openSession(path, s, bundle, message, startedAt, () => takenIndexes);
-  } catch (err) {
-    s.destroy();
-    closeSockets(fresh);
     for (const fd of bundle.fds) closeFd(fd);
     throw err;
   }
   // Sockets no -l names stay with the old sockact alone.
-  for (const fd of bundle.fds) if (!keep.has(fd)) closeFd(fd);
-  const open = session;
+  for (const fd of bundle.fds) if (!m.keep.has(fd)) closeFd(fd);
+  const { bound, fresh, keep } = m;
   return {
-    session: open,
+    session,
     bound,
     taken: keep,
     abandon() {
-      open.abandon();
+      session.abandon();
       closeSockets(fresh);
       closeSockets(
         bound.filter((b) => keep.has(b.fd)),

@@ -30,85 +30,98 @@ export interface Watcher {
  * appear. A quiet tree costs no timer and no CPU: inotify wakes the process only on a change.
  */
 export function watchPaths(paths: readonly string[], debounceMs: number, onChange: (path: string) => void): Watcher {
-  const watchers = new Map<string, FSWatcher>();
-  let timer: NodeJS.Timeout | undefined;
-  let last = '';
+  const watcher = new PathWatcher(debounceMs, onChange);
+  for (const p of paths) {
+    const full = resolve(p);
+    if (statSync(full).isDirectory()) watcher.addTree(full);
+    else watcher.addFile(full);
+  }
+  return watcher;
+}
 
-  const changed = (path: string) => {
-    last = path;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = undefined;
-      onChange(last);
-    }, debounceMs);
-  };
+/** The fs.watch() handles of watchPaths, by path, and the debounce they share. */
+class PathWatcher implements Watcher {
+  readonly #watchers = new Map<string, FSWatcher>();
+  #timer: NodeJS.Timeout | undefined;
+  #last = '';
 
-  const add = (path: string, isDir = true) => {
-    if (watchers.has(path) || WATCH_IGNORED.includes(basename(path))) return;
-    let w: FSWatcher;
-    try {
-      w = watch(path, { persistent: true }, (_event, name) => {
-        if (!isDir) return changed(path);
-        if (name === null) return changed(path);
-        const file = String(name);
-        if (WATCH_IGNORED.includes(file)) return;
-        const full = join(path, file);
-        try {
-          if (statSync(full).isDirectory()) addTree(full);
-        } catch {
-          // removed again, or a dangling link: still a change
-        }
-        changed(full);
-      });
-    } catch {
-      return; // vanished between readdir and watch
-    }
-    w.on('error', () => {
-      w.close();
-      watchers.delete(path);
-    });
-    watchers.set(path, w);
-  };
+  constructor(
+    private readonly debounceMs: number,
+    private readonly onChange: (path: string) => void,
+  ) {}
 
-  const addTree = (dir: string) => {
-    add(dir, true);
+  get size(): number {
+    return this.#watchers.size;
+  }
+
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    for (const w of this.#watchers.values()) w.close();
+    this.#watchers.clear();
+  }
+
+  /** Watch `dir` and every directory under it, but those WATCH_IGNORED names. */
+  addTree(dir: string): void {
+    this.#addDir(dir);
     let entries;
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {
       return;
     }
-    for (const e of entries) if (e.isDirectory() && !WATCH_IGNORED.includes(e.name)) addTree(join(dir, e.name));
-  };
-
-  /** A file is watched through its directory: editors replace files, and a watch on the old inode would go quiet. */
-  const addFile = (file: string) => {
-    const key = `file:${file}`;
-    if (watchers.has(key)) return;
-    const w = watch(dirname(file), { persistent: true }, (_event, name) => {
-      if (name !== null && String(name) === basename(file)) changed(file);
-    });
-    w.on('error', () => {
-      w.close();
-      watchers.delete(key);
-    });
-    watchers.set(key, w);
-  };
-
-  for (const p of paths) {
-    const full = resolve(p);
-    if (statSync(full).isDirectory()) addTree(full);
-    else addFile(full);
+    for (const e of entries) if (e.isDirectory() && !WATCH_IGNORED.includes(e.name)) this.addTree(join(dir, e.name));
   }
 
-  return {
-    close() {
-      if (timer) clearTimeout(timer);
-      for (const w of watchers.values()) w.close();
-      watchers.clear();
-    },
-    get size() {
-      return watchers.size;
-    },
-  };
+  /** A file is watched through its directory: editors replace files, and a watch on the old inode would go quiet. */
+  addFile(file: string): void {
+    const key = `file:${file}`;
+    if (this.#watchers.has(key)) return;
+    const w = watch(dirname(file), { persistent: true }, (_event, name) => {
+      if (name !== null && String(name) === basename(file)) this.#changed(file);
+    });
+    this.#keep(key, w);
+  }
+
+  #changed(path: string): void {
+    this.#last = path;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.onChange(this.#last);
+    }, this.debounceMs);
+  }
+
+  #addDir(path: string): void {
+    if (this.#watchers.has(path) || WATCH_IGNORED.includes(basename(path))) return;
+    let w: FSWatcher;
+    try {
+      w = watch(path, { persistent: true }, (_event, name) => this.#dirChanged(path, name));
+    } catch {
+      return; // vanished between readdir and watch
+    }
+    this.#keep(path, w);
+  }
+
+  /** A change in a watched directory: a directory made in it is watched from now on. */
+  #dirChanged(dir: string, name: string | Buffer | null): void {
+    if (name === null) return this.#changed(dir);
+    const file = String(name);
+    if (WATCH_IGNORED.includes(file)) return;
+    const full = join(dir, file);
+    try {
+      if (statSync(full).isDirectory()) this.addTree(full);
+    } catch {
+      // removed again, or a dangling link: still a change
+    }
+    this.#changed(full);
+  }
+
+  /** A watch that fails (its directory removed, say) is dropped; the others go on. */
+  #keep(key: string, w: FSWatcher): void {
+    w.on('error', () => {
+      w.close();
+      this.#watchers.delete(key);
+    });
+    this.#watchers.set(key, w);
+  }
 }

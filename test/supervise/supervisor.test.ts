@@ -362,6 +362,24 @@ describe('Supervisor: restarts', () => {
     );
   });
 
+  it('gives up naming the last words of a child that was ready, at most 200 characters of them', async () => {
+    const { seam, sup, clock, ended } = setup({ restart: 'always', startLimitBurst: 1, ready: 'auto' });
+    const said = `Error: ${'x'.repeat(300)}`;
+    seam.onSpawn = (c) =>
+      queueMicrotask(() => {
+        c.ready();
+        c.exit({ code: 1, signal: null, lastLine: said });
+      });
+    sup.start();
+    for (let i = 0; i < 5; i++) {
+      await flush();
+      clock.advance(1000);
+    }
+    await flush();
+    const words = JSON.stringify(said.slice(0, 200));
+    expect(ended()?.reason).toBe(`giving up: 2 restarts within 10 s; the last one exited with code 1: its last words were ${words}`);
+  });
+
   it('says when a crash-looping child was never seen using its sockets', async () => {
     const { seam, sup, clock, ended } = setup({ restart: 'always', startLimitBurst: 1, ready: 'auto' });
     seam.onSpawn = (c) => clock.setTimer(10, () => c.exit({ code: 2, signal: null }));

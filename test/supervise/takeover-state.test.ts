@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { REPEATED_STOP_MS, Supervisor, type Ending, type SupervisorOptions } from '../../src/supervise/supervisor.js';
 import type { TakeoverSession } from '../../src/supervise/takeover.js';
 import { Takeover, type TakeoverOptions } from '../../src/supervise/takeover-state.js';
-import type { HandoverOffer } from '../../src/supervise/control.js';
+import type { TakeoverOffer } from '../../src/supervise/control.js';
 import { FakeClock, FakeSeam, FakeUpstream, flush } from './fakes.js';
 
 /** The old sockact's side of the session, as the new one sees it. */
@@ -77,7 +77,7 @@ describe('Takeover: the new sockact', () => {
     clock.advance(80);
     session!.close();
     await flush();
-    expect(lines.at(-1)).toBe('pid 4242 exited: hand-off done in 500 ms');
+    expect(lines.at(-1)).toBe('pid 4242 exited: takeover done in 500 ms');
     expect(takeover.failed).toBe(false);
     // Committed: what the supervisor says now reaches everyone.
     void sup.reload();
@@ -176,7 +176,7 @@ describe('Takeover: the old sockact', () => {
 
   it('hands over its sockets, and retires as on a stop once told to: it ends with 0, silent upstream', async () => {
     const { takeover, systemd, lines, ended } = running({ fds: [3, 4] });
-    const offer = takeover.handover(777) as HandoverOffer;
+    const offer = takeover.handover(777) as TakeoverOffer;
     expect(offer).toEqual(expect.objectContaining({ fds: [3, 4], names: ['web'], message: '{"pid":1}' }));
     expect(lines).toContain('pid 777 is taking over: handing it 2 sockets');
     const before = systemd.sent.length;
@@ -207,10 +207,10 @@ describe('Takeover: the old sockact', () => {
 
   it('a taker that gives up leaves it serving, ready for the next one; once retiring it refuses', () => {
     const { takeover, lines } = running();
-    const offer = takeover.handover(10) as HandoverOffer;
+    const offer = takeover.handover(10) as TakeoverOffer;
     offer.abandoned();
     expect(lines).toContain('pid 10 gave up taking over: serving on');
-    const again = takeover.handover(11) as HandoverOffer;
+    const again = takeover.handover(11) as TakeoverOffer;
     again.retire([0]);
     expect(takeover.handover(12)).toBe('it is retiring already');
   });

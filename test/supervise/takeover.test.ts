@@ -108,11 +108,11 @@ describe('sockact --takeover: deploying a new sockact', () => {
     const result = await loadDuring(port, 16, async () => {
       await new Promise((res) => setTimeout(res, 200)); // the load is running against generation A
       b = start(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--workers', '2', '--', process.execPath, APP]);
-      await b.waitFor('stderr', /pid \d+ exited: hand-off done in/);
+      await b.waitFor('stderr', /pid \d+ exited: takeover done in/);
       expect(await a.exited).toEqual({ code: 0, signal: null });
       bKids = holdsTheSocket(b, 2);
       c = start(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--', process.execPath, APP]);
-      await c.waitFor('stderr', /pid \d+ exited: hand-off done in/);
+      await c.waitFor('stderr', /pid \d+ exited: takeover done in/);
       expect(await b.exited).toEqual({ code: 0, signal: null });
       cKids = holdsTheSocket(c, 1);
     });
@@ -182,7 +182,7 @@ describe('sockact --takeover: deploying a new sockact', () => {
 
     // Port 0 asks for a new port: it takes nothing over, even with a TCP socket on offer.
     const b = start(['-l', `${kept},remove-on-exit`, '-l', '127.0.0.1:0', '-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', ...sleeper]);
-    await b.waitFor('stderr', /hand-off done/);
+    await b.waitFor('stderr', /takeover done/);
     expect(await a.exited).toEqual({ code: 0, signal: null });
     expect(b.stderr).toMatch(new RegExp(`listening on ${kept} as fd 3 taken over from pid ${a.child.pid}\\n`));
     expect(b.stderr).toMatch(/listening on 127\.0\.0\.1:\d+ as fd 4\n/);
@@ -244,7 +244,7 @@ describe('sockact --takeover under systemd (a real notify receiver stands in)', 
     delete env.NOTIFY_SOCKET; // as from a deploy tool's shell
     const b = sockact(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--', process.execPath, APP], { env });
     defer(() => b.child.kill('SIGKILL'));
-    await b.waitFor('stderr', /hand-off done/);
+    await b.waitFor('stderr', /takeover done/);
     expect(await a.exited).toEqual({ code: 0, signal: null });
     b.child.kill('SIGTERM');
     await b.exited;

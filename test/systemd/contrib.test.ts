@@ -186,7 +186,7 @@ describeSystemd('contrib/systemd under a running systemd', (ctx) => {
       (v) => v.MainPID !== String(first.ns) && v.MainPID !== '0',
       'a new MainPID',
     );
-    await waitJournal(sd, 'sockact-takeover.service', /hand-off done/);
+    await waitJournal(sd, 'sockact-takeover.service', /takeover done/);
     expect(await hello(p2)).not.toBe(before);
     await sd.systemctl('stop', 'sockact-takeover.service');
     expect(await sd.show('sockact-takeover.service', ['ActiveState', 'Result'])).toEqual({

@@ -51,7 +51,7 @@ describeSystemd('takeover: contrib sockact-takeover.service, reloaded by a new s
         (v) => v.MainPID !== String(first.ns) && v.MainPID !== '0',
         'a new MainPID',
       );
-      await waitJournal(sd, UNIT, /hand-off done/);
+      await waitJournal(sd, UNIT, /takeover done/);
       await waitShow(sd, UNIT, ['ActiveState'], (v) => v.ActiveState === 'active', 'active');
     });
     expect(load.failed, await sd.journal(UNIT)).toEqual([]);
