@@ -211,16 +211,6 @@ const DATA_TABLES: Record<string, string> = {
   'sys/libc.ts libc': 'the table of the C functions sockact binds through koffi, one declaration a line',
 };
 
-/*
- * TEMPORARY, for the integrator: the functions still over SCREEN lines on this branch while other branches split
- * them, each with its length when this list was written. An entry may shrink, never grow; once its function is at
- * most SCREEN lines (or gone) the entry must go, and the last test below says which. Delete the list once empty.
- */
-const TEMPORARY: Record<string, number> = {
-  'app/upgrade.ts upgrader': 108,
-  'app/shutdown.ts shutdown': 73,
-};
-
 type Fn = ts.FunctionLikeDeclaration;
 
 /** A function's name as the lists above spell it: `name`, `Class.method`, or the variable or key it is assigned to. */
@@ -298,20 +288,12 @@ describe('functions fit a screen', () => {
   });
 
   it(`none is over ${MOST} lines, and only the data tables are over ${SCREEN}`, () => {
-    const over = [...LENGTHS].filter(([key, lines]) => {
-      if (key in TEMPORARY) return lines > TEMPORARY[key]!;
-      return lines > MOST || (lines > SCREEN && !(key in DATA_TABLES));
-    });
+    const over = [...LENGTHS].filter(([key, lines]) => lines > MOST || (lines > SCREEN && !(key in DATA_TABLES)));
     expect(over.map(([key, lines]) => `${key}: ${lines} lines`)).toEqual([]);
   });
 
   it('allows at most two data tables, each a function in src/', () => {
     expect(Object.keys(DATA_TABLES).length).toBeLessThanOrEqual(2);
     expect(Object.keys(DATA_TABLES).filter((key) => !LENGTHS.has(key))).toEqual([]);
-  });
-
-  it(`the TEMPORARY list names only functions still over ${SCREEN} lines (remove the others)`, () => {
-    const done = Object.keys(TEMPORARY).filter((key) => (LENGTHS.get(key) ?? 0) <= SCREEN);
-    expect(done).toEqual([]);
   });
 });

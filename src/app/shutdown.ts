@@ -239,6 +239,91 @@ function settleBatch(t: Tracking, batch: readonly Outgoing[], taken: ReadonlySet
 }
 
 /**
+ * One server's drain once it stops accepting. Plain: every response says "Connection: close" and quiet keep-alive
+ * connections are closed. Migrating (a newer generation under sockact's supervisor takes connections): responses keep
+ * "Connection: keep-alive" and each connection moves once it is idle, until a batch is not taken; then plain.
+ */
+class Drain {
+  readonly #server: Server;
+  readonly #t: Tracking;
+  readonly #key: string | undefined;
+  readonly #migrateTimeout: number | undefined;
+  #migrating: boolean;
+  /** A batch is being handed over: no other until its answer. */
+  #passing = false;
+
+  constructor(server: Server, options: ShutdownOptions) {
+    this.#server = server;
+    this.#t = track(server, false);
+    this.#migrateTimeout = options.migrateTimeout;
+    // Only with tracking from the start: a connection never seen might be idle and be closed by
+    // closeIdleConnections while it is being handed over.
+    this.#key = addressKey(server);
+    this.#migrating = options.migrate !== false && this.#t.early && this.#key !== undefined && hasSuccessor();
+    if (!this.#migrating) this.#plain();
+    for (const session of this.#t.sessions) session.close();
+    this.#pass();
+  }
+
+  #plain(): void {
+    this.#t.draining = true;
+    for (const res of this.#t.responses) if (!res.headersSent) res.shouldKeepAlive = false;
+  }
+
+  /** Hand the connections that are idle now to the newer generation, one batch at a time. */
+  #pass(): void {
+    if (!this.#migrating || this.#passing) return;
+    const batch = migratable(this.#t, this.#server, this.#key!);
+    if (batch.length === 0) return;
+    this.#passing = true;
+    // Nothing reads these any more; what the clients send meanwhile waits in the kernel for the
+    // process that adopts them (or for this one again).
+    for (const o of batch) stopReading(o.socket);
+    void handOver(batch, this.#migrateTimeout).then((taken) => {
+      this.#passing = false;
+      settleBatch(this.#t, batch, taken);
+      if (taken.size < batch.length) {
+        this.#migrating = false;
+        this.#plain();
+      }
+    });
+  }
+
+  /**
+   * Every few ms: pass what became idle while migrating, else close quiet HTTP/1 connections (and, for those never
+   * seen, Node's idle ones once `idleMs` has passed). Undefined when there is nothing to sweep.
+   */
+  sweep(idleMs: number): NodeJS.Timeout | undefined {
+    const server = this.#server;
+    if (!isHttp1(server) && !this.#migrating) return undefined;
+    const start = performance.now();
+    const every = Math.max(10, Math.min(100, idleMs / 4));
+    return setInterval(() => {
+      if (this.#migrating) return this.#pass();
+      if (!isHttp1(server)) return;
+      closeQuiet(this.#t, server, idleMs);
+      if (!this.#t.early && performance.now() - start >= idleMs) server.closeIdleConnections!();
+    }, every);
+  }
+
+  /** The timeout ran out: close what is left. Resolves with the number of connections that were open. */
+  async force(closed: Promise<void>): Promise<number> {
+    const { sockets, sessions } = this.#t;
+    const server = this.#server;
+    const forced = await new Promise<number>((resolve) => {
+      server.getConnections((err, n) => resolve(err ? sockets.size : n));
+    });
+    for (const session of sessions) session.destroy();
+    server.closeAllConnections?.();
+    for (const socket of sockets) socket.destroy();
+    // Connections accepted before tracking began are out of reach for a plain net.Server; do not
+    // wait for them forever.
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    return forced;
+  }
+}
+
+/**
  * Graceful stop (sd_notify(3) STOPPING=1): send STOPPING=1, stop accepting (server.close(),
  * which closes the adopted fd and never calls shutdown(2) on it: systemd, or the next process,
  * keeps its own copy and its queue), let in-flight requests finish, answer every request that
@@ -257,66 +342,16 @@ export async function shutdown(server: Server, options: ShutdownOptions = {}): P
   if (options.notify !== false) sendStopping();
   // Draining: connections an older generation still hands over go to a newer one, or stay there.
   stopReceiving();
-  const t = track(server, false);
-  const plainDrain = () => {
-    t.draining = true;
-    for (const res of t.responses) if (!res.headersSent) res.shouldKeepAlive = false;
-  };
-  // Only with tracking from the start: a connection never seen might be idle and be closed by
-  // closeIdleConnections while it is being handed over.
-  const key = addressKey(server);
-  let migrating = options.migrate !== false && t.early && key !== undefined && hasSuccessor();
-  // Migrating: responses keep "Connection: keep-alive", the connection moves once it is idle.
-  if (!migrating) plainDrain();
-  for (const session of t.sessions) session.close();
-  let passing = false;
-  const pass = () => {
-    if (!migrating || passing) return;
-    const batch = migratable(t, server, key!);
-    if (batch.length === 0) return;
-    passing = true;
-    // Nothing reads these any more; what the clients send meanwhile waits in the kernel for the
-    // process that adopts them (or for this one again).
-    for (const o of batch) stopReading(o.socket);
-    void handOver(batch, options.migrateTimeout).then((taken) => {
-      passing = false;
-      settleBatch(t, batch, taken);
-      if (taken.size < batch.length) {
-        migrating = false;
-        plainDrain();
-      }
-    });
-  };
-  pass();
-
+  const drain = new Drain(server, options);
   const closed = new Promise<void>((resolve) => closeListener(server, resolve));
-  const start = performance.now();
-  const sweep =
-    isHttp1(server) || migrating
-      ? setInterval(
-          () => {
-            if (migrating) return pass();
-            if (!isHttp1(server)) return;
-            closeQuiet(t, server, idleMs);
-            if (!t.early && performance.now() - start >= idleMs) server.closeIdleConnections!();
-          },
-          Math.max(10, Math.min(100, idleMs / 4)),
-        )
-      : undefined;
+  const sweep = drain.sweep(idleMs);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeout);
   });
   try {
     if ((await Promise.race([closed, timedOut])) !== 'timeout') return { forced: 0 };
-    const forced = await new Promise<number>((resolve) => server.getConnections((err, n) => resolve(err ? t.sockets.size : n)));
-    for (const session of t.sessions) session.destroy();
-    server.closeAllConnections?.();
-    for (const socket of t.sockets) socket.destroy();
-    // Connections accepted before tracking began are out of reach for a plain net.Server; do not
-    // wait for them forever.
-    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
-    return { forced };
+    return { forced: await drain.force(closed) };
   } finally {
     clearTimeout(timer);
     if (sweep) clearInterval(sweep);

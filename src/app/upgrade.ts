@@ -144,6 +144,81 @@ function release(ready: { fd: number; dir: string }): void {
   rmSync(ready.dir, { recursive: true, force: true });
 }
 
+/** The options with their defaults, each checked: a bad one throws ERR_UPGRADE_OPTIONS naming it. */
+function checkOptions(options: UpgraderOptions): { timeout: number; drainTimeout: number; command: readonly string[] } {
+  const timeout = options.timeout ?? 60_000;
+  const drainTimeout = options.drainTimeout ?? 10_000;
+  for (const [what, value] of [
+    ['timeout', timeout],
+    ['drainTimeout', drainTimeout],
+  ] as const) {
+    const why = `${what} must be a positive number of milliseconds: ${quote(value)}`;
+    if (!(value > 0)) throw upgradeError('ERR_UPGRADE_OPTIONS', why, { value });
+  }
+  const command = options.command ?? [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  if (command.length === 0) {
+    throw upgradeError('ERR_UPGRADE_OPTIONS', 'command must name a program', { value: command });
+  }
+  return { timeout, drainTimeout, command };
+}
+
+/** Start the new copy through the trampoline, with the passed sockets at fd 3.. (`env` names them). */
+async function startCopy(command: readonly string[], passed: readonly Passed[], env: NodeJS.ProcessEnv) {
+  const { spawn } = await import('node:child_process');
+  let child: ChildProcess;
+  try {
+    child = spawn(TRAMPOLINE_SHELL, ['-c', TRAMPOLINE, ...command], {
+      stdio: ['inherit', 'inherit', 'inherit', ...passed.map((p) => p.fd)],
+      env,
+    });
+  } catch (cause) {
+    const why = `can't start the new copy (${command.join(' ')}): ${errorReason(cause)}`;
+    throw upgradeError('ERR_UPGRADE', why, { cause });
+  }
+  // The new copy outlives this process; it must not keep it alive either.
+  child.unref();
+  return child;
+}
+
+/**
+ * Resolves with the new copy's pid once its own READY=1 reaches the ready socket; rejects when it exits or fails to
+ * start first, or is not ready within `timeout` (then it is killed).
+ */
+function readyFrom(child: ChildProcess, readyFd: number, timeout: number, label: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let watch: Watch | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (err?: SockactError) => {
+      watch?.close();
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      if (err) reject(err);
+      else resolve(child.pid!);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      settle(upgradeError('ERR_UPGRADE', `the new copy (pid ${child.pid}) ${how} before it was ready`));
+    };
+    const onError = (cause: Error) => {
+      settle(upgradeError('ERR_UPGRADE', `can't start the new copy (${label}): ${errorReason(cause)}`, { cause }));
+    };
+    child.once('exit', onExit);
+    child.once('error', onError);
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      const why = `the new copy (pid ${child.pid}) was not ready within ${timeout} ms: killed it`;
+      settle(upgradeError('ETIMEDOUT', why));
+    }, timeout);
+    watch = pollLoop().watch(readyFd, () => {
+      // Level-triggered: read every queued datagram. Only the new copy's own READY=1 counts.
+      for (let m = recvmsg(readyFd, 4096, 0); m; m = recvmsg(readyFd, 4096, 0)) {
+        if (m.credentials?.pid === child.pid && parseNotifyMessage(m.data).get('READY') === '1') return settle();
+      }
+    });
+  });
+}
+
 /**
  * Self-upgrade for an app that runs alone (tableflip's Upgrader; the graceful restart of seed
  * 001). `upgrade()` starts a new copy of this program with its listening sockets at fd 3.. and
@@ -159,90 +234,43 @@ function release(ready: { fd: number; dir: string }): void {
  * One upgrade at a time, as tableflip, across copies too: a call while one runs is refused
  * (ERR_UPGRADE_RUNNING), and so is any call once one succeeded (ERR_UPGRADE_DONE), before this
  * process has called notify.ready() (ERR_UPGRADE_NOT_READY), and in a copy while the process it
- * replaced is still running (ERR_UPGRADE_OLD_RUNNING: it is this copy's parent until it exits). So a copy that is not ready yet never starts one of its own, and the first process
- * never serves beside a copy newer than the one it waits for.
+ * replaced is still running (ERR_UPGRADE_OLD_RUNNING: it is this copy's parent until it exits). So a copy that is
+ * not ready yet never starts one of its own, and the first process never serves beside a copy newer than the one it
+ * waits for.
  */
 export function upgrader(options: UpgraderOptions = {}): Upgrader {
-  const timeout = options.timeout ?? 60_000;
-  const drainTimeout = options.drainTimeout ?? 10_000;
-  for (const [what, value] of [
-    ['timeout', timeout],
-    ['drainTimeout', drainTimeout],
-  ] as const) {
-    if (!(value > 0)) throw upgradeError('ERR_UPGRADE_OPTIONS', `${what} must be a positive number of milliseconds: ${quote(value)}`, { value });
-  }
-  const command = options.command ?? [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-  if (command.length === 0) throw upgradeError('ERR_UPGRADE_OPTIONS', 'command must name a program', { value: command });
+  const { timeout, drainTimeout, command } = checkOptions(options);
+  // The new copy's pid while an upgrade runs (0 until it is started), and once one succeeded.
   let running: number | undefined;
   let done: number | undefined;
 
-  const start = async (passed: Passed[], ready: { fd: number; path: string }): Promise<number> => {
-    const { spawn } = await import('node:child_process');
-    const env = upgradeEnv(
-      options.env ?? process.env,
-      passed.map((p) => p.name),
-      ready.path,
-    );
-    const label = command.join(' ');
-    let child: ChildProcess;
-    try {
-      child = spawn(TRAMPOLINE_SHELL, ['-c', TRAMPOLINE, ...command], { stdio: ['inherit', 'inherit', 'inherit', ...passed.map((p) => p.fd)], env });
-    } catch (cause) {
-      throw upgradeError('ERR_UPGRADE', `can't start the new copy (${label}): ${errorReason(cause)}`, { cause });
-    }
-    // The new copy outlives this process; it must not keep it alive either.
-    child.unref();
-    running = child.pid;
-    return new Promise<number>((resolve, reject) => {
-      let watch: Watch | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      const settle = (err?: SockactError) => {
-        watch?.close();
-        clearTimeout(timer);
-        child.off('exit', onExit);
-        child.off('error', onError);
-        if (err) reject(err);
-        else resolve(child.pid!);
-      };
-      const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
-        settle(
-          upgradeError('ERR_UPGRADE', `the new copy (pid ${child.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`} before it was ready`),
-        );
-      const onError = (cause: Error) => settle(upgradeError('ERR_UPGRADE', `can't start the new copy (${label}): ${errorReason(cause)}`, { cause }));
-      child.once('exit', onExit);
-      child.once('error', onError);
-      timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        settle(upgradeError('ETIMEDOUT', `the new copy (pid ${child.pid}) was not ready within ${timeout} ms: killed it`));
-      }, timeout);
-      watch = pollLoop().watch(ready.fd, () => {
-        // Level-triggered: read every queued datagram. Only the new copy's own READY=1 counts.
-        for (let m = recvmsg(ready.fd, 4096, 0); m; m = recvmsg(ready.fd, 4096, 0)) {
-          if (m.credentials?.pid === child.pid && parseNotifyMessage(m.data).get('READY') === '1') return settle();
-        }
-      });
-    });
-  };
-
   const upgrade = async (): Promise<UpgradeResult> => {
-    if (done !== undefined) throw upgradeError('ERR_UPGRADE_DONE', `already upgraded: pid ${done} took over`, { value: done });
+    if (done !== undefined) {
+      throw upgradeError('ERR_UPGRADE_DONE', `already upgraded: pid ${done} took over`, { value: done });
+    }
     if (running !== undefined) {
-      throw upgradeError('ERR_UPGRADE_RUNNING', `an upgrade is already running${running ? ` (new copy pid ${running})` : ''}`, { value: running || undefined });
+      const why = `an upgrade is already running${running ? ` (new copy pid ${running})` : ''}`;
+      throw upgradeError('ERR_UPGRADE_RUNNING', why, { value: running || undefined });
     }
     const refused = notNow();
     if (refused) throw refused;
     running = 0;
-    let pid: number;
     try {
       const passed = collect();
       const ready = readySocket();
+      let pid: number;
       try {
-        pid = await start(passed, ready);
-      } catch (err) {
+        const env = upgradeEnv(
+          options.env ?? process.env,
+          passed.map((p) => p.name),
+          ready.path,
+        );
+        const child = await startCopy(command, passed, env);
+        running = child.pid;
+        pid = await readyFrom(child, ready.fd, timeout, command.join(' '));
+      } finally {
         release(ready);
-        throw err;
       }
-      release(ready);
       done = pid;
       const forced = await retire(pid, passed, drainTimeout);
       if (options.exit !== false) setImmediate(() => process.exit(0));
@@ -253,7 +281,9 @@ export function upgrader(options: UpgraderOptions = {}): Upgrader {
   };
 
   const onSignal = () => {
-    upgrade().catch((err: unknown) => process.emitWarning(`upgrade failed: ${(err as Error).message}`, { code: 'SOCKACT_UPGRADE' }));
+    upgrade().catch((err: unknown) => {
+      process.emitWarning(`upgrade failed: ${(err as Error).message}`, { code: 'SOCKACT_UPGRADE' });
+    });
   };
   if (options.signal) process.on(options.signal, onSignal);
   return {
