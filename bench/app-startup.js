@@ -15,7 +15,8 @@ const s = net.createServer(); await listen(s); s.close();`;
   const opts = { cwd: root, env: cleanEnv({ LISTEN_FDS: '1' }), stdio: ['ignore', 'pipe', 'pipe', fd] };
   const { medians, times } = await paired(rounds, {
     bare: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', bare], opts).ms,
-    sockact: () => timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', withSockact], opts).ms,
+    sockact: () =>
+      timeSync('/bin/sh', [...TRAMPOLINE, process.execPath, '--input-type=module', '-e', withSockact], opts).ms,
   });
   closeFd(fd);
   return {

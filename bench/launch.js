@@ -16,7 +16,9 @@ export function freePort() {
 }
 
 function exited(child) {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', r));
 }
 
 /** Spawn sockact and resolve with the ms until it says it is listening (its first stderr line). */
@@ -108,25 +110,48 @@ export async function thousand({ count = 1000, rounds = 5 } = {}) {
   const samples = [];
   for (let r = 0; r < rounds; r++) {
     // The child counts its fds: 3 + count sockets, plus the fd ls itself opens on /proc/self/fd.
-    const { ms, stdout } = timeSync(process.execPath, [sockactBin, '-q', ...args, '--', 'sh', '-c', 'echo $LISTEN_FDS $(ls /proc/self/fd | wc -l)']);
+    const { ms, stdout } = timeSync(process.execPath, [
+      sockactBin,
+      '-q',
+      ...args,
+      '--',
+      'sh',
+      '-c',
+      'echo $LISTEN_FDS $(ls /proc/self/fd | wc -l)',
+    ]);
     const [n, open] = stdout.trim().split(/\s+/).map(Number);
     if (n !== count || open !== count + 4) throw new Error(`child saw LISTEN_FDS=${n} and ${open} open fds`);
     samples.push(ms);
   }
   const ms = median(samples);
-  return { name: `${count} listeners bound and passed (launch to child exit)`, rounds, medianMs: ms, target: '< 300 ms', pass: ms < 300 };
+  return {
+    name: `${count} listeners bound and passed (launch to child exit)`,
+    rounds,
+    medianMs: ms,
+    target: '< 300 ms',
+    pass: ms < 300,
+  };
 }
 
 export async function rss() {
   const port = await freePort();
-  const child = spawn(process.execPath, [sockactBin, '-q', '-l', `127.0.0.1:${port}`, '--', process.execPath, helloServer], {
-    env: cleanEnv(),
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    process.execPath,
+    [sockactBin, '-q', '-l', `127.0.0.1:${port}`, '--', process.execPath, helloServer],
+    {
+      env: cleanEnv(),
+      stdio: 'ignore',
+    },
+  );
   for (let i = 0; i < 200; i++) await firstResponse(port, performance.now() + 10_000);
   const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
   child.kill('SIGTERM');
   await exited(child);
-  return { name: 'sockact RSS with one child (after 200 requests)', rssMB: kb / 1024, target: '<= 50 MB', pass: kb / 1024 <= 50 };
+  return {
+    name: 'sockact RSS with one child (after 200 requests)',
+    rssMB: kb / 1024,
+    target: '<= 50 MB',
+    pass: kb / 1024 <= 50,
+  };
 }

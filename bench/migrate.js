@@ -72,7 +72,9 @@ async function once(kind, conns, reloads) {
     // Long enough for every reload on a busy machine; stopped with SIGINT (wrk then prints its
     // summary) once the last reload is done, so the load spans all of them.
     const seconds = 30 * (reloads + 1);
-    const wrk = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const wrk = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     wrk.stdout.setEncoding('utf8').on('data', (d) => (out += d));
     // Listened for from the start: on a slow machine wrk may be done before the last reload.
@@ -129,7 +131,13 @@ async function once(kind, conns, reloads) {
     await workers;
     const closedDuringRun = closed;
     agent.destroy();
-    client = { reloadCodes: codes, requests: ok + failed, failed, connectionsOpened: opened, connectionsClosed: closedDuringRun };
+    client = {
+      reloadCodes: codes,
+      requests: ok + failed,
+      failed,
+      connectionsOpened: opened,
+      connectionsClosed: closedDuringRun,
+    };
   }
   s.kill('SIGTERM');
   await new Promise((r) => s.on('exit', r));
@@ -158,7 +166,18 @@ export async function killedMidBatch(conns) {
   const block = join(tmpdir(), `bench-migrate-block-${process.pid}`);
   rmSync(block, { force: true });
   const env = { ...cleanEnv(), BLOCK_IF: block, BLOCK_MS: '60000' };
-  const args = [sockactBin, '-l', '127.0.0.1:0', '--name', name, '--restart', 'on-failure', '--', process.execPath, app];
+  const args = [
+    sockactBin,
+    '-l',
+    '127.0.0.1:0',
+    '--name',
+    name,
+    '--restart',
+    'on-failure',
+    '--',
+    process.execPath,
+    app,
+  ];
   const s = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   s.stderr.setEncoding('utf8').on('data', (d) => (err += d));
@@ -180,7 +199,9 @@ export async function killedMidBatch(conns) {
     process.kill(pid2, 'SIGKILL');
     await sleep(200);
     for (const c of clients.slice(half)) c.s.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => clients.every((c) => c.ok() === 2 || c.ended), 'the answers after the kill', 15_000).catch(() => {});
+    await until(() => clients.every((c) => c.ok() === 2 || c.ended), 'the answers after the kill', 15_000).catch(
+      () => {},
+    );
     const answeredInMs = Math.round(performance.now() - killedAt);
     const answered = clients.filter((c) => c.ok() === 2).length;
     for (const c of clients) c.s.destroy();

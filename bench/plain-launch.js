@@ -15,7 +15,8 @@ const node = process.execPath;
 
 function preSupervisorBin() {
   const bin = process.env.SOCKACT_PRE_SUPERVISOR;
-  if (!bin || !existsSync(bin)) throw new Error('set SOCKACT_PRE_SUPERVISOR to the bin/sockact.js of a build of the commit before the supervisor');
+  if (!bin || !existsSync(bin))
+    throw new Error('set SOCKACT_PRE_SUPERVISOR to the bin/sockact.js of a build of the commit before the supervisor');
   return bin;
 }
 
@@ -24,7 +25,13 @@ const lifecycle = (bin) => timeSync(node, [bin, '-q', '-l', '127.0.0.1:0', '--',
 function summary(times, a, b) {
   const ma = median(times[a]);
   const mb = median(times[b]);
-  return { [a]: ma, [b]: mb, added: mb - ma, ratio: mb / ma, medianPairedDiff: median(times[a].map((x, i) => times[b][i] - x)) };
+  return {
+    [a]: ma,
+    [b]: mb,
+    added: mb - ma,
+    ratio: mb / ma,
+    medianPairedDiff: median(times[a].map((x, i) => times[b][i] - x)),
+  };
 }
 
 export async function run({ rounds = 15 } = {}) {

@@ -76,12 +76,18 @@ async function once({ lines, reader, rate, viaSockact }) {
     else {
       const fifo = join(dir, 'fifo');
       execFileSync('mkfifo', [fifo]);
-      readerDone = exited(spawn('sh', ['-c', 'exec "$@" < "$0"', fifo, PYTHON, '-c', READER, String(rate), readerOut], { stdio: 'ignore' }));
+      readerDone = exited(
+        spawn('sh', ['-c', 'exec "$@" < "$0"', fifo, PYTHON, '-c', READER, String(rate), readerOut], {
+          stdio: 'ignore',
+        }),
+      );
       fd = openSync(fifo, 'w');
     }
     const pidFile = join(dir, 'pid');
     const writer = [PYTHON, '-c', WRITER, String(lines), writerOut, pidFile];
-    const argv = viaSockact ? [process.execPath, sockactBin, '-q', '-l', '127.0.0.1:0', '--ready', '10ms', '--prefix', '--', ...writer] : writer;
+    const argv = viaSockact
+      ? [process.execPath, sockactBin, '-q', '-l', '127.0.0.1:0', '--ready', '10ms', '--prefix', '--', ...writer]
+      : writer;
     const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, 'pipe'], env: cleanEnv() });
     closeSync(fd);
     let stderr = '';
@@ -145,5 +151,8 @@ export async function run({ rounds = 3 } = {}) {
       runs: { straight, sockact: through },
     };
   }
-  return { ...out, target: 'lost 0; child rate through sockact >= 0.9x straight; RSS growth bounded (< 1 MB of output buffers)' };
+  return {
+    ...out,
+    target: 'lost 0; child rate through sockact >= 0.9x straight; RSS growth bounded (< 1 MB of output buffers)',
+  };
 }

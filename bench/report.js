@@ -43,7 +43,13 @@ if (t)
     t.pass,
   );
 const k = r['listeners-1000'];
-if (k) add(`1000 listeners bound and passed, launch to child exit (median of ${k.rounds})`, `**${ms(k.medianMs)}**`, 'under 300 ms', k.pass);
+if (k)
+  add(
+    `1000 listeners bound and passed, launch to child exit (median of ${k.rounds})`,
+    `**${ms(k.medianMs)}**`,
+    'under 300 ms',
+    k.pass,
+  );
 const m = r.rss;
 if (m) add('sockact RSS with one child, after 200 requests', `**${m.rssMB.toFixed(1)} MB**`, '50 MB at most', m.pass);
 const w = r.throughput;
@@ -69,7 +75,8 @@ console.log(rows.join('\n'));
 
 // ---- the supervisor (issue 6): a table of its own, under "Supervisor" in BENCHMARKS.md ----
 const sup = [];
-const addS = (what, figure, target, pass) => sup.push(`| ${what} | ${figure} | ${target} | ${pass === undefined ? '' : ok(pass)} |`);
+const addS = (what, figure, target, pass) =>
+  sup.push(`| ${what} | ${figure} | ${target} | ${pass === undefined ? '' : ok(pass)} |`);
 const n = (x) => Math.round(x).toLocaleString('en-US');
 const f2 = (x) => x.toFixed(2);
 const errs = (e) =>
@@ -87,7 +94,8 @@ if (ru) {
       ['sockact', 'the Node app'],
       ['sockact-go', 'the Go app'],
     ]) {
-      if (ru[sys]?.skipped && key === 'keepAlive') addS(`sockact, ${app}`, ru[sys].skipped, '0 failed; p99 <= 1.5x; completed >= 0.9x', false);
+      if (ru[sys]?.skipped && key === 'keepAlive')
+        addS(`sockact, ${app}`, ru[sys].skipped, '0 failed; p99 <= 1.5x; completed >= 0.9x', false);
       const sk = ru[sys]?.[key];
       if (!sk) continue;
       addS(
@@ -162,7 +170,9 @@ const lk = r['supervise-leaks'];
 if (lk) {
   addS(
     `${n(lk.reloads)} reloads one after another (sh + systemd-notify --ready, no load; ${lk.seconds.toFixed(0)} s)`,
-    `RSS ${lk.rssBeforeMB.toFixed(1)} -> ${lk.rssAfterMB.toFixed(1)} MB: **+${lk.growthMB.toFixed(1)} MB** (at ${Object.entries(lk.rssAtMB)
+    `RSS ${lk.rssBeforeMB.toFixed(1)} -> ${lk.rssAfterMB.toFixed(1)} MB: **+${lk.growthMB.toFixed(1)} MB** (at ${Object.entries(
+      lk.rssAtMB,
+    )
       .map(([i, v]) => `${i}: ${v.toFixed(1)}`)
       .join(
         ', ',

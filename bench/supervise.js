@@ -4,7 +4,16 @@
 // run has a fixed length. wrk on CPU 0, the servers on CPU 1 (except the workers bench, where the
 // two workers need both CPUs).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -54,7 +63,9 @@ async function sendControl(path, command) {
 // processes
 
 function exited(child) {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', r));
 }
 
 /** Spawn with stderr collected as timestamped lines; `waitLine(re, from)` resolves with the first match at index >= from. */
@@ -111,7 +122,9 @@ function waitConnect(port, timeoutMs = 20_000) {
         s.destroy();
         resolve();
       });
-      s.once('error', () => (performance.now() > deadline ? reject(new Error(`port ${port} never accepted`)) : setTimeout(attempt, 5)));
+      s.once('error', () =>
+        performance.now() > deadline ? reject(new Error(`port ${port} never accepted`)) : setTimeout(attempt, 5),
+      );
     };
     attempt();
   });
@@ -183,13 +196,32 @@ function cpuOf(pid) {
 // the systems under test: each has a port, reload() and stop()
 
 /** sockact supervising the fixture app; `pin` is the CPU list for taskset (none: unpinned). */
-async function startSockact({ args = [], env = {}, program = [node, appPath], pin = '1', quiet = false, name = 'sockact' } = {}) {
+async function startSockact({
+  args = [],
+  env = {},
+  program = [node, appPath],
+  pin = '1',
+  quiet = false,
+  name = 'sockact',
+} = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sockact-bench-'));
   const controlPath = join(dir, 'control.sock');
-  const argv = [sockactBin, ...(quiet ? ['-q'] : []), '-l', `127.0.0.1:${port}`, '--control', controlPath, ...args, '--', ...program];
+  const argv = [
+    sockactBin,
+    ...(quiet ? ['-q'] : []),
+    '-l',
+    `127.0.0.1:${port}`,
+    '--control',
+    controlPath,
+    ...args,
+    '--',
+    ...program,
+  ];
   const p = pin ? tracked('taskset', ['-c', pin, node, ...argv], cleanEnv(env)) : tracked(node, argv, cleanEnv(env));
-  p.child.once('exit', (code, signal) => p.lines.push({ t: performance.now(), line: `(sockact exited ${code ?? signal})` }));
+  p.child.once('exit', (code, signal) =>
+    p.lines.push({ t: performance.now(), line: `(sockact exited ${code ?? signal})` }),
+  );
   if (!quiet) await p.waitLine(/^sockact: (ready, generation 1 |\d+ of \d+ workers ready)/);
   else await waitConnect(port);
   return {
@@ -243,7 +275,10 @@ export function pm2Available() {
   if (!existsSync(bin)) {
     mkdirSync(PM2_DIR, { recursive: true });
     process.stderr.write(`bench: installing pm2 into ${PM2_DIR} (npm install --prefix)\n`);
-    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', PM2_DIR, 'pm2'], { encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', PM2_DIR, 'pm2'], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     if (r.status !== 0 || !existsSync(bin)) {
       pm2State = { error: `pm2 did not install: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
       return pm2State;
@@ -357,7 +392,10 @@ export function wrk({ port, close, seconds, threads = 2, conns = 32, pin = '0', 
   return new Promise((resolve, reject) => {
     child.on('exit', (code) => {
       if (code !== 0) return reject(new Error(`wrk failed (${code}): ${err}`));
-      const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).map(Number) ?? [0, 0, 0, 0];
+      const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+        .exec(out)
+        ?.slice(1)
+        .map(Number) ?? [0, 0, 0, 0];
       const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
       const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
       const requests = Number(/(\d+) requests in/.exec(out)[1]);
@@ -386,10 +424,18 @@ async function loadRun(sys, close, seconds, reloads) {
   const drive = reloads ? driveReloads(sys, seconds) : undefined;
   const w = await wrk({ port: sys.port, close, seconds });
   const r = drive ? await drive.finish() : undefined;
-  return { ...w, ...(r ? { reloads: { asked: r.asked, ok: r.ok, failed: r.failed, skipped: r.skipped, errors: r.errors.slice(0, 3) } } : {}) };
+  return {
+    ...w,
+    ...(r
+      ? { reloads: { asked: r.asked, ok: r.ok, failed: r.failed, skipped: r.skipped, errors: r.errors.slice(0, 3) } }
+      : {}),
+  };
 }
 
-export async function reloadUnderLoad({ seconds = 10, systems = ['sockact', 'sockact-go', 'naive', 'pm2-fork', 'pm2-cluster'] } = {}) {
+export async function reloadUnderLoad({
+  seconds = 10,
+  systems = ['sockact', 'sockact-go', 'naive', 'pm2-fork', 'pm2-cluster'],
+} = {}) {
   if (spawnSync('wrk', ['--version']).error) return { skipped: 'wrk is not installed (apt-get install wrk)' };
   const out = {
     name: `reload under load: wrk -t2 -c32 -d${seconds}s, a reload every second`,
@@ -416,7 +462,9 @@ export async function reloadUnderLoad({ seconds = 10, systems = ['sockact', 'soc
         res[key] = {
           ...(base ? { noReloads: base } : {}),
           reloads: withReloads,
-          ...(base ? { p99Ratio: withReloads.p99Ms / base.p99Ms, completedRatio: withReloads.requests / base.requests } : {}),
+          ...(base
+            ? { p99Ratio: withReloads.p99Ms / base.p99Ms, completedRatio: withReloads.requests / base.requests }
+            : {}),
         };
         if (name.startsWith('sockact')) {
           res[key].target = '0 failed, p99 ratio <= 1.5, completed ratio >= 0.9';
@@ -480,7 +528,12 @@ export async function storm({ reloads = 50, seconds = 10 } = {}) {
       fdsAfter: fdsAfter.n,
       fdKinds: { before: fdsBefore.kinds, after: fdsAfter.kinds },
       target: '0 failed, 1 serving generation, no zombies, fds unchanged',
-      pass: w.failed === 0 && serving.length === 1 && kids.length === 1 && zombies.length === 0 && fdsAfter.n === fdsBefore.n,
+      pass:
+        w.failed === 0 &&
+        serving.length === 1 &&
+        kids.length === 1 &&
+        zombies.length === 0 &&
+        fdsAfter.n === fdsBefore.n,
     };
   } finally {
     await s.stop();
@@ -502,7 +555,10 @@ export async function latency({ rounds = 20 } = {}) {
       const t0 = performance.now();
       process.kill(s.pid, 'SIGHUP');
       const started = await s.p.waitLine(/^sockact: started .* as pid (\d+) \(generation (\d+)\)/, from);
-      const ready = await s.p.waitLine(new RegExp(`^sockact: pid ${started.m[1]} \\(generation \\d+\\) ready in ([\\d.]+) (ms|s)`), from);
+      const ready = await s.p.waitLine(
+        new RegExp(`^sockact: pid ${started.m[1]} \\(generation \\d+\\) ready in ([\\d.]+) (ms|s)`),
+        from,
+      );
       const stopping = await s.p.waitLine(/^sockact: stopping pid (\d+)/, from);
       await s.p.waitLine(new RegExp(`^sockact: pid ${stopping.m[1]}\\b.*(exited|killed)`), from);
       const readyMs = toMs(ready.m[1], ready.m[2]);
@@ -557,7 +613,10 @@ export async function workers({ pairs = 5, seconds = 5, threads = 2 } = {}) {
   // Both CPUs for everyone: two workers on one CPU would measure nothing.
   const s = await startSockact({ args: ['--workers', '2'], env: { STATS_DIR: statsS }, pin: null });
   const cport = await freePort();
-  const c = spawn(node, [appPath], { env: cleanEnv({ CLUSTER: '2', PORT: String(cport), HOST: '127.0.0.1', STATS_DIR: statsC }), stdio: 'ignore' });
+  const c = spawn(node, [appPath], {
+    env: cleanEnv({ CLUSTER: '2', PORT: String(cport), HOST: '127.0.0.1', STATS_DIR: statsC }),
+    stdio: 'ignore',
+  });
   try {
     await waitConnect(cport);
     for (let i = 0; i < 100 && childrenOf(c.pid).length < 2; i++) await sleep(20);
@@ -585,7 +644,12 @@ export async function workers({ pairs = 5, seconds = 5, threads = 2 } = {}) {
           // Connections each worker accepted: how the shared queue split them (keep-alive: 32 in all).
           const conns = x.pids.map((p) => after[p].connections - before[p].connections);
           rps[n].push(w.rps);
-          balance[n].push({ perWorker: per, ratio: Math.max(...per) / Math.min(...per), connections: conns, failed: w.failed });
+          balance[n].push({
+            perWorker: per,
+            ratio: Math.max(...per) / Math.min(...per),
+            connections: conns,
+            failed: w.failed,
+          });
         }
       }
       const ratio = median(rps.sockact) / median(rps.cluster);
@@ -686,7 +750,11 @@ export async function idle({ seconds = 10 } = {}) {
     for (let w = 0; w < 2; w++) {
       await sleep(seconds * 1000);
       const b = cpuOf(s.pid);
-      windows.push({ cpuMs: (b.ticks - a.ticks) * 10, runMs: (b.runNs - a.runNs) / 1e6, timeslices: b.slices - a.slices });
+      windows.push({
+        cpuMs: (b.ticks - a.ticks) * 10,
+        runMs: (b.runNs - a.runNs) / 1e6,
+        timeslices: b.slices - a.slices,
+      });
       a = b;
     }
     const rss = rssKB(s.pid) / 1024;
@@ -706,7 +774,9 @@ export async function idle({ seconds = 10 } = {}) {
 
 function fetchOnce(port) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1', () => sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    const sock = net.connect(port, '127.0.0.1', () =>
+      sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+    );
     sock.on('data', () => {});
     sock.on('end', resolve);
     sock.on('error', reject);
@@ -717,21 +787,37 @@ function fetchOnce(port) {
 // 6. the chart
 
 function runLoadClient(port, seconds, close, bucketMs) {
-  const child = spawn('taskset', ['-c', '0', node, loadPath, String(port), String(seconds), '32', close ? 'close' : 'keepalive', String(bucketMs)], {
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    'taskset',
+    ['-c', '0', node, loadPath, String(port), String(seconds), '32', close ? 'close' : 'keepalive', String(bucketMs)],
+    {
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   return exited(child).then(() => JSON.parse(out));
 }
 
-const COLORS = { sockact: '#1a7f37', 'sockact-go': '#8250df', naive: '#cf222e', 'pm2-fork': '#bf8700', 'pm2-cluster': '#0969da' };
+const COLORS = {
+  sockact: '#1a7f37',
+  'sockact-go': '#8250df',
+  naive: '#cf222e',
+  'pm2-fork': '#bf8700',
+  'pm2-cluster': '#0969da',
+};
 
-export async function chart({ seconds = 8, bucketMs = 200, systems = ['sockact', 'sockact-go', 'naive', 'pm2-fork', 'pm2-cluster'] } = {}) {
+export async function chart({
+  seconds = 8,
+  bucketMs = 200,
+  systems = ['sockact', 'sockact-go', 'naive', 'pm2-fork', 'pm2-cluster'],
+} = {}) {
   const panels = [];
   const totals = {};
-  const used = systems.filter((n) => (!n.startsWith('pm2') || !pm2Available().error) && (n !== 'sockact-go' || !goApp().error));
+  const used = systems.filter(
+    (n) => (!n.startsWith('pm2') || !pm2Available().error) && (n !== 'sockact-go' || !goApp().error),
+  );
   for (const [key, close, label] of MODES) {
     const series = [];
     totals[key] = {};
@@ -800,7 +886,10 @@ export async function coldStart({ rounds = 3, seconds = 5 } = {}) {
     const perSecond = Array.from({ length: seconds }, () => []);
     for (let r = 0; r < rounds; r++) {
       const port = await freePort();
-      const app = spawn('taskset', ['-c', '1', ...argv], { env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1' }), stdio: 'ignore' });
+      const app = spawn('taskset', ['-c', '1', ...argv], {
+        env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1' }),
+        stdio: 'ignore',
+      });
       try {
         await waitConnect(port);
         for (let i = 0; i < seconds; i++) perSecond[i].push((await wrk({ port, close: false, seconds: 1 })).rps);

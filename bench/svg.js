@@ -31,7 +31,9 @@ function plot({ x0, y0, w, h, title, yLabel, xMax, series, marks = [], minYMax =
   }
   for (let s = 0; s <= xMax; s++) out.push(`<text x="${num(X(s))}" y="${y0 + h + 16}" class="xtick">${s}</text>`);
   for (const m of marks) out.push(`<line x1="${num(X(m))}" x2="${num(X(m))}" y1="${y0}" y2="${y0 + h}" class="mark"/>`);
-  out.push(`<text x="${x0 - 44}" y="${y0 + h / 2}" class="ylabel" transform="rotate(-90 ${x0 - 44} ${y0 + h / 2})">${esc(yLabel)}</text>`);
+  out.push(
+    `<text x="${x0 - 44}" y="${y0 + h / 2}" class="ylabel" transform="rotate(-90 ${x0 - 44} ${y0 + h / 2})">${esc(yLabel)}</text>`,
+  );
   for (const s of series) {
     const d = s.points.map(([x, y], i) => `${i ? 'L' : 'M'}${num(X(x))} ${num(Y(y))}`).join(' ');
     out.push(`<path d="${d}" stroke="${s.color}" class="line"/>`);
@@ -89,12 +91,17 @@ export function reloadChart({ title, subtitle, panels, xMax, marks, failedLabel 
         series: p.series.map((s) => ({ ...s, points: s.failed })),
       }),
     );
-    out.push(`<text x="${left + w / 2}" y="${y + rpsH + 40 + failH + 32}" text-anchor="middle" fill="#444">seconds (dashed: a reload asked for)</text>`);
+    out.push(
+      `<text x="${left + w / 2}" y="${y + rpsH + 40 + failH + 32}" text-anchor="middle" fill="#444">seconds (dashed: a reload asked for)</text>`,
+    );
     p.series.forEach((s, k) => {
       const ly = y + 10 + k * 34;
-      out.push(`<line x1="${left + w + 16}" x2="${left + w + 40}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="3"/>`);
+      out.push(
+        `<line x1="${left + w + 16}" x2="${left + w + 40}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="3"/>`,
+      );
       out.push(`<text x="${left + w + 46}" y="${ly + 4}">${esc(s.name)}</text>`);
-      if (s.note) out.push(`<text x="${left + w + 46}" y="${ly + 16}" fill="#666" font-size="10">${esc(s.note)}</text>`);
+      if (s.note)
+        out.push(`<text x="${left + w + 46}" y="${ly + 16}" fill="#666" font-size="10">${esc(s.note)}</text>`);
     });
   });
   out.push('</svg>');

@@ -17,7 +17,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Start a sockact; `lines` resolves the first stderr line matching a pattern, with when it came. */
 function start(args) {
-  const child = spawn(process.execPath, [sockactBin, ...args, '--', process.execPath, appPath], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [sockactBin, ...args, '--', process.execPath, appPath], {
+    env: cleanEnv(),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const seen = [];
   const waiters = new Set();
   let buf = '';
@@ -41,7 +44,12 @@ function start(args) {
       waiters.add(check);
       check();
       void exited.then(() =>
-        setTimeout(() => waiters.has(check) && reject(new Error(`sockact exited without ${re}: ${seen.map((s) => s.line).join(' | ')}`)), 50),
+        setTimeout(
+          () =>
+            waiters.has(check) &&
+            reject(new Error(`sockact exited without ${re}: ${seen.map((s) => s.line).join(' | ')}`)),
+          50,
+        ),
       );
     });
   return { child, line, exited };

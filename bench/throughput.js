@@ -57,8 +57,14 @@ async function serve(kind) {
   const node = process.execPath;
   const child =
     kind === 'sockact'
-      ? spawn('taskset', ['-c', '1', node, sockactBin, '-q', '-l', `127.0.0.1:${port}`, '--', node, helloServer], { env: cleanEnv(), stdio: 'ignore' })
-      : spawn('taskset', ['-c', '1', node, helloServer], { env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1' }), stdio: 'ignore' });
+      ? spawn('taskset', ['-c', '1', node, sockactBin, '-q', '-l', `127.0.0.1:${port}`, '--', node, helloServer], {
+          env: cleanEnv(),
+          stdio: 'ignore',
+        })
+      : spawn('taskset', ['-c', '1', node, helloServer], {
+          env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1' }),
+          stdio: 'ignore',
+        });
   await waitServing(port);
   return {
     port,
@@ -73,7 +79,8 @@ async function serve(kind) {
 }
 
 export async function run({ pairs = 12, seconds = 2, kinds = ['direct', 'sockact'] } = {}) {
-  if (spawnSync('wrk', ['--version']).error) return { name: 'throughput', skipped: 'wrk is not installed (apt-get install wrk)' };
+  if (spawnSync('wrk', ['--version']).error)
+    return { name: 'throughput', skipped: 'wrk is not installed (apt-get install wrk)' };
   // Both servers stay up for the whole run, and short wrk runs alternate between them, so slow
   // and fast moments of this shared machine fall on both alike; the order flips every pair.
   // Requests/s is noisy here (an A/A run of two identical servers differs by a few %), so the
@@ -81,7 +88,11 @@ export async function run({ pairs = 12, seconds = 2, kinds = ['direct', 'sockact
   const [A, B] = kinds;
   const servers = { [A]: await serve(A), [`${B} `]: await serve(B) };
   const names = Object.keys(servers);
-  const out = { name: `requests/s, ${B} vs ${A} (wrk -t1 -c32, ${pairs} alternating pairs of ${seconds} s)`, pairs, seconds };
+  const out = {
+    name: `requests/s, ${B} vs ${A} (wrk -t1 -c32, ${pairs} alternating pairs of ${seconds} s)`,
+    pairs,
+    seconds,
+  };
   try {
     for (const close of [false, true]) {
       const rps = Object.fromEntries(names.map((n) => [n, []]));
@@ -100,7 +111,9 @@ export async function run({ pairs = 12, seconds = 2, kinds = ['direct', 'sockact
           if (r.errors !== 'none' || r.non2xx) errors.push(`${n.trim()}: ${r.errors}, non2xx ${r.non2xx}`);
         }
       }
-      const launcherTicks = servers[names[1]].pids.launcher ? cpuTicks(servers[names[1]].pids.launcher) - launcherBefore : undefined;
+      const launcherTicks = servers[names[1]].pids.launcher
+        ? cpuTicks(servers[names[1]].pids.launcher) - launcherBefore
+        : undefined;
       const [a, b] = names;
       const usPerReq = (n) => (ticks[n] * 10_000) / requests[n]; // 100 ticks per second
       out[close ? 'connectionClose' : 'keepAlive'] = {

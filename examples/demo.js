@@ -121,4 +121,6 @@ const errors = stats.errors.size ? ` (${[...stats.errors].map(([m, n]) => `${n}x
 say(
   `${stats.ok.toLocaleString('en')} requests over ${reloads} reloads and ${rolledBack} rolled-back reload${rolledBack === 1 ? '' : 's'}: ${stats.failed} failed${errors}`,
 );
-say(`still serving: point a browser or curl at ${url}; try: node bin/sockact.js status --control ${control}; Ctrl-C stops`);
+say(
+  `still serving: point a browser or curl at ${url}; try: node bin/sockact.js status --control ${control}; Ctrl-C stops`,
+);

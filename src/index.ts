@@ -21,7 +21,14 @@ export {
   type ShutdownResult,
   type ShutdownOnSignalOptions,
 } from './app/shutdown.js';
-export { sendFds, receiveFds, type FdBundle, type FdPassEndpoint, type SendFdsOptions, type ReceiveFdsOptions } from './app/fdpass.js';
+export {
+  sendFds,
+  receiveFds,
+  type FdBundle,
+  type FdPassEndpoint,
+  type SendFdsOptions,
+  type ReceiveFdsOptions,
+} from './app/fdpass.js';
 export { migration, isMigrated, type Migration } from './app/migrate.js';
 export { upgrader, type Upgrader, type UpgraderOptions, type UpgradeResult } from './app/upgrade.js';
 export { SockactError, type ErrorCode, type SockactErrorCode, type SockactErrorFields } from './protocol/errors.js';

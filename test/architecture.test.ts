@@ -66,7 +66,9 @@ const layer = (t: string) => (t.includes('/') && !t.startsWith('node:') && GRAPH
 
 /** Imports of files under `folder` that `allowed` refuses, as "file -> target" lines. */
 function violations(folder: string, allowed: (t: string) => boolean): string[] {
-  return [...GRAPH].filter(([f]) => f.startsWith(`${folder}/`)).flatMap(([f, ts]) => ts.filter((t) => !allowed(t)).map((t) => `${f} -> ${t}`));
+  return [...GRAPH]
+    .filter(([f]) => f.startsWith(`${folder}/`))
+    .flatMap(([f, ts]) => ts.filter((t) => !allowed(t)).map((t) => `${f} -> ${t}`));
 }
 
 describe('dependency rules', () => {
@@ -76,13 +78,22 @@ describe('dependency rules', () => {
     expect(GRAPH.get('cli/main.ts')).toContain('launch/spawn.ts'); // import('../launch/spawn.js')
     expect(GRAPH.get('cli/usage.ts')).toContain('yargs/yargs'); // createRequire(...)('yargs-parser')
     expect(GRAPH.get('protocol/ip.ts')).toContain('protocol/sockaddr.ts');
-    expect(specifiers("export { a } from './a.js';\nimport type { B } from '../b.js';\nimport './c.js';")).toEqual(['./a.js', '../b.js', './c.js']);
+    expect(specifiers("export { a } from './a.js';\nimport type { B } from '../b.js';\nimport './c.js';")).toEqual([
+      './a.js',
+      '../b.js',
+      './c.js',
+    ]);
     // Every relative import names a file that exists.
     expect([...GRAPH.values()].flat().filter((t) => t.endsWith('.ts') && !GRAPH.has(t))).toEqual([]);
   });
 
   it('sys/ imports only node builtins, koffi, sys/, the pure sockaddr codec and the error type', () => {
-    const allowed = (t: string) => isBuiltin(t) || t === 'koffi' || t.startsWith('sys/') || t === 'protocol/sockaddr.ts' || t === 'protocol/errors.ts';
+    const allowed = (t: string) =>
+      isBuiltin(t) ||
+      t === 'koffi' ||
+      t.startsWith('sys/') ||
+      t === 'protocol/sockaddr.ts' ||
+      t === 'protocol/errors.ts';
     expect(violations('sys', allowed)).toEqual([]);
   });
 
@@ -124,10 +135,18 @@ describe('dependency rules', () => {
 
 describe("Node's private internals", () => {
   /** Private members sockact reaches: `._handle`, `._connections`, `.parser`, the ConnectionsList symbol, libuv's read calls. */
-  const INTERNAL = /\._(?:handle|connections|server|httpMessage)\b|\.parser\b|http\.server\.connections|\.read(?:Start|Stop)\(/;
+  const INTERNAL =
+    /\._(?:handle|connections|server|httpMessage)\b|\.parser\b|http\.server\.connections|\.read(?:Start|Stop)\(/;
 
   it('the pattern sees each kind of access', () => {
-    for (const text of ['s._handle.fd', 'server._connections++', 'socket.parser', "'http.server.connections'", 'h.readStop()', 'x._httpMessage']) {
+    for (const text of [
+      's._handle.fd',
+      'server._connections++',
+      'socket.parser',
+      "'http.server.connections'",
+      'h.readStop()',
+      'x._httpMessage',
+    ]) {
       expect(INTERNAL.test(text), text).toBe(true);
     }
     expect(INTERNAL.test(code(join(SRC, 'app/node-internals.ts')))).toBe(true);
@@ -154,10 +173,13 @@ describe('errors come from one module', () => {
   });
 
   it('writes no ERR_* code that SockactErrorCode lacks', () => {
-    const union = readFileSync(join(SRC, 'protocol/errors.ts'), 'utf8').match(/export type SockactErrorCode =([^;]*);/)?.[1] ?? '';
+    const union =
+      readFileSync(join(SRC, 'protocol/errors.ts'), 'utf8').match(/export type SockactErrorCode =([^;]*);/)?.[1] ?? '';
     const known = new Set([...union.matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => m[1]!));
     expect(known.size).toBeGreaterThan(40);
-    const used = FILES.flatMap((f) => [...code(f).matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => `${relative(SRC, f)}: ${m[1]}`));
+    const used = FILES.flatMap((f) =>
+      [...code(f).matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => `${relative(SRC, f)}: ${m[1]}`),
+    );
     expect(used.length).toBeGreaterThan(known.size);
     expect(used.filter((u) => !known.has(u.split(': ')[1]!))).toEqual([]);
   });
@@ -181,7 +203,9 @@ describe('the package entry', () => {
       for (const t of GRAPH.get(f) ?? []) if (GRAPH.has(t) || !isBuiltin(t)) walk(t);
     };
     walk('index.ts');
-    const outside = [...reached].filter((f) => f !== 'index.ts' && !['app', 'protocol', 'sys'].includes(layer(f) ?? '') && f !== 'koffi');
+    const outside = [...reached].filter(
+      (f) => f !== 'index.ts' && !['app', 'protocol', 'sys'].includes(layer(f) ?? '') && f !== 'koffi',
+    );
     expect(outside).toEqual([]);
   });
 

@@ -29,7 +29,9 @@ if (listeners.length === 0) {
   await new Promise((resolve) => server.listen(Number(process.env.PORT ?? 8080), process.env.HOST, resolve));
   servers.push(server);
   const a = server.address();
-  console.error(`hello: pid ${process.pid} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+  console.error(
+    `hello: pid ${process.pid} listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
+  );
 }
 try {
   notify.ready();

@@ -14,10 +14,13 @@ const fail = (err) => {
 
 const listeners = await getListeners().catch(fail);
 const sockets = listeners.filter((l) => l.type === 'dgram').map((l) => l.socket);
-for (const l of listeners) if (l.type !== 'dgram') console.error(`udp: ignoring fd ${l.fd} (${l.name}): not a datagram socket`);
+for (const l of listeners)
+  if (l.type !== 'dgram') console.error(`udp: ignoring fd ${l.fd} (${l.name}): not a datagram socket`);
 if (listeners.length === 0) {
   const socket = dgram.createSocket('udp4');
-  await new Promise((resolve) => socket.bind(Number(process.env.PORT ?? 5353), process.env.HOST ?? '127.0.0.1', resolve));
+  await new Promise((resolve) =>
+    socket.bind(Number(process.env.PORT ?? 5353), process.env.HOST ?? '127.0.0.1', resolve),
+  );
   sockets.push(socket);
 }
 if (sockets.length === 0) fail(new SockactError('ERR_NO_DGRAM', 'none of the inherited fds is a datagram socket'));

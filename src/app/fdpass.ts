@@ -1,8 +1,24 @@
 import type net from 'node:net';
 import { rmSync } from 'node:fs';
 import { codeOf, type ErrorCode, quote, SockactError } from '../protocol/errors.js';
-import { FdBundleReader, formatFdBundle, SCM_MAX_FD, type FdBundleContent, type FdPassMessage } from '../protocol/fdpass.js';
-import { POLLIN, POLLOUT, SO_DOMAIN, SO_TYPE, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOL_SOCKET, AF_UNIX } from '../sys/constants.js';
+import {
+  FdBundleReader,
+  formatFdBundle,
+  SCM_MAX_FD,
+  type FdBundleContent,
+  type FdPassMessage,
+} from '../protocol/fdpass.js';
+import {
+  POLLIN,
+  POLLOUT,
+  SO_DOMAIN,
+  SO_TYPE,
+  SOCK_NONBLOCK,
+  SOCK_SEQPACKET,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  AF_UNIX,
+} from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd, isCloexec } from '../sys/fd.js';
 import { pollLoop } from '../sys/loop.js';
@@ -50,7 +66,8 @@ function fail(code: ErrorCode, message: string, value: unknown, cause?: unknown)
 /** The peer gone while sending: EPIPE / ECONNRESET become one line naming the peer. */
 function sendError(cause: unknown, source: string): SockactError {
   const code = codeOf(cause, 'ERR_FDS_SEND');
-  if (code === 'EPIPE' || code === 'ECONNRESET') return fail('ERR_FDS_PEER_GONE', `${source} closed the connection before taking the fds`, source, cause);
+  if (code === 'EPIPE' || code === 'ECONNRESET')
+    return fail('ERR_FDS_PEER_GONE', `${source} closed the connection before taking the fds`, source, cause);
   return fail(code, `can't send fds to ${source}: ${errorReason(cause)}`, source, cause);
 }
 
@@ -96,7 +113,11 @@ function checkSocket(fd: number, source: string): { stream: boolean } {
     throw fail('ERR_FDS_SOCKET', `${source} is not a socket: ${errorReason(cause)}`, source, cause);
   }
   if (domain !== AF_UNIX || (type !== SOCK_STREAM && type !== SOCK_SEQPACKET)) {
-    throw fail('ERR_FDS_SOCKET', `${source} is not a UNIX stream or seqpacket socket: fds pass only over one (unix(7))`, source);
+    throw fail(
+      'ERR_FDS_SOCKET',
+      `${source} is not a UNIX stream or seqpacket socket: fds pass only over one (unix(7))`,
+      source,
+    );
   }
   return { stream: type === SOCK_STREAM };
 }
@@ -117,13 +138,22 @@ function netSocketFd(s: net.Socket, forReceive: boolean): number {
     // libuv reads with read(2), which discards SCM_RIGHTS: stop it; the event loop cannot read in between.
     if (isReading(s)) stopReading(s);
   } else if (s.writableLength > 0) {
-    throw fail('ERR_FDS_SOCKET', `the net.Socket on fd ${fd} has ${s.writableLength} bytes queued by Node: the fds would overtake them`, fd);
+    throw fail(
+      'ERR_FDS_SOCKET',
+      `the net.Socket on fd ${fd} has ${s.writableLength} bytes queued by Node: the fds would overtake them`,
+      fd,
+    );
   }
   return fd;
 }
 
 /** Send the messages of one bundle on a connected socket, waiting (POLLOUT) while it is full. */
-async function sendMessages(fd: number, messages: readonly FdPassMessage[], source: string, deadline: number): Promise<void> {
+async function sendMessages(
+  fd: number,
+  messages: readonly FdPassMessage[],
+  source: string,
+  deadline: number,
+): Promise<void> {
   for (const m of messages) {
     for (;;) {
       try {
@@ -145,13 +175,21 @@ async function receiveOn(fd: number, source: string, limit: number, deadline: nu
   const reader = new FdBundleReader(source, limit, checkSocket(fd, source).stream);
   try {
     while (!reader.done) {
-      await waitFd(fd, POLLIN, deadline, () => fail('ETIMEDOUT', `${source} sent no complete fd bundle in time`, source));
+      await waitFd(fd, POLLIN, deadline, () =>
+        fail('ETIMEDOUT', `${source} sent no complete fd bundle in time`, source),
+      );
       let part;
       try {
         part = recvmsg(fd, reader.need(), reader.maxFds(), false);
       } catch (cause) {
         if ((cause as { code?: string }).code === 'ECONNRESET') part = { data: Buffer.alloc(0), fds: [] };
-        else throw fail(codeOf(cause, 'ERR_FDS_RECEIVE'), `can't receive fds from ${source}: ${errorReason(cause)}`, source, cause);
+        else
+          throw fail(
+            codeOf(cause, 'ERR_FDS_RECEIVE'),
+            `can't receive fds from ${source}: ${errorReason(cause)}`,
+            source,
+            cause,
+          );
       }
       if (part) reader.push(part);
     }
@@ -239,10 +277,15 @@ function connectTo(path: string): number {
  * More than 253 fds (SCM_MAX_FD) are split over several messages, never refused. The fds stay
  * open here: the receiver gets its own copies. Resolves once the kernel has queued everything.
  */
-export async function sendFds(to: FdPassEndpoint, fds: readonly (number | { fd: number })[], options: SendFdsOptions = {}): Promise<void> {
+export async function sendFds(
+  to: FdPassEndpoint,
+  fds: readonly (number | { fd: number })[],
+  options: SendFdsOptions = {},
+): Promise<void> {
   const deadline = deadlineOf(options.timeout);
   const list = fdsOf(fds);
-  const message = typeof options.message === 'string' ? Buffer.from(options.message) : (options.message ?? Buffer.alloc(0));
+  const message =
+    typeof options.message === 'string' ? Buffer.from(options.message) : (options.message ?? Buffer.alloc(0));
   const messages = formatFdBundle(list, options.names, message);
   if (typeof to === 'string') {
     const fd = connectTo(to);
@@ -271,7 +314,8 @@ export async function sendFds(to: FdPassEndpoint, fds: readonly (number | { fd: 
 export async function receiveFds(from: FdPassEndpoint, options: ReceiveFdsOptions = {}): Promise<FdBundle> {
   const deadline = deadlineOf(options.timeout);
   const limit = options.maxFds ?? SCM_MAX_FD;
-  if (!Number.isSafeInteger(limit) || limit < 0) throw fail('ERR_FDS_OPTIONS', `maxFds must be a non-negative integer: ${quote(limit)}`, limit);
+  if (!Number.isSafeInteger(limit) || limit < 0)
+    throw fail('ERR_FDS_OPTIONS', `maxFds must be a non-negative integer: ${quote(limit)}`, limit);
   if (typeof from !== 'string') {
     const fd = typeof from === 'number' ? from : netSocketFd(from, true);
     const source = `fd ${fd}`;

@@ -20,17 +20,24 @@ export function fetchHandedOff(path: string): { fds: number[]; names: string[] }
   try {
     sock = socket('unix', 'seqpacket');
   } catch (cause) {
-    throw toSockactError(cause, `can't get sockets from sockact at ${HANDOFF_ENV}=${path}`, { variable: HANDOFF_ENV, value: path });
+    throw toSockactError(cause, `can't get sockets from sockact at ${HANDOFF_ENV}=${path}`, {
+      variable: HANDOFF_ENV,
+      value: path,
+    });
   }
   try {
     try {
       connect(sock, { family: 'unix', path });
     } catch (cause) {
-      throw new SockactError('ERR_HANDOFF', `can't get sockets from sockact at ${HANDOFF_ENV}=${path}: ${(cause as Error).message}`, {
-        variable: HANDOFF_ENV,
-        value: path,
-        cause,
-      });
+      throw new SockactError(
+        'ERR_HANDOFF',
+        `can't get sockets from sockact at ${HANDOFF_ENV}=${path}: ${(cause as Error).message}`,
+        {
+          variable: HANDOFF_ENV,
+          value: path,
+          cause,
+        },
+      );
     }
     const { fds, names } = receiveFdsSync(sock, handoffSource(path), MAX_FDS, ANSWER_MS);
     return { fds, names };
@@ -38,7 +45,10 @@ export function fetchHandedOff(path: string): { fds: number[]; names: string[] }
     if (err instanceof SockactError && err.code !== 'ERR_HANDOFF') {
       throw new SockactError('ERR_HANDOFF', err.message, { variable: HANDOFF_ENV, value: path, cause: err });
     }
-    throw toSockactError(err, `can't get sockets from sockact at ${HANDOFF_ENV}=${path}`, { variable: HANDOFF_ENV, value: path });
+    throw toSockactError(err, `can't get sockets from sockact at ${HANDOFF_ENV}=${path}`, {
+      variable: HANDOFF_ENV,
+      value: path,
+    });
   } finally {
     closeFd(sock);
   }

@@ -144,10 +144,13 @@ function inspect(fd: number, name: string, count: number): ListenFd {
       );
     }
     setCloexec(fd);
-    return Object.freeze(anonInode === undefined ? { fd, name, kind } : { fd, name, kind: 'anon-inode' as const, anonInode });
+    return Object.freeze(
+      anonInode === undefined ? { fd, name, kind } : { fd, name, kind: 'anon-inode' as const, anonInode },
+    );
   }
   setCloexec(fd);
-  if (kind === 'fifo' || kind === 'file' || kind === 'char-device') return Object.freeze({ fd, name, kind, access: accessMode(fd) });
+  if (kind === 'fifo' || kind === 'file' || kind === 'char-device')
+    return Object.freeze({ fd, name, kind, access: accessMode(fd) });
   if (kind !== 'socket') return Object.freeze({ fd, name, kind });
   const info = socketInfo(fd);
   const d: { -readonly [K in keyof ListenFd]: ListenFd[K] } = {
@@ -212,9 +215,15 @@ export function describeFd(d: ListenFd): string {
   if (d.type === 'stream') {
     const proto = inet ? (d.protocol === 132 ? 'SCTP' : 'TCP') : 'UNIX stream';
     if (d.listening) return `a ${proto} listener${on}`;
-    return d.connected === false ? `a ${proto} socket${on} that is neither listening nor connected` : `a ${proto} connection${on}`;
+    return d.connected === false
+      ? `a ${proto} socket${on} that is neither listening nor connected`
+      : `a ${proto} connection${on}`;
   }
   if (d.type === 'dgram')
-    return inet ? (d.protocol === 17 ? `a UDP socket${on}` : `an IP datagram socket (protocol ${d.protocol})${on}`) : `a UNIX datagram socket${on}`;
+    return inet
+      ? d.protocol === 17
+        ? `a UDP socket${on}`
+        : `an IP datagram socket (protocol ${d.protocol})${on}`
+      : `a UNIX datagram socket${on}`;
   return `a ${inet ? '' : 'UNIX '}seqpacket socket${on}`;
 }

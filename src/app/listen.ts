@@ -48,13 +48,19 @@ export interface ListenResult {
  * silent fresh bind. Not activated: bind `path`, or `port` on `host`. Resolves once listening.
  */
 export async function listen(server: ListenableServer, options: ListenOptions = {}): Promise<ListenResult> {
-  if (server.listening) throw new SockactError('ERR_SERVER_LISTENING', `the server already listens on ${formatAddress(server)}`);
+  if (server.listening)
+    throw new SockactError('ERR_SERVER_LISTENING', `the server already listens on ${formatAddress(server)}`);
   const fds = listenFds();
   if (fds.length > 0) {
     const d = pick(fds, options.name);
     claim([d], 'listen()');
     // The backlog must be an argument: listen({ fd, backlog }) ignores the option and uses 511.
-    await listening(server, () => server.listen({ fd: d.fd }, options.backlog ?? ADOPTED_BACKLOG), `fd ${d.fd} (${quote(d.name)})`, d);
+    await listening(
+      server,
+      () => server.listen({ fd: d.fd }, options.backlog ?? ADOPTED_BACKLOG),
+      `fd ${d.fd} (${quote(d.name)})`,
+      d,
+    );
     recordServed({ server, name: d.name });
     offerMigration(server as net.Server);
     return { activated: true, fd: d.fd, name: d.name, address: d.address ?? formatAddress(server) };
@@ -87,15 +93,22 @@ function pick(fds: readonly ListenFd[], name: string | undefined): ListenFd {
       .map((d) => `fd ${d.fd} ${quote(d.name)}`)
       .slice(0, 8)
       .join(', ');
-    throw new SockactError('ERR_NO_FD', `no inherited fd is named ${quote(name)} (${have}${fds.length > 8 ? ', ...' : ''})`, {
-      fdName: name,
-      expected: `a fd named ${quote(name)}`,
-    });
+    throw new SockactError(
+      'ERR_NO_FD',
+      `no inherited fd is named ${quote(name)} (${have}${fds.length > 8 ? ', ...' : ''})`,
+      {
+        fdName: name,
+        expected: `a fd named ${quote(name)}`,
+      },
+    );
   }
   const usable = named.filter(isStreamListener);
   if (usable.length === 0) {
     const d = named[0]!;
-    const which = name === undefined ? `none of the ${fds.length} inherited fds is a listening stream socket: fd ${d.fd}` : `fd ${d.fd} (${quote(d.name)})`;
+    const which =
+      name === undefined
+        ? `none of the ${fds.length} inherited fds is a listening stream socket: fd ${d.fd}`
+        : `fd ${d.fd} (${quote(d.name)})`;
     throw new SockactError('ERR_FD_KIND', `${which} is ${describeFd(d)}, expected a listening stream socket`, {
       fd: d.fd,
       fdName: d.name,
@@ -120,7 +133,9 @@ async function listening(server: ListenableServer, start: () => void, where: str
 
 /** A host as given (a name, IPv4 or IPv6 text) and a port, in the form formatSockAddr prints. */
 function hostPort(address: string, port: number) {
-  return address.includes(':') ? { family: 'inet6' as const, address, port } : { family: 'inet' as const, address, port };
+  return address.includes(':')
+    ? { family: 'inet6' as const, address, port }
+    : { family: 'inet' as const, address, port };
 }
 
 function formatAddress(server: ListenableServer): string {

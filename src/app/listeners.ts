@@ -81,7 +81,11 @@ function adopt(d: ListenFd, options: GetListenersOptions, udp: typeof dgram | un
         const socket = udp!.createSocket(d.family === 'inet6' ? 'udp6' : 'udp4');
         return { ...base, type: 'dgram', socket };
       }
-      return { ...base, type: 'unsupported', reason: `fd ${d.fd} is ${what}, which Node cannot serve; use listenFds() and the fd directly` };
+      return {
+        ...base,
+        type: 'unsupported',
+        reason: `fd ${d.fd} is ${what}, which Node cannot serve; use listenFds() and the fd directly`,
+      };
     }
     if (d.kind === 'fifo') {
       const stream = new net.Socket({ fd: d.fd, readable: d.access !== 'write', writable: d.access !== 'read' });
@@ -90,10 +94,15 @@ function adopt(d: ListenFd, options: GetListenersOptions, udp: typeof dgram | un
     if (d.kind === 'file' || d.kind === 'char-device') {
       // Regular files are read from offset 0 with pread, whatever the shared offset says.
       const start = d.kind === 'file' ? 0 : undefined;
-      const stream = d.access === 'write' ? fs.createWriteStream('', { fd: d.fd }) : fs.createReadStream('', { fd: d.fd, start });
+      const stream =
+        d.access === 'write' ? fs.createWriteStream('', { fd: d.fd }) : fs.createReadStream('', { fd: d.fd, start });
       return { ...base, type: 'stream', stream };
     }
-    return { ...base, type: 'unsupported', reason: `fd ${d.fd} is ${what}; there is no Node stream for it, use listenFds() and the fd directly` };
+    return {
+      ...base,
+      type: 'unsupported',
+      reason: `fd ${d.fd} is ${what}; there is no Node stream for it, use listenFds() and the fd directly`,
+    };
   } catch (cause) {
     throw adoptError(d, cause);
   }

@@ -96,7 +96,9 @@ export function offerMigration(server: net.Server): void {
     listenSocket(fd, 16);
   } catch (err) {
     if (fd >= 0) closeFd(fd);
-    process.emitWarning(`connection migration off: can't listen on ${path}: ${(err as Error).message}`, { code: 'SOCKACT_MIGRATE' });
+    process.emitWarning(`connection migration off: can't listen on ${path}: ${(err as Error).message}`, {
+      code: 'SOCKACT_MIGRATE',
+    });
     return;
   }
   const listening = fd;
@@ -109,7 +111,9 @@ export function offerMigration(server: net.Server): void {
         if ((err as { code?: string }).code === 'EAGAIN') return; // all taken
         // EMFILE and the like: poll(2) is level-triggered and would call again at once, forever.
         // Older generations then drain their connections as before.
-        process.emitWarning(`connection migration off: can't accept on ${path}: ${(err as Error).message}`, { code: 'SOCKACT_MIGRATE' });
+        process.emitWarning(`connection migration off: can't accept on ${path}: ${(err as Error).message}`, {
+          code: 'SOCKACT_MIGRATE',
+        });
         closeReceiver();
         return;
       }
@@ -287,7 +291,12 @@ function prepare(fd: number, e: MigrateEntry, sockets: Made, i: number): boolean
   if (!server?.listening) return false;
   let socket: net.Socket;
   try {
-    socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: (server as { allowHalfOpen?: boolean }).allowHalfOpen });
+    socket = new net.Socket({
+      fd,
+      readable: true,
+      writable: true,
+      allowHalfOpen: (server as { allowHalfOpen?: boolean }).allowHalfOpen,
+    });
   } catch {
     return false;
   }

@@ -29,12 +29,17 @@ export function sendNotify(state: string | NotifyFields, options: NotifyOptions 
   const data = formatNotify(state);
   const fds = (options.fds ?? []).map((f) => (typeof f === 'number' ? f : f.fd));
   if (fds.length > SCM_MAX_FD) {
-    throw new SockactError('ERR_NOTIFY_MESSAGE', `can't pass ${fds.length} fds in one notify message (at most ${SCM_MAX_FD})`, {
-      actual: `${fds.length} fds`,
-    });
+    throw new SockactError(
+      'ERR_NOTIFY_MESSAGE',
+      `can't pass ${fds.length} fds in one notify message (at most ${SCM_MAX_FD})`,
+      {
+        actual: `${fds.length} fds`,
+      },
+    );
   }
   for (const fd of fds) {
-    if (!Number.isInteger(fd) || fd < 0) throw new SockactError('ERR_NOTIFY_MESSAGE', `not a fd: ${quote(fd)}`, { value: fd });
+    if (!Number.isInteger(fd) || fd < 0)
+      throw new SockactError('ERR_NOTIFY_MESSAGE', `not a fd: ${quote(fd)}`, { value: fd });
   }
   const value = process.env.NOTIFY_SOCKET;
   if (value === undefined) return false;

@@ -1,5 +1,14 @@
 import { quote, SockactError } from '../protocol/errors.js';
-import { BARRIER, checkFdName, FDSTOREREMOVE, READY, RELOADING, STOPPING, WATCHDOG, WATCHDOG_TRIGGER } from '../protocol/notify.js';
+import {
+  BARRIER,
+  checkFdName,
+  FDSTOREREMOVE,
+  READY,
+  RELOADING,
+  STOPPING,
+  WATCHDOG,
+  WATCHDOG_TRIGGER,
+} from '../protocol/notify.js';
 import { UPGRADE_ENV } from '../protocol/upgrade.js';
 import { O_CLOEXEC, POLLHUP } from '../sys/constants.js';
 import { closeFd, pipe } from '../sys/fd.js';
@@ -74,9 +83,12 @@ function tellUpgrader(): void {
       closeFd(sock);
     }
   } catch (cause) {
-    process.emitWarning(`READY=1 not sent to the process that started this upgrade (${UPGRADE_ENV}=${path}): ${errorReason(cause)}`, {
-      code: 'SOCKACT_UPGRADE',
-    });
+    process.emitWarning(
+      `READY=1 not sent to the process that started this upgrade (${UPGRADE_ENV}=${path}): ${errorReason(cause)}`,
+      {
+        code: 'SOCKACT_UPGRADE',
+      },
+    );
   }
 }
 
@@ -112,7 +124,10 @@ async function barrier(timeoutMs = 5000): Promise<boolean> {
   try {
     return await barrierOnce(value, timeoutMs);
   } catch (err) {
-    throw toSockactError(err, `BARRIER=1 on NOTIFY_SOCKET ${quote(value)} failed`, { variable: 'NOTIFY_SOCKET', value });
+    throw toSockactError(err, `BARRIER=1 on NOTIFY_SOCKET ${quote(value)} failed`, {
+      variable: 'NOTIFY_SOCKET',
+      value,
+    });
   }
 }
 
@@ -126,10 +141,14 @@ async function barrierOnce(value: string, timeoutMs: number): Promise<boolean> {
     }
     const ready = await pollAsync([readEnd], timeoutMs);
     if (ready.some((r) => (r.revents & POLLHUP) !== 0)) return true;
-    throw new SockactError('ERR_NOTIFY_TIMEOUT', `no answer to BARRIER=1 on NOTIFY_SOCKET ${quote(value)} within ${timeoutMs} ms`, {
-      variable: 'NOTIFY_SOCKET',
-      value,
-    });
+    throw new SockactError(
+      'ERR_NOTIFY_TIMEOUT',
+      `no answer to BARRIER=1 on NOTIFY_SOCKET ${quote(value)} within ${timeoutMs} ms`,
+      {
+        variable: 'NOTIFY_SOCKET',
+        value,
+      },
+    );
   } finally {
     closeFd(readEnd);
   }
@@ -153,7 +172,8 @@ export const notify = Object.assign(send, {
   watchdogTrigger: (): boolean => send(WATCHDOG_TRIGGER),
   /** MAINPID=<pid>: another process is the service's main process now. */
   mainPid: (pid: number): boolean => {
-    if (!Number.isSafeInteger(pid) || pid < 1) throw new SockactError('ERR_NOTIFY_MESSAGE', `MAINPID must be a process id: ${quote(pid)}`, { value: pid });
+    if (!Number.isSafeInteger(pid) || pid < 1)
+      throw new SockactError('ERR_NOTIFY_MESSAGE', `MAINPID must be a process id: ${quote(pid)}`, { value: pid });
     return send({ MAINPID: pid });
   },
   /** EXTEND_TIMEOUT_USEC=<usec>: more time for the current start/stop/reload step. */

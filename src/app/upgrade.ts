@@ -55,7 +55,11 @@ interface Passed {
   server?: Parameters<typeof shutdown>[0];
 }
 
-function upgradeError(code: ErrorCode, message: string, fields: { value?: unknown; cause?: unknown } = {}): SockactError {
+function upgradeError(
+  code: ErrorCode,
+  message: string,
+  fields: { value?: unknown; cause?: unknown } = {},
+): SockactError {
   return new SockactError(code, message, fields);
 }
 
@@ -81,7 +85,10 @@ function collect(): Passed[] {
   out.push(...byFd.values());
   for (const p of out) {
     const problem = fdNameProblem(p.name);
-    if (problem) throw upgradeError('ERR_UPGRADE', `can't pass fd ${p.fd}: its name ${quote(p.name)} ${problem}`, { value: p.name });
+    if (problem)
+      throw upgradeError('ERR_UPGRADE', `can't pass fd ${p.fd}: its name ${quote(p.name)} ${problem}`, {
+        value: p.name,
+      });
   }
   return out;
 }
@@ -100,7 +107,9 @@ function readySocket(): { fd: number; path: string; dir: string } {
   } catch (cause) {
     if (fd >= 0) closeFd(fd);
     rmSync(dir, { recursive: true, force: true });
-    throw upgradeError('ERR_UPGRADE', `can't make the upgrade's ready socket in ${base}: ${errorReason(cause)}`, { cause });
+    throw upgradeError('ERR_UPGRADE', `can't make the upgrade's ready socket in ${base}: ${errorReason(cause)}`, {
+      cause,
+    });
   }
 }
 

@@ -58,7 +58,11 @@ function print(text: string): void {
 }
 
 /** `sockact status|reload|stop`: talk to a running sockact. Returns the exit status. */
-export async function controlMain(command: string, argv: readonly string[], say: (line: string) => void): Promise<number> {
+export async function controlMain(
+  command: string,
+  argv: readonly string[],
+  say: (line: string) => void,
+): Promise<number> {
   const path = await target(argv, say);
   if (path === undefined) return 2;
   let answer;

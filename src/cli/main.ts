@@ -84,7 +84,8 @@ const warn: Log = (line) => {
 };
 
 function fail(err: unknown): never {
-  const hint = err instanceof SockactError && err.code === 'ERR_USAGE' ? "Try 'sockact --help' for more information.\n" : '';
+  const hint =
+    err instanceof SockactError && err.code === 'ERR_USAGE' ? "Try 'sockact --help' for more information.\n" : '';
   tee?.(err instanceof Error ? err.message : String(err), true);
   say(err instanceof Error ? err.message : String(err), hint);
   // The error's exitCode says what a shell expects (2 for usage, 126/127 for the program); else 1.
@@ -103,9 +104,18 @@ interface Passed {
  * --fdname names every fd in order, inherited ones first; one name goes to all of them, as
  * systemd-socket-activate copies it to each of its n fds. A new socket's own name= wins.
  */
-function socketsToPass(c: RunConfig, inherited: Awaited<ReturnType<typeof inheritedSockets>>, bound: BoundSocket[]): Passed[] {
+function socketsToPass(
+  c: RunConfig,
+  inherited: Awaited<ReturnType<typeof inheritedSockets>>,
+  bound: BoundSocket[],
+): Passed[] {
   const given = (i: number) => (c.fdnames?.length === 1 ? c.fdnames[0] : c.fdnames?.[i]);
-  const out: Passed[] = inherited.map((d, i) => ({ fd: d.fd, name: given(i) ?? d.name, label: d.address ?? `fd ${d.fd}`, inherited: true }));
+  const out: Passed[] = inherited.map((d, i) => ({
+    fd: d.fd,
+    name: given(i) ?? d.name,
+    label: d.address ?? `fd ${d.fd}`,
+    inherited: true,
+  }));
   bound.forEach((b, i) => {
     out.push({ fd: b.fd, name: b.spec.name ?? given(inherited.length + i), label: b.label, inherited: false });
   });
@@ -169,12 +179,21 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   const names = c.fdnames?.length ?? 0;
   if (names > 1 && !c.accept && names !== total) {
     const from = inherited.length ? ` (${inherited.length} inherited, then ${c.specs.length} from -l)` : '';
-    throw usageError(`--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`);
+    throw usageError(
+      `--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`,
+    );
   }
-  if (c.inetd && total !== 1) throw usageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
+  if (c.inetd && total !== 1)
+    throw usageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
   if (c.accept) checkAcceptable(inherited);
 
-  const base: SpawnActivatedOptions = { program: c.program, args: c.args, fds: [], setenv, parentDeathSignal: PARENT_DEATH_SIGNAL };
+  const base: SpawnActivatedOptions = {
+    program: c.program,
+    args: c.args,
+    fds: [],
+    setenv,
+    parentDeathSignal: PARENT_DEATH_SIGNAL,
+  };
   if (user) base.uid = user.uid;
   if (gid !== undefined) base.gid = gid;
 
@@ -185,7 +204,9 @@ async function run(c: RunConfig, log: Log): Promise<void> {
     passed.forEach((p, i) => {
       const from = took?.taken.has(p.fd) ? ` taken over from pid ${took.session!.oldPid}` : '';
       const kept = fromStore?.taken.some((t) => t?.fd === p.fd) ? ', taken back from the fd store' : '';
-      log(`${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${passedAs(c, i)}${named(p)}${from}${kept}`);
+      log(
+        `${p.inherited ? 'passing on inherited' : 'listening on'} ${p.label}${passedAs(c, i)}${named(p)}${from}${kept}`,
+      );
     });
     if (fromStore) fdstore!.updateStore(fromStore, bound, store, log, warn);
     await (c.accept ? acceptMode(c, base, passed, bound, log) : runSupervised(c, base, passed, bound, log, took));
@@ -201,7 +222,8 @@ async function run(c: RunConfig, log: Log): Promise<void> {
 /** --accept hands each connection of a listening stream socket to a program: nothing else will do. */
 function checkAcceptable(inherited: Awaited<ReturnType<typeof inheritedSockets>>): void {
   const bad = inherited.find((d) => !(d.kind === 'socket' && d.listening && d.type !== 'dgram'));
-  if (bad) throw usageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
+  if (bad)
+    throw usageError(`--accept: inherited fd ${bad.fd} (${bad.name}) is not a listening stream or seqpacket socket`);
 }
 
 /** How the i-th socket reaches the program, for the "listening on" line. */
@@ -213,7 +235,10 @@ const named = (p: { name?: string | undefined }): string => (p.name !== undefine
 
 /** --takeover: the sockets of the sockact at --control / --name that -l names, the others bound now. */
 async function takeOverSockets(c: RunConfig, log: Log) {
-  const [{ takeOver }, { controlPathFor }] = await Promise.all([import('../supervise/takeover.js'), import('../supervise/control.js')]);
+  const [{ takeOver }, { controlPathFor }] = await Promise.all([
+    import('../supervise/takeover.js'),
+    import('../supervise/control.js'),
+  ]);
   return takeOver(c.supervise.control ?? controlPathFor(c.supervise.name!), c.specs, log);
 }
 
@@ -235,7 +260,14 @@ function holdMemoryLater(optimise: boolean): { held: HeldMemory | undefined } {
  * supervisor says: with the program's own status for a plain launch, 0 after a requested stop of
  * a supervisor with restarts, 1 when it gave up.
  */
-async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log, took?: TakenSockets): Promise<void> {
+async function runSupervised(
+  c: RunConfig,
+  base: SpawnActivatedOptions,
+  passed: Passed[],
+  bound: BoundSocket[],
+  log: Log,
+  took?: TakenSockets,
+): Promise<void> {
   const [{ exitLike }, { startService }, { controlPathFor }] = await Promise.all([
     import('./exit.js'),
     import('../supervise/service.js'),
@@ -246,7 +278,9 @@ async function runSupervised(c: RunConfig, base: SpawnActivatedOptions, passed: 
   const launch = activatedLaunch(c, base, passed);
   let service: Awaited<ReturnType<typeof startService>> | undefined;
   // The hand-off serves the descendants of the newest child (--wrapper means one worker).
-  const newest = () => service?.supervisor.live.reduce<Worker | undefined>((a, b) => (a && a.startedAt > b.startedAt ? a : b), undefined)?.pid;
+  const newest = () =>
+    service?.supervisor.live.reduce<Worker | undefined>((a, b) => (a && a.startedAt > b.startedAt ? a : b), undefined)
+      ?.pid;
   const handoff = c.wrapper ? await offerToDescendants(base, passed, newest, log) : undefined;
   if (handoff) launch.setenv = { ...launch.setenv, ...handoff.env };
   // The program is a wrapper: the watchdog is the app's, a descendant whose pid is not known here.
@@ -311,7 +345,12 @@ function activatedLaunch(c: RunConfig, base: SpawnActivatedOptions, passed: Pass
  * --wrapper: offer the sockets over the hand-off socket too, to descendants of the program only
  * (launch/handoff.ts), for an app behind npm or a shell that does not exec.
  */
-async function offerToDescendants(base: SpawnActivatedOptions, passed: Passed[], root: () => number | undefined, log: Log) {
+async function offerToDescendants(
+  base: SpawnActivatedOptions,
+  passed: Passed[],
+  root: () => number | undefined,
+  log: Log,
+) {
   const { serveHandoff } = await import('../launch/handoff.js');
   const opts: Parameters<typeof serveHandoff>[0] = {
     fds: passed.map((p) => p.fd),
@@ -331,7 +370,13 @@ async function offerToDescendants(base: SpawnActivatedOptions, passed: Passed[],
  * One child per connection. A terminating signal stops accepting, is passed to the running
  * children, and the launcher ends by it once they are gone; other signals only reach the children.
  */
-async function acceptMode(c: RunConfig, base: SpawnActivatedOptions, passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
+async function acceptMode(
+  c: RunConfig,
+  base: SpawnActivatedOptions,
+  passed: Passed[],
+  bound: BoundSocket[],
+  log: Log,
+): Promise<void> {
   const [{ runAccept }, { forwardSignals }, { exitLike }] = await Promise.all([
     import('../launch/accept.js'),
     import('../launch/signals.js'),

@@ -99,8 +99,21 @@ const ROWS: readonly OptionRow[] = [
     commands: both,
     help: 'Bind and listen on ADDR: PORT, :PORT, a.b.c.d:PORT[%dev], [v6]:PORT[%dev], [v6%dev]:PORT, /path, @abstract; ports in plain decimal, 0 picks a free port. Per-socket options follow after commas: dgram, seqpacket, name=N, backlog=N, reuse-port, freebind, v6only[=no], mode=0660, user=U, group=G, remove-stale, remove-on-exit. A path keeps a comma followed by what cannot be an option (/run/a,b.sock); write \\, for any other comma in a path',
   },
-  { name: 'datagram', alias: ['d'], kind: 'flag', group: 'Sockets', commands: both, help: 'Datagram sockets (UDP, UNIX dgram) instead of stream' },
-  { name: 'seqpacket', kind: 'flag', group: 'Sockets', commands: both, help: 'SOCK_SEQPACKET UNIX sockets instead of stream' },
+  {
+    name: 'datagram',
+    alias: ['d'],
+    kind: 'flag',
+    group: 'Sockets',
+    commands: both,
+    help: 'Datagram sockets (UDP, UNIX dgram) instead of stream',
+  },
+  {
+    name: 'seqpacket',
+    kind: 'flag',
+    group: 'Sockets',
+    commands: both,
+    help: 'SOCK_SEQPACKET UNIX sockets instead of stream',
+  },
   {
     name: 'fdname',
     kind: 'repeatable',
@@ -122,8 +135,20 @@ const ROWS: readonly OptionRow[] = [
     default: 'net.core.somaxconn',
     defaultNote: 'as systemd passes INT_MAX',
   },
-  { name: 'reuse-port', kind: 'flag', group: 'Per-socket defaults', commands: both, help: 'SO_REUSEPORT on IP sockets' },
-  { name: 'freebind', kind: 'flag', group: 'Per-socket defaults', commands: both, help: 'IP_FREEBIND: bind addresses not (yet) configured' },
+  {
+    name: 'reuse-port',
+    kind: 'flag',
+    group: 'Per-socket defaults',
+    commands: both,
+    help: 'SO_REUSEPORT on IP sockets',
+  },
+  {
+    name: 'freebind',
+    kind: 'flag',
+    group: 'Per-socket defaults',
+    commands: both,
+    help: 'IP_FREEBIND: bind addresses not (yet) configured',
+  },
   {
     name: 'socket-mode',
     kind: 'value',
@@ -134,8 +159,22 @@ const ROWS: readonly OptionRow[] = [
     help: 'Mode of UNIX socket files',
     default: '0666',
   },
-  { name: 'socket-user', kind: 'value', arg: 'USER', group: 'Per-socket defaults', commands: both, help: 'Owner of UNIX socket files' },
-  { name: 'socket-group', kind: 'value', arg: 'GROUP', group: 'Per-socket defaults', commands: both, help: 'Group of UNIX socket files' },
+  {
+    name: 'socket-user',
+    kind: 'value',
+    arg: 'USER',
+    group: 'Per-socket defaults',
+    commands: both,
+    help: 'Owner of UNIX socket files',
+  },
+  {
+    name: 'socket-group',
+    kind: 'value',
+    arg: 'GROUP',
+    group: 'Per-socket defaults',
+    commands: both,
+    help: 'Group of UNIX socket files',
+  },
   {
     name: 'remove-stale',
     kind: 'flag',
@@ -143,7 +182,13 @@ const ROWS: readonly OptionRow[] = [
     commands: both,
     help: 'Replace an existing socket file (only a socket: never a regular file or a symlink)',
   },
-  { name: 'remove-on-exit', kind: 'flag', group: 'Per-socket defaults', commands: both, help: 'Remove socket files when sockact exits' },
+  {
+    name: 'remove-on-exit',
+    kind: 'flag',
+    group: 'Per-socket defaults',
+    commands: both,
+    help: 'Remove socket files when sockact exits',
+  },
   {
     name: 'setenv',
     alias: ['E', 'environment'],
@@ -220,7 +265,10 @@ const ROWS: readonly OptionRow[] = [
     group: 'Supervisor',
     commands: both,
     supervised: true,
-    unit: { directRefused: 'systemd 252 restarts after a fixed RestartSec=; RestartMaxDelaySec= is systemd 254+', passed: true },
+    unit: {
+      directRefused: 'systemd 252 restarts after a fixed RestartSec=; RestartMaxDelaySec= is systemd 254+',
+      passed: true,
+    },
     help: 'The longest restart delay',
     default: '10s',
   },
@@ -261,7 +309,10 @@ const ROWS: readonly OptionRow[] = [
     group: 'Supervisor',
     commands: both,
     supervised: true,
-    unit: { passed: true, says: 'notify: Type=notify; TIME: Type=exec and ExecStartPost=/bin/sleep TIME; auto: refused' },
+    unit: {
+      passed: true,
+      says: 'notify: Type=notify; TIME: Type=exec and ExecStartPost=/bin/sleep TIME; auto: refused',
+    },
     help: 'When a child counts as ready: auto (READY=1 once the program has spoken sd_notify; until then, as soon as it is seen waiting for connections on its sockets, or after 3s alive when that cannot be seen), notify (READY=1 only), or a TIME it must stay alive',
     default: 'auto',
   },
@@ -572,18 +623,27 @@ export const SUBCOMMANDS: readonly string[] = ['status', 'reload', 'stop', 'unit
 
 export const EXAMPLES: readonly [string, string][] = [
   ['sockact -l 8080 node server.js', 'Serve on port 8080 (IPv4 and IPv6); server.js adopts fd 3'],
-  ['sockact -l 127.0.0.1:0 -l /tmp/app.sock,mode=0660 -- node server.js --port 3', 'Two sockets, fds 3 and 4; all after PROGRAM goes to it'],
+  [
+    'sockact -l 127.0.0.1:0 -l /tmp/app.sock,mode=0660 -- node server.js --port 3',
+    'Two sockets, fds 3 and 4; all after PROGRAM goes to it',
+  ],
   ['sockact -l 8080,name=web -l 9090,name=admin --user www node server.js', 'Named sockets, program run unprivileged'],
   [
     'sockact -l 8080 --restart on-failure --workers 2 -- node server.js',
     'Supervise: two workers, restarted when they fail; SIGHUP or `sockact reload` reloads with nothing refused',
   ],
-  ['sockact -l 127.0.0.1:8080 --watch src -- node src/server.js', 'A dev loop: reload on every save; a broken save leaves the last good version serving'],
+  [
+    'sockact -l 127.0.0.1:8080 --watch src -- node src/server.js',
+    'A dev loop: reload on every save; a broken save leaves the last good version serving',
+  ],
   ['sockact status', 'Generations, pids, readiness of the running sockact (reload and stop likewise)'],
   ['sockact -d -l [::1]:5353 ./resolver', 'A UDP socket'],
   ['sockact --on-demand -l 8080 node server.js', 'Start on the first connection'],
   ['sockact -a --inetd -l 7000 cat', 'One program per connection, the connection on stdin/stdout'],
-  ['"start": "sockact -l 8080 -- node server.js"', 'In package.json: put sockact inside the npm script (npm closes inherited fds)'],
+  [
+    '"start": "sockact -l 8080 -- node server.js"',
+    'In package.json: put sockact inside the npm script (npm closes inherited fds)',
+  ],
   ['sockact --wrapper -l 8080 -- npm start', 'Or let an app that uses sockact fetch its sockets from behind npm'],
 ];
 

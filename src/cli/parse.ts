@@ -111,7 +111,11 @@ function tooLarge(o: OptionRow, text: string): SockactError {
 }
 
 /** A duration option's value in ms; 0 and infinity are Infinity ("no limit") where the row allows. */
-function durationValue(o: OptionRow, text: string, expected = 'expected a time span such as 500ms, 10s or 1min'): number {
+function durationValue(
+  o: OptionRow,
+  text: string,
+  expected = 'expected a time span such as 500ms, 10s or 1min',
+): number {
   let ms: number;
   try {
     ms = parseDuration(text, `--${o.name}`);
@@ -132,14 +136,17 @@ export function readValue(o: OptionRow, text: string): string | number {
   switch (o.type ?? 'text') {
     case 'count': {
       const min = o.min ?? 1;
-      if (!/^\d+$/.test(text) || Number(text) < min) throw bad(min === 1 ? 'expected a positive whole number' : `expected a whole number of at least ${min}`);
+      if (!/^\d+$/.test(text) || Number(text) < min)
+        throw bad(min === 1 ? 'expected a positive whole number' : `expected a whole number of at least ${min}`);
       if (o.max !== undefined && Number(text) > o.max) throw tooLarge(o, text);
       return Number(text);
     }
     case 'duration':
       return durationValue(o, text);
     case 'readiness':
-      return text === 'auto' || text === 'notify' ? text : durationValue(o, text, 'expected auto, notify or a time span such as 2s');
+      return text === 'auto' || text === 'notify'
+        ? text
+        : durationValue(o, text, 'expected auto, notify or a time span such as 2s');
     case 'signal':
       return signalName(text, `--${o.name}`);
     case 'choice':
@@ -210,7 +217,9 @@ function longOption(word: string, byKey: Map<string, OptionDef>): OptionDef {
   if (defs.size === 1) return [...defs][0]!;
   if (defs.size === 0) throw usageError(`unknown option --${word}`, { value: word });
   // getopt_long(3)'s wording, as systemd-socket-activate prints it.
-  throw usageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, { value: word });
+  throw usageError(`option '--${word}' is ambiguous; possibilities: ${candidates.map((k) => `'--${k}'`).join(' ')}`, {
+    value: word,
+  });
 }
 
 /**
@@ -269,7 +278,9 @@ function conflict(a: string, b: string, why = ''): SockactError {
 export function signalName(text: string, option: string): string {
   const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
   if (!(name in constants.signals) || name === 'SIGKILL' || name === 'SIGSTOP') {
-    throw usageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, { value: text });
+    throw usageError(`${option} '${text}': not a signal that can be handled (such as SIGTERM, SIGINT, SIGUSR2)`, {
+      value: text,
+    });
   }
   return name;
 }
@@ -284,16 +295,26 @@ function superviseKey(name: string): keyof SuperviseConfig {
 function superviseOptions(given: Given, acceptMode: boolean): SuperviseConfig {
   if (acceptMode) {
     const used = OPTIONS.find((o) => o.supervised && given.has(o.name));
-    if (used) throw conflict(given.has('accept') ? '--accept' : '--inetd', `--${used.name}`, 'accept mode starts one program per connection');
+    if (used)
+      throw conflict(
+        given.has('accept') ? '--accept' : '--inetd',
+        `--${used.name}`,
+        'accept mode starts one program per connection',
+      );
   }
-  const c: SuperviseConfig = { rolling: given.flag('rolling'), watch: given.texts('watch'), prefix: given.flag('prefix') };
+  const c: SuperviseConfig = {
+    rolling: given.flag('rolling'),
+    watch: given.texts('watch'),
+    prefix: given.flag('prefix'),
+  };
   for (const o of OPTIONS) {
     if (o.kind !== 'value' || !(o.supervised || o.name === 'control' || o.name === 'name')) continue;
     const v = given.value(o.name);
     if (v !== undefined) (c as unknown as Record<string, unknown>)[superviseKey(o.name)] = v;
   }
   if (given.flag('takeover')) {
-    if (c.control === undefined && c.name === undefined) throw usageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
+    if (c.control === undefined && c.name === undefined)
+      throw usageError('--takeover needs --control PATH or --name NAME: the sockact to take over');
     c.takeover = true;
   }
   return c;
@@ -309,7 +330,8 @@ function daemonOptions(given: Given, c: RunConfig): void {
   const pidFile = given.single('pid-file');
   if (pidFile !== undefined) c.pidFile = resolve(pidFile);
   const logFile = given.single('log-file');
-  if (logFile !== undefined && !c.daemon) throw usageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
+  if (logFile !== undefined && !c.daemon)
+    throw usageError('--log-file applies to --daemon only (in the foreground, redirect stderr)');
   if (logFile !== undefined) c.logFile = resolve(logFile);
   if (!c.daemon) return;
   if (c.program.includes('/') && !isAbsolute(c.program)) c.program = resolve(c.program);
@@ -331,7 +353,8 @@ function modeFlags(given: Given) {
   if (m.datagram && m.seqpacket) throw conflict('--datagram', '--seqpacket');
   if (m.datagram && m.accept) throw conflict('--datagram', '--accept', 'datagram sockets do not accept connections');
   if (m.now && m.onDemand) throw conflict('--now', '--on-demand');
-  if (m.accept && m.onDemand) throw conflict('--accept', '--on-demand', 'accept mode starts a program for each connection as it comes');
+  if (m.accept && m.onDemand)
+    throw conflict('--accept', '--on-demand', 'accept mode starts a program for each connection as it comes');
   if (m.wrapper && m.accept) throw conflict('--wrapper', '--accept', 'each connection goes to its own program at fd 3');
   if (m.wrapper && m.inetd) throw conflict('--wrapper', '--inetd', 'the socket is on stdin and stdout');
   return m;
@@ -385,7 +408,8 @@ function fdNames(given: Given, m: ReturnType<typeof modeFlags>, specs: ListenSpe
     const problem = fdNameProblem(n);
     if (problem) throw usageError(`--fdname ${quote(n)} is not a valid fd name (${problem})`, { value: n });
   }
-  if (m.accept && fdnames.length > 1) throw conflict('--accept', `--fdname with several names`, 'each connection is one fd');
+  if (m.accept && fdnames.length > 1)
+    throw conflict('--accept', `--fdname with several names`, 'each connection is one fd');
   const named = specs.find((s) => s.name !== undefined);
   if (fdnames.length > 1 && named) throw conflict('--fdname with several names', `-l '${named.text}' (name=)`);
   // The count is checked against every fd, inherited ones first, once they are known (cli/main.ts).
@@ -426,7 +450,8 @@ export function parseCommandLine(argv: readonly string[], command: 'launch' | 'u
     fdStore: given.flag('fd-store'),
     daemon: given.flag('daemon'),
   };
-  if (config.supervise.takeover && m.onDemand) throw conflict('--takeover', '--on-demand', 'the old sockact serves until the new program is ready');
+  if (config.supervise.takeover && m.onDemand)
+    throw conflict('--takeover', '--on-demand', 'the old sockact serves until the new program is ready');
   if (config.supervise.workers !== undefined && config.supervise.workers > 1 && m.wrapper) {
     throw conflict('--wrapper', '--workers', 'the hand-off socket serves one program');
   }

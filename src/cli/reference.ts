@@ -94,9 +94,21 @@ export function cliReference(): string {
       '',
     );
   const unitOwn = ALL_OPTIONS.filter((o) => o.commands.includes('unit') && !o.commands.includes('launch'));
-  out.push('## `sockact unit`', '', 'Its own options; it also takes the options above that the last column does not refuse.', '');
+  out.push(
+    '## `sockact unit`',
+    '',
+    'Its own options; it also takes the options above that the last column does not refuse.',
+    '',
+  );
   out.push(...optionTable(unitOwn, false), '');
-  out.push('## Examples', '', '| Command | What it does |', '|---|---|', ...EXAMPLES.map(([c, w]) => `| \`${cell(c)}\` | ${cell(w)} |`), '');
+  out.push(
+    '## Examples',
+    '',
+    '| Command | What it does |',
+    '|---|---|',
+    ...EXAMPLES.map(([c, w]) => `| \`${cell(c)}\` | ${cell(w)} |`),
+    '',
+  );
   out.push('## Notes', '', ...EPILOGUE.split('\n\n').flatMap((p) => [p, '']));
   out.push('## Notes on units', '', ...UNIT_EPILOGUE.split('\n\n').flatMap((p) => [p, '']));
   return `${out.join('\n').trimEnd()}\n`;

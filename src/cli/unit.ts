@@ -93,19 +93,26 @@ export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
   // Every value was read through its row by the parser; what is left is what a unit cannot say.
   // systemd is the service manager: the unit's sockact runs in the foreground as its main process.
   for (const o of given.rows) {
-    if (!o.commands.includes('unit')) throw usageError(`--${o.name} has no place in a unit (${o.unit?.refused ?? 'it is not an option of sockact unit'})`);
+    if (!o.commands.includes('unit'))
+      throw usageError(
+        `--${o.name} has no place in a unit (${o.unit?.refused ?? 'it is not an option of sockact unit'})`,
+      );
   }
   const name = given.single('name');
-  if (name === undefined) throw usageError('--name is missing: sockact unit --name NAME [options] [--] PROGRAM [ARGS...]');
+  if (name === undefined)
+    throw usageError('--name is missing: sockact unit --name NAME [options] [--] PROGRAM [ARGS...]');
   const problem = unitNameProblem(name);
   if (problem) throw usageError(`--name '${name}' cannot name a unit (${problem})`, { value: name });
   const shape = given.value<'direct' | 'sockact'>('shape') ?? 'direct';
   const socketUnits = given.flag('socket-units');
-  if (socketUnits && shape !== 'sockact') throw usageError('--socket-units applies to --shape sockact (--shape direct always has .socket units)');
+  if (socketUnits && shape !== 'sockact')
+    throw usageError('--socket-units applies to --shape sockact (--shape direct always has .socket units)');
   const sockactPath = given.single('sockact');
   if (sockactPath !== undefined && shape !== 'sockact') throw usageError('--sockact applies to --shape sockact only');
   if (config.fdStore && shape !== 'sockact')
-    throw usageError('--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)');
+    throw usageError(
+      '--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)',
+    );
   parseSetenv(config.setenv, {});
   // A unit's sockact has no sockets of its own to inherit, unlike one started by hand from a .socket unit.
   if (config.specs.length === 0) throw usageError('nothing to listen on: give -l ADDRESS');
@@ -122,7 +129,8 @@ export function planUnits(argv: readonly string[]): UnitPlan | 'help' {
   if (sockactPath !== undefined) sockact = [resolve(cwd, sockactPath)];
   else {
     const root = packageRoot();
-    if (root === undefined) throw new SockactError('ENOENT', "can't find sockact's bin/sockact.js: give --sockact PATH");
+    if (root === undefined)
+      throw new SockactError('ENOENT', "can't find sockact's bin/sockact.js: give --sockact PATH");
     sockact = [realpathSync(process.execPath), realpathSync(join(root, 'bin', 'sockact.js'))];
   }
   return { name, shape, socketUnits, notifyReload: given.flag('notify-reload'), config, given, program, cwd, sockact };
@@ -155,9 +163,12 @@ function refuseDirect(p: UnitPlan): void {
     const why = o.unit?.directRefused;
     if (why !== undefined && p.given.has(o.name)) throw noUnitEquivalent(`--${o.name}`, why);
   }
-  if (p.given.value('ready') === 'auto') throw noUnitEquivalent('--ready auto', 'say --ready notify or --ready DURATION');
+  if (p.given.value('ready') === 'auto')
+    throw noUnitEquivalent('--ready auto', 'say --ready notify or --ready DURATION');
   if (p.notifyReload && !p.given.has('reload-signal')) {
-    throw usageError('--notify-reload with --shape direct needs --reload-signal: PROGRAM itself must answer RELOADING=1 and READY=1');
+    throw usageError(
+      '--notify-reload with --shape direct needs --reload-signal: PROGRAM itself must answer RELOADING=1 and READY=1',
+    );
   }
 }
 
@@ -180,7 +191,8 @@ function directStart(p: UnitPlan, sockets: UnitFile[]): [string, string][] {
   const ready = given.value('ready');
   if (c.accept) {
     // sockact -a starts a program per connection and waits for no readiness: neither does this.
-    if (ready !== undefined) throw usageError('--ready does not apply to --accept: each connection starts its own PROGRAM');
+    if (ready !== undefined)
+      throw usageError('--ready does not apply to --accept: each connection starts its own PROGRAM');
     s.push(['Type', 'exec']);
   } else if (typeof ready === 'number') {
     s.push(['Type', 'exec']);
@@ -214,7 +226,9 @@ function directUnits(p: UnitPlan): UnitFile[] {
     comment: [GENERATED],
   });
 
-  const unit: [string, string][] = [['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')}`)]];
+  const unit: [string, string][] = [
+    ['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')}`)],
+  ];
   unit.push(...directives(p, 'Unit'));
   const s = directStart(p, sockets);
   s.push(['WorkingDirectory', escapeSpecifiers(p.cwd)]);
@@ -257,7 +271,8 @@ function sockactArgs(p: UnitPlan): string[] {
   for (const o of optionsOf('unit')) {
     if (!o.unit?.passed || !given.has(o.name)) continue;
     if (o.kind === 'flag') out.push(`--${o.name}`);
-    else if (o.kind === 'repeatable') for (const v of given.texts(o.name)) out.push(`--${o.name}`, unitValue(o, v, p.cwd));
+    else if (o.kind === 'repeatable')
+      for (const v of given.texts(o.name)) out.push(`--${o.name}`, unitValue(o, v, p.cwd));
     else out.push(`--${o.name}`, unitValue(o, given.value(o.name)!, p.cwd));
   }
   return [...out, '--', p.program, ...c.args];
@@ -274,7 +289,12 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
   const { config: c } = p;
   const service = `${p.name}.service`;
   const sockets = p.socketUnits
-    ? socketUnits(unitSockets(c), { name: p.name, service, description: `${p.name}: sockets passed through sockact`, comment: [GENERATED] })
+    ? socketUnits(unitSockets(c), {
+        name: p.name,
+        service,
+        description: `${p.name}: sockets passed through sockact`,
+        comment: [GENERATED],
+      })
     : [];
   const s: [string, string][] = [
     ['Type', p.notifyReload ? 'notify-reload' : 'notify'],
@@ -299,7 +319,9 @@ function sockactUnits(p: UnitPlan): UnitFile[] {
   // -E NAME passes sockact's own value, which under systemd is the manager's only when passed on.
   for (const e of c.setenv) if (!e.includes('=')) s.push(['PassEnvironment', e]);
   const install: [string, string][] = p.socketUnits && c.onDemand ? [] : [['WantedBy', 'multi-user.target']];
-  const unit: [string, string][] = [['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')} under sockact`)]];
+  const unit: [string, string][] = [
+    ['Description', escapeSpecifiers(`${p.name}: ${[c.program, ...c.args].join(' ')} under sockact`)],
+  ];
   const text = renderUnit(
     [
       ['Unit', unit],
@@ -349,7 +371,10 @@ async function helpText(): Promise<string> {
       ...(o.arg ? { requiresArg: true } : {}),
     });
   }
-  y.example('sockact unit --name hello -l 8080,name=web -- node server.js', 'hello.socket + hello.service (Type=notify)');
+  y.example(
+    'sockact unit --name hello -l 8080,name=web -- node server.js',
+    'hello.socket + hello.service (Type=notify)',
+  );
   y.example(
     'sockact unit --shape sockact --name hello -l 8080 --restart on-failure -- node server.js',
     'hello.service running sockact: zero-downtime systemctl reload',
@@ -384,7 +409,9 @@ export async function unitMain(argv: readonly string[]): Promise<number> {
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      say(`can't write ${path}: ${e.code === 'EACCES' ? 'permission denied' : e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'not a directory' : e.message}`);
+      say(
+        `can't write ${path}: ${e.code === 'EACCES' ? 'permission denied' : e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'not a directory' : e.message}`,
+      );
       return 1;
     }
     return 0;

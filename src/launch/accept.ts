@@ -1,5 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
-import { accept, closeFd, POLLERR, POLLNVAL, pollLoop, type SockAddr, type SysError, type Watch } from '../sys/index.js';
+import {
+  accept,
+  closeFd,
+  POLLERR,
+  POLLNVAL,
+  pollLoop,
+  type SockAddr,
+  type SysError,
+  type Watch,
+} from '../sys/index.js';
 import { acceptFailure, RETRY_SCARCE_MS } from './accept-errors.js';
 import { SockactError } from '../protocol/errors.js';
 import { describeExit, describeStartFailure, spawnActivated, type SpawnActivatedOptions } from './spawn.js';

@@ -1,6 +1,15 @@
 import type { ListenSpec } from '../protocol/address.js';
 import { codeOf, SockactError } from '../protocol/errors.js';
-import { IP_FREEBIND, IPPROTO_IP, IPPROTO_IPV6, IPV6_FREEBIND, IPV6_V6ONLY, SO_REUSEADDR, SO_REUSEPORT, SOL_SOCKET } from '../sys/constants.js';
+import {
+  IP_FREEBIND,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPV6_FREEBIND,
+  IPV6_V6ONLY,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOL_SOCKET,
+} from '../sys/constants.js';
 import { errorReason, type SysError } from '../sys/errors.js';
 import { closeFd } from '../sys/fd.js';
 import { formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';
@@ -50,13 +59,15 @@ function sockAddrOf(spec: ListenSpec, fallbackV4: boolean): SockAddr {
 }
 
 function setOptions(fd: number, spec: ListenSpec, family: SockAddr['family'], label: string): void {
-  const opt = (level: number, name: number, value: number, what: string) => setsockoptInt(fd, level, name, value, `set ${what} on ${label}`);
+  const opt = (level: number, name: number, value: number, what: string) =>
+    setsockoptInt(fd, level, name, value, `set ${what} on ${label}`);
   // On every socket, UDP and UNIX too, as systemd's socket_address_listen() sets it: a restarted
   // server can rebind while old connections sit in TIME_WAIT, and a program that checks gets what
   // it would get under systemd.
   opt(SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
   // Unset: the kernel's net.ipv6.bindv6only decides, as with BindIPv6Only=default.
-  if (family === 'inet6' && spec.v6only !== undefined) opt(IPPROTO_IPV6, IPV6_V6ONLY, spec.v6only ? 1 : 0, 'IPV6_V6ONLY');
+  if (family === 'inet6' && spec.v6only !== undefined)
+    opt(IPPROTO_IPV6, IPV6_V6ONLY, spec.v6only ? 1 : 0, 'IPV6_V6ONLY');
   if (spec.reusePort) opt(SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
   if (spec.freebind) {
     if (family === 'inet6') {

@@ -74,12 +74,16 @@ export function activationEnv(opts: ActivationEnvOptions): NodeJS.ProcessEnv {
     env.LISTEN_FDS = String(opts.count);
     if (opts.names) {
       if (opts.names.length !== opts.count) {
-        throw new SockactError('ERR_FDNAMES', `${opts.names.length} fd names for ${opts.count} fds: libsystemd would refuse LISTEN_FDNAMES`, {
-          exitCode: 2,
-          variable: 'LISTEN_FDNAMES',
-          value: opts.names.join(':'),
-          expected: `${opts.count} names`,
-        });
+        throw new SockactError(
+          'ERR_FDNAMES',
+          `${opts.names.length} fd names for ${opts.count} fds: libsystemd would refuse LISTEN_FDNAMES`,
+          {
+            exitCode: 2,
+            variable: 'LISTEN_FDNAMES',
+            value: opts.names.join(':'),
+            expected: `${opts.count} names`,
+          },
+        );
       }
       env.LISTEN_FDNAMES = opts.names.join(':');
     }

@@ -31,7 +31,11 @@ export const STORE_PREFIX = 'sockact/';
 export function storeName(spec: ListenSpec): string {
   if (spec.name !== undefined) return `${STORE_PREFIX}${spec.name}`.slice(0, FDNAME_MAX);
   const text = `${spec.type === 'stream' ? '' : `${spec.type}-`}${formatSockAddr(spec.address)}`;
-  const safe = [...text].map((ch) => (/^[\x20-\x7e]$/.test(ch) && ch !== ':' && ch !== '%' ? ch : encodeURIComponent(ch).replace(/:/g, '%3A'))).join('');
+  const safe = [...text]
+    .map((ch) =>
+      /^[\x20-\x7e]$/.test(ch) && ch !== ':' && ch !== '%' ? ch : encodeURIComponent(ch).replace(/:/g, '%3A'),
+    )
+    .join('');
   return `${STORE_PREFIX}${safe}`.slice(0, FDNAME_MAX);
 }
 
@@ -41,7 +45,8 @@ function sameSocket(spec: ListenSpec, d: ListenFd): boolean {
   if (spec.type !== 'dgram' && !d.listening) return false;
   const a = spec.address;
   const l = d.local;
-  if (a.family === 'unix' || l.family === 'unix') return a.family === 'unix' && l.family === 'unix' && l.path === a.path;
+  if (a.family === 'unix' || l.family === 'unix')
+    return a.family === 'unix' && l.family === 'unix' && l.path === a.path;
   if (a.port !== 0 && l.port !== a.port) return false;
   if (a.family === 'inet') return l.family === 'inet' && l.address === a.address;
   // `PORT` alone falls back to 0.0.0.0 on a host without IPv6 (launch/bind.ts).
@@ -84,7 +89,11 @@ export function takeFromStore(inherited: readonly ListenFd[], specs: readonly Li
       taken[i] = t;
     });
   }
-  return { taken, passOn: inherited.filter((d) => !d.name.startsWith(STORE_PREFIX)), stale: stored.filter((d) => !used.has(d)) };
+  return {
+    taken,
+    passOn: inherited.filter((d) => !d.name.startsWith(STORE_PREFIX)),
+    stale: stored.filter((d) => !used.has(d)),
+  };
 }
 
 /** bindAll() with the sockets taken back from the store in their places: only the others are bound. */
@@ -111,14 +120,23 @@ export function bindOrTake(specs: readonly ListenSpec[], taken: readonly (Taken 
  * socket marked remove-on-exit is not stored: its file goes when sockact exits. Never fatal:
  * a failure (no NOTIFY_SOCKET, NotifyAccess= refusing) is one warning, and sockact serves on.
  */
-export function updateStore(from: FromStore, bound: readonly BoundSocket[], store: boolean, log: (line: string) => void, warn: (line: string) => void): void {
+export function updateStore(
+  from: FromStore,
+  bound: readonly BoundSocket[],
+  store: boolean,
+  log: (line: string) => void,
+  warn: (line: string) => void,
+): void {
   let failed = false;
   const notify = (message: string, fds: number[] = []): void => {
     if (failed) return;
     try {
       if (!sendNotify(message, { fds })) {
         failed = true;
-        if (store) warn('--fd-store: NOTIFY_SOCKET is not set, so there is no fd store: the sockets are not kept across restarts');
+        if (store)
+          warn(
+            '--fd-store: NOTIFY_SOCKET is not set, so there is no fd store: the sockets are not kept across restarts',
+          );
       }
     } catch (err) {
       failed = true;

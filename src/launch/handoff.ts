@@ -40,7 +40,11 @@ export interface Handoff {
 
 /** Whether `pid` is `root` or one of its descendants. */
 export function isDescendant(pid: number, root: number): boolean {
-  for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 64; p = processStat(p)?.ppid, hops++) {
+  for (
+    let p: number | undefined = pid, hops = 0;
+    p !== undefined && p > 1 && hops < 64;
+    p = processStat(p)?.ppid, hops++
+  ) {
     if (p === root) return true;
   }
   return false;
@@ -105,7 +109,9 @@ export function serveHandoff(opts: HandoffOptions): Handoff {
 
   const onReady = (revents: number) => {
     if (revents & (POLLERR | POLLNVAL)) {
-      return fail(new SockactError('ERR_HANDOFF', `the hand-off socket ${path} failed (poll revents 0x${revents.toString(16)})`));
+      return fail(
+        new SockactError('ERR_HANDOFF', `the hand-off socket ${path} failed (poll revents 0x${revents.toString(16)})`),
+      );
     }
     let conn: number;
     try {

@@ -27,7 +27,9 @@ function lookup(db: 'passwd' | 'group', key: string): string[] | undefined {
   }
   try {
     // Loaded here only: child_process costs start-up time a launch without getent never needs.
-    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+    const { execFileSync } = createRequire(import.meta.url)(
+      'node:child_process',
+    ) as typeof import('node:child_process');
     const out = execFileSync('getent', [db, key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const fields = out.split('\n')[0]!.split(':');
     return fields.length >= 3 ? fields : undefined;

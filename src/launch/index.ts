@@ -10,7 +10,14 @@
 export { parseListen, type ListenAddress, type ListenSpec, type SocketOptions } from '../protocol/address.js';
 export { formatSockAddr, type SockAddr, type SocketFamily, type SocketType } from '../protocol/sockaddr.js';
 export { bindAll, bindSocket, closeSockets, removeOnExit, DEFAULT_BACKLOG, type BoundSocket } from './bind.js';
-export { describeExit, spawnActivated, TRAMPOLINE, TRAMPOLINE_SHELL, type SpawnActivatedOptions, type StdioEntry } from './spawn.js';
+export {
+  describeExit,
+  spawnActivated,
+  TRAMPOLINE,
+  TRAMPOLINE_SHELL,
+  type SpawnActivatedOptions,
+  type StdioEntry,
+} from './spawn.js';
 export { runAccept, remoteEnv, DEFAULT_MAX_CONNECTIONS, type AcceptOptions, type AcceptServer } from './accept.js';
 export { activationEnv, parseSetenv, STALE_VARIABLES, type ActivationEnvOptions } from './env.js';
 export { inheritedSockets } from './inherited.js';

@@ -44,7 +44,8 @@ export function runningPid(path: string): number | undefined {
 /** Refuse to start while `path` names a running sockact, in one line that says which. */
 export function checkPidFile(path: string): void {
   const pid = runningPid(path);
-  if (pid !== undefined) throw new SockactError('ERR_RUNNING', `sockact is already running as pid ${pid} (--pid-file ${path})`);
+  if (pid !== undefined)
+    throw new SockactError('ERR_RUNNING', `sockact is already running as pid ${pid} (--pid-file ${path})`);
 }
 
 /** Write `pid` to `path` atomically, replacing a stale file; refused while it names another running sockact. */

@@ -35,7 +35,11 @@ function check(path: string, uid: number | undefined): Check {
  * shell's codes and a message instead of a trampoline error: a name with a '/' is taken as a path,
  * anything else is searched on `PATH` (the child's). `uid` is the user the program will run as.
  */
-export function resolveProgram(program: string, path = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', uid?: number): string {
+export function resolveProgram(
+  program: string,
+  path = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+  uid?: number,
+): string {
   if (program === '') throw new SockactError('ENOENT', 'PROGRAM is empty', { program, exitCode: EXIT_NOT_FOUND });
   if (program.includes('/')) {
     const full = resolve(program);
@@ -60,5 +64,8 @@ export function resolveProgram(program: string, path = process.env.PATH ?? '/usr
 
 function notExecutable(program: string, full: string, c: Check): SockactError {
   const why = c === 'directory' ? 'is a directory' : 'is not executable';
-  return new SockactError('EACCES', `${program}: permission denied (${full} ${why})`, { program, exitCode: EXIT_NOT_EXECUTABLE });
+  return new SockactError('EACCES', `${program}: permission denied (${full} ${why})`, {
+    program,
+    exitCode: EXIT_NOT_EXECUTABLE,
+  });
 }

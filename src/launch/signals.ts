@@ -1,7 +1,14 @@
 import { processGroup, terminalForegroundGroup } from '../sys/fd.js';
 
 /** Signals the launcher passes on to its child (systemd's KillSignal=, reload and user signals). */
-export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGHUP'];
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
+  'SIGTERM',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGHUP',
+];
 
 /** Signals a terminal sends to its whole foreground process group (Ctrl-C, Ctrl-\). */
 const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];

@@ -82,7 +82,8 @@ export function prepareUnixPath(spec: ListenSpec, path: string): void {
   } catch (cause) {
     // mkdir says EEXIST (or ENOTDIR) when a file stands where a directory should be; O_NOFOLLOW says ELOOP.
     const code = pathCode(cause);
-    const reason = code === 'ENOTDIR' ? 'a file is in the way' : code === 'ELOOP' ? 'a symlink is in the way' : errorReason(cause);
+    const reason =
+      code === 'ENOTDIR' ? 'a file is in the way' : code === 'ELOOP' ? 'a symlink is in the way' : errorReason(cause);
     throw fail(path, `can't create the directory ${dir}: ${reason}`, code, cause);
   }
   let st;
@@ -92,13 +93,18 @@ export function prepareUnixPath(spec: ListenSpec, path: string): void {
     if (pathCode(cause) === 'ENOENT') return;
     throw fail(path, errorReason(cause), pathCode(cause), cause);
   }
-  if (st.isSymbolicLink()) throw fail(path, 'it is a symlink (sockact does not bind or remove through one)', 'ERR_SOCKET_PATH');
+  if (st.isSymbolicLink())
+    throw fail(path, 'it is a symlink (sockact does not bind or remove through one)', 'ERR_SOCKET_PATH');
   if (!st.isSocket()) {
     const what = st.isFile() ? 'a regular file' : st.isDirectory() ? 'a directory' : 'not a socket';
     throw fail(path, `it exists and is ${what}, not a stale socket: sockact never removes it`, 'ERR_SOCKET_PATH');
   }
   if (!spec.removeStale) {
-    throw fail(path, 'a socket file already exists (add ,remove-stale or --remove-stale to replace a stale one)', 'EADDRINUSE');
+    throw fail(
+      path,
+      'a socket file already exists (add ,remove-stale or --remove-stale to replace a stale one)',
+      'EADDRINUSE',
+    );
   }
   unlinkSync(path);
 }
@@ -131,7 +137,8 @@ export function bindUnixPath(spec: ListenSpec, path: string, bind: () => void): 
     if (cause instanceof SockactError && (cause.code === 'ERR_USER' || cause.code === 'ERR_GROUP')) {
       throw fail(path, cause.message, cause.code, cause);
     }
-    const reason = pathCode(cause) === 'ELOOP' ? 'the socket file was replaced by a symlink after bind' : errorReason(cause);
+    const reason =
+      pathCode(cause) === 'ELOOP' ? 'the socket file was replaced by a symlink after bind' : errorReason(cause);
     throw fail(path, `can't set its owner: ${reason}`, pathCode(cause), cause);
   } finally {
     if (fd >= 0) closePath(fd);

@@ -73,7 +73,11 @@ function parsePort(text: string, value: string): number {
   if (/^0[0-9a-z]+$/i.test(text)) {
     // systemd's parse_ip_port() reads ports in base 0 (safe_atou16): 010 is 8, 0x50 is 80, 080
     // is an error. Plain decimal here, so a leading zero is refused rather than read otherwise.
-    const theirs = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^0[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
+    const theirs = /^0x[0-9a-f]+$/i.test(text)
+      ? parseInt(text, 16)
+      : /^0[0-7]+$/.test(text)
+        ? parseInt(text, 8)
+        : undefined;
     const reading = theirs === undefined ? 'refuses it' : `reads it as port ${theirs}`;
     throw listenSpecError(value, `port '${text}' is ambiguous (systemd ${reading}): write the port in plain decimal`);
   }
@@ -113,7 +117,8 @@ export function parseListenAddress(text: string, value = text): ListenAddress {
   const split = splitDevice(text, value);
   if (split.device !== undefined) {
     const a = parseListenAddress(split.text, value);
-    if (a.family === 'unix' || (a.family === 'inet6' && a.wildcard)) throw listenSpecError(value, '%dev follows an IP address and port only');
+    if (a.family === 'unix' || (a.family === 'inet6' && a.wildcard))
+      throw listenSpecError(value, '%dev follows an IP address and port only');
     if (a.family === 'inet6' && a.scope !== undefined) throw listenSpecError(value, 'the interface is given twice');
     a.scope = split.device;
     return a;
@@ -164,12 +169,23 @@ const LISTEN_DEFAULTS: Readonly<SocketOptions> = {
 type OptionKey = keyof Omit<SocketOptions, 'type'>;
 type Kind = 'flag' | 'int' | 'mode' | 'text';
 /** The options a -l value may carry, keyed by how they are written, and where they apply. */
-const SPEC_OPTIONS: Record<string, { key: OptionKey; kind: Kind; applies: (a: ListenAddress, t: SocketType) => string | undefined }> = {
+const SPEC_OPTIONS: Record<
+  string,
+  { key: OptionKey; kind: Kind; applies: (a: ListenAddress, t: SocketType) => string | undefined }
+> = {
   name: { key: 'name', kind: 'text', applies: () => undefined },
-  backlog: { key: 'backlog', kind: 'int', applies: (_a, t) => (t === 'dgram' ? 'datagram sockets do not listen' : undefined) },
+  backlog: {
+    key: 'backlog',
+    kind: 'int',
+    applies: (_a, t) => (t === 'dgram' ? 'datagram sockets do not listen' : undefined),
+  },
   'reuse-port': { key: 'reusePort', kind: 'flag', applies: (a) => inetOnly(a) },
   freebind: { key: 'freebind', kind: 'flag', applies: (a) => inetOnly(a) },
-  v6only: { key: 'v6only', kind: 'flag', applies: (a) => (a.family === 'inet6' ? undefined : 'it applies to IPv6 addresses only') },
+  v6only: {
+    key: 'v6only',
+    kind: 'flag',
+    applies: (a) => (a.family === 'inet6' ? undefined : 'it applies to IPv6 addresses only'),
+  },
   mode: { key: 'mode', kind: 'mode', applies: (a) => pathOnly(a) },
   user: { key: 'user', kind: 'text', applies: (a) => pathOnly(a) },
   group: { key: 'group', kind: 'text', applies: (a) => pathOnly(a) },
@@ -285,7 +301,11 @@ export function parseListen(value: string, defaults: Partial<SocketOptions> = {}
   }
   const spec: ListenSpec = { ...LISTEN_DEFAULTS, text: value, address, type: type ?? defaults.type ?? 'stream' };
   if (spec.type === 'seqpacket' && address.family !== 'unix') {
-    throw listenSpecError(value, 'seqpacket sockets need a UNIX address: /path or @name', type === undefined ? 'type' : undefined);
+    throw listenSpecError(
+      value,
+      'seqpacket sockets need a UNIX address: /path or @name',
+      type === undefined ? 'type' : undefined,
+    );
   }
   for (const [written, def] of Object.entries(SPEC_OPTIONS)) {
     const why = def.applies(address, spec.type);

@@ -15,7 +15,8 @@ const C_NUMBER = /^\s*[+-]?(0x[0-9a-f]+|[0-9]+)\s*$/i;
 export function parseDecimal(variable: string, value: string, expected: string, code: SockactErrorCode): number {
   if (PLAIN.test(value) || NEGATIVE.test(value)) return Number(value);
   const fields = { variable, value, expected };
-  if (C_NUMBER.test(value)) throw new SockactError(code, `${variable} must be a plain decimal number: ${quote(value)}`, fields);
+  if (C_NUMBER.test(value))
+    throw new SockactError(code, `${variable} must be a plain decimal number: ${quote(value)}`, fields);
   throw new SockactError(code, `${variable} is not a number: ${quote(value)}`, fields);
 }
 
@@ -26,7 +27,11 @@ export const PID_MAX = 2 ** 31 - 1;
 export function parsePid(variable: string, value: string, code: SockactErrorCode): number {
   const pid = parseDecimal(variable, value, 'a process id', code);
   if (pid < 1 || pid > PID_MAX) {
-    throw new SockactError(code, `${variable} is not a process id: ${quote(value)}`, { variable, value, expected: 'a process id' });
+    throw new SockactError(code, `${variable} is not a process id: ${quote(value)}`, {
+      variable,
+      value,
+      expected: 'a process id',
+    });
   }
   return pid;
 }

@@ -33,21 +33,37 @@ export interface FdPassMessage {
 }
 
 /** The messages of one bundle, in order (see the module comment). Names default to "unknown". */
-export function formatFdBundle(fds: readonly number[], names: readonly string[] | undefined, message: Buffer = Buffer.alloc(0)): FdPassMessage[] {
+export function formatFdBundle(
+  fds: readonly number[],
+  names: readonly string[] | undefined,
+  message: Buffer = Buffer.alloc(0),
+): FdPassMessage[] {
   const list = names ?? fds.map(() => 'unknown');
   if (list.length !== fds.length) {
-    throw new SockactError('ERR_FDS_NAMES', `${list.length} names for ${fds.length} fds`, { expected: `${fds.length} names`, actual: `${list.length} names` });
+    throw new SockactError('ERR_FDS_NAMES', `${list.length} names for ${fds.length} fds`, {
+      expected: `${fds.length} names`,
+      actual: `${list.length} names`,
+    });
   }
   for (const name of list) {
     const problem = fdNameProblem(name);
     if (problem) throw new SockactError('ERR_FDS_NAMES', `fd name ${quote(name)} ${problem}`, { fdName: name });
   }
   if (message.length > FDPASS_MAX_MESSAGE) {
-    throw new SockactError('ERR_FDS_MESSAGE', `the message is ${message.length} bytes, at most ${FDPASS_MAX_MESSAGE} go with fds`, {
-      actual: `${message.length} bytes`,
-    });
+    throw new SockactError(
+      'ERR_FDS_MESSAGE',
+      `the message is ${message.length} bytes, at most ${FDPASS_MAX_MESSAGE} go with fds`,
+      {
+        actual: `${message.length} bytes`,
+      },
+    );
   }
-  const out: FdPassMessage[] = [{ data: frame(`SOCKACT_FDS=${fds.length}\nLISTEN_FDNAMES=${list.join(':')}`, message), fds: fds.slice(0, SCM_MAX_FD) }];
+  const out: FdPassMessage[] = [
+    {
+      data: frame(`SOCKACT_FDS=${fds.length}\nLISTEN_FDNAMES=${list.join(':')}`, message),
+      fds: fds.slice(0, SCM_MAX_FD),
+    },
+  ];
   for (let i = SCM_MAX_FD; i < fds.length; i += SCM_MAX_FD) out.push({ data: MORE, fds: fds.slice(i, i + SCM_MAX_FD) });
   return out;
 }
@@ -159,7 +175,9 @@ export class FdBundleReader {
       if (part.truncated) throw this.#malformed('a first message larger than any bundle');
       this.#parsePrefix(part.data);
       if (part.data.length !== PREFIX + this.#bodyLength)
-        throw this.#malformed(`a first message of ${part.data.length} bytes, its prefix says ${PREFIX + this.#bodyLength}`);
+        throw this.#malformed(
+          `a first message of ${part.data.length} bytes, its prefix says ${PREFIX + this.#bodyLength}`,
+        );
       this.#parseBody(part.data.subarray(PREFIX));
       return this.#check();
     }
@@ -201,10 +219,14 @@ export class FdBundleReader {
     const names = namesText === undefined || count === 0 ? [] : namesText.split(':');
     if (Number.isNaN(count) || names.length !== count) throw this.#malformed(`header ${quote(headerText)}`);
     if (count > this.limit) {
-      throw this.#error('ERR_FDS_LIMIT', `${this.source} sends ${count} fds, more than the ${this.limit} this receiver accepts`, {
-        actual: `${count} fds`,
-        expected: `at most ${this.limit}`,
-      });
+      throw this.#error(
+        'ERR_FDS_LIMIT',
+        `${this.source} sends ${count} fds, more than the ${this.limit} this receiver accepts`,
+        {
+          actual: `${count} fds`,
+          expected: `at most ${this.limit}`,
+        },
+      );
     }
     for (const name of names) {
       const problem = fdNameProblem(name);
@@ -216,7 +238,8 @@ export class FdBundleReader {
   }
 
   #check(): void {
-    if (this.fds.length > this.#count) throw this.#malformed(`${this.fds.length} fds, the header announced ${this.#count}`);
+    if (this.fds.length > this.#count)
+      throw this.#malformed(`${this.fds.length} fds, the header announced ${this.#count}`);
     this.#stage = this.fds.length === this.#count ? 'done' : 'more';
   }
 

@@ -50,7 +50,8 @@ export function formatNotify(state: string | NotifyFields): Buffer {
     text = lines.join('\n');
   }
   if (text === '') throw messageError('notify message is empty');
-  if (text.includes('\0')) throw messageError(`notify message contains a NUL byte: ${quote(text.slice(0, 80))}`, { value: text });
+  if (text.includes('\0'))
+    throw messageError(`notify message contains a NUL byte: ${quote(text.slice(0, 80))}`, { value: text });
   const data = Buffer.from(text, 'utf8');
   if (data.length > NOTIFY_MAX_BYTES) {
     throw messageError(`notify message is too long: ${data.length} bytes (at most ${NOTIFY_MAX_BYTES})`, {
@@ -66,11 +67,15 @@ export function formatNotify(state: string | NotifyFields): Buffer {
 export function checkFdName(name: string): void {
   const problem = fdNameProblem(name);
   if (problem) {
-    throw new SockactError('ERR_NOTIFY_MESSAGE', `FDNAME ${problem}: ${quote(name.length > 80 ? `${name.slice(0, 80)}...` : name)}`, {
-      fdName: name,
-      value: name,
-      expected: "printable ASCII without ':', at most 255 characters",
-    });
+    throw new SockactError(
+      'ERR_NOTIFY_MESSAGE',
+      `FDNAME ${problem}: ${quote(name.length > 80 ? `${name.slice(0, 80)}...` : name)}`,
+      {
+        fdName: name,
+        value: name,
+        expected: "printable ASCII without ':', at most 255 characters",
+      },
+    );
   }
 }
 
@@ -83,16 +88,22 @@ export function checkFdName(name: string): void {
 export function parseNotifySocket(value: string): { path: string } {
   const fields = { variable: 'NOTIFY_SOCKET', value, expected: 'an absolute path or an @abstract name' };
   if (!value.startsWith('/') && !(value.startsWith('@') && value.length > 1)) {
-    const why = value.startsWith('vsock:') ? 'vsock addresses are not supported' : 'must be an absolute path or an @abstract name';
+    const why = value.startsWith('vsock:')
+      ? 'vsock addresses are not supported'
+      : 'must be an absolute path or an @abstract name';
     throw new SockactError('ERR_NOTIFY_SOCKET', `NOTIFY_SOCKET ${why}: ${quote(value)}`, fields);
   }
   const bytes = Buffer.byteLength(value) - (value.startsWith('@') ? 1 : 0);
   if (bytes + 1 > UNIX_PATH_MAX) {
-    throw new SockactError('ERR_NOTIFY_SOCKET', `NOTIFY_SOCKET is too long: ${bytes} bytes (at most ${UNIX_PATH_MAX - 1}): ${quote(value)}`, {
-      ...fields,
-      actual: `${bytes} bytes`,
-      expected: `at most ${UNIX_PATH_MAX - 1} bytes`,
-    });
+    throw new SockactError(
+      'ERR_NOTIFY_SOCKET',
+      `NOTIFY_SOCKET is too long: ${bytes} bytes (at most ${UNIX_PATH_MAX - 1}): ${quote(value)}`,
+      {
+        ...fields,
+        actual: `${bytes} bytes`,
+        expected: `at most ${UNIX_PATH_MAX - 1} bytes`,
+      },
+    );
   }
   return { path: value };
 }

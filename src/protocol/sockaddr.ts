@@ -29,7 +29,10 @@ export type SockAddr =
  * -l address's `scope` (an interface name or number, as written).
  */
 export function formatSockAddr(
-  a: SockAddr | { family: 'inet'; address: string; port: number; scope?: string } | { family: 'inet6'; address: string; port: number; scope?: string },
+  a:
+    | SockAddr
+    | { family: 'inet'; address: string; port: number; scope?: string }
+    | { family: 'inet6'; address: string; port: number; scope?: string },
 ): string {
   // `scope` is the %dev of a -l address (systemd.socket's a.b.c.d:PORT%dev, [v6%dev]:PORT).
   if (a.family === 'inet') return `${a.address}:${a.port}${'scope' in a && a.scope !== undefined ? `%${a.scope}` : ''}`;
@@ -131,9 +134,12 @@ export function encodeSockAddr(a: SockAddr): Buffer {
   const name = Buffer.from(abstract ? a.path.slice(1) : a.path, 'utf8');
   // A path needs room for its trailing NUL; an abstract name has a leading NUL instead.
   if (name.length + 1 > UNIX_PATH_MAX) {
-    throw Object.assign(new RangeError(`UNIX socket path is too long (${name.length + 1} > ${UNIX_PATH_MAX} bytes): '${a.path}'`), {
-      code: 'ENAMETOOLONG',
-    });
+    throw Object.assign(
+      new RangeError(`UNIX socket path is too long (${name.length + 1} > ${UNIX_PATH_MAX} bytes): '${a.path}'`),
+      {
+        code: 'ENAMETOOLONG',
+      },
+    );
   }
   if (!abstract && name.includes(0)) throw new TypeError(`UNIX socket path contains a NUL byte: '${a.path}'`);
   const b = Buffer.alloc(abstract ? 2 + 1 + name.length : 2 + name.length + 1);

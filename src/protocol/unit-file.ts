@@ -19,7 +19,9 @@ export type Section = [name: string, lines: [key: string, value: string][]];
 
 /** A unit's text: optional leading comment lines, then the sections, an empty line between them. */
 export function renderUnit(sections: readonly Section[], comment: readonly string[] = []): string {
-  const parts = sections.filter(([, lines]) => lines.length > 0).map(([name, lines]) => [`[${name}]`, ...lines.map(([k, v]) => `${k}=${v}`)].join('\n'));
+  const parts = sections
+    .filter(([, lines]) => lines.length > 0)
+    .map(([name, lines]) => [`[${name}]`, ...lines.map(([k, v]) => `${k}=${v}`)].join('\n'));
   return `${comment.map((c) => `# ${c}\n`).join('')}${parts.join('\n\n')}\n`;
 }
 
@@ -71,7 +73,8 @@ export function execWord(word: string): string {
 export function execPathProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'it is not an absolute path';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: systemd refuses control characters here, so we look for them.
-  if (/["'\\\x00-\x1f\x7f]/.test(path)) return 'systemd refuses quotes, backslashes and control characters in an executable path';
+  if (/["'\\\x00-\x1f\x7f]/.test(path))
+    return 'systemd refuses quotes, backslashes and control characters in an executable path';
   return undefined;
 }
 
@@ -82,7 +85,10 @@ export function execPathProblem(path: string): string | undefined {
 export function execLine(words: readonly string[]): string {
   const [program = '', ...args] = words;
   const problem = execPathProblem(program);
-  if (problem) throw new SockactError('ERR_UNIT', `${quote(program)} cannot be the program of a unit: ${problem}`, { value: program });
+  if (problem)
+    throw new SockactError('ERR_UNIT', `${quote(program)} cannot be the program of a unit: ${problem}`, {
+      value: program,
+    });
   return [execWord(program).replace(/\$\$/g, '$'), ...args.map(execWord)].join(' ');
 }
 
@@ -147,7 +153,11 @@ function socketSettings(spec: ListenSpec): [string, string][] {
     );
   }
   if (spec.address.family !== 'unix' && spec.address.port === 0) {
-    throw new SockactError('ERR_UNIT', `-l ${quote(spec.text)}: a .socket unit needs a fixed port (systemd refuses port 0)`, { value: spec.text });
+    throw new SockactError(
+      'ERR_UNIT',
+      `-l ${quote(spec.text)}: a .socket unit needs a fixed port (systemd refuses port 0)`,
+      { value: spec.text },
+    );
   }
   const out: [string, string][] = [];
   if (spec.backlog !== undefined) out.push(['Backlog', String(spec.backlog)]);

@@ -177,7 +177,8 @@ function checkOwnDir(path: string, dir: string): void {
   } catch (err) {
     throw controlError(path, `${dir}: ${errorReason(err)}`, err);
   }
-  if (st.isSymbolicLink()) throw controlError(path, `${dir} is a symlink (sockact does not look through one for its control socket)`);
+  if (st.isSymbolicLink())
+    throw controlError(path, `${dir} is a symlink (sockact does not look through one for its control socket)`);
   if (!st.isDirectory()) throw controlError(path, `${dir} is not a directory`);
   const uid = process.geteuid?.() ?? st.uid;
   if (st.uid !== uid) throw controlError(path, `${dir} belongs to uid ${st.uid}`);
@@ -373,9 +374,13 @@ async function answerTakeover(conn: net.Socket, h: ControlHandlers, peerPid: num
   }
   onFirstLine(conn, (line) => {
     const req = parseJsonLine<{ command: string; taken: unknown }>(line) ?? {};
-    const taken = Array.isArray(req.taken) ? req.taken.filter((i): i is number => Number.isInteger(i) && i >= 0 && i < offer.fds.length) : undefined;
+    const taken = Array.isArray(req.taken)
+      ? req.taken.filter((i): i is number => Number.isInteger(i) && i >= 0 && i < offer.fds.length)
+      : undefined;
     if (req.command !== 'retire' || !taken) {
-      conn.end(`${JSON.stringify({ ok: false, message: 'expected {"command":"retire","taken":[...]} after a handover' })}\n`);
+      conn.end(
+        `${JSON.stringify({ ok: false, message: 'expected {"command":"retire","taken":[...]} after a handover' })}\n`,
+      );
       return;
     }
     settled = true;
@@ -434,14 +439,20 @@ export async function liveControls(dir = controlDir()): Promise<string[]> {
  * Send one command and collect the answer lines. For `stop`, waits until the connection closes
  * (sockact has exited) after the first answer.
  */
-export async function sendControl(path: string, command: ControlCommand): Promise<{ ok: boolean; message?: string; status?: unknown }> {
+export async function sendControl(
+  path: string,
+  command: ControlCommand,
+): Promise<{ ok: boolean; message?: string; status?: unknown }> {
   let s: net.Socket;
   try {
     s = await connectControl(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'no sockact is listening there' : (err as Error).message;
-    throw new SockactError('ERR_CONTROL', `can't reach the control socket ${path}: ${why}`, { value: path, cause: err });
+    throw new SockactError('ERR_CONTROL', `can't reach the control socket ${path}: ${why}`, {
+      value: path,
+      cause: err,
+    });
   }
   s.setEncoding('utf8');
   s.write(`${JSON.stringify({ command })}\n`);
@@ -452,6 +463,9 @@ export async function sendControl(path: string, command: ControlCommand): Promis
     s.on('error', () => resolve());
   });
   const first = text.split('\n').find((l) => l.trim() !== '');
-  if (!first) throw new SockactError('ERR_CONTROL', `the sockact at ${path} closed the connection without an answer`, { value: path });
+  if (!first)
+    throw new SockactError('ERR_CONTROL', `the sockact at ${path} closed the connection without an answer`, {
+      value: path,
+    });
   return JSON.parse(first) as { ok: boolean; message?: string; status?: unknown };
 }

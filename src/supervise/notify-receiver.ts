@@ -1,4 +1,15 @@
-import { fchmodSync, fchownSync, constants as fsc, lchownSync, mkdtempSync, openSync, closeSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
+import {
+  fchmodSync,
+  fchownSync,
+  constants as fsc,
+  lchownSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NOTIFY_MAX_BYTES, parseNotifyMessage } from '../protocol/notify.js';
@@ -49,7 +60,8 @@ export class NotifyReceiver {
       fchmodSync(fd, 0o600);
       bind(fd, { family: 'unix', path });
       // lchown never follows a link, whatever the child's user has put in its directory.
-      if (this.owner && process.getuid?.() === 0 && this.owner.uid !== 0) lchownSync(path, this.owner.uid, this.owner.gid);
+      if (this.owner && process.getuid?.() === 0 && this.owner.uid !== 0)
+        lchownSync(path, this.owner.uid, this.owner.gid);
     } catch (err) {
       closeFd(fd);
       throw err;

@@ -135,7 +135,10 @@ export function processOutput(): Output {
 export function makeOutput(stdout: Stream, stderr: Stream): Output {
   const gone = (sink: Sink, reason: string) => {
     const other = sink === out.stdout ? out.stderr : out.stdout;
-    const what = sink.name === 'stdout' ? "the children's output to it is" : "sockact's messages and the children's output to it are";
+    const what =
+      sink.name === 'stdout'
+        ? "the children's output to it is"
+        : "sockact's messages and the children's output to it are";
     other.write(`sockact: ${sink.name} is gone (${reason}): ${what} dropped from now on\n`);
   };
   const out: Output = {

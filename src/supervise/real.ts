@@ -229,11 +229,15 @@ class RealChild {
     if (!rest || pid === undefined || !groupAlive(pid)) return this.#drain(status);
     this.#leftGroup = pid;
     const generation = this.req.generation;
-    rest.log(`pid ${pid} (generation ${generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`);
+    rest.log(
+      `pid ${pid} (generation ${generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`,
+    );
     signalGroup(pid, rest.signal);
     this.events.gone(status);
     const kill = realClock.setTimer(rest.timeoutMs, () => {
-      rest.log(`process group ${pid} still running ${formatDuration(rest.timeoutMs)} after ${rest.signal}: sending SIGKILL`);
+      rest.log(
+        `process group ${pid} still running ${formatDuration(rest.timeoutMs)} after ${rest.signal}: sending SIGKILL`,
+      );
       signalGroup(pid, 'SIGKILL');
     });
     const check = () => {
@@ -259,7 +263,9 @@ class RealChild {
     };
     const ms = this.opts.leftovers?.timeoutMs ?? Number.POSITIVE_INFINITY;
     const limit = realClock.setTimer(ms, () => {
-      this.opts.leftovers?.log(`the output of pid ${this.#pid} is still not read ${formatDuration(ms)} after it ended: dropping the rest`);
+      this.opts.leftovers?.log(
+        `the output of pid ${this.#pid} is still not read ${formatDuration(ms)} after it ended: dropping the rest`,
+      );
       for (const p of this.#pipes) p.abandon();
       once();
     });

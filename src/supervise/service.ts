@@ -86,7 +86,9 @@ const NOT_FORWARDED = new Set([
 ]);
 
 /** Every other catchable signal: passed on to the serving children, so sockact never dies of one. */
-export const PASSED_SIGNALS: readonly NodeJS.Signals[] = Object.keys(constants.signals).filter((s) => !NOT_FORWARDED.has(s)) as NodeJS.Signals[];
+export const PASSED_SIGNALS: readonly NodeJS.Signals[] = Object.keys(constants.signals).filter(
+  (s) => !NOT_FORWARDED.has(s),
+) as NodeJS.Signals[];
 
 /**
  * sockact as a supervisor: holds the sockets for the whole run and lets children come and go.
@@ -94,9 +96,13 @@ export const PASSED_SIGNALS: readonly NodeJS.Signals[] = Object.keys(constants.s
  * control socket and watches paths; a takeover, on either side, is a Takeover (takeover-state.ts).
  */
 export async function startService(o: ServiceOptions): Promise<Service> {
-  const receiver = new NotifyReceiver(o.launch.uid !== undefined ? { uid: o.launch.uid, gid: o.launch.gid ?? 0 } : undefined, o.warn);
+  const receiver = new NotifyReceiver(
+    o.launch.uid !== undefined ? { uid: o.launch.uid, gid: o.launch.gid ?? 0 } : undefined,
+    o.warn,
+  );
   // Taking over from a sockact under systemd: notify where it did (a deploy tool's shell has no NOTIFY_SOCKET).
-  const upEnv = process.env.NOTIFY_SOCKET === undefined && o.takeover?.upstreamEnv ? o.takeover.upstreamEnv : process.env;
+  const upEnv =
+    process.env.NOTIFY_SOCKET === undefined && o.takeover?.upstreamEnv ? o.takeover.upstreamEnv : process.env;
   const above = systemdUpstream(upEnv, o.warn);
   const opts: Partial<SupervisorOptions> = { ...o.supervisor };
   if (above?.watchdogMs !== undefined) opts.upstreamWatchdog = above.watchdogMs;

@@ -278,7 +278,10 @@ export class Supervisor {
       },
     );
     w.pid = w.handle.pid;
-    const which = generation > 1 || this.opts.workers > 1 ? ` (${this.opts.workers > 1 ? `worker ${index}, ` : ''}generation ${generation})` : '';
+    const which =
+      generation > 1 || this.opts.workers > 1
+        ? ` (${this.opts.workers > 1 ? `worker ${index}, ` : ''}generation ${generation})`
+        : '';
     if (w.pid !== undefined) this.log(`started ${this.opts.command ?? 'the program'} as pid ${w.pid}${which}`);
     w.limitAt = w.startedAt + this.opts.readyTimeout;
     w.timers.set(
@@ -308,7 +311,8 @@ export class Supervisor {
       w.seenAccepting = true;
       return this.#markReady(w, 'accepting');
     }
-    if (this.clock.now() - w.startedAt >= AUTO_FALLBACK_MS) return this.#markReady(w, `alive for ${formatDuration(AUTO_FALLBACK_MS)}`);
+    if (this.clock.now() - w.startedAt >= AUTO_FALLBACK_MS)
+      return this.#markReady(w, `alive for ${formatDuration(AUTO_FALLBACK_MS)}`);
     w.timers.set(
       'probe',
       this.clock.setTimer(AUTO_PROBE_MS, () => this.#probe(w)),
@@ -317,7 +321,10 @@ export class Supervisor {
 
   /** "pid 812", "pid 812 (generation 3)", "pid 812 (worker 1, generation 3)". */
   #who(w: Worker): string {
-    const which = w.generation > 1 || this.opts.workers > 1 ? ` (${this.opts.workers > 1 ? `worker ${w.index}, ` : ''}generation ${w.generation})` : '';
+    const which =
+      w.generation > 1 || this.opts.workers > 1
+        ? ` (${this.opts.workers > 1 ? `worker ${w.index}, ` : ''}generation ${w.generation})`
+        : '';
     return `pid ${w.pid ?? '?'}${which}`;
   }
 
@@ -360,7 +367,10 @@ export class Supervisor {
     if (!which || w.limitAt === undefined || now + ms <= w.limitAt) return;
     w.limitAt = now + ms;
     w.clearTimer(which);
-    w.timers.set(which, this.clock.setTimer(ms, which === 'ready' ? () => this.#readyTimeout(w) : () => w.handle?.kill('SIGKILL')));
+    w.timers.set(
+      which,
+      this.clock.setTimer(ms, which === 'ready' ? () => this.#readyTimeout(w) : () => w.handle?.kill('SIGKILL')),
+    );
   }
 
   #armWatchdog(w: Worker): void {
@@ -455,7 +465,9 @@ export class Supervisor {
     w.timers.set(
       'kill',
       this.clock.setTimer(this.opts.stopTimeout, () => {
-        this.log(`${this.#who(w)} still running ${formatDuration(this.opts.stopTimeout)} after ${signal}: sending SIGKILL`);
+        this.log(
+          `${this.#who(w)} still running ${formatDuration(this.opts.stopTimeout)} after ${signal}: sending SIGKILL`,
+        );
         w.handle?.kill('SIGKILL');
       }),
     );
@@ -495,7 +507,9 @@ export class Supervisor {
     if (p && p.candidates[w.index] === w) {
       p.candidates[w.index] = undefined;
       if (!p.failed)
-        this.#reloadFailed(`${this.#who(w)} ${describeStatus(status)}${was === 'starting' ? ' before it was ready' : ''}${w.failure ? `: ${w.failure}` : ''}`);
+        this.#reloadFailed(
+          `${this.#who(w)} ${describeStatus(status)}${was === 'starting' ? ' before it was ready' : ''}${w.failure ? `: ${w.failure}` : ''}`,
+        );
       else this.#reloadSettled();
       return this.#checkStopped();
     }
@@ -507,7 +521,12 @@ export class Supervisor {
     const unwanted = w.failure !== undefined || failed(status);
     const restart = this.opts.restart === 'always' || (this.opts.restart === 'on-failure' && unwanted);
     if (!restart) {
-      if (this.opts.restart === 'no' && (this.phase === 'starting' || unwanted) && this.#pending === undefined && this.opts.workers === 1) {
+      if (
+        this.opts.restart === 'no' &&
+        (this.phase === 'starting' || unwanted) &&
+        this.#pending === undefined &&
+        this.opts.workers === 1
+      ) {
         // A plain launch: sockact ends as its program did.
         return this.#finish({ status }, w.failure ? `${this.#who(w)} was stopped: ${w.failure}` : undefined);
       }
@@ -597,7 +616,11 @@ export class Supervisor {
     this.log(`sent ${signal} to ${workers.map((w) => `pid ${w.pid}`).join(', ') || 'no worker'}`);
     this.reloads++;
     this.upstream?.send({ READY: '1', STATUS: this.#statusLine() });
-    return { ok: true, message: `sent ${signal} to ${workers.length} worker${workers.length === 1 ? '' : 's'}`, generation: this.generation };
+    return {
+      ok: true,
+      message: `sent ${signal} to ${workers.length} worker${workers.length === 1 ? '' : 's'}`,
+      generation: this.generation,
+    };
   }
 
   #monotonicUsec(): bigint {
@@ -606,9 +629,20 @@ export class Supervisor {
 
   #beginReload(waiters: ((o: ReloadOutcome) => void)[]): void {
     const generation = ++this.generation;
-    this.upstream?.send({ RELOADING: '1', MONOTONIC_USEC: String(this.#monotonicUsec()), STATUS: `reloading: starting generation ${generation}` });
+    this.upstream?.send({
+      RELOADING: '1',
+      MONOTONIC_USEC: String(this.#monotonicUsec()),
+      STATUS: `reloading: starting generation ${generation}`,
+    });
     this.log(`reloading: starting generation ${generation}`);
-    const p: PendingReload = { generation, startedAt: this.clock.now(), candidates: [], step: 0, waiters, failed: false };
+    const p: PendingReload = {
+      generation,
+      startedAt: this.clock.now(),
+      candidates: [],
+      step: 0,
+      waiters,
+      failed: false,
+    };
     this.#pending = p;
     if (this.opts.rolling) p.candidates[0] = this.#spawn(generation, 0);
     else for (let i = 0; i < this.opts.workers && !p.failed; i++) p.candidates[i] = this.#spawn(generation, i);
@@ -722,7 +756,11 @@ export class Supervisor {
     this.#stopSignal ??= signal ?? this.opts.stopSignal;
     if (!again) {
       this.upstream?.send({ STOPPING: '1', STATUS: 'stopping' });
-      this.log(this.#giveUp ? 'stopping' : `stopping: sending ${this.#stopSignal} to ${this.live.length} child${this.live.length === 1 ? '' : 'ren'}`);
+      this.log(
+        this.#giveUp
+          ? 'stopping'
+          : `stopping: sending ${this.#stopSignal} to ${this.live.length} child${this.live.length === 1 ? '' : 'ren'}`,
+      );
     }
     for (const t of this.#restartTimers.values()) t.cancel();
     this.#restartTimers.clear();
@@ -734,7 +772,11 @@ export class Supervisor {
 
   /** Answer every reload asked for and not done: sockact is ending. */
   #cancelReloads(): void {
-    const outcome: ReloadOutcome = { ok: false, message: 'reload cancelled: sockact is stopping', generation: this.generation };
+    const outcome: ReloadOutcome = {
+      ok: false,
+      message: 'reload cancelled: sockact is stopping',
+      generation: this.generation,
+    };
     for (const r of [...(this.#pending?.waiters ?? []), ...(this.#queued ?? [])]) r(outcome);
     if (this.#pending) {
       this.#pending.waiters = [];

@@ -9,7 +9,10 @@ import type { Upstream } from './seam.js';
  * Type=notify or Type=notify-reload service (NOTIFY_SOCKET set). sockact stays the main pid, so
  * NotifyAccess=main is enough. A failed send is reported once and never stops the supervisor.
  */
-export function systemdUpstream(env: NodeJS.ProcessEnv, warn: (line: string) => void): { upstream: Upstream; watchdogMs: number | undefined } | undefined {
+export function systemdUpstream(
+  env: NodeJS.ProcessEnv,
+  warn: (line: string) => void,
+): { upstream: Upstream; watchdogMs: number | undefined } | undefined {
   const value = env.NOTIFY_SOCKET;
   if (value === undefined) return undefined;
   const { path } = parseNotifySocket(value);

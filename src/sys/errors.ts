@@ -42,5 +42,9 @@ export function errnoName(errno: number): string {
  */
 export function sysError(syscall: string, errno: number, what?: string, fd?: number): SysError {
   const fields = fd === undefined ? { errno: -errno, syscall } : { errno: -errno, syscall, fd };
-  return new SockactError(errnoName(errno) as ErrorCode, `${what ?? syscall}: ${describeErrno(errno)}`, fields) as SysError;
+  return new SockactError(
+    errnoName(errno) as ErrorCode,
+    `${what ?? syscall}: ${describeErrno(errno)}`,
+    fields,
+  ) as SysError;
 }

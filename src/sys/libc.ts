@@ -107,9 +107,13 @@ export function libc(): Libc {
   try {
     koffi = loadKoffiNative() ?? (require('koffi') as KoffiLike);
   } catch (cause) {
-    throw new SockactError('ERR_NATIVE', `can't load koffi for ${process.platform}-${process.arch}: ${(cause as Error).message}`, {
-      cause,
-    });
+    throw new SockactError(
+      'ERR_NATIVE',
+      `can't load koffi for ${process.platform}-${process.arch}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
   }
   let lib: ReturnType<KoffiLike['load']> | undefined;
   const errors: string[] = [];

@@ -1,4 +1,13 @@
-import { MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SCM_CREDENTIALS, SCM_RIGHTS, SOL_SOCKET } from './constants.js';
+import {
+  MSG_CMSG_CLOEXEC,
+  MSG_CTRUNC,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_TRUNC,
+  SCM_CREDENTIALS,
+  SCM_RIGHTS,
+  SOL_SOCKET,
+} from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
 import { decodeSockAddr, encodeSockAddr, formatSockAddr, type SockAddr } from '../protocol/sockaddr.js';

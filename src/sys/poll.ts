@@ -50,7 +50,11 @@ export function pollSync(fds: readonly number[], timeoutMs: number, events: Poll
  * once: a parked call per fd would exhaust the 4-thread pool. To change the set, write to a
  * wake-up pipe that is part of it.
  */
-export function pollAsync(fds: readonly number[], timeoutMs: number, events: PollEvents = POLLIN): Promise<PollResult[]> {
+export function pollAsync(
+  fds: readonly number[],
+  timeoutMs: number,
+  events: PollEvents = POLLIN,
+): Promise<PollResult[]> {
   const buf = pollfds(fds, events);
   return new Promise((resolve, reject) => {
     libc().poll.async(buf, fds.length, timeoutMs, (err, r) => {

@@ -16,7 +16,14 @@ import {
 } from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
-import { decodeSockAddr, encodeSockAddr, formatSockAddr, type SockAddr, type SocketFamily, type SocketType } from '../protocol/sockaddr.js';
+import {
+  decodeSockAddr,
+  encodeSockAddr,
+  formatSockAddr,
+  type SockAddr,
+  type SocketFamily,
+  type SocketType,
+} from '../protocol/sockaddr.js';
 
 export type { SocketFamily, SocketType };
 
@@ -41,7 +48,11 @@ function check(r: number, syscall: string, what: string, fd?: number): number {
  * Blocking unless `flags` says otherwise, as systemd creates listening sockets.
  */
 export function socket(family: SocketFamily, type: SocketType, flags = 0): number {
-  return check(libc().socket(FAMILY_NUM[family], TYPE_NUM[type] | SOCK_CLOEXEC | flags, 0), 'socket', `socket(${family}, ${type})`);
+  return check(
+    libc().socket(FAMILY_NUM[family], TYPE_NUM[type] | SOCK_CLOEXEC | flags, 0),
+    'socket',
+    `socket(${family}, ${type})`,
+  );
 }
 
 /** socketpair(AF_UNIX), close-on-exec. */
@@ -51,7 +62,13 @@ export function socketpair(type: SocketType, flags = 0): [number, number] {
   return [sv[0]!, sv[1]!];
 }
 
-export function setsockoptInt(fd: number, level: number, name: number, value: number, what = `setsockopt on fd ${fd}`): void {
+export function setsockoptInt(
+  fd: number,
+  level: number,
+  name: number,
+  value: number,
+  what = `setsockopt on fd ${fd}`,
+): void {
   const v = new Int32Array([value]);
   check(libc().setsockopt(fd, level, name, v, 4), 'setsockopt', what, fd);
 }

@@ -10,7 +10,11 @@ import { fileURLToPath } from 'node:url';
 export default function setup(): void {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
   try {
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    execFileSync('npm', ['run', 'build', '--silent'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
   } catch (err) {
     const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
     throw new Error(`npm run build failed, so no test would run what src/ says:\n${stdout}${stderr}`);

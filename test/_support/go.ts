@@ -44,7 +44,13 @@ export function goBuild(srcDir: string, out: string, tmp: string): string {
       killSignal: 'SIGKILL',
     });
   } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string; signal?: NodeJS.Signals | null; code?: string };
+    const e = err as {
+      stdout?: string;
+      stderr?: string;
+      message: string;
+      signal?: NodeJS.Signals | null;
+      code?: string;
+    };
     const output = `${e.stderr ?? ''}${e.stdout ?? ''}`.trim();
     if (e.signal) {
       const when = e.code === 'ETIMEDOUT' ? ` after ${GO_BUILD_TIMEOUT_MS / 1000} s` : '';

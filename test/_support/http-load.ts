@@ -11,7 +11,12 @@ export interface LoadResult {
  * One GET / on 127.0.0.1:`port` through `agent`, counted into `into`: a 200 with a whole body
  * counts as ok (by body), anything else is kept with its reason. Never rejects.
  */
-export function getCounted(port: number, agent: http.Agent, into: LoadResult, headers: http.OutgoingHttpHeaders = {}): Promise<void> {
+export function getCounted(
+  port: number,
+  agent: http.Agent,
+  into: LoadResult,
+  headers: http.OutgoingHttpHeaders = {},
+): Promise<void> {
   return new Promise<void>((resolve) => {
     const failed = (why: string) => {
       into.failed.push(why);

@@ -34,7 +34,10 @@ function describe(target: HttpTarget, path: string): string {
 }
 
 /** GET `path` (default /) and the whole answer. A connection error rejects with the error itself (its code kept). */
-export function httpGet(target: HttpTarget, { path = '/', agent = false, headers, timeout = 10_000 }: GetOptions = {}): Promise<Answer> {
+export function httpGet(
+  target: HttpTarget,
+  { path = '/', agent = false, headers, timeout = 10_000 }: GetOptions = {},
+): Promise<Answer> {
   const what = describe(target, path);
   if ('abstract' in target) return abstractGet(target.abstract, what, timeout);
   return new Promise((resolve, reject) => {
@@ -53,11 +56,15 @@ function abstractGet(name: string, what: string, timeout: number): Promise<Answe
   if (!name.startsWith('@')) throw new Error(`not an abstract name (no leading @): ${name}`);
   return new Promise((resolve, reject) => {
     execFile(PYTHON, [ABSTRACT_GET, name.slice(1)], { encoding: 'latin1', timeout }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${what}: ${err.killed ? `no answer within ${timeout} ms` : stderr.trim() || err.message}`));
+      if (err)
+        return reject(
+          new Error(`${what}: ${err.killed ? `no answer within ${timeout} ms` : stderr.trim() || err.message}`),
+        );
       const split = stdout.indexOf('\r\n\r\n');
       const [statusLine = '', ...lines] = stdout.slice(0, split).split('\r\n');
       const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1]);
-      if (split < 0 || !status) return reject(new Error(`${what}: not an HTTP answer: ${JSON.stringify(stdout.slice(0, 200))}`));
+      if (split < 0 || !status)
+        return reject(new Error(`${what}: not an HTTP answer: ${JSON.stringify(stdout.slice(0, 200))}`));
       const headers: http.IncomingHttpHeaders = {};
       for (const l of lines) {
         const colon = l.indexOf(':');

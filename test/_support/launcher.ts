@@ -112,7 +112,9 @@ export function run(command: string, args: readonly string[], opts: SpawnOptions
         }
         const left = deadline - Date.now();
         if (left <= 0) {
-          throw new Error(`no ${re} on ${stream} of pid ${child.pid} within ${timeout} ms\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
+          throw new Error(
+            `no ${re} on ${stream} of pid ${child.pid} within ${timeout} ms\nstdout: ${out.stdout}\nstderr: ${out.stderr}`,
+          );
         }
         await new Promise<void>((r) => {
           const timer = setTimeout(r, left);
@@ -132,7 +134,9 @@ export function sockact(args: readonly string[], opts: SpawnOptions = {}): Run {
 }
 
 /** Run a sockact subcommand (`status`, `reload --name N`...) to its end: its exit code and output. */
-export function sockactOutcome(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function sockactOutcome(
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const r = sockact(args);
   return r.exited.then(({ code }) => ({ code, stdout: r.stdout, stderr: r.stderr }));
 }
@@ -154,12 +158,22 @@ export function hostPort(label: string): { host: string; port: number } {
  * Connect over TCP or a UNIX path and collect everything the peer sends until it closes. No close
  * within `timeout` ms (default RUN_WAIT_TIMEOUT) is an error naming the target and what came.
  */
-export function exchange(target: { host: string; port: number } | { path: string }, send?: string, timeout = RUN_WAIT_TIMEOUT): Promise<string> {
+export function exchange(
+  target: { host: string; port: number } | { path: string },
+  send?: string,
+  timeout = RUN_WAIT_TIMEOUT,
+): Promise<string> {
   return new Promise((res, rej) => {
     const s: Socket = connect(target as never);
     let data = '';
     const what = 'path' in target ? target.path : `${target.host}:${target.port}`;
-    s.setTimeout(timeout, () => s.destroy(new Error(`${what}: the peer did not close the connection within ${timeout} ms; it sent: ${JSON.stringify(data)}`)));
+    s.setTimeout(timeout, () =>
+      s.destroy(
+        new Error(
+          `${what}: the peer did not close the connection within ${timeout} ms; it sent: ${JSON.stringify(data)}`,
+        ),
+      ),
+    );
     s.setEncoding('utf8');
     s.on('connect', () => {
       if (send !== undefined) s.end(send);

@@ -62,8 +62,10 @@ export function links(text: string): Link[] {
   for (const m of p.matchAll(/(!?)\[(?:[^[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+"[^"]*")?\s*\)/g)) {
     out.push({ line: lineOf(m.index), target: m[2]!, image: m[1] === '!' });
   }
-  for (const m of p.matchAll(/^ {0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?/gm)) out.push({ line: lineOf(m.index), target: m[1]!, image: false });
-  for (const m of p.matchAll(/<(img|a)\s[^>]*?(?:src|href)="([^"]*)"/g)) out.push({ line: lineOf(m.index), target: m[2]!, image: m[1] === 'img' });
+  for (const m of p.matchAll(/^ {0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?/gm))
+    out.push({ line: lineOf(m.index), target: m[1]!, image: false });
+  for (const m of p.matchAll(/<(img|a)\s[^>]*?(?:src|href)="([^"]*)"/g))
+    out.push({ line: lineOf(m.index), target: m[2]!, image: m[1] === 'img' });
   return out;
 }
 

@@ -54,7 +54,11 @@ export function notifyReceivers(): (opts?: { at?: string; flags?: readonly strin
  * A receiver bound in this process, read without blocking: `take()` returns the texts of every
  * datagram queued now. Close it when done.
  */
-export function inProcessReceiver(at = abstractName('notify')): { addr: string; take: () => string[]; close: () => void } {
+export function inProcessReceiver(at = abstractName('notify')): {
+  addr: string;
+  take: () => string[];
+  close: () => void;
+} {
   const fd = sys.socket('unix', 'dgram');
   try {
     sys.bind(fd, { family: 'unix', path: at });

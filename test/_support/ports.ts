@@ -31,5 +31,7 @@ export async function onFreePort<T>(start: (port: number) => Promise<T | typeof 
     const got = await start(port);
     if (got !== PORT_TAKEN) return got;
   }
-  throw new Error(`no free port after ${attempts} attempts: ${tried.join(', ')} were each taken before the program bound them`);
+  throw new Error(
+    `no free port after ${attempts} attempts: ${tried.join(', ')} were each taken before the program bound them`,
+  );
 }

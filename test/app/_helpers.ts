@@ -12,7 +12,11 @@ export const FIXTURE = path.join(ROOT, 'test/app/fixtures/app.mjs');
 export const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
 /** A listening socket made the way a launcher makes it (bind + listen, no accept). */
-export function listener(addr: sys.SockAddr, type: sys.SocketType = 'stream', backlog = 64): { fd: number; addr: sys.SockAddr } {
+export function listener(
+  addr: sys.SockAddr,
+  type: sys.SocketType = 'stream',
+  backlog = 64,
+): { fd: number; addr: sys.SockAddr } {
   const fd = sys.socket(addr.family, type);
   if (addr.family !== 'unix') sys.setsockoptInt(fd, sys.SOL_SOCKET, sys.SO_REUSEADDR, 1);
   sys.bind(fd, addr);
@@ -37,7 +41,8 @@ export async function acceptedConnection(): Promise<{ client: net.Socket; fd: nu
 export function tcpBacklog(port: number): number {
   const line = execFileSync('ss', ['-Hltn', `src 127.0.0.1:${port}`], { encoding: 'utf8' }).trim();
   const fields = line.split(/\s+/);
-  if (fields[0] !== 'LISTEN' || line.includes('\n')) throw new Error(`ss: expected one listening socket on port ${port}: ${line}`);
+  if (fields[0] !== 'LISTEN' || line.includes('\n'))
+    throw new Error(`ss: expected one listening socket on port ${port}: ${line}`);
   return Number(fields[2]);
 }
 
@@ -66,6 +71,11 @@ export function runActivated(
 }
 
 /** Run the test fixture (node app.mjs MODE ...) activated with `fds`. */
-export function runApp(fds: readonly number[], mode: string, args: string[] = [], env: Record<string, string | undefined> = {}): Child {
+export function runApp(
+  fds: readonly number[],
+  mode: string,
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+): Child {
   return runActivated(fds, process.execPath, [FIXTURE, mode, ...args], env);
 }

@@ -22,14 +22,22 @@ describe('toSockactError', () => {
     const cause = thrown(() => sys.setCloexec(987_654));
     const err = toSockactError(cause, "can't inspect fd 987654 ('x')", { fd: 987_654 });
     expect(err).toBeInstanceOf(SockactError);
-    expect(err).toMatchObject({ code: 'EBADF', fd: 987_654, message: "can't inspect fd 987654 ('x'): bad file descriptor" });
+    expect(err).toMatchObject({
+      code: 'EBADF',
+      fd: 987_654,
+      message: "can't inspect fd 987654 ('x'): bad file descriptor",
+    });
     expect(err.cause).toBe(cause);
   });
 
   it("the sockaddr codec's TypeError and RangeError become ERR_ADDRESS / their code", () => {
     const bad = thrown(() => encodeSockAddr({ family: 'inet', address: '1.2.3', port: 1 }));
     expect(bad).toBeInstanceOf(TypeError);
-    expect(toSockactError(bad, "can't connect")).toMatchObject({ code: 'ERR_ADDRESS', message: "can't connect: not an IPv4 address: '1.2.3'", cause: bad });
+    expect(toSockactError(bad, "can't connect")).toMatchObject({
+      code: 'ERR_ADDRESS',
+      message: "can't connect: not an IPv4 address: '1.2.3'",
+      cause: bad,
+    });
     const long = thrown(() => encodeSockAddr({ family: 'unix', path: `/${'x'.repeat(200)}` }));
     expect(long).toBeInstanceOf(RangeError);
     expect(toSockactError(long, "can't connect")).toMatchObject({ code: 'ENAMETOOLONG', cause: long });

@@ -18,7 +18,8 @@ function waitFor(child: ReturnType<typeof runActivated>, text: RegExp): Promise<
     `${text} on stderr of pid ${child.proc.pid}`,
     () => {
       if (text.test(child.stderr())) return true;
-      if (child.proc.exitCode !== null || child.proc.signalCode !== null) throw new Error(`exited early: ${child.stderr()}`);
+      if (child.proc.exitCode !== null || child.proc.signalCode !== null)
+        throw new Error(`exited early: ${child.stderr()}`);
       return false;
     },
     { every: 10, seen: () => JSON.stringify(child.stderr()) },
@@ -71,7 +72,13 @@ describe('examples', () => {
   // [example, what it inherits, extra environment, its whole stderr, what the row proves]
   const missing = `/tmp/sockact-missing-${process.pid}/notify`;
   const rows: [string, () => number[], Record<string, string>, RegExp, string][] = [
-    ['hello', () => [tcp()], { LISTEN_FDS: 'abc' }, /^hello: LISTEN_FDS is not a number: 'abc'\n$/, 'a malformed LISTEN_FDS'],
+    [
+      'hello',
+      () => [tcp()],
+      { LISTEN_FDS: 'abc' },
+      /^hello: LISTEN_FDS is not a number: 'abc'\n$/,
+      'a malformed LISTEN_FDS',
+    ],
     [
       'hello',
       () => [tcp()],

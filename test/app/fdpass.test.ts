@@ -148,7 +148,10 @@ describe('receiveFds limits and errors: whatever arrived is closed', () => {
     const p = sockPath();
     const got = receiveFds(p);
     peer('send', p, 'seqpacket', '254', '');
-    await expect(got).rejects.toMatchObject({ code: 'ERR_FDS_LIMIT', message: expect.stringMatching(/sends 254 fds, more than the 253/) });
+    await expect(got).rejects.toMatchObject({
+      code: 'ERR_FDS_LIMIT',
+      message: expect.stringMatching(/sends 254 fds, more than the 253/),
+    });
     await noLeak(before);
   });
 
@@ -171,20 +174,27 @@ describe('receiveFds limits and errors: whatever arrived is closed', () => {
     peer('send-badname', p);
     await expect(got).rejects.toMatchObject({
       code: 'ERR_FDS_NAMES',
-      message: expect.stringMatching(/^the sender \(pid \d+\) on \S+ sent the fd name 'w\\xffb', which contains a character that is not printable ASCII$/),
+      message: expect.stringMatching(
+        /^the sender \(pid \d+\) on \S+ sent the fd name 'w\\xffb', which contains a character that is not printable ASCII$/,
+      ),
     });
     await noLeak(before);
   });
 
   it('nobody sending in time is a timeout naming the path, and the socket file is removed', async () => {
     const p = sockPath();
-    await expect(receiveFds(p, { timeout: 100 })).rejects.toMatchObject({ code: 'ETIMEDOUT', message: `nobody sent fds to ${p} in time` });
+    await expect(receiveFds(p, { timeout: 100 })).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+      message: `nobody sent fds to ${p} in time`,
+    });
     expect(() => statSync(p)).toThrow(/ENOENT/);
   });
 
   it('refuses a datagram socket with one line', async () => {
     const [a, b] = sys.socketpair('dgram');
-    await expect(receiveFds(a)).rejects.toThrow(`fd ${a} is not a UNIX stream or seqpacket socket: fds pass only over one (unix(7))`);
+    await expect(receiveFds(a)).rejects.toThrow(
+      `fd ${a} is not a UNIX stream or seqpacket socket: fds pass only over one (unix(7))`,
+    );
     closeAll([a, b]);
   });
 });
@@ -240,13 +250,22 @@ describe('sendFds to a Python receiver (socket.recv_fds)', () => {
 
   it('names what failed: no such socket, a closed fd, a peer that hung up', async () => {
     const missing = path.join(dir, 'nobody.sock');
-    await expect(sendFds(missing, [0])).rejects.toMatchObject({ code: 'ENOENT', message: `can't send fds to ${missing}: no such file or directory` });
+    await expect(sendFds(missing, [0])).rejects.toMatchObject({
+      code: 'ENOENT',
+      message: `can't send fds to ${missing}: no such file or directory`,
+    });
     const { fd } = fileWith('x');
     sys.closeFd(fd);
-    await expect(sendFds(missing, [fd])).rejects.toMatchObject({ code: 'EBADF', message: `can't send fd ${fd}: it is not open` });
+    await expect(sendFds(missing, [fd])).rejects.toMatchObject({
+      code: 'EBADF',
+      message: `can't send fd ${fd}: it is not open`,
+    });
     const [a, b] = sys.socketpair('seqpacket');
     sys.closeFd(b);
-    await expect(sendFds(a, [0])).rejects.toMatchObject({ code: 'ERR_FDS_PEER_GONE', message: `fd ${a} closed the connection before taking the fds` });
+    await expect(sendFds(a, [0])).rejects.toMatchObject({
+      code: 'ERR_FDS_PEER_GONE',
+      message: `fd ${a} closed the connection before taking the fds`,
+    });
     sys.closeFd(a);
   });
 });

@@ -32,7 +32,10 @@ function everyKind(): { fds: number[]; names: string[] } {
     openSync(path.join(import.meta.dirname, 'fixtures/app.mjs'), 'r'),
     openSync('/dev/null', 'w'),
   ];
-  return { fds, names: ['tcp4', 'tcp6', 'path', 'abstract', 'udp', 'unixdgram', 'seqpacket', 'fifo', 'stored', 'null'] };
+  return {
+    fds,
+    names: ['tcp4', 'tcp6', 'path', 'abstract', 'udp', 'unixdgram', 'seqpacket', 'fifo', 'stored', 'null'],
+  };
 }
 
 describe('listenFds() in an activated child', () => {
@@ -40,7 +43,10 @@ describe('listenFds() in an activated child', () => {
     const a = everyKind();
     const b = everyKind();
     // LISTEN_PIDFDID (systemd 258) is ignored, and removed with the others (docs/protocol.md 6, 10).
-    const ours = runApp(a.fds, 'describe', ['--clear-cloexec'], { LISTEN_FDNAMES: a.names.join(':'), LISTEN_PIDFDID: '12345' });
+    const ours = runApp(a.fds, 'describe', ['--clear-cloexec'], {
+      LISTEN_FDNAMES: a.names.join(':'),
+      LISTEN_PIDFDID: '12345',
+    });
     const peer = runActivated(b.fds, '/usr/bin/python3', [SD_PEER], { LISTEN_FDNAMES: b.names.join(':') });
     const [got, sd] = [await ours.json(), await peer.json()];
     await Promise.all([ours.stop(), peer.stop()]);
@@ -111,7 +117,14 @@ describe('listenFds() in an activated child', () => {
     const got = await child.json();
     await child.stop();
     client.destroy();
-    expect(got.fds[0]).toMatchObject({ fd: 3, name: 'connection', kind: 'socket', type: 'stream', family: 'inet', listening: false });
+    expect(got.fds[0]).toMatchObject({
+      fd: 3,
+      name: 'connection',
+      kind: 'socket',
+      type: 'stream',
+      family: 'inet',
+      listening: false,
+    });
   });
 });
 
@@ -254,32 +267,53 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
   // Each row: the environment a child gets (LISTEN_PID = its own pid through the trampoline
   // unless the row sets or removes it), and the clear outcome it must give: the exact one-line
   // message with the variable and the value as fields, or a clean "not activated".
-  const rows: [string, Record<string, string | undefined>, { variable: string; message: string } | 'not activated'][] = [
-    // LISTEN_FDS must be a number at all.
-    ['LISTEN_FDS=abc', { LISTEN_FDS: 'abc' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: 'abc'" }],
-    // A negative count is a number, but not a count.
-    ['LISTEN_FDS=-1', { LISTEN_FDS: '-1' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be at least 1: '-1'" }],
-    // Zero fds is EINVAL in libsystemd, not "not activated".
-    ['LISTEN_FDS=0', { LISTEN_FDS: '0' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be at least 1: '0'" }],
-    // Hex passes libsystemd's base-0 parse; sockact accepts plain decimal only.
-    ['LISTEN_FDS=0x2', { LISTEN_FDS: '0x2' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be a plain decimal number: '0x2'" }],
-    // Two numbers are not one.
-    ['LISTEN_FDS="1 2"', { LISTEN_FDS: '1 2' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: '1 2'" }],
-    // Beyond INT_MAX-3.
+  const rows: [string, Record<string, string | undefined>, { variable: string; message: string } | 'not activated'][] =
     [
-      'LISTEN_FDS=99999999999',
-      { LISTEN_FDS: '99999999999' },
-      { variable: 'LISTEN_FDS', message: "LISTEN_FDS is too large: '99999999999' (at most 2147483644)" },
-    ],
-    // LISTEN_PID garbage is an error (docs/protocol.md 2), not a silent "not activated".
-    ['LISTEN_PID=garbage', { LISTEN_PID: 'garbage', LISTEN_FDS: '1' }, { variable: 'LISTEN_PID', message: "LISTEN_PID is not a number: 'garbage'" }],
-    // LISTEN_PID of another process: meant for someone else, so not activated.
-    ['LISTEN_PID=1 (another pid)', { LISTEN_PID: '1', LISTEN_FDS: '1' }, 'not activated'],
-    // LISTEN_PID unset: not activated, even with LISTEN_FDS set (docs/protocol.md 1).
-    ['LISTEN_PID unset', { LISTEN_PID: undefined, LISTEN_FDS: '1' }, 'not activated'],
-    // LISTEN_PID is ours but LISTEN_FDS unset: 0 fds, not an error (docs/protocol.md 3).
-    ['LISTEN_FDS unset', { LISTEN_FDS: undefined }, 'not activated'],
-  ];
+      // LISTEN_FDS must be a number at all.
+      [
+        'LISTEN_FDS=abc',
+        { LISTEN_FDS: 'abc' },
+        { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: 'abc'" },
+      ],
+      // A negative count is a number, but not a count.
+      [
+        'LISTEN_FDS=-1',
+        { LISTEN_FDS: '-1' },
+        { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be at least 1: '-1'" },
+      ],
+      // Zero fds is EINVAL in libsystemd, not "not activated".
+      ['LISTEN_FDS=0', { LISTEN_FDS: '0' }, { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be at least 1: '0'" }],
+      // Hex passes libsystemd's base-0 parse; sockact accepts plain decimal only.
+      [
+        'LISTEN_FDS=0x2',
+        { LISTEN_FDS: '0x2' },
+        { variable: 'LISTEN_FDS', message: "LISTEN_FDS must be a plain decimal number: '0x2'" },
+      ],
+      // Two numbers are not one.
+      [
+        'LISTEN_FDS="1 2"',
+        { LISTEN_FDS: '1 2' },
+        { variable: 'LISTEN_FDS', message: "LISTEN_FDS is not a number: '1 2'" },
+      ],
+      // Beyond INT_MAX-3.
+      [
+        'LISTEN_FDS=99999999999',
+        { LISTEN_FDS: '99999999999' },
+        { variable: 'LISTEN_FDS', message: "LISTEN_FDS is too large: '99999999999' (at most 2147483644)" },
+      ],
+      // LISTEN_PID garbage is an error (docs/protocol.md 2), not a silent "not activated".
+      [
+        'LISTEN_PID=garbage',
+        { LISTEN_PID: 'garbage', LISTEN_FDS: '1' },
+        { variable: 'LISTEN_PID', message: "LISTEN_PID is not a number: 'garbage'" },
+      ],
+      // LISTEN_PID of another process: meant for someone else, so not activated.
+      ['LISTEN_PID=1 (another pid)', { LISTEN_PID: '1', LISTEN_FDS: '1' }, 'not activated'],
+      // LISTEN_PID unset: not activated, even with LISTEN_FDS set (docs/protocol.md 1).
+      ['LISTEN_PID unset', { LISTEN_PID: undefined, LISTEN_FDS: '1' }, 'not activated'],
+      // LISTEN_PID is ours but LISTEN_FDS unset: 0 fds, not an error (docs/protocol.md 3).
+      ['LISTEN_FDS unset', { LISTEN_FDS: undefined }, 'not activated'],
+    ];
   for (const [label, env, expected] of rows) {
     it(label, async () => {
       const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
@@ -297,7 +331,12 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
         expect(got.error).toBeUndefined();
         expect(got.fds).toEqual([]);
       } else {
-        expect(got.error).toMatchObject({ code: 'ERR_LISTEN_ENV', name: 'SockactError', ...expected, value: env[expected.variable] });
+        expect(got.error).toMatchObject({
+          code: 'ERR_LISTEN_ENV',
+          name: 'SockactError',
+          ...expected,
+          value: env[expected.variable],
+        });
         // Every later call gives the same error, not a different reading of an emptied environment.
         expect(got.second.error).toEqual(got.error);
       }
@@ -325,11 +364,15 @@ describe('listenFds() errors: each names the fd, the variable and the value', ()
     // Same rows, through sd_listen_fds_with_names() itself.
     for (const env of [{ LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b:c' }, { LISTEN_FDS: '0' }]) {
       const fds = [openSync('/dev/null', 'r'), openSync('/dev/null', 'r')];
-      const r = spawnSync('sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', '/usr/bin/python3', SD_PEER], {
-        env: { PATH: process.env.PATH, ...env },
-        stdio: ['ignore', 'pipe', 'inherit', ...fds],
-        encoding: 'utf8',
-      });
+      const r = spawnSync(
+        'sh',
+        ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', '/usr/bin/python3', SD_PEER],
+        {
+          env: { PATH: process.env.PATH, ...env },
+          stdio: ['ignore', 'pipe', 'inherit', ...fds],
+          encoding: 'utf8',
+        },
+      );
       for (const fd of fds) sys.closeFd(fd);
       expect(JSON.parse(r.stdout)).toMatchObject({ n: -22, error: 'EINVAL' });
     }

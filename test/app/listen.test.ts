@@ -30,7 +30,11 @@ describe('listen() activated (real children)', () => {
     // It resolved once the server was listening.
     expect(got.listening).toBe(true);
     // The only stream listener is taken: a second listen() says so instead of binding afresh.
-    expect(got.second).toMatchObject({ code: 'ERR_FD_ADOPTED', fd: 4, message: "fd 4 ('web') is already adopted by listen()" });
+    expect(got.second).toMatchObject({
+      code: 'ERR_FD_ADOPTED',
+      fd: 4,
+      message: "fd 4 ('web') is already adopted by listen()",
+    });
     expect(await get(portOf(web))).toBe(`hello from pid ${got.pid}\n`);
     await child.stop();
   });
@@ -70,7 +74,10 @@ describe('listen() activated (real children)', () => {
     const child = runApp([tcp().fd, tcp().fd], 'listen', ['nope', '--port=0'], { LISTEN_FDNAMES: 'api:web' });
     const got = await child.json();
     // Activated: the fallback port is not used, never a silent fresh bind.
-    expect(got.error).toMatchObject({ code: 'ERR_NO_FD', message: "no inherited fd is named 'nope' (fd 3 'api', fd 4 'web')" });
+    expect(got.error).toMatchObject({
+      code: 'ERR_NO_FD',
+      message: "no inherited fd is named 'nope' (fd 3 'api', fd 4 'web')",
+    });
     await child.stop();
   });
 
@@ -79,16 +86,25 @@ describe('listen() activated (real children)', () => {
     const child = runApp([udp.fd], 'listen', ['dns'], { LISTEN_FDNAMES: 'dns' });
     const got = await child.json();
     expect(got.error).toMatchObject({ code: 'ERR_FD_KIND', fd: 3 });
-    expect(got.error.message).toBe(`fd 3 ('dns') is a UDP socket on 127.0.0.1:${portOf(udp)}, expected a listening stream socket`);
+    expect(got.error.message).toBe(
+      `fd 3 ('dns') is a UDP socket on 127.0.0.1:${portOf(udp)}, expected a listening stream socket`,
+    );
     await child.stop();
   });
 
   it('a name that is a FIFO is a kind mismatch naming the fd', async () => {
     const fifo = path.join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    const child = runApp([openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK)], 'listen', ['queue'], { LISTEN_FDNAMES: 'queue' });
+    const child = runApp([openSync(fifo, fsc.O_RDWR | fsc.O_NONBLOCK)], 'listen', ['queue'], {
+      LISTEN_FDNAMES: 'queue',
+    });
     const got = await child.json();
-    expect(got.error).toMatchObject({ code: 'ERR_FD_KIND', fd: 3, fdName: 'queue', message: "fd 3 ('queue') is a FIFO, expected a listening stream socket" });
+    expect(got.error).toMatchObject({
+      code: 'ERR_FD_KIND',
+      fd: 3,
+      fdName: 'queue',
+      message: "fd 3 ('queue') is a FIFO, expected a listening stream socket",
+    });
     await child.stop();
   });
 
@@ -116,7 +132,13 @@ describe('listen() activated (real children)', () => {
 describe('listen() and a stale SOCKACT_FDS_SOCKET', () => {
   it('with no LISTEN_* at all, binds the fallback instead of asking a launcher that is gone', async () => {
     const stale = path.join(dir, 'gone', 'fds.sock');
-    const child = runActivated([], process.execPath, [FIXTURE, 'listen', '--port=0'], { SOCKACT_FDS_SOCKET: stale }, { trampoline: false });
+    const child = runActivated(
+      [],
+      process.execPath,
+      [FIXTURE, 'listen', '--port=0'],
+      { SOCKACT_FDS_SOCKET: stale },
+      { trampoline: false },
+    );
     const got = await child.json();
     expect(got.error).toBeUndefined();
     expect(got.result).toMatchObject({ activated: false, address: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
@@ -162,13 +184,18 @@ describe('listen() not activated: the fallback (in this process, which was not a
     const port = (first.address() as AddressInfo).port;
     const err = await listen(http.createServer(), { port, host: '127.0.0.1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SockactError);
-    expect(err).toMatchObject({ code: 'EADDRINUSE', message: `can't listen on 127.0.0.1:${port}: address already in use` });
+    expect(err).toMatchObject({
+      code: 'EADDRINUSE',
+      message: `can't listen on 127.0.0.1:${port}: address already in use`,
+    });
     expect((err as Error).cause).toMatchObject({ code: 'EADDRINUSE', syscall: 'listen' });
     first.close();
   });
 
   it('no fallback given is an error, not a random port', async () => {
-    await expect(listen(http.createServer())).rejects.toThrow('not socket-activated and no fallback to bind: pass port or path');
+    await expect(listen(http.createServer())).rejects.toThrow(
+      'not socket-activated and no fallback to bind: pass port or path',
+    );
   });
 
   it('a server that already listens is refused', async () => {
@@ -198,9 +225,27 @@ describe('listen() not activated: the fallback (in this process, which was not a
     // A throwaway self-signed certificate, made here with openssl.
     const key = path.join(dir, 'key.pem');
     const cert = path.join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], {
-      stdio: 'ignore',
-    });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
     const tls = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => res.end('tls'));
     const rs = await listen(tls, { port: 0, host: '127.0.0.1' });
     const tlsBody = await new Promise<string>((resolve, reject) => {

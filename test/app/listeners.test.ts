@@ -75,10 +75,18 @@ describe('getListeners() in an activated child', () => {
     // The dgram socket has the socket's real family.
     expect(got.listeners[4].socketFamily).toBe('IPv4');
     expect(got.listeners[5].socketFamily).toBe('IPv6');
-    expect(got.listeners[6].reason).toMatch(/^fd 9 is a UNIX datagram socket on .*dgram\.sock, which Node cannot serve/);
-    expect(got.listeners[7].reason).toMatch(/^fd 10 is a UNIX seqpacket socket on .*seq\.sock, which Node cannot serve/);
+    expect(got.listeners[6].reason).toMatch(
+      /^fd 9 is a UNIX datagram socket on .*dgram\.sock, which Node cannot serve/,
+    );
+    expect(got.listeners[7].reason).toMatch(
+      /^fd 10 is a UNIX seqpacket socket on .*seq\.sock, which Node cannot serve/,
+    );
     // Adopting again is a clear error, by either door.
-    expect(got.again).toMatchObject({ code: 'ERR_FD_ADOPTED', fd: 3, message: "fd 3 ('tcp4') is already adopted by getListeners()" });
+    expect(got.again).toMatchObject({
+      code: 'ERR_FD_ADOPTED',
+      fd: 3,
+      message: "fd 3 ('tcp4') is already adopted by getListeners()",
+    });
     expect(got.viaListen).toMatchObject({ code: 'ERR_FD_ADOPTED', fd: 3 });
 
     const port4 = (tcp4.addr as { port: number }).port;
@@ -88,8 +96,12 @@ describe('getListeners() in an activated child', () => {
     expect(await get({ socketPath: unixPath })).toBe(`hello path fd 5 pid ${pid}\n`);
     // Node pads abstract names to 108 bytes; Python, like systemd, uses the exact name.
     expect(await get({ abstract })).toBe(`hello abstract fd 6 pid ${pid}\n`);
-    expect(await udpRoundTrip('udp4', '127.0.0.1', (udp4.addr as { port: number }).port, 'ping4')).toBe('echo udp4 fd 7: ping4');
-    expect(await udpRoundTrip('udp6', '::1', (udp6.addr as { port: number }).port, 'ping6')).toBe('echo udp6 fd 8: ping6');
+    expect(await udpRoundTrip('udp4', '127.0.0.1', (udp4.addr as { port: number }).port, 'ping4')).toBe(
+      'echo udp4 fd 7: ping4',
+    );
+    expect(await udpRoundTrip('udp6', '::1', (udp6.addr as { port: number }).port, 'ping6')).toBe(
+      'echo udp6 fd 8: ping6',
+    );
     // The file is read from offset 0; the FIFO carries what we write into it.
     const seen = [await child.json()];
     writeFileSync(fifo, 'through the fifo');
@@ -107,7 +119,9 @@ describe('getListeners() in an activated child', () => {
       // At 511 or less (a small net.core.somaxconn) Node's own default would look the same.
       expect(before, "the launcher-set backlog must exceed 511 to tell it from Node's").toBeGreaterThan(511);
       const child = runApp([web.fd], 'serve', backlog === undefined ? [] : [`--backlog=${backlog}`]);
-      expect((await child.json()).listeners).toEqual([expect.objectContaining({ fd: 3, type: 'server', listening: true })]);
+      expect((await child.json()).listeners).toEqual([
+        expect.objectContaining({ fd: 3, type: 'server', listening: true }),
+      ]);
       expect(tcpBacklog(port)).toBe(backlog ?? before);
       await child.stop();
     }
@@ -117,7 +131,9 @@ describe('getListeners() in an activated child', () => {
     const { client, fd } = await acceptedConnection();
     const child = runApp([fd], 'serve', [], { LISTEN_FDNAMES: 'connection' });
     const got = await child.json();
-    expect(got.listeners).toEqual([expect.objectContaining({ fd: 3, name: 'connection', type: 'connection', family: 'inet' })]);
+    expect(got.listeners).toEqual([
+      expect.objectContaining({ fd: 3, name: 'connection', type: 'connection', family: 'inet' }),
+    ]);
     let text = '';
     client.setEncoding('utf8').on('data', (d) => (text += d));
     await new Promise((r) => client.once('end', r));

@@ -133,7 +133,15 @@ describe('connection migration through sockact', () => {
 describe('connection migration of other connections (migration.register, opt-in)', () => {
   it('a raw TCP connection moves with its state: the same connection, the count goes on across generations', async () => {
     const name = `migrate-echo-${process.pid}`;
-    const r = start(['-l', '127.0.0.1:0', '--name', name, '--', process.execPath, join(ROOT, 'test/app/fixtures/migrate-echo.mjs')]);
+    const r = start([
+      '-l',
+      '127.0.0.1:0',
+      '--name',
+      name,
+      '--',
+      process.execPath,
+      join(ROOT, 'test/app/fixtures/migrate-echo.mjs'),
+    ]);
     const { port } = hostPort(await listeningOn(r));
     await r.waitFor('stderr', /ready, generation 1/);
     const { connect } = await import('node:net');
@@ -185,7 +193,9 @@ describe('connection migration of a busy connection', () => {
     let opened = 0;
     let closed = 0;
     const create = agent.createConnection.bind(agent) as (...a: unknown[]) => net.Socket;
-    (agent as unknown as { createConnection: (...a: unknown[]) => net.Socket }).createConnection = (...a: unknown[]) => {
+    (agent as unknown as { createConnection: (...a: unknown[]) => net.Socket }).createConnection = (
+      ...a: unknown[]
+    ) => {
       const s = create(...a);
       opened++;
       s.once('close', () => closed++);
@@ -272,7 +282,9 @@ function rawClient(port: number) {
       const deadline = Date.now() + 10_000;
       while (parseResponses(text).length < n) {
         if (ended !== undefined || Date.now() > deadline) {
-          throw new Error(`${parseResponses(text).length} of ${n} responses (${ended ?? 'timed out'}): ${JSON.stringify(text)}`);
+          throw new Error(
+            `${parseResponses(text).length} of ${n} responses (${ended ?? 'timed out'}): ${JSON.stringify(text)}`,
+          );
         }
         await new Promise<void>((res) => {
           waiters.push(res);
@@ -287,7 +299,12 @@ function rawClient(port: number) {
 const pause = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 /** sockact with the fixture, generation 1 ready; its port. */
-async function startApp(name: string, env: Record<string, string> = {}, app = APP, args: string[] = []): Promise<{ r: Run; port: number }> {
+async function startApp(
+  name: string,
+  env: Record<string, string> = {},
+  app = APP,
+  args: string[] = [],
+): Promise<{ r: Run; port: number }> {
   const r = start(['-l', '127.0.0.1:0', '--name', name, ...args, '--', process.execPath, app], env);
   const { port } = hostPort(await listeningOn(r));
   await r.waitFor('stderr', /ready, generation 1/);
@@ -307,7 +324,11 @@ describe('idle means the HTTP parser holds nothing', () => {
     await pause(300);
     c.write('\r\n');
     const [, b] = await c.responses(2);
-    expect({ status: b!.status, url: b!.headers['x-url'], generation: b!.headers['x-generation'] }).toEqual({ status: 200, url: '/b', generation: '1' });
+    expect({ status: b!.status, url: b!.headers['x-url'], generation: b!.headers['x-generation'] }).toEqual({
+      status: 200,
+      url: '/b',
+      generation: '1',
+    });
     // Then it is idle and moves: the next request is generation 2's, on the same connection.
     let last: RawResponse | undefined;
     for (let i = 3; i < 50 && last?.headers['x-generation'] !== '2'; i++) {
@@ -369,7 +390,11 @@ describe('one owner at a time', () => {
     for (const c of clients.slice(10)) c.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
     for (const c of clients) {
       const [, after] = await c.responses(2);
-      expect({ status: after!.status, url: after!.headers['x-url'], generation: after!.headers['x-generation'] }).toEqual({
+      expect({
+        status: after!.status,
+        url: after!.headers['x-url'],
+        generation: after!.headers['x-generation'],
+      }).toEqual({
         status: 200,
         url: '/after',
         generation: '1',

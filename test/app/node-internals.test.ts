@@ -5,7 +5,16 @@ import { readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { countConnection, fdOf, hasHttpParser, isReading, parserIdleSockets, responding, resumeReading, stopReading } from '../../src/app/node-internals.js';
+import {
+  countConnection,
+  fdOf,
+  hasHttpParser,
+  isReading,
+  parserIdleSockets,
+  responding,
+  resumeReading,
+  stopReading,
+} from '../../src/app/node-internals.js';
 import { POLLIN } from '../../src/sys/constants.js';
 import { closeFd } from '../../src/sys/fd.js';
 import { pollSync } from '../../src/sys/poll.js';

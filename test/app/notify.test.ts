@@ -169,9 +169,24 @@ describe('notify outcomes without a receiver', () => {
   // [NOTIFY_SOCKET, code, exact message, what the row proves]
   const rows: [string, string, string, string][] = [
     [missing, 'ENOENT', `can't notify NOTIFY_SOCKET '${missing}': no such file or directory`, 'a missing path'],
-    [nobody, 'ECONNREFUSED', `can't notify NOTIFY_SOCKET '${nobody}': connection refused`, 'an abstract name nobody bound'],
-    [long, 'ERR_NOTIFY_SOCKET', `NOTIFY_SOCKET is too long: 121 bytes (at most 107): '${long}'`, 'a path too long for sun_path'],
-    ['notify.sock', 'ERR_NOTIFY_SOCKET', "NOTIFY_SOCKET must be an absolute path or an @abstract name: 'notify.sock'", 'a relative path'],
+    [
+      nobody,
+      'ECONNREFUSED',
+      `can't notify NOTIFY_SOCKET '${nobody}': connection refused`,
+      'an abstract name nobody bound',
+    ],
+    [
+      long,
+      'ERR_NOTIFY_SOCKET',
+      `NOTIFY_SOCKET is too long: 121 bytes (at most 107): '${long}'`,
+      'a path too long for sun_path',
+    ],
+    [
+      'notify.sock',
+      'ERR_NOTIFY_SOCKET',
+      "NOTIFY_SOCKET must be an absolute path or an @abstract name: 'notify.sock'",
+      'a relative path',
+    ],
   ];
   for (const [value, code, message, proves] of rows) {
     it(`throws for ${proves}`, () => {
@@ -185,16 +200,28 @@ describe('notify outcomes without a receiver', () => {
 
   // [call, message, what the row proves] - checked before NOTIFY_SOCKET, so they fail in development too.
   const bad: [() => unknown, RegExp, string][] = [
-    [() => notify('X'.repeat(4097)), /^notify message is too long: 4097 bytes \(at most 4096\)$/, 'an oversized message'],
+    [
+      () => notify('X'.repeat(4097)),
+      /^notify message is too long: 4097 bytes \(at most 4096\)$/,
+      'an oversized message',
+    ],
     [() => notify.status('a\0b'), /NUL byte/, 'a NUL byte'],
     [() => notify.status('two\nlines'), /^notify field STATUS must be one line/, 'a multi-line STATUS'],
     [() => notify.fdStore([0], { name: 'a:b' }), /^FDNAME contains ':': 'a:b'$/, "an FDNAME with ':'"],
     [() => notify.fdStore([0], { name: 'x'.repeat(256) }), /^FDNAME longer than 255 characters/, 'an FDNAME too long'],
-    [() => notify.fdStoreRemove('tab\t'), /^FDNAME contains a character that is not printable ASCII: 'tab\\x09'$/, 'an FDNAME with a control character'],
+    [
+      () => notify.fdStoreRemove('tab\t'),
+      /^FDNAME contains a character that is not printable ASCII: 'tab\\x09'$/,
+      'an FDNAME with a control character',
+    ],
     [() => notify.fdStore([]), /^fdStore needs at least one fd$/, 'an empty fd list'],
     [() => notify.fdStore([-1]), /^not a fd: '-1'$/, 'a negative fd'],
     [() => notify.mainPid(0), /^MAINPID must be a process id: '0'$/, 'pid 0'],
-    [() => notify.extendTimeout(-1), /^EXTEND_TIMEOUT_USEC must be a non-negative integer: '-1'$/, 'a negative timeout'],
+    [
+      () => notify.extendTimeout(-1),
+      /^EXTEND_TIMEOUT_USEC must be a non-negative integer: '-1'$/,
+      'a negative timeout',
+    ],
   ];
   for (const [call, message, proves] of bad) {
     it(`rejects ${proves}, even with NOTIFY_SOCKET unset`, () => {

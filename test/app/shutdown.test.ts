@@ -20,7 +20,12 @@ afterEach(() => {
 });
 
 /** A server whose requests wait until the test releases them. */
-async function heldServer(): Promise<{ server: http.Server; port: number; arrived: Promise<void>; release: (body: string) => void }> {
+async function heldServer(): Promise<{
+  server: http.Server;
+  port: number;
+  arrived: Promise<void>;
+  release: (body: string) => void;
+}> {
   let release!: (body: string) => void;
   let arrived!: () => void;
   const arrivedP = new Promise<void>((r) => (arrived = r));
@@ -191,7 +196,13 @@ describe('shutdownOnSignal() in a real child', () => {
     const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
     const port = (l.addr as { port: number }).port;
     const { child: recv, addr } = await receiver();
-    const app = runActivated([l.fd], process.execPath, [FIXTURE, 'signal', '--timeout=60000'], { NOTIFY_SOCKET: addr }, { closeParentCopies: false });
+    const app = runActivated(
+      [l.fd],
+      process.execPath,
+      [FIXTURE, 'signal', '--timeout=60000'],
+      { NOTIFY_SOCKET: addr },
+      { closeParentCopies: false },
+    );
     children.push(app);
     expect((await app.json()).result).toMatchObject({ activated: true, fd: 3 });
     request(port, false, '/hang').catch(() => undefined);
@@ -221,7 +232,10 @@ describe('shutdownOnSignal() in a real child', () => {
     expect(await app.json()).toEqual({ request: '/hang' });
     app.proc.kill('SIGTERM');
     // Once the listener is closed the graceful stop is under way; the hanging request holds it.
-    await waitUntil(`the app closes its listener on port ${port} after SIGTERM`, async () => (await connectRefused(port)) === 'ECONNREFUSED');
+    await waitUntil(
+      `the app closes its listener on port ${port} after SIGTERM`,
+      async () => (await connectRefused(port)) === 'ECONNREFUSED',
+    );
     app.proc.kill('SIGINT');
     expect(await app.exited).toBe(130);
   });
@@ -283,14 +297,20 @@ function keepAliveLoad(port: number, conns: number) {
           outstanding = false;
           const header = (name: string) => new RegExp(`\\r\\n${name}: *([^\\r]*)`, 'i').exec(head)?.[1];
           if (!head.startsWith('HTTP/1.1 200')) failures.push(`answer: ${head.split('\r\n')[0]}`);
-          const a = { pid: header('x-pid') ?? '?', draining: header('x-draining') === '1', connection: header('connection') ?? '' };
+          const a = {
+            pid: header('x-pid') ?? '?',
+            draining: header('x-draining') === '1',
+            connection: header('connection') ?? '',
+          };
           answers.push(a);
           if (a.connection.toLowerCase() === 'close') closing = true;
           else if (stopping) socket.end();
           else send();
         }
       });
-      socket.on('error', (e: NodeJS.ErrnoException) => failures.push(`${outstanding ? 'request lost' : 'connection failed'}: ${e.code}`));
+      socket.on('error', (e: NodeJS.ErrnoException) =>
+        failures.push(`${outstanding ? 'request lost' : 'connection failed'}: ${e.code}`),
+      );
       socket.on('close', () => {
         if (outstanding) failures.push('request lost: the server closed the connection with a request outstanding');
         resolve(closing && !stopping ? 'again' : 'stop');
@@ -320,7 +340,13 @@ describe('a reload under keep-alive load (the launcher holds the socket, generat
     const { child: recv, addr } = await receiver();
     // One generation: the socket at fd 3 (our copy kept, as a supervisor keeps it), READY=1 awaited.
     const generation = async () => {
-      const app = runActivated([l.fd], process.execPath, [FIXTURE, 'drain'], { NOTIFY_SOCKET: addr }, { closeParentCopies: false });
+      const app = runActivated(
+        [l.fd],
+        process.execPath,
+        [FIXTURE, 'drain'],
+        { NOTIFY_SOCKET: addr },
+        { closeParentCopies: false },
+      );
       children.push(app);
       // The stopped generations' STOPPING=1 comes in between.
       let msg = await recv.json();
@@ -332,9 +358,14 @@ describe('a reload under keep-alive load (the launcher holds the socket, generat
     const load = keepAliveLoad(port, 8);
     // The load reached a generation: it answered once (or a failure ends the wait, to be reported below).
     const reached = (app: Child) =>
-      waitUntil(`an answer from generation pid ${app.proc.pid}`, () => load.failures.length > 0 || load.answers.some((a) => a.pid === String(app.proc.pid)), {
-        seen: () => `${load.answers.length} answers from pids ${[...new Set(load.answers.map((a) => a.pid))].join(', ')}`,
-      });
+      waitUntil(
+        `an answer from generation pid ${app.proc.pid}`,
+        () => load.failures.length > 0 || load.answers.some((a) => a.pid === String(app.proc.pid)),
+        {
+          seen: () =>
+            `${load.answers.length} answers from pids ${[...new Set(load.answers.map((a) => a.pid))].join(', ')}`,
+        },
+      );
     const pids = [String(current.proc.pid)];
     const exits: Promise<number | null>[] = [];
     try {

@@ -57,7 +57,10 @@ describe('apps launched by systemd-socket-activate', () => {
   it('UNIX path and abstract with --fdname: the fixture sees both names and serves both', async () => {
     const sockPath = path.join(dir, 'sa.sock');
     const abstract = abstractName();
-    const { child } = await socketActivate(() => ['-l', sockPath, '-l', abstract, '--fdname=web:admin'], [process.execPath, FIXTURE, 'serve']);
+    const { child } = await socketActivate(
+      () => ['-l', sockPath, '-l', abstract, '--fdname=web:admin'],
+      [process.execPath, FIXTURE, 'serve'],
+    );
     // The first connection triggers the exec; it waits in the backlog until the app accepts it.
     const first = get({ socketPath: sockPath });
     const got = await child.json();
@@ -72,7 +75,10 @@ describe('apps launched by systemd-socket-activate', () => {
   });
 
   it('-d: a UDP socket becomes a dgram.Socket, and the datagram that woke the launcher is answered', async () => {
-    const { child, port } = await socketActivate((p) => ['-d', '-l', `127.0.0.1:${p}`], [process.execPath, FIXTURE, 'serve']);
+    const { child, port } = await socketActivate(
+      (p) => ['-d', '-l', `127.0.0.1:${p}`],
+      [process.execPath, FIXTURE, 'serve'],
+    );
     const client = dgram.createSocket('udp4');
     const reply = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
     client.send('wake up', port, '127.0.0.1');

@@ -68,8 +68,11 @@ async function startApp(env: Record<string, string> = {}, activated = false): Pr
     child = runActivated([l.fd], process.execPath, [FIXTURE], { ...fullEnv, LISTEN_FDNAMES: 'web' });
   } else {
     const base: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(LISTEN_|NOTIFY_SOCKET|WATCHDOG_)/.test(k)) base[k] = v;
-    child = wrap(spawn(process.execPath, [FIXTURE], { env: { ...base, PORT: '0', ...fullEnv }, stdio: ['pipe', 'pipe', 'pipe'] }));
+    for (const [k, v] of Object.entries(process.env))
+      if (v !== undefined && !/^(LISTEN_|NOTIFY_SOCKET|WATCHDOG_)/.test(k)) base[k] = v;
+    child = wrap(
+      spawn(process.execPath, [FIXTURE], { env: { ...base, PORT: '0', ...fullEnv }, stdio: ['pipe', 'pipe', 'pipe'] }),
+    );
   }
   children.push(child);
   const next = async (pred: (line: Any) => boolean) => {
@@ -194,7 +197,11 @@ describe('upgrader(): a failing new copy leaves the old one serving', () => {
     expect(outcomes).toEqual(
       expect.arrayContaining([
         { pid: first.pid, code: 'ERR_UPGRADE_RUNNING', error: 'an upgrade is already running' },
-        { pid: first.pid, code: 'ERR_UPGRADE', error: expect.stringMatching(/^the new copy \(pid \d+\) exited with code 3 before it was ready$/) },
+        {
+          pid: first.pid,
+          code: 'ERR_UPGRADE',
+          error: expect.stringMatching(/^the new copy \(pid \d+\) exited with code 3 before it was ready$/),
+        },
       ]),
     );
     expect(await get(app.port)).toBe(first.pid);
@@ -211,7 +218,8 @@ describe('upgrader(): a failing new copy leaves the old one serving', () => {
     process.kill(first.pid, 'SIGHUP');
     const hung = await app.next((l) => l.hanging);
     await untilEnded(hung.pid);
-    for (let i = 0; i < 100 && !app.child.stderr().includes('upgrade failed'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && !app.child.stderr().includes('upgrade failed'); i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(app.child.stderr()).toMatch(
       new RegExp(
         `\\(node:${first.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: the new copy \\(pid ${hung.pid}\\) was not ready within 1500 ms: killed it\n`,

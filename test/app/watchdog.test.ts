@@ -137,7 +137,11 @@ describe('watchdog keep-alive', () => {
       ['abc', 'WATCHDOG_USEC is not a number'],
     ];
     const sd: [string, number, number][] = JSON.parse(
-      execFileSync('/usr/bin/python3', [path.join(import.meta.dirname, 'fixtures/sd-watchdog.py'), ...rows.map((r) => r[0])], { encoding: 'utf8' }),
+      execFileSync(
+        '/usr/bin/python3',
+        [path.join(import.meta.dirname, 'fixtures/sd-watchdog.py'), ...rows.map((r) => r[0])],
+        { encoding: 'utf8' },
+      ),
     );
     for (const [i, [value, ours]] of rows.entries()) {
       process.env.WATCHDOG_USEC = value;

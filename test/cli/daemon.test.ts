@@ -74,7 +74,18 @@ describe('sockact --daemon', () => {
     const pidFile = join(d, 'sockact.pid');
     const logFile = join(d, 'sockact.log');
     const port = await freePort();
-    const r = command(['--daemon', '--pid-file', pidFile, '--log-file', logFile, '-l', `127.0.0.1:${port}`, '--', process.execPath, APP]);
+    const r = command([
+      '--daemon',
+      '--pid-file',
+      pidFile,
+      '--log-file',
+      logFile,
+      '-l',
+      `127.0.0.1:${port}`,
+      '--',
+      process.execPath,
+      APP,
+    ]);
     expect(r.stderr).toMatch(/^sockact: running in the background as pid \d+, ready in \d+ ms\n$/);
     expect(r.code).toBe(0);
     const pid = Number(readFileSync(pidFile, 'utf8'));
@@ -139,7 +150,10 @@ describe('sockact --daemon', () => {
     const d = dir();
     writeFileSync(join(d, 'run.sh'), `#!/bin/sh\nexec '${process.execPath}' '${APP}'\n`);
     chmodSync(join(d, 'run.sh'), 0o755);
-    const r = command(['--daemon', '--pid-file', 'p.pid', '--log-file', 'l.log', '-l', './app.sock', '--', './run.sh'], d);
+    const r = command(
+      ['--daemon', '--pid-file', 'p.pid', '--log-file', 'l.log', '-l', './app.sock', '--', './run.sh'],
+      d,
+    );
     expect(r.code).toBe(0);
     const pid = Number(readFileSync(join(d, 'p.pid'), 'utf8'));
     reap(pid);
@@ -152,8 +166,22 @@ describe('sockact --daemon', () => {
 
   it('fails with the reason, in one line, when the program exits at once (--restart no)', () => {
     const d = dir();
-    const r = command(['--daemon', '--pid-file', join(d, 'p.pid'), '--restart', 'no', '-l', '127.0.0.1:0', '--', 'sh', '-c', 'exit 1']);
-    expect(r.stderr).toMatch(/^sockact: the daemon exited with code 1 before it was ready \(pid \d+ exited with code 1\)\n$/);
+    const r = command([
+      '--daemon',
+      '--pid-file',
+      join(d, 'p.pid'),
+      '--restart',
+      'no',
+      '-l',
+      '127.0.0.1:0',
+      '--',
+      'sh',
+      '-c',
+      'exit 1',
+    ]);
+    expect(r.stderr).toMatch(
+      /^sockact: the daemon exited with code 1 before it was ready \(pid \d+ exited with code 1\)\n$/,
+    );
     expect(r.code).toBe(1);
     expect(existsSync(join(d, 'p.pid'))).toBe(false);
   });
@@ -174,7 +202,19 @@ describe('sockact --daemon', () => {
   });
 
   it('fails when the program crash-loops and the supervisor gives up', () => {
-    const r = command(['--daemon', '--restart', 'on-failure', '--restart-delay', '10ms', '-l', '127.0.0.1:0', '--', 'sh', '-c', 'exit 3']);
+    const r = command([
+      '--daemon',
+      '--restart',
+      'on-failure',
+      '--restart-delay',
+      '10ms',
+      '-l',
+      '127.0.0.1:0',
+      '--',
+      'sh',
+      '-c',
+      'exit 3',
+    ]);
     expect(r.stderr).toMatch(/^sockact: giving up: 6 restarts within 10 s; the last one exited with code 3[^\n]*\n$/);
     expect(r.code).not.toBe(0);
   });
@@ -185,7 +225,10 @@ describe('sockact --daemon', () => {
       stderr: expect.stringMatching(/^sockact: --log-file applies to --daemon only/),
     });
     const r = command(['--daemon', '--log-file', '/nonexistent-dir/x.log', '-l', '127.0.0.1:0', 'true']);
-    expect(r).toEqual({ code: 1, stderr: "sockact: can't open --log-file /nonexistent-dir/x.log: no such file or directory\n" });
+    expect(r).toEqual({
+      code: 1,
+      stderr: "sockact: can't open --log-file /nonexistent-dir/x.log: no such file or directory\n",
+    });
   });
 });
 

@@ -17,11 +17,16 @@ async function burst(host: string, port: number, total: number, concurrency: num
     while (next < total) {
       next++;
       const body = await new Promise<string>((resolve, reject) => {
-        const req = http.get({ host, port, path: '/', agent, headers: keepAlive ? {} : { connection: 'close' } }, (res) => {
-          let data = '';
-          res.setEncoding('utf8').on('data', (d: string) => (data += d));
-          res.on('end', () => (res.statusCode === 200 ? resolve(data) : reject(new Error(`status ${res.statusCode}`))));
-        });
+        const req = http.get(
+          { host, port, path: '/', agent, headers: keepAlive ? {} : { connection: 'close' } },
+          (res) => {
+            let data = '';
+            res.setEncoding('utf8').on('data', (d: string) => (data += d));
+            res.on('end', () =>
+              res.statusCode === 200 ? resolve(data) : reject(new Error(`status ${res.statusCode}`)),
+            );
+          },
+        );
         req.on('error', reject);
       });
       bodies.set(body, (bodies.get(body) ?? 0) + 1);

@@ -1,8 +1,26 @@
-import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FD_LISTER, FD_LISTER_PY, hostPort, listeningOn, perTest, PYTHON, ROOT, sockact } from '../_support/launcher.js';
+import {
+  FD_LISTER,
+  FD_LISTER_PY,
+  hostPort,
+  listeningOn,
+  perTest,
+  PYTHON,
+  ROOT,
+  sockact,
+} from '../_support/launcher.js';
 import { itAsRoot } from '../_support/root.js';
 
 const { defer, dir } = perTest();
@@ -64,7 +82,9 @@ describe('sockact: lifecycle and exit status', () => {
     const marker = join(dir(), 'started');
     const r = sockact(['-l', join(file, 'app.sock'), '--', 'touch', marker]);
     expect((await r.exited).code).toBe(1);
-    expect(r.stderr).toBe(`sockact: can't listen on ${join(file, 'app.sock')}: can't create the directory ${file}: a file is in the way\n`);
+    expect(r.stderr).toBe(
+      `sockact: can't listen on ${join(file, 'app.sock')}: can't create the directory ${file}: a file is in the way\n`,
+    );
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -107,20 +127,32 @@ describe('sockact: lifecycle and exit status', () => {
 
   it.each<[string[], string]>([
     [['-l', '127.0.0.1:99999', 'true'], "sockact: -l '127.0.0.1:99999': port 99999 is out of range (0-65535)"],
-    [['-l', 'localhost:80', 'true'], "sockact: -l 'localhost:80': 'localhost' is not an IP address (names are not resolved): use e.g. 127.0.0.1 or [::1]"],
+    [
+      ['-l', 'localhost:80', 'true'],
+      "sockact: -l 'localhost:80': 'localhost' is not an IP address (names are not resolved): use e.g. 127.0.0.1 or [::1]",
+    ],
     [['-l', '8080,bakclog=1', 'true'], "sockact: -l '8080,bakclog=1': unknown socket option 'bakclog'"],
     [['--frobnicate', '-l', '0', 'true'], 'sockact: unknown option --frobnicate'],
     [['-d', '-a', '-l', '0', 'true'], 'sockact: --datagram may not be combined with --accept'],
     [['-l', '0'], 'sockact: PROGRAM is missing'],
     [['true'], 'sockact: nothing to listen on: give -l ADDRESS'],
-    [['--inetd', '-l', '127.0.0.1:0', '-l', '127.0.0.1:0', 'true'], 'sockact: --inetd passes exactly one socket on stdin and stdout, but there are 2'],
+    [
+      ['--inetd', '-l', '127.0.0.1:0', '-l', '127.0.0.1:0', 'true'],
+      'sockact: --inetd passes exactly one socket on stdin and stdout, but there are 2',
+    ],
     [['-E', 'LISTEN_FDS=4', '-l', '0', 'true'], "sockact: -E 'LISTEN_FDS=4': sockact sets LISTEN_FDS itself"],
     [['-l', '70000', 'true'], "sockact: -l '70000': port 70000 is out of range (0-65535)"],
     [['-l', '[::1', 'true'], "sockact: -l '[::1': expected [IPv6]:PORT, e.g. '[::1]:8080'"],
     [['-l', ':http', 'true'], "sockact: -l ':http': 'http' is not a port number"],
     [['-l', '127.0.0.1', 'true'], "sockact: -l '127.0.0.1': the port is missing: '127.0.0.1:PORT'"],
-    [['-l', 'app.sock', 'true'], "sockact: -l 'app.sock': not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name (a relative path starts with ./)"],
-    [['--seqpacket', '-l', '0', 'true'], "sockact: --seqpacket may not be combined with -l '0' (seqpacket sockets need a UNIX address: /path or @name)"],
+    [
+      ['-l', 'app.sock', 'true'],
+      "sockact: -l 'app.sock': not a PORT, IPv4:PORT, [IPv6]:PORT, /path or @name (a relative path starts with ./)",
+    ],
+    [
+      ['--seqpacket', '-l', '0', 'true'],
+      "sockact: --seqpacket may not be combined with -l '0' (seqpacket sockets need a UNIX address: /path or @name)",
+    ],
     [['-a', '--on-demand', '-l', '0', 'true'], 'sockact: --accept may not be combined with --on-demand'],
   ])('exits 2 for a usage error, in one line naming the option and the value: %j', async (args, message) => {
     const r = sockact(args);
@@ -170,7 +202,23 @@ describe('sockact: what the program gets', () => {
       'EMPTY',
     ];
     const r = sockact(
-      ['-q', '-l', '127.0.0.1:0', '-l', '[::1]:0,name=v6', '-E', 'SET=1', '-E', 'COPIED', '-E', 'EMPTY=', '--', PYTHON, FD_LISTER_PY, ...vars],
+      [
+        '-q',
+        '-l',
+        '127.0.0.1:0',
+        '-l',
+        '[::1]:0,name=v6',
+        '-E',
+        'SET=1',
+        '-E',
+        'COPIED',
+        '-E',
+        'EMPTY=',
+        '--',
+        PYTHON,
+        FD_LISTER_PY,
+        ...vars,
+      ],
       {
         env: { ...process.env, ...stale, COPIED: 'from sockact' },
       },
@@ -245,7 +293,17 @@ describe('sockact: what the program gets', () => {
 
   it('removes socket files when it exits with --remove-on-exit, except those that opt out', async () => {
     const d = dir();
-    const r = sockact(['-q', '--remove-on-exit', '-l', join(d, 'a.sock'), '-l', join(d, 'b.sock'), '-l', `${join(d, 'kept.sock')},remove-on-exit=no`, 'true']);
+    const r = sockact([
+      '-q',
+      '--remove-on-exit',
+      '-l',
+      join(d, 'a.sock'),
+      '-l',
+      join(d, 'b.sock'),
+      '-l',
+      `${join(d, 'kept.sock')},remove-on-exit=no`,
+      'true',
+    ]);
     expect((await r.exited).code).toBe(0);
     expect(['a.sock', 'b.sock', 'kept.sock'].map((f) => existsSync(join(d, f)))).toEqual([false, false, true]);
   });
@@ -257,12 +315,16 @@ describe('sockact: what the program gets', () => {
       const r = sockact([...args, '--', 'ss', '-Hltn']);
       expect((await r.exited).code).toBe(0);
       const ports = [...r.stderr.matchAll(/listening on (\S+) as fd/g)].map((m) => m[1]!);
-      return ports.map((p) => Number(new RegExp(`^LISTEN\\s+\\d+\\s+(\\d+)\\s+${p.replace(/[.[\]]/g, '\\$&')}\\s`, 'm').exec(r.stdout)?.[1]));
+      return ports.map((p) =>
+        Number(new RegExp(`^LISTEN\\s+\\d+\\s+(\\d+)\\s+${p.replace(/[.[\]]/g, '\\$&')}\\s`, 'm').exec(r.stdout)?.[1]),
+      );
     };
     const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
     // The default (4096, capped by somaxconn) must be above Node's 511 for the last row to prove it.
     expect(Math.min(4096, somaxconn), 'net.core.somaxconn must exceed 511').toBeGreaterThan(511);
-    expect(await backlogs(['--backlog', '9', '-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0', '-l', '[::1]:0'])).toEqual([7, 9, 9]);
+    expect(
+      await backlogs(['--backlog', '9', '-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0', '-l', '[::1]:0']),
+    ).toEqual([7, 9, 9]);
     expect(await backlogs(['-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0'])).toEqual([7, somaxconn]);
   });
 

@@ -27,7 +27,9 @@ describe('sockact --on-demand', () => {
     const { port } = hostPort(await listeningOn(r));
     await r.waitFor('stderr', /waiting for the first connection or datagram\n/);
     const sender = createSocket('udp4');
-    await new Promise<void>((res, rej) => sender.send('first datagram', port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+    await new Promise<void>((res, rej) =>
+      sender.send('first datagram', port, '127.0.0.1', (e) => (e ? rej(e) : res())),
+    );
     sender.close();
     expect((await r.exited).code).toBe(0);
     expect(r.stdout).toBe('first datagram\n');
@@ -47,7 +49,18 @@ describe('sockact --on-demand, stopped while waiting', () => {
 
 describe('sockact --accept', () => {
   it('with --inetd, serves each connection with a program on stdin/stdout, with REMOTE_ADDR and REMOTE_PORT', async () => {
-    const r = sockact(['-a', '--inetd', '--max-connections', '2', '-l', '127.0.0.1:0', '--', 'sh', '-c', 'echo "$REMOTE_ADDR $REMOTE_PORT"; cat']);
+    const r = sockact([
+      '-a',
+      '--inetd',
+      '--max-connections',
+      '2',
+      '-l',
+      '127.0.0.1:0',
+      '--',
+      'sh',
+      '-c',
+      'echo "$REMOTE_ADDR $REMOTE_PORT"; cat',
+    ]);
     const { port } = hostPort((await r.waitFor('stderr', /listening on (\S+)/))[1]!);
     await r.waitFor('stderr', /accepting connections for sh -c .* \(at most 2 at once\)\n/);
     const local = await new Promise<{ reply: string; localPort: number }>((res, rej) => {
@@ -63,14 +76,25 @@ describe('sockact --accept', () => {
       s.on('close', () => res({ reply, localPort }));
     });
     expect(local.reply).toBe(`127.0.0.1 ${local.localPort}\nand an echo\n`);
-    expect(r.stderr).toMatch(new RegExp(`connection from 127\\.0\\.0\\.1:${local.localPort} on 127\\.0\\.0\\.1:${port}: started sh -c .* as pid \\d+`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `connection from 127\\.0\\.0\\.1:${local.localPort} on 127\\.0\\.0\\.1:${port}: started sh -c .* as pid \\d+`,
+      ),
+    );
     r.child.kill('SIGTERM');
     expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
   it('on SIGTERM stops accepting, passes it to the running programs, and ends by it once they are gone', async () => {
     // The handler is in place before "serving" is printed: the test signals as soon as it reads it.
-    const r = sockact(['-a', '-l', '127.0.0.1:0', '--', PYTHON, join(import.meta.dirname, 'fixtures/sigterm-holder.py')]);
+    const r = sockact([
+      '-a',
+      '-l',
+      '127.0.0.1:0',
+      '--',
+      PYTHON,
+      join(import.meta.dirname, 'fixtures/sigterm-holder.py'),
+    ]);
     const { port } = hostPort((await r.waitFor('stderr', /listening on (\S+)/))[1]!);
     const c = connect({ host: '127.0.0.1', port });
     c.on('error', () => undefined);

@@ -45,7 +45,9 @@ describe('the option table', () => {
   });
 
   it('gives every numeric option a range, and a reason for its limit', () => {
-    expect(numeric.map((o) => o.name)).toEqual(expect.arrayContaining(['backlog', 'workers', 'max-connections', 'start-limit-burst', 'ready-timeout']));
+    expect(numeric.map((o) => o.name)).toEqual(
+      expect.arrayContaining(['backlog', 'workers', 'max-connections', 'start-limit-burst', 'ready-timeout']),
+    );
     for (const o of ALL_OPTIONS.filter((x) => x.type === 'count' || x.type === 'duration' || x.type === 'readiness')) {
       expect(o.max, `--${o.name}`).toBeGreaterThan(0);
       expect(o.maxWhy, `--${o.name}`).toBeTruthy();
@@ -92,12 +94,17 @@ describe('0 and infinity switch a limit off', () => {
 });
 
 describe('ranges', () => {
-  it.each(numeric.map((o) => [o.name, o] as const))('--%s: its limit is accepted, one more is refused naming the limit', (name, o) => {
-    const atMost = o.type === 'count' ? String(o.max) : `${o.max! / 1000}s`;
-    const over = o.type === 'count' ? String(o.max! + 1) : `${(o.max! + 1) / 1000}s`;
-    expect(() => parseCommandLine([...around(name), `--${name}`, atMost, 'p'])).not.toThrow();
-    expect(usageError([...around(name), `--${name}`, over, 'p'])).toBe(`--${name} '${over}': at most ${atMost} (${o.maxWhy})`);
-  });
+  it.each(numeric.map((o) => [o.name, o] as const))(
+    '--%s: its limit is accepted, one more is refused naming the limit',
+    (name, o) => {
+      const atMost = o.type === 'count' ? String(o.max) : `${o.max! / 1000}s`;
+      const over = o.type === 'count' ? String(o.max! + 1) : `${(o.max! + 1) / 1000}s`;
+      expect(() => parseCommandLine([...around(name), `--${name}`, atMost, 'p'])).not.toThrow();
+      expect(usageError([...around(name), `--${name}`, over, 'p'])).toBe(
+        `--${name} '${over}': at most ${atMost} (${o.maxWhy})`,
+      );
+    },
+  );
 
   it('durations stop at the longest timer Node sets', () => {
     expect(LONGEST_TIMER_MS).toBe(2 ** 31 - 1);
@@ -120,7 +127,9 @@ describe('ranges', () => {
     const r = sockact(['--workers', '99999999', '-l', '127.0.0.1:0', 'true']);
     defer(() => r.child.kill('SIGKILL')); // a sockact that took the value would grow without end
     expect(await r.ended('its usage error')).toEqual({ code: 2, signal: null });
-    expect(r.stderr).toBe("sockact: --workers '99999999': at most 1024 (one process each)\nTry 'sockact --help' for more information.\n");
+    expect(r.stderr).toBe(
+      "sockact: --workers '99999999': at most 1024 (one process each)\nTry 'sockact --help' for more information.\n",
+    );
   });
 });
 
@@ -147,6 +156,8 @@ describe('sockact status|reload|stop: --control and --name from the same table',
   it('says so in one line, exit 2', async () => {
     const r = sockact(['status', '--bogus']);
     expect(await r.ended('its usage error')).toEqual({ code: 2, signal: null });
-    expect(r.stderr).toBe('sockact: unknown option --bogus: sockact status|reload|stop [--control PATH | --name NAME]\n');
+    expect(r.stderr).toBe(
+      'sockact: unknown option --bogus: sockact status|reload|stop [--control PATH | --name NAME]\n',
+    );
   });
 });

@@ -67,7 +67,18 @@ describe('parseCommandLine: PROGRAM and its arguments', () => {
   });
 
   it('collects repeatable options in order', () => {
-    const c = config(['-l', '127.0.0.1:0', '--listen', '/tmp/x.sock', '-E', 'A=1', '--setenv=B', '--environment', 'C=3', 'prog']);
+    const c = config([
+      '-l',
+      '127.0.0.1:0',
+      '--listen',
+      '/tmp/x.sock',
+      '-E',
+      'A=1',
+      '--setenv=B',
+      '--environment',
+      'C=3',
+      'prog',
+    ]);
     expect(c.specs.map((s) => s.text)).toEqual(['127.0.0.1:0', '/tmp/x.sock']);
     expect(c.setenv).toEqual(['A=1', 'B', 'C=3']);
   });
@@ -79,18 +90,57 @@ describe('parseCommandLine: PROGRAM and its arguments', () => {
   });
 
   it('lets a -l value choose its own type against --seqpacket or -d', () => {
-    expect(config(['--seqpacket', '-l', '/x', '-l', '127.0.0.1:0,stream', 'p']).specs.map((s) => s.type)).toEqual(['seqpacket', 'stream']);
-    expect(config(['-d', '-l', '/x', '-l', '127.0.0.1:0,stream', 'p']).specs.map((s) => s.type)).toEqual(['dgram', 'stream']);
+    expect(config(['--seqpacket', '-l', '/x', '-l', '127.0.0.1:0,stream', 'p']).specs.map((s) => s.type)).toEqual([
+      'seqpacket',
+      'stream',
+    ]);
+    expect(config(['-d', '-l', '/x', '-l', '127.0.0.1:0,stream', 'p']).specs.map((s) => s.type)).toEqual([
+      'dgram',
+      'stream',
+    ]);
   });
 
   it('reads the flags', () => {
-    const c = config(['-a', '--inetd', '--max-connections', '3', '-q', '-l', '0', '--user', 'nobody', '--group', 'nogroup', 'cat']);
-    expect(c).toMatchObject({ accept: true, inetd: true, maxConnections: 3, quiet: true, user: 'nobody', group: 'nogroup', onDemand: false, wrapper: false });
+    const c = config([
+      '-a',
+      '--inetd',
+      '--max-connections',
+      '3',
+      '-q',
+      '-l',
+      '0',
+      '--user',
+      'nobody',
+      '--group',
+      'nogroup',
+      'cat',
+    ]);
+    expect(c).toMatchObject({
+      accept: true,
+      inetd: true,
+      maxConnections: 3,
+      quiet: true,
+      user: 'nobody',
+      group: 'nogroup',
+      onDemand: false,
+      wrapper: false,
+    });
     expect(config(['--wrapper', '-l', '0', 'npm', 'start']).wrapper).toBe(true);
   });
 
   it('gives global socket flags to every -l as defaults', () => {
-    const c = config(['--backlog', '7', '--socket-mode', '0600', '--remove-stale', '-l', '/tmp/a.sock', '-l', '127.0.0.1:0,backlog=9', 'p']);
+    const c = config([
+      '--backlog',
+      '7',
+      '--socket-mode',
+      '0600',
+      '--remove-stale',
+      '-l',
+      '/tmp/a.sock',
+      '-l',
+      '127.0.0.1:0,backlog=9',
+      'p',
+    ]);
     expect(c.specs[0]).toMatchObject({ backlog: 7, mode: 0o600, removeStale: true });
     expect(c.specs[1]).toMatchObject({ backlog: 9, removeStale: false });
     expect(c.specs[1]!.mode).toBeUndefined();
@@ -101,7 +151,11 @@ describe('parseCommandLine: PROGRAM and its arguments', () => {
   });
 
   it('splits --fdname on colons and joins repeated ones', () => {
-    expect(config(['-l', '1', '-l', '2', '-l', '3', '--fdname', 'a:b', '--fdname', 'c', 'p']).fdnames).toEqual(['a', 'b', 'c']);
+    expect(config(['-l', '1', '-l', '2', '-l', '3', '--fdname', 'a:b', '--fdname', 'c', 'p']).fdnames).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
     // One name is copied to every socket later (systemd-socket-activate does so).
     expect(config(['-l', '1', '-l', '2', '--fdname', 'web', 'p']).fdnames).toEqual(['web']);
   });
@@ -128,7 +182,10 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
     [['--acc=1', '-l', '1', 'p'], "--accept takes no value (got '1')"],
     // Ambiguous abbreviations name the candidates, in getopt_long's words.
     [['--se', 'x', 'p'], "option '--se' is ambiguous; possibilities: '--seqpacket' '--setenv'"],
-    [['--remove', '-l', '/x', 'p'], "option '--remove' is ambiguous; possibilities: '--remove-stale' '--remove-on-exit'"],
+    [
+      ['--remove', '-l', '/x', 'p'],
+      "option '--remove' is ambiguous; possibilities: '--remove-stale' '--remove-on-exit'",
+    ],
     [['-l', '1', '--fdname'], '--fdname needs a value'],
     [['-ql'], '-l needs a value'],
     [['--user', 'a', '--user', 'b', '-l', '1', 'p'], "--user is given more than once ('a', 'b')"],
@@ -144,7 +201,10 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
   it.each<[string[], string]>([
     // Conflicts name both options, as systemd-socket-activate does.
     [['-d', '--seqpacket', '-l', '/x', 'p'], '--datagram may not be combined with --seqpacket'],
-    [['-d', '-a', '-l', '1', 'p'], '--datagram may not be combined with --accept (datagram sockets do not accept connections)'],
+    [
+      ['-d', '-a', '-l', '1', 'p'],
+      '--datagram may not be combined with --accept (datagram sockets do not accept connections)',
+    ],
     [['-a', '-l', '[::1]:0,dgram', 'p'], "--accept may not be combined with -l '[::1]:0,dgram'"],
     [['--now', '--on-demand', '-l', '1', 'p'], '--now may not be combined with --on-demand'],
     // Accept mode has nothing to wait for: each connection starts a program as it comes.
@@ -156,10 +216,16 @@ describe('parseCommandLine: usage errors (exit 2) name the option and the value'
       ['--seqpacket', '-l', '/x', '-l', '[::1]:0', 'p'],
       "--seqpacket may not be combined with -l '[::1]:0' (seqpacket sockets need a UNIX address: /path or @name)",
     ],
-    [['-a', '--fdname', 'x:y', '-l', '1', 'p'], '--accept may not be combined with --fdname with several names (each connection is one fd)'],
+    [
+      ['-a', '--fdname', 'x:y', '-l', '1', 'p'],
+      '--accept may not be combined with --fdname with several names (each connection is one fd)',
+    ],
     [['--inetd', '--fdname', 'x', '-l', '1', 'p'], '--inetd may not be combined with --fdname'],
     [['-a', '-l', '1,name=x', 'p'], "--accept may not be combined with -l '1,name=x' (name=)"],
-    [['--fdname', 'a:b', '-l', '1,name=x', '-l', '2', 'p'], "--fdname with several names may not be combined with -l '1,name=x'"],
+    [
+      ['--fdname', 'a:b', '-l', '1,name=x', '-l', '2', 'p'],
+      "--fdname with several names may not be combined with -l '1,name=x'",
+    ],
   ])('%j', (argv, message) => {
     expect(usageError(argv).message).toContain(message);
   });
@@ -185,7 +251,13 @@ describe('parseCommandLine: --daemon, --pid-file, --log-file, --fd-store', () =>
       './bin/app',
       'rel/arg',
     ]);
-    expect(c).toMatchObject({ daemon: true, pidFile: `${cwd}/run/x.pid`, logFile: `${cwd}/x.log`, program: `${cwd}/bin/app`, args: ['rel/arg'] });
+    expect(c).toMatchObject({
+      daemon: true,
+      pidFile: `${cwd}/run/x.pid`,
+      logFile: `${cwd}/x.log`,
+      program: `${cwd}/bin/app`,
+      args: ['rel/arg'],
+    });
     expect(c.supervise).toMatchObject({ watch: [`${cwd}/src`], control: `${cwd}/c.sock` });
     expect(c.specs[0]!.address).toEqual({ family: 'unix', path: `${cwd}/a.sock` });
   });
@@ -199,6 +271,8 @@ describe('parseCommandLine: --daemon, --pid-file, --log-file, --fd-store', () =>
 
   it('takes --fd-store as a flag, and refuses --log-file without --daemon', () => {
     expect(config(['--fd-store', '-l', '0', 'x']).fdStore).toBe(true);
-    expect(usageError(['--log-file', 'x.log', '-l', '0', 'x']).message).toBe('--log-file applies to --daemon only (in the foreground, redirect stderr)');
+    expect(usageError(['--log-file', 'x.log', '-l', '0', 'x']).message).toBe(
+      '--log-file applies to --daemon only (in the foreground, redirect stderr)',
+    );
   });
 });

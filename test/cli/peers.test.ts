@@ -2,7 +2,20 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { httpGet, type HttpTarget } from '../_support/http.js';
-import { abstractName, exchange, hostPort, listeningOn, perTest, PYTHON, ROOT, run, SD_PEER, SOCKACT, sockact, type Run } from '../_support/launcher.js';
+import {
+  abstractName,
+  exchange,
+  hostPort,
+  listeningOn,
+  perTest,
+  PYTHON,
+  ROOT,
+  run,
+  SD_PEER,
+  SOCKACT,
+  sockact,
+  type Run,
+} from '../_support/launcher.js';
 import { WAIT_TIMEOUT } from '../_support/wait.js';
 
 /** Real peers no one here wrote must accept what sockact passes (issue 3, Tests). */
@@ -20,7 +33,11 @@ const get = async (target: HttpTarget) => (await httpGet(target)).body;
  * what hello did instead, rather than as a GET that no one answers.
  */
 async function helloServes(r: Run, fds: number[]): Promise<void> {
-  await r.waitFor('stderr', new RegExp(`^hello: (pid \\d+ serving fd ${fds.at(-1)} |(?!pid \\d+ serving ).*\\n)`, 'm'), WAIT_TIMEOUT);
+  await r.waitFor(
+    'stderr',
+    new RegExp(`^hello: (pid \\d+ serving fd ${fds.at(-1)} |(?!pid \\d+ serving ).*\\n)`, 'm'),
+    WAIT_TIMEOUT,
+  );
   for (const fd of fds) expect(r.stderr).toMatch(new RegExp(`\\nhello: pid \\d+ serving fd ${fd} \\(`));
 }
 
@@ -54,7 +71,12 @@ describe("libsystemd's sd_listen_fds_with_names and sd_is_socket* (sd-peer.py)",
     const sp = sockact(['-q', '--seqpacket', '-l', join(dir(), 'sp.sock'), '--', PYTHON, SD_PEER]);
     expect((await udp.exited).code).toBe(0);
     expect((await sp.exited).code).toBe(0);
-    const types = (out: string) => JSON.parse(out).fds.map((f: { type: string; family: string; listening: boolean }) => [f.type, f.family, f.listening]);
+    const types = (out: string) =>
+      JSON.parse(out).fds.map((f: { type: string; family: string; listening: boolean }) => [
+        f.type,
+        f.family,
+        f.listening,
+      ]);
     expect(types(udp.stdout)).toEqual([
       ['dgram', 'inet', false],
       ['dgram', 'inet6', false],
@@ -74,7 +96,18 @@ describe("Python's systemd.daemon.listen_fds_with_names()", () => {
   it('accepts TCP v4, v6 and UNIX sockets with their names (through ctypes where python3-systemd is missing)', async () => {
     const installed = spawnSync(PYTHON, ['-c', 'import systemd.daemon']).status === 0;
     const path = join(dir(), 'app.sock');
-    const r = sockact(['-q', '-l', '127.0.0.1:0,name=v4', '-l', '[::1]:0,name=v6', '-l', `${path},name=unix`, '--', PYTHON, PY_SYSTEMD_PEER]);
+    const r = sockact([
+      '-q',
+      '-l',
+      '127.0.0.1:0,name=v4',
+      '-l',
+      '[::1]:0,name=v6',
+      '-l',
+      `${path},name=unix`,
+      '--',
+      PYTHON,
+      PY_SYSTEMD_PEER,
+    ]);
     expect((await r.exited).code).toBe(0);
     const peer = JSON.parse(r.stdout);
     expect(peer.via).toBe(installed ? 'systemd.daemon' : 'libsystemd');
@@ -116,7 +149,13 @@ describe('systemd-socket-activate as a middle link', () => {
     const reply = JSON.parse(await exchange(outer));
     expect(reply.n).toBe(2);
     expect(reply.names).toEqual(['outer', 'own']);
-    expect(reply.fds[0]).toMatchObject({ fd: 3, type: 'stream', family: 'inet', listening: true, local: ['127.0.0.1', outer.port] });
+    expect(reply.fds[0]).toMatchObject({
+      fd: 3,
+      type: 'stream',
+      family: 'inet',
+      listening: true,
+      local: ['127.0.0.1', outer.port],
+    });
     expect((await r.exited).code).toBe(0);
   });
 });
@@ -162,7 +201,18 @@ describe('sockact under systemd-socket-activate', () => {
 
 describe('sockact under sockact', () => {
   it('passes inherited sockets on first, at their positions and with their names', async () => {
-    const r = sockact(['-l', '127.0.0.1:0,name=outer', '--', process.execPath, SOCKACT, '-l', '127.0.0.1:0,name=inner', '--', PYTHON, SD_PEER]);
+    const r = sockact([
+      '-l',
+      '127.0.0.1:0,name=outer',
+      '--',
+      process.execPath,
+      SOCKACT,
+      '-l',
+      '127.0.0.1:0,name=inner',
+      '--',
+      PYTHON,
+      SD_PEER,
+    ]);
     expect((await r.exited).code).toBe(0);
     const outer = await listeningOn(r);
     const inner = (await r.waitFor('stderr', /listening on (\S+) as fd 4 \(inner\)/))[1]!;
@@ -178,7 +228,9 @@ describe('sockact -a under sockact', () => {
   it('refuses to accept on an inherited datagram socket, naming the fd, before starting anything', async () => {
     const r = sockact(['-d', '-l', '127.0.0.1:0', '--', process.execPath, SOCKACT, '-a', '--', 'cat']);
     expect((await r.exited).code).toBe(2);
-    expect(r.stderr).toContain('\nsockact: --accept: inherited fd 3 (unknown) is not a listening stream or seqpacket socket\n');
+    expect(r.stderr).toContain(
+      '\nsockact: --accept: inherited fd 3 (unknown) is not a listening stream or seqpacket socket\n',
+    );
     expect(r.stderr).not.toContain('accepting connections');
   });
 });

@@ -21,7 +21,10 @@ async function busyPort(): Promise<number> {
  * sockact with `args`, on a port that is taken, running a program that leaves a file when started;
  * `via` runs it through another command first (unshare for a read-only mount).
  */
-async function refused(args: string[], via: string[] = []): Promise<{ code: number | null; stderr: string; started: boolean }> {
+async function refused(
+  args: string[],
+  via: string[] = [],
+): Promise<{ code: number | null; stderr: string; started: boolean }> {
   const marker = join(dir(), 'started');
   const port = await busyPort();
   const argv = [SOCKACT, '-l', `127.0.0.1:${port}`, ...args, '--', 'sh', '-c', `touch ${marker}; sleep 30`];
@@ -34,7 +37,9 @@ async function refused(args: string[], via: string[] = []): Promise<{ code: numb
 describe('sockact --control: a path that cannot be made is refused before binding', () => {
   it('/proc/x/y (mkdir says ENOENT under a parent that exists): one line, exit 2, nothing bound or started', async () => {
     const r = await refused(['--control', '/proc/x/y']);
-    expect(r.stderr).toBe("sockact: can't make the control socket /proc/x/y: can't create the directory /proc/x: no such file or directory\n");
+    expect(r.stderr).toBe(
+      "sockact: can't make the control socket /proc/x/y: can't create the directory /proc/x: no such file or directory\n",
+    );
     expect(r.code).toBe(2);
     expect(r.started).toBe(false);
   });
@@ -43,7 +48,9 @@ describe('sockact --control: a path that cannot be made is refused before bindin
     const d = dir();
     writeFileSync(join(d, 'file'), '');
     const r = await refused(['--control', join(d, 'file/sub/c.sock')]);
-    expect(r.stderr).toBe(`sockact: can't make the control socket ${d}/file/sub/c.sock: ${d}/file is not a directory\n`);
+    expect(r.stderr).toBe(
+      `sockact: can't make the control socket ${d}/file/sub/c.sock: ${d}/file is not a directory\n`,
+    );
     expect(r.code).toBe(2);
     expect(r.started).toBe(false);
   });
@@ -63,7 +70,9 @@ describe('sockact --control: a path that cannot be made is refused before bindin
     // unshare -rm: a private mount namespace (as a mapped root), so the mount goes with the process.
     const via = ['unshare', '-rm', 'sh', '-c', `mount -t tmpfs -o ro tmpfs ${ro} && exec "$@"`, 'sh'];
     const made = await refused(['--control', join(ro, 'sub/c.sock')], via);
-    expect(made.stderr).toBe(`sockact: can't make the control socket ${ro}/sub/c.sock: can't create the directory ${ro}/sub: read-only file system\n`);
+    expect(made.stderr).toBe(
+      `sockact: can't make the control socket ${ro}/sub/c.sock: can't create the directory ${ro}/sub: read-only file system\n`,
+    );
     expect(made.code).toBe(2);
     const inIt = await refused(['--control', join(ro, 'c.sock')], via);
     expect(inIt.stderr).toBe(`sockact: can't make the control socket ${ro}/c.sock: ${ro}: read-only file system\n`);

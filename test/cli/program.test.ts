@@ -34,7 +34,14 @@ async function underSystemd(args: string[]): Promise<string> {
 
 describe('the program gets what systemd-socket-activate gives it', () => {
   it("gets exactly sockact's own environment, names that are not shell names included, plus LISTEN_* (and no PWD added)", async () => {
-    const own = { PATH: process.env.PATH!, 'a-b': '1', 'a.b': 'x y', '1X': "it's", KEEP: 'kept', NOTIFY_SOCKET: '/stale' };
+    const own = {
+      PATH: process.env.PATH!,
+      'a-b': '1',
+      'a.b': 'x y',
+      '1X': "it's",
+      KEEP: 'kept',
+      NOTIFY_SOCKET: '/stale',
+    };
     const r = sockact(['-q', '-l', '127.0.0.1:0', '--', 'env', '-0'], { env: own });
     expect((await r.exited).code).toBe(0);
     const env = envOf(r.stdout);
@@ -66,12 +73,17 @@ describe('the program gets what systemd-socket-activate gives it', () => {
     };
     expect(await lines(['--workers', '2'])).toEqual(['w0 1', 'w1 1']);
     expect(await lines(['--workers', '2', '-E', 'UV_TCP_SINGLE_ACCEPT=0'])).toEqual(['w0 0', 'w1 0']);
-    expect(await lines(['--workers', '2'], { PATH: process.env.PATH!, UV_TCP_SINGLE_ACCEPT: '' })).toEqual(['w0 ', 'w1 ']);
+    expect(await lines(['--workers', '2'], { PATH: process.env.PATH!, UV_TCP_SINGLE_ACCEPT: '' })).toEqual([
+      'w0 ',
+      'w1 ',
+    ]);
     expect(await lines([])).toEqual(['w0 unset']);
   });
 
   it('keeps PWD as sockact had it, even one that is not the current directory', async () => {
-    const r = sockact(['-q', '-l', '127.0.0.1:0', '--', 'env', '-0'], { env: { PATH: process.env.PATH!, PWD: '/nonexistent' } });
+    const r = sockact(['-q', '-l', '127.0.0.1:0', '--', 'env', '-0'], {
+      env: { PATH: process.env.PATH!, PWD: '/nonexistent' },
+    });
     expect((await r.exited).code).toBe(0);
     expect(envOf(r.stdout).PWD).toBe('/nonexistent');
   });
@@ -114,9 +126,13 @@ describe('never leave a program behind', () => {
   });
 
   it('keeps running when its own stderr is a closed pipe, and ends with the status of its program', async () => {
-    const child = spawn(process.execPath, [SOCKACT, '-l', '127.0.0.1:0', '--', 'sh', '-c', 'sleep 0.3; echo done; exit 7'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [SOCKACT, '-l', '127.0.0.1:0', '--', 'sh', '-c', 'sleep 0.3; echo done; exit 7'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     // The reader goes away before sockact says a word: every line it writes meets EPIPE.
     child.stderr!.destroy();
     let out = '';

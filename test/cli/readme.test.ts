@@ -63,7 +63,8 @@ describe('docs/launcher.md CLI reference', () => {
       if (inRows.length !== 1) missing.push(`--${o.name} (in ${inRows.length} rows)`);
       for (const a of o.alias ?? []) {
         const r = inRows[0];
-        if (!r || !(a.length === 1 ? r.short : r.long).includes(a)) missing.push(`${a.length === 1 ? '-' : '--'}${a} beside --${o.name}`);
+        if (!r || !(a.length === 1 ? r.short : r.long).includes(a))
+          missing.push(`${a.length === 1 ? '-' : '--'}${a} beside --${o.name}`);
       }
     }
     expect(missing).toEqual([]);
@@ -110,8 +111,10 @@ describe('docs/launcher.md CLI reference', () => {
       expect(o, `DEFAULTS.${key} is the default of --${name}`).toBeDefined();
       const v = literal(asWritten(key, value));
       // --help: "(default 100ms" or "no (default, ..."
-      if (!new RegExp(`\\(default:? ${v}\\b|(^|\\s)${v} \\(default\\b`).test(o!.describe)) wrong.push(`--help of --${name}: ${asWritten(key, value)}`);
-      if (!new RegExp(`default:? ${v}\\b`).test(rowOf(name)?.text ?? '')) wrong.push(`docs/launcher.md row of --${name}: ${asWritten(key, value)}`);
+      if (!new RegExp(`\\(default:? ${v}\\b|(^|\\s)${v} \\(default\\b`).test(o!.describe))
+        wrong.push(`--help of --${name}: ${asWritten(key, value)}`);
+      if (!new RegExp(`default:? ${v}\\b`).test(rowOf(name)?.text ?? ''))
+        wrong.push(`docs/launcher.md row of --${name}: ${asWritten(key, value)}`);
       checked++;
     }
     expect(wrong).toEqual([]);

@@ -17,7 +17,9 @@ describe('docs/cli.md', () => {
 
   it('has one row per option and command, with its help text and default', () => {
     for (const o of ALL_OPTIONS) {
-      const rows = committed.split('\n').filter((l) => l.startsWith('| `-') && new RegExp(`\`--${o.name}[\` ]`).test(l.split(' | ')[0]!));
+      const rows = committed
+        .split('\n')
+        .filter((l) => l.startsWith('| `-') && new RegExp(`\`--${o.name}[\` ]`).test(l.split(' | ')[0]!));
       const row = rows.find((l) => l.includes(o.help.replaceAll('|', '\\|').replaceAll('<', '&lt;')));
       expect(row, `--${o.name} (${o.commands.join(', ')})`).toBeDefined();
       if (o.default !== undefined) expect(row).toContain(`| ${o.default}`);

@@ -35,7 +35,8 @@ async function report(argv: string[], wake: string[]): Promise<Report> {
   child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise((res) => child.on('exit', res));
   for (const path of wake) {
-    for (let i = 0; i < 200 && !existsSync(path) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && !existsSync(path) && child.exitCode === null; i++)
+      await new Promise((r) => setTimeout(r, 25));
     await new Promise<void>((res) => {
       const c = connect({ path }, () => res());
       c.on('error', () => res()); // a launcher that did not wait may be gone already
@@ -55,7 +56,10 @@ async function report(argv: string[], wake: string[]): Promise<Report> {
   child.kill('SIGTERM'); // accept mode keeps the launcher running
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise((_, rej) => {
-    timer = setTimeout(() => rej(new Error(`${argv.join(' ')}: still running ${WAIT_TIMEOUT} ms after SIGTERM\n${err}`)), WAIT_TIMEOUT);
+    timer = setTimeout(
+      () => rej(new Error(`${argv.join(' ')}: still running ${WAIT_TIMEOUT} ms after SIGTERM\n${err}`)),
+      WAIT_TIMEOUT,
+    );
   });
   await Promise.race([exited, late]).finally(() => clearTimeout(timer));
   if (!out.includes('\n')) throw new Error(`${argv.join(' ')}: no report\n${err}`);
@@ -83,7 +87,12 @@ describe.runIf(existsSync(SA))('options shared with systemd-socket-activate 252,
       (d) => [`-l${join(d, 'a.sock')}`, `--liste=${join(d, 'b.sock')}`, '-EFOO=1', '--fdname', '-web'],
       (d) => [join(d, 'a.sock')],
     );
-    expect(ours).toEqual({ fds: 2, names: '-web:-web', addrs: ['D/a.sock', 'D/b.sock'], env: { FOO: '1', SOCKACT_TEST_UNSET: null } });
+    expect(ours).toEqual({
+      fds: 2,
+      names: '-web:-web',
+      addrs: ['D/a.sock', 'D/b.sock'],
+      env: { FOO: '1', SOCKACT_TEST_UNSET: null },
+    });
     expect(ours).toEqual(theirs);
   });
 
@@ -133,7 +142,10 @@ describe.runIf(existsSync(SA))('options shared with systemd-socket-activate 252,
       [...sockact('-l', join(a, 'outer.sock'), '--fdname', 'o'), ...sockact(...inner(a))],
       [join(a, 'outer.sock'), join(a, 'inner.sock')],
     );
-    const sa = await report([...peer('-l', join(b, 'outer.sock'), '--fdname', 'o'), ...peer(...inner(b))], [join(b, 'outer.sock'), join(b, 'inner.sock')]);
+    const sa = await report(
+      [...peer('-l', join(b, 'outer.sock'), '--fdname', 'o'), ...peer(...inner(b))],
+      [join(b, 'outer.sock'), join(b, 'inner.sock')],
+    );
     expect(mine).toMatchObject({ fds: 2, names: 'x:x' });
     expect(mine.names).toBe(sa.names);
   });
@@ -142,13 +154,18 @@ describe.runIf(existsSync(SA))('options shared with systemd-socket-activate 252,
 describe('--fdname counts every fd, inherited ones first', () => {
   it('refuses names that do not fit, before binding anything, and takes one per fd with an inherited one first', async () => {
     const d = dir();
-    const wrong = spawn(process.execPath, [SOCKACT, '-l', join(d, 'a.sock'), '--fdname', 'a:b:c', 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const wrong = spawn(process.execPath, [SOCKACT, '-l', join(d, 'a.sock'), '--fdname', 'a:b:c', 'true'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     wrong.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
     expect(await new Promise((res) => wrong.on('close', res))).toBe(2);
     expect(err.split('\n')[0]).toBe('sockact: --fdname gives 3 names for 1 socket: give one name, or one per socket');
     expect(existsSync(join(d, 'a.sock'))).toBe(false);
-    const r = await report([...sockact('-l', join(d, 'outer.sock')), ...sockact('-l', join(d, 'inner.sock'), '--fdname', 'o:i')], []);
+    const r = await report(
+      [...sockact('-l', join(d, 'outer.sock')), ...sockact('-l', join(d, 'inner.sock'), '--fdname', 'o:i')],
+      [],
+    );
     expect(r).toMatchObject({ fds: 2, names: 'o:i', addrs: [join(d, 'outer.sock'), join(d, 'inner.sock')] });
   });
 });

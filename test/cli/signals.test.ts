@@ -73,7 +73,19 @@ describe('sockact: signals', () => {
   it('a signal sent to the whole process group reaches the program once (the program has its own group)', async () => {
     // Counts deliveries at the C level (see the fixture).
     const counter = join(import.meta.dirname, 'fixtures/group-signal-counter.py');
-    const r = run('setsid', ['sh', '-c', '"$@" & wait', 'sh', process.execPath, SOCKACT, '-l', '127.0.0.1:0', '--', PYTHON, counter]);
+    const r = run('setsid', [
+      'sh',
+      '-c',
+      '"$@" & wait',
+      'sh',
+      process.execPath,
+      SOCKACT,
+      '-l',
+      '127.0.0.1:0',
+      '--',
+      PYTHON,
+      counter,
+    ]);
     await r.waitFor('stdout', /ready\n/);
     process.kill(-r.child.pid!, 'SIGUSR1');
     await new Promise((res) => setTimeout(res, 500)); // a second delivery would have come by now
@@ -116,9 +128,23 @@ describe('sockact: signals', () => {
     // to the whole foreground group as well, so sockact gets it twice at once. The parent here
     // is a shell doing what npm does; the program takes half a second to drain. A second stop
     // would SIGKILL it mid-drain: no "drained", and the shell would see 137.
-    const program = 'trap "echo got INT; sleep 0.5; echo drained; exit 0" INT; echo ready; while :; do sleep 0.05; done';
+    const program =
+      'trap "echo got INT; sleep 0.5; echo drained; exit 0" INT; echo ready; while :; do sleep 0.05; done';
     const parent = '"$@" & pid=$!; trap \'kill -INT $pid\' INT; wait $pid; wait $pid; echo "status=$?"';
-    const r = run('setsid', ['sh', '-c', parent, 'sh', process.execPath, SOCKACT, '-l', '127.0.0.1:0', '--', 'sh', '-c', program]);
+    const r = run('setsid', [
+      'sh',
+      '-c',
+      parent,
+      'sh',
+      process.execPath,
+      SOCKACT,
+      '-l',
+      '127.0.0.1:0',
+      '--',
+      'sh',
+      '-c',
+      program,
+    ]);
     await r.waitFor('stdout', /ready\n/);
     process.kill(-r.child.pid!, 'SIGINT');
     await r.ended('SIGINT to the process group');

@@ -35,7 +35,11 @@ const sockact = (...args: string[]) => [process.execPath, SOCKACT, '-q', ...args
 describe.runIf(canUnshare)('socket options, as systemd-socket-activate sets them', () => {
   it('SO_REUSEADDR on every socket (TCP, UDP, UNIX stream and datagram)', () => {
     const d = dir();
-    const got = inNetns(4096, 0, sockact('-l', '8080', '-l', join(d, 's.sock'), '-l', '8081,dgram', '-l', `${join(d, 'd.sock')},dgram`));
+    const got = inNetns(
+      4096,
+      0,
+      sockact('-l', '8080', '-l', join(d, 's.sock'), '-l', '8081,dgram', '-l', `${join(d, 'd.sock')},dgram`),
+    );
     expect(got.map((f) => [f.family, f.type, f.reuseaddr])).toEqual([
       ['inet6', 'stream', 1],
       ['unix', 'stream', 1],
@@ -51,15 +55,18 @@ describe.runIf(canUnshare)('socket options, as systemd-socket-activate sets them
     expect([...stream, ...dgram].map((f) => f.reuseaddr)).toEqual([1, 1, 1, 1]);
   });
 
-  it.each([8192, 1000])('the default backlog follows net.core.somaxconn (%i), for TCP and UNIX, as with systemd-socket-activate', (somaxconn) => {
-    const d = dir();
-    const got = inNetns(somaxconn, 0, sockact('-l', '8080', '-l', join(d, 's.sock')));
-    expect(got.map((f) => f.backlog)).toEqual([somaxconn, somaxconn]);
-    if (existsSync(SA)) {
-      const peer = inNetns(somaxconn, 0, [SA, '-l', '8080', '-l', join(d, 'p.sock')]);
-      expect(peer.map((f) => f.backlog)).toEqual([somaxconn, somaxconn]);
-    }
-  });
+  it.each([8192, 1000])(
+    'the default backlog follows net.core.somaxconn (%i), for TCP and UNIX, as with systemd-socket-activate',
+    (somaxconn) => {
+      const d = dir();
+      const got = inNetns(somaxconn, 0, sockact('-l', '8080', '-l', join(d, 's.sock')));
+      expect(got.map((f) => f.backlog)).toEqual([somaxconn, somaxconn]);
+      if (existsSync(SA)) {
+        const peer = inNetns(somaxconn, 0, [SA, '-l', '8080', '-l', join(d, 'p.sock')]);
+        expect(peer.map((f) => f.backlog)).toEqual([somaxconn, somaxconn]);
+      }
+    },
+  );
 
   it('backlog= still sets it', () => {
     expect(inNetns(8192, 0, sockact('-l', '8080,backlog=100'))[0]!.backlog).toBe(100);
@@ -83,10 +90,28 @@ describe.runIf(canUnshare)('%dev after the port, as systemd.socket writes it', (
   /** ss's view of what `sockact -l ADDR` listens on, in a namespace where lo also holds the link-local fe80::5. */
   const listening = (addr: string) => {
     const setup = 'ip link set lo up && ip addr add fe80::5/64 dev lo nodad';
-    const r = spawnSync('unshare', ['-n', 'sh', '-c', `${setup} && exec "$@"`, 'sh', process.execPath, SOCKACT, '-q', '-l', addr, '--', 'ss', '-ltnH'], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
+    const r = spawnSync(
+      'unshare',
+      [
+        '-n',
+        'sh',
+        '-c',
+        `${setup} && exec "$@"`,
+        'sh',
+        process.execPath,
+        SOCKACT,
+        '-q',
+        '-l',
+        addr,
+        '--',
+        'ss',
+        '-ltnH',
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
     return { code: r.status, local: r.stdout.split(/\s+/)[3], stderr: r.stderr };
   };
 
@@ -99,16 +124,29 @@ describe.runIf(canUnshare)('%dev after the port, as systemd.socket writes it', (
     expect(listening('127.0.0.1:8080%lo').local).toBe('127.0.0.1:8080');
     const r = listening('127.0.0.1:8080%nosuchdev0');
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe("sockact: can't listen on 127.0.0.1:8080%nosuchdev0: network interface 'nosuchdev0': no such device\n");
+    expect(r.stderr).toBe(
+      "sockact: can't listen on 127.0.0.1:8080%nosuchdev0: network interface 'nosuchdev0': no such device\n",
+    );
   });
 
   it.runIf(existsSync(SA))('systemd-socket-activate 252 binds the same for both forms', () => {
     const sa = (addr: string) => {
       const setup = 'ip link set lo up && ip addr add fe80::5/64 dev lo nodad';
-      const r = spawnSync('unshare', ['-n', 'sh', '-c', `${setup} && { timeout 2 ${SA} -l "$1" true 2>/dev/null & sleep 0.5; ss -ltnH; wait; }`, 'sh', addr], {
-        encoding: 'utf8',
-        timeout: 20_000,
-      });
+      const r = spawnSync(
+        'unshare',
+        [
+          '-n',
+          'sh',
+          '-c',
+          `${setup} && { timeout 2 ${SA} -l "$1" true 2>/dev/null & sleep 0.5; ss -ltnH; wait; }`,
+          'sh',
+          addr,
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 20_000,
+        },
+      );
       return r.stdout.split(/\s+/)[3];
     };
     expect(sa('[fe80::5]:8080%lo')).toBe('[fe80::5]%lo:8080');

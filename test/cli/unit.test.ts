@@ -31,7 +31,10 @@ function units(argv: string[]): Record<string, string> {
 function verify(files: Record<string, string>): string {
   const d = dir();
   for (const [f, t] of Object.entries(files)) writeFileSync(join(d, f), t);
-  const r = spawnSync('systemd-analyze', ['verify', ...Object.keys(files).map((f) => join(d, f))], { encoding: 'utf8', cwd: d });
+  const r = spawnSync('systemd-analyze', ['verify', ...Object.keys(files).map((f) => join(d, f))], {
+    encoding: 'utf8',
+    cwd: d,
+  });
   return `${r.stdout}${r.stderr}`;
 }
 
@@ -90,11 +93,41 @@ describe('sockact unit --shape direct: what each option becomes', () => {
       ['BindIPv6Only=both'],
       'backlog= is Backlog=; IPv4 has no BindIPv6Only=',
     ],
-    [['--backlog', '99', '-l', '127.0.0.1:8080'], 'x.socket', ['Backlog=99'], [], 'a global default reaches the socket'],
-    [['-l', '[::1]:8080,v6only'], 'x.socket', ['ListenStream=[::1]:8080', 'BindIPv6Only=ipv6-only'], [], 'v6only is BindIPv6Only=ipv6-only'],
-    [['-l', '8080'], 'x.socket', ['ListenStream=8080', 'BindIPv6Only=both'], [], "the wildcard stays dual-stack whatever the host's bindv6only says"],
-    [['-l', '127.0.0.1:8080,reuse-port,freebind'], 'x.socket', ['ReusePort=yes', 'FreeBind=yes'], [], 'reuse-port and freebind'],
-    [['-l', '127.0.0.1:5353,dgram'], 'x.socket', ['ListenDatagram=127.0.0.1:5353'], ['ListenStream=127.0.0.1:5353'], 'dgram is ListenDatagram='],
+    [
+      ['--backlog', '99', '-l', '127.0.0.1:8080'],
+      'x.socket',
+      ['Backlog=99'],
+      [],
+      'a global default reaches the socket',
+    ],
+    [
+      ['-l', '[::1]:8080,v6only'],
+      'x.socket',
+      ['ListenStream=[::1]:8080', 'BindIPv6Only=ipv6-only'],
+      [],
+      'v6only is BindIPv6Only=ipv6-only',
+    ],
+    [
+      ['-l', '8080'],
+      'x.socket',
+      ['ListenStream=8080', 'BindIPv6Only=both'],
+      [],
+      "the wildcard stays dual-stack whatever the host's bindv6only says",
+    ],
+    [
+      ['-l', '127.0.0.1:8080,reuse-port,freebind'],
+      'x.socket',
+      ['ReusePort=yes', 'FreeBind=yes'],
+      [],
+      'reuse-port and freebind',
+    ],
+    [
+      ['-l', '127.0.0.1:5353,dgram'],
+      'x.socket',
+      ['ListenDatagram=127.0.0.1:5353'],
+      ['ListenStream=127.0.0.1:5353'],
+      'dgram is ListenDatagram=',
+    ],
     [['-d', '-l', '[::1]:5353'], 'x.socket', ['ListenDatagram=[::1]:5353'], [], '-d is ListenDatagram='],
     [
       ['-l', '@x-abstract,seqpacket'],
@@ -106,13 +139,31 @@ describe('sockact unit --shape direct: what each option becomes', () => {
     [
       ['-l', '/run/x/admin.sock,mode=0660,user=www-data,group=adm,remove-on-exit'],
       'x.socket',
-      ['ListenStream=/run/x/admin.sock', 'SocketMode=0660', 'SocketUser=www-data', 'SocketGroup=adm', 'RemoveOnStop=yes'],
+      [
+        'ListenStream=/run/x/admin.sock',
+        'SocketMode=0660',
+        'SocketUser=www-data',
+        'SocketGroup=adm',
+        'RemoveOnStop=yes',
+      ],
       [],
       'mode, user, group, remove-on-exit',
     ],
-    [['-l', '/run/x/a.sock'], 'x.socket', ['SocketMode=0666'], ['RemoveOnStop=yes'], "the launcher's default mode is written out"],
+    [
+      ['-l', '/run/x/a.sock'],
+      'x.socket',
+      ['SocketMode=0666'],
+      ['RemoveOnStop=yes'],
+      "the launcher's default mode is written out",
+    ],
     [['-l', './rel.sock'], 'x.socket', [`ListenStream=${ROOT}/rel.sock`], [], 'a relative path becomes absolute'],
-    [['--fdname', 'web', '-l', '127.0.0.1:8080'], 'x.socket', ['FileDescriptorName=web'], [], '--fdname is FileDescriptorName='],
+    [
+      ['--fdname', 'web', '-l', '127.0.0.1:8080'],
+      'x.socket',
+      ['FileDescriptorName=web'],
+      [],
+      '--fdname is FileDescriptorName=',
+    ],
     [
       ['-l', '127.0.0.1:1,name=web', '-l', '127.0.0.1:2,name=web'],
       'x.socket',
@@ -120,7 +171,13 @@ describe('sockact unit --shape direct: what each option becomes', () => {
       [],
       'same name and options: one unit, Listen lines in order',
     ],
-    [['--user', 'www-data', '--group', 'adm', '-l', '8080'], 'x.service', ['User=www-data', 'Group=adm'], [], '--user/--group are User=/Group='],
+    [
+      ['--user', 'www-data', '--group', 'adm', '-l', '8080'],
+      'x.service',
+      ['User=www-data', 'Group=adm'],
+      [],
+      '--user/--group are User=/Group=',
+    ],
     [
       ['-E', 'A=1 2', '-E', 'HOME', '-E', 'P=50%', '-l', '8080'],
       'x.service',
@@ -128,8 +185,20 @@ describe('sockact unit --shape direct: what each option becomes', () => {
       [],
       "-E NAME=VALUE is Environment=, -E NAME passes the manager's own",
     ],
-    [['--on-demand', '-l', '8080'], 'x.service', ['Type=notify'], ['WantedBy=multi-user.target'], '--on-demand: started by the first connection, not at boot'],
-    [['-l', '8080'], 'x.service', ['WantedBy=multi-user.target'], [], 'without --on-demand: started at boot, as sockact starts at once'],
+    [
+      ['--on-demand', '-l', '8080'],
+      'x.service',
+      ['Type=notify'],
+      ['WantedBy=multi-user.target'],
+      '--on-demand: started by the first connection, not at boot',
+    ],
+    [
+      ['-l', '8080'],
+      'x.service',
+      ['WantedBy=multi-user.target'],
+      [],
+      'without --on-demand: started at boot, as sockact starts at once',
+    ],
     [
       ['--restart', 'on-failure', '--restart-delay', '1.5s', '-l', '8080'],
       'x.service',
@@ -159,7 +228,13 @@ describe('sockact unit --shape direct: what each option becomes', () => {
       '--ready DURATION: active once the delay has passed',
     ],
     [['--ready', 'notify', '-l', '8080'], 'x.service', ['Type=notify', 'NotifyAccess=main'], [], '--ready notify'],
-    [['--reload-signal', 'SIGUSR2', '-l', '8080'], 'x.service', ['ExecReload=/bin/kill -s USR2 $MAINPID'], [], '--reload-signal on systemd 252'],
+    [
+      ['--reload-signal', 'SIGUSR2', '-l', '8080'],
+      'x.service',
+      ['ExecReload=/bin/kill -s USR2 $MAINPID'],
+      [],
+      '--reload-signal on systemd 252',
+    ],
     [
       ['--reload-signal', 'USR2', '--notify-reload', '-l', '8080'],
       'x.service',
@@ -167,7 +242,13 @@ describe('sockact unit --shape direct: what each option becomes', () => {
       ['ExecReload=/bin/kill -s USR2 $MAINPID'],
       '--notify-reload: systemd 253 sends the signal',
     ],
-    [['--inetd', '-l', '127.0.0.1:7000'], 'x.service', ['StandardInput=socket', 'StandardOutput=socket'], [], '--inetd is StandardInput=socket'],
+    [
+      ['--inetd', '-l', '127.0.0.1:7000'],
+      'x.service',
+      ['StandardInput=socket', 'StandardOutput=socket'],
+      [],
+      '--inetd is StandardInput=socket',
+    ],
   ];
   for (const [argv, file, has, hasNot, proves] of rows) {
     it(`${argv.join(' ')}: ${proves}`, () => {
@@ -176,31 +257,82 @@ describe('sockact unit --shape direct: what each option becomes', () => {
       for (const l of hasNot) expect(lines(u[file]!)).not.toContain(l);
       if (!argv.includes('--notify-reload')) expect(verify(u)).toBe('');
       // systemd 252 cannot parse Type=notify-reload (253+): verify the rest with the 252 type.
-      else expect(verify({ ...u, 'x.service': u['x.service']!.replace('Type=notify-reload', 'Type=notify').replace('ReloadSignal=SIGUSR2\n', '') })).toBe('');
+      else
+        expect(
+          verify({
+            ...u,
+            'x.service': u['x.service']!.replace('Type=notify-reload', 'Type=notify').replace(
+              'ReloadSignal=SIGUSR2\n',
+              '',
+            ),
+          }),
+        ).toBe('');
     });
   }
 
   it('several names: one .socket unit per name, each naming the service, and Sockets= listing them', () => {
-    const u = units(['--name', 'x', '-l', '127.0.0.1:8080,name=web', '-l', '/run/x/admin.sock,name=admin', '--', process.execPath, HELLO]);
+    const u = units([
+      '--name',
+      'x',
+      '-l',
+      '127.0.0.1:8080,name=web',
+      '-l',
+      '/run/x/admin.sock,name=admin',
+      '--',
+      process.execPath,
+      HELLO,
+    ]);
     expect(Object.keys(u)).toEqual(['x-web.socket', 'x-admin.socket', 'x.service']);
-    expect(lines(u['x-web.socket']!)).toEqual(expect.arrayContaining(['ListenStream=127.0.0.1:8080', 'FileDescriptorName=web', 'Service=x.service']));
-    expect(lines(u['x-admin.socket']!)).toEqual(expect.arrayContaining(['ListenStream=/run/x/admin.sock', 'FileDescriptorName=admin', 'Service=x.service']));
+    expect(lines(u['x-web.socket']!)).toEqual(
+      expect.arrayContaining(['ListenStream=127.0.0.1:8080', 'FileDescriptorName=web', 'Service=x.service']),
+    );
+    expect(lines(u['x-admin.socket']!)).toEqual(
+      expect.arrayContaining(['ListenStream=/run/x/admin.sock', 'FileDescriptorName=admin', 'Service=x.service']),
+    );
     expect(lines(u['x.service']!)).toContain('Sockets=x-web.socket x-admin.socket');
     expect(verify(u)).toBe('');
   });
 
   it('a fd name that cannot be part of a unit name numbers the unit instead', () => {
-    const u = units(['--name', 'x', '-l', '127.0.0.1:1,name=a b', '-l', '127.0.0.1:2,name=c', '--', process.execPath, HELLO]);
+    const u = units([
+      '--name',
+      'x',
+      '-l',
+      '127.0.0.1:1,name=a b',
+      '-l',
+      '127.0.0.1:2,name=c',
+      '--',
+      process.execPath,
+      HELLO,
+    ]);
     expect(Object.keys(u)).toEqual(['x-1.socket', 'x-c.socket', 'x.service']);
     expect(lines(u['x-1.socket']!)).toContain('FileDescriptorName=a b');
     expect(verify(u)).toBe('');
   });
 
   it('--accept: an Accept=yes socket and a NAME@.service template, MaxConnections= from --max-connections', () => {
-    const u = units(['--name', 'x', '-a', '--max-connections', '5', '-l', '127.0.0.1:7000', '-l', '127.0.0.1:7001', '--', process.execPath, HELLO]);
+    const u = units([
+      '--name',
+      'x',
+      '-a',
+      '--max-connections',
+      '5',
+      '-l',
+      '127.0.0.1:7000',
+      '-l',
+      '127.0.0.1:7001',
+      '--',
+      process.execPath,
+      HELLO,
+    ]);
     expect(Object.keys(u)).toEqual(['x.socket', 'x@.service']);
     expect(lines(u['x.socket']!)).toEqual(
-      expect.arrayContaining(['ListenStream=127.0.0.1:7000', 'ListenStream=127.0.0.1:7001', 'Accept=yes', 'MaxConnections=5']),
+      expect.arrayContaining([
+        'ListenStream=127.0.0.1:7000',
+        'ListenStream=127.0.0.1:7001',
+        'Accept=yes',
+        'MaxConnections=5',
+      ]),
     );
     expect(lines(u['x@.service']!)).toContain('Type=exec');
     expect(u['x@.service']).not.toMatch(/Sockets=|WantedBy=/);
@@ -222,7 +354,12 @@ describe('sockact unit --shape direct: what each option becomes', () => {
     // verify checks that the unquoted program exists and is executable: the quoting holds...
     expect(verify(u)).toBe('');
     // ...and it would say so if it did not (unquoted, the path ends at its first space).
-    expect(verify({ ...u, 'x.service': u['x.service']!.replace(/^ExecStart=.*$/m, `ExecStart=${d.replace('%', '%%')}/prog`) })).toMatch(/is not executable/);
+    expect(
+      verify({
+        ...u,
+        'x.service': u['x.service']!.replace(/^ExecStart=.*$/m, `ExecStart=${d.replace('%', '%%')}/prog`),
+      }),
+    ).toMatch(/is not executable/);
   });
 });
 
@@ -270,7 +407,21 @@ describe('sockact unit --shape sockact', () => {
   });
 
   it('-E NAME: sockact passes its own value, which the unit passes on from the manager (PassEnvironment=)', () => {
-    const u = units(['--shape', 'sockact', '--name', 'x', '-E', 'LANG', '-E', 'A=1', '-l', '8080', '--', process.execPath, HELLO]);
+    const u = units([
+      '--shape',
+      'sockact',
+      '--name',
+      'x',
+      '-E',
+      'LANG',
+      '-E',
+      'A=1',
+      '-l',
+      '8080',
+      '--',
+      process.execPath,
+      HELLO,
+    ]);
     expect(lines(u['x.service']!)).toContain('PassEnvironment=LANG');
     expect(u['x.service']).not.toContain('PassEnvironment=A');
     expect(u['x.service']).toMatch(/^ExecStart=.* -E LANG -E A=1 /m);
@@ -278,7 +429,18 @@ describe('sockact unit --shape sockact', () => {
   });
 
   it('--notify-reload: Type=notify-reload and no ExecReload=', () => {
-    const u = units(['--shape', 'sockact', '--notify-reload', '--name', 'x', '-l', '8080', '--', process.execPath, HELLO]);
+    const u = units([
+      '--shape',
+      'sockact',
+      '--notify-reload',
+      '--name',
+      'x',
+      '-l',
+      '8080',
+      '--',
+      process.execPath,
+      HELLO,
+    ]);
     expect(lines(u['x.service']!)).toContain('Type=notify-reload');
     expect(u['x.service']).not.toContain('ExecReload=');
     expect(verify({ 'x.service': u['x.service']!.replace('Type=notify-reload', 'Type=notify') })).toBe('');
@@ -310,7 +472,21 @@ describe('sockact unit --shape sockact', () => {
     // Run from d, as a user would: ./admin.sock is d's.
     const gen = run(
       process.execPath,
-      [SOCKACT, 'unit', '--shape', 'sockact', '--name', 'x', '-l', '127.0.0.1:0,name=web', '-l', './admin.sock,name=admin', '--', 'node', HELLO],
+      [
+        SOCKACT,
+        'unit',
+        '--shape',
+        'sockact',
+        '--name',
+        'x',
+        '-l',
+        '127.0.0.1:0,name=web',
+        '-l',
+        './admin.sock,name=admin',
+        '--',
+        'node',
+        HELLO,
+      ],
       { cwd: d },
     );
     expect(await gen.exited).toEqual({ code: 0, signal: null });
@@ -355,7 +531,11 @@ describe('sockact unit: what a unit cannot say is an error naming the option', (
   const rows: [string[], RegExp, string][] = [
     [['-l', '8080', 'node'], /^--name is missing/, 'NAME is required'],
     [['--name', 'a b', '-l', '8080', 'node'], /^--name 'a b' cannot name a unit/, 'a name systemd cannot load'],
-    [['--name', 'x', '--wrapper', '-l', '8080', 'node'], /^--wrapper has no systemd unit equivalent with --shape direct/, '--wrapper'],
+    [
+      ['--name', 'x', '--wrapper', '-l', '8080', 'node'],
+      /^--wrapper has no systemd unit equivalent with --shape direct/,
+      '--wrapper',
+    ],
     [['--name', 'x', '-q', '-l', '8080', 'node'], /^--quiet has no systemd unit equivalent/, '--quiet without sockact'],
     [
       ['--name', 'x', '--workers', '2', '-l', '8080', 'node'],
@@ -409,19 +589,47 @@ describe('sockact unit: what a unit cannot say is an error naming the option', (
       /^-l '127\.0\.0\.1:0': a \.socket unit needs a fixed port \(systemd refuses port 0\)/,
       'port 0 in a .socket unit',
     ],
-    [['--name', 'x', '--inetd', '-l', '127.0.0.1:1', '-l', '127.0.0.1:2', 'node'], /^--inetd passes exactly one socket/, '--inetd with two sockets'],
-    [['--name', 'x', '--socket-units', '-l', '8080', 'node'], /^--socket-units applies to --shape sockact/, '--socket-units'],
-    [['--name', 'x', '--shape', 'systemd', '-l', '8080', 'node'], /^--shape 'systemd': expected direct, sockact/, 'an unknown shape'],
-    [['--name', 'x', '--restart', 'sometimes', '-l', '8080', 'node'], /^--restart 'sometimes': expected no, on-failure or always/, 'a bad --restart'],
+    [
+      ['--name', 'x', '--inetd', '-l', '127.0.0.1:1', '-l', '127.0.0.1:2', 'node'],
+      /^--inetd passes exactly one socket/,
+      '--inetd with two sockets',
+    ],
+    [
+      ['--name', 'x', '--socket-units', '-l', '8080', 'node'],
+      /^--socket-units applies to --shape sockact/,
+      '--socket-units',
+    ],
+    [
+      ['--name', 'x', '--shape', 'systemd', '-l', '8080', 'node'],
+      /^--shape 'systemd': expected direct, sockact/,
+      'an unknown shape',
+    ],
+    [
+      ['--name', 'x', '--restart', 'sometimes', '-l', '8080', 'node'],
+      /^--restart 'sometimes': expected no, on-failure or always/,
+      'a bad --restart',
+    ],
     [
       ['--name', 'x', '--stop-timeout', '10 parsecs', '-l', '8080', 'node'],
       /^--stop-timeout '10 parsecs': expected a time span such as 500ms, 10s or 1min$/,
       'a bad duration',
     ],
-    [['--name', 'x', '--stop-signal', 'SIGNOPE', '-l', '8080', 'node'], /^--stop-signal 'SIGNOPE': not a signal that can be handled/, 'a bad signal'],
-    [['--name', 'x', '--workers', '0', '--shape', 'sockact', '-l', '8080', 'node'], /^--workers '0': expected a positive whole number/, 'a bad count'],
+    [
+      ['--name', 'x', '--stop-signal', 'SIGNOPE', '-l', '8080', 'node'],
+      /^--stop-signal 'SIGNOPE': not a signal that can be handled/,
+      'a bad signal',
+    ],
+    [
+      ['--name', 'x', '--workers', '0', '--shape', 'sockact', '-l', '8080', 'node'],
+      /^--workers '0': expected a positive whole number/,
+      'a bad count',
+    ],
     [['--name', 'x', '--rolling=yes', '-l', '8080', 'node'], /^--rolling takes no value/, 'a flag with a value'],
-    [['--name', 'x', '-E', 'LISTEN_FDS=1', '-l', '8080', 'node'], /^-E 'LISTEN_FDS=1': sockact sets LISTEN_FDS itself/, "the launcher's own -E rules"],
+    [
+      ['--name', 'x', '-E', 'LISTEN_FDS=1', '-l', '8080', 'node'],
+      /^-E 'LISTEN_FDS=1': sockact sets LISTEN_FDS itself/,
+      "the launcher's own -E rules",
+    ],
     [['--name', 'x', '--bogus', '-l', '8080', 'node'], /^unknown option --bogus/, 'an unknown option'],
   ];
   for (const [argv, message, proves] of rows) {
@@ -447,13 +655,27 @@ describe('sockact unit: a program path systemd refuses', () => {
       `'${d}/prog' cannot be the program of a unit: systemd refuses quotes, backslashes and control characters in an executable path`,
     );
     // What systemd says about that path, written as plainly as it can be.
-    expect(verify({ 'x.service': `[Service]\nExecStart="${d}/prog"\n` })).toMatch(/Executable name contains special characters/);
+    expect(verify({ 'x.service': `[Service]\nExecStart="${d}/prog"\n` })).toMatch(
+      /Executable name contains special characters/,
+    );
   });
 });
 
 describe('sockact unit, the command', () => {
   it('prints every unit, each after a ### FILE line', async () => {
-    const r = run(process.execPath, [SOCKACT, 'unit', '--name', 'x', '-l', '127.0.0.1:1,name=a', '-l', '127.0.0.1:2,name=b', '--', process.execPath, HELLO]);
+    const r = run(process.execPath, [
+      SOCKACT,
+      'unit',
+      '--name',
+      'x',
+      '-l',
+      '127.0.0.1:1,name=a',
+      '-l',
+      '127.0.0.1:2,name=b',
+      '--',
+      process.execPath,
+      HELLO,
+    ]);
     expect(await r.exited).toEqual({ code: 0, signal: null });
     expect(r.stdout.match(/^### .*$/gm)).toEqual(['### x-a.socket', '### x-b.socket', '### x.service']);
     expect(r.stderr).toBe('');
@@ -461,7 +683,19 @@ describe('sockact unit, the command', () => {
 
   it('--out DIR writes them, says so, and they verify', async () => {
     const d = join(dir(), 'units');
-    const r = run(process.execPath, [SOCKACT, 'unit', '--name', 'x', '--out', d, '-l', '8080', '--', process.execPath, HELLO]);
+    const r = run(process.execPath, [
+      SOCKACT,
+      'unit',
+      '--name',
+      'x',
+      '--out',
+      d,
+      '-l',
+      '8080',
+      '--',
+      process.execPath,
+      HELLO,
+    ]);
     expect(await r.exited).toEqual({ code: 0, signal: null });
     expect(readdirSync(d).sort()).toEqual(['x.service', 'x.socket']);
     expect(r.stderr).toBe(`sockact: unit: wrote ${d}/x.socket\nsockact: unit: wrote ${d}/x.service\n`);
@@ -515,47 +749,78 @@ describe('sockact unit: --fd-store and the daemon options', () => {
   it.each([
     [['--daemon'], '--daemon has no place in a unit (systemd runs sockact in the foreground, Type=notify)'],
     [['--pid-file', '/run/x.pid'], '--pid-file has no place in a unit (systemd knows the main pid)'],
-    [['--fd-store'], '--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)'],
+    [
+      ['--fd-store'],
+      '--fd-store applies to --shape sockact (with --shape direct, systemd holds the sockets in .socket units)',
+    ],
   ])('refuses %s', (opts, message) => {
     expect(() => plan(['--name', 'x', ...opts, '-l', '8080', '--', 'node', HELLO])).toThrow(message);
   });
 });
 
 describe('sockact unit: 0 and infinity, written the systemd way', () => {
-  it.each(['0', 'infinity'])('--shape direct: %s is TimeoutStartSec=infinity, TimeoutStopSec=infinity, WatchdogSec=0', (off) => {
-    const u = units(['--name', 'x', '--ready-timeout', off, '--stop-timeout', off, '--watchdog-sec', off, '-l', '8080', '--', 'node', HELLO]);
-    expect(lines(u['x.service']!)).toEqual(expect.arrayContaining(['TimeoutStartSec=infinity', 'TimeoutStopSec=infinity', 'WatchdogSec=0']));
-    expect(verify(u)).toBe('');
-  });
+  it.each(['0', 'infinity'])(
+    '--shape direct: %s is TimeoutStartSec=infinity, TimeoutStopSec=infinity, WatchdogSec=0',
+    (off) => {
+      const u = units([
+        '--name',
+        'x',
+        '--ready-timeout',
+        off,
+        '--stop-timeout',
+        off,
+        '--watchdog-sec',
+        off,
+        '-l',
+        '8080',
+        '--',
+        'node',
+        HELLO,
+      ]);
+      expect(lines(u['x.service']!)).toEqual(
+        expect.arrayContaining(['TimeoutStartSec=infinity', 'TimeoutStopSec=infinity', 'WatchdogSec=0']),
+      );
+      expect(verify(u)).toBe('');
+    },
+  );
 
-  it.each(['0', 'infinity'])('--shape sockact: %s passes on as infinity (and 0), and systemd waits as long as sockact', (off) => {
-    const u = units([
-      '--shape',
-      'sockact',
-      '--name',
-      'x',
-      '--ready-timeout',
-      off,
-      '--stop-timeout',
-      off,
-      '--watchdog-sec',
-      off,
-      '-l',
-      '8080',
-      '--',
-      'node',
-      HELLO,
-    ]);
-    const s = lines(u['x.service']!);
-    expect(s).toEqual(expect.arrayContaining(['TimeoutStartSec=infinity', 'TimeoutStopSec=infinity']));
-    expect(s.find((l) => l.startsWith('ExecStart='))).toContain(' --ready-timeout infinity --stop-timeout infinity --watchdog-sec 0 -- ');
-    expect(verify(u)).toBe('');
-  });
+  it.each(['0', 'infinity'])(
+    '--shape sockact: %s passes on as infinity (and 0), and systemd waits as long as sockact',
+    (off) => {
+      const u = units([
+        '--shape',
+        'sockact',
+        '--name',
+        'x',
+        '--ready-timeout',
+        off,
+        '--stop-timeout',
+        off,
+        '--watchdog-sec',
+        off,
+        '-l',
+        '8080',
+        '--',
+        'node',
+        HELLO,
+      ]);
+      const s = lines(u['x.service']!);
+      expect(s).toEqual(expect.arrayContaining(['TimeoutStartSec=infinity', 'TimeoutStopSec=infinity']));
+      expect(s.find((l) => l.startsWith('ExecStart='))).toContain(
+        ' --ready-timeout infinity --stop-timeout infinity --watchdog-sec 0 -- ',
+      );
+      expect(verify(u)).toBe('');
+    },
+  );
 
   it('refuses what the launcher refuses: SIGKILL as a stop signal, a count beyond its range, --takeover', () => {
     const base = ['--name', 'x', '--shape', 'sockact', '-l', '8080'];
-    expect(() => plan([...base, '--stop-signal', 'SIGKILL', 'node'])).toThrow("--stop-signal 'SIGKILL': not a signal that can be handled");
-    expect(() => plan([...base, '--workers', '5000', 'node'])).toThrow("--workers '5000': at most 1024 (one process each)");
+    expect(() => plan([...base, '--stop-signal', 'SIGKILL', 'node'])).toThrow(
+      "--stop-signal 'SIGKILL': not a signal that can be handled",
+    );
+    expect(() => plan([...base, '--workers', '5000', 'node'])).toThrow(
+      "--workers '5000': at most 1024 (one process each)",
+    );
     expect(() => plan([...base, '--takeover', 'node'])).toThrow(
       '--takeover has no place in a unit (systemctl reload replaces the program: use --shape sockact)',
     );

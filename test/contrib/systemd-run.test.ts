@@ -61,7 +61,8 @@ async function notifyReceiver(dir: string) {
     states: () => messages().flatMap((m) => m.text.split('\n').filter((l) => /^(READY|RELOADING|STOPPING)=1$/.test(l))),
     async waitFor(re: RegExp, count = 1) {
       const all = new RegExp(re.source, 'g');
-      while ((r.stdout.match(all) ?? []).length < count) await r.waitFor('stdout', new RegExp(`(${re.source}[\\s\\S]*){${count}}`));
+      while ((r.stdout.match(all) ?? []).length < count)
+        await r.waitFor('stdout', new RegExp(`(${re.source}[\\s\\S]*){${count}}`));
     },
   };
 }
@@ -130,7 +131,8 @@ async function reloadAndStop(
   expect(notify.messages().some((m) => /^MAINPID=/m.test(m.text))).toBe(false);
   // Each app was stopped once and drained: exit code 0, one line each.
   const newest = Number(/pid (\d+) \(generation 2\) ready/.exec(r.stderr)?.[1]);
-  for (const pid of [before, newest]) expect(r.stderr.match(new RegExp(`pid ${pid} .*exited with code 0`, 'g'))).toHaveLength(1);
+  for (const pid of [before, newest])
+    expect(r.stderr.match(new RegExp(`pid ${pid} .*exited with code 0`, 'g'))).toHaveLength(1);
 }
 
 describe('contrib/systemd units, run as their unit says', () => {
@@ -198,7 +200,13 @@ describe('contrib/systemd units, run as their unit says', () => {
               expect(svc.has('Service.ExecReload')).toBe(false);
               r.child.kill('SIGHUP');
             };
-      await reloadAndStop(r, notify, [{ host: '127.0.0.1', port: Number(m[1]) }, { path: join(dir, 'admin.sock') }], reload, NOBODY);
+      await reloadAndStop(
+        r,
+        notify,
+        [{ host: '127.0.0.1', port: Number(m[1]) }, { path: join(dir, 'admin.sock') }],
+        reload,
+        NOBODY,
+      );
     });
   }
 
@@ -214,15 +222,29 @@ describe('contrib/systemd units, run as their unit says', () => {
     const notify = await notifyReceiver(dir);
     const port = await freePort();
     const admin = sockets[1]!.get('Socket.ListenStream')!.replace('/run/sockact-inherit', dir);
-    const argv = svc.get('Service.ExecStart')!.replace('--name sockact-inherit ', `--name sockact-inherit-${process.pid} `).split(' ');
-    const r = run('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '-l', admin, '--fdname=web:admin', '-E', `NOTIFY_SOCKET=${notify.path}`, ...argv]);
+    const argv = svc
+      .get('Service.ExecStart')!
+      .replace('--name sockact-inherit ', `--name sockact-inherit-${process.pid} `)
+      .split(' ');
+    const r = run('systemd-socket-activate', [
+      '-l',
+      `127.0.0.1:${port}`,
+      '-l',
+      admin,
+      '--fdname=web:admin',
+      '-E',
+      `NOTIFY_SOCKET=${notify.path}`,
+      ...argv,
+    ]);
     running.push(r);
     await r.waitFor('stderr', /Listening on/);
     // The first connection makes systemd-socket-activate exec sockact (same pid), which passes both on.
     expect(servedBy(await get({ host: '127.0.0.1', port }))).toBeGreaterThan(0);
     await r.waitFor('stderr', /passing on inherited \S+ as fd 3 \(web\)/);
     await r.waitFor('stderr', /passing on inherited \S+ as fd 4 \(admin\)/);
-    await reloadAndStop(r, notify, [{ host: '127.0.0.1', port }, { path: admin }], () => execReload(svc.get('Service.ExecReload')!, r.child.pid!));
+    await reloadAndStop(r, notify, [{ host: '127.0.0.1', port }, { path: admin }], () =>
+      execReload(svc.get('Service.ExecReload')!, r.child.pid!),
+    );
   });
 
   it("(e) sockact-fdstore.service: stores the socket it binds in systemd's fd store (FDSTORE=1, FDNAME=sockact/web), reloads on SIGHUP, stops once", async () => {
@@ -237,7 +259,9 @@ describe('contrib/systemd units, run as their unit says', () => {
     const m = await r.waitFor('stderr', /listening on 127\.0\.0\.1:(\d+) as fd 3 \(web\)/);
     await notify.waitFor(/FDSTORE=1/);
     expect(notify.messages().find((x) => x.text.includes('FDSTORE=1'))!.text).toMatch(/^FDNAME=sockact\/web$/m);
-    await reloadAndStop(r, notify, [{ host: '127.0.0.1', port: Number(m[1]) }], () => execReload(svc.get('Service.ExecReload')!, r.child.pid!));
+    await reloadAndStop(r, notify, [{ host: '127.0.0.1', port: Number(m[1]) }], () =>
+      execReload(svc.get('Service.ExecReload')!, r.child.pid!),
+    );
   });
 
   it('(f) sockact-takeover.service: ExecStart starts fresh, ExecReload (a new sockact) takes the sockets over and sends MAINPID= from the new pid', async () => {
@@ -290,7 +314,12 @@ describe('contrib/systemd units, run as their unit says', () => {
     const svc = unit('hello-accept@.service');
     expect(sock.get('Socket.Accept')).toBe('yes');
     const port = await freePort();
-    const r = run('systemd-socket-activate', ['-a', '-l', `127.0.0.1:${port}`, ...svc.get('Service.ExecStart')!.split(' ')]);
+    const r = run('systemd-socket-activate', [
+      '-a',
+      '-l',
+      `127.0.0.1:${port}`,
+      ...svc.get('Service.ExecStart')!.split(' '),
+    ]);
     running.push(r);
     await r.waitFor('stderr', /Listening on/);
     const [a, b] = await Promise.all([get({ host: '127.0.0.1', port }), get({ host: '127.0.0.1', port })]);

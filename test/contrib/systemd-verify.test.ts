@@ -52,7 +52,8 @@ function verify(files: Record<string, string>): string {
 function localized(dir: string, names: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const n of names) {
-    if (n.endsWith('.d')) for (const f of readdirSync(join(unitsDir, dir, n))) out[join(n, f)] = localize(read(join(dir, n, f)));
+    if (n.endsWith('.d'))
+      for (const f of readdirSync(join(unitsDir, dir, n))) out[join(n, f)] = localize(read(join(dir, n, f)));
     else out[n] = localize(read(join(dir, n)));
   }
   return out;
@@ -86,7 +87,9 @@ describe('contrib/systemd units', () => {
     const u = read('253/sockact-hello.service');
     expect(u).toMatch(/^Type=notify-reload$/m);
     // systemd 252 cannot parse Type=notify-reload (the check below shows it): verify the rest with Type=notify.
-    expect(verify({ 'sockact-hello.service': localize(u) })).toMatch(/Failed to parse service type, ignoring: notify-reload/);
+    expect(verify({ 'sockact-hello.service': localize(u) })).toMatch(
+      /Failed to parse service type, ignoring: notify-reload/,
+    );
     expect(verify({ 'sockact-hello.service': localize(u).replace(/^Type=notify-reload$/m, 'Type=notify') })).toBe('');
     const settings = (text: string) =>
       generatedPart(text)
@@ -106,7 +109,10 @@ describe('contrib/systemd units', () => {
       if (!made.has(key)) {
         const out = scratch();
         // In /srv/hello (here examples/hello), which becomes WorkingDirectory=.
-        const r = spawnSync(process.execPath, [SOCKACT, 'unit', '--out', out, ...args], { encoding: 'utf8', cwd: join(root, 'examples', 'hello') });
+        const r = spawnSync(process.execPath, [SOCKACT, 'unit', '--out', out, ...args], {
+          encoding: 'utf8',
+          cwd: join(root, 'examples', 'hello'),
+        });
         expect(r.status, r.stderr).toBe(0);
         made.set(key, Object.fromEntries(readdirSync(out).map((f) => [f, readFileSync(join(out, f), 'utf8')])));
       }
@@ -134,7 +140,9 @@ describe('contrib/systemd units', () => {
   });
 
   it('still fails loudly on a unit it cannot parse, and reads the drop-ins (the checks have teeth)', () => {
-    expect(verify({ 'bad.service': `[Service]\nType=notify-reload\nExecStart=${process.execPath} -e 0\n` })).toMatch(/Failed to parse service type/);
+    expect(verify({ 'bad.service': `[Service]\nType=notify-reload\nExecStart=${process.execPath} -e 0\n` })).toMatch(
+      /Failed to parse service type/,
+    );
     const files = localized('', ['hello.service', 'hello.socket', 'hello.service.d']);
     files['hello.service.d/sandbox.conf'] += 'ProtectEverything=yes\n';
     expect(verify(files)).toMatch(/sandbox\.conf:\d+: Unknown key 'ProtectEverything'/);

@@ -34,7 +34,10 @@ const DOCS = [
     .map((f) => `docs/${f}`),
 ];
 
-type Kind = { kind: 'file'; name: string } | { kind: 'run' | 'serve' | 'run while serving' } | { kind: 'skip'; reason: string };
+type Kind =
+  | { kind: 'file'; name: string }
+  | { kind: 'run' | 'serve' | 'run while serving' }
+  | { kind: 'skip'; reason: string };
 
 /** What the marker asks for, or why it is not a marker. */
 function kindOf(f: Fence): Kind | string {
@@ -43,7 +46,8 @@ function kindOf(f: Fence): Kind | string {
   const file = /^file (\S+)$/.exec(m);
   if (file) return { kind: 'file', name: file[1]! };
   const skip = /^skip: (.*)$/.exec(m);
-  if (skip) return skip[1]!.length >= 20 ? { kind: 'skip', reason: skip[1]! } : `the reason "${skip[1]}" says too little`;
+  if (skip)
+    return skip[1]!.length >= 20 ? { kind: 'skip', reason: skip[1]! } : `the reason "${skip[1]}" says too little`;
   if (m === 'run' || m === 'serve' || m === 'run while serving') return { kind: m };
   return `unknown marker "${m}"`;
 }
@@ -63,7 +67,9 @@ function substitute(text: string, port: number, cwd: string): string {
   return text
     .replace(/\b8080\b/g, String(port))
     .split('\n')
-    .map((l) => (/\bsockact unit\b/.test(l) ? l : l.replace(/--name (\S+)/g, (_, n) => `--control ${join(cwd, `${n}.sock`)}`)))
+    .map((l) =>
+      /\bsockact unit\b/.test(l) ? l : l.replace(/--name (\S+)/g, (_, n) => `--control ${join(cwd, `${n}.sock`)}`),
+    )
     .join('\n');
 }
 
@@ -71,10 +77,17 @@ function substitute(text: string, port: number, cwd: string): string {
 function workspace(): { cwd: string; env: NodeJS.ProcessEnv } {
   const cwd = dir();
   mkdirSync(join(cwd, 'bin'));
-  writeFileSync(join(cwd, 'bin', 'sockact'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(SOCKACT)} "$@"\n`, { mode: 0o755 });
+  writeFileSync(
+    join(cwd, 'bin', 'sockact'),
+    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(SOCKACT)} "$@"\n`,
+    { mode: 0o755 },
+  );
   mkdirSync(join(cwd, 'node_modules'));
   symlinkSync(ROOT, join(cwd, 'node_modules', 'sockact'));
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(cwd, 'bin')}:${dirname(process.execPath)}:${process.env.PATH}` };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${join(cwd, 'bin')}:${dirname(process.execPath)}:${process.env.PATH}`,
+  };
   for (const k of Object.keys(env)) if (/^(LISTEN_|NOTIFY_SOCKET|WATCHDOG_)/.test(k)) delete env[k];
   return { cwd, env };
 }
@@ -123,13 +136,17 @@ async function runDoc(doc: string, port: number): Promise<string[] | typeof PORT
       // Several lines are a deploy: each took over from the one before, which ends on its own.
       for (const r of serving.slice(0, -1)) {
         const { code, signal } = await r.ended(`${where}: the next line took over`);
-        expect({ code, signal }, `${where}: ${r.child.spawnargs.join(' ')}\n${r.stderr}`).toEqual({ code: 0, signal: null });
+        expect({ code, signal }, `${where}: ${r.child.spawnargs.join(' ')}\n${r.stderr}`).toEqual({
+          code: 0,
+          signal: null,
+        });
       }
     } else {
       const r = run('/bin/sh', ['-ec', script], { cwd, env });
       const { code } = await r.ended(`${where} ran`, 20_000);
       expect(code, `${where}: ${script}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
-      if (k.kind === 'run while serving') expect((await httpGet({ host: '127.0.0.1', port })).status, `${where}: still serving afterwards`).toBe(200);
+      if (k.kind === 'run while serving')
+        expect((await httpGet({ host: '127.0.0.1', port })).status, `${where}: still serving afterwards`).toBe(200);
     }
     done.push(`${where} ${k.kind}`);
   }
@@ -150,7 +167,8 @@ describe('code blocks in the README and the docs', () => {
         if (typeof k === 'string') bad.push(`${doc}:${f.line}: ${k}`);
         else if (k.kind !== 'skip' && k.kind !== 'file' && !/^(sh|shell|bash|console)?$/.test(f.info))
           bad.push(`${doc}:${f.line}: a ${k.kind} block must be sh, not ${f.info}`);
-        else if (k.kind === 'file' && !shell.includes(k.name)) bad.push(`${doc}:${f.line}: file ${k.name} is run by no block of ${doc}`);
+        else if (k.kind === 'file' && !shell.includes(k.name))
+          bad.push(`${doc}:${f.line}: file ${k.name} is run by no block of ${doc}`);
       }
     }
     expect(bad).toEqual([]);
@@ -158,7 +176,8 @@ describe('code blocks in the README and the docs', () => {
   });
 
   for (const { doc, fences: fs } of blocks) {
-    if (!fs.some((f) => ['run', 'serve', 'run while serving'].includes((kindOf(f) as { kind?: string }).kind ?? ''))) continue;
+    if (!fs.some((f) => ['run', 'serve', 'run while serving'].includes((kindOf(f) as { kind?: string }).kind ?? '')))
+      continue;
     it(`${doc}: the blocks run as written`, { timeout: 120_000 }, async () => {
       const done = await onFreePort((port) => runDoc(doc, port), 3);
       expect(done.length).toBeGreaterThan(0);

@@ -9,7 +9,10 @@ describe('npm start (examples/demo.js)', () => {
   it('reloads three times and rolls back a broken build under load with 0 failed requests, then stops cleanly', async () => {
     const r = run(process.execPath, [join(ROOT, 'examples', 'demo.js')], { env: { ...process.env, PORT: '0' } });
     try {
-      const last = await r.waitFor('stdout', /demo: ([\d,]+) requests over (\d+) reloads and (\d+) rolled-back reload: (\d+) failed(.*)\n/);
+      const last = await r.waitFor(
+        'stdout',
+        /demo: ([\d,]+) requests over (\d+) reloads and (\d+) rolled-back reload: (\d+) failed(.*)\n/,
+      );
       expect(last.slice(2)).toEqual(['3', '1', '0', '']);
       expect(Number(last[1]!.replace(/,/g, ''))).toBeGreaterThan(0);
       expect(r.stdout).toMatch(

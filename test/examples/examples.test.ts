@@ -81,7 +81,15 @@ describe('examples, run through sockact', () => {
   it('examples/admin serves web on TCP and /status on a UNIX socket, each found by its name', async () => {
     const sock = join(dir(), 'admin.sock');
     // The admin socket first: names, not positions, decide which server gets which fd.
-    const r = start(['-l', `${sock},name=admin,mode=0660`, '-l', '127.0.0.1:0,name=web', '--', process.execPath, example('admin')]);
+    const r = start([
+      '-l',
+      `${sock},name=admin,mode=0660`,
+      '-l',
+      '127.0.0.1:0,name=web',
+      '--',
+      process.execPath,
+      example('admin'),
+    ]);
     const web = hostPort(await listeningOn(r, 4));
     const pid = await appPid(r);
     expect(await get(web)).toContain(`hello from pid ${pid}\n`);
@@ -100,7 +108,12 @@ describe('examples, run through sockact', () => {
     const target = hostPort(await listeningOn(r));
     await r.waitFor('stderr', /2 of 2 workers ready, generation 1/);
     // The pids sockact started, by worker number.
-    const pids = new Map([...r.stderr.matchAll(/started .* as pid (\d+) \(worker (\d+), generation 1\)/g)].map((m) => [m[2]!, Number(m[1])]));
+    const pids = new Map(
+      [...r.stderr.matchAll(/started .* as pid (\d+) \(worker (\d+), generation 1\)/g)].map((m) => [
+        m[2]!,
+        Number(m[1]),
+      ]),
+    );
     expect([...pids.keys()].sort()).toEqual(['0', '1']);
     // One accept queue shared by two processes: the kernel decides who answers, so ask until both
     // have (bounded: at most 40 rounds of 8 at once).
@@ -118,7 +131,8 @@ describe('examples, run through sockact', () => {
     r.child.kill('SIGTERM');
     // With workers, a requested stop ends 0 once both have drained.
     expect(await r.exited).toEqual({ code: 0, signal: null });
-    for (const pid of pids.values()) expect(r.stderr).toMatch(new RegExp(`pid ${pid} \\(worker \\d, generation 1\\) exited with code 0`));
+    for (const pid of pids.values())
+      expect(r.stderr).toMatch(new RegExp(`pid ${pid} \\(worker \\d, generation 1\\) exited with code 0`));
   });
 
   it('examples/watch under --watch DIR: a save reloads it (a new pid answers with the new text); a broken save keeps the last good one serving', async () => {
@@ -128,7 +142,17 @@ describe('examples, run through sockact', () => {
     for (const f of ['server.js', 'message.txt']) copyFileSync(join(ROOT, 'examples', 'watch', f), join(d, f));
     mkdirSync(join(d, 'node_modules'));
     symlinkSync(ROOT, join(d, 'node_modules', 'sockact'));
-    const r = start(['-l', '127.0.0.1:0', '--watch', d, '--watch-debounce', '100ms', '--', process.execPath, join(d, 'server.js')]);
+    const r = start([
+      '-l',
+      '127.0.0.1:0',
+      '--watch',
+      d,
+      '--watch-debounce',
+      '100ms',
+      '--',
+      process.execPath,
+      join(d, 'server.js'),
+    ]);
     const target = hostPort(await listeningOn(r));
     const first = await appPid(r);
     await r.waitFor('stderr', /ready, generation 1/);

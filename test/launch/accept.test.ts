@@ -54,7 +54,13 @@ describe('runAccept', () => {
     const replies = await Promise.all([exchange({ host: '127.0.0.1', port }), exchange({ host: '127.0.0.1', port })]);
     for (const reply of replies) {
       const got = JSON.parse(reply);
-      expect(got).toMatchObject({ n: 1, names: ['connection'], own_pid: true, stream_connection: true, nonblock: false });
+      expect(got).toMatchObject({
+        n: 1,
+        names: ['connection'],
+        own_pid: true,
+        stream_connection: true,
+        nonblock: false,
+      });
       expect(got.remote[0]).toBe('127.0.0.1');
       expect(Number(got.remote[1])).toBeGreaterThan(0);
     }

@@ -1,5 +1,14 @@
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, lstatSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,7 +16,16 @@ import { bindAll, bindSocket, closeSockets, removeOnExit, type BoundSocket } fro
 import { SockactError } from '../../src/protocol/errors.js';
 import { lookupUser } from '../../src/launch/ids.js';
 import { parseListen } from '../../src/protocol/address.js';
-import { getsockoptInt, IPPROTO_IPV6, IPV6_V6ONLY, recvmsg, type Received, socketInfo, SOL_SOCKET, SO_REUSEPORT } from '../../src/sys/index.js';
+import {
+  getsockoptInt,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  recvmsg,
+  type Received,
+  socketInfo,
+  SOL_SOCKET,
+  SO_REUSEPORT,
+} from '../../src/sys/index.js';
 import { abstractName, tempDir } from '../_support/tmp.js';
 import { fdFlags } from '../_support/fdinfo.js';
 import { itAsRoot } from '../_support/root.js';
@@ -120,7 +138,11 @@ describe('bindSocket', () => {
 
   it('binds UNIX seqpacket and abstract sockets', () => {
     const path = join(dir(), 'sp.sock');
-    expect(socketInfo(bound(`${path},seqpacket`).fd)).toMatchObject({ type: 'seqpacket', family: 'unix', listening: true });
+    expect(socketInfo(bound(`${path},seqpacket`).fd)).toMatchObject({
+      type: 'seqpacket',
+      family: 'unix',
+      listening: true,
+    });
     const name = abstractName('bind');
     const a = bound(name);
     expect(a.label).toBe(name);
@@ -160,7 +182,9 @@ describe('bindSocket', () => {
     const path = join(dir(), 'data');
     writeFileSync(path, 'precious');
     const err = bindError(`${path},remove-stale`);
-    expect(err.message).toBe(`can't listen on ${path}: it exists and is a regular file, not a stale socket: sockact never removes it`);
+    expect(err.message).toBe(
+      `can't listen on ${path}: it exists and is a regular file, not a stale socket: sockact never removes it`,
+    );
     expect(err.address).toBe(path);
     expect(readFileSync(path, 'utf8')).toBe('precious');
   });
@@ -185,7 +209,9 @@ describe('bindSocket', () => {
     // Stale: a socket file nobody listens on.
     await expect(connectsPath(path)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     const err = bindError(path);
-    expect(err.message).toBe(`can't listen on ${path}: a socket file already exists (add ,remove-stale or --remove-stale to replace a stale one)`);
+    expect(err.message).toBe(
+      `can't listen on ${path}: a socket file already exists (add ,remove-stale or --remove-stale to replace a stale one)`,
+    );
     expect(err.code).toBe('EADDRINUSE');
     const again = bound(`${path},remove-stale`);
     expect(socketInfo(again.fd).listening).toBe(true);
@@ -216,7 +242,9 @@ describe('bindSocket', () => {
   });
 
   it('names an unknown interface in [v6%dev]', () => {
-    expect(bindError('[::1%nosuchdev0]:0').message).toBe("can't listen on [::1%nosuchdev0]:0: network interface 'nosuchdev0': no such device");
+    expect(bindError('[::1%nosuchdev0]:0').message).toBe(
+      "can't listen on [::1%nosuchdev0]:0: network interface 'nosuchdev0': no such device",
+    );
   });
 });
 
@@ -226,7 +254,9 @@ describe('bindAll', () => {
     const used = bound('127.0.0.1:0');
     const ok = parseListen('127.0.0.1:0');
     const path = join(d, 'first.sock');
-    expect(() => bindAll([parseListen(path), ok, parseListen(`127.0.0.1:${port(used)}`)])).toThrow('address already in use');
+    expect(() => bindAll([parseListen(path), ok, parseListen(`127.0.0.1:${port(used)}`)])).toThrow(
+      'address already in use',
+    );
     expect(existsSync(path)).toBe(false);
     const all = bindAll([parseListen(path), ok]);
     open.push(...all);

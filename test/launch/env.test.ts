@@ -18,7 +18,9 @@ describe('parseSetenv', () => {
     // Later ones win.
     [['A=1', 'A=2'], { A: '2' }],
   ])('%j', (values, expected) => {
-    expect(parseSetenv(values, { HOME_X: '/home/x', NOTIFY_SOCKET: '/run/n', WATCHDOG_USEC: '5000000' })).toEqual(expected);
+    expect(parseSetenv(values, { HOME_X: '/home/x', NOTIFY_SOCKET: '/run/n', WATCHDOG_USEC: '5000000' })).toEqual(
+      expected,
+    );
   });
 
   it.each<[string, string]>([
@@ -49,12 +51,18 @@ describe('activationEnv', () => {
   });
 
   it('keeps a WATCHDOG_USEC from setenv but never a WATCHDOG_PID, from the base or setenv: the trampoline sets it', () => {
-    const env = activationEnv({ base: { ...stale }, count: 0, setenv: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: '1' } });
+    const env = activationEnv({
+      base: { ...stale },
+      count: 0,
+      setenv: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: '1' },
+    });
     expect(env).toEqual({ WATCHDOG_USEC: '1000000' });
   });
 
   it('refuses a name count other than the fd count, which libsystemd would reject', () => {
-    expect(() => activationEnv({ base: {}, count: 2, names: ['a'] })).toThrow(expect.objectContaining({ code: 'ERR_FDNAMES', exitCode: 2 }));
+    expect(() => activationEnv({ base: {}, count: 2, names: ['a'] })).toThrow(
+      expect.objectContaining({ code: 'ERR_FDNAMES', exitCode: 2 }),
+    );
     expect(() => activationEnv({ base: {}, count: 2, names: ['a'] })).toThrow('1 fd names for 2 fds');
   });
 });

@@ -54,7 +54,10 @@ describe('takeFromStore', () => {
     const web = tcp(4, 'sockact/web', '127.0.0.1', 8080);
     const moved = tcp(5, 'sockact/admin', '127.0.0.1', 9090); // admin moved to 9091
     const dropped = tcp(6, 'sockact/127.0.0.1%3A7070', '127.0.0.1', 7070);
-    const r = takeFromStore([unit, web, moved, dropped], [parseListen('127.0.0.1:8080,name=web'), parseListen('127.0.0.1:9091,name=admin')]);
+    const r = takeFromStore(
+      [unit, web, moved, dropped],
+      [parseListen('127.0.0.1:8080,name=web'), parseListen('127.0.0.1:9091,name=admin')],
+    );
     expect(r.passOn).toEqual([unit]);
     expect(r.taken.map((t) => t?.fd)).toEqual([4, undefined]);
     expect(r.stale).toEqual([moved, dropped]);
@@ -236,7 +239,16 @@ describe('sockact with the fd store (a stand-in for systemd)', () => {
   it("with --fd-store: removes a stored socket no -l asks for (FDSTOREREMOVE=1) and passes on a .socket unit's", async () => {
     const m = manager();
     const [webPort, adminPort, unitPort] = [await freePort(), await freePort(), await freePort()];
-    const first = await m.start(['--fd-store', '-l', `127.0.0.1:${webPort},name=web`, '-l', `127.0.0.1:${adminPort},name=admin`, '--', process.execPath, APP]);
+    const first = await m.start([
+      '--fd-store',
+      '-l',
+      `127.0.0.1:${webPort},name=web`,
+      '-l',
+      `127.0.0.1:${adminPort},name=admin`,
+      '--',
+      process.execPath,
+      APP,
+    ]);
     const web = (await m.next('stored')).e;
     expect((await m.next('stored')).e.name).toBe('sockact/admin');
     await m.next('ready');
@@ -244,7 +256,11 @@ describe('sockact with the fd store (a stand-in for systemd)', () => {
     await m.stop();
 
     // admin is gone from the command line; a .socket unit now passes a socket named "web" first.
-    const second = await m.start(['--fd-store', '-l', `127.0.0.1:${webPort},name=web`, '--', process.execPath, APP], {}, [['web', unitPort]]);
+    const second = await m.start(
+      ['--fd-store', '-l', `127.0.0.1:${webPort},name=web`, '--', process.execPath, APP],
+      {},
+      [['web', unitPort]],
+    );
     const removed = (await m.next('removed')).e;
     expect(removed).toEqual({ event: 'removed', name: 'sockact/admin', count: 1 });
     const { skipped } = await m.next('ready');

@@ -10,7 +10,18 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { goBuild } from '../_support/go.js';
 import { httpGet } from '../_support/http.js';
-import { exchange, hostPort, listeningOn, perTest, ROOT, run, type Run, SOCKACT, sockact, sockactOutcome } from '../_support/launcher.js';
+import {
+  exchange,
+  hostPort,
+  listeningOn,
+  perTest,
+  ROOT,
+  run,
+  type Run,
+  SOCKACT,
+  sockact,
+  sockactOutcome,
+} from '../_support/launcher.js';
 import { fileTempDir } from '../_support/tmp.js';
 import { WAIT_TIMEOUT } from '../_support/wait.js';
 
@@ -59,7 +70,10 @@ async function udpExchange(port: number, text: string): Promise<string> {
   const s = dgram.createSocket('udp4');
   try {
     return await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer from udp 127.0.0.1:${port} within ${WAIT_TIMEOUT} ms`)), WAIT_TIMEOUT);
+      const timer = setTimeout(
+        () => reject(new Error(`no answer from udp 127.0.0.1:${port} within ${WAIT_TIMEOUT} ms`)),
+        WAIT_TIMEOUT,
+      );
       s.on('error', reject);
       s.once('message', (m) => {
         clearTimeout(timer);
@@ -81,9 +95,20 @@ const NAMES = ['web', 'ctl', 'dns'];
  */
 async function launchThree(mode: string) {
   const sock = join(dir(), 'u.sock');
-  const r = start(['-l', `127.0.0.1:0,name=${NAMES[0]}`, '-l', `${sock},name=${NAMES[1]}`, '-l', `127.0.0.1:0,dgram,name=${NAMES[2]}`, '--', peer, mode]);
+  const r = start([
+    '-l',
+    `127.0.0.1:0,name=${NAMES[0]}`,
+    '-l',
+    `${sock},name=${NAMES[1]}`,
+    '-l',
+    `127.0.0.1:0,dgram,name=${NAMES[2]}`,
+    '--',
+    peer,
+    mode,
+  ]);
   const bound: Record<string, string> = {};
-  for (const [i, name] of NAMES.entries()) bound[name] = (await r.waitFor('stderr', new RegExp(`listening on (\\S+) as fd ${3 + i} \\((\\w+)\\)`)))[1]!;
+  for (const [i, name] of NAMES.entries())
+    bound[name] = (await r.waitFor('stderr', new RegExp(`listening on (\\S+) as fd ${3 + i} \\((\\w+)\\)`)))[1]!;
   expect(bound.ctl).toBe(sock);
   expect(bound.web).toMatch(/^127\.0\.0\.1:\d+$/);
   expect(bound.dns).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -143,21 +168,29 @@ describe("the supervisor: readiness through go-systemd's daemon.SdNotify", () =>
     const d = dir();
     const control = join(d, 'control.sock');
     const never = join(d, 'never-ready');
-    const r = start(['-l', '127.0.0.1:0', '--ready', 'notify', '--ready-timeout', '2s', '--control', control, '--', peer, 'ready'], {
-      READY_DELAY_MS: '300',
-      NEVER_READY_IF: never,
-    });
+    const r = start(
+      ['-l', '127.0.0.1:0', '--ready', 'notify', '--ready-timeout', '2s', '--control', control, '--', peer, 'ready'],
+      {
+        READY_DELAY_MS: '300',
+        NEVER_READY_IF: never,
+      },
+    );
     const target = hostPort(await listeningOn(r));
     const answer = async () => (await httpGet(target)).body;
 
     // Generation 1 is ready when its SdNotify arrives: after its 300 ms, after it said it sends.
     const first = await started(r);
-    const ready1 = await r.waitFor('stderr', new RegExp(`pid ${first} ready in (\\d+) ms \\(READY=1\\)|pid ${first} ready in ([\\d.]+) s \\(READY=1\\)`));
+    const ready1 = await r.waitFor(
+      'stderr',
+      new RegExp(`pid ${first} ready in (\\d+) ms \\(READY=1\\)|pid ${first} ready in ([\\d.]+) s \\(READY=1\\)`),
+    );
     const readyMs = ready1[1] !== undefined ? Number(ready1[1]) : Number(ready1[2]) * 1000;
     expect(readyMs).toBeGreaterThanOrEqual(300);
     await r.waitFor('stderr', new RegExp(`ready, generation 1 \\(pid ${first}\\)`));
     expect(r.stderr.indexOf(`go: pid ${first}: sending READY=1 after 300 ms`)).toBeGreaterThan(-1);
-    expect(r.stderr.indexOf(`go: pid ${first}: sending READY=1`)).toBeLessThan(r.stderr.indexOf(`pid ${first} ready in`));
+    expect(r.stderr.indexOf(`go: pid ${first}: sending READY=1`)).toBeLessThan(
+      r.stderr.indexOf(`pid ${first} ready in`),
+    );
     expect(await answer()).toBe(`go pid ${first} generation 1\n`);
 
     // A reload: generation 2 (Go again) says READY=1, then generation 1 gets SIGTERM and exits 0.
@@ -175,7 +208,9 @@ describe("the supervisor: readiness through go-systemd's daemon.SdNotify", () =>
     const failed = await sockactOutcome(['reload', '--control', control]);
     const third = startedPids(r)[2];
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toBe(`sockact: reload failed: pid ${third} (generation 3) was not ready within 2.0 s; generation 2 keeps serving\n`);
+    expect(failed.stderr).toBe(
+      `sockact: reload failed: pid ${third} (generation 3) was not ready within 2.0 s; generation 2 keeps serving\n`,
+    );
     expect(r.stderr).toContain(`go: pid ${third}: serving, never sending READY=1`);
     for (let i = 0; i < 5; i++) expect(await answer()).toBe(`go pid ${second} generation 2\n`);
 
@@ -188,7 +223,11 @@ describe("the watchdog: go-systemd's daemon.SdWatchdogEnabled", () => {
     // sockact with the WATCHDOG_* a unit's WatchdogSec= gives it (WATCHDOG_PID is sockact's own pid:
     // sh execs it): they are sockact's, and must not reach the program in place of its own.
     const sh = 'WATCHDOG_USEC=5000000 WATCHDOG_PID=$$ exec "$0" "$@"';
-    const r = run('/bin/sh', ['-c', sh, process.execPath, SOCKACT, '-l', '127.0.0.1:0', '--watchdog-sec', '1s', '--', peer, 'watchdog'], { env: cleanEnv() });
+    const r = run(
+      '/bin/sh',
+      ['-c', sh, process.execPath, SOCKACT, '-l', '127.0.0.1:0', '--watchdog-sec', '1s', '--', peer, 'watchdog'],
+      { env: cleanEnv() },
+    );
     defer(() => r.child.kill('SIGKILL'));
     const pid = await started(r);
     const got = await report(r, 'watchdog');

@@ -6,7 +6,19 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync }
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHandoff, isDescendant, type Handoff } from '../../src/launch/handoff.js';
-import { closeFd, getsockname, bind, listenSocket, O_CLOEXEC, pipe, pollLoop, socket, setsockoptInt, SOL_SOCKET, SO_REUSEADDR } from '../../src/sys/index.js';
+import {
+  closeFd,
+  getsockname,
+  bind,
+  listenSocket,
+  O_CLOEXEC,
+  pipe,
+  pollLoop,
+  socket,
+  setsockoptInt,
+  SOL_SOCKET,
+  SO_REUSEADDR,
+} from '../../src/sys/index.js';
 import { PYTHON, ROOT, exchange, run, type Run } from '../_support/launcher.js';
 import { itAsRoot } from '../_support/root.js';
 import { tempDir } from '../_support/tmp.js';
@@ -72,7 +84,13 @@ describe('hand-off over a private UNIX socket', () => {
     expect(line.pid).not.toBe(root); // really behind the wrapper
     expect(line.env).toBeNull(); // SOCKACT_FDS_SOCKET is removed, as LISTEN_* are
     expect(line.fds).toHaveLength(1);
-    expect(line.fds[0]).toMatchObject({ name: 'web', kind: 'socket', type: 'stream', listening: true, address: `127.0.0.1:${port}` });
+    expect(line.fds[0]).toMatchObject({
+      name: 'web',
+      kind: 'socket',
+      type: 'stream',
+      listening: true,
+      address: `127.0.0.1:${port}`,
+    });
     expect(await exchange({ host: '127.0.0.1', port }, GET)).toContain(`hello from pid ${line.pid}`);
   });
 
@@ -82,7 +100,11 @@ describe('hand-off over a private UNIX socket', () => {
     const h = offer([fd], ['web'], () => root);
     const wrapper = `require('node:child_process').spawn(process.execPath, [${JSON.stringify(APP)}], { stdio: 'inherit' }).on('exit', (c) => process.exit(c ?? 1))`;
     // The sockets are at fd 3 in the wrapper, and Node closes them in its children, as npm's would be.
-    const r = run(process.execPath, ['-e', wrapper], { cwd: ROOT, env: { ...process.env, ...h.env }, stdio: ['ignore', 'pipe', 'pipe', fd] });
+    const r = run(process.execPath, ['-e', wrapper], {
+      cwd: ROOT,
+      env: { ...process.env, ...h.env },
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+    });
     runs.push(r);
     root = r.child.pid;
     const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
@@ -98,7 +120,9 @@ describe('hand-off over a private UNIX socket', () => {
     runs.push(r);
     const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
     expect(line.code).toBe('ERR_HANDOFF');
-    expect(line.error).toMatch(/^sockact at SOCKACT_FDS_SOCKET=\S+ refused: pid \d+ is not the program \(pid \d+\) or one of its descendants$/);
+    expect(line.error).toMatch(
+      /^sockact at SOCKACT_FDS_SOCKET=\S+ refused: pid \d+ is not the program \(pid \d+\) or one of its descendants$/,
+    );
     expect((await r.exited).code).toBe(1);
   });
 
@@ -109,7 +133,12 @@ describe('hand-off over a private UNIX socket', () => {
     // Open the way on purpose (as a careless parent directory would): the uid check must hold alone.
     chmodSync(join(h.path, '..'), 0o711);
     chmodSync(h.path, 0o777);
-    const r = run(process.execPath, [APP], { cwd: ROOT, uid: 1, gid: 1, env: { ...process.env, ...h.env, ...WRAPPED } });
+    const r = run(process.execPath, [APP], {
+      cwd: ROOT,
+      uid: 1,
+      gid: 1,
+      env: { ...process.env, ...h.env, ...WRAPPED },
+    });
     runs.push(r);
     const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
     expect(line.code).toBe('ERR_HANDOFF');
@@ -120,10 +149,15 @@ describe('hand-off over a private UNIX socket', () => {
     const h = offer([], [], () => undefined);
     const path = h.path;
     h.close();
-    const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...WRAPPED, SOCKACT_FDS_SOCKET: path } });
+    const r = run(process.execPath, [APP], {
+      cwd: ROOT,
+      env: { ...process.env, ...WRAPPED, SOCKACT_FDS_SOCKET: path },
+    });
     runs.push(r);
     const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);
-    expect(line.error).toBe(`can't get sockets from sockact at SOCKACT_FDS_SOCKET=${path}: connect to ${path}: no such file or directory`);
+    expect(line.error).toBe(
+      `can't get sockets from sockact at SOCKACT_FDS_SOCKET=${path}: connect to ${path}: no such file or directory`,
+    );
   });
 
   it('passes more fds than one SCM_RIGHTS message holds (253), in order', async () => {
@@ -150,7 +184,9 @@ describe('hand-off over a private UNIX socket', () => {
     const h = offer([], [], () => 1 << 22);
     // A process-directed signal goes to the main thread when it can take it; tgkill aims one at every
     // other thread instead, the one parked in the hand-off's poll() among them.
-    await new Promise<void>((resolve, reject) => execFile(PYTHON, [SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      execFile(PYTHON, [SIGNAL_EVERY_THREAD, String(process.pid)], (err) => (err ? reject(err) : resolve())),
+    );
     const r = run(process.execPath, [APP], { cwd: ROOT, env: { ...process.env, ...h.env } });
     runs.push(r);
     const line = JSON.parse((await r.waitFor('stdout', /^\{.*\}$/m))[0]);

@@ -58,7 +58,9 @@ describe('resolveProgram', () => {
     const noX = refusal('no-x', d, 65534);
     expect(noX.message).toBe(`no-x: permission denied (${join(d, 'no-x')} is not executable)`);
     expect(noX.exitCode).toBe(126);
-    expect(refusal(join(d, 'a-dir')).message).toBe(`${join(d, 'a-dir')}: permission denied (${join(d, 'a-dir')} is a directory)`);
+    expect(refusal(join(d, 'a-dir')).message).toBe(
+      `${join(d, 'a-dir')}: permission denied (${join(d, 'a-dir')} is a directory)`,
+    );
     expect(refusal(join(d, 'a-dir')).exitCode).toBe(126);
   });
 

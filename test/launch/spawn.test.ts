@@ -53,7 +53,9 @@ describe('spawnActivated', () => {
     // sd_listen_fds_with_names returns the fds only when LISTEN_PID is exactly the caller's pid.
     expect(peer.n).toBe(6);
     expect(peer.names).toEqual(names);
-    expect(peer.fds.map((f: { type: string; family: string; listening: boolean }) => [f.type, f.family, f.listening])).toEqual([
+    expect(
+      peer.fds.map((f: { type: string; family: string; listening: boolean }) => [f.type, f.family, f.listening]),
+    ).toEqual([
       ['stream', 'inet', true],
       ['stream', 'inet6', true],
       ['stream', 'unix', true],
@@ -117,7 +119,12 @@ describe('spawnActivated', () => {
 
   it('sets variables from setenv', async () => {
     const [s] = bind('127.0.0.1:0');
-    const { out } = await output({ program: PYTHON, args: [FD_LISTER_PY, 'A', 'B'], fds: [s!.fd], setenv: { A: '1', B: '' } });
+    const { out } = await output({
+      program: PYTHON,
+      args: [FD_LISTER_PY, 'A', 'B'],
+      fds: [s!.fd],
+      setenv: { A: '1', B: '' },
+    });
     expect(JSON.parse(out).env).toEqual({ A: '1', B: '' });
   });
 
@@ -169,7 +176,12 @@ describe('spawnActivated', () => {
   });
 
   it('starts a program without sockets directly, with no LISTEN_* at all (inetd)', async () => {
-    const { out } = await output({ program: PYTHON, args: [FD_LISTER_PY, 'LISTEN_PID', 'LISTEN_FDS'], fds: [], env: { ...process.env, LISTEN_FDS: '3' } });
+    const { out } = await output({
+      program: PYTHON,
+      args: [FD_LISTER_PY, 'LISTEN_PID', 'LISTEN_FDS'],
+      fds: [],
+      env: { ...process.env, LISTEN_FDS: '3' },
+    });
     const seen = JSON.parse(out);
     expect(Object.keys(seen.fds).map(Number)).toEqual([0, 1, 2]);
     expect(seen.env).toEqual({ LISTEN_PID: null, LISTEN_FDS: null });

@@ -2,7 +2,18 @@
 // anyone can write lets them swap a name for a symlink (or a hard link) between two calls, and a
 // chmod or chown by name would then change whatever the link points at.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SockactError } from '../../src/protocol/errors.js';
@@ -61,23 +72,30 @@ describe('bindUnixPath: mode and owner never reach through a swapped name', () =
       symlinkSync(victim, path);
     });
     expect(err).toBeInstanceOf(SockactError);
-    expect((err as Error).message).toBe(`can't listen on ${path}: can't set its owner: the socket file was replaced by a symlink after bind`);
+    expect((err as Error).message).toBe(
+      `can't listen on ${path}: can't set its owner: the socket file was replaced by a symlink after bind`,
+    );
     const st = statSync(victim);
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([0, 0, 0o600]);
     expect(lstatSync(path).isSymbolicLink()).toBe(true); // not ours to remove
   });
 
-  itAsRoot('refuses to chown a hard link swapped in after bind (one link, a socket, ours: else not the file bind made)', () => {
-    const d = dir();
-    const victim = victimFile(d);
-    const path = join(d, 'app.sock');
-    const err = bindThenSwap(`${path},user=nobody`, path, () => {
-      unlinkSync(path);
-      linkSync(victim, path);
-    });
-    expect((err as Error).message).toBe(`can't listen on ${path}: can't set its owner: the socket file was replaced after bind`);
-    expect(statSync(victim).uid).toBe(0);
-  });
+  itAsRoot(
+    'refuses to chown a hard link swapped in after bind (one link, a socket, ours: else not the file bind made)',
+    () => {
+      const d = dir();
+      const victim = victimFile(d);
+      const path = join(d, 'app.sock');
+      const err = bindThenSwap(`${path},user=nobody`, path, () => {
+        unlinkSync(path);
+        linkSync(victim, path);
+      });
+      expect((err as Error).message).toBe(
+        `can't listen on ${path}: can't set its owner: the socket file was replaced after bind`,
+      );
+      expect(statSync(victim).uid).toBe(0);
+    },
+  );
 
   itAsRoot('chowns the socket it made, through its fd', () => {
     const path = join(dir(), 'app.sock');

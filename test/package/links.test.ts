@@ -21,7 +21,10 @@ const tmp = fileTempDir();
 
 /** `npm pack` into tmp, extracted: the package's root directory and its file list. */
 function unpacked(): { root: string; files: string[] } {
-  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: ROOT, encoding: 'utf8' });
+  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   const { filename, files } = (JSON.parse(out) as { filename: string; files: { path: string }[] }[])[0]!;
   execFileSync('tar', ['-xzf', join(tmp, filename), '-C', tmp]);
   return { root: join(tmp, 'package'), files: files.map((f) => f.path) };
@@ -48,7 +51,12 @@ function broken(root: string, file: string): string[] {
       say(FORWARD.includes(relative(root, abs)) ? 'not in this branch yet (FORWARD)' : 'no such file in the package');
       continue;
     }
-    if (fragment !== undefined && abs.endsWith('.md') && statSync(abs).isFile() && !anchors(readFileSync(abs, 'utf8')).has(fragment)) {
+    if (
+      fragment !== undefined &&
+      abs.endsWith('.md') &&
+      statSync(abs).isFile() &&
+      !anchors(readFileSync(abs, 'utf8')).has(fragment)
+    ) {
       say(`no heading #${fragment} in ${relative(root, abs)}`);
     }
   }
@@ -60,7 +68,14 @@ describe('links in the packed README and docs', () => {
   const markdown = files.filter((f) => f.endsWith('.md'));
 
   it('packs the README, BENCHMARKS.md and the docs', () => {
-    for (const f of ['README.md', 'BENCHMARKS.md', 'docs/protocol.md', 'docs/app.md', 'docs/launcher.md', 'contrib/systemd/README.md']) {
+    for (const f of [
+      'README.md',
+      'BENCHMARKS.md',
+      'docs/protocol.md',
+      'docs/app.md',
+      'docs/launcher.md',
+      'contrib/systemd/README.md',
+    ]) {
       expect(markdown).toContain(f);
     }
     expect(links(readFileSync(join(root, 'README.md'), 'utf8')).length).toBeGreaterThan(20);

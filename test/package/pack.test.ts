@@ -19,7 +19,10 @@ interface Packed {
 }
 
 function pack(dest: string): Packed {
-  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: ROOT, encoding: 'utf8' });
+  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   return (JSON.parse(out) as Packed[])[0]!;
 }
 
@@ -46,23 +49,34 @@ describe('npm pack', () => {
     }
     const stray = files.filter(
       (f) =>
-        !/^(LICENSE|README\.md|BENCHMARKS\.md|package\.json|bin\/|dist\/src\/|contrib\/|docs\/|examples\/)/.test(f) || (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)),
+        !/^(LICENSE|README\.md|BENCHMARKS\.md|package\.json|bin\/|dist\/src\/|contrib\/|docs\/|examples\/)/.test(f) ||
+        (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)),
     );
     expect(stray).toEqual([]);
     // dist/ is not cleaned by tsc: a compiled file whose source is gone would ship unnoticed.
-    const stale = files.filter((f) => /^dist\/src\/.*(?<!\.bundle)\.js$/.test(f) && !existsSync(join(ROOT, f.replace(/^dist\//, '').replace(/\.js$/, '.ts'))));
+    const stale = files.filter(
+      (f) =>
+        /^dist\/src\/.*(?<!\.bundle)\.js$/.test(f) &&
+        !existsSync(join(ROOT, f.replace(/^dist\//, '').replace(/\.js$/, '.ts'))),
+    );
     expect(stale).toEqual([]);
   });
 
-  it('installs into a fresh directory, where npx sockact --help, a launch and import work', { timeout: 180_000 }, () => {
+  it('installs into a fresh directory, where npx sockact --help, a launch and import work', {
+    timeout: 180_000,
+  }, () => {
     const d = dir();
     const { filename } = pack(d);
     writeFileSync(join(d, 'package.json'), '{ "name": "fresh", "private": true, "type": "module" }\n');
-    const install = spawnSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-save', `./${filename}`], {
-      cwd: d,
-      encoding: 'utf8',
-      timeout: 150_000,
-    });
+    const install = spawnSync(
+      'npm',
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-save', `./${filename}`],
+      {
+        cwd: d,
+        encoding: 'utf8',
+        timeout: 150_000,
+      },
+    );
     expect(install.status, install.stderr).toBe(0);
 
     const help = spawnSync('npx', ['--no-install', 'sockact', '--help'], { cwd: d, encoding: 'utf8' });
@@ -71,8 +85,16 @@ describe('npm pack', () => {
 
     // A launch binds through koffi, as installed here (not this checkout's node_modules).
     const bin = join(d, 'node_modules', '.bin', 'sockact');
-    const launch = spawnSync(bin, ['-q', '-l', '127.0.0.1:0,name=web', '--', 'sh', '-c', 'echo "$LISTEN_FDS $LISTEN_FDNAMES"'], { cwd: d, encoding: 'utf8' });
-    expect({ status: launch.status, stdout: launch.stdout, stderr: launch.stderr }).toEqual({ status: 0, stdout: '1 web\n', stderr: '' });
+    const launch = spawnSync(
+      bin,
+      ['-q', '-l', '127.0.0.1:0,name=web', '--', 'sh', '-c', 'echo "$LISTEN_FDS $LISTEN_FDNAMES"'],
+      { cwd: d, encoding: 'utf8' },
+    );
+    expect({ status: launch.status, stdout: launch.stdout, stderr: launch.stderr }).toEqual({
+      status: 0,
+      stdout: '1 web\n',
+      stderr: '',
+    });
 
     const imported = spawnSync(
       process.execPath,

@@ -93,9 +93,12 @@ describe('parseListenAddress', () => {
 });
 
 describe('formatSockAddr', () => {
-  it.each(['127.0.0.1:80', '127.0.0.1:80%lo', '[::1]:80', '[fe80::1%eth0]:80', '/run/x.sock', '@name'])('prints %s back as written', (text) => {
-    expect(formatSockAddr(parseListenAddress(text))).toBe(text);
-  });
+  it.each(['127.0.0.1:80', '127.0.0.1:80%lo', '[::1]:80', '[fe80::1%eth0]:80', '/run/x.sock', '@name'])(
+    'prints %s back as written',
+    (text) => {
+      expect(formatSockAddr(parseListenAddress(text))).toBe(text);
+    },
+  );
 
   it('prints a bare port as the address it binds', () => {
     expect(formatSockAddr(parseListenAddress('8080'))).toBe('[::]:8080');
@@ -124,7 +127,10 @@ describe('parseListen options', () => {
     ['[::1]:53,dgram', { type: 'dgram' }],
     ['/run/a.sock,seqpacket', { type: 'seqpacket' }],
     ['@a,dgram', { type: 'dgram' }],
-    ['/run/a.sock,mode=0660,user=www,group=www,remove-stale,remove-on-exit', { mode: 0o660, user: 'www', group: 'www', removeStale: true, removeOnExit: true }],
+    [
+      '/run/a.sock,mode=0660,user=www,group=www,remove-stale,remove-on-exit',
+      { mode: 0o660, user: 'www', group: 'www', removeStale: true, removeOnExit: true },
+    ],
     // Mode without the leading zero is still octal.
     ['/run/a.sock,mode=600', { mode: 0o600 }],
     // An empty name is valid (systemd keeps empty names).
@@ -188,7 +194,11 @@ describe('parseListen options', () => {
     // A datagram IP socket takes reuse-port but no backlog.
     expect(pick(parseListen('127.0.0.1:0', defaults))).toEqual({ ...base, type: 'dgram', reusePort: true });
     // The socket's own options win over the defaults.
-    expect(pick(parseListen('127.0.0.1:0,stream,backlog=5', defaults))).toEqual({ ...base, reusePort: true, backlog: 5 });
+    expect(pick(parseListen('127.0.0.1:0,stream,backlog=5', defaults))).toEqual({
+      ...base,
+      reusePort: true,
+      backlog: 5,
+    });
   });
 
   it('keeps the global type default from turning an IP address into seqpacket silently, and says the default did it', () => {

@@ -15,9 +15,14 @@ describe('parseDuration (systemd.time(7) spans, in ms)', () => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['', 'abc', '10 parsecs', '-1s', 's', '1s garbage'])('refuses %j, naming the option and the value', (text) => {
-    expect(() => parseDuration(text, '--stop-timeout')).toThrow(`--stop-timeout is not a time span such as 500ms, 10s or 1min: '${text}'`);
-  });
+  it.each(['', 'abc', '10 parsecs', '-1s', 's', '1s garbage'])(
+    'refuses %j, naming the option and the value',
+    (text) => {
+      expect(() => parseDuration(text, '--stop-timeout')).toThrow(
+        `--stop-timeout is not a time span such as 500ms, 10s or 1min: '${text}'`,
+      );
+    },
+  );
 });
 
 describe('formatDuration', () => {

@@ -34,9 +34,19 @@ describe('the codes', () => {
 describe('SockactError', () => {
   it('keeps the code, the fields and the cause', () => {
     const cause = new Error('underneath');
-    const err = new SockactError('ERR_LISTEN_ENV', "LISTEN_FDS is not a number: 'x'", { variable: 'LISTEN_FDS', value: 'x', cause });
+    const err = new SockactError('ERR_LISTEN_ENV', "LISTEN_FDS is not a number: 'x'", {
+      variable: 'LISTEN_FDS',
+      value: 'x',
+      cause,
+    });
     expect(err).toBeInstanceOf(Error);
-    expect(err).toMatchObject({ name: 'SockactError', code: 'ERR_LISTEN_ENV', variable: 'LISTEN_FDS', value: 'x', cause });
+    expect(err).toMatchObject({
+      name: 'SockactError',
+      code: 'ERR_LISTEN_ENV',
+      variable: 'LISTEN_FDS',
+      value: 'x',
+      cause,
+    });
     expect(Object.keys(err)).not.toContain('cause');
     expect(String(err)).toBe("SockactError: LISTEN_FDS is not a number: 'x'");
   });
@@ -53,11 +63,17 @@ describe('SockactError', () => {
 
   it('answers instanceof false for anything without the mark', () => {
     const lookalike = Object.assign(new Error('x'), { code: 'ERR_USAGE', name: 'SockactError' });
-    for (const v of [lookalike, new Error('x'), {}, null, undefined, 'ERR_USAGE', 3]) expect(v instanceof SockactError).toBe(false);
+    for (const v of [lookalike, new Error('x'), {}, null, undefined, 'ERR_USAGE', 3])
+      expect(v instanceof SockactError).toBe(false);
   });
 
   it('usageError() is ERR_USAGE with exit status 2', () => {
-    expect(usageError('--foo needs a value', { value: 'x' })).toMatchObject({ code: 'ERR_USAGE', exitCode: 2, value: 'x', message: '--foo needs a value' });
+    expect(usageError('--foo needs a value', { value: 'x' })).toMatchObject({
+      code: 'ERR_USAGE',
+      exitCode: 2,
+      value: 'x',
+      message: '--foo needs a value',
+    });
   });
 
   it('codeOf() keeps an OS error code, and falls back for anything without one', () => {

@@ -38,7 +38,11 @@ describe('fd bundle format', () => {
   });
 
   it('reads the same bundle from a byte stream, asking for exactly its own bytes (never the next bundle)', () => {
-    const [first, second] = formatFdBundle([5, 6, ...Array.from({ length: 253 }, (_, i) => 100 + i)], undefined, Buffer.from('msg'));
+    const [first, second] = formatFdBundle(
+      [5, 6, ...Array.from({ length: 253 }, (_, i) => 100 + i)],
+      undefined,
+      Buffer.from('msg'),
+    );
     const r = new FdBundleReader('fd 9', 1000, true);
     expect(r.need()).toBe(8);
     // The prefix arrives in two pieces; the fds come with the first byte of their message.
@@ -58,7 +62,10 @@ describe('fd bundle format', () => {
   it('sizes the control buffer to what the receiver still accepts', () => {
     const r = new FdBundleReader('fd 9', 300, false);
     expect(r.maxFds()).toBe(253);
-    r.push({ data: frame(`SOCKACT_FDS=260\nLISTEN_FDNAMES=${Array(260).fill('a').join(':')}`), fds: Array(253).fill(7) });
+    r.push({
+      data: frame(`SOCKACT_FDS=260\nLISTEN_FDNAMES=${Array(260).fill('a').join(':')}`),
+      fds: Array(253).fill(7),
+    });
     expect(r.maxFds()).toBe(7);
     expect(new FdBundleReader('fd 9', 2, false).maxFds()).toBe(2);
   });
@@ -93,8 +100,20 @@ describe('fd bundle format', () => {
       "/run/x sent a malformed fd bundle: header 'SOCKACT_FDS=0x2\\x0aLISTEN_FDNAMES=a:b'",
       'a count that is not plain decimal',
     ],
-    [frame('LISTEN_FDNAMES=web'), [], 'ERR_FDS_PROTOCOL', "/run/x sent a malformed fd bundle: header 'LISTEN_FDNAMES=web'", 'no count at all'],
-    [Buffer.from('READY=1'), [], 'ERR_FDS_PROTOCOL', '/run/x sent a malformed fd bundle: a first message of 7 bytes', 'a message too short for the prefix'],
+    [
+      frame('LISTEN_FDNAMES=web'),
+      [],
+      'ERR_FDS_PROTOCOL',
+      "/run/x sent a malformed fd bundle: header 'LISTEN_FDNAMES=web'",
+      'no count at all',
+    ],
+    [
+      Buffer.from('READY=1'),
+      [],
+      'ERR_FDS_PROTOCOL',
+      '/run/x sent a malformed fd bundle: a first message of 7 bytes',
+      'a message too short for the prefix',
+    ],
     [
       Buffer.concat([frame('SOCKACT_FDS=0\nLISTEN_FDNAMES='), Buffer.from('x')]),
       [],
@@ -116,7 +135,13 @@ describe('fd bundle format', () => {
       '/run/x sent a malformed fd bundle: 2 fds, the header announced 1',
       'more fds than announced',
     ],
-    [formatFdRefusal('pid 7 is not\nthe program'), [], 'ERR_FDS_REFUSED', '/run/x refused: pid 7 is not the program', "a sender's refusal, on one line"],
+    [
+      formatFdRefusal('pid 7 is not\nthe program'),
+      [],
+      'ERR_FDS_REFUSED',
+      '/run/x refused: pid 7 is not the program',
+      "a sender's refusal, on one line",
+    ],
     [
       frame(`SOCKACT_FDS=254\nLISTEN_FDNAMES=${Array(254).fill('a').join(':')}`),
       [],
@@ -145,7 +170,13 @@ describe('fd bundle format', () => {
       "/run/x sent the fd name 'a\\x09b', which contains a character that is not printable ASCII",
       'a name with a control character',
     ],
-    [Buffer.alloc(0), [], 'ERR_FDS_PEER_GONE', '/run/x closed the connection before sending fds', 'the peer gone before anything came'],
+    [
+      Buffer.alloc(0),
+      [],
+      'ERR_FDS_PEER_GONE',
+      '/run/x closed the connection before sending fds',
+      'the peer gone before anything came',
+    ],
   ];
   for (const [data, fds, code, message, proves] of bad) {
     it(`refuses ${proves}, keeping every fd that came for the caller to close`, () => {
@@ -157,7 +188,9 @@ describe('fd bundle format', () => {
 
   it('reports truncated control data and the peer gone mid-bundle with what arrived', () => {
     const r = new FdBundleReader('fd 3', 2, false);
-    expect(() => r.push({ data: frame('SOCKACT_FDS=0\nLISTEN_FDNAMES='), fds: [4, 5], controlTruncated: true })).toThrow(
+    expect(() =>
+      r.push({ data: frame('SOCKACT_FDS=0\nLISTEN_FDNAMES='), fds: [4, 5], controlTruncated: true }),
+    ).toThrow(
       'fd 3 sent more fds than fit (MSG_CTRUNC, room for 2): the 2 that arrived are closed, the kernel dropped the rest',
     );
     const [first] = formatFdBundle(
@@ -167,7 +200,10 @@ describe('fd bundle format', () => {
     const g = new FdBundleReader('fd 3', 300, false);
     g.push({ data: first!.data, fds: [...first!.fds] });
     expect(() => g.push({ data: Buffer.alloc(0), fds: [] })).toThrow(
-      expect.objectContaining({ code: 'ERR_FDS_PEER_GONE', message: 'fd 3 closed the connection after 253 of 300 fds' }),
+      expect.objectContaining({
+        code: 'ERR_FDS_PEER_GONE',
+        message: 'fd 3 closed the connection after 253 of 300 fds',
+      }),
     );
     expect(g.fds).toHaveLength(253);
   });
@@ -175,6 +211,8 @@ describe('fd bundle format', () => {
   it('refuses names and messages no receiver would take, before anything is sent', () => {
     expect(() => formatFdBundle([3, 4], ['a'])).toThrow('1 names for 2 fds');
     expect(() => formatFdBundle([3], ['a:b'])).toThrow("fd name 'a:b' contains ':'");
-    expect(() => formatFdBundle([3], ['a'], Buffer.alloc(65537))).toThrow('the message is 65537 bytes, at most 65536 go with fds');
+    expect(() => formatFdBundle([3], ['a'], Buffer.alloc(65537))).toThrow(
+      'the message is 65537 bytes, at most 65536 go with fds',
+    );
   });
 });

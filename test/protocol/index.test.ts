@@ -49,6 +49,13 @@ console.log(JSON.stringify({
 `;
     const r = run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
     expect((await r.exited).code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ copies: true, code: 'ERR_LISTEN_ENV', app: true, launch: true, back: true, plain: false });
+    expect(JSON.parse(r.stdout)).toEqual({
+      copies: true,
+      code: 'ERR_LISTEN_ENV',
+      app: true,
+      launch: true,
+      back: true,
+      plain: false,
+    });
   });
 });

@@ -68,7 +68,12 @@ function senderWith(size: number, clock: FakeClock, confirmThrows = false) {
   return { s: new BatchSender(size, clock, 1000, actions), log };
 }
 
-function receiverWith(size: number, acceptable: number[], clock: FakeClock, opts: { failPrepare?: number[]; acceptThrows?: boolean } = {}) {
+function receiverWith(
+  size: number,
+  acceptable: number[],
+  clock: FakeClock,
+  opts: { failPrepare?: number[]; acceptThrows?: boolean } = {},
+) {
   const log: string[] = [];
   const actions: ReceiverActions = {
     accept: (ix) => {
@@ -90,8 +95,14 @@ describe('the messages', () => {
   it('round-trip, and index lists keep only indexes of the batch', () => {
     const conns = [{ server: 'IPv4:127.0.0.1:80', kind: 'http' as const }];
     expect(parseMigrateMessage(formatMigrateMessage({ type: 'conns', conns }))).toEqual({ type: 'conns', conns });
-    expect(parseMigrateMessage(formatMigrateMessage({ type: 'confirm', indexes: [0, 2] }), 3)).toEqual({ type: 'confirm', indexes: [0, 2] });
-    expect(parseMigrateMessage(Buffer.from('{"adopted":[1,1,-1,7,0.5,"2",2]}'), 3)).toEqual({ type: 'adopted', indexes: [1, 2] });
+    expect(parseMigrateMessage(formatMigrateMessage({ type: 'confirm', indexes: [0, 2] }), 3)).toEqual({
+      type: 'confirm',
+      indexes: [0, 2],
+    });
+    expect(parseMigrateMessage(Buffer.from('{"adopted":[1,1,-1,7,0.5,"2",2]}'), 3)).toEqual({
+      type: 'adopted',
+      indexes: [1, 2],
+    });
     expect(parseMigrateMessage(Buffer.from('{"conns":[{"server":1}]}'))).toBeUndefined();
     expect(parseMigrateMessage(Buffer.from('not json'))).toBeUndefined();
     expect(parseMigrateMessage(Buffer.from('{"other":[]}'))).toBeUndefined();
@@ -420,7 +431,8 @@ class World {
       const n = this.owners(c).length;
       // None only while the owner died and the other side still holds a copy it has not decided on.
       if (open && (n > 1 || (n === 0 && !c.ownerDied))) this.violations.push(`connection ${i} has ${n} owners`);
-      if (!open && c.pending > 0 && !c.ownerDied) this.violations.push(`connection ${i} closed with ${c.pending} requests unanswered`);
+      if (!open && c.pending > 0 && !c.ownerDied)
+        this.violations.push(`connection ${i} closed with ${c.pending} requests unanswered`);
     }
   }
 
@@ -438,7 +450,8 @@ class World {
     for (const [i, c] of this.conns.entries()) {
       const readers = (this.sAlive && c.s === 'reading' ? 1 : 0) + (this.rAlive && c.r === 'serving' ? 1 : 0);
       const open = this.#open(c);
-      if (open && readers !== 1) this.violations.push(`connection ${i} at rest: ${readers} readers (s ${c.s}, r ${c.r})`);
+      if (open && readers !== 1)
+        this.violations.push(`connection ${i} at rest: ${readers} readers (s ${c.s}, r ${c.r})`);
       if (!open && this.sAlive && this.rAlive) this.violations.push(`connection ${i} closed while both processes live`);
     }
   }

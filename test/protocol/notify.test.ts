@@ -31,10 +31,18 @@ describe('formatNotify', () => {
   // [input, exact message, what the row proves]
   const bad: [Parameters<typeof formatNotify>[0], string | RegExp, string][] = [
     ['x'.repeat(4097), 'notify message is too long: 4097 bytes (at most 4096)', '4097 bytes is dropped by systemd'],
-    [{ STATUS: 'é'.repeat(2046) }, 'notify message is too long: 4099 bytes (at most 4096)', 'the limit is bytes, not characters'],
+    [
+      { STATUS: 'é'.repeat(2046) },
+      'notify message is too long: 4099 bytes (at most 4096)',
+      'the limit is bytes, not characters',
+    ],
     ['READY=1\0', "notify message contains a NUL byte: 'READY=1\\x00'", 'NUL bytes are dropped by receivers'],
     [{ STATUS: 'a\0b' }, "notify message contains a NUL byte: 'STATUS=a\\x00b'", 'NUL in a field value'],
-    [{ STATUS: 'two\nlines' }, "notify field STATUS must be one line: 'two\\x0alines'", 'a newline would start another key'],
+    [
+      { STATUS: 'two\nlines' },
+      "notify field STATUS must be one line: 'two\\x0alines'",
+      'a newline would start another key',
+    ],
     [{ 'BAD=KEY': 1 }, "notify key is not a name: 'BAD=KEY'", "a key with '=' would shift the value"],
     [{ '': 1 }, "notify key is not a name: ''", 'an empty key'],
     ['', 'notify message is empty', 'nothing to send'],
@@ -75,14 +83,23 @@ describe('parseNotifySocket', () => {
     [`/${'x'.repeat(107)}`, /^NOTIFY_SOCKET is too long: 108 bytes \(at most 107\)/, 'no room for the NUL'],
     [`@${'x'.repeat(107)}`, `@${'x'.repeat(107)}`, 'an abstract name may use 107 bytes after its leading NUL'],
     [`@${'x'.repeat(108)}`, /^NOTIFY_SOCKET is too long: 108 bytes/, 'but not 108'],
-    ['relative/path', "NOTIFY_SOCKET must be an absolute path or an @abstract name: 'relative/path'", 'relative paths are refused'],
+    [
+      'relative/path',
+      "NOTIFY_SOCKET must be an absolute path or an @abstract name: 'relative/path'",
+      'relative paths are refused',
+    ],
     ['', "NOTIFY_SOCKET must be an absolute path or an @abstract name: ''", 'set but empty'],
     ['@', "NOTIFY_SOCKET must be an absolute path or an @abstract name: '@'", 'an abstract name needs a name'],
-    ['vsock:2:1234', "NOTIFY_SOCKET vsock addresses are not supported: 'vsock:2:1234'", 'vsock (newer systemd) is said to be unsupported'],
+    [
+      'vsock:2:1234',
+      "NOTIFY_SOCKET vsock addresses are not supported: 'vsock:2:1234'",
+      'vsock (newer systemd) is said to be unsupported',
+    ],
   ];
   for (const [value, expected, proves] of rows) {
     it(proves, () => {
-      if (typeof expected === 'string' && !expected.startsWith('NOTIFY_SOCKET')) expect(parseNotifySocket(value)).toEqual({ path: expected });
+      if (typeof expected === 'string' && !expected.startsWith('NOTIFY_SOCKET'))
+        expect(parseNotifySocket(value)).toEqual({ path: expected });
       else expect(message(() => parseNotifySocket(value))).toMatch(expected);
     });
   }

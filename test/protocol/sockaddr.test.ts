@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
-import { decodeSockAddr, encodeSockAddr, formatIpv6, formatSockAddr, ipv4Bytes, ipv6Bytes, type SockAddr } from '../../src/protocol/sockaddr.js';
+import {
+  decodeSockAddr,
+  encodeSockAddr,
+  formatIpv6,
+  formatSockAddr,
+  ipv4Bytes,
+  ipv6Bytes,
+  type SockAddr,
+} from '../../src/protocol/sockaddr.js';
 
 describe('sockaddr encode/decode', () => {
   // [address, encoded length, what the row proves]
@@ -25,7 +33,9 @@ describe('sockaddr encode/decode', () => {
   });
 
   it('refuses paths that do not fit sun_path, and NUL bytes in paths', () => {
-    expect(() => encodeSockAddr({ family: 'unix', path: `/${'x'.repeat(107)}` })).toThrow(/UNIX socket path is too long \(109 > 108 bytes\)/);
+    expect(() => encodeSockAddr({ family: 'unix', path: `/${'x'.repeat(107)}` })).toThrow(
+      /UNIX socket path is too long \(109 > 108 bytes\)/,
+    );
     expect(() => encodeSockAddr({ family: 'unix', path: '/a\0b' })).toThrow(/NUL byte/);
     expect(() => encodeSockAddr({ family: 'inet', address: '::1', port: 1 })).toThrow("not an IPv4 address: '::1'");
   });
@@ -51,7 +61,8 @@ describe('IPv6 text', () => {
   for (const [input, output, proves] of rows) {
     it(proves, () => expect(formatIpv6(ipv6Bytes(input))).toBe(output));
   }
-  it('refuses text that is not IPv6', () => expect(() => ipv6Bytes('1.2.3.4')).toThrow("not an IPv6 address: '1.2.3.4'"));
+  it('refuses text that is not IPv6', () =>
+    expect(() => ipv6Bytes('1.2.3.4')).toThrow("not an IPv6 address: '1.2.3.4'"));
 
   // The seam parses address text itself (node:net's isIP* costs 5-10 ms on first use): it must
   // accept and refuse exactly what node:net does, and give the bytes node:net's own socket gets.
@@ -96,7 +107,18 @@ describe('IPv6 text', () => {
       if (ours !== false) expect(new SocketAddress({ address: text, family: 'ipv6' }).address).toBe(ours);
     });
   }
-  for (const text of ['0.0.0.0', '255.255.255.255', '1.2.3.4', '256.1.1.1', '01.2.3.4', '1.2.3', '1.2.3.4.5', '1..2.3', 'a.b.c.d', '']) {
+  for (const text of [
+    '0.0.0.0',
+    '255.255.255.255',
+    '1.2.3.4',
+    '256.1.1.1',
+    '01.2.3.4',
+    '1.2.3',
+    '1.2.3.4.5',
+    '1..2.3',
+    'a.b.c.d',
+    '',
+  ]) {
     it(`agrees with node:net on IPv4 '${text}'`, () => expect(ipv4Bytes(text) !== undefined).toBe(isIPv4(text)));
   }
 });

@@ -21,7 +21,11 @@ describe('parseWatchdogEnv (sd_watchdog_enabled)', () => {
     [{ WATCHDOG_USEC: 'soon' }, "WATCHDOG_USEC is not a number: 'soon'", 'letters'],
     [{ WATCHDOG_USEC: '30s' }, "WATCHDOG_USEC is not a number: '30s'", 'units are not microseconds'],
     [{ WATCHDOG_USEC: '-5' }, "WATCHDOG_USEC is out of range: '-5'", 'negative'],
-    [{ WATCHDOG_USEC: '18446744073709551615' }, "WATCHDOG_USEC is out of range: '18446744073709551615'", 'USEC_INFINITY (libsystemd: EINVAL)'],
+    [
+      { WATCHDOG_USEC: '18446744073709551615' },
+      "WATCHDOG_USEC is out of range: '18446744073709551615'",
+      'USEC_INFINITY (libsystemd: EINVAL)',
+    ],
     [{ WATCHDOG_USEC: '1000', WATCHDOG_PID: 'me' }, "WATCHDOG_PID is not a number: 'me'", 'a garbage pid'],
   ];
   for (const [env, text, proves] of bad) {

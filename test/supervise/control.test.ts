@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseListen } from '../../src/protocol/address.js';
 import { SockactError } from '../../src/protocol/errors.js';
-import { type ControlHandlers, controlPathFor, liveControls, onFirstLine, parseJsonLine, sendControl, serveControl } from '../../src/supervise/control.js';
+import {
+  type ControlHandlers,
+  controlPathFor,
+  liveControls,
+  onFirstLine,
+  parseJsonLine,
+  sendControl,
+  serveControl,
+} from '../../src/supervise/control.js';
 import { takeOver } from '../../src/supervise/takeover.js';
 import { closeFd } from '../../src/sys/fd.js';
 import { bind, listenSocket, socket, socketInfo } from '../../src/sys/socket.js';
@@ -133,11 +141,16 @@ describe('serveControl', () => {
 
     const err = await serveControl(stale, handlers()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SockactError);
-    expect(err).toMatchObject({ code: 'ERR_CONTROL', message: `can't make the control socket ${stale}: another sockact is using it` });
+    expect(err).toMatchObject({
+      code: 'ERR_CONTROL',
+      message: `can't make the control socket ${stale}: another sockact is using it`,
+    });
 
     const file = join(d, 'file.sock');
     writeFileSync(file, 'data');
-    await expect(serveControl(file, handlers())).rejects.toMatchObject({ message: `can't make the control socket ${file}: something else is there` });
+    await expect(serveControl(file, handlers())).rejects.toMatchObject({
+      message: `can't make the control socket ${file}: something else is there`,
+    });
   });
 
   it('refuses a control directory that is a symlink', async () => {

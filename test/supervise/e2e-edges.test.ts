@@ -5,7 +5,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { httpGet } from '../_support/http.js';
-import { hostPort, listeningOn, perTest, PYTHON, ROOT, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
+import {
+  hostPort,
+  listeningOn,
+  perTest,
+  PYTHON,
+  ROOT,
+  sockact,
+  sockactOutcome,
+  type Run,
+} from '../_support/launcher.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
 const { defer, dir } = perTest();
@@ -65,9 +74,12 @@ describe('supervisor end to end: stop and reload races', () => {
 
 describe('supervisor end to end: a stop while the old generation drains', () => {
   it('lets the draining generation answer its request in flight, within --stop-timeout', async () => {
-    const r = start(['-l', '127.0.0.1:0', '--restart', 'always', '--stop-timeout', '10s', '--', process.execPath, APP], {
-      SLOW_MS: '1500',
-    });
+    const r = start(
+      ['-l', '127.0.0.1:0', '--restart', 'always', '--stop-timeout', '10s', '--', process.execPath, APP],
+      {
+        SLOW_MS: '1500',
+      },
+    );
     const { port } = hostPort(await listeningOn(r));
     await r.waitFor('stderr', /ready, generation 1/);
     const first = Number(/started \S+ \S+ as pid (\d+)/.exec(r.stderr)![1]);
@@ -121,7 +133,18 @@ describe('supervisor end to end: a new generation that leaves a helper behind', 
 
 describe('supervisor end to end: restarts', () => {
   it('--restart always: a program that exits 0 on its own comes back after --restart-delay each time', async () => {
-    const r = start(['-l', '127.0.0.1:0', '--restart', 'always', '--start-limit-burst', '20', '--', '/bin/sh', '-c', 'sleep 0.2']);
+    const r = start([
+      '-l',
+      '127.0.0.1:0',
+      '--restart',
+      'always',
+      '--start-limit-burst',
+      '20',
+      '--',
+      '/bin/sh',
+      '-c',
+      'sleep 0.2',
+    ]);
     await r.waitFor('stderr', /(restarting it in .*\n[\s\S]*){5}/);
     r.child.kill('SIGTERM');
     await r.ended('SIGTERM');
@@ -130,7 +153,18 @@ describe('supervisor end to end: restarts', () => {
   });
 
   it('says "giving up" once', async () => {
-    const r = start(['-l', '127.0.0.1:0', '--restart', 'always', '--restart-delay', '10ms', '--', '/bin/sh', '-c', 'exit 3']);
+    const r = start([
+      '-l',
+      '127.0.0.1:0',
+      '--restart',
+      'always',
+      '--restart-delay',
+      '10ms',
+      '--',
+      '/bin/sh',
+      '-c',
+      'exit 3',
+    ]);
     expect(await r.ended('the start limit')).toEqual({ code: 3, signal: null });
     expect(count(r.stderr, /giving up/)).toBe(1);
   });

@@ -6,7 +6,19 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import http from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, SD_WATCHDOG_TREE, SOCKACT, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
+import {
+  hostPort,
+  listeningOn,
+  perTest,
+  PYTHON,
+  ROOT,
+  run,
+  SD_WATCHDOG_TREE,
+  SOCKACT,
+  sockact,
+  sockactOutcome,
+  type Run,
+} from '../_support/launcher.js';
 import { getCounted, type LoadResult, loadDuring } from '../_support/http-load.js';
 import { credsMessages, NOTIFY_CREDS } from '../_support/notify.js';
 
@@ -105,7 +117,9 @@ describe('supervisor end to end: rollback', () => {
     writeFileSync(broken, '');
     const failed = await control(['reload', '--name', name]);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/^sockact: reload failed: pid \d+ \(generation 2\) exited with code 1 before it was ready; generation 1 keeps serving\n$/);
+    expect(failed.stderr).toMatch(
+      /^sockact: reload failed: pid \d+ \(generation 2\) exited with code 1 before it was ready; generation 1 keeps serving\n$/,
+    );
     const during = await load(port, 50, 4, false);
     expect([...during.bodies.keys()]).toEqual([`pid ${first} worker 0`]);
     // The next try, once fixed, goes through.
@@ -119,14 +133,19 @@ describe('supervisor end to end: rollback', () => {
     const d = dir();
     const slow = join(d, 'slow');
     const name = `e2e-slow-${process.pid}`;
-    const r = start(['-l', '127.0.0.1:0', '--ready', 'notify', '--ready-timeout', '1s', '--name', name, '--', process.execPath, APP], { SLOW_IF: slow });
+    const r = start(
+      ['-l', '127.0.0.1:0', '--ready', 'notify', '--ready-timeout', '1s', '--name', name, '--', process.execPath, APP],
+      { SLOW_IF: slow },
+    );
     const { port } = hostPort(await listeningOn(r));
     const first = Number((await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
     await r.waitFor('stderr', /ready, generation 1/);
     writeFileSync(slow, '');
     const failed = await control(['reload', '--name', name]);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/^sockact: reload failed: pid \d+ \(generation 2\) was not ready within 1\.0 s; generation 1 keeps serving\n$/);
+    expect(failed.stderr).toMatch(
+      /^sockact: reload failed: pid \d+ \(generation 2\) was not ready within 1\.0 s; generation 1 keeps serving\n$/,
+    );
     const during = await load(port, 20, 2, false);
     expect([...during.bodies.keys()]).toEqual([`pid ${first} worker 0`]);
   });
@@ -148,7 +167,9 @@ describe('supervisor end to end: restarts and stop', () => {
   });
 
   it('a child that ignores the stop signal is killed after --stop-timeout; no orphan, no zombie', async () => {
-    const r = start(['-l', '127.0.0.1:0', '--stop-timeout', '500ms', '--', process.execPath, APP], { IGNORE_TERM: '1' });
+    const r = start(['-l', '127.0.0.1:0', '--stop-timeout', '500ms', '--', process.execPath, APP], {
+      IGNORE_TERM: '1',
+    });
     const pid = Number((await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
     await r.waitFor('stderr', /ready, generation 1/);
     r.child.kill('SIGTERM');
@@ -205,7 +226,9 @@ describe('supervisor end to end: workers and watch', () => {
     const src = join(d, 'src');
     execFileSync('mkdir', ['-p', join(src, 'node_modules')]);
     const broken = join(d, 'broken');
-    const r = start(['-l', '127.0.0.1:0', '--watch', src, '--watch-debounce', '100ms', '--', process.execPath, APP], { FAIL_IF: broken });
+    const r = start(['-l', '127.0.0.1:0', '--watch', src, '--watch-debounce', '100ms', '--', process.execPath, APP], {
+      FAIL_IF: broken,
+    });
     const { port } = hostPort(await listeningOn(r));
     await r.waitFor('stderr', /ready, generation 1/);
     writeFileSync(join(src, 'a.js'), '1');
@@ -261,7 +284,14 @@ describe('supervisor end to end: under systemd (a real notify receiver stands in
     try {
       execFileSync(PYTHON, ['-c', 'import systemd.daemon'], { stdio: 'ignore' });
       python = true;
-      peers.push(['python3-systemd', [PYTHON, '-c', 'import time; from systemd import daemon; time.sleep(0.3); daemon.notify("READY=1"); time.sleep(30)']]);
+      peers.push([
+        'python3-systemd',
+        [
+          PYTHON,
+          '-c',
+          'import time; from systemd import daemon; time.sleep(0.3); daemon.notify("READY=1"); time.sleep(30)',
+        ],
+      ]);
     } catch {
       // python3-systemd is not installed (a bare vitest run): npm test installs it first (test/_support/peers.sh)
     }
@@ -289,7 +319,9 @@ describe("supervisor end to end: the children's watchdog, as libsystemd's sd_wat
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!/^(LISTEN_|WATCHDOG_|NOTIFY_SOCKET$)/.test(k)) env[k] = v;
     const sh = 'WATCHDOG_USEC=2000000 WATCHDOG_PID=$$ exec "$0" "$@"';
-    const r = run('/bin/sh', ['-c', sh, process.execPath, SOCKACT, '-l', '127.0.0.1:0', ...args, '--', ...program], { env: { ...env, NOTIFY_SOCKET: sock } });
+    const r = run('/bin/sh', ['-c', sh, process.execPath, SOCKACT, '-l', '127.0.0.1:0', ...args, '--', ...program], {
+      env: { ...env, NOTIFY_SOCKET: sock },
+    });
     defer(() => r.child.kill('SIGKILL'));
     return { r, recv };
   }
@@ -306,14 +338,22 @@ describe("supervisor end to end: the children's watchdog, as libsystemd's sd_wat
   }
 
   it('--watchdog-sec 1s: the child has it (its own pid in WATCHDOG_PID), the Python it starts does not, and libsystemd pings keep the child alive', async () => {
-    const { r, recv } = await underSystemd(['--watchdog-sec', '1s', '--ready', 'notify', '--ready-timeout', '30s'], [PYTHON, SD_WATCHDOG_TREE, '--ping']);
+    const { r, recv } = await underSystemd(
+      ['--watchdog-sec', '1s', '--ready', 'notify', '--ready-timeout', '30s'],
+      [PYTHON, SD_WATCHDOG_TREE, '--ping'],
+    );
     const pid = Number((await r.waitFor('stderr', /started .* as pid (\d+)/))[1]);
     const { child, grandchild } = await answers(r);
     // The pid sockact started is the one that asks: the trampoline execs the program in place.
     expect(child).toEqual({ pid, r: 1, usec: 1_000_000, env: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: String(pid) } });
     // Same environment, another pid: sd_watchdog_enabled() answers 0, not an error.
     expect(grandchild.pid).not.toBe(pid);
-    expect(grandchild).toEqual({ pid: grandchild.pid, r: 0, usec: 0, env: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: String(pid) } });
+    expect(grandchild).toEqual({
+      pid: grandchild.pid,
+      r: 0,
+      usec: 0,
+      env: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: String(pid) },
+    });
     await r.waitFor('stderr', new RegExp(`pid ${pid} ready in .* \\(READY=1\\)`));
     // sockact's own WATCHDOG_USEC (2 s) is for its pings upstream, at half of it: the third comes
     // well past the child's 1 s, which only the child's WATCHDOG=1 through libsystemd re-armed.
@@ -330,12 +370,24 @@ describe("supervisor end to end: the children's watchdog, as libsystemd's sd_wat
     // With WATCHDOG_PID naming the shell, libsystemd would tell the app the watchdog is not its
     // own: it would never ping, and sockact would abort the shell every second. The shell passes
     // SIGTERM on, as npm does (signals reach the program sockact started, not its group).
-    const program = ['/bin/sh', '-c', `"${PYTHON}" "${SD_WATCHDOG_TREE}" --ping & p=$!; trap 'kill $p; wait $p' TERM; wait $p; echo after`];
-    const { r } = await underSystemd(['--wrapper', '--watchdog-sec', '1s', '--ready', 'notify', '--ready-timeout', '30s'], program);
+    const program = [
+      '/bin/sh',
+      '-c',
+      `"${PYTHON}" "${SD_WATCHDOG_TREE}" --ping & p=$!; trap 'kill $p; wait $p' TERM; wait $p; echo after`,
+    ];
+    const { r } = await underSystemd(
+      ['--wrapper', '--watchdog-sec', '1s', '--ready', 'notify', '--ready-timeout', '30s'],
+      program,
+    );
     const shell = Number((await r.waitFor('stderr', /started .* as pid (\d+)/))[1]);
     const { child } = await answers(r);
     expect(child.pid).not.toBe(shell);
-    expect(child).toEqual({ pid: child.pid, r: 1, usec: 1_000_000, env: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: null } });
+    expect(child).toEqual({
+      pid: child.pid,
+      r: 1,
+      usec: 1_000_000,
+      env: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: null },
+    });
     await r.waitFor('stderr', new RegExp(`pid ${shell} ready in .* \\(READY=1\\)`));
     await new Promise((res) => setTimeout(res, 2500)); // more than twice the child's interval
     expect(r.stderr).not.toMatch(/WATCHDOG=1 for/);
@@ -382,19 +434,38 @@ describe('supervisor end to end: nothing of a generation outlives it', () => {
   it('what a program leaves in its process group (a shell that neither execs nor traps) gets the stop signal, and sockact ends once it is gone', async () => {
     // sh dies of SIGTERM at once; the Python below it never hears it from sh. Before, it ran on,
     // orphaned, holding the socket; now its group gets SIGTERM once sh is gone.
-    const r = sockact(['-l', '127.0.0.1:0', '--wrapper', '--', '/bin/sh', '-c', `"${PYTHON}" "${REPORTER}"; echo after`]);
+    const r = sockact([
+      '-l',
+      '127.0.0.1:0',
+      '--wrapper',
+      '--',
+      '/bin/sh',
+      '-c',
+      `"${PYTHON}" "${REPORTER}"; echo after`,
+    ]);
     await r.waitFor('stdout', /ready\n/);
     const shell = Number((await r.waitFor('stderr', /started .* as pid (\d+)/))[1]);
     r.child.kill('SIGTERM');
     await r.ended('SIGTERM');
     expect(r.stdout).toBe('ready\ngot SIGTERM\n');
-    expect(r.stderr).toContain(`pid ${shell} (generation 1) is gone, but what it started is still running: sending SIGTERM to its process group`);
+    expect(r.stderr).toContain(
+      `pid ${shell} (generation 1) is gone, but what it started is still running: sending SIGTERM to its process group`,
+    );
     expect(() => process.kill(-shell, 0)).toThrow(); // the group is empty
   });
 
   it('a leftover that ignores the stop signal is killed after --stop-timeout', async () => {
     const program = `trap '' TERM; echo ready; exec sleep 60`;
-    const r = sockact(['-l', '127.0.0.1:0', '--stop-timeout', '300ms', '--', '/bin/sh', '-c', `(${program}) & sleep 0.2; exit 0`]);
+    const r = sockact([
+      '-l',
+      '127.0.0.1:0',
+      '--stop-timeout',
+      '300ms',
+      '--',
+      '/bin/sh',
+      '-c',
+      `(${program}) & sleep 0.2; exit 0`,
+    ]);
     await r.waitFor('stdout', /ready\n/);
     const shell = Number((await r.waitFor('stderr', /started .* as pid (\d+)/))[1]);
     expect((await r.ended('the shell exited')).code).toBe(0);

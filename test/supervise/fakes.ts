@@ -1,4 +1,13 @@
-import type { ChildEvents, ChildHandle, Clock, ExitStatus, ProcessSeam, SpawnRequest, Timer, Upstream } from '../../src/supervise/seam.js';
+import type {
+  ChildEvents,
+  ChildHandle,
+  Clock,
+  ExitStatus,
+  ProcessSeam,
+  SpawnRequest,
+  Timer,
+  Upstream,
+} from '../../src/supervise/seam.js';
 
 /** Virtual time: timers run only when the test advances the clock. */
 export class FakeClock implements Clock {
@@ -138,7 +147,9 @@ export class FakeUpstream implements Upstream {
   }
   /** The keys of each datagram, in order: "READY", "RELOADING", ... */
   get kinds(): string[] {
-    return this.sent.map((m) => ['READY', 'RELOADING', 'STOPPING', 'WATCHDOG'].filter((k) => k in m).join('+') || 'STATUS');
+    return this.sent.map(
+      (m) => ['READY', 'RELOADING', 'STOPPING', 'WATCHDOG'].filter((k) => k in m).join('+') || 'STATUS',
+    );
   }
 }
 

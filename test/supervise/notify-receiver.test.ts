@@ -72,7 +72,10 @@ describe('NotifyReceiver', () => {
     send(ch.path, `STATUS=${'y'.repeat(4080)}`); // 4087 bytes: the largest kind still taken
     await waitUntil('message 1', () => ch.got.length === 1);
     expect(ch.got[0]!.get('STATUS')).toHaveLength(4080);
-    expect(warnings).toEqual(['dropped a notify message from pid 42: more than 4096 bytes', 'dropped a notify message from pid 42: it contains a NUL byte']);
+    expect(warnings).toEqual([
+      'dropped a notify message from pid 42: more than 4096 bytes',
+      'dropped a notify message from pid 42: it contains a NUL byte',
+    ]);
   });
 
   it('closes the fds a datagram carries (no fd store here) and still passes the message on', async () => {

@@ -13,7 +13,9 @@ const { defer, dir } = perTest();
 
 /** sockact with its stdout and stderr on one pipe (as `2>&1 |`), which the test reads only when it wants to. */
 function sockactOnOnePipe(args: string[]): ChildProcess {
-  const child = spawn('sh', ['-c', 'exec "$@" 2>&1', 'sh', process.execPath, SOCKACT, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('sh', ['-c', 'exec "$@" 2>&1', 'sh', process.execPath, SOCKACT, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   defer(() => child.kill('SIGKILL'));
   return child;
 }
@@ -69,7 +71,8 @@ describe('--prefix: a slow reader gets back-pressure, not loss', () => {
     const mine = got.filter((l) => l.startsWith(tag));
     expect(mine).toHaveLength(lines + 1);
     for (let i = 0; i < lines; i++) {
-      if (mine[i] !== `${tag}${String(i).padStart(6, '0')} ${'x'.repeat(93)}`) throw new Error(`line ${i} is ${JSON.stringify(mine[i])}`);
+      if (mine[i] !== `${tag}${String(i).padStart(6, '0')} ${'x'.repeat(93)}`)
+        throw new Error(`line ${i} is ${JSON.stringify(mine[i])}`);
     }
     expect(mine[lines]).toBe(`${tag}last, without a newline`);
     // The end is told after the last line.
@@ -168,7 +171,10 @@ describe('--prefix: a reader that goes away costs that output only', () => {
     expect(await head.exited).toEqual({ code: 0, signal: null });
     expect(head.stdout).toMatch(/^\[1 \d+\] out 0\n$/);
     // The next line sockact passes on gets EPIPE.
-    await r.waitFor('stderr', /sockact: stdout is gone \(EPIPE\): the children's output to it is dropped from now on\n/);
+    await r.waitFor(
+      'stderr',
+      /sockact: stdout is gone \(EPIPE\): the children's output to it is dropped from now on\n/,
+    );
     r.child.kill('SIGHUP');
     await r.waitFor('stderr', /reloaded: generation 2 ready/);
     // The children's stderr still passes, tagged with the new generation.
@@ -181,7 +187,10 @@ describe('--prefix: a reader that goes away costs that output only', () => {
     const { r, head } = sockactIntoHead(['-l', '127.0.0.1:0', ...CHATTY], 2);
     expect(await head.exited).toEqual({ code: 0, signal: null });
     expect(head.stdout).toMatch(/^sockact: listening on /);
-    await r.waitFor('stdout', /^sockact: stderr is gone \(EPIPE\): sockact's messages and the children's output to it are dropped from now on$/m);
+    await r.waitFor(
+      'stdout',
+      /^sockact: stderr is gone \(EPIPE\): sockact's messages and the children's output to it are dropped from now on$/m,
+    );
     await r.waitFor('stdout', /^\[1 \d+\] out \d+$/m);
     r.child.kill('SIGHUP');
     await r.waitFor('stdout', /^\[2 \d+\] out \d+$/m);

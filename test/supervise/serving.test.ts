@@ -57,7 +57,14 @@ describe('Supervisor: the workers it serves with (ProcessSeam.serving)', () => {
     void sup.reload();
     seam.last().ready();
     seam.last().ready();
-    expect(seam.events).toEqual(['serving 1.0', 'serving 1.0 1.1', 'serving 2.0 1.1', 'SIGTERM 1.0', 'serving 2.0 2.1', 'SIGTERM 1.1']);
+    expect(seam.events).toEqual([
+      'serving 1.0',
+      'serving 1.0 1.1',
+      'serving 2.0 1.1',
+      'SIGTERM 1.0',
+      'serving 2.0 2.1',
+      'SIGTERM 1.1',
+    ]);
   });
 
   it('a worker that dies is unlisted until its restart is ready; stopping lists none before any signal', () => {

@@ -44,16 +44,19 @@ describe('Supervisor: 0 and infinity switch a limit off', () => {
     expect(ended()).toEqual({ status: { code: 0, signal: null } });
   });
 
-  it.each([0, Infinity])('--watchdog-sec %s: no WATCHDOG_USEC, and a child that never pings is left alone', (watchdog) => {
-    const { seam, sup, clock } = setup({ watchdog, restart: 'on-failure' });
-    sup.start();
-    const c = seam.last();
-    expect(c.request.env.WATCHDOG_USEC).toBeUndefined();
-    c.ready();
-    clock.advance(A_DAY);
-    expect(c.signals).toEqual([]);
-    expect(clock.pending).toBe(0);
-  });
+  it.each([0, Infinity])(
+    '--watchdog-sec %s: no WATCHDOG_USEC, and a child that never pings is left alone',
+    (watchdog) => {
+      const { seam, sup, clock } = setup({ watchdog, restart: 'on-failure' });
+      sup.start();
+      const c = seam.last();
+      expect(c.request.env.WATCHDOG_USEC).toBeUndefined();
+      c.ready();
+      clock.advance(A_DAY);
+      expect(c.signals).toEqual([]);
+      expect(clock.pending).toBe(0);
+    },
+  );
 
   it('a finite watchdog still fires (the test above is not vacuous)', () => {
     const { seam, sup, clock } = setup({ watchdog: 1000 });

@@ -6,7 +6,13 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ExitStatus } from '../../src/supervise/seam.js';
-import { REPEATED_STOP_MS, Supervisor, type Ending, type ReloadOutcome, type SupervisorOptions } from '../../src/supervise/supervisor.js';
+import {
+  REPEATED_STOP_MS,
+  Supervisor,
+  type Ending,
+  type ReloadOutcome,
+  type SupervisorOptions,
+} from '../../src/supervise/supervisor.js';
 import { FakeClock, FakeSeam, flush, type FakeChild } from './fakes.js';
 
 const STOP_TIMEOUT = 1000;
@@ -42,11 +48,29 @@ const statuses: ExitStatus[] = [
 const child = fc.nat(20);
 const action: fc.Arbitrary<Action> = fc.oneof(
   { arbitrary: fc.constant({ do: 'reload' } as const), weight: 3 },
-  { arbitrary: fc.constantFrom<'SIGINT' | undefined>(undefined, 'SIGINT').map((signal) => ({ do: 'stop', signal }) as const), weight: 1 },
-  { arbitrary: fc.constantFrom(1, 25, 100, 149, 150, 300, 999, 1000, 2000, 3000).map((ms) => ({ do: 'advance', ms }) as const), weight: 5 },
-  { arbitrary: fc.record({ do: fc.constant('exit' as const), child, status: fc.constantFrom(...statuses) }), weight: 2 },
   {
-    arbitrary: fc.record({ do: fc.constant('leave' as const), child, status: fc.constantFrom(...statuses), linger: fc.constantFrom(50, 500, 5000) }),
+    arbitrary: fc
+      .constantFrom<'SIGINT' | undefined>(undefined, 'SIGINT')
+      .map((signal) => ({ do: 'stop', signal }) as const),
+    weight: 1,
+  },
+  {
+    arbitrary: fc
+      .constantFrom(1, 25, 100, 149, 150, 300, 999, 1000, 2000, 3000)
+      .map((ms) => ({ do: 'advance', ms }) as const),
+    weight: 5,
+  },
+  {
+    arbitrary: fc.record({ do: fc.constant('exit' as const), child, status: fc.constantFrom(...statuses) }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      do: fc.constant('leave' as const),
+      child,
+      status: fc.constantFrom(...statuses),
+      linger: fc.constantFrom(50, 500, 5000),
+    }),
     weight: 1,
   },
   {
@@ -80,7 +104,9 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
       watchdog: fc.constantFrom<number | undefined>(undefined, 800),
       startLimitBurst: fc.integer({ min: 2, max: 6 }),
     })
-    .map(({ watchdog, ...o }) => ({ ...o, ...(watchdog !== undefined ? { watchdog } : {}) }) as Partial<SupervisorOptions>),
+    .map(
+      ({ watchdog, ...o }) => ({ ...o, ...(watchdog !== undefined ? { watchdog } : {}) }) as Partial<SupervisorOptions>,
+    ),
   behaviours: fc.array(fc.constantFrom<Behaviour>('dies', 'drains', 'ignores'), { minLength: 1, maxLength: 4 }),
   actions: fc.array(action, { maxLength: MAX_STEPS, size: 'max' }),
 });
@@ -105,7 +131,13 @@ async function runScenario(s: Scenario): Promise<void> {
   const childOf = (pid: number | undefined) => seam.children.find((c) => c.pid === pid);
   const alive = (c: FakeChild | undefined) => c !== undefined && !c.gone && !c.left;
 
-  const opts: Partial<SupervisorOptions> = { ready: 'notify', stopTimeout: STOP_TIMEOUT, readyTimeout: READY_TIMEOUT, restartDelay: 100, ...s.options };
+  const opts: Partial<SupervisorOptions> = {
+    ready: 'notify',
+    stopTimeout: STOP_TIMEOUT,
+    readyTimeout: READY_TIMEOUT,
+    restartDelay: 100,
+    ...s.options,
+  };
   const sup: Supervisor = new Supervisor(opts, seam, clock, (line) => {
     lines.push(line);
     // A reload's verdict, checked at the moment it is given.
@@ -120,8 +152,10 @@ async function runScenario(s: Scenario): Promise<void> {
     const ok = /^reloaded: generation (\d+)/.exec(line);
     if (ok) {
       const gen = Number(ok[1]);
-      if (sup.slots.some((w) => w !== undefined && w.generation !== gen)) fail(`generation ${gen} reloaded, yet an older one serves`);
-      if (!sup.slots.some((w) => w?.state === 'ready' && alive(childOf(w.pid)))) fail(`generation ${gen} reloaded, yet none of it is ready and alive`);
+      if (sup.slots.some((w) => w !== undefined && w.generation !== gen))
+        fail(`generation ${gen} reloaded, yet an older one serves`);
+      if (!sup.slots.some((w) => w?.state === 'ready' && alive(childOf(w.pid))))
+        fail(`generation ${gen} reloaded, yet none of it is ready and alive`);
     }
   });
   void sup.done.then((e) => {
@@ -150,7 +184,8 @@ async function runScenario(s: Scenario): Promise<void> {
     }
     if (sup.phase === 'starting' || sup.phase === 'running') {
       const serving = sup.live.some((w) => w.state === 'starting' || w.state === 'ready' || sup.slots.includes(w));
-      if (!serving && sup.report(0).restartsPending === 0) fail(`${where}: ${sup.phase}, yet no generation serves or starts`);
+      if (!serving && sup.report(0).restartsPending === 0)
+        fail(`${where}: ${sup.phase}, yet no generation serves or starts`);
     }
     for (const w of sup.live) {
       const c = childOf(w.pid);
@@ -160,16 +195,21 @@ async function runScenario(s: Scenario): Promise<void> {
     for (const c of seam.children) {
       const started = lines.filter((l) => new RegExp(`^started .* as pid ${c.pid}( |$)`).test(l)).length;
       if (started !== 1) fail(`${where}: pid ${c.pid} was said to start ${started} times`);
-      const ended = lines.filter((l) => new RegExp(`^pid ${c.pid}( \\([^)]*\\))? (exited with code|killed by) `).test(l)).length;
-      if (ended !== (c.gone ? 1 : 0)) fail(`${where}: pid ${c.pid} ${c.gone ? 'ended' : 'runs'}, and its end was said ${ended} times`);
+      const ended = lines.filter((l) =>
+        new RegExp(`^pid ${c.pid}( \\([^)]*\\))? (exited with code|killed by) `).test(l),
+      ).length;
+      if (ended !== (c.gone ? 1 : 0))
+        fail(`${where}: pid ${c.pid} ${c.gone ? 'ended' : 'runs'}, and its end was said ${ended} times`);
       const first = c.signalled.find((x) => x.signal !== 'SIGKILL');
       for (const k of c.signalled.filter((x) => x.signal === 'SIGKILL')) {
         const waited = first !== undefined && k.at - first.at >= STOP_TIMEOUT;
         const asked = escalatedAt !== undefined && escalatedAt <= k.at;
-        if (!waited && !asked) fail(`${where}: pid ${c.pid} got SIGKILL at ${k.at}, its stop signal at ${first?.at}, no second stop`);
+        if (!waited && !asked)
+          fail(`${where}: pid ${c.pid} got SIGKILL at ${k.at}, its stop signal at ${first?.at}, no second stop`);
       }
     }
-    const said = lines.filter((l) => /giving up/.test(l)).length + endings.filter((e) => /giving up/.test(e.reason ?? '')).length;
+    const said =
+      lines.filter((l) => /giving up/.test(l)).length + endings.filter((e) => /giving up/.test(e.reason ?? '')).length;
     if (said > 1) fail(`${where}: "giving up" said ${said} times`);
   };
 
@@ -185,7 +225,8 @@ async function runScenario(s: Scenario): Promise<void> {
       case 'stop': {
         const last = outsideStops.at(-1);
         const now = clock.now();
-        if (last && sup.phase !== 'stopped' && (last.signal !== a.signal || now - last.at >= REPEATED_STOP_MS)) escalatedAt ??= now;
+        if (last && sup.phase !== 'stopped' && (last.signal !== a.signal || now - last.at >= REPEATED_STOP_MS))
+          escalatedAt ??= now;
         outsideStops.push({ signal: a.signal, at: now });
         sup.stop(a.signal);
         break;
@@ -229,6 +270,8 @@ describe('Supervisor: properties under random interleavings', () => {
 
 afterAll(() => {
   if (process.env.SUPERVISOR_PROPERTY_REACH) {
-    console.log(`supervisor property reach: ${reach.sequences} sequences, ${reach.steps} steps (longest ${reach.longest})`);
+    console.log(
+      `supervisor property reach: ${reach.sequences} sequences, ${reach.steps} steps (longest ${reach.longest})`,
+    );
   }
 });

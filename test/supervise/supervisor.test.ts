@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AUTO_FALLBACK_MS, AUTO_PROBE_MS, REPEATED_STOP_MS, Supervisor, type SupervisorOptions } from '../../src/supervise/supervisor.js';
+import {
+  AUTO_FALLBACK_MS,
+  AUTO_PROBE_MS,
+  REPEATED_STOP_MS,
+  Supervisor,
+  type SupervisorOptions,
+} from '../../src/supervise/supervisor.js';
 import { FakeClock, FakeSeam, FakeUpstream, flush } from './fakes.js';
 
 function setup(opts: Partial<SupervisorOptions> = {}) {
@@ -128,7 +134,9 @@ describe('Supervisor: reload', () => {
     seam.last().exit({ code: 1, signal: null });
     const o = await outcome;
     expect(o.ok).toBe(false);
-    expect(o.message).toBe('reload failed: pid 101 (generation 2) exited with code 1 before it was ready; generation 1 keeps serving');
+    expect(o.message).toBe(
+      'reload failed: pid 101 (generation 2) exited with code 1 before it was ready; generation 1 keeps serving',
+    );
     expect(old.signals).toEqual([]);
     expect(sup.phase).toBe('running');
     expect(lines).toContain(o.message);
@@ -148,7 +156,9 @@ describe('Supervisor: reload', () => {
     expect(fresh.signals).toEqual(['SIGTERM']);
     const o = await outcome;
     expect(o.ok).toBe(false);
-    expect(o.message).toBe('reload failed: pid 101 (generation 2) killed by SIGTERM: it was not ready within 2.0 s; generation 1 keeps serving');
+    expect(o.message).toBe(
+      'reload failed: pid 101 (generation 2) killed by SIGTERM: it was not ready within 2.0 s; generation 1 keeps serving',
+    );
     expect(old.gone).toBe(false);
   });
 
@@ -346,8 +356,16 @@ describe('Supervisor: restarts', () => {
   });
 
   it('gives up past the start limit, naming the last exit status and the cause', async () => {
-    const { seam, sup, clock, ended } = setup({ restart: 'always', startLimitBurst: 3, startLimitInterval: 10_000, ready: 'auto' });
-    seam.onSpawn = (c) => queueMicrotask(() => c.exit({ code: 1, signal: null, lastLine: 'Error: listen EADDRINUSE: address already in use :::8080' }));
+    const { seam, sup, clock, ended } = setup({
+      restart: 'always',
+      startLimitBurst: 3,
+      startLimitInterval: 10_000,
+      ready: 'auto',
+    });
+    seam.onSpawn = (c) =>
+      queueMicrotask(() =>
+        c.exit({ code: 1, signal: null, lastLine: 'Error: listen EADDRINUSE: address already in use :::8080' }),
+      );
     sup.start();
     for (let i = 0; i < 20; i++) {
       await flush();
@@ -377,7 +395,9 @@ describe('Supervisor: restarts', () => {
     }
     await flush();
     const words = JSON.stringify(said.slice(0, 200));
-    expect(ended()?.reason).toBe(`giving up: 2 restarts within 10 s; the last one exited with code 1: its last words were ${words}`);
+    expect(ended()?.reason).toBe(
+      `giving up: 2 restarts within 10 s; the last one exited with code 1: its last words were ${words}`,
+    );
   });
 
   it('says when a crash-looping child was never seen using its sockets', async () => {
@@ -386,7 +406,9 @@ describe('Supervisor: restarts', () => {
     sup.start();
     clock.advance(1000);
     await flush();
-    expect(ended()?.reason).toMatch(/exited with code 2: it never became ready and was never seen accepting on its sockets \(does it adopt fd 3\?\)$/);
+    expect(ended()?.reason).toMatch(
+      /exited with code 2: it never became ready and was never seen accepting on its sockets \(does it adopt fd 3\?\)$/,
+    );
     expect(ended()?.status.code).toBe(2);
   });
 });
@@ -563,7 +585,9 @@ describe('Supervisor: a child that leaves its process group behind', () => {
     fresh.leave({ code: 0, signal: null }, 10_000); // the shell exits, its helper lingers
     const o = await r;
     expect(o.ok).toBe(false);
-    expect(o.message).toBe('reload failed: pid 101 (generation 2) exited with code 0 before it was ready; generation 1 keeps serving');
+    expect(o.message).toBe(
+      'reload failed: pid 101 (generation 2) exited with code 0 before it was ready; generation 1 keeps serving',
+    );
     clock.advance(AUTO_FALLBACK_MS * 2);
     expect(lines.filter((l) => /ready in/.test(l))).toEqual(['pid 100 ready in 25 ms (accepting)']);
     expect(old.signals).toEqual([]);
@@ -653,7 +677,9 @@ describe('Supervisor: found by the property tests (shrunk sequences)', () => {
     seam.last().onSignal = () => {}; // ignores SIGTERM
     clock.advance(2000);
     const o = await r;
-    expect(o.message).toBe('reload failed: pid 101 (generation 2) was not ready within 2.0 s; generation 1 keeps serving');
+    expect(o.message).toBe(
+      'reload failed: pid 101 (generation 2) was not ready within 2.0 s; generation 1 keeps serving',
+    );
     expect(sup.reloadInProgress).toBe(true); // until it is gone
     clock.advance(5000);
     expect(seam.last().signals).toEqual(['SIGTERM', 'SIGKILL']);

@@ -9,7 +9,17 @@ import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/cli/parse.js';
 import { SockactError } from '../../src/protocol/errors.js';
 import { loadDuring } from '../_support/http-load.js';
-import { hostPort, listeningOn, perTest, PYTHON, ROOT, run, sockact, sockactOutcome, type Run } from '../_support/launcher.js';
+import {
+  hostPort,
+  listeningOn,
+  perTest,
+  PYTHON,
+  ROOT,
+  run,
+  sockact,
+  sockactOutcome,
+  type Run,
+} from '../_support/launcher.js';
 import { credsMessages, NOTIFY_CREDS } from '../_support/notify.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
@@ -107,7 +117,18 @@ describe('sockact --takeover: deploying a new sockact', () => {
     let c: Run | undefined;
     const result = await loadDuring(port, 16, async () => {
       await new Promise((res) => setTimeout(res, 200)); // the load is running against generation A
-      b = start(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--workers', '2', '--', process.execPath, APP]);
+      b = start([
+        '-l',
+        `127.0.0.1:${port}`,
+        '--control',
+        ctl,
+        '--takeover',
+        '--workers',
+        '2',
+        '--',
+        process.execPath,
+        APP,
+      ]);
       await b.waitFor('stderr', /pid \d+ exited: takeover done in/);
       expect(await a.exited).toEqual({ code: 0, signal: null });
       bKids = holdsTheSocket(b, 2);
@@ -123,8 +144,12 @@ describe('sockact --takeover: deploying a new sockact', () => {
     for (const pid of [...aChild, ...bKids, ...cKids]) expect(answered).toContain(pid);
 
     expect(a.stderr).toMatch(new RegExp(`pid ${b!.child.pid} took over 1 of 1 socket and serves: retiring`));
-    expect(b!.stderr).toMatch(new RegExp(`listening on 127\\.0\\.0\\.1:${port} as fd 3 taken over from pid ${a.child.pid}\\n`));
-    expect(b!.stderr).toMatch(new RegExp(`children ready .* after the takeover began: telling pid ${a.child.pid} to retire`));
+    expect(b!.stderr).toMatch(
+      new RegExp(`listening on 127\\.0\\.0\\.1:${port} as fd 3 taken over from pid ${a.child.pid}\\n`),
+    );
+    expect(b!.stderr).toMatch(
+      new RegExp(`children ready .* after the takeover began: telling pid ${a.child.pid} to retire`),
+    );
     // The next deploy is the same command: the control socket at ctl is the newest sockact's.
     const status = await control(['status', '--control', ctl]);
     expect(status.stdout).toMatch(new RegExp(`^sockact pid ${c!.child.pid}, running`));
@@ -142,51 +167,95 @@ describe('sockact --takeover: deploying a new sockact', () => {
       { SLOW_IF: 'broken' },
       /(exited with code 0|killed by SIGTERM) before it was ready: it was not ready within 1\.0 s/,
     ],
-  ])('a new program that %s: the takeover fails with the reason in one line, the old sockact keeps serving', async (_, opts, env, reason) => {
-    const d = dir();
-    const ctl = join(d, 'ctl.sock');
-    const marker = join(d, 'broken');
-    const a = start(['-l', '127.0.0.1:0', '--control', ctl, '--', process.execPath, APP]);
-    const { port } = hostPort(await listeningOn(a));
-    const first = Number((await a.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
-    await a.waitFor('stderr', /ready, generation 1/);
-    writeFileSync(marker, '');
-    const envFor = Object.fromEntries(Object.entries(env).map(([k]) => [k, marker]));
-    // A second -l that the old sockact has not: bound, then closed again.
-    const b = start(['-l', `127.0.0.1:${port}`, '-l', '127.0.0.1:0', '--control', ctl, '--takeover', ...opts, process.execPath, APP], envFor);
-    const fresh = hostPort(await listeningOn(b, 4));
-    expect((await b.exited).code).toBe(1);
-    const last = b.stderr.trim().split('\n').at(-1)!;
-    expect(last).toMatch(new RegExp(`^sockact: takeover failed: pid \\d+ ${reason.source}; pid ${a.child.pid} keeps serving$`));
-    await a.waitFor('stderr', new RegExp(`pid ${b.child.pid} gave up taking over: serving on`));
-    // Nothing else changed: the old one serves on its socket and owns the control socket; the fresh socket is gone.
-    const during = await loadDuring(port, 2, async () => {}, { after: 20 });
-    expect(during.failed).toEqual([]);
-    expect([...during.bodies.keys()]).toEqual([`pid ${first} worker 0`]);
-    expect((await control(['status', '--control', ctl])).stdout).toMatch(new RegExp(`^sockact pid ${a.child.pid}, running`));
-    expect(listenersOn(fresh.port)).toEqual([]);
-    expect(readdirSync(d).sort()).toEqual(['broken', 'ctl.sock']);
-    expect(a.child.exitCode).toBe(null);
-  });
+  ])(
+    'a new program that %s: the takeover fails with the reason in one line, the old sockact keeps serving',
+    async (_, opts, env, reason) => {
+      const d = dir();
+      const ctl = join(d, 'ctl.sock');
+      const marker = join(d, 'broken');
+      const a = start(['-l', '127.0.0.1:0', '--control', ctl, '--', process.execPath, APP]);
+      const { port } = hostPort(await listeningOn(a));
+      const first = Number((await a.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
+      await a.waitFor('stderr', /ready, generation 1/);
+      writeFileSync(marker, '');
+      const envFor = Object.fromEntries(Object.entries(env).map(([k]) => [k, marker]));
+      // A second -l that the old sockact has not: bound, then closed again.
+      const b = start(
+        [
+          '-l',
+          `127.0.0.1:${port}`,
+          '-l',
+          '127.0.0.1:0',
+          '--control',
+          ctl,
+          '--takeover',
+          ...opts,
+          process.execPath,
+          APP,
+        ],
+        envFor,
+      );
+      const fresh = hostPort(await listeningOn(b, 4));
+      expect((await b.exited).code).toBe(1);
+      const last = b.stderr.trim().split('\n').at(-1)!;
+      expect(last).toMatch(
+        new RegExp(`^sockact: takeover failed: pid \\d+ ${reason.source}; pid ${a.child.pid} keeps serving$`),
+      );
+      await a.waitFor('stderr', new RegExp(`pid ${b.child.pid} gave up taking over: serving on`));
+      // Nothing else changed: the old one serves on its socket and owns the control socket; the fresh socket is gone.
+      const during = await loadDuring(port, 2, async () => {}, { after: 20 });
+      expect(during.failed).toEqual([]);
+      expect([...during.bodies.keys()]).toEqual([`pid ${first} worker 0`]);
+      expect((await control(['status', '--control', ctl])).stdout).toMatch(
+        new RegExp(`^sockact pid ${a.child.pid}, running`),
+      );
+      expect(listenersOn(fresh.port)).toEqual([]);
+      expect(readdirSync(d).sort()).toEqual(['broken', 'ctl.sock']);
+      expect(a.child.exitCode).toBe(null);
+    },
+  );
 
   it('takes only the sockets its -l name, binds the ones the old sockact has not; handed-over socket files outlive the old one, the others are removed', async () => {
     const d = dir();
     const ctl = join(d, 'ctl.sock');
     const [kept, dropped] = [join(d, 'kept.sock'), join(d, 'dropped.sock')];
     const sleeper = ['--ready', '300ms', '--', 'sleep', '60'];
-    const a = start(['-l', '127.0.0.1:0', '-l', `${kept},remove-on-exit`, '-l', `${dropped},remove-on-exit`, '--control', ctl, ...sleeper]);
+    const a = start([
+      '-l',
+      '127.0.0.1:0',
+      '-l',
+      `${kept},remove-on-exit`,
+      '-l',
+      `${dropped},remove-on-exit`,
+      '--control',
+      ctl,
+      ...sleeper,
+    ]);
     const { port } = hostPort(await listeningOn(a));
     await a.waitFor('stderr', /ready, generation 1/);
     const aChild = childrenOf(a.child.pid!)[0]!;
     const [tcp, keptInode, droppedInode] = [3, 4, 5].map((fd) => socketAt(aChild, fd));
 
     // Port 0 asks for a new port: it takes nothing over, even with a TCP socket on offer.
-    const b = start(['-l', `${kept},remove-on-exit`, '-l', '127.0.0.1:0', '-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', ...sleeper]);
+    const b = start([
+      '-l',
+      `${kept},remove-on-exit`,
+      '-l',
+      '127.0.0.1:0',
+      '-l',
+      `127.0.0.1:${port}`,
+      '--control',
+      ctl,
+      '--takeover',
+      ...sleeper,
+    ]);
     await b.waitFor('stderr', /takeover done/);
     expect(await a.exited).toEqual({ code: 0, signal: null });
     expect(b.stderr).toMatch(new RegExp(`listening on ${kept} as fd 3 taken over from pid ${a.child.pid}\\n`));
     expect(b.stderr).toMatch(/listening on 127\.0\.0\.1:\d+ as fd 4\n/);
-    expect(b.stderr).toMatch(new RegExp(`listening on 127\\.0\\.0\\.1:${port} as fd 5 taken over from pid ${a.child.pid}\\n`));
+    expect(b.stderr).toMatch(
+      new RegExp(`listening on 127\\.0\\.0\\.1:${port} as fd 5 taken over from pid ${a.child.pid}\\n`),
+    );
     const bChild = childrenOf(b.child.pid!)[0]!;
     expect(socketAt(bChild, 3)).toBe(keptInode);
     expect(socketAt(bChild, 5)).toBe(tcp);
@@ -214,16 +283,32 @@ describe('sockact --takeover: deploying a new sockact', () => {
     const { port } = hostPort(await listeningOn(a));
     await a.waitFor('stderr', /ready, generation 1/);
     writeFileSync(slow, '');
-    const b = start(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--ready', 'notify', '--', process.execPath, APP], { SLOW_IF: slow });
+    const b = start(
+      ['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--ready', 'notify', '--', process.execPath, APP],
+      { SLOW_IF: slow },
+    );
     await a.waitFor('stderr', new RegExp(`pid ${b.child.pid} is taking over`));
     const c = start(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--', process.execPath, APP]);
     expect((await c.exited).code).toBe(1);
-    expect(c.stderr).toBe(`sockact: can't take over from the sockact at ${ctl}: it refused: pid ${b.child.pid} is taking over already\n`);
+    expect(c.stderr).toBe(
+      `sockact: can't take over from the sockact at ${ctl}: it refused: pid ${b.child.pid} is taking over already\n`,
+    );
     b.child.kill('SIGTERM');
     expect((await b.exited).code).toBe(1);
-    expect(b.stderr).toMatch(/takeover failed: sockact was stopped before its children were ready; pid \d+ keeps serving\n$/);
+    expect(b.stderr).toMatch(
+      /takeover failed: sockact was stopped before its children were ready; pid \d+ keeps serving\n$/,
+    );
 
-    const fresh = start(['-l', '127.0.0.1:0', '--control', join(d, 'nobody.sock'), '--takeover', '--', process.execPath, APP]);
+    const fresh = start([
+      '-l',
+      '127.0.0.1:0',
+      '--control',
+      join(d, 'nobody.sock'),
+      '--takeover',
+      '--',
+      process.execPath,
+      APP,
+    ]);
     await fresh.waitFor('stderr', /ready, generation 1/);
     expect(fresh.stderr).toMatch(/^sockact: no sockact is serving at \S+nobody\.sock: starting without a takeover\n/);
   });
@@ -242,7 +327,9 @@ describe('sockact --takeover under systemd (a real notify receiver stands in)', 
     await recv.waitFor('stdout', /READY=1/);
     const env = { ...process.env };
     delete env.NOTIFY_SOCKET; // as from a deploy tool's shell
-    const b = sockact(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--', process.execPath, APP], { env });
+    const b = sockact(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--', process.execPath, APP], {
+      env,
+    });
     defer(() => b.child.kill('SIGKILL'));
     await b.waitFor('stderr', /takeover done/);
     expect(await a.exited).toEqual({ code: 0, signal: null });
@@ -278,11 +365,15 @@ describe('--takeover on the command line', () => {
   };
 
   it('needs the sockact to take over, and a supervised launch', () => {
-    expect(usage(['--takeover', '-l', '8080', 'x'])).toBe('--takeover needs --control PATH or --name NAME: the sockact to take over');
+    expect(usage(['--takeover', '-l', '8080', 'x'])).toBe(
+      '--takeover needs --control PATH or --name NAME: the sockact to take over',
+    );
     expect(usage(['--takeover', '--name', 'web', '--on-demand', '-l', '8080', 'x'])).toBe(
       '--takeover may not be combined with --on-demand (the old sockact serves until the new program is ready)',
     );
-    expect(usage(['--takeover', '--name', 'web', '-a', '-l', '8080', 'x'])).toMatch(/^--accept may not be combined with --takeover/);
+    expect(usage(['--takeover', '--name', 'web', '-a', '-l', '8080', 'x'])).toMatch(
+      /^--accept may not be combined with --takeover/,
+    );
     const cmd = parseCommandLine(['--takeover', '--name', 'web', '-l', '8080', 'x']);
     expect(cmd.kind === 'run' && cmd.config.supervise.takeover).toBe(true);
   });

@@ -44,7 +44,9 @@ describe('fileKind (fstat)', () => {
     const [r, w] = sys.pipe(sys.O_CLOEXEC);
     sys.closeFd(r);
     sys.closeFd(w);
-    expect(() => sys.fileKind(r)).toThrow(expect.objectContaining({ code: 'EBADF', fd: r, message: `fd ${r} is not open: bad file descriptor` }));
+    expect(() => sys.fileKind(r)).toThrow(
+      expect.objectContaining({ code: 'EBADF', fd: r, message: `fd ${r} is not open: bad file descriptor` }),
+    );
   });
 });
 
@@ -74,6 +76,8 @@ describe('fd flags', () => {
     const [r, w] = sys.pipe(sys.O_CLOEXEC);
     sys.closeFd(r);
     sys.closeFd(w);
-    expect(() => sys.closeFd(r)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close', message: `close fd ${r}: bad file descriptor` }));
+    expect(() => sys.closeFd(r)).toThrow(
+      expect.objectContaining({ code: 'EBADF', syscall: 'close', message: `close fd ${r}: bad file descriptor` }),
+    );
   });
 });

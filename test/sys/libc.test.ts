@@ -10,7 +10,9 @@ describe('libc()', () => {
     const lib = libc();
     const require = createRequire(import.meta.url);
     const koffiMain = require.resolve('koffi');
-    const koffiPkg = JSON.parse(readFileSync(koffiMain.replace(/[^/]+$/, 'package.json'), 'utf8')) as { version: string };
+    const koffiPkg = JSON.parse(readFileSync(koffiMain.replace(/[^/]+$/, 'package.json'), 'utf8')) as {
+      version: string;
+    };
     expect((lib.koffi as unknown as { version: string }).version).toBe(koffiPkg.version);
     // Same object koffi's own loader would hand out: the native module is loaded once per process.
     expect(require('koffi').version).toBe(koffiPkg.version);

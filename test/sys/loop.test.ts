@@ -76,7 +76,10 @@ describe('PollLoop', () => {
     const w = loop.watch(p[0], () => {});
     await new Promise((r) => setTimeout(r, 20));
     const during = openFds();
-    expect(during.filter((fd) => !before.includes(fd))).toMatchObject([expect.stringContaining('pipe:'), expect.stringContaining('pipe:')]); // the loop's wake pipe
+    expect(during.filter((fd) => !before.includes(fd))).toMatchObject([
+      expect.stringContaining('pipe:'),
+      expect.stringContaining('pipe:'),
+    ]); // the loop's wake pipe
     w.close();
     await new Promise((r) => setTimeout(r, 20));
     expect(openFds().filter((fd) => !before.includes(fd))).toEqual([]);

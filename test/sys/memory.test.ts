@@ -66,7 +66,8 @@ describe('holdMemory', () => {
       for (let i = 0; i < 5e6; i++) s = hot(s + i);
       process.stdout.write(JSON.stringify({ optimised: (%GetOptimizationStatus(hot) & (1 << 4 | 1 << 5 | 1 << 6)) !== 0, s }));
     `;
-    const optimised = (options: false | Record<string, unknown>) => fresh<{ optimised: boolean }>(options, body, ['--allow-natives-syntax']).optimised;
+    const optimised = (options: false | Record<string, unknown>) =>
+      fresh<{ optimised: boolean }>(options, body, ['--allow-natives-syntax']).optimised;
     expect(optimised(false)).toBe(true);
     expect(optimised({})).toBe(false);
     expect(optimised({ optimise: true })).toBe(true);

@@ -63,7 +63,10 @@ describe('sendmsg / recvmsg', () => {
     expect(got.fds).toHaveLength(253);
     for (const fd of got.fds) sys.closeFd(fd);
     expect(() => sys.sendmsg(a, Buffer.from('x'), { fds: Array(254).fill(0) })).toThrow(
-      expect.objectContaining({ code: 'EINVAL', message: `can't pass 254 fds in one message on fd ${a} (at most 253, SCM_MAX_FD)` }),
+      expect.objectContaining({
+        code: 'EINVAL',
+        message: `can't pass 254 fds in one message on fd ${a} (at most 253, SCM_MAX_FD)`,
+      }),
     );
     sys.closeFd(a);
     sys.closeFd(b);
@@ -71,8 +74,14 @@ describe('sendmsg / recvmsg', () => {
 
   it('names the destination when sending fails', () => {
     const tx = sys.socket('unix', 'dgram');
-    expect(() => sys.sendmsg(tx, Buffer.from('x'), { to: { family: 'unix', path: '/nonexistent/sockact.sock' } })).toThrow(
-      expect.objectContaining({ code: 'ENOENT', syscall: 'sendmsg', message: 'send to /nonexistent/sockact.sock: no such file or directory' }),
+    expect(() =>
+      sys.sendmsg(tx, Buffer.from('x'), { to: { family: 'unix', path: '/nonexistent/sockact.sock' } }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'ENOENT',
+        syscall: 'sendmsg',
+        message: 'send to /nonexistent/sockact.sock: no such file or directory',
+      }),
     );
     sys.closeFd(tx);
   });

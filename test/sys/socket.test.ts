@@ -66,7 +66,13 @@ describe('socket, bind, listenSocket, getsockname, socketInfo', () => {
     } catch (e) {
       err = e as sys.SysError;
     }
-    expect(err).toMatchObject({ code: 'EADDRINUSE', errno: -98, syscall: 'bind', fd: b, message: `bind 127.0.0.1:${port}: address already in use` });
+    expect(err).toMatchObject({
+      code: 'EADDRINUSE',
+      errno: -98,
+      syscall: 'bind',
+      fd: b,
+      message: `bind 127.0.0.1:${port}: address already in use`,
+    });
     sys.closeFd(a);
     sys.closeFd(b);
   });
