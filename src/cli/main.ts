@@ -152,21 +152,7 @@ const PARENT_DEATH_SIGNAL = 'SIGTERM';
 
 async function run(c: RunConfig, log: Log): Promise<void> {
   // Everything that can be refused is checked before a socket is bound or a program started.
-  const user = c.user !== undefined ? lookupUser(c.user) : undefined;
-  const gid = c.group !== undefined ? lookupGroup(c.group) : user?.gid;
-  const setenv = parseSetenv(c.setenv);
-  if (user) {
-    // As systemd's User=: the program sees its own identity, unless -E says otherwise.
-    for (const [k, v] of [
-      ['USER', user.name],
-      ['LOGNAME', user.name],
-      ['HOME', user.home],
-    ] as const)
-      setenv[k] ??= v;
-  }
-  // Checked here, for a clear error before anything is bound; the program is still started by the
-  // name as given, so its argv[0] is `cat`, not /usr/bin/cat (systemd-socket-activate's execvp).
-  resolveProgram(c.program, setenv.PATH ?? process.env.PATH, user?.uid);
+  const base = programOptions(c);
   if (!c.accept) (await import('./preflight.js')).preflight(c);
   let inherited = await inheritedSockets();
   // The fd store (launch/fdstore.ts): $FDSTORE is FileDescriptorStoreMax= (systemd 254+, sd_notify(3)).
@@ -174,28 +160,7 @@ async function run(c: RunConfig, log: Log): Promise<void> {
   const fdstore = store || inherited.length > 0 ? await import('../launch/fdstore.js') : undefined;
   const fromStore = fdstore?.takeFromStore(inherited, c.specs);
   if (fromStore) inherited = fromStore.passOn;
-  const total = inherited.length + c.specs.length;
-  if (total === 0) throw usageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
-  const names = c.fdnames?.length ?? 0;
-  if (names > 1 && !c.accept && names !== total) {
-    const from = inherited.length ? ` (${inherited.length} inherited, then ${c.specs.length} from -l)` : '';
-    throw usageError(
-      `--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`,
-    );
-  }
-  if (c.inetd && total !== 1)
-    throw usageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
-  if (c.accept) checkAcceptable(inherited);
-
-  const base: SpawnActivatedOptions = {
-    program: c.program,
-    args: c.args,
-    fds: [],
-    setenv,
-    parentDeathSignal: PARENT_DEATH_SIGNAL,
-  };
-  if (user) base.uid = user.uid;
-  if (gid !== undefined) base.gid = gid;
+  checkSockets(c, inherited);
 
   const took = c.supervise.takeover ? await takeOverSockets(c, log) : undefined;
   const bound = took ? took.bound : fromStore ? fdstore!.bindOrTake(c.specs, fromStore.taken) : bindAll(c.specs);
@@ -217,6 +182,50 @@ async function run(c: RunConfig, log: Log): Promise<void> {
     else removeOnExit(bound);
     throw err;
   }
+}
+
+/**
+ * The program as it will run: its user and group, its environment (-E, and as systemd's User=
+ * its own identity unless -E says otherwise), found on PATH now for a clear error before
+ * anything is bound. It is still started by the name as given, so its argv[0] is `cat`, not
+ * /usr/bin/cat (systemd-socket-activate's execvp).
+ */
+function programOptions(c: RunConfig): SpawnActivatedOptions {
+  const user = c.user !== undefined ? lookupUser(c.user) : undefined;
+  const gid = c.group !== undefined ? lookupGroup(c.group) : user?.gid;
+  const setenv = parseSetenv(c.setenv);
+  if (user) {
+    setenv.USER ??= user.name;
+    setenv.LOGNAME ??= user.name;
+    setenv.HOME ??= user.home;
+  }
+  resolveProgram(c.program, setenv.PATH ?? process.env.PATH, user?.uid);
+  const base: SpawnActivatedOptions = {
+    program: c.program,
+    args: c.args,
+    fds: [],
+    setenv,
+    parentDeathSignal: PARENT_DEATH_SIGNAL,
+  };
+  if (user) base.uid = user.uid;
+  if (gid !== undefined) base.gid = gid;
+  return base;
+}
+
+/** The sockets to pass, inherited and from -l, against --fdname, --inetd and --accept. */
+function checkSockets(c: RunConfig, inherited: Awaited<ReturnType<typeof inheritedSockets>>): void {
+  const total = inherited.length + c.specs.length;
+  if (total === 0) throw usageError('nothing to listen on: give -l ADDRESS (or start sockact with sockets of its own)');
+  const names = c.fdnames?.length ?? 0;
+  if (names > 1 && !c.accept && names !== total) {
+    const from = inherited.length ? ` (${inherited.length} inherited, then ${c.specs.length} from -l)` : '';
+    throw usageError(
+      `--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`,
+    );
+  }
+  if (c.inetd && total !== 1)
+    throw usageError(`--inetd passes exactly one socket on stdin and stdout, but there are ${total}`);
+  if (c.accept) checkAcceptable(inherited);
 }
 
 /** --accept hands each connection of a listening stream socket to a program: nothing else will do. */

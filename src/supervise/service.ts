@@ -96,13 +96,10 @@ export const PASSED_SIGNALS: readonly NodeJS.Signals[] = Object.keys(constants.s
  * control socket and watches paths; a takeover, on either side, is a Takeover (takeover-state.ts).
  */
 export async function startService(o: ServiceOptions): Promise<Service> {
-  const receiver = new NotifyReceiver(
-    o.launch.uid !== undefined ? { uid: o.launch.uid, gid: o.launch.gid ?? 0 } : undefined,
-    o.warn,
-  );
+  const owner = o.launch.uid !== undefined ? { uid: o.launch.uid, gid: o.launch.gid ?? 0 } : undefined;
+  const receiver = new NotifyReceiver(owner, o.warn);
   // Taking over from a sockact under systemd: notify where it did (a deploy tool's shell has no NOTIFY_SOCKET).
-  const upEnv =
-    process.env.NOTIFY_SOCKET === undefined && o.takeover?.upstreamEnv ? o.takeover.upstreamEnv : process.env;
+  const upEnv = process.env.NOTIFY_SOCKET === undefined ? (o.takeover?.upstreamEnv ?? process.env) : process.env;
   const above = systemdUpstream(upEnv, o.warn);
   const opts: Partial<SupervisorOptions> = { ...o.supervisor };
   if (above?.watchdogMs !== undefined) opts.upstreamWatchdog = above.watchdogMs;
@@ -132,12 +129,7 @@ export async function startService(o: ServiceOptions): Promise<Service> {
   };
   try {
     if (o.controlPath !== undefined) control = await serveControlFor(o, sup, takeover);
-    if (o.watch?.length) {
-      watcher = watchPaths(o.watch, o.watchDebounce ?? 200, (path) => {
-        o.log(`${path} changed: reloading`);
-        void sup.reload();
-      });
-    }
+    if (o.watch?.length) watcher = watchPaths(o.watch, o.watchDebounce ?? 200, (path) => reloadOn(path, sup, o));
   } catch (err) {
     release();
     throw err;
@@ -158,6 +150,12 @@ export async function startService(o: ServiceOptions): Promise<Service> {
       return takeover.failed;
     },
   };
+}
+
+/** --watch saw `path` change. */
+function reloadOn(path: string, sup: Supervisor, o: ServiceOptions): void {
+  o.log(`${path} changed: reloading`);
+  void sup.reload();
 }
 
 /** Children for real, each with its own notify socket from `receiver`, nothing left of them in their group. */
