@@ -36,7 +36,10 @@ export interface FdBundle {
   peer: Credentials;
 }
 
-/** Where to send to or receive from: a UNIX socket path ('@name' abstract), a connected socket's fd, or a net.Socket. */
+/**
+ * Where to send to or receive from: a UNIX socket path ('@name' abstract), a connected socket's
+ * fd, or a net.Socket.
+ */
 export type FdPassEndpoint = string | number | net.Socket;
 
 export interface SendFdsOptions {
@@ -122,7 +125,10 @@ function checkSocket(fd: number, source: string): { stream: boolean } {
   return { stream: type === SOCK_STREAM };
 }
 
-/** The fd of a net.Socket (a UNIX socket Node connected or adopted). To receive, Node must not read from it: reading drops fds. */
+/**
+ * The fd of a net.Socket (a UNIX socket Node connected or adopted). To receive, Node must not
+ * read from it: reading drops fds.
+ */
 function netSocketFd(s: net.Socket, forReceive: boolean): number {
   const fd = fdOf(s);
   const none = 'the net.Socket has no fd (not connected yet, or destroyed)';

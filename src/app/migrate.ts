@@ -167,7 +167,10 @@ export class Migration extends EventEmitter {
     this.registered.delete(socket);
   }
 
-  /** 'connection': a connection an older generation registered arrived, with its state blob and the server it belongs to. */
+  /**
+   * 'connection': a connection an older generation registered arrived, with its state blob and
+   * the server it belongs to.
+   */
   override on(event: 'connection', listener: (socket: net.Socket, state: Buffer, server: net.Server) => void): this;
   override on(event: string | symbol, listener: (...args: never[]) => void): this {
     return super.on(event, listener as (...args: unknown[]) => void);

@@ -72,7 +72,7 @@ export function execWord(word: string): string {
  */
 export function execPathProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'it is not an absolute path';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: systemd refuses control characters here, so we look for them.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: systemd refuses them, so we look for them.
   if (/["'\\\x00-\x1f\x7f]/.test(path))
     return 'systemd refuses quotes, backslashes and control characters in an executable path';
   return undefined;

@@ -342,10 +342,11 @@ async function answer(line: string, conn: net.Socket, h: ControlHandlers, peerPi
 }
 
 /**
- * A takeover (the `handover` command): the answer is an fd bundle (app/fdpass.ts) of the sockets, or a refusal in the same
- * framing. The connection then stays open: `{"command":"retire","taken":[...]}` on it makes this
- * sockact retire (answered with one line, then closed when it exits); a close before that means
- * the new sockact gave up, and this one serves on as if nothing happened.
+ * A takeover (the `handover` command): the answer is an fd bundle (app/fdpass.ts) of the
+ * sockets, or a refusal in the same framing. The connection then stays open:
+ * `{"command":"retire","taken":[...]}` on it makes this sockact retire (answered with one line,
+ * then closed when it exits); a close before that means the new sockact gave up, and this one
+ * serves on as if nothing happened.
  */
 async function answerTakeover(conn: net.Socket, h: ControlHandlers, peerPid: number): Promise<void> {
   const offer = h.handover ? h.handover(peerPid) : 'this sockact does not hand over its sockets';

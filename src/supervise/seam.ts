@@ -21,7 +21,10 @@ export interface ExitStatus {
   signal: string | null;
   /** It never ran: the reason spawn failed ("no such file or directory"). */
   startFailure?: string;
-  /** What it said last on stderr (an error line if there was one), when its output passes through sockact (--prefix). */
+  /**
+   * What it said last on stderr (an error line if there was one), when its output passes
+   * through sockact (--prefix).
+   */
   lastLine?: string;
 }
 
