@@ -7,6 +7,9 @@ export interface Outcome {
   stderr: string;
 }
 
+/** Where the checkout and the running Node's directory are bind-mounted inside. */
+export const CHECKOUT_INSIDE: string;
+export const NODE_INSIDE: string;
 export function cgroup2Root(): string | undefined;
 export function cannotBoot(): string | undefined;
 export function sweepStale(): void;

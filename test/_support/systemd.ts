@@ -5,10 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
-import { boot, cannotBoot, type Systemd } from './systemd-ns.js';
-import { localize, root, unitsDir } from './units.js';
+import { boot, CHECKOUT_INSIDE, cannotBoot, NODE_INSIDE, type Systemd } from './systemd-ns.js';
+import { root, unitsDir } from './units.js';
 import { waitUntil } from './wait.js';
 
 export type { Systemd } from './systemd-ns.js';
@@ -75,9 +75,15 @@ export function unitsPerTest(ctx: { sd: Systemd }) {
   };
 }
 
-/** A contrib unit's text with its install paths pointed at this checkout (localize), nothing else. */
+/**
+ * A contrib unit's text with its install paths pointed at this checkout and this Node as the
+ * instance sees them (a sandboxed unit cannot see /tmp or /root), nothing else.
+ */
 export function contribUnit(file: string): string {
-  return localize(readFileSync(join(unitsDir, file), 'utf8'));
+  return readFileSync(join(unitsDir, file), 'utf8')
+    .replaceAll('/srv/hello', join(CHECKOUT_INSIDE, 'examples', 'hello'))
+    .replaceAll('/usr/local/bin/sockact', join(CHECKOUT_INSIDE, 'bin', 'sockact.js'))
+    .replaceAll('/usr/bin/node', join(NODE_INSIDE, basename(process.execPath)));
 }
 
 /**
