@@ -18,7 +18,8 @@ import { pollSync } from '../sys/poll.js';
  * Node reads ahead from the pipe before it stops reading (its 16 KiB high-water mark, plus one
  * read of at most 64 KiB), a slice of that not yet passed on, and one unfinished line of at most
  * LINE_MAX bytes; the destination holds its own 16 KiB high-water mark plus at most one SLICE
- * (and one line) per child stream writing to it. With one child, about 0.4 MiB in all.
+ * (and one line) per child stream writing to it. With one child, about 0.4 MiB in all; the
+ * pipes themselves hold up to 1 MiB each in the kernel (real.ts asks for that capacity).
  *
  * A reader that goes away (EPIPE: `sockact --prefix ... | head -1`, a closed terminal, a log
  * shipper that restarts) costs that output only: sockact says so once on the other stream, and

@@ -7,7 +7,7 @@ import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
 import { formatDuration } from '../protocol/duration.js';
 import { O_CLOEXEC } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
-import { closeFd, pipe } from '../sys/fd.js';
+import { closeFd, growPipe, pipe } from '../sys/fd.js';
 import { acceptingOn } from '../sys/proc.js';
 import type { NotifyReceiver } from './notify-receiver.js';
 import { type LinePipe, pipeLines, processOutput } from './output.js';
@@ -65,6 +65,9 @@ function signalGroup(pgid: number, signal: string): void {
     // gone meanwhile
   }
 }
+
+/** The capacity asked for the children's output pipes with --prefix (the default pipe-max-size). */
+const PIPE_BYTES = 1024 * 1024;
 
 /** Polling while a group drains (only then; nothing runs in the steady state). */
 const GROUP_POLL_MS = 50;
@@ -168,6 +171,9 @@ class RealChild {
     try {
       if (this.opts.prefix) {
         outPipes.push(pipe(O_CLOEXEC), pipe(O_CLOEXEC));
+        // A child writing faster than sockact wakes blocks each time the pipe is full: a larger
+        // pipe (kernel memory, bounded by pipe-max-size) lets it write on while sockact relays.
+        for (const [r] of outPipes) growPipe(r, PIPE_BYTES);
         opts.stdio = [launch.stdio?.[0] ?? 'inherit', outPipes[0]![1], outPipes[1]![1]];
       }
       child = spawnActivated(opts);

@@ -37,6 +37,8 @@ export const MSG_CMSG_CLOEXEC = 0x40000000;
 export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
+/** fcntl(2): a pipe's capacity (Linux 2.6.35+). */
+export const F_SETPIPE_SZ = 1031;
 export const FD_CLOEXEC = 1;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;

@@ -1,5 +1,5 @@
 import { fstatSync } from 'node:fs';
-import { F_GETFD, F_GETFL, F_SETFD, FD_CLOEXEC } from './constants.js';
+import { F_GETFD, F_GETFL, F_SETFD, F_SETPIPE_SZ, FD_CLOEXEC } from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
 
@@ -68,6 +68,16 @@ export function pipe(flags: number): [number, number] {
   const fds = new Int32Array(2);
   if (libc().pipe2(fds, flags) < 0) throw sysError('pipe2', lastErrno());
   return [fds[0]!, fds[1]!];
+}
+
+/**
+ * Ask for a pipe of `bytes` capacity (fcntl(2) F_SETPIPE_SZ; the kernel rounds up to a power of
+ * two of pages). Best effort: beyond /proc/sys/fs/pipe-max-size an unprivileged process gets
+ * EPERM, and the pipe keeps its size. Returns the capacity it has.
+ */
+export function growPipe(fd: number, bytes: number): number | undefined {
+  const r = libc().fcntl(fd, F_SETPIPE_SZ, 'int', bytes);
+  return r < 0 ? undefined : r;
 }
 
 /** The process group of the terminal on `fd`, or -1 when fd is not a terminal. */

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { openSync, readdirSync, readlinkSync, constants as fsc } from 'node:fs';
+import { openSync, readdirSync, readlinkSync, writeSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { accessMode } from '../../src/sys/fd.js';
@@ -79,5 +79,21 @@ describe('fd flags', () => {
     expect(() => sys.closeFd(r)).toThrow(
       expect.objectContaining({ code: 'EBADF', syscall: 'close', message: `close fd ${r}: bad file descriptor` }),
     );
+  });
+});
+
+describe('growPipe (F_SETPIPE_SZ)', () => {
+  it('gives a pipe the capacity asked for: a write that size fits without blocking', () => {
+    const [r, w] = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+    expect(sys.growPipe(w, 1024 * 1024)).toBe(1024 * 1024);
+    // 1 MiB goes in at once; a default pipe (64 KiB) would take 64 KiB and say EAGAIN.
+    expect(writeSync(w, Buffer.alloc(1024 * 1024))).toBe(1024 * 1024);
+    for (const fd of [r, w]) sys.closeFd(fd);
+  });
+
+  it('says undefined and leaves the pipe as it was when the kernel refuses (not a pipe)', () => {
+    const fd = openSync(import.meta.filename, 'r');
+    expect(sys.growPipe(fd, 1024 * 1024)).toBeUndefined();
+    sys.closeFd(fd);
   });
 });
