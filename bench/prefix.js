@@ -1,5 +1,6 @@
 // --prefix throughput (issue 14): a child writing numbered 100-byte lines as fast as it can, into
-// a reader that is fast (/dev/null, or a pipe read at full speed) or slow (a pipe read at 2 MB/s),
+// a reader that is fast (/dev/null, a regular file, or a pipe read at full speed) or slow (a pipe
+// read at 2 MB/s),
 // once through `sockact --prefix` and once straight, alternating. Measured: the lines the reader
 // got whole and in order (lost = written - got), the child's own write rate (its bytes over the
 // time from its first write to its last), and sockact's RSS growth (sampled every 20 ms).
@@ -54,6 +55,17 @@ while True:
 open(out, "w").write(str(got))
 `;
 
+/** The writer's lines in `file`, whole and in order (with or without a tag), as READER counts them. */
+function countLines(file) {
+  const line = /^(?:\[\d+ \d+\] )?(\d{6}) x{93}$/;
+  let next = 0;
+  for (const l of readFileSync(file, 'latin1').split('\n')) {
+    const m = line.exec(l);
+    if (m && Number(m[1]) === next) next++;
+  }
+  return next;
+}
+
 const rssKB = (pid) => {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
@@ -64,7 +76,7 @@ const rssKB = (pid) => {
 
 const exited = (child) => new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
 
-/** One run: `lines` lines into `reader` ('null', or a pipe at `rate` B/s), through sockact or not. */
+/** One run: `lines` lines into `reader` ('null', 'file', or a pipe at `rate` B/s), through sockact or not. */
 async function once({ lines, reader, rate, viaSockact }) {
   const dir = mkdtempSync(join(tmpdir(), 'sockact-bench-prefix-'));
   try {
@@ -73,6 +85,7 @@ async function once({ lines, reader, rate, viaSockact }) {
     let readerDone;
     let fd;
     if (reader === 'null') fd = openSync('/dev/null', 'w');
+    else if (reader === 'file') fd = openSync(readerOut, 'w');
     else {
       const fifo = join(dir, 'fifo');
       execFileSync('mkfifo', [fifo]);
@@ -108,7 +121,12 @@ async function once({ lines, reader, rate, viaSockact }) {
     if (ended.code !== 0) throw new Error(`${argv.join(' ').slice(0, 80)} ended ${JSON.stringify(ended)}: ${stderr}`);
     await readerDone;
     const seconds = Number(readFileSync(writerOut, 'utf8'));
-    const got = reader === 'null' ? undefined : Number(readFileSync(readerOut, 'utf8'));
+    const got =
+      reader === 'null'
+        ? undefined
+        : reader === 'file'
+          ? countLines(readerOut)
+          : Number(readFileSync(readerOut, 'utf8'));
     return {
       childMBps: (lines * LINE) / seconds / 1e6,
       lost: got === undefined ? undefined : lines - got,
@@ -124,7 +142,9 @@ async function once({ lines, reader, rate, viaSockact }) {
 export async function run({ rounds = 3 } = {}) {
   const cases = {
     // 20 MB each: long enough for a steady rate, a second or two.
+    // /dev/null: through sockact the child gets /dev/null itself (src/supervise/real.ts).
     devNull: { lines: 200_000, reader: 'null' },
+    file: { lines: 200_000, reader: 'file' },
     fastPipe: { lines: 200_000, reader: 'pipe', rate: 0 },
     // 6 MB at 2 MB/s: about 3 s each.
     slowPipe2MBps: { lines: 60_000, reader: 'pipe', rate: 2e6 },

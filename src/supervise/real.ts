@@ -7,7 +7,7 @@ import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
 import { formatDuration } from '../protocol/duration.js';
 import { O_CLOEXEC } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
-import { closeFd, growPipe, pipe } from '../sys/fd.js';
+import { closeFd, growPipe, isNullDevice, pipe } from '../sys/fd.js';
 import { acceptingOn } from '../sys/proc.js';
 import type { NotifyReceiver } from './notify-receiver.js';
 import { type LinePipe, pipeLines, processOutput } from './output.js';
@@ -166,15 +166,21 @@ class RealChild {
     };
     // --prefix: the child's stdout and stderr are pipes, as a shell's `|` makes them (Node's
     // 'pipe' is a socketpair): the child sees a FIFO, and writes in the pipe's own chunks.
+    // When sockact's stdout is /dev/null the child gets it as it is: tagging lines nobody will
+    // read would cost the child a pipe (a quarter of its write rate, BENCHMARKS.md) for nothing.
+    // Its stderr is always read: its last lines say why it ended.
     const outPipes: [number, number][] = [];
     let child: ChildProcess;
     try {
       if (this.opts.prefix) {
-        outPipes.push(pipe(O_CLOEXEC), pipe(O_CLOEXEC));
+        const relayStdout = !isNullDevice(1);
+        if (relayStdout) outPipes.push(pipe(O_CLOEXEC));
+        outPipes.push(pipe(O_CLOEXEC));
         // A child writing faster than sockact wakes blocks each time the pipe is full: a larger
         // pipe (kernel memory, bounded by pipe-max-size) lets it write on while sockact relays.
         for (const [r] of outPipes) growPipe(r, PIPE_BYTES);
-        opts.stdio = [launch.stdio?.[0] ?? 'inherit', outPipes[0]![1], outPipes[1]![1]];
+        const [stdout, stderr] = relayStdout ? outPipes : [undefined, outPipes[0]];
+        opts.stdio = [launch.stdio?.[0] ?? 'inherit', stdout?.[1] ?? 'inherit', stderr![1]];
       }
       child = spawnActivated(opts);
     } catch (err) {
@@ -199,13 +205,15 @@ class RealChild {
     return { pid, kill: (signal) => this.#kill(signal), accepting: () => pid !== undefined && acceptingOn(pid, fds) };
   }
 
-  #pipeOutput([stdoutFd, stderrFd]: number[]): void {
+  /** Relays the read ends: [stdout, stderr], or [stderr] alone when stdout went to /dev/null. */
+  #pipeOutput(fds: number[]): void {
     const tag = `[${this.req.generation}${this.opts.workers > 1 ? `.${this.req.worker}` : ''} ${this.#pid ?? '?'}] `;
     const out = processOutput();
     const stream = (fd: number) => new net.Socket({ fd, readable: true, writable: false });
-    this.#pipes.push(pipeLines(stream(stdoutFd!), out.stdout, tag));
+    const stderrFd = fds.pop()!;
+    for (const stdoutFd of fds) this.#pipes.push(pipeLines(stream(stdoutFd), out.stdout, tag));
     this.#pipes.push(
-      pipeLines(stream(stderrFd!), out.stderr, tag, (line) => {
+      pipeLines(stream(stderrFd), out.stderr, tag, (line) => {
         if (line.trim() === '') return;
         this.#tail.push(line);
         if (this.#tail.length > 20) this.#tail.shift();

@@ -1,4 +1,4 @@
-import { fstatSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import { F_GETFD, F_GETFL, F_SETFD, F_SETPIPE_SZ, FD_CLOEXEC } from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
@@ -78,6 +78,21 @@ export function pipe(flags: number): [number, number] {
 export function growPipe(fd: number, bytes: number): number | undefined {
   const r = libc().fcntl(fd, F_SETPIPE_SZ, 'int', bytes);
   return r < 0 ? undefined : r;
+}
+
+/**
+ * Whether `fd` is the null device (a character device with /dev/null's device number, wherever
+ * it was opened from): what is written to it is gone, so nothing needs to read it first.
+ */
+export function isNullDevice(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    if (!st.isCharacterDevice()) return false;
+    const nul = statSync('/dev/null');
+    return nul.isCharacterDevice() && st.rdev === nul.rdev;
+  } catch {
+    return false;
+  }
 }
 
 /** The process group of the terminal on `fd`, or -1 when fd is not a terminal. */

@@ -6,7 +6,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LINE_MAX } from '../../src/supervise/output.js';
-import { perTest, PYTHON, run, SOCKACT, type Run } from '../_support/launcher.js';
+import { perTest, PYTHON, run, SOCKACT, sockact, type Run } from '../_support/launcher.js';
 import { waitUntil } from '../_support/wait.js';
 
 const { defer, dir } = perTest();
@@ -216,5 +216,37 @@ describe('without --prefix the children write to the inherited fds themselves', 
     expect(await r.ended('its program died')).toEqual({ code: null, signal: 'SIGPIPE' });
     expect(head.stdout).toBe('y\n');
     expect(r.stderr).toMatch(/sockact: pid \d+ killed by SIGPIPE\n$/);
+  });
+});
+
+describe('--prefix when sockact writes to /dev/null', () => {
+  // The child says what its fd 1 is, on stdout and on stderr, then exits 0.
+  const SAYS = [
+    PYTHON,
+    '-c',
+    'import os, sys\nwhat = os.readlink("/proc/self/fd/1")\nprint("fd1", what, flush=True)\nprint("fd1", what, file=sys.stderr)',
+  ];
+  const whatFd1 = (text: string) => /^\[1 \d+\] fd1 (\S+)$/m.exec(text)?.[1];
+
+  it('hands the child /dev/null itself for stdout (nothing reads it), and still relays its stderr', async () => {
+    const devNull = openSync('/dev/null', 'w');
+    const r = sockact(['-l', '127.0.0.1:0', '--prefix', '--restart', 'no', '--', ...SAYS], {
+      stdio: ['ignore', devNull, 'pipe'],
+    });
+    closeSync(devNull);
+    expect(await r.ended('its program exited')).toEqual({ code: 0, signal: null });
+    expect(whatFd1(r.stderr)).toBe('/dev/null');
+  });
+
+  it('relays into a regular file as into any reader: tagged lines, the child writing to a pipe', async () => {
+    const file = join(dir(), 'out');
+    const fd = openSync(file, 'w');
+    const r = sockact(['-l', '127.0.0.1:0', '--prefix', '--restart', 'no', '--', ...SAYS], {
+      stdio: ['ignore', fd, 'pipe'],
+    });
+    closeSync(fd);
+    expect(await r.ended('its program exited')).toEqual({ code: 0, signal: null });
+    expect(whatFd1(r.stderr)).toMatch(/^pipe:\[\d+\]$/);
+    expect(whatFd1(readFileSync(file, 'utf8'))).toMatch(/^pipe:\[\d+\]$/);
   });
 });

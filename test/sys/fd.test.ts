@@ -97,3 +97,16 @@ describe('growPipe (F_SETPIPE_SZ)', () => {
     sys.closeFd(fd);
   });
 });
+
+describe('isNullDevice', () => {
+  it('is true of /dev/null only: not of a pipe, a file, another character device or a closed fd', () => {
+    const nul = openSync('/dev/null', 'w');
+    const zero = openSync('/dev/zero', 'r');
+    const file = openSync(import.meta.filename, 'r');
+    const [r, w] = sys.pipe(sys.O_CLOEXEC);
+    expect(sys.isNullDevice(nul)).toBe(true);
+    expect([zero, file, r, w].map((fd) => sys.isNullDevice(fd))).toEqual([false, false, false, false]);
+    for (const fd of [nul, zero, file, r, w]) sys.closeFd(fd);
+    expect(sys.isNullDevice(nul)).toBe(false);
+  });
+});
