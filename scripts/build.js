@@ -96,10 +96,11 @@ const builtins = (lazy) => ({
 rmSync(`${root}dist`, { recursive: true, force: true });
 execFileSync(require.resolve('typescript/bin/tsc'), ['-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 const imported = importedNames();
-// The CLI needs child_process and net for any launch: nothing there is worth deferring.
+// Every launch spawns: the CLI loads child_process at once (and imports its spawn by name).
+const CLI_LAZY = new Set([...LAZY].filter((m) => m !== 'child_process'));
 for (const [entry, outfile, lazy] of [
   ['dist/src/index.js', 'dist/src/index.bundle.js', LAZY],
-  ['dist/src/cli/main.js', 'dist/src/cli/main.bundle.js', new Set()],
+  ['dist/src/cli/main.js', 'dist/src/cli/main.bundle.js', CLI_LAZY],
 ]) {
   await build({
     absWorkingDir: root,

@@ -262,6 +262,9 @@ function serveConnection(conn: net.Socket, handlers: ControlHandlers, myUid: num
   });
 }
 
+/** How long the control socket queues connections before Node serves it (ControlSocket). */
+const SERVE_AFTER_MS = 25;
+
 /** The listening control socket and the file it made. */
 class ControlSocket implements ControlServer {
   #server: net.Server | undefined;
@@ -277,16 +280,18 @@ class ControlSocket implements ControlServer {
   ) {
     this.#current = path;
     this.#mine = lstatSync(path, { bigint: true });
-    // It listens now, and the kernel queues what connects. Node serves it from the next turn of the
-    // event loop: the caller starts the first child in this one, and node:net can wait for that.
-    setImmediate(() => {
+    // It listens now, and the kernel queues what connects. Node serves it SERVE_AFTER_MS later: a
+    // client waits that much at most, and a program that is over by then (a batch job, a failed
+    // start) never costs sockact node:net and its twenty modules.
+    const start = setTimeout(() => {
       if (this.#closed) return;
       const server = nodeNet().createServer({ allowHalfOpen: true }, serve);
       server.on('error', () => {});
       server.listen({ fd });
       server.unref();
       this.#server = server;
-    });
+    }, SERVE_AFTER_MS);
+    start.unref();
   }
 
   get path(): string {
