@@ -43,7 +43,10 @@ const READY = /^sockact: pid \d+ (?:\(generation \d+\) )?ready in ([\d.]+) (ms|s
 const REPORT = /^startup-report: wall ([\d.]+) cpu ([\d.]+)$/m;
 const PRELOAD = join(root, 'bench/fixtures/startup-report.mjs');
 
-/** One service: per generation (1 first), { ready: spawn to READY=1, wall and cpu: process start to listening }, in ms. */
+/**
+ * One service: per generation (1 first), { ready: spawn to READY=1, wall and cpu: process start to listening },
+ * in ms.
+ */
 async function service(node, app, cacheDir, generations) {
   const env = cleanEnv({ PORT: '0', ...(cacheDir ? { NODE_COMPILE_CACHE: cacheDir } : {}) });
   if (!cacheDir) delete env.NODE_COMPILE_CACHE;

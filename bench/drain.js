@@ -101,7 +101,9 @@ export async function run({ seconds = 10, every = 1000, app = helloServer } = {}
   if (spawnSync('wrk', ['--version']).error)
     return { name: 'drain', skipped: 'wrk is not installed (apt-get install wrk)' };
   const out = {
-    name: `requests lost to reloads (wrk -t2 -c32, ${seconds} s, a new generation every ${every} ms, old one SIGTERMed after READY=1)`,
+    name:
+      `requests lost to reloads (wrk -t2 -c32, ${seconds} s, ` +
+      `a new generation every ${every} ms, old one SIGTERMed after READY=1)`,
   };
   for (const close of [false, true]) {
     const key = close ? 'connectionClose' : 'keepAlive';

@@ -14,7 +14,8 @@ const a = r['app-startup'];
 if (a)
   add(
     `App start-up: import + listenFds() + adopt one listener (median of ${a.rounds} paired runs)`,
-    `bare ${ms(a.bareMs)}, with sockact ${ms(a.sockactMs)}: **+${ms(a.addedMs)}** (median paired difference +${ms(a.medianPairedDiffMs)})`,
+    `bare ${ms(a.bareMs)}, with sockact ${ms(a.sockactMs)}: ` +
+      `**+${ms(a.addedMs)}** (median paired difference +${ms(a.medianPairedDiffMs)})`,
     '+15 ms at most',
     a.pass,
   );
@@ -62,8 +63,13 @@ if (w?.keepAlive) {
     const x = w[key];
     const floor = aa?.[key] ? `; A/A noise floor (two identical direct servers): ${aa[key].ratio.toFixed(3)}` : '';
     add(
-      `Requests/s through sockact / app binding its own port, ${label} (medians of ${w.pairs} alternating pairs of ${w.seconds} s wrk runs, -t1 -c32)`,
-      `direct ${Math.round(x.directRps)}, sockact ${Math.round(x.sockactRps)}: **${x.ratio.toFixed(3)}** (median pair ratio ${x.medianPairRatio.toFixed(3)}${floor}); app CPU per request ${x.cpuUsPerRequest.direct.toFixed(1)} vs ${x.cpuUsPerRequest.sockact.toFixed(1)} µs (${x.cpuRatio.toFixed(3)}); sockact's own CPU during the load ${x.launcherCpuMsDuringLoad} ms${x.errors.length ? `; errors: ${x.errors.join('; ')}` : '; no socket errors'}`,
+      `Requests/s through sockact / app binding its own port, ${label} ` +
+        `(medians of ${w.pairs} alternating pairs of ${w.seconds} s wrk runs, -t1 -c32)`,
+      `direct ${Math.round(x.directRps)}, sockact ${Math.round(x.sockactRps)}: ` +
+        `**${x.ratio.toFixed(3)}** (median pair ratio ${x.medianPairRatio.toFixed(3)}${floor}); ` +
+        `app CPU per request ${x.cpuUsPerRequest.direct.toFixed(1)} vs ${x.cpuUsPerRequest.sockact.toFixed(1)} µs ` +
+        `(${x.cpuRatio.toFixed(3)}); sockact's own CPU during the load ` +
+        `${x.launcherCpuMsDuringLoad} ms${x.errors.length ? `; errors: ${x.errors.join('; ')}` : '; no socket errors'}`,
       '0.98 at least',
       x.pass,
     );
@@ -100,7 +106,11 @@ if (ru) {
       if (!sk) continue;
       addS(
         `sockact, ${app}, a reload every second, ${label} (wrk -t2 -c32 -d${ru.seconds}s)`,
-        `**${n(sk.reloads.failed)} failed** (${errs(sk.reloads.errors)}) of ${n(sk.reloads.requests)} completed over ${sk.reloads.reloads.ok} reloads (${sk.reloads.reloads.failed} failed); p99 ${ms(sk.reloads.p99Ms)} vs ${ms(sk.noReloads.p99Ms)} without reloads: **${f2(sk.p99Ratio)}x**; completed **${f2(sk.completedRatio)}x** (${n(sk.noReloads.requests)} without reloads${sk.noReloads.failed ? `, which had ${n(sk.noReloads.failed)} failed` : ''})`,
+        `**${n(sk.reloads.failed)} failed** (${errs(sk.reloads.errors)}) of ${n(sk.reloads.requests)} ` +
+          `completed over ${sk.reloads.reloads.ok} reloads (${sk.reloads.reloads.failed} failed); ` +
+          `p99 ${ms(sk.reloads.p99Ms)} vs ${ms(sk.noReloads.p99Ms)} without reloads: ` +
+          `**${f2(sk.p99Ratio)}x**; completed **${f2(sk.completedRatio)}x** (${n(sk.noReloads.requests)} ` +
+          `without reloads${sk.noReloads.failed ? `, which had ${n(sk.noReloads.failed)} failed` : ''})`,
         '0 failed; p99 <= 1.5x; completed >= 0.9x',
         sk.pass,
       );
@@ -109,7 +119,8 @@ if (ru) {
     if (nv)
       addS(
         `naive restart (stop the app, start one that binds the port itself) every second, ${label}`,
-        `**${n(nv.reloads.failed)} failed** (${errs(nv.reloads.errors)}) of ${n(nv.reloads.requests)} completed, ${nv.reloads.reloads.ok} restarts`,
+        `**${n(nv.reloads.failed)} failed** (${errs(nv.reloads.errors)}) ` +
+          `of ${n(nv.reloads.requests)} completed, ${nv.reloads.reloads.ok} restarts`,
         'for comparison',
         undefined,
       );
@@ -122,8 +133,12 @@ if (ru) {
       const x = pm?.[key];
       if (x) {
         addS(
-          `pm2 ${ru.pm2Version} ${mode} mode${mode === 'cluster' ? ' (-i 1)' : ''}, \`pm2 reload\` every second (skipped while one runs), ${label}`,
-          `**${n(x.reloads.failed)} failed** (${errs(x.reloads.errors)}) of ${n(x.reloads.requests)} completed over ${x.reloads.reloads.ok} reloads; p99 ${f2(x.p99Ratio)}x, completed ${f2(x.completedRatio)}x of its own run without reloads (${n(x.noReloads.requests)}${x.noReloads.failed ? `, ${n(x.noReloads.failed)} failed` : ''})`,
+          `pm2 ${ru.pm2Version} ${mode} mode${mode === 'cluster' ? ' (-i 1)' : ''}, ` +
+            `\`pm2 reload\` every second (skipped while one runs), ${label}`,
+          `**${n(x.reloads.failed)} failed** (${errs(x.reloads.errors)}) of ${n(x.reloads.requests)} ` +
+            `completed over ${x.reloads.reloads.ok} reloads; p99 ${f2(x.p99Ratio)}x, ` +
+            `completed ${f2(x.completedRatio)}x of its own run without reloads ` +
+            `(${n(x.noReloads.requests)}${x.noReloads.failed ? `, ${n(x.noReloads.failed)} failed` : ''})`,
           'for comparison',
           undefined,
         );
@@ -134,8 +149,12 @@ if (ru) {
 const st = r['supervise-storm'];
 if (st) {
   addS(
-    `Reload storm: ${st.reloadsAsked} SIGHUPs in 10 s under keep-alive load (wrk -t2 -c32), every 3rd app start exits 1`,
-    `**${n(st.failed)} failed** (${errs(st.errors)}) of ${n(st.requests)}; ${st.appStarts} app starts, ${st.reloadsSucceeded} reloads succeeded, ${st.reloadsFailed} rolled back; afterwards **${st.servingAfter} serving** generation, ${st.childrenAfter} child, **${st.zombies} zombies**, fds **${st.fdsBefore} -> ${st.fdsAfter}**`,
+    `Reload storm: ${st.reloadsAsked} SIGHUPs in 10 s under ` +
+      `keep-alive load (wrk -t2 -c32), every 3rd app start exits 1`,
+    `**${n(st.failed)} failed** (${errs(st.errors)}) of ${n(st.requests)}; ` +
+      `${st.appStarts} app starts, ${st.reloadsSucceeded} reloads succeeded, ${st.reloadsFailed} rolled back; ` +
+      `afterwards **${st.servingAfter} serving** generation, ${st.childrenAfter} child, **${st.zombies} zombies**, ` +
+      `fds **${st.fdsBefore} -> ${st.fdsAfter}**`,
     '0 failed, 1 serving, 0 zombies, fds unchanged',
     st.pass,
   );
@@ -144,7 +163,9 @@ const la = r['supervise-latency'];
 if (la) {
   addS(
     `Reload latency: SIGHUP to "stopping pid N", minus the app's own spawn-to-READY (median of ${la.rounds})`,
-    `SIGHUP to stopping ${ms(la.medianTotalMs)}, app ready in ${ms(la.medianReadyMs)}: **${ms(la.medianOverheadMs)}** (max ${ms(la.maxOverheadMs)}; SIGHUP to the "started" line ${ms(la.medianSighupToStartedLineMs)})`,
+    `SIGHUP to stopping ${ms(la.medianTotalMs)}, app ready in ${ms(la.medianReadyMs)}: ` +
+      `**${ms(la.medianOverheadMs)}** (max ${ms(la.maxOverheadMs)}; ` +
+      `SIGHUP to the "started" line ${ms(la.medianSighupToStartedLineMs)})`,
     'under 50 ms',
     la.pass,
   );
@@ -154,14 +175,17 @@ if (wk?.connectionClose) {
   const c = wk.connectionClose;
   const k = wk.keepAlive;
   addS(
-    `\`--workers 2\` vs Node's cluster module with 2 round-robin workers, Connection: close (medians of ${wk.pairs} alternating pairs of ${wk.seconds} s, wrk -t2 -c32, unpinned)`,
-    `cluster ${n(c.clusterRps)}/s, sockact ${n(c.sockactRps)}/s: **${f2(c.ratio)}x**${k ? ` (keep-alive: ${n(k.clusterRps)} vs ${n(k.sockactRps)}, ${f2(k.ratio)}x)` : ''}`,
+    `\`--workers 2\` vs Node's cluster module with 2 round-robin workers, Connection: close ` +
+      `(medians of ${wk.pairs} alternating pairs of ${wk.seconds} s, wrk -t2 -c32, unpinned)`,
+    `cluster ${n(c.clusterRps)}/s, sockact ${n(c.sockactRps)}/s: ` +
+      `**${f2(c.ratio)}x**${k ? ` (keep-alive: ${n(k.clusterRps)} vs ${n(k.sockactRps)}, ${f2(k.ratio)}x)` : ''}`,
     '1.8x at least',
     c.ratio >= 1.8,
   );
   addS(
     'Balance of `--workers 2`: requests of the busier worker / the other (median run)',
-    `Connection: close **${f2(c.balance.sockact)}**, keep-alive **${f2(k.balance.sockact)}** (cluster round robin: ${f2(c.balance.cluster)}, ${f2(k.balance.cluster)})`,
+    `Connection: close **${f2(c.balance.sockact)}**, keep-alive **${f2(k.balance.sockact)}** ` +
+      `(cluster round robin: ${f2(c.balance.cluster)}, ${f2(k.balance.cluster)})`,
     '1.1 at most',
     c.balance.sockact <= 1.1 && k.balance.sockact <= 1.1,
   );
@@ -170,13 +194,18 @@ const lk = r['supervise-leaks'];
 if (lk) {
   addS(
     `${n(lk.reloads)} reloads one after another (sh + systemd-notify --ready, no load; ${lk.seconds.toFixed(0)} s)`,
-    `RSS ${lk.rssBeforeMB.toFixed(1)} -> ${lk.rssAfterMB.toFixed(1)} MB: **+${lk.growthMB.toFixed(1)} MB** (at ${Object.entries(
-      lk.rssAtMB,
-    )
-      .map(([i, v]) => `${i}: ${v.toFixed(1)}`)
-      .join(
-        ', ',
-      )})${lk.rssAfterIdleMB !== undefined ? `, ${lk.rssAfterIdleMB.toFixed(1)} MB after ${lk.idleAfterSeconds} s idle (+${lk.growthAfterIdleMB.toFixed(1)} MB)` : ''}; fds **${lk.fdsBefore} -> ${lk.fdsAfter}**; ${lk.childrenAfter} child, ${lk.zombies} zombies, ${lk.failedReloads} failed reloads`,
+    `RSS ${lk.rssBeforeMB.toFixed(1)} -> ${lk.rssAfterMB.toFixed(1)} MB: **+${lk.growthMB.toFixed(1)} MB** ` +
+      `(at ${Object.entries(lk.rssAtMB)
+        .map(([i, v]) => `${i}: ${v.toFixed(1)}`)
+        .join(', ')})` +
+      `${
+        lk.rssAfterIdleMB !== undefined
+          ? `, ${lk.rssAfterIdleMB.toFixed(1)} MB after ${lk.idleAfterSeconds} s idle ` +
+            `(+${lk.growthAfterIdleMB.toFixed(1)} MB)`
+          : ''
+      }; ` +
+      `fds **${lk.fdsBefore} -> ${lk.fdsAfter}**; ${lk.childrenAfter} child, ${lk.zombies} zombies, ` +
+      `${lk.failedReloads} failed reloads`,
     'RSS +2 MB at most; fds unchanged',
     lk.pass,
   );
@@ -185,8 +214,10 @@ const cs = r['supervise-cold'];
 if (cs && !cs.skipped) {
   const line = (x) => x.rps.map((v, i) => `${n(v)} (${f2(x.ofLast[i])}x)`).join(', ');
   addS(
-    `A fresh app's first ${cs.seconds} seconds, requests/s per second from its first accept (wrk -t2 -c32, medians of ${cs.rounds} starts)`,
-    `Node app: ${line(cs.node)}${cs.go?.rps ? `; Go app: ${line(cs.go)}` : cs.go?.skipped ? `; Go app: ${cs.go.skipped}` : ''}`,
+    `A fresh app's first ${cs.seconds} seconds, requests/s per second ` +
+      `from its first accept (wrk -t2 -c32, medians of ${cs.rounds} starts)`,
+    `Node app: ${line(cs.node)}` +
+      `${cs.go?.rps ? `; Go app: ${line(cs.go)}` : cs.go?.skipped ? `; Go app: ${cs.go.skipped}` : ''}`,
     'what each reload starts from',
     undefined,
   );

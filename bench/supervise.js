@@ -46,7 +46,9 @@ function goApp() {
     r.status === 0
       ? { path: out, dir }
       : {
-          error: `the Go app does not build (apt-get install golang-go golang-github-coreos-go-systemd-dev): ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`,
+          error:
+            `the Go app does not build (apt-get install golang-go ` +
+            `golang-github-coreos-go-systemd-dev): ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`,
         };
   return goBuilt;
 }
@@ -68,7 +70,10 @@ function exited(child) {
     : new Promise((r) => child.once('exit', r));
 }
 
-/** Spawn with stderr collected as timestamped lines; `waitLine(re, from)` resolves with the first match at index >= from. */
+/**
+ * Spawn with stderr collected as timestamped lines; `waitLine(re, from)` resolves with the first match at
+ * index >= from.
+ */
 function tracked(cmd, args, env) {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const lines = [];
@@ -174,7 +179,10 @@ function fdsOf(pid) {
 
 const rssKB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
-/** CPU of a process: utime + stime in clock ticks (/proc/PID/stat 14, 15), and every thread's run time and timeslices (schedstat). */
+/**
+ * CPU of a process: utime + stime in clock ticks (/proc/PID/stat 14, 15), and every thread's run time and
+ * timeslices (schedstat).
+ */
 function cpuOf(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -512,7 +520,9 @@ export async function storm({ reloads = 50, seconds = 10 } = {}) {
     const starts = Number(readFileSync(counter, 'utf8'));
     const serving = st.workers.filter((x) => x.role === 'serving' && x.state === 'ready');
     return {
-      name: `reload storm: ${reloads} SIGHUPs in ${seconds} s under wrk -t2 -c32 keep-alive; every 3rd start of the app exits 1`,
+      name:
+        `reload storm: ${reloads} SIGHUPs in ${seconds} s under wrk -t2 -c32 keep-alive; ` +
+        `every 3rd start of the app exits 1`,
       reloadsAsked: reloads,
       appStarts: starts,
       generationsStarted: st.generation,
@@ -626,7 +636,9 @@ export async function workers({ pairs = 5, seconds = 5, threads = 2 } = {}) {
       cluster: { port: cport, pids: childrenOf(c.pid), dir: statsC },
     };
     const out = {
-      name: `--workers 2 vs Node cluster (2 round-robin workers), wrk -t2 -c32 unpinned, ${pairs} alternating pairs of ${seconds} s`,
+      name:
+        `--workers 2 vs Node cluster (2 round-robin workers), ` +
+        `wrk -t2 -c32 unpinned, ${pairs} alternating pairs of ${seconds} s`,
       pairs,
       seconds,
     };
@@ -713,7 +725,9 @@ export async function leaks({ reloads = 1000, warmup = 20, idleAfter = 15 } = {}
     await sleep(idleAfter * 1000);
     const rssAfterIdle = rssKB(s.pid);
     return {
-      name: `leaks: ${reloads} reloads of sh -c 'systemd-notify --ready; exec sleep 600', one after another (after ${warmup} warm-up reloads)`,
+      name:
+        `leaks: ${reloads} reloads of sh -c 'systemd-notify --ready; ` +
+        `exec sleep 600', one after another (after ${warmup} warm-up reloads)`,
       reloads,
       failedReloads,
       seconds: ms / 1000,
@@ -759,7 +773,9 @@ export async function idle({ seconds = 10 } = {}) {
     }
     const rss = rssKB(s.pid) / 1024;
     return {
-      name: `idle: sockact with one child (bench/fixtures/app.mjs), two windows of ${seconds} s after it served 20 requests`,
+      name:
+        `idle: sockact with one child (bench/fixtures/app.mjs), ` +
+        `two windows of ${seconds} s after it served 20 requests`,
       seconds,
       firstWindow: windows[0],
       secondWindow: windows[1],
@@ -851,7 +867,10 @@ export async function chart({
   }
   const svg = reloadChart({
     title: 'Requests/s and failed requests across reloads (a reload asked for every second)',
-    subtitle: `32 connections (bench/fixtures/load.mjs, CPU 0), server on CPU 1, ${bucketMs} ms buckets; a failure pauses its connection 10 ms; ${pm2Available().error ? `pm2: ${pm2Available().error}` : `pm2 ${pm2Available().version}`}`,
+    subtitle:
+      `32 connections (bench/fixtures/load.mjs, CPU 0), server on CPU 1, ${bucketMs} ms buckets; ` +
+      `a failure pauses its connection 10 ms; ` +
+      `${pm2Available().error ? `pm2: ${pm2Available().error}` : `pm2 ${pm2Available().version}`}`,
     panels,
     xMax: seconds,
     marks: Array.from({ length: seconds - 1 }, (_, i) => i + 1),
@@ -876,7 +895,9 @@ export async function chart({
 export async function coldStart({ rounds = 3, seconds = 5 } = {}) {
   if (spawnSync('wrk', ['--version']).error) return { skipped: 'wrk is not installed (apt-get install wrk)' };
   const out = {
-    name: `a fresh app's first seconds: wrk -t2 -c32, ${seconds} one-second runs from its first accept (${rounds} starts, medians)`,
+    name:
+      `a fresh app's first seconds: ` +
+      `wrk -t2 -c32, ${seconds} one-second runs from its first accept (${rounds} starts, medians)`,
     rounds,
     seconds,
   };

@@ -32,7 +32,8 @@ function plot({ x0, y0, w, h, title, yLabel, xMax, series, marks = [], minYMax =
   for (let s = 0; s <= xMax; s++) out.push(`<text x="${num(X(s))}" y="${y0 + h + 16}" class="xtick">${s}</text>`);
   for (const m of marks) out.push(`<line x1="${num(X(m))}" x2="${num(X(m))}" y1="${y0}" y2="${y0 + h}" class="mark"/>`);
   out.push(
-    `<text x="${x0 - 44}" y="${y0 + h / 2}" class="ylabel" transform="rotate(-90 ${x0 - 44} ${y0 + h / 2})">${esc(yLabel)}</text>`,
+    `<text x="${x0 - 44}" y="${y0 + h / 2}" class="ylabel" ` +
+      `transform="rotate(-90 ${x0 - 44} ${y0 + h / 2})">${esc(yLabel)}</text>`,
   );
   for (const s of series) {
     const d = s.points.map(([x, y], i) => `${i ? 'L' : 'M'}${num(X(x))} ${num(Y(y))}`).join(' ');
@@ -55,9 +56,11 @@ export function reloadChart({ title, subtitle, panels, xMax, marks, failedLabel 
   const panelH = rpsH + failH + 110;
   const H = 70 + panels.length * panelH;
   const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    '<style>.title{font-weight:bold;font-size:13px}.grid{stroke:#ddd}.frame{fill:none;stroke:#888}.mark{stroke:#999;stroke-dasharray:3 3}' +
-      '.line{fill:none;stroke-width:1.6}.ytick{text-anchor:end;fill:#444}.xtick{text-anchor:middle;fill:#444}.ylabel{text-anchor:middle;fill:#444}</style>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
+      `viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    '<style>.title{font-weight:bold;font-size:13px}.grid{stroke:#ddd}.frame{fill:none;stroke:#888}' +
+      '.mark{stroke:#999;stroke-dasharray:3 3}.line{fill:none;stroke-width:1.6}.ytick{text-anchor:end;fill:#444}' +
+      '.xtick{text-anchor:middle;fill:#444}.ylabel{text-anchor:middle;fill:#444}</style>',
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${left}" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`,
     `<text x="${left}" y="44" fill="#444">${esc(subtitle)}</text>`,
@@ -92,12 +95,14 @@ export function reloadChart({ title, subtitle, panels, xMax, marks, failedLabel 
       }),
     );
     out.push(
-      `<text x="${left + w / 2}" y="${y + rpsH + 40 + failH + 32}" text-anchor="middle" fill="#444">seconds (dashed: a reload asked for)</text>`,
+      `<text x="${left + w / 2}" y="${y + rpsH + 40 + failH + 32}" ` +
+        `text-anchor="middle" fill="#444">seconds (dashed: a reload asked for)</text>`,
     );
     p.series.forEach((s, k) => {
       const ly = y + 10 + k * 34;
       out.push(
-        `<line x1="${left + w + 16}" x2="${left + w + 40}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="3"/>`,
+        `<line x1="${left + w + 16}" x2="${left + w + 40}" ` +
+          `y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="3"/>`,
       );
       out.push(`<text x="${left + w + 46}" y="${ly + 4}">${esc(s.name)}</text>`);
       if (s.note)

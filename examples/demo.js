@@ -119,8 +119,10 @@ loading = false;
 await Promise.all(clients);
 const errors = stats.errors.size ? ` (${[...stats.errors].map(([m, n]) => `${n}x ${m}`).join(', ')})` : '';
 say(
-  `${stats.ok.toLocaleString('en')} requests over ${reloads} reloads and ${rolledBack} rolled-back reload${rolledBack === 1 ? '' : 's'}: ${stats.failed} failed${errors}`,
+  `${stats.ok.toLocaleString('en')} requests over ${reloads} reloads and ${rolledBack} ` +
+    `rolled-back reload${rolledBack === 1 ? '' : 's'}: ${stats.failed} failed${errors}`,
 );
 say(
-  `still serving: point a browser or curl at ${url}; try: node bin/sockact.js status --control ${control}; Ctrl-C stops`,
+  `still serving: point a browser or curl at ${url}; try: ` +
+    `node bin/sockact.js status --control ${control}; Ctrl-C stops`,
 );

@@ -134,7 +134,10 @@ describe('dependency rules', () => {
 });
 
 describe("Node's private internals", () => {
-  /** Private members sockact reaches: `._handle`, `._connections`, `.parser`, the ConnectionsList symbol, libuv's read calls. */
+  /**
+   * Private members sockact reaches: `._handle`, `._connections`, `.parser`, the ConnectionsList symbol, libuv's
+   * read calls.
+   */
   const INTERNAL =
     /\._(?:handle|connections|server|httpMessage)\b|\.parser\b|http\.server\.connections|\.read(?:Start|Stop)\(/;
 
@@ -319,5 +322,51 @@ describe('functions fit a screen', () => {
   it('allows at most two data tables, each a function in src/', () => {
     expect(Object.keys(DATA_TABLES).length).toBeLessThanOrEqual(2);
     expect(Object.keys(DATA_TABLES).filter((key) => !LENGTHS.has(key))).toEqual([]);
+  });
+});
+
+/*
+ * Lines of at most 120 characters (biome's lineWidth) in every code file: the formatter splits code, but not a
+ * string, a template literal or a comment, so a long one is split by hand (strings with +, the text unchanged).
+ * The one exception is a line that is a lone regular expression literal: it cannot be split without rewriting it
+ * as new RegExp() from strings, every backslash doubled.
+ */
+const LINE_WIDTH = 120;
+const CODE_DIRS = ['src', 'test', 'bench', 'scripts', 'examples', 'bin'];
+const isCode = (name: string) => /\.(ts|js|mjs|cjs)$/.test(name);
+const LONE_REGEX = /^\s*\/(?![/*])(?:\\.|\[(?:\\.|[^\]\\])*\]|[^/\\[])+\/[dgimsuvy]*[,;)]*$/;
+
+/** The code files under `dir`, but for node_modules and bench/results (ignored by git). */
+function codeFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory())
+      return e.name === 'node_modules' || path === join(ROOT, 'bench/results') ? [] : codeFiles(path);
+    return isCode(e.name) ? [path] : [];
+  });
+}
+
+/** The numbers of the lines in `text` over LINE_WIDTH characters, lone regular expression literals aside. */
+function longLines(text: string): number[] {
+  return text.split('\n').flatMap((line, i) => (line.length > LINE_WIDTH && !LONE_REGEX.test(line) ? [i + 1] : []));
+}
+
+describe('lines fit the formatter', () => {
+  it('finds a line over the width, and passes over a lone regular expression literal', () => {
+    const z = 'z'.repeat(LINE_WIDTH);
+    const text = ['x'.repeat(LINE_WIDTH), 'y'.repeat(LINE_WIDTH + 1), `    /^${z}\\/[a-z]$/m,`, `    // /${z}/`];
+    expect(longLines(text.join('\n'))).toEqual([2, 4]);
+  });
+
+  it(`no line of code is over ${LINE_WIDTH} characters`, () => {
+    const files = [
+      ...readdirSync(ROOT, { withFileTypes: true })
+        .filter((e) => e.isFile() && isCode(e.name))
+        .map((e) => join(ROOT, e.name)),
+      ...CODE_DIRS.flatMap((d) => codeFiles(join(ROOT, d))),
+    ];
+    expect(files.length).toBeGreaterThan(200);
+    const over = files.flatMap((f) => longLines(readFileSync(f, 'utf8')).map((n) => `${relative(ROOT, f)}:${n}`));
+    expect(over).toEqual([]);
   });
 });

@@ -137,7 +137,8 @@ function netSocketFd(s: net.Socket, forReceive: boolean): number {
     if (s.bytesRead > 0) {
       throw fail(
         'ERR_FDS_SOCKET',
-        `the net.Socket on fd ${fd} has already read ${s.bytesRead} bytes, and fds that came with them are lost: receive before anything reads from it`,
+        `the net.Socket on fd ${fd} has already read ${s.bytesRead} bytes, ` +
+          `and fds that came with them are lost: receive before anything reads from it`,
         fd,
       );
     }

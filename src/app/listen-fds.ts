@@ -91,7 +91,8 @@ export function listenFds(options: ListenFdsOptions = {}): readonly ListenFd[] {
         for (let i = 0; i < env.count; i++) fds.push(describe(LISTEN_FDS_START + i, fdNameAt(env, i), env.count));
       } else if (env.reason === 'other-pid' && process.env.LISTEN_FDS !== undefined) {
         process.emitWarning(
-          `LISTEN_PID=${env.pid} is not this process (${process.pid}): ignoring LISTEN_FDS=${process.env.LISTEN_FDS}. ` +
+          `LISTEN_PID=${env.pid} is not this process (${process.pid}): ` +
+            `ignoring LISTEN_FDS=${process.env.LISTEN_FDS}. ` +
             'Is a wrapper (npm start, a shell without exec) between the launcher and node? See sockact --wrapper.',
           { code: 'SOCKACT_LISTEN_PID' },
         );
@@ -129,7 +130,8 @@ function inspect(fd: number, name: string, count: number): ListenFd {
   } catch (cause) {
     throw new SockactError(
       'ERR_LISTEN_FD',
-      `fd ${fd} (${quote(name)}) is not open, but LISTEN_FDS=${count} says fds ${LISTEN_FDS_START}..${LISTEN_FDS_START + count - 1} were passed`,
+      `fd ${fd} (${quote(name)}) is not open, but LISTEN_FDS=${count} says ` +
+        `fds ${LISTEN_FDS_START}..${LISTEN_FDS_START + count - 1} were passed`,
       { fd, fdName: name, cause },
     );
   }
@@ -138,7 +140,8 @@ function inspect(fd: number, name: string, count: number): ListenFd {
     if (anonInode === 'eventpoll') {
       throw new SockactError(
         'ERR_LISTEN_FD',
-        `fd ${fd} (${quote(name)}) is an epoll fd (anon_inode:[eventpoll]), most likely Node's own, opened right after the fds passed: ` +
+        `fd ${fd} (${quote(name)}) is an epoll fd (anon_inode:[eventpoll]), ` +
+          `most likely Node's own, opened right after the fds passed: ` +
           `LISTEN_FDS=${count} is probably larger than the number of fds passed`,
         { fd, fdName: name, actual: 'anon_inode:[eventpoll]', expected: 'a fd systemd passed' },
       );

@@ -30,13 +30,16 @@ async function target(argv: readonly string[], say: (line: string) => void): Pro
 function formatStatus(s: StatusReport & { line?: string; sockets?: number }): string {
   const lines = [
     `sockact pid ${s.pid}, ${s.phase}, up ${formatDuration(s.uptimeMs)}: ${s.line ?? ''}`,
-    `generation ${s.generation}, ${s.reloads} reload${s.reloads === 1 ? '' : 's'} (${s.failedReloads} failed), ${s.restarts} restart${s.restarts === 1 ? '' : 's'}${s.reloading ? ', reloading now' : ''}, ${s.sockets ?? '?'} socket${s.sockets === 1 ? '' : 's'}`,
+    `generation ${s.generation}, ${s.reloads} reload${s.reloads === 1 ? '' : 's'} ` +
+      `(${s.failedReloads} failed), ${s.restarts} restart${s.restarts === 1 ? '' : 's'}` +
+      `${s.reloading ? ', reloading now' : ''}, ${s.sockets ?? '?'} socket${s.sockets === 1 ? '' : 's'}`,
   ];
   for (const w of s.workers) {
     const ready = w.readyInMs !== undefined ? `, ready in ${formatDuration(w.readyInMs)}` : '';
     const status = w.status ? `: ${w.status}` : '';
     lines.push(
-      `  worker ${w.index}  pid ${w.pid ?? '?'}  generation ${w.generation}  ${w.state} (${w.role})  up ${formatDuration(w.uptimeMs)}${ready}${status}`,
+      `  worker ${w.index}  pid ${w.pid ?? '?'}  generation ${w.generation}  ${w.state} (${w.role})  ` +
+        `up ${formatDuration(w.uptimeMs)}${ready}${status}`,
     );
   }
   return lines.join('\n');

@@ -220,7 +220,8 @@ function checkSockets(c: RunConfig, inherited: Awaited<ReturnType<typeof inherit
   if (names > 1 && !c.accept && names !== total) {
     const from = inherited.length ? ` (${inherited.length} inherited, then ${c.specs.length} from -l)` : '';
     throw usageError(
-      `--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: give one name, or one per socket`,
+      `--fdname gives ${names} names for ${total} socket${total === 1 ? '' : 's'}${from}: ` +
+        `give one name, or one per socket`,
     );
   }
   if (c.inetd && total !== 1)

@@ -97,7 +97,12 @@ const ROWS: readonly OptionRow[] = [
     arg: 'ADDR',
     group: 'Sockets',
     commands: both,
-    help: 'Bind and listen on ADDR: PORT, :PORT, a.b.c.d:PORT[%dev], [v6]:PORT[%dev], [v6%dev]:PORT, /path, @abstract; ports in plain decimal, 0 picks a free port. Per-socket options follow after commas: dgram, seqpacket, name=N, backlog=N, reuse-port, freebind, v6only[=no], mode=0660, user=U, group=G, remove-stale, remove-on-exit. A path keeps a comma followed by what cannot be an option (/run/a,b.sock); write \\, for any other comma in a path',
+    help:
+      'Bind and listen on ADDR: PORT, :PORT, a.b.c.d:PORT[%dev], [v6]:PORT[%dev], [v6%dev]:PORT, ' +
+      '/path, @abstract; ports in plain decimal, 0 picks a free port. Per-socket options follow after commas: ' +
+      'dgram, seqpacket, name=N, backlog=N, reuse-port, freebind, v6only[=no], ' +
+      'mode=0660, user=U, group=G, remove-stale, remove-on-exit. A path keeps a comma followed ' +
+      'by what cannot be an option (/run/a,b.sock); write \\, for any other comma in a path',
   },
   {
     name: 'datagram',
@@ -120,7 +125,9 @@ const ROWS: readonly OptionRow[] = [
     arg: 'NAME[:NAME...]',
     group: 'Sockets',
     commands: both,
-    help: 'Names for the sockets (LISTEN_FDNAMES), inherited ones first; one name is given to every socket, and with -a to every connection',
+    help:
+      'Names for the sockets (LISTEN_FDNAMES), inherited ones first; ' +
+      'one name is given to every socket, and with -a to every connection',
   },
   {
     name: 'backlog',
@@ -229,7 +236,9 @@ const ROWS: readonly OptionRow[] = [
     group: 'Program',
     commands: both,
     unit: { directRefused: 'systemd passes the sockets to PROGRAM only; make PROGRAM exec the app', passed: false },
-    help: "PROGRAM is a wrapper (npm start, a shell script without exec): also offer the sockets to its descendants over a private socket (SOCKACT_FDS_SOCKET), which sockact's listenFds() asks",
+    help:
+      'PROGRAM is a wrapper (npm start, a shell script without exec): also offer the sockets to ' +
+      "its descendants over a private socket (SOCKACT_FDS_SOCKET), which sockact's listenFds() asks",
   },
   {
     name: 'restart',
@@ -241,7 +250,9 @@ const ROWS: readonly OptionRow[] = [
     commands: both,
     supervised: true,
     unit: { directive: 'Restart', passed: true },
-    help: 'When a child ends on its own: no, on-failure (non-zero exit, a signal, a missed watchdog or ready timeout), always',
+    help:
+      'When a child ends on its own: no, on-failure (non-zero exit, ' +
+      'a signal, a missed watchdog or ready timeout), always',
     default: 'no',
     defaultNote: "as systemd's Restart=: a plain launch exits with its program",
   },
@@ -313,7 +324,10 @@ const ROWS: readonly OptionRow[] = [
       passed: true,
       says: 'notify: Type=notify; TIME: Type=exec and ExecStartPost=/bin/sleep TIME; auto: refused',
     },
-    help: 'When a child counts as ready: auto (READY=1 once the program has spoken sd_notify; until then, as soon as it is seen waiting for connections on its sockets, or after 3s alive when that cannot be seen), notify (READY=1 only), or a TIME it must stay alive',
+    help:
+      'When a child counts as ready: auto (READY=1 once the program has spoken sd_notify; ' +
+      'until then, as soon as it is seen waiting for connections on its sockets, ' +
+      'or after 3s alive when that cannot be seen), notify (READY=1 only), or a TIME it must stay alive',
     default: 'auto',
   },
   {
@@ -352,7 +366,9 @@ const ROWS: readonly OptionRow[] = [
     commands: both,
     supervised: true,
     unit: { directive: 'TimeoutStopSec', passed: true },
-    help: 'SIGKILL a child still running this long after the stop signal. 0 or infinity: no limit, it may drain for as long as it takes',
+    help:
+      'SIGKILL a child still running this long after the stop signal. ' +
+      '0 or infinity: no limit, it may drain for as long as it takes',
     default: '30s',
     defaultNote: 'as TimeoutStopSec=',
   },
@@ -388,7 +404,9 @@ const ROWS: readonly OptionRow[] = [
     commands: both,
     supervised: true,
     unit: { directRefused: sockactOnly, passed: true },
-    help: 'Reload workers one at a time (at most N+1 processes) instead of all at once (the default: no old code serves once a reload succeeded)',
+    help:
+      'Reload workers one at a time (at most N+1 processes) instead of all at once (the default: ' +
+      'no old code serves once a reload succeeded)',
   },
   {
     name: 'watch',
@@ -398,7 +416,9 @@ const ROWS: readonly OptionRow[] = [
     commands: both,
     supervised: true,
     unit: { directRefused: sockactOnly, passed: true },
-    help: 'Reload when a file under PATH changes (node_modules and .git are ignored); a new generation that fails leaves the last good one serving',
+    help:
+      'Reload when a file under PATH changes (node_modules and .git are ignored); ' +
+      'a new generation that fails leaves the last good one serving',
   },
   {
     name: 'watch-debounce',
@@ -422,7 +442,9 @@ const ROWS: readonly OptionRow[] = [
     commands: both,
     supervised: true,
     unit: { directive: 'WatchdogSec', passed: true },
-    help: 'Give children WATCHDOG_USEC and their own pid in WATCHDOG_PID; one that stops sending WATCHDOG=1 gets SIGABRT and is restarted. Without it, or with 0 or infinity, there is no watchdog, as with WatchdogSec=0',
+    help:
+      'Give children WATCHDOG_USEC and their own pid in WATCHDOG_PID; one that stops sending WATCHDOG=1 gets ' +
+      'SIGABRT and is restarted. Without it, or with 0 or infinity, there is no watchdog, as with WatchdogSec=0',
   },
   {
     name: 'control',
@@ -452,7 +474,11 @@ const ROWS: readonly OptionRow[] = [
     commands: launchOnly,
     supervised: true,
     unit: { refused: 'systemctl reload replaces the program: use --shape sockact' },
-    help: 'Deploy: take the listening sockets of the sockact at --control PATH (or --name NAME) that have the address of an -l here (port 0 matches none; others are bound), start PROGRAM, and once it is ready take the control socket and tell the old sockact to drain its children and exit 0; a program that fails leaves the old one serving. With nobody at PATH, start as usual',
+    help:
+      'Deploy: take the listening sockets of the sockact at --control PATH (or --name NAME) ' +
+      'that have the address of an -l here (port 0 matches none; others are bound), start PROGRAM, ' +
+      'and once it is ready take the control socket and tell the old sockact to drain its children and exit 0; ' +
+      'a program that fails leaves the old one serving. With nobody at PATH, start as usual',
   },
   {
     name: 'prefix',
@@ -468,7 +494,9 @@ const ROWS: readonly OptionRow[] = [
     kind: 'flag',
     group: 'Supervisor',
     commands: both,
-    help: "Keep the sockets in systemd's fd store (FDSTORE=1 over NOTIFY_SOCKET) and take them back on start, so a restart of sockact binds nothing again and refuses nothing",
+    help:
+      "Keep the sockets in systemd's fd store (FDSTORE=1 over NOTIFY_SOCKET) and take " +
+      'them back on start, so a restart of sockact binds nothing again and refuses nothing',
     default: 'on when systemd sets $FDSTORE',
     defaultNote: 'i.e. FileDescriptorStoreMax= on systemd 254+',
   },
@@ -478,7 +506,9 @@ const ROWS: readonly OptionRow[] = [
     group: 'Daemon',
     commands: launchOnly,
     unit: { refused: 'systemd runs sockact in the foreground, Type=notify' },
-    help: 'Detach (a new session, no terminal, working directory /, umask 022, stdio to /dev/null or --log-file); the command returns 0 once the first generation is ready, or fails with the reason',
+    help:
+      'Detach (a new session, no terminal, working directory /, umask 022, stdio to /dev/null or --log-file); ' +
+      'the command returns 0 once the first generation is ready, or fails with the reason',
     default: 'stay in the foreground',
   },
   {
@@ -488,7 +518,9 @@ const ROWS: readonly OptionRow[] = [
     group: 'Daemon',
     commands: launchOnly,
     unit: { refused: 'systemd knows the main pid' },
-    help: 'Write the pid to FILE (atomically) once sockact serves, remove it on exit; refuse to start while FILE names a running sockact',
+    help:
+      'Write the pid to FILE (atomically) once sockact serves, remove it on exit; ' +
+      'refuse to start while FILE names a running sockact',
     default: 'none',
   },
   {
@@ -546,7 +578,9 @@ const ROWS: readonly OptionRow[] = [
     arg: 'NAME',
     group: 'Unit',
     commands: unitOnly,
-    help: 'Unit name: NAME.service, NAME.socket (NAME-<fdname>.socket when several are needed); with --shape sockact also passed to sockact as --name',
+    help:
+      'Unit name: NAME.service, NAME.socket (NAME-<fdname>.socket when several are needed); ' +
+      'with --shape sockact also passed to sockact as --name',
   },
   {
     name: 'shape',
@@ -556,7 +590,9 @@ const ROWS: readonly OptionRow[] = [
     arg: 'direct|sockact',
     group: 'Unit',
     commands: unitOnly,
-    help: 'direct: systemd binds the sockets in .socket units and starts PROGRAM itself, Type=notify. sockact: systemd runs sockact, which binds the sockets and supervises PROGRAM, for zero-downtime `systemctl reload`',
+    help:
+      'direct: systemd binds the sockets in .socket units and starts PROGRAM itself, Type=notify. sockact: ' +
+      'systemd runs sockact, which binds the sockets and supervises PROGRAM, for zero-downtime `systemctl reload`',
     default: 'direct',
   },
   {
@@ -564,7 +600,9 @@ const ROWS: readonly OptionRow[] = [
     kind: 'flag',
     group: 'Unit',
     commands: unitOnly,
-    help: 'With --shape sockact: systemd holds the sockets in .socket units and sockact passes them through (they outlive sockact itself)',
+    help:
+      'With --shape sockact: systemd holds the sockets in .socket units ' +
+      'and sockact passes them through (they outlive sockact itself)',
   },
   {
     name: 'notify-reload',
@@ -648,10 +686,23 @@ export const EXAMPLES: readonly [string, string][] = [
 ];
 
 export const EPILOGUE = [
-  "The program gets its sockets at fd 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID set to its own pid (exec through /bin/sh); it reads them with sd_listen_fds() or sockact's listen().",
-  'Sockets are blocking, as systemd makes them; O_NONBLOCK is shared by every process holding a socket, so once a Node or Go program sets it, a program started later sees it set.',
-  "Wrappers break LISTEN_PID: npm, yarn and npx start the real program as their own child and close inherited fds. Run sockact inside the script instead, or end a shell script with `exec node server.js`; or, for an app that reads its sockets with sockact's listenFds(), add --wrapper: sockact then also offers the sockets over a private socket, only to descendants of PROGRAM running as its user. There is no LISTEN_PID-less mode (systemfd's --no-pid): libsystemd would refuse it, and it would hand the sockets to whichever process reads them first.",
-  "sockact keeps its own copy of every listening socket while it runs: a client can connect after the program closed its listener, and waits for the next one. Socket options are systemd's: SO_REUSEADDR on every socket, the backlog up to net.core.somaxconn, IPV6_V6ONLY as net.ipv6.bindv6only says unless v6only is given.",
-  "Departures from systemd-socket-activate: the program starts at once (--on-demand waits); sockact stays its parent; it gets sockact's whole environment; socket files are 0666 (SocketMode=), not 0644; ports are plain decimal (010 is refused where systemd reads 8); -l takes options after commas; --fdname names must fit the fds; accept-mode connections are named 'connection'; inherited sockets keep their names.",
-  "Exit status: the program's own; when it was killed by a signal sockact ends by the same signal; 2 for a usage error, 126/127 for a program that cannot run or is not found, 1 when a socket cannot be bound.",
+  'The program gets its sockets at fd 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID set ' +
+    "to its own pid (exec through /bin/sh); it reads them with sd_listen_fds() or sockact's listen().",
+  'Sockets are blocking, as systemd makes them; O_NONBLOCK is shared by every process holding a socket, ' +
+    'so once a Node or Go program sets it, a program started later sees it set.',
+  'Wrappers break LISTEN_PID: npm, yarn and npx start the real program as their own child and close inherited fds. ' +
+    'Run sockact inside the script instead, or end a shell script with `exec node server.js`; ' +
+    "or, for an app that reads its sockets with sockact's listenFds(), add --wrapper: " +
+    'sockact then also offers the sockets over a private socket, only to descendants of PROGRAM running as its user. ' +
+    "There is no LISTEN_PID-less mode (systemfd's --no-pid): libsystemd would refuse it, and it would hand the " +
+    'sockets to whichever process reads them first.',
+  'sockact keeps its own copy of every listening socket while it runs: a client can connect after the program ' +
+    "closed its listener, and waits for the next one. Socket options are systemd's: SO_REUSEADDR on every socket, " +
+    'the backlog up to net.core.somaxconn, IPV6_V6ONLY as net.ipv6.bindv6only says unless v6only is given.',
+  'Departures from systemd-socket-activate: the program starts at once (--on-demand waits); ' +
+    "sockact stays its parent; it gets sockact's whole environment; socket files are 0666 (SocketMode=), not 0644; " +
+    'ports are plain decimal (010 is refused where systemd reads 8); -l takes options after commas; --fdname names ' +
+    "must fit the fds; accept-mode connections are named 'connection'; inherited sockets keep their names.",
+  "Exit status: the program's own; when it was killed by a signal sockact ends by the same signal; " +
+    '2 for a usage error, 126/127 for a program that cannot run or is not found, 1 when a socket cannot be bound.',
 ].join('\n\n');

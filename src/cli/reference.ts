@@ -72,11 +72,13 @@ export function cliReference(): string {
     '',
     '| Command | What it does |',
     '|---|---|',
-    '| `sockact [options] [--] PROGRAM [ARGS...]` | Bind the sockets and start PROGRAM with them at fd 3.. (systemd socket activation); everything after PROGRAM is passed to it. |',
+    '| `sockact [options] [--] PROGRAM [ARGS...]` | Bind the sockets and start PROGRAM with them at fd 3.. ' +
+      '(systemd socket activation); everything after PROGRAM is passed to it. |',
     `| \`sockact status\\|reload\\|stop [${optionsOf('control')
       .map((o) => `--${o.name} ${o.arg}`)
       .join(' \\| ')}]\` | Ask the running sockact (found by its control socket). |`,
-    '| `sockact unit --name NAME [options] [--] PROGRAM [ARGS...]` | Print (or write) the systemd units that run PROGRAM as that command line does. |',
+    '| `sockact unit --name NAME [options] [--] PROGRAM [ARGS...]` | ' +
+      'Print (or write) the systemd units that run PROGRAM as that command line does. |',
     '',
     'TIME is a time span as systemd.time(7) writes it: `500ms`, `10s`, `1min 30s`, `2h`; a bare number is seconds.',
     'Timers longer than about 24.8 days are refused (Node cannot set them); where 0 or `infinity` means "off",',

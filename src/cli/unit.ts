@@ -33,9 +33,19 @@ import { type Given, parseCommandLine, readValue, type RunConfig } from './parse
 export const UNIT_OPTIONS: readonly OptionDef[] = optionsOf('unit').filter((o) => !o.commands.includes('launch'));
 
 export const UNIT_EPILOGUE = [
-  'Two shapes. --shape direct: NAME.socket (several .socket units when the -l values differ in name or socket options: FileDescriptorName= is one per unit, and their fds then reach PROGRAM in no fixed order, so each needs a name) and NAME.service running PROGRAM with Type=notify (or NAME@.service with --accept). A restart of PROGRAM never refuses a connection, but `systemctl reload` is only what --reload-signal makes it.',
-  '--shape sockact: NAME.service runs sockact with these options (Type=notify, NotifyAccess=main, KillMode=mixed, ExecReload=/bin/kill -HUP $MAINPID): sockact binds the sockets, stays the main process, and on `systemctl reload` starts a new PROGRAM before the old one stops. With --socket-units, systemd binds them in .socket units and sockact passes them through.',
-  'Per-socket options become Backlog=, SocketMode=, SocketUser=, SocketGroup=, ReusePort=, FreeBind=, BindIPv6Only=, ListenDatagram=, ListenSequentialPacket=, RemoveOnStop=, Accept=yes; --user/--group become User=/Group=, -E NAME=VALUE Environment= and -E NAME PassEnvironment=. Relative paths are made absolute, PROGRAM is looked up on PATH, and WorkingDirectory= is the current directory. systemd replaces an existing socket file (as remove-stale does).',
+  'Two shapes. --shape direct: NAME.socket (several .socket units when the -l values differ in name or socket ' +
+    'options: FileDescriptorName= is one per unit, and their fds then reach PROGRAM in no fixed order, ' +
+    'so each needs a name) and NAME.service running PROGRAM with Type=notify (or NAME@.service with --accept). ' +
+    'A restart of PROGRAM never refuses a connection, but `systemctl reload` is only what --reload-signal makes it.',
+  '--shape sockact: NAME.service runs sockact with these options (Type=notify, NotifyAccess=main, ' +
+    'KillMode=mixed, ExecReload=/bin/kill -HUP $MAINPID): sockact binds the sockets, ' +
+    'stays the main process, and on `systemctl reload` starts a new PROGRAM before the old one stops. ' +
+    'With --socket-units, systemd binds them in .socket units and sockact passes them through.',
+  'Per-socket options become Backlog=, SocketMode=, SocketUser=, SocketGroup=, ReusePort=, ' +
+    'FreeBind=, BindIPv6Only=, ListenDatagram=, ListenSequentialPacket=, RemoveOnStop=, Accept=yes; ' +
+    '--user/--group become User=/Group=, -E NAME=VALUE Environment= and -E NAME PassEnvironment=. ' +
+    'Relative paths are made absolute, PROGRAM is looked up on PATH, and WorkingDirectory= ' +
+    'is the current directory. systemd replaces an existing socket file (as remove-stale does).',
   'An option a unit cannot express is an error naming it (--wrapper, --workers... with --shape direct).',
 ].join('\n\n');
 
@@ -355,7 +365,8 @@ async function helpText(): Promise<string> {
   const y = yargs([])
     .scriptName('sockact')
     .usage(
-      'Usage: $0 unit --name NAME [--shape direct|sockact] [options] [--] PROGRAM [ARGS...]\n\nPrint (or write with --out) the systemd units that run PROGRAM the way `sockact [options] PROGRAM` does.',
+      'Usage: $0 unit --name NAME [--shape direct|sockact] [options] [--] PROGRAM [ARGS...]\n\n' +
+        'Print (or write with --out) the systemd units that run PROGRAM the way `sockact [options] PROGRAM` does.',
     )
     .help(false)
     .version(false)
@@ -410,7 +421,13 @@ export async function unitMain(argv: readonly string[]): Promise<number> {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       say(
-        `can't write ${path}: ${e.code === 'EACCES' ? 'permission denied' : e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'not a directory' : e.message}`,
+        `can't write ${path}: ${
+          e.code === 'EACCES'
+            ? 'permission denied'
+            : e.code === 'ENOTDIR' || e.code === 'EEXIST'
+              ? 'not a directory'
+              : e.message
+        }`,
       );
       return 1;
     }

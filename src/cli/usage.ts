@@ -24,7 +24,8 @@ export async function helpText(): Promise<string> {
   const y = yargs([])
     .scriptName('sockact')
     .usage(
-      'Usage: $0 [options] [--] PROGRAM [ARGS...]\n\nBind sockets and start PROGRAM with them at fd 3.. (systemd socket activation).\nEverything after PROGRAM is passed to it, with or without --.',
+      'Usage: $0 [options] [--] PROGRAM [ARGS...]\n\nBind sockets and start PROGRAM with them at fd 3.. ' +
+        '(systemd socket activation).\nEverything after PROGRAM is passed to it, with or without --.',
     )
     .help(false)
     .version(false)

@@ -139,7 +139,8 @@ function checkShell(): void {
   } catch (cause) {
     throw new SockactError(
       'ERR_NO_SHELL',
-      `${TRAMPOLINE_SHELL} is missing: sockact execs the program through it to set LISTEN_PID and WATCHDOG_PID to the program's own pid`,
+      `${TRAMPOLINE_SHELL} is missing: ` +
+        `sockact execs the program through it to set LISTEN_PID and WATCHDOG_PID to the program's own pid`,
       { cause },
     );
   }

@@ -158,7 +158,8 @@ export class FdBundleReader {
     if (part.controlTruncated) {
       throw this.#error(
         'ERR_FDS_TRUNCATED',
-        `${this.source} sent more fds than fit (MSG_CTRUNC, room for ${room}): the ${part.fds.length} that arrived are closed, the kernel dropped the rest`,
+        `${this.source} sent more fds than fit (MSG_CTRUNC, room for ${room}): ` +
+          `the ${part.fds.length} that arrived are closed, the kernel dropped the rest`,
       );
     }
     if (part.data.length === 0 && part.fds.length === 0) {

@@ -72,7 +72,8 @@ export function parseListenEnv(env: Env, pid: number): ListenEnv {
   if (names.length !== count) {
     throw new SockactError(
       'ERR_LISTEN_ENV',
-      `LISTEN_FDNAMES has ${names.length} name${names.length === 1 ? '' : 's'} for ${count} fd${count === 1 ? '' : 's'}: ${quote(namesText)}`,
+      `LISTEN_FDNAMES has ${names.length} name${names.length === 1 ? '' : 's'} ` +
+        `for ${count} fd${count === 1 ? '' : 's'}: ${quote(namesText)}`,
       { variable: 'LISTEN_FDNAMES', value: namesText, expected: `${count} names`, actual: `${names.length} names` },
     );
   }

@@ -148,7 +148,8 @@ function socketSettings(spec: ListenSpec): [string, string][] {
     // systemd.socket(5) has no interface scope in an address (systemd 252 refuses '[fe80::1%lo]:80').
     throw new SockactError(
       'ERR_UNIT',
-      `-l ${quote(spec.text)}: a .socket unit cannot say the interface scope '%${spec.address.scope}' (systemd's Listen*= addresses have none)`,
+      `-l ${quote(spec.text)}: a .socket unit cannot say the interface scope ` +
+        `'%${spec.address.scope}' (systemd's Listen*= addresses have none)`,
       { value: spec.text },
     );
   }

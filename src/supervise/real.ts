@@ -244,7 +244,8 @@ class RealChild {
     this.#leftGroup = pid;
     const generation = this.req.generation;
     rest.log(
-      `pid ${pid} (generation ${generation}) is gone, but what it started is still running: sending ${rest.signal} to its process group`,
+      `pid ${pid} (generation ${generation}) is gone, but what it started is still running: ` +
+        `sending ${rest.signal} to its process group`,
     );
     signalGroup(pid, rest.signal);
     this.events.gone(status);

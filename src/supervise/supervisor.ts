@@ -508,7 +508,8 @@ export class Supervisor {
       p.candidates[w.index] = undefined;
       if (!p.failed)
         this.#reloadFailed(
-          `${this.#who(w)} ${describeStatus(status)}${was === 'starting' ? ' before it was ready' : ''}${w.failure ? `: ${w.failure}` : ''}`,
+          `${this.#who(w)} ${describeStatus(status)}` +
+            `${was === 'starting' ? ' before it was ready' : ''}${w.failure ? `: ${w.failure}` : ''}`,
         );
       else this.#reloadSettled();
       return this.#checkStopped();
@@ -543,7 +544,9 @@ export class Supervisor {
     if (this.#restartTimes.length > this.opts.startLimitBurst) {
       this.#giveUpStatus = status;
       // The ending's reason: the CLI prints it once, as sockact ends.
-      this.#giveUp = `giving up: ${this.#restartTimes.length} restarts within ${formatDuration(this.opts.startLimitInterval)}; the last one ${describeStatus(status)}${this.#cause(w, status)}`;
+      this.#giveUp =
+        `giving up: ${this.#restartTimes.length} restarts within ${formatDuration(this.opts.startLimitInterval)}; ` +
+        `the last one ${describeStatus(status)}${this.#cause(w, status)}`;
       return this.stop(this.opts.stopSignal, false);
     }
     const delay = this.#restartDelay(w, status);
@@ -579,7 +582,10 @@ export class Supervisor {
   #cause(w: Worker, status: ExitStatus): string {
     if (status.startFailure !== undefined) return '';
     if (status.lastLine && /EADDRINUSE|address already in use/i.test(status.lastLine)) {
-      return ': it bound the port itself and got EADDRINUSE; adopt the inherited socket instead (fd 3: listen() or sd_listen_fds())';
+      return (
+        ': it bound the port itself and got EADDRINUSE; ' +
+        'adopt the inherited socket instead (fd 3: listen() or sd_listen_fds())'
+      );
     }
     if (w.failure) return `: ${w.failure}`;
     if (w.readyAt === undefined && !w.seenAccepting && !this.notifying) {

@@ -99,7 +99,8 @@ export function libc(): Libc {
   if (process.platform !== 'linux') {
     throw new SockactError(
       'ERR_NATIVE',
-      `socket activation needs Linux; this is ${process.platform} (not activated apps still work: listen() binds its fallback)`,
+      `socket activation needs Linux; this is ${process.platform} ` +
+        `(not activated apps still work: listen() binds its fallback)`,
     );
   }
   const require = createRequire(import.meta.url);

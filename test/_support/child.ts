@@ -2,7 +2,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** How long json() waits for the next line unless told: a hang fails here, naming the child, not at the 30 s test timeout. */
+/**
+ * How long json() waits for the next line unless told: a hang fails here, naming the child, not at the 30 s test
+ * timeout.
+ */
 export const LINE_TIMEOUT = 10_000;
 
 export interface Child {

@@ -94,7 +94,8 @@ export function run(command: string, args: readonly string[], opts: SpawnOptions
           () =>
             rej(
               new Error(
-                `pid ${child.pid} (${child.spawnargs.slice(1, 3).join(' ')} ...) still running ${timeout} ms after ${after}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`,
+                `pid ${child.pid} (${child.spawnargs.slice(1, 3).join(' ')} ...) still ` +
+                  `running ${timeout} ms after ${after}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`,
               ),
             ),
           timeout,
@@ -113,7 +114,8 @@ export function run(command: string, args: readonly string[], opts: SpawnOptions
         const left = deadline - Date.now();
         if (left <= 0) {
           throw new Error(
-            `no ${re} on ${stream} of pid ${child.pid} within ${timeout} ms\nstdout: ${out.stdout}\nstderr: ${out.stderr}`,
+            `no ${re} on ${stream} of pid ${child.pid} within ${timeout} ms\n` +
+              `stdout: ${out.stdout}\nstderr: ${out.stderr}`,
           );
         }
         await new Promise<void>((r) => {

@@ -39,7 +39,10 @@ export function perTest(): { defer: (fn: () => void) => void; dir: () => string 
   };
 }
 
-/** A unique abstract socket name ("@sockact-test-TAG-..."): the abstract namespace is shared by every run on the machine. */
+/**
+ * A unique abstract socket name ("@sockact-test-TAG-..."): the abstract namespace is shared by every run on the
+ * machine.
+ */
 export function abstractName(tag = 'x'): string {
   return `@sockact-test-${tag}-${process.pid}-${randomBytes(6).toString('hex')}`;
 }

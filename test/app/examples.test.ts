@@ -98,7 +98,8 @@ describe('examples', () => {
       () => [tcp()],
       { NOTIFY_SOCKET: missing },
       new RegExp(
-        `^hello: pid \\d+ serving fd 3 \\(unknown\\) on 127\\.0\\.0\\.1:\\d+\\nhello: can't notify NOTIFY_SOCKET '${missing}': no such file or directory\\n$`,
+        `^hello: pid \\d+ serving fd 3 \\(unknown\\) on 127\\.0\\.0\\.1:\\d+\\nhello: ` +
+          `can't notify NOTIFY_SOCKET '${missing}': no such file or directory\\n$`,
       ),
       'a NOTIFY_SOCKET that does not exist',
     ],

@@ -167,19 +167,22 @@ describe('receiveFds limits and errors: whatever arrived is closed', () => {
     await noLeak(before);
   });
 
-  it('a name that is not valid UTF-8 (bytes 77 ff 62) is refused with ERR_FDS_NAMES, both fds that came are closed', async () => {
-    const before = await settledCount();
-    const p = sockPath();
-    const got = receiveFds(p);
-    peer('send-badname', p);
-    await expect(got).rejects.toMatchObject({
-      code: 'ERR_FDS_NAMES',
-      message: expect.stringMatching(
-        /^the sender \(pid \d+\) on \S+ sent the fd name 'w\\xffb', which contains a character that is not printable ASCII$/,
-      ),
-    });
-    await noLeak(before);
-  });
+  it(
+    'a name that is not valid UTF-8 (bytes 77 ff 62) ' + 'is refused with ERR_FDS_NAMES, both fds that came are closed',
+    async () => {
+      const before = await settledCount();
+      const p = sockPath();
+      const got = receiveFds(p);
+      peer('send-badname', p);
+      await expect(got).rejects.toMatchObject({
+        code: 'ERR_FDS_NAMES',
+        message: expect.stringMatching(
+          /^the sender \(pid \d+\) on \S+ sent the fd name 'w\\xffb', which contains a character that is not printable ASCII$/,
+        ),
+      });
+      await noLeak(before);
+    },
+  );
 
   it('nobody sending in time is a timeout naming the path, and the socket file is removed', async () => {
     const p = sockPath();

@@ -16,7 +16,10 @@ type Any = any;
 
 const dir = fileTempDir();
 
-/** One of every kind systemd passes: TCP v4/v6, UNIX path, abstract, UDP, UNIX dgram, seqpacket, FIFO, file, char device. */
+/**
+ * One of every kind systemd passes: TCP v4/v6, UNIX path, abstract, UDP, UNIX dgram, seqpacket, FIFO, file, char
+ * device.
+ */
 function everyKind(): { fds: number[]; names: string[] } {
   const fifo = path.join(dir, `fifo-${Math.random()}`);
   execFileSync('mkfifo', [fifo]);
@@ -211,7 +214,8 @@ describe('what the fd store hands back (eventfd, timerfd, pidfd, memfd beside a 
       [7, 'stream'],
     ]);
     expect(got.listeners[1].reason).toBe(
-      'fd 4 is an anonymous inode (anon_inode:[eventfd]); there is no Node stream for it, use listenFds() and the fd directly',
+      'fd 4 is an anonymous inode (anon_inode:[eventfd]); ' +
+        'there is no Node stream for it, use listenFds() and the fd directly',
     );
     const port = Number(got.listeners[0].address.split(':')[1]);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe(`hello web fd 3 pid ${got.pid}\n`);
@@ -220,29 +224,38 @@ describe('what the fd store hands back (eventfd, timerfd, pidfd, memfd beside a 
 });
 
 describe('listenFds() errors: each names the fd, the variable and the value', () => {
-  it("Node's own epoll fd in the range (LISTEN_FDS larger than the fds passed: fd 4 is the epoll fd Node opened first)", async () => {
-    const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const child = runApp([fd], 'describe', [], { LISTEN_FDS: '2' });
-    const got = await child.json();
-    await child.stop();
-    expect(got.error.code).toBe('ERR_LISTEN_FD');
-    expect(got.error.fd).toBe(4);
-    expect(got.error.message).toBe(
-      "fd 4 ('unknown') is an epoll fd (anon_inode:[eventpoll]), most likely Node's own, opened right after the fds passed: " +
-        'LISTEN_FDS=2 is probably larger than the number of fds passed',
-    );
-    // Unset on the error path too, and the second call throws the same error.
-    expect(got.envAfter).toEqual({});
-    expect(got.second.error).toEqual(got.error);
-  });
+  it(
+    "Node's own epoll fd in the range (LISTEN_FDS larger than the fds passed: " +
+      'fd 4 is the epoll fd Node opened first)',
+    async () => {
+      const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+      const child = runApp([fd], 'describe', [], { LISTEN_FDS: '2' });
+      const got = await child.json();
+      await child.stop();
+      expect(got.error.code).toBe('ERR_LISTEN_FD');
+      expect(got.error.fd).toBe(4);
+      expect(got.error.message).toBe(
+        "fd 4 ('unknown') is an epoll fd (anon_inode:[eventpoll]), " +
+          "most likely Node's own, opened right after the fds passed: " +
+          'LISTEN_FDS=2 is probably larger than the number of fds passed',
+      );
+      // Unset on the error path too, and the second call throws the same error.
+      expect(got.envAfter).toEqual({});
+      expect(got.second.error).toEqual(got.error);
+    },
+  );
 
-  it('LISTEN_FDS=2147483644 (valid, far more than passed) fails at the first fd that is not ours, without building anything that large', async () => {
-    const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const child = runApp([fd], 'describe', [], { LISTEN_FDS: '2147483644' });
-    const got = await child.json();
-    await child.stop();
-    expect(got.error).toMatchObject({ code: 'ERR_LISTEN_FD', fd: 4 });
-  });
+  it(
+    'LISTEN_FDS=2147483644 (valid, far more than passed) fails at the ' +
+      'first fd that is not ours, without building anything that large',
+    async () => {
+      const { fd } = listener({ family: 'inet', address: '127.0.0.1', port: 0 });
+      const child = runApp([fd], 'describe', [], { LISTEN_FDS: '2147483644' });
+      const got = await child.json();
+      await child.stop();
+      expect(got.error).toMatchObject({ code: 'ERR_LISTEN_FD', fd: 4 });
+    },
+  );
 
   it('a fd in the range that is not open', async () => {
     const fds = [0, 1, 2].map(() => listener({ family: 'inet', address: '127.0.0.1', port: 0 }).fd);

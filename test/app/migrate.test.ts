@@ -131,105 +131,111 @@ describe('connection migration through sockact', () => {
 });
 
 describe('connection migration of other connections (migration.register, opt-in)', () => {
-  it('a raw TCP connection moves with its state: the same connection, the count goes on across generations', async () => {
-    const name = `migrate-echo-${process.pid}`;
-    const r = start([
-      '-l',
-      '127.0.0.1:0',
-      '--name',
-      name,
-      '--',
-      process.execPath,
-      join(ROOT, 'test/app/fixtures/migrate-echo.mjs'),
-    ]);
-    const { port } = hostPort(await listeningOn(r));
-    await r.waitFor('stderr', /ready, generation 1/);
-    const { connect } = await import('node:net');
-    const s = connect({ host: '127.0.0.1', port });
-    let closed = false;
-    s.on('close', () => (closed = true));
-    s.setEncoding('utf8');
-    let got = '';
-    s.on('data', (d: string) => (got += d));
-    const line = async (n: number) => {
-      s.write('x\n');
-      while (got.split('\n').length <= n) await new Promise((res) => setTimeout(res, 10));
-    };
-    let n = 0;
-    const codes: (number | null)[] = [];
-    for (let i = 0; i < 3; i++) {
+  it(
+    'a raw TCP connection moves with its state: ' + 'the same connection, the count goes on across generations',
+    async () => {
+      const name = `migrate-echo-${process.pid}`;
+      const r = start([
+        '-l',
+        '127.0.0.1:0',
+        '--name',
+        name,
+        '--',
+        process.execPath,
+        join(ROOT, 'test/app/fixtures/migrate-echo.mjs'),
+      ]);
+      const { port } = hostPort(await listeningOn(r));
+      await r.waitFor('stderr', /ready, generation 1/);
+      const { connect } = await import('node:net');
+      const s = connect({ host: '127.0.0.1', port });
+      let closed = false;
+      s.on('close', () => (closed = true));
+      s.setEncoding('utf8');
+      let got = '';
+      s.on('data', (d: string) => (got += d));
+      const line = async (n: number) => {
+        s.write('x\n');
+        while (got.split('\n').length <= n) await new Promise((res) => setTimeout(res, 10));
+      };
+      let n = 0;
+      const codes: (number | null)[] = [];
+      for (let i = 0; i < 3; i++) {
+        await line(++n);
+        await line(++n);
+        // Half a line when the connection moves: the new generation gets it with the state.
+        s.write('y');
+        codes.push(await control(['reload', '--name', name]));
+        s.write('\n');
+        n++;
+      }
       await line(++n);
-      await line(++n);
-      // Half a line when the connection moves: the new generation gets it with the state.
-      s.write('y');
-      codes.push(await control(['reload', '--name', name]));
-      s.write('\n');
-      n++;
-    }
-    await line(++n);
-    const lines = got.trim().split('\n');
-    expect(codes).toEqual([0, 0, 0]);
-    expect(closed).toBe(false);
-    // One count, never reset, and four processes answered on the one connection.
-    const parsed = lines.map((l) => /^(pid \d+) count (\d+) line (\w*)$/.exec(l)!);
-    expect(parsed.map((m) => Number(m[2]))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
-    expect(new Set(parsed.map((m) => m[1])).size).toBe(4);
-    // The half line went along with the state and was completed in the next generation.
-    expect(parsed.map((m) => m[3])).toEqual(['x', 'x', 'y', 'x', 'x', 'y', 'x', 'x', 'y', 'x']);
-    s.destroy();
-    r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
-  });
+      const lines = got.trim().split('\n');
+      expect(codes).toEqual([0, 0, 0]);
+      expect(closed).toBe(false);
+      // One count, never reset, and four processes answered on the one connection.
+      const parsed = lines.map((l) => /^(pid \d+) count (\d+) line (\w*)$/.exec(l)!);
+      expect(parsed.map((m) => Number(m[2]))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      expect(new Set(parsed.map((m) => m[1])).size).toBe(4);
+      // The half line went along with the state and was completed in the next generation.
+      expect(parsed.map((m) => m[3])).toEqual(['x', 'x', 'y', 'x', 'x', 'y', 'x', 'x', 'y', 'x']);
+      s.destroy();
+      r.child.kill('SIGTERM');
+      expect(await r.exited).toEqual({ code: 0, signal: null });
+    },
+  );
 });
 
 describe('connection migration of a busy connection', () => {
-  it('a request in flight is finished by the old generation, with keep-alive, and the connection moves once idle', async () => {
-    const name = `migrate-busy-${process.pid}`;
-    const r = start(['-l', '127.0.0.1:0', '--name', name, '--', process.execPath, APP]);
-    const { port } = hostPort(await listeningOn(r));
-    await r.waitFor('stderr', /ready, generation 1/);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    defer(() => agent.destroy());
-    let opened = 0;
-    let closed = 0;
-    const create = agent.createConnection.bind(agent) as (...a: unknown[]) => net.Socket;
-    (agent as unknown as { createConnection: (...a: unknown[]) => net.Socket }).createConnection = (
-      ...a: unknown[]
-    ) => {
-      const s = create(...a);
-      opened++;
-      s.once('close', () => closed++);
-      return s;
-    };
-    const get = (path: string) =>
-      new Promise<{ body: string; connection: string | undefined }>((resolve, reject) => {
-        http
-          .get({ host: '127.0.0.1', port, path, agent }, (res) => {
-            let body = '';
-            res.setEncoding('utf8').on('data', (d: string) => (body += d));
-            res.on('end', () => resolve({ body: body.trim(), connection: res.headers.connection }));
-          })
-          .on('error', reject);
-      });
-    const first = await get('/');
-    expect(first.body).toMatch(/generation 1$/);
-    // In flight while the reload happens: generation 1 answers it after its SIGTERM.
-    const [busy, code] = await Promise.all([get('/after-term'), control(['reload', '--name', name])]);
-    expect(code).toBe(0);
-    expect(busy).toEqual({ body: first.body, connection: 'keep-alive' });
-    // Then the same connection reaches generation 2 (generation 1 may answer a few more first,
-    // until its drain looks again: a pause between requests, so that it does within the bound).
-    let next = busy;
-    for (let i = 0; i < 500 && next.body === first.body; i++) {
-      await new Promise((res) => setTimeout(res, 10));
-      next = await get('/');
-    }
-    expect(next.body).toMatch(/generation 2$/);
-    expect({ opened, closed }).toEqual({ opened: 1, closed: 0 });
-    r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
-    expect(counts(r.stderr).get(2)).toEqual({ accepted: 0, migrated: 1 });
-  });
+  it(
+    'a request in flight is finished by the old generation, ' + 'with keep-alive, and the connection moves once idle',
+    async () => {
+      const name = `migrate-busy-${process.pid}`;
+      const r = start(['-l', '127.0.0.1:0', '--name', name, '--', process.execPath, APP]);
+      const { port } = hostPort(await listeningOn(r));
+      await r.waitFor('stderr', /ready, generation 1/);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      defer(() => agent.destroy());
+      let opened = 0;
+      let closed = 0;
+      const create = agent.createConnection.bind(agent) as (...a: unknown[]) => net.Socket;
+      (agent as unknown as { createConnection: (...a: unknown[]) => net.Socket }).createConnection = (
+        ...a: unknown[]
+      ) => {
+        const s = create(...a);
+        opened++;
+        s.once('close', () => closed++);
+        return s;
+      };
+      const get = (path: string) =>
+        new Promise<{ body: string; connection: string | undefined }>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+              let body = '';
+              res.setEncoding('utf8').on('data', (d: string) => (body += d));
+              res.on('end', () => resolve({ body: body.trim(), connection: res.headers.connection }));
+            })
+            .on('error', reject);
+        });
+      const first = await get('/');
+      expect(first.body).toMatch(/generation 1$/);
+      // In flight while the reload happens: generation 1 answers it after its SIGTERM.
+      const [busy, code] = await Promise.all([get('/after-term'), control(['reload', '--name', name])]);
+      expect(code).toBe(0);
+      expect(busy).toEqual({ body: first.body, connection: 'keep-alive' });
+      // Then the same connection reaches generation 2 (generation 1 may answer a few more first,
+      // until its drain looks again: a pause between requests, so that it does within the bound).
+      let next = busy;
+      for (let i = 0; i < 500 && next.body === first.body; i++) {
+        await new Promise((res) => setTimeout(res, 10));
+        next = await get('/');
+      }
+      expect(next.body).toMatch(/generation 2$/);
+      expect({ opened, closed }).toEqual({ opened: 1, closed: 0 });
+      r.child.kill('SIGTERM');
+      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(counts(r.stderr).get(2)).toEqual({ accepted: 0, migrated: 1 });
+    },
+  );
 });
 
 interface RawResponse {
@@ -343,140 +349,156 @@ describe('idle means the HTTP parser holds nothing', () => {
     expect(await r.exited).toEqual({ code: 0, signal: null });
   });
 
-  it('a request answered before its body arrived: the body is read where it was due, the next request is served', async () => {
-    const name = `migrate-body-${process.pid}`;
-    const { r, port } = await startApp(name);
-    const clients = [rawClient(port), rawClient(port), rawClient(port)];
-    for (const c of clients) c.write('POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n');
-    for (const c of clients) expect((await c.responses(1))[0]!.status).toBe(200);
-    expect(await control(['reload', '--name', name])).toBe(0);
-    await r.waitFor('stderr', /generation 1 draining/);
-    await pause(300);
-    for (const c of clients) c.write('0123456789abcdef');
-    for (const c of clients) c.write('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
-    for (const c of clients) {
-      const [, next] = await c.responses(2);
-      expect({ status: next!.status, url: next!.headers['x-url'] }).toEqual({ status: 200, url: '/next' });
-    }
-    // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
-    await r.waitFor('stderr', /generation 1 accepted/);
-    r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
-  });
+  it(
+    'a request answered before its body arrived: ' + 'the body is read where it was due, the next request is served',
+    async () => {
+      const name = `migrate-body-${process.pid}`;
+      const { r, port } = await startApp(name);
+      const clients = [rawClient(port), rawClient(port), rawClient(port)];
+      for (const c of clients) c.write('POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n');
+      for (const c of clients) expect((await c.responses(1))[0]!.status).toBe(200);
+      expect(await control(['reload', '--name', name])).toBe(0);
+      await r.waitFor('stderr', /generation 1 draining/);
+      await pause(300);
+      for (const c of clients) c.write('0123456789abcdef');
+      for (const c of clients) c.write('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+      for (const c of clients) {
+        const [, next] = await c.responses(2);
+        expect({ status: next!.status, url: next!.headers['x-url'] }).toEqual({ status: 200, url: '/next' });
+      }
+      // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
+      await r.waitFor('stderr', /generation 1 accepted/);
+      r.child.kill('SIGTERM');
+      expect(await r.exited).toEqual({ code: 0, signal: null });
+    },
+  );
 });
 
 describe('one owner at a time', () => {
-  it('the receiving generation is SIGKILLed before it answers a batch: the old one takes it back and serves what arrived', async () => {
-    const name = `migrate-kill-${process.pid}`;
-    const block = join(dir(), 'block');
-    // Restarted when killed (not blocked then): sockact keeps running.
-    const { r, port } = await startApp(name, { BLOCK_IF: block, BLOCK_MS: '30000' }, APP, ['--restart', 'on-failure']);
-    const clients = Array.from({ length: 20 }, () => rawClient(port));
-    for (const c of clients) c.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
-    for (const c of clients) expect((await c.responses(1))[0]!.headers['x-generation']).toBe('1');
-    writeFileSync(block, '');
-    expect(await control(['reload', '--name', name])).toBe(0);
-    const pid2 = Number((await r.waitFor('stderr', /app: pid (\d+) generation 2 up/))[1]);
-    await r.waitFor('stderr', /generation 1 draining/);
-    // Generation 1 sends its batch at once; generation 2 is blocked and cannot take it.
-    await pause(300);
-    // Half the clients send while generation 2 holds the batch, half just after it died: the drain
-    // takes them back and counts their quiet time from then on, so both halves are served.
-    for (const c of clients.slice(0, 10)) c.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
-    rmSync(block);
-    process.kill(pid2, 'SIGKILL');
-    await r.waitFor('stderr', /generation 2\) killed by SIGKILL/);
-    await pause(200);
-    for (const c of clients.slice(10)) c.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
-    for (const c of clients) {
-      const [, after] = await c.responses(2);
-      expect({
-        status: after!.status,
-        url: after!.headers['x-url'],
-        generation: after!.headers['x-generation'],
-      }).toEqual({
-        status: 200,
-        url: '/after',
-        generation: '1',
-      });
-    }
-    r.child.kill('SIGTERM');
-    await r.exited;
-  });
+  it(
+    'the receiving generation is SIGKILLed before it answers a batch: ' +
+      'the old one takes it back and serves what arrived',
+    async () => {
+      const name = `migrate-kill-${process.pid}`;
+      const block = join(dir(), 'block');
+      // Restarted when killed (not blocked then): sockact keeps running.
+      const { r, port } = await startApp(name, { BLOCK_IF: block, BLOCK_MS: '30000' }, APP, [
+        '--restart',
+        'on-failure',
+      ]);
+      const clients = Array.from({ length: 20 }, () => rawClient(port));
+      for (const c of clients) c.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+      for (const c of clients) expect((await c.responses(1))[0]!.headers['x-generation']).toBe('1');
+      writeFileSync(block, '');
+      expect(await control(['reload', '--name', name])).toBe(0);
+      const pid2 = Number((await r.waitFor('stderr', /app: pid (\d+) generation 2 up/))[1]);
+      await r.waitFor('stderr', /generation 1 draining/);
+      // Generation 1 sends its batch at once; generation 2 is blocked and cannot take it.
+      await pause(300);
+      // Half the clients send while generation 2 holds the batch, half just after it died: the drain
+      // takes them back and counts their quiet time from then on, so both halves are served.
+      for (const c of clients.slice(0, 10)) c.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+      rmSync(block);
+      process.kill(pid2, 'SIGKILL');
+      await r.waitFor('stderr', /generation 2\) killed by SIGKILL/);
+      await pause(200);
+      for (const c of clients.slice(10)) c.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+      for (const c of clients) {
+        const [, after] = await c.responses(2);
+        expect({
+          status: after!.status,
+          url: after!.headers['x-url'],
+          generation: after!.headers['x-generation'],
+        }).toEqual({
+          status: 200,
+          url: '/after',
+          generation: '1',
+        });
+      }
+      r.child.kill('SIGTERM');
+      await r.exited;
+    },
+  );
 
-  it('the receiving generation answers after the sender gave up: it never adopts, one process answers throughout', async () => {
-    const name = `migrate-slow-${process.pid}`;
-    const block = join(dir(), 'block');
-    const env = { BLOCK_IF: block, BLOCK_MS: '6500', MIGRATE_TIMEOUT: '300', DRAIN_TIMEOUT: '15000' };
-    const { r, port } = await startApp(name, env, join(ROOT, 'test/app/fixtures/migrate-echo.mjs'));
-    const s = net.connect({ host: '127.0.0.1', port });
-    defer(() => s.destroy());
-    s.setEncoding('utf8');
-    let got = '';
-    s.on('data', (d: string) => (got += d));
-    s.on('error', () => {});
-    let sent = 0;
-    const line = async () => {
-      s.write(`${++sent}\n`);
-      for (let i = 0; i < 500 && got.split('\n').length <= sent; i++) await pause(10);
-    };
-    for (let i = 0; i < 5; i++) await line();
-    writeFileSync(block, '');
-    expect(await control(['reload', '--name', name])).toBe(0);
-    // Lines go on while generation 2 is blocked, and after it wakes up and reads the old batch.
-    const unblocked = r.waitFor('stderr', /unblocked/, 20_000);
-    let woke = false;
-    void unblocked.then(() => (woke = true));
-    while (!woke) await line();
-    for (let i = 0; i < 10; i++) await line();
-    const replies = got
-      .trim()
-      .split('\n')
-      .map((l) => /^pid (\d+) count (\d+)/.exec(l)!);
-    // The count never goes back, and once a reply came from a pid no earlier pid answers again.
-    expect(replies.map((m) => Number(m[2]))).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
-    const pids = replies.map((m) => m[1]);
-    const order = [...new Set(pids)];
-    expect(pids).toEqual([...pids].sort((a, b) => order.indexOf(a!) - order.indexOf(b!)));
-    s.destroy();
-    r.child.kill('SIGTERM');
-    await r.exited;
-  });
+  it(
+    'the receiving generation answers after the sender gave up: ' + 'it never adopts, one process answers throughout',
+    async () => {
+      const name = `migrate-slow-${process.pid}`;
+      const block = join(dir(), 'block');
+      const env = { BLOCK_IF: block, BLOCK_MS: '6500', MIGRATE_TIMEOUT: '300', DRAIN_TIMEOUT: '15000' };
+      const { r, port } = await startApp(name, env, join(ROOT, 'test/app/fixtures/migrate-echo.mjs'));
+      const s = net.connect({ host: '127.0.0.1', port });
+      defer(() => s.destroy());
+      s.setEncoding('utf8');
+      let got = '';
+      s.on('data', (d: string) => (got += d));
+      s.on('error', () => {});
+      let sent = 0;
+      const line = async () => {
+        s.write(`${++sent}\n`);
+        for (let i = 0; i < 500 && got.split('\n').length <= sent; i++) await pause(10);
+      };
+      for (let i = 0; i < 5; i++) await line();
+      writeFileSync(block, '');
+      expect(await control(['reload', '--name', name])).toBe(0);
+      // Lines go on while generation 2 is blocked, and after it wakes up and reads the old batch.
+      const unblocked = r.waitFor('stderr', /unblocked/, 20_000);
+      let woke = false;
+      void unblocked.then(() => (woke = true));
+      while (!woke) await line();
+      for (let i = 0; i < 10; i++) await line();
+      const replies = got
+        .trim()
+        .split('\n')
+        .map((l) => /^pid (\d+) count (\d+)/.exec(l)!);
+      // The count never goes back, and once a reply came from a pid no earlier pid answers again.
+      expect(replies.map((m) => Number(m[2]))).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+      const pids = replies.map((m) => m[1]);
+      const order = [...new Set(pids)];
+      expect(pids).toEqual([...pids].sort((a, b) => order.indexOf(a!) - order.indexOf(b!)));
+      s.destroy();
+      r.child.kill('SIGTERM');
+      await r.exited;
+    },
+  );
 });
 
 describe('connections move only to a ready generation', () => {
-  it('a reload that fails (never ready, exits 1) gets none: the connection goes to the generation serving', async () => {
-    const name = `migrate-target-${process.pid}`;
-    const noReady = join(dir(), 'no-ready');
-    const hold = join(dir(), 'hold');
-    const { r, port } = await startApp(name, { NO_READY_IF: noReady });
-    const c = rawClient(port);
-    c.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
-    await c.responses(1);
-    // Busy in generation 1 while generation 2 takes over and generation 3 starts and fails.
-    c.write(`GET /wait?f=${encodeURIComponent(hold)} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    expect(await control(['reload', '--name', name])).toBe(0);
-    await r.waitFor('stderr', /generation 1 draining/);
-    writeFileSync(noReady, '');
-    const failed = control(['reload', '--name', name]);
-    await r.waitFor('stderr', /generation 3 up, never ready/);
-    writeFileSync(hold, '');
-    expect((await c.responses(2))[1]!.headers['x-generation']).toBe('1');
-    const seen: string[] = [];
-    for (let i = 3; i < 50 && seen.at(-1) !== '2' && seen.at(-1) !== '3'; i++) {
-      c.write(`GET /n${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      seen.push((await c.responses(i)).at(-1)!.headers['x-generation']!);
-      await pause(20);
-    }
-    expect(seen.at(-1)).toBe('2');
-    writeFileSync(`${noReady}.exit`, '');
-    expect(await failed).not.toBe(0);
-    const n = seen.length + 2;
-    c.write('GET /last HTTP/1.1\r\nHost: x\r\n\r\n');
-    expect((await c.responses(n + 1)).at(-1)!.headers['x-generation']).toBe('2');
-    // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
-    await r.waitFor('stderr', /generation 1 accepted/);
-    r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
-  });
+  it(
+    'a reload that fails (never ready, exits 1) gets none: ' + 'the connection goes to the generation serving',
+    async () => {
+      const name = `migrate-target-${process.pid}`;
+      const noReady = join(dir(), 'no-ready');
+      const hold = join(dir(), 'hold');
+      const { r, port } = await startApp(name, { NO_READY_IF: noReady });
+      const c = rawClient(port);
+      c.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+      await c.responses(1);
+      // Busy in generation 1 while generation 2 takes over and generation 3 starts and fails.
+      c.write(`GET /wait?f=${encodeURIComponent(hold)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(await control(['reload', '--name', name])).toBe(0);
+      await r.waitFor('stderr', /generation 1 draining/);
+      writeFileSync(noReady, '');
+      const failed = control(['reload', '--name', name]);
+      await r.waitFor('stderr', /generation 3 up, never ready/);
+      writeFileSync(hold, '');
+      expect((await c.responses(2))[1]!.headers['x-generation']).toBe('1');
+      const seen: string[] = [];
+      for (let i = 3; i < 50 && seen.at(-1) !== '2' && seen.at(-1) !== '3'; i++) {
+        c.write(`GET /n${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        seen.push((await c.responses(i)).at(-1)!.headers['x-generation']!);
+        await pause(20);
+      }
+      expect(seen.at(-1)).toBe('2');
+      writeFileSync(`${noReady}.exit`, '');
+      expect(await failed).not.toBe(0);
+      const n = seen.length + 2;
+      c.write('GET /last HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect((await c.responses(n + 1)).at(-1)!.headers['x-generation']).toBe('2');
+      // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
+      await r.waitFor('stderr', /generation 1 accepted/);
+      r.child.kill('SIGTERM');
+      expect(await r.exited).toEqual({ code: 0, signal: null });
+    },
+  );
 });

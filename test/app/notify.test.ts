@@ -105,19 +105,22 @@ describe('notify to a real receiver', () => {
     expect(got.fds[1].ino).toBe(got.fds[0].ino);
   });
 
-  it('a stored listening socket really works on the other side: the receiver accepts on it after we closed ours', async () => {
-    const { child } = await receiver('path', '--serve');
-    const fd = sys.socket('inet', 'stream');
-    sys.bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
-    sys.listenSocket(fd, 4);
-    const { port } = sys.getsockname(fd) as { port: number };
-    expect(notify.fdStore([fd], { name: 'web' })).toBe(true);
-    sys.closeFd(fd);
-    const got = await child.json();
-    expect(got.text).toBe('FDSTORE=1\nFDNAME=web');
-    expect(got.fds).toEqual([expect.objectContaining({ sock: true, listening: true, local: ['127.0.0.1', port] })]);
-    expect(await exchange({ host: '127.0.0.1', port })).toBe('served by the receiver\n');
-  });
+  it(
+    'a stored listening socket really works on the other side: ' + 'the receiver accepts on it after we closed ours',
+    async () => {
+      const { child } = await receiver('path', '--serve');
+      const fd = sys.socket('inet', 'stream');
+      sys.bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
+      sys.listenSocket(fd, 4);
+      const { port } = sys.getsockname(fd) as { port: number };
+      expect(notify.fdStore([fd], { name: 'web' })).toBe(true);
+      sys.closeFd(fd);
+      const got = await child.json();
+      expect(got.text).toBe('FDSTORE=1\nFDNAME=web');
+      expect(got.fds).toEqual([expect.objectContaining({ sock: true, listening: true, local: ['127.0.0.1', port] })]);
+      expect(await exchange({ host: '127.0.0.1', port })).toBe('served by the receiver\n');
+    },
+  );
 
   it('fdStore without a name sends no FDNAME (systemd then says "stored")', async () => {
     const { child } = await receiver('abstract');

@@ -78,20 +78,23 @@ describe('shutdown()', () => {
     agent.destroy();
   });
 
-  it('without tracking, the in-flight request still finishes and its keep-alive connection is closed after', async () => {
-    const h = await heldServer();
-    const agent = new http.Agent({ keepAlive: true });
-    const inflight = request(h.port, agent);
-    await h.arrived;
-    const done = shutdown(h.server, { timeout: 20_000 });
-    h.release('finished');
-    const res = await inflight;
-    expect(res.body).toBe('finished');
-    const closed = new Promise((r) => res.socket.once('close', r));
-    expect(await done).toEqual({ forced: 0 });
-    await closed;
-    agent.destroy();
-  });
+  it(
+    'without tracking, the in-flight request still ' + 'finishes and its keep-alive connection is closed after',
+    async () => {
+      const h = await heldServer();
+      const agent = new http.Agent({ keepAlive: true });
+      const inflight = request(h.port, agent);
+      await h.arrived;
+      const done = shutdown(h.server, { timeout: 20_000 });
+      h.release('finished');
+      const res = await inflight;
+      expect(res.body).toBe('finished');
+      const closed = new Promise((r) => res.socket.once('close', r));
+      expect(await done).toEqual({ forced: 0 });
+      await closed;
+      agent.destroy();
+    },
+  );
 
   it('closes an idle keep-alive connection instead of waiting for keepAliveTimeout', async () => {
     const h = await heldServer();
@@ -106,22 +109,26 @@ describe('shutdown()', () => {
     agent.destroy();
   });
 
-  it('keeps a quiet keep-alive connection open for idleTimeout: a request sent on it meanwhile gets Connection: close', async () => {
-    const h = await heldServer();
-    trackConnections(h.server);
-    h.release('answer');
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const first = await request(h.port, agent);
-    expect(first.connection).toBe('keep-alive');
-    const done = shutdown(h.server, { timeout: 20_000, idleTimeout: 10_000 });
-    // A client that paused briefly (far less than idleTimeout) reuses the connection.
-    await new Promise((r) => setTimeout(r, 300));
-    const second = await request(h.port, agent);
-    expect(second.socket).toBe(first.socket);
-    expect(second).toMatchObject({ body: 'answer', connection: 'close' });
-    expect(await done).toEqual({ forced: 0 });
-    agent.destroy();
-  });
+  it(
+    'keeps a quiet keep-alive connection open for idleTimeout: ' +
+      'a request sent on it meanwhile gets Connection: close',
+    async () => {
+      const h = await heldServer();
+      trackConnections(h.server);
+      h.release('answer');
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const first = await request(h.port, agent);
+      expect(first.connection).toBe('keep-alive');
+      const done = shutdown(h.server, { timeout: 20_000, idleTimeout: 10_000 });
+      // A client that paused briefly (far less than idleTimeout) reuses the connection.
+      await new Promise((r) => setTimeout(r, 300));
+      const second = await request(h.port, agent);
+      expect(second.socket).toBe(first.socket);
+      expect(second).toMatchObject({ body: 'answer', connection: 'close' });
+      expect(await done).toEqual({ forced: 0 });
+      agent.destroy();
+    },
+  );
 
   it('closes a tracked keep-alive connection once it has stayed quiet for idleTimeout', async () => {
     const h = await heldServer();
@@ -334,61 +341,64 @@ function keepAliveLoad(port: number, conns: number) {
 }
 
 describe('a reload under keep-alive load (the launcher holds the socket, generations take turns)', () => {
-  it('loses no request: answers written while draining carry Connection: close, quiet connections are closed later', async () => {
-    const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 1024);
-    const port = (l.addr as { port: number }).port;
-    const { child: recv, addr } = await receiver();
-    // One generation: the socket at fd 3 (our copy kept, as a supervisor keeps it), READY=1 awaited.
-    const generation = async () => {
-      const app = runActivated(
-        [l.fd],
-        process.execPath,
-        [FIXTURE, 'drain'],
-        { NOTIFY_SOCKET: addr },
-        { closeParentCopies: false },
-      );
-      children.push(app);
-      // The stopped generations' STOPPING=1 comes in between.
-      let msg = await recv.json();
-      while (msg.text === 'STOPPING=1') msg = await recv.json();
-      expect(msg.text).toBe(`READY=1\nSTATUS=pid ${app.proc.pid}`);
-      return app;
-    };
-    let current = await generation();
-    const load = keepAliveLoad(port, 8);
-    // The load reached a generation: it answered once (or a failure ends the wait, to be reported below).
-    const reached = (app: Child) =>
-      waitUntil(
-        `an answer from generation pid ${app.proc.pid}`,
-        () => load.failures.length > 0 || load.answers.some((a) => a.pid === String(app.proc.pid)),
-        {
-          seen: () =>
-            `${load.answers.length} answers from pids ${[...new Set(load.answers.map((a) => a.pid))].join(', ')}`,
-        },
-      );
-    const pids = [String(current.proc.pid)];
-    const exits: Promise<number | null>[] = [];
-    try {
-      for (let i = 0; i < 5; i++) {
-        // Let the load reach this generation, then start the next one and stop this one.
+  it(
+    'loses no request: ' + 'answers written while draining carry Connection: close, quiet connections are closed later',
+    async () => {
+      const l = listener({ family: 'inet', address: '127.0.0.1', port: 0 }, 'stream', 1024);
+      const port = (l.addr as { port: number }).port;
+      const { child: recv, addr } = await receiver();
+      // One generation: the socket at fd 3 (our copy kept, as a supervisor keeps it), READY=1 awaited.
+      const generation = async () => {
+        const app = runActivated(
+          [l.fd],
+          process.execPath,
+          [FIXTURE, 'drain'],
+          { NOTIFY_SOCKET: addr },
+          { closeParentCopies: false },
+        );
+        children.push(app);
+        // The stopped generations' STOPPING=1 comes in between.
+        let msg = await recv.json();
+        while (msg.text === 'STOPPING=1') msg = await recv.json();
+        expect(msg.text).toBe(`READY=1\nSTATUS=pid ${app.proc.pid}`);
+        return app;
+      };
+      let current = await generation();
+      const load = keepAliveLoad(port, 8);
+      // The load reached a generation: it answered once (or a failure ends the wait, to be reported below).
+      const reached = (app: Child) =>
+        waitUntil(
+          `an answer from generation pid ${app.proc.pid}`,
+          () => load.failures.length > 0 || load.answers.some((a) => a.pid === String(app.proc.pid)),
+          {
+            seen: () =>
+              `${load.answers.length} answers from pids ${[...new Set(load.answers.map((a) => a.pid))].join(', ')}`,
+          },
+        );
+      const pids = [String(current.proc.pid)];
+      const exits: Promise<number | null>[] = [];
+      try {
+        for (let i = 0; i < 5; i++) {
+          // Let the load reach this generation, then start the next one and stop this one.
+          await reached(current);
+          const next = await generation();
+          current.proc.kill('SIGTERM');
+          exits.push(current.exited);
+          current = next;
+          pids.push(String(current.proc.pid));
+        }
         await reached(current);
-        const next = await generation();
-        current.proc.kill('SIGTERM');
-        exits.push(current.exited);
-        current = next;
-        pids.push(String(current.proc.pid));
+      } finally {
+        await load.stop();
+        sys.closeFd(l.fd);
       }
-      await reached(current);
-    } finally {
-      await load.stop();
-      sys.closeFd(l.fd);
-    }
-    expect(load.failures).toEqual([]);
-    expect(await Promise.all(exits)).toEqual([0, 0, 0, 0, 0]);
-    // Every generation served, and each stopped one answered at least once while draining.
-    expect(new Set(load.answers.map((a) => a.pid))).toEqual(new Set(pids));
-    const draining = load.answers.filter((a) => a.draining);
-    expect(new Set(draining.map((a) => a.pid)).size).toBe(5);
-    expect(draining.filter((a) => a.connection.toLowerCase() !== 'close')).toEqual([]);
-  });
+      expect(load.failures).toEqual([]);
+      expect(await Promise.all(exits)).toEqual([0, 0, 0, 0, 0]);
+      // Every generation served, and each stopped one answered at least once while draining.
+      expect(new Set(load.answers.map((a) => a.pid))).toEqual(new Set(pids));
+      const draining = load.answers.filter((a) => a.draining);
+      expect(new Set(draining.map((a) => a.pid)).size).toBe(5);
+      expect(draining.filter((a) => a.connection.toLowerCase() !== 'close')).toEqual([]);
+    },
+  );
 });

@@ -169,15 +169,18 @@ describe('upgrader(): a new copy takes over the sockets', () => {
     });
   }
 
-  it('upgrades to another program (command): libsystemd there sees exact LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES', async () => {
-    const next = path.join(import.meta.dirname, 'fixtures/upgrade-next.py');
-    const { app, first } = await startApp({ UPGRADE_COMMAND: JSON.stringify(['/usr/bin/python3', next]) }, true);
-    process.kill(first.pid, 'SIGHUP');
-    const line = await app.next((l) => l.next);
-    expect(line).toEqual({ pid: line.pid, next: true, n: 1, names: ['web'] });
-    await untilEnded(first.pid);
-    expect(await get(app.port)).toBe(line.pid);
-  });
+  it(
+    'upgrades to another program (command): ' + 'libsystemd there sees exact LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES',
+    async () => {
+      const next = path.join(import.meta.dirname, 'fixtures/upgrade-next.py');
+      const { app, first } = await startApp({ UPGRADE_COMMAND: JSON.stringify(['/usr/bin/python3', next]) }, true);
+      process.kill(first.pid, 'SIGHUP');
+      const line = await app.next((l) => l.next);
+      expect(line).toEqual({ pid: line.pid, next: true, n: 1, names: ['web'] });
+      await untilEnded(first.pid);
+      expect(await get(app.port)).toBe(line.pid);
+    },
+  );
 
   it('passes a socket listen() bound itself (not activated) under the name listen() was given', async () => {
     const { app, first } = await startApp();
@@ -212,92 +215,108 @@ describe('upgrader(): a failing new copy leaves the old one serving', () => {
     expect(await get(app.port)).toBe(pid);
   });
 
-  it('a copy never ready within the timeout is killed, the failure is one warning line, and the old one still serves', async () => {
-    const { app, first } = await startApp({ UPGRADE_TIMEOUT: '1500' });
-    app.nextMode('hang');
-    process.kill(first.pid, 'SIGHUP');
-    const hung = await app.next((l) => l.hanging);
-    await untilEnded(hung.pid);
-    for (let i = 0; i < 100 && !app.child.stderr().includes('upgrade failed'); i++)
-      await new Promise((r) => setTimeout(r, 20));
-    expect(app.child.stderr()).toMatch(
-      new RegExp(
-        `\\(node:${first.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: the new copy \\(pid ${hung.pid}\\) was not ready within 1500 ms: killed it\n`,
-      ),
-    );
-    expect(ended(first.pid)).toBe(false);
-    expect(await get(app.port)).toBe(first.pid);
-  });
+  it(
+    'a copy never ready within the timeout is killed, ' +
+      'the failure is one warning line, and the old one still serves',
+    async () => {
+      const { app, first } = await startApp({ UPGRADE_TIMEOUT: '1500' });
+      app.nextMode('hang');
+      process.kill(first.pid, 'SIGHUP');
+      const hung = await app.next((l) => l.hanging);
+      await untilEnded(hung.pid);
+      for (let i = 0; i < 100 && !app.child.stderr().includes('upgrade failed'); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(app.child.stderr()).toMatch(
+        new RegExp(
+          `\\(node:${first.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: ` +
+            `the new copy \\(pid ${hung.pid}\\) was not ready within 1500 ms: killed it\n`,
+        ),
+      );
+      expect(ended(first.pid)).toBe(false);
+      expect(await get(app.port)).toBe(first.pid);
+    },
+  );
 });
 
 describe('upgrader(): one upgrade at a time, across copies', () => {
-  it('a SIGHUP to the new copy before it is ready is refused: no third copy, the first never serves beside a newer one', async () => {
-    const { app, first } = await startApp({ UPGRADE_TIMEOUT: '3000' });
-    app.nextMode('hang');
-    process.kill(first.pid, 'SIGHUP');
-    const middle = await app.next((l) => l.hanging);
-    app.nextMode('ok');
-    process.kill(middle.pid, 'SIGHUP');
-    // The first process gives up on the copy that never got ready and kills it.
-    await untilEnded(middle.pid);
-    expect(ended(first.pid)).toBe(false);
-    const pids = new Set<number>();
-    for (let i = 0; i < 20; i++) pids.add(await get(app.port));
-    expect([...pids]).toEqual([first.pid]);
-    expect(app.child.stderr()).toMatch(
-      new RegExp(
-        `\\(node:${middle.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: not ready yet: an upgrade is refused until this process has called notify.ready\\(\\)\n`,
-      ),
-    );
-  });
+  it(
+    'a SIGHUP to the new copy before it is ready is refused: ' +
+      'no third copy, the first never serves beside a newer one',
+    async () => {
+      const { app, first } = await startApp({ UPGRADE_TIMEOUT: '3000' });
+      app.nextMode('hang');
+      process.kill(first.pid, 'SIGHUP');
+      const middle = await app.next((l) => l.hanging);
+      app.nextMode('ok');
+      process.kill(middle.pid, 'SIGHUP');
+      // The first process gives up on the copy that never got ready and kills it.
+      await untilEnded(middle.pid);
+      expect(ended(first.pid)).toBe(false);
+      const pids = new Set<number>();
+      for (let i = 0; i < 20; i++) pids.add(await get(app.port));
+      expect([...pids]).toEqual([first.pid]);
+      expect(app.child.stderr()).toMatch(
+        new RegExp(
+          `\\(node:${middle.pid}\\) \\[SOCKACT_UPGRADE\\] Warning: upgrade failed: ` +
+            `not ready yet: an upgrade is refused until this process has called notify.ready\\(\\)\n`,
+        ),
+      );
+    },
+  );
 
-  it('a ready copy refuses to upgrade while the process it replaced still runs, and upgrades once it is gone', async () => {
-    const { app, first } = await startApp({ UPGRADE_EXIT: '0' });
-    process.kill(first.pid, 'SIGHUP');
-    const second = await app.next((l) => l.ready);
-    process.kill(second.pid, 'SIGUSR2');
-    const refused = await app.next((l) => l.error);
-    expect(refused).toEqual({
-      pid: second.pid,
-      code: 'ERR_UPGRADE_OLD_RUNNING',
-      error: 'the process this one replaced is still running: an upgrade is refused until it has exited',
-    });
-    process.kill(first.pid, 'SIGKILL');
-    await untilEnded(first.pid);
-    // The kernel reparents the copy once every thread of the old process is gone: after that only.
-    const ppid = () => {
-      const stat = readFileSync(`/proc/${second.pid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    };
-    for (let i = 0; i < 250 && ppid() === first.pid; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(ppid()).not.toBe(first.pid);
-    process.kill(second.pid, 'SIGHUP');
-    const third = await app.next((l) => l.ready);
-    expect(third.pid).not.toBe(second.pid);
-    expect(await get(app.port)).toBe(third.pid);
-  });
+  it(
+    'a ready copy refuses to upgrade while the process ' + 'it replaced still runs, and upgrades once it is gone',
+    async () => {
+      const { app, first } = await startApp({ UPGRADE_EXIT: '0' });
+      process.kill(first.pid, 'SIGHUP');
+      const second = await app.next((l) => l.ready);
+      process.kill(second.pid, 'SIGUSR2');
+      const refused = await app.next((l) => l.error);
+      expect(refused).toEqual({
+        pid: second.pid,
+        code: 'ERR_UPGRADE_OLD_RUNNING',
+        error: 'the process this one replaced is still running: an upgrade is refused until it has exited',
+      });
+      process.kill(first.pid, 'SIGKILL');
+      await untilEnded(first.pid);
+      // The kernel reparents the copy once every thread of the old process is gone: after that only.
+      const ppid = () => {
+        const stat = readFileSync(`/proc/${second.pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      };
+      for (let i = 0; i < 250 && ppid() === first.pid; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(ppid()).not.toBe(first.pid);
+      process.kill(second.pid, 'SIGHUP');
+      const third = await app.next((l) => l.ready);
+      expect(third.pid).not.toBe(second.pid);
+      expect(await get(app.port)).toBe(third.pid);
+    },
+  );
 });
 
 describe('upgrader() under systemd (a notify receiver stands in for it)', () => {
-  it('sends MAINPID=<new pid> (never STOPPING=1), and the new copy still reaches NOTIFY_SOCKET afterwards', async () => {
-    const sock = path.join(dir, `notify-${n++}`);
-    const { child: recv } = await receiver({ at: sock, flags: ['--creds'] });
-    const { app, first } = await startApp({ NOTIFY_SOCKET: sock });
-    const seen: { pid: number; text: string }[] = [];
-    const until = async (pred: (m: { pid: number; text: string }) => boolean) => {
-      while (!seen.some(pred)) {
-        const m = await recv.json();
-        seen.push({ pid: m.pid, text: m.text });
-      }
-    };
-    await until((m) => m.text === 'READY=1' && m.pid === first.pid);
-    const pid = await upgradeBySignal(app, first.pid);
-    await until((m) => m.text === `MAINPID=${pid}`);
-    await until((m) => m.text === 'READY=1' && m.pid === pid);
-    expect(seen.find((m) => m.text === `MAINPID=${pid}`)!.pid).toBe(first.pid);
-    // The old process is gone; the new one still talks to the same NOTIFY_SOCKET.
-    process.kill(pid, 'SIGUSR1');
-    await until((m) => m.text === 'STATUS=still here' && m.pid === pid);
-    expect(seen.map((m) => m.text)).not.toContain('STOPPING=1');
-  });
+  it(
+    'sends MAINPID=<new pid> (never STOPPING=1), ' + 'and the new copy still reaches NOTIFY_SOCKET afterwards',
+    async () => {
+      const sock = path.join(dir, `notify-${n++}`);
+      const { child: recv } = await receiver({ at: sock, flags: ['--creds'] });
+      const { app, first } = await startApp({ NOTIFY_SOCKET: sock });
+      const seen: { pid: number; text: string }[] = [];
+      const until = async (pred: (m: { pid: number; text: string }) => boolean) => {
+        while (!seen.some(pred)) {
+          const m = await recv.json();
+          seen.push({ pid: m.pid, text: m.text });
+        }
+      };
+      await until((m) => m.text === 'READY=1' && m.pid === first.pid);
+      const pid = await upgradeBySignal(app, first.pid);
+      await until((m) => m.text === `MAINPID=${pid}`);
+      await until((m) => m.text === 'READY=1' && m.pid === pid);
+      expect(seen.find((m) => m.text === `MAINPID=${pid}`)!.pid).toBe(first.pid);
+      // The old process is gone; the new one still talks to the same NOTIFY_SOCKET.
+      process.kill(pid, 'SIGUSR1');
+      await until((m) => m.text === 'STATUS=still here' && m.pid === pid);
+      expect(seen.map((m) => m.text)).not.toContain('STOPPING=1');
+    },
+  );
 });

@@ -63,7 +63,8 @@ describe('watchdog keep-alive', () => {
     await new Promise((r) => setTimeout(r, 200));
     process.off('warning', onWarning);
     expect(warnings.map((w) => w.message)).toEqual([
-      `watchdog ping failed: can't notify NOTIFY_SOCKET '/nonexistent-sockact/${process.pid}': no such file or directory`,
+      `watchdog ping failed: can't notify NOTIFY_SOCKET '/nonexistent-sockact/${process.pid}': ` +
+        `no such file or directory`,
     ]);
   });
 
@@ -104,56 +105,65 @@ describe('watchdog keep-alive', () => {
   });
 
   for (const value of ['abc', ' 200000']) {
-    it(`ready() with WATCHDOG_USEC=${JSON.stringify(value)}: READY=1 is sent, ready() returns true, one warning names it`, async () => {
-      const { child, addr } = await receiver();
-      Object.assign(process.env, { NOTIFY_SOCKET: addr, WATCHDOG_USEC: value });
-      const warnings: Error[] = [];
-      const onWarning = (w: Error) => warnings.push(w);
-      process.on('warning', onWarning);
-      try {
-        expect(notify.ready()).toBe(true);
-        expect((await child.json()).text).toBe('READY=1');
-        // Warnings are emitted on the next tick.
-        await new Promise((r) => setImmediate(r));
-      } finally {
-        process.off('warning', onWarning);
-      }
-      expect(warnings.map((w) => w.message)).toEqual([
-        `watchdog not started: WATCHDOG_USEC ${value === 'abc' ? 'is not a number' : 'must be a plain decimal number'}: '${value}'`,
-      ]);
-    });
+    it(
+      `ready() with WATCHDOG_USEC=${JSON.stringify(value)}: ` +
+        `READY=1 is sent, ready() returns true, one warning names it`,
+      async () => {
+        const { child, addr } = await receiver();
+        Object.assign(process.env, { NOTIFY_SOCKET: addr, WATCHDOG_USEC: value });
+        const warnings: Error[] = [];
+        const onWarning = (w: Error) => warnings.push(w);
+        process.on('warning', onWarning);
+        try {
+          expect(notify.ready()).toBe(true);
+          expect((await child.json()).text).toBe('READY=1');
+          // Warnings are emitted on the next tick.
+          await new Promise((r) => setImmediate(r));
+        } finally {
+          process.off('warning', onWarning);
+        }
+        expect(warnings.map((w) => w.message)).toEqual([
+          `watchdog not started: ` +
+            `WATCHDOG_USEC ${value === 'abc' ? 'is not a number' : 'must be a plain decimal number'}: '${value}'`,
+        ]);
+      },
+    );
   }
 
-  it("agrees with libsystemd's sd_watchdog_enabled() on plain decimal, and departs from it (documented) on the C forms", () => {
-    // Rows: [WATCHDOG_USEC, what sockact gives: usec, or the start of its error]
-    const rows: [string, number | string][] = [
-      ['5000000', 5_000_000],
-      ['1', 1],
-      // libsystemd parses with strtoull base 0 after whitespace: these pass there.
-      [' 5000000', 'WATCHDOG_USEC must be a plain decimal number'],
-      ['+5000000', 'WATCHDOG_USEC must be a plain decimal number'],
-      ['05000000', 'WATCHDOG_USEC must be a plain decimal number'], // octal there: 1310720
-      ['0x10', 'WATCHDOG_USEC must be a plain decimal number'],
-      ['abc', 'WATCHDOG_USEC is not a number'],
-    ];
-    const sd: [string, number, number][] = JSON.parse(
-      execFileSync(
-        '/usr/bin/python3',
-        [path.join(import.meta.dirname, 'fixtures/sd-watchdog.py'), ...rows.map((r) => r[0])],
-        { encoding: 'utf8' },
-      ),
-    );
-    for (const [i, [value, ours]] of rows.entries()) {
-      process.env.WATCHDOG_USEC = value;
-      const [, r, usec] = sd[i]!;
-      if (typeof ours === 'number') {
-        expect([value, watchdogEnabled()]).toEqual([value, ours]);
-        expect([value, r, usec]).toEqual([value, 1, ours]);
-      } else {
-        expect(() => watchdogEnabled()).toThrow(`${ours}: '${value}'`);
-        // The departure: libsystemd accepts every form but 'abc'.
-        expect([value, r > 0]).toEqual([value, value !== 'abc']);
+  it(
+    "agrees with libsystemd's sd_watchdog_enabled() on plain decimal, " +
+      'and departs from it (documented) on the C forms',
+    () => {
+      // Rows: [WATCHDOG_USEC, what sockact gives: usec, or the start of its error]
+      const rows: [string, number | string][] = [
+        ['5000000', 5_000_000],
+        ['1', 1],
+        // libsystemd parses with strtoull base 0 after whitespace: these pass there.
+        [' 5000000', 'WATCHDOG_USEC must be a plain decimal number'],
+        ['+5000000', 'WATCHDOG_USEC must be a plain decimal number'],
+        ['05000000', 'WATCHDOG_USEC must be a plain decimal number'], // octal there: 1310720
+        ['0x10', 'WATCHDOG_USEC must be a plain decimal number'],
+        ['abc', 'WATCHDOG_USEC is not a number'],
+      ];
+      const sd: [string, number, number][] = JSON.parse(
+        execFileSync(
+          '/usr/bin/python3',
+          [path.join(import.meta.dirname, 'fixtures/sd-watchdog.py'), ...rows.map((r) => r[0])],
+          { encoding: 'utf8' },
+        ),
+      );
+      for (const [i, [value, ours]] of rows.entries()) {
+        process.env.WATCHDOG_USEC = value;
+        const [, r, usec] = sd[i]!;
+        if (typeof ours === 'number') {
+          expect([value, watchdogEnabled()]).toEqual([value, ours]);
+          expect([value, r, usec]).toEqual([value, 1, ours]);
+        } else {
+          expect(() => watchdogEnabled()).toThrow(`${ours}: '${value}'`);
+          // The departure: libsystemd accepts every form but 'abc'.
+          expect([value, r > 0]).toEqual([value, value !== 'abc']);
+        }
       }
-    }
-  });
+    },
+  );
 });

@@ -69,51 +69,55 @@ function stat(pid: number): string[] {
 }
 
 describe('sockact --daemon', () => {
-  it('returns once it serves, detached (own session, no tty, cwd /, umask 022); the pid file lives as long as it does', async () => {
-    const d = dir();
-    const pidFile = join(d, 'sockact.pid');
-    const logFile = join(d, 'sockact.log');
-    const port = await freePort();
-    const r = command([
-      '--daemon',
-      '--pid-file',
-      pidFile,
-      '--log-file',
-      logFile,
-      '-l',
-      `127.0.0.1:${port}`,
-      '--',
-      process.execPath,
-      APP,
-    ]);
-    expect(r.stderr).toMatch(/^sockact: running in the background as pid \d+, ready in \d+ ms\n$/);
-    expect(r.code).toBe(0);
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    reap(pid);
-    expect(r.stderr).toContain(`as pid ${pid},`);
-    // Served at once: no retry, the first request after the command returned is answered.
-    const body = await get({ port });
-    const served = Number(/^pid (\d+) worker 0\n$/.exec(body)?.[1]);
-    expect(Number(stat(served)[1])).toBe(pid); // by the daemon's child (ppid)
+  it(
+    'returns once it serves, detached (own session, no tty, ' +
+      'cwd /, umask 022); the pid file lives as long as it does',
+    async () => {
+      const d = dir();
+      const pidFile = join(d, 'sockact.pid');
+      const logFile = join(d, 'sockact.log');
+      const port = await freePort();
+      const r = command([
+        '--daemon',
+        '--pid-file',
+        pidFile,
+        '--log-file',
+        logFile,
+        '-l',
+        `127.0.0.1:${port}`,
+        '--',
+        process.execPath,
+        APP,
+      ]);
+      expect(r.stderr).toMatch(/^sockact: running in the background as pid \d+, ready in \d+ ms\n$/);
+      expect(r.code).toBe(0);
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      reap(pid);
+      expect(r.stderr).toContain(`as pid ${pid},`);
+      // Served at once: no retry, the first request after the command returned is answered.
+      const body = await get({ port });
+      const served = Number(/^pid (\d+) worker 0\n$/.exec(body)?.[1]);
+      expect(Number(stat(served)[1])).toBe(pid); // by the daemon's child (ppid)
 
-    const [, , , session, tty] = stat(pid);
-    expect(Number(session)).toBe(pid);
-    expect(Number(tty)).toBe(0);
-    expect(readlinkSync(`/proc/${pid}/cwd`)).toBe('/');
-    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Umask:\s+0022$/m);
-    // No terminal or pipe of the caller held: stdin is /dev/null, stdout and stderr the log.
-    expect(readlinkSync(`/proc/${pid}/fd/0`)).toBe('/dev/null');
-    expect(readlinkSync(`/proc/${pid}/fd/1`)).toBe(logFile);
-    expect(readlinkSync(`/proc/${pid}/fd/2`)).toBe(logFile);
+      const [, , , session, tty] = stat(pid);
+      expect(Number(session)).toBe(pid);
+      expect(Number(tty)).toBe(0);
+      expect(readlinkSync(`/proc/${pid}/cwd`)).toBe('/');
+      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Umask:\s+0022$/m);
+      // No terminal or pipe of the caller held: stdin is /dev/null, stdout and stderr the log.
+      expect(readlinkSync(`/proc/${pid}/fd/0`)).toBe('/dev/null');
+      expect(readlinkSync(`/proc/${pid}/fd/1`)).toBe(logFile);
+      expect(readlinkSync(`/proc/${pid}/fd/2`)).toBe(logFile);
 
-    process.kill(pid, 'SIGTERM');
-    await gone(pid);
-    expect(existsSync(pidFile)).toBe(false);
-    const log = readFileSync(logFile, 'utf8');
-    expect(log).toContain(`sockact: listening on 127.0.0.1:${port} as fd 3`);
-    expect(log).toContain(`app: pid ${served} worker 0 up`); // the program's output
-    expect(log).toMatch(/sockact: stopping/);
-  });
+      process.kill(pid, 'SIGTERM');
+      await gone(pid);
+      expect(existsSync(pidFile)).toBe(false);
+      const log = readFileSync(logFile, 'utf8');
+      expect(log).toContain(`sockact: listening on 127.0.0.1:${port} as fd 3`);
+      expect(log).toContain(`app: pid ${served} worker 0 up`); // the program's output
+      expect(log).toMatch(/sockact: stopping/);
+    },
+  );
 
   it('refuses a second start while the pid file names a running sockact, and replaces a stale one', async () => {
     const d = dir();
@@ -146,23 +150,26 @@ describe('sockact --daemon', () => {
     expect(pid3).not.toBe(other.pid);
   });
 
-  it('resolves relative paths (program, -l path, pid and log files) against the directory it was started in', async () => {
-    const d = dir();
-    writeFileSync(join(d, 'run.sh'), `#!/bin/sh\nexec '${process.execPath}' '${APP}'\n`);
-    chmodSync(join(d, 'run.sh'), 0o755);
-    const r = command(
-      ['--daemon', '--pid-file', 'p.pid', '--log-file', 'l.log', '-l', './app.sock', '--', './run.sh'],
-      d,
-    );
-    expect(r.code).toBe(0);
-    const pid = Number(readFileSync(join(d, 'p.pid'), 'utf8'));
-    reap(pid);
-    expect(await get({ socketPath: join(d, 'app.sock') })).toMatch(/^pid \d+ worker 0\n$/);
-    expect(readFileSync(join(d, 'l.log'), 'utf8')).toContain(`started ${d}/run.sh as pid`);
-    process.kill(pid, 'SIGTERM');
-    await gone(pid);
-    expect(existsSync(join(d, 'p.pid'))).toBe(false);
-  });
+  it(
+    'resolves relative paths (program, -l path, ' + 'pid and log files) against the directory it was started in',
+    async () => {
+      const d = dir();
+      writeFileSync(join(d, 'run.sh'), `#!/bin/sh\nexec '${process.execPath}' '${APP}'\n`);
+      chmodSync(join(d, 'run.sh'), 0o755);
+      const r = command(
+        ['--daemon', '--pid-file', 'p.pid', '--log-file', 'l.log', '-l', './app.sock', '--', './run.sh'],
+        d,
+      );
+      expect(r.code).toBe(0);
+      const pid = Number(readFileSync(join(d, 'p.pid'), 'utf8'));
+      reap(pid);
+      expect(await get({ socketPath: join(d, 'app.sock') })).toMatch(/^pid \d+ worker 0\n$/);
+      expect(readFileSync(join(d, 'l.log'), 'utf8')).toContain(`started ${d}/run.sh as pid`);
+      process.kill(pid, 'SIGTERM');
+      await gone(pid);
+      expect(existsSync(join(d, 'p.pid'))).toBe(false);
+    },
+  );
 
   it('fails with the reason, in one line, when the program exits at once (--restart no)', () => {
     const d = dir();
@@ -253,10 +260,13 @@ describe('sockact --pid-file (in the foreground)', () => {
     expect(existsSync(pidFile)).toBe(false);
   });
 
-  it('is removed also when sockact ends by the signal that ended its program (which runs no exit handler)', async () => {
-    const { child, pidFile, ended } = await started(['--ready', '100ms', '-l', '127.0.0.1:0', '--', 'sleep', '30']);
-    child.kill('SIGTERM');
-    expect(await ended).toEqual({ code: null, signal: 'SIGTERM' });
-    expect(existsSync(pidFile)).toBe(false);
-  });
+  it(
+    'is removed also when sockact ends by the signal ' + 'that ended its program (which runs no exit handler)',
+    async () => {
+      const { child, pidFile, ended } = await started(['--ready', '100ms', '-l', '127.0.0.1:0', '--', 'sleep', '30']);
+      child.kill('SIGTERM');
+      expect(await ended).toEqual({ code: null, signal: 'SIGTERM' });
+      expect(existsSync(pidFile)).toBe(false);
+    },
+  );
 });

@@ -39,16 +39,20 @@ async function burst(host: string, port: number, total: number, concurrency: num
 
 describe('sockact under load', () => {
   for (const keepAlive of [true, false]) {
-    it(`serves 2000 requests over 32 connections (${keepAlive ? 'keep-alive' : 'Connection: close'}) without an error`, async () => {
-      const r = sockact(['-l', '127.0.0.1:0', '--', process.execPath, HELLO]);
-      const { host, port } = hostPort(await listeningOn(r));
-      const pid = Number((await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
-      const bodies = await burst(host, port, 2000, 32, keepAlive);
-      // Every answer complete, all from the one app process sockact started.
-      expect([...bodies.entries()]).toEqual([[`hello from pid ${pid}\n`, 2000]]);
-      r.child.kill('SIGTERM');
-      expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
-      expect(r.stderr).toContain(`pid ${pid} exited with code 0`);
-    });
+    it(
+      `serves 2000 requests over 32 connections ` +
+        `(${keepAlive ? 'keep-alive' : 'Connection: close'}) without an error`,
+      async () => {
+        const r = sockact(['-l', '127.0.0.1:0', '--', process.execPath, HELLO]);
+        const { host, port } = hostPort(await listeningOn(r));
+        const pid = Number((await r.waitFor('stderr', /started \S+ \S+ as pid (\d+)/))[1]);
+        const bodies = await burst(host, port, 2000, 32, keepAlive);
+        // Every answer complete, all from the one app process sockact started.
+        expect([...bodies.entries()]).toEqual([[`hello from pid ${pid}\n`, 2000]]);
+        r.child.kill('SIGTERM');
+        expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
+        expect(r.stderr).toContain(`pid ${pid} exited with code 0`);
+      },
+    );
   }
 });

@@ -98,7 +98,8 @@ describe('sockact: lifecycle and exit status', () => {
   });
 
   it.each([[[]], [['--wrapper']]])(
-    'when the program may not be started as --user, %j: says why in one line, exits 1, leaves no socket file or hand-off directory',
+    'when the program may not be started as --user, %j: ' +
+      'says why in one line, exits 1, leaves no socket file or hand-off directory',
     async (extra) => {
       // sockact runs unprivileged and asks for root: setgroups/setuid in the child are refused.
       const d = dir();
@@ -129,7 +130,8 @@ describe('sockact: lifecycle and exit status', () => {
     [['-l', '127.0.0.1:99999', 'true'], "sockact: -l '127.0.0.1:99999': port 99999 is out of range (0-65535)"],
     [
       ['-l', 'localhost:80', 'true'],
-      "sockact: -l 'localhost:80': 'localhost' is not an IP address (names are not resolved): use e.g. 127.0.0.1 or [::1]",
+      "sockact: -l 'localhost:80': " +
+        "'localhost' is not an IP address (names are not resolved): use e.g. 127.0.0.1 or [::1]",
     ],
     [['-l', '8080,bakclog=1', 'true'], "sockact: -l '8080,bakclog=1': unknown socket option 'bakclog'"],
     [['--frobnicate', '-l', '0', 'true'], 'sockact: unknown option --frobnicate'],
@@ -280,7 +282,10 @@ describe('sockact: what the program gets', () => {
 
   it('with --inetd alone, puts the listening socket itself on stdin and stdout, without LISTEN_*', async () => {
     // stdout is the socket now: the lister prints to stderr instead, and looks at fd 1 first.
-    const lister = `import os, sys; sys.stdout = sys.stderr\n${FD_LISTER}\nprint(json.dumps(os.readlink('/proc/self/fd/1')))`;
+    const lister =
+      `import os, sys; sys.stdout = sys.stderr\n` +
+      `${FD_LISTER}\n` +
+      `print(json.dumps(os.readlink('/proc/self/fd/1')))`;
     const r = sockact(['-q', '--inetd', '-l', '127.0.0.1:0', '--', PYTHON, '-c', lister, 'LISTEN_FDS']);
     expect((await r.exited).code).toBe(0);
     const [line, stdoutTarget] = r.stderr.trimEnd().split('\n');
@@ -308,25 +313,30 @@ describe('sockact: what the program gets', () => {
     expect(['a.sock', 'b.sock', 'kept.sock'].map((f) => existsSync(join(d, f)))).toEqual([false, false, true]);
   });
 
-  it('gives one -l its own backlog, the others --backlog or the default (net.core.somaxconn), as ss shows', async () => {
-    // ss is the program: it lists the listening sockets while sockact and it hold them. For a
-    // listening TCP socket, ss's Send-Q is the backlog the kernel uses.
-    const backlogs = async (args: string[]) => {
-      const r = sockact([...args, '--', 'ss', '-Hltn']);
-      expect((await r.exited).code).toBe(0);
-      const ports = [...r.stderr.matchAll(/listening on (\S+) as fd/g)].map((m) => m[1]!);
-      return ports.map((p) =>
-        Number(new RegExp(`^LISTEN\\s+\\d+\\s+(\\d+)\\s+${p.replace(/[.[\]]/g, '\\$&')}\\s`, 'm').exec(r.stdout)?.[1]),
-      );
-    };
-    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
-    // The default (4096, capped by somaxconn) must be above Node's 511 for the last row to prove it.
-    expect(Math.min(4096, somaxconn), 'net.core.somaxconn must exceed 511').toBeGreaterThan(511);
-    expect(
-      await backlogs(['--backlog', '9', '-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0', '-l', '[::1]:0']),
-    ).toEqual([7, 9, 9]);
-    expect(await backlogs(['-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0'])).toEqual([7, somaxconn]);
-  });
+  it(
+    'gives one -l its own backlog, the others --backlog ' + 'or the default (net.core.somaxconn), as ss shows',
+    async () => {
+      // ss is the program: it lists the listening sockets while sockact and it hold them. For a
+      // listening TCP socket, ss's Send-Q is the backlog the kernel uses.
+      const backlogs = async (args: string[]) => {
+        const r = sockact([...args, '--', 'ss', '-Hltn']);
+        expect((await r.exited).code).toBe(0);
+        const ports = [...r.stderr.matchAll(/listening on (\S+) as fd/g)].map((m) => m[1]!);
+        return ports.map((p) =>
+          Number(
+            new RegExp(`^LISTEN\\s+\\d+\\s+(\\d+)\\s+${p.replace(/[.[\]]/g, '\\$&')}\\s`, 'm').exec(r.stdout)?.[1],
+          ),
+        );
+      };
+      const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+      // The default (4096, capped by somaxconn) must be above Node's 511 for the last row to prove it.
+      expect(Math.min(4096, somaxconn), 'net.core.somaxconn must exceed 511').toBeGreaterThan(511);
+      expect(
+        await backlogs(['--backlog', '9', '-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0', '-l', '[::1]:0']),
+      ).toEqual([7, 9, 9]);
+      expect(await backlogs(['-l', '127.0.0.1:0,backlog=7', '-l', '127.0.0.1:0'])).toEqual([7, somaxconn]);
+    },
+  );
 
   it('keeps its own copy of the socket: a client connects after the program closed its listener', async () => {
     // The program closes fd 3, says so, and waits; the connection still completes (the backlog is sockact's).

@@ -48,42 +48,45 @@ describe('sockact --on-demand, stopped while waiting', () => {
 });
 
 describe('sockact --accept', () => {
-  it('with --inetd, serves each connection with a program on stdin/stdout, with REMOTE_ADDR and REMOTE_PORT', async () => {
-    const r = sockact([
-      '-a',
-      '--inetd',
-      '--max-connections',
-      '2',
-      '-l',
-      '127.0.0.1:0',
-      '--',
-      'sh',
-      '-c',
-      'echo "$REMOTE_ADDR $REMOTE_PORT"; cat',
-    ]);
-    const { port } = hostPort((await r.waitFor('stderr', /listening on (\S+)/))[1]!);
-    await r.waitFor('stderr', /accepting connections for sh -c .* \(at most 2 at once\)\n/);
-    const local = await new Promise<{ reply: string; localPort: number }>((res, rej) => {
-      let localPort = -1;
-      const s = connect({ host: '127.0.0.1', port }, () => {
-        localPort = s.localPort!;
-        s.end('and an echo\n');
+  it(
+    'with --inetd, serves each connection with a program ' + 'on stdin/stdout, with REMOTE_ADDR and REMOTE_PORT',
+    async () => {
+      const r = sockact([
+        '-a',
+        '--inetd',
+        '--max-connections',
+        '2',
+        '-l',
+        '127.0.0.1:0',
+        '--',
+        'sh',
+        '-c',
+        'echo "$REMOTE_ADDR $REMOTE_PORT"; cat',
+      ]);
+      const { port } = hostPort((await r.waitFor('stderr', /listening on (\S+)/))[1]!);
+      await r.waitFor('stderr', /accepting connections for sh -c .* \(at most 2 at once\)\n/);
+      const local = await new Promise<{ reply: string; localPort: number }>((res, rej) => {
+        let localPort = -1;
+        const s = connect({ host: '127.0.0.1', port }, () => {
+          localPort = s.localPort!;
+          s.end('and an echo\n');
+        });
+        let reply = '';
+        s.setEncoding('utf8');
+        s.on('data', (d: string) => (reply += d));
+        s.on('error', rej);
+        s.on('close', () => res({ reply, localPort }));
       });
-      let reply = '';
-      s.setEncoding('utf8');
-      s.on('data', (d: string) => (reply += d));
-      s.on('error', rej);
-      s.on('close', () => res({ reply, localPort }));
-    });
-    expect(local.reply).toBe(`127.0.0.1 ${local.localPort}\nand an echo\n`);
-    expect(r.stderr).toMatch(
-      new RegExp(
-        `connection from 127\\.0\\.0\\.1:${local.localPort} on 127\\.0\\.0\\.1:${port}: started sh -c .* as pid \\d+`,
-      ),
-    );
-    r.child.kill('SIGTERM');
-    expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
-  });
+      expect(local.reply).toBe(`127.0.0.1 ${local.localPort}\nand an echo\n`);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `connection from 127\\.0\\.0\\.1:${local.localPort} on 127\\.0\\.0\\.1:${port}: started sh -c .* as pid \\d+`,
+        ),
+      );
+      r.child.kill('SIGTERM');
+      expect(await r.ended('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' });
+    },
+  );
 
   it('on SIGTERM stops accepting, passes it to the running programs, and ends by it once they are gone', async () => {
     // The handler is in place before "serving" is printed: the test signals as soon as it reads it.

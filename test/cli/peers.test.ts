@@ -93,30 +93,33 @@ describe("libsystemd's sd_listen_fds_with_names and sd_is_socket* (sd-peer.py)",
 const PY_SYSTEMD_PEER = join(import.meta.dirname, 'fixtures/py-systemd-peer.py');
 
 describe("Python's systemd.daemon.listen_fds_with_names()", () => {
-  it('accepts TCP v4, v6 and UNIX sockets with their names (through ctypes where python3-systemd is missing)', async () => {
-    const installed = spawnSync(PYTHON, ['-c', 'import systemd.daemon']).status === 0;
-    const path = join(dir(), 'app.sock');
-    const r = sockact([
-      '-q',
-      '-l',
-      '127.0.0.1:0,name=v4',
-      '-l',
-      '[::1]:0,name=v6',
-      '-l',
-      `${path},name=unix`,
-      '--',
-      PYTHON,
-      PY_SYSTEMD_PEER,
-    ]);
-    expect((await r.exited).code).toBe(0);
-    const peer = JSON.parse(r.stdout);
-    expect(peer.via).toBe(installed ? 'systemd.daemon' : 'libsystemd');
-    expect(peer.fds).toEqual([
-      [3, 'v4', true, false, false],
-      [4, 'v6', false, true, false],
-      [5, 'unix', false, false, true],
-    ]);
-  });
+  it(
+    'accepts TCP v4, v6 and UNIX sockets with their names ' + '(through ctypes where python3-systemd is missing)',
+    async () => {
+      const installed = spawnSync(PYTHON, ['-c', 'import systemd.daemon']).status === 0;
+      const path = join(dir(), 'app.sock');
+      const r = sockact([
+        '-q',
+        '-l',
+        '127.0.0.1:0,name=v4',
+        '-l',
+        '[::1]:0,name=v6',
+        '-l',
+        `${path},name=unix`,
+        '--',
+        PYTHON,
+        PY_SYSTEMD_PEER,
+      ]);
+      expect((await r.exited).code).toBe(0);
+      const peer = JSON.parse(r.stdout);
+      expect(peer.via).toBe(installed ? 'systemd.daemon' : 'libsystemd');
+      expect(peer.fds).toEqual([
+        [3, 'v4', true, false, false],
+        [4, 'v6', false, true, false],
+        [5, 'unix', false, false, true],
+      ]);
+    },
+  );
 });
 
 describe('systemd-socket-activate as a middle link', () => {

@@ -35,14 +35,18 @@ async function refused(
 }
 
 describe('sockact --control: a path that cannot be made is refused before binding', () => {
-  it('/proc/x/y (mkdir says ENOENT under a parent that exists): one line, exit 2, nothing bound or started', async () => {
-    const r = await refused(['--control', '/proc/x/y']);
-    expect(r.stderr).toBe(
-      "sockact: can't make the control socket /proc/x/y: can't create the directory /proc/x: no such file or directory\n",
-    );
-    expect(r.code).toBe(2);
-    expect(r.started).toBe(false);
-  });
+  it(
+    '/proc/x/y (mkdir says ENOENT under a parent that exists): ' + 'one line, exit 2, nothing bound or started',
+    async () => {
+      const r = await refused(['--control', '/proc/x/y']);
+      expect(r.stderr).toBe(
+        "sockact: can't make the control socket /proc/x/y: " +
+          "can't create the directory /proc/x: no such file or directory\n",
+      );
+      expect(r.code).toBe(2);
+      expect(r.started).toBe(false);
+    },
+  );
 
   it('a file where a directory should be is named', async () => {
     const d = dir();
@@ -71,7 +75,8 @@ describe('sockact --control: a path that cannot be made is refused before bindin
     const via = ['unshare', '-rm', 'sh', '-c', `mount -t tmpfs -o ro tmpfs ${ro} && exec "$@"`, 'sh'];
     const made = await refused(['--control', join(ro, 'sub/c.sock')], via);
     expect(made.stderr).toBe(
-      `sockact: can't make the control socket ${ro}/sub/c.sock: can't create the directory ${ro}/sub: read-only file system\n`,
+      `sockact: can't make the control socket ${ro}/sub/c.sock: ` +
+        `can't create the directory ${ro}/sub: read-only file system\n`,
     );
     expect(made.code).toBe(2);
     const inIt = await refused(['--control', join(ro, 'c.sock')], via);

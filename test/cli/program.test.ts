@@ -33,52 +33,60 @@ async function underSystemd(args: string[]): Promise<string> {
 }
 
 describe('the program gets what systemd-socket-activate gives it', () => {
-  it("gets exactly sockact's own environment, names that are not shell names included, plus LISTEN_* (and no PWD added)", async () => {
-    const own = {
-      PATH: process.env.PATH!,
-      'a-b': '1',
-      'a.b': 'x y',
-      '1X': "it's",
-      KEEP: 'kept',
-      NOTIFY_SOCKET: '/stale',
-    };
-    const r = sockact(['-q', '-l', '127.0.0.1:0', '--', 'env', '-0'], { env: own });
-    expect((await r.exited).code).toBe(0);
-    const env = envOf(r.stdout);
-    const { NOTIFY_SOCKET: _, ...kept } = own;
-    // The supervisor's own: this child's notify socket (never the stale one), its worker index and
-    // generation, and where generations hand connections over (the notify socket's directory).
-    expect(env.NOTIFY_SOCKET).toMatch(/\/sockact-notify-\w+\/\d+\.sock$/);
-    expect(env).toEqual({
-      ...kept,
-      LISTEN_PID: expect.stringMatching(/^\d+$/),
-      LISTEN_FDS: '1',
-      NOTIFY_SOCKET: env.NOTIFY_SOCKET,
-      SOCKACT_WORKER: '0',
-      SOCKACT_GENERATION: '1',
-      SOCKACT_MIGRATE_DIR: env.NOTIFY_SOCKET!.replace(/\/\d+\.sock$/, ''),
-    });
-  });
-
-  it('--workers 2: each worker also gets UV_TCP_SINGLE_ACCEPT=1 (one accept per wake-up), unless -E or the environment set it; one worker does not', async () => {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for sh
-    const say = ['--', 'sh', '-c', 'echo "w$SOCKACT_WORKER ${UV_TCP_SINGLE_ACCEPT-unset}"'];
-    const lines = async (args: string[], env?: NodeJS.ProcessEnv) => {
-      const r = sockact(['-q', '-l', '127.0.0.1:0', ...args, ...say], env ? { env } : {});
+  it(
+    "gets exactly sockact's own environment, " +
+      'names that are not shell names included, plus LISTEN_* (and no PWD added)',
+    async () => {
+      const own = {
+        PATH: process.env.PATH!,
+        'a-b': '1',
+        'a.b': 'x y',
+        '1X': "it's",
+        KEEP: 'kept',
+        NOTIFY_SOCKET: '/stale',
+      };
+      const r = sockact(['-q', '-l', '127.0.0.1:0', '--', 'env', '-0'], { env: own });
       expect((await r.exited).code).toBe(0);
-      return r.stdout
-        .split('\n')
-        .filter((l) => l !== '')
-        .sort();
-    };
-    expect(await lines(['--workers', '2'])).toEqual(['w0 1', 'w1 1']);
-    expect(await lines(['--workers', '2', '-E', 'UV_TCP_SINGLE_ACCEPT=0'])).toEqual(['w0 0', 'w1 0']);
-    expect(await lines(['--workers', '2'], { PATH: process.env.PATH!, UV_TCP_SINGLE_ACCEPT: '' })).toEqual([
-      'w0 ',
-      'w1 ',
-    ]);
-    expect(await lines([])).toEqual(['w0 unset']);
-  });
+      const env = envOf(r.stdout);
+      const { NOTIFY_SOCKET: _, ...kept } = own;
+      // The supervisor's own: this child's notify socket (never the stale one), its worker index and
+      // generation, and where generations hand connections over (the notify socket's directory).
+      expect(env.NOTIFY_SOCKET).toMatch(/\/sockact-notify-\w+\/\d+\.sock$/);
+      expect(env).toEqual({
+        ...kept,
+        LISTEN_PID: expect.stringMatching(/^\d+$/),
+        LISTEN_FDS: '1',
+        NOTIFY_SOCKET: env.NOTIFY_SOCKET,
+        SOCKACT_WORKER: '0',
+        SOCKACT_GENERATION: '1',
+        SOCKACT_MIGRATE_DIR: env.NOTIFY_SOCKET!.replace(/\/\d+\.sock$/, ''),
+      });
+    },
+  );
+
+  it(
+    '--workers 2: each worker also gets UV_TCP_SINGLE_ACCEPT=1 (one accept per wake-up), ' +
+      'unless -E or the environment set it; one worker does not',
+    async () => {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, for sh
+      const say = ['--', 'sh', '-c', 'echo "w$SOCKACT_WORKER ${UV_TCP_SINGLE_ACCEPT-unset}"'];
+      const lines = async (args: string[], env?: NodeJS.ProcessEnv) => {
+        const r = sockact(['-q', '-l', '127.0.0.1:0', ...args, ...say], env ? { env } : {});
+        expect((await r.exited).code).toBe(0);
+        return r.stdout
+          .split('\n')
+          .filter((l) => l !== '')
+          .sort();
+      };
+      expect(await lines(['--workers', '2'])).toEqual(['w0 1', 'w1 1']);
+      expect(await lines(['--workers', '2', '-E', 'UV_TCP_SINGLE_ACCEPT=0'])).toEqual(['w0 0', 'w1 0']);
+      expect(await lines(['--workers', '2'], { PATH: process.env.PATH!, UV_TCP_SINGLE_ACCEPT: '' })).toEqual([
+        'w0 ',
+        'w1 ',
+      ]);
+      expect(await lines([])).toEqual(['w0 unset']);
+    },
+  );
 
   it('keeps PWD as sockact had it, even one that is not the current directory', async () => {
     const r = sockact(['-q', '-l', '127.0.0.1:0', '--', 'env', '-0'], {

@@ -82,19 +82,22 @@ async function both(words: (d: string) => string[], wake: (d: string) => string[
 }
 
 describe.runIf(existsSync(SA))('options shared with systemd-socket-activate 252, side by side', () => {
-  it('attached values (-l/path, -EFOO=1), abbreviations (--liste=), a value that starts with - (--fdname -web)', async () => {
-    const [ours, theirs] = await both(
-      (d) => [`-l${join(d, 'a.sock')}`, `--liste=${join(d, 'b.sock')}`, '-EFOO=1', '--fdname', '-web'],
-      (d) => [join(d, 'a.sock')],
-    );
-    expect(ours).toEqual({
-      fds: 2,
-      names: '-web:-web',
-      addrs: ['D/a.sock', 'D/b.sock'],
-      env: { FOO: '1', SOCKACT_TEST_UNSET: null },
-    });
-    expect(ours).toEqual(theirs);
-  });
+  it(
+    'attached values (-l/path, -EFOO=1), abbreviations (--liste=), ' + 'a value that starts with - (--fdname -web)',
+    async () => {
+      const [ours, theirs] = await both(
+        (d) => [`-l${join(d, 'a.sock')}`, `--liste=${join(d, 'b.sock')}`, '-EFOO=1', '--fdname', '-web'],
+        (d) => [join(d, 'a.sock')],
+      );
+      expect(ours).toEqual({
+        fds: 2,
+        names: '-web:-web',
+        addrs: ['D/a.sock', 'D/b.sock'],
+        env: { FOO: '1', SOCKACT_TEST_UNSET: null },
+      });
+      expect(ours).toEqual(theirs);
+    },
+  );
 
   it('a path with a comma binds that path', async () => {
     const [ours, theirs] = await both(
@@ -152,20 +155,23 @@ describe.runIf(existsSync(SA))('options shared with systemd-socket-activate 252,
 });
 
 describe('--fdname counts every fd, inherited ones first', () => {
-  it('refuses names that do not fit, before binding anything, and takes one per fd with an inherited one first', async () => {
-    const d = dir();
-    const wrong = spawn(process.execPath, [SOCKACT, '-l', join(d, 'a.sock'), '--fdname', 'a:b:c', 'true'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    wrong.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    expect(await new Promise((res) => wrong.on('close', res))).toBe(2);
-    expect(err.split('\n')[0]).toBe('sockact: --fdname gives 3 names for 1 socket: give one name, or one per socket');
-    expect(existsSync(join(d, 'a.sock'))).toBe(false);
-    const r = await report(
-      [...sockact('-l', join(d, 'outer.sock')), ...sockact('-l', join(d, 'inner.sock'), '--fdname', 'o:i')],
-      [],
-    );
-    expect(r).toMatchObject({ fds: 2, names: 'o:i', addrs: [join(d, 'outer.sock'), join(d, 'inner.sock')] });
-  });
+  it(
+    'refuses names that do not fit, before binding anything, ' + 'and takes one per fd with an inherited one first',
+    async () => {
+      const d = dir();
+      const wrong = spawn(process.execPath, [SOCKACT, '-l', join(d, 'a.sock'), '--fdname', 'a:b:c', 'true'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      wrong.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+      expect(await new Promise((res) => wrong.on('close', res))).toBe(2);
+      expect(err.split('\n')[0]).toBe('sockact: --fdname gives 3 names for 1 socket: give one name, or one per socket');
+      expect(existsSync(join(d, 'a.sock'))).toBe(false);
+      const r = await report(
+        [...sockact('-l', join(d, 'outer.sock')), ...sockact('-l', join(d, 'inner.sock'), '--fdname', 'o:i')],
+        [],
+      );
+      expect(r).toMatchObject({ fds: 2, names: 'o:i', addrs: [join(d, 'outer.sock'), join(d, 'inner.sock')] });
+    },
+  );
 });

@@ -14,39 +14,47 @@ function startedPid(stderr: string): number {
 }
 
 describe('sockact: signals', () => {
-  it('passes every other catchable signal on (SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGPWR, SIGVTALRM), then stops on SIGTERM with the code the program chose', async () => {
-    const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, REPORTER]);
-    await r.waitFor('stdout', /ready\n/);
-    const sigs = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGPWR', 'SIGVTALRM'] as const;
-    for (const sig of sigs) {
-      r.child.kill(sig);
-      await r.waitFor('stdout', new RegExp(`got ${sig}\\n`));
-    }
-    r.child.kill('SIGTERM');
-    expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
-    expect(r.stdout).toBe(`ready\n${sigs.map((s) => `got ${s}\n`).join('')}got SIGTERM\n`);
-    // SIGUSR1 went to the child, not to Node's inspector in sockact.
-    expect(r.stderr).not.toContain('Debugger');
-    expect(r.stderr).toContain(`sockact: pid ${startedPid(r.stderr)} exited with code 0`);
-  });
-
-  it("SIGABRT (systemd's WatchdogSignal=) is not passed on: sockact dies of it, the program gets only the death signal", async () => {
-    // A core file, if the machine writes one, goes to a private directory.
-    const { dir, cleanup } = tempDir();
-    try {
-      const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, REPORTER], { cwd: dir });
+  it(
+    'passes every other catchable signal on (SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, ' +
+      'SIGPWR, SIGVTALRM), then stops on SIGTERM with the code the program chose',
+    async () => {
+      const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, REPORTER]);
       await r.waitFor('stdout', /ready\n/);
-      r.child.kill('SIGABRT');
-      expect(await r.ended('SIGABRT')).toEqual({ code: null, signal: 'SIGABRT' });
-      // The reporter does not handle SIGABRT: passed on, it would have killed it silently. It
-      // lives to report the SIGTERM the launcher's death sends it (PR_SET_PDEATHSIG).
-      // (Under load a second SIGTERM may land while the first is being printed.)
-      await r.waitFor('stdout', /got SIGTERM/);
-      expect(r.stdout).toMatch(/^ready\ngot SIGTERM/);
-    } finally {
-      cleanup();
-    }
-  });
+      const sigs = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGPWR', 'SIGVTALRM'] as const;
+      for (const sig of sigs) {
+        r.child.kill(sig);
+        await r.waitFor('stdout', new RegExp(`got ${sig}\\n`));
+      }
+      r.child.kill('SIGTERM');
+      expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
+      expect(r.stdout).toBe(`ready\n${sigs.map((s) => `got ${s}\n`).join('')}got SIGTERM\n`);
+      // SIGUSR1 went to the child, not to Node's inspector in sockact.
+      expect(r.stderr).not.toContain('Debugger');
+      expect(r.stderr).toContain(`sockact: pid ${startedPid(r.stderr)} exited with code 0`);
+    },
+  );
+
+  it(
+    "SIGABRT (systemd's WatchdogSignal=) is not passed on: " +
+      'sockact dies of it, the program gets only the death signal',
+    async () => {
+      // A core file, if the machine writes one, goes to a private directory.
+      const { dir, cleanup } = tempDir();
+      try {
+        const r = sockact(['-l', '127.0.0.1:0', '--', PYTHON, REPORTER], { cwd: dir });
+        await r.waitFor('stdout', /ready\n/);
+        r.child.kill('SIGABRT');
+        expect(await r.ended('SIGABRT')).toEqual({ code: null, signal: 'SIGABRT' });
+        // The reporter does not handle SIGABRT: passed on, it would have killed it silently. It
+        // lives to report the SIGTERM the launcher's death sends it (PR_SET_PDEATHSIG).
+        // (Under load a second SIGTERM may land while the first is being printed.)
+        await r.waitFor('stdout', /got SIGTERM/);
+        expect(r.stdout).toMatch(/^ready\ngot SIGTERM/);
+      } finally {
+        cleanup();
+      }
+    },
+  );
 
   it('SIGINT and SIGQUIT to sockact reach the program once each, as the signal they are', async () => {
     for (const sig of ['SIGINT', 'SIGQUIT'] as const) {
@@ -123,33 +131,37 @@ describe('sockact: signals', () => {
     expect(await r.ended('SIGQUIT')).toEqual({ code: 128 + constants.signals.SIGQUIT, signal: null });
   });
 
-  it('takes a Ctrl-C under npm as one stop, not two: the SIGINT its process group gets and the one its parent passes on', async () => {
-    // npm (@npmcli/run-script) passes SIGINT on to the script it runs, and the terminal sends it
-    // to the whole foreground group as well, so sockact gets it twice at once. The parent here
-    // is a shell doing what npm does; the program takes half a second to drain. A second stop
-    // would SIGKILL it mid-drain: no "drained", and the shell would see 137.
-    const program =
-      'trap "echo got INT; sleep 0.5; echo drained; exit 0" INT; echo ready; while :; do sleep 0.05; done';
-    const parent = '"$@" & pid=$!; trap \'kill -INT $pid\' INT; wait $pid; wait $pid; echo "status=$?"';
-    const r = run('setsid', [
-      'sh',
-      '-c',
-      parent,
-      'sh',
-      process.execPath,
-      SOCKACT,
-      '-l',
-      '127.0.0.1:0',
-      '--',
-      'sh',
-      '-c',
-      program,
-    ]);
-    await r.waitFor('stdout', /ready\n/);
-    process.kill(-r.child.pid!, 'SIGINT');
-    await r.ended('SIGINT to the process group');
-    expect(r.stdout).toBe('ready\ngot INT\ndrained\nstatus=0\n');
-  });
+  it(
+    'takes a Ctrl-C under npm as one stop, not two: ' +
+      'the SIGINT its process group gets and the one its parent passes on',
+    async () => {
+      // npm (@npmcli/run-script) passes SIGINT on to the script it runs, and the terminal sends it
+      // to the whole foreground group as well, so sockact gets it twice at once. The parent here
+      // is a shell doing what npm does; the program takes half a second to drain. A second stop
+      // would SIGKILL it mid-drain: no "drained", and the shell would see 137.
+      const program =
+        'trap "echo got INT; sleep 0.5; echo drained; exit 0" INT; echo ready; while :; do sleep 0.05; done';
+      const parent = '"$@" & pid=$!; trap \'kill -INT $pid\' INT; wait $pid; wait $pid; echo "status=$?"';
+      const r = run('setsid', [
+        'sh',
+        '-c',
+        parent,
+        'sh',
+        process.execPath,
+        SOCKACT,
+        '-l',
+        '127.0.0.1:0',
+        '--',
+        'sh',
+        '-c',
+        program,
+      ]);
+      await r.waitFor('stdout', /ready\n/);
+      process.kill(-r.child.pid!, 'SIGINT');
+      await r.ended('SIGINT to the process group');
+      expect(r.stdout).toBe('ready\ngot INT\ndrained\nstatus=0\n');
+    },
+  );
 
   it('lets a Ctrl-C in a terminal reach the program once, not twice', async () => {
     // A real pseudo-terminal: sockact and its child form the foreground process group, and ^C

@@ -401,7 +401,9 @@ describe('sockact unit --shape sockact', () => {
     );
     const sockact = realpathSync(SOCKACT);
     expect(s).toContain(
-      `ExecStart=${NODE} ${sockact} --name x -l 127.0.0.1:8080,name=web -l ${ROOT}/admin.sock,name=admin --restart always --stop-timeout 60s --workers 3 --rolling --watch ${ROOT}/src -- ${resolveProgram('node')} ${HELLO}`,
+      `ExecStart=${NODE} ${sockact} --name x -l 127.0.0.1:8080,name=web ` +
+        `-l ${ROOT}/admin.sock,name=admin --restart always --stop-timeout 60s ` +
+        `--workers 3 --rolling --watch ${ROOT}/src -- ${resolveProgram('node')} ${HELLO}`,
     );
     expect(verify(u)).toBe('');
   });
@@ -652,7 +654,8 @@ describe('sockact unit: a program path systemd refuses', () => {
     writeFileSync(join(d, 'prog'), '#!/bin/sh\n');
     chmodSync(join(d, 'prog'), 0o755);
     expect(() => units(['--name', 'x', '-l', '8080', '--', join(d, 'prog')])).toThrow(
-      `'${d}/prog' cannot be the program of a unit: systemd refuses quotes, backslashes and control characters in an executable path`,
+      `'${d}/prog' cannot be the program of a unit: ` +
+        `systemd refuses quotes, backslashes and control characters in an executable path`,
     );
     // What systemd says about that path, written as plainly as it can be.
     expect(verify({ 'x.service': `[Service]\nExecStart="${d}/prog"\n` })).toMatch(
@@ -706,7 +709,8 @@ describe('sockact unit, the command', () => {
     const r = run(process.execPath, [SOCKACT, 'unit', '--name', 'x', '--wrapper', '-l', '8080', 'node']);
     expect((await r.exited).code).toBe(2);
     expect(r.stderr).toBe(
-      "sockact: unit: --wrapper has no systemd unit equivalent with --shape direct (systemd passes the sockets to PROGRAM only; make PROGRAM exec the app)\nTry 'sockact unit --help' for more information.\n",
+      'sockact: unit: --wrapper has no systemd unit equivalent with --shape direct (systemd passes the ' +
+        "sockets to PROGRAM only; make PROGRAM exec the app)\nTry 'sockact unit --help' for more information.\n",
     );
     const n = run(process.execPath, [SOCKACT, 'unit', '--name', 'x', '-l', '8080', 'no-such-program-sockact-test']);
     expect((await n.exited).code).toBe(127);

@@ -136,178 +136,198 @@ async function reloadAndStop(
 }
 
 describe('contrib/systemd units, run as their unit says', () => {
-  it('(a) hello.socket + hello.service: serves the named socket, sends READY=1, pings the watchdog, drains on SIGTERM with STOPPING=1', async () => {
-    const sock = unit('hello.socket');
-    const svc = unit('hello.service');
-    expect(svc.get('Service.Type')).toBe('notify');
-    expect(svc.get('Service.WatchdogSec')).toBe('10s');
-    const notify = await notifyReceiver(scratch());
-    const port = await freePort();
-    const argv = svc.get('Service.ExecStart')!.split(' ');
-    const r = run('systemd-socket-activate', [
-      '-l',
-      `127.0.0.1:${port}`,
-      `--fdname=${sock.get('Socket.FileDescriptorName')}`,
-      '-E',
-      `NOTIFY_SOCKET=${notify.path}`,
-      // WatchdogSec=10s would mean a ping within 5 s; 1 s keeps the test short and means the same.
-      '-E',
-      'WATCHDOG_USEC=1000000',
-      ...argv,
-    ]);
-    running.push(r);
-    await r.waitFor('stderr', /Listening on/);
-    // systemd-socket-activate execs the service on the first connection, which then waits in the backlog.
-    expect(await get({ host: '127.0.0.1', port })).toMatch(/^HTTP\/1\.1 200[\s\S]*hello from pid \d+/);
-    await notify.waitFor(/READY=1/);
-    await notify.waitFor(/WATCHDOG=1/);
-    r.child.kill('SIGTERM');
-    await notify.waitFor(/STOPPING=1/);
-    expect((await r.exited).code).toBe(0);
-    expect(new Set(notify.messages().map((m) => m.pid))).toEqual(new Set([r.child.pid]));
-  });
+  it(
+    '(a) hello.socket + hello.service: serves the named socket, ' +
+      'sends READY=1, pings the watchdog, drains on SIGTERM with STOPPING=1',
+    async () => {
+      const sock = unit('hello.socket');
+      const svc = unit('hello.service');
+      expect(svc.get('Service.Type')).toBe('notify');
+      expect(svc.get('Service.WatchdogSec')).toBe('10s');
+      const notify = await notifyReceiver(scratch());
+      const port = await freePort();
+      const argv = svc.get('Service.ExecStart')!.split(' ');
+      const r = run('systemd-socket-activate', [
+        '-l',
+        `127.0.0.1:${port}`,
+        `--fdname=${sock.get('Socket.FileDescriptorName')}`,
+        '-E',
+        `NOTIFY_SOCKET=${notify.path}`,
+        // WatchdogSec=10s would mean a ping within 5 s; 1 s keeps the test short and means the same.
+        '-E',
+        'WATCHDOG_USEC=1000000',
+        ...argv,
+      ]);
+      running.push(r);
+      await r.waitFor('stderr', /Listening on/);
+      // systemd-socket-activate execs the service on the first connection, which then waits in the backlog.
+      expect(await get({ host: '127.0.0.1', port })).toMatch(/^HTTP\/1\.1 200[\s\S]*hello from pid \d+/);
+      await notify.waitFor(/READY=1/);
+      await notify.waitFor(/WATCHDOG=1/);
+      r.child.kill('SIGTERM');
+      await notify.waitFor(/STOPPING=1/);
+      expect((await r.exited).code).toBe(0);
+      expect(new Set(notify.messages().map((m) => m.pid))).toEqual(new Set([r.child.pid]));
+    },
+  );
 
   for (const [file, version] of [
     ['sockact-hello.service', 252],
     ['253/sockact-hello.service', 253],
   ] as const) {
-    it(`(b) ${file} (systemd ${version}${version === 253 ? '+' : ''}): sockact binds TCP and a UNIX socket, drops to nobody, reloads on SIGHUP with RELOADING=1 then READY=1 from an unchanged main pid, stops once`, async () => {
-      const svc = unit(file);
-      expect(svc.get('Service.NotifyAccess')).toBe('main');
-      expect(svc.get('Service.KillMode')).toBe('mixed');
+    it(
+      `(b) ${file} (systemd ${version}${version === 253 ? '+' : ''}): sockact binds TCP and a UNIX socket, ` +
+        `drops to nobody, reloads on SIGHUP with RELOADING=1 then READY=1 from an unchanged main pid, stops once`,
+      async () => {
+        const svc = unit(file);
+        expect(svc.get('Service.NotifyAccess')).toBe('main');
+        expect(svc.get('Service.KillMode')).toBe('mixed');
+        const dir = scratch();
+        const notify = await notifyReceiver(dir);
+        // RuntimeDirectory-like /run/hello -> a private temp dir; port 8080 -> a free loopback port;
+        // a name of its own, so that runs in parallel do not share a control socket.
+        const line = svc
+          .get('Service.ExecStart')!
+          .replace('-l 8080,', '-l 127.0.0.1:0,')
+          .replaceAll('/run/hello', dir)
+          .replace('--name sockact-hello ', `--name sockact-hello-${process.pid}-${version} `);
+        const [bin, ...args] = line.split(' ');
+        expect(bin).toMatch(/sockact\.js$/);
+        expect(args).toContain('--user');
+        const r = run(bin!, args, { env: { ...process.env, NOTIFY_SOCKET: notify.path } });
+        running.push(r);
+        const m = await r.waitFor('stderr', /listening on 127\.0\.0\.1:(\d+) as fd 3 \(web\)/);
+        await r.waitFor('stderr', /listening on \S+admin\.sock as fd 4 \(admin\)/);
+        const reload =
+          version === 252
+            ? () => execReload(svc.get('Service.ExecReload')!, r.child.pid!)
+            : // Type=notify-reload: systemd sends ReloadSignal= (SIGHUP by default) itself.
+              () => {
+                expect(svc.get('Service.Type')).toBe('notify-reload');
+                expect(svc.has('Service.ExecReload')).toBe(false);
+                r.child.kill('SIGHUP');
+              };
+        await reloadAndStop(
+          r,
+          notify,
+          [{ host: '127.0.0.1', port: Number(m[1]) }, { path: join(dir, 'admin.sock') }],
+          reload,
+          NOBODY,
+        );
+      },
+    );
+  }
+
+  it(
+    '(c) sockact-inherit-{web,admin}.socket + sockact-inherit.service: ' +
+      'sockact passes the sockets systemd holds through, by name, and reloads on them',
+    async () => {
+      const svc = unit('sockact-inherit.service');
+      const sockets = svc
+        .get('Service.Sockets')!
+        .split(' ')
+        .map((s) => unit(s));
+      expect(sockets.map((s) => s.get('Socket.FileDescriptorName'))).toEqual(['web', 'admin']);
+      expect(svc.get('Service.ExecStart')).not.toMatch(/ -l /);
       const dir = scratch();
       const notify = await notifyReceiver(dir);
-      // RuntimeDirectory-like /run/hello -> a private temp dir; port 8080 -> a free loopback port;
-      // a name of its own, so that runs in parallel do not share a control socket.
-      const line = svc
+      const port = await freePort();
+      const admin = sockets[1]!.get('Socket.ListenStream')!.replace('/run/sockact-inherit', dir);
+      const argv = svc
         .get('Service.ExecStart')!
-        .replace('-l 8080,', '-l 127.0.0.1:0,')
-        .replaceAll('/run/hello', dir)
-        .replace('--name sockact-hello ', `--name sockact-hello-${process.pid}-${version} `);
-      const [bin, ...args] = line.split(' ');
-      expect(bin).toMatch(/sockact\.js$/);
-      expect(args).toContain('--user');
+        .replace('--name sockact-inherit ', `--name sockact-inherit-${process.pid} `)
+        .split(' ');
+      const r = run('systemd-socket-activate', [
+        '-l',
+        `127.0.0.1:${port}`,
+        '-l',
+        admin,
+        '--fdname=web:admin',
+        '-E',
+        `NOTIFY_SOCKET=${notify.path}`,
+        ...argv,
+      ]);
+      running.push(r);
+      await r.waitFor('stderr', /Listening on/);
+      // The first connection makes systemd-socket-activate exec sockact (same pid), which passes both on.
+      expect(servedBy(await get({ host: '127.0.0.1', port }))).toBeGreaterThan(0);
+      await r.waitFor('stderr', /passing on inherited \S+ as fd 3 \(web\)/);
+      await r.waitFor('stderr', /passing on inherited \S+ as fd 4 \(admin\)/);
+      await reloadAndStop(r, notify, [{ host: '127.0.0.1', port }, { path: admin }], () =>
+        execReload(svc.get('Service.ExecReload')!, r.child.pid!),
+      );
+    },
+  );
+
+  it(
+    "(e) sockact-fdstore.service: stores the socket it binds in systemd's " +
+      'fd store (FDSTORE=1, FDNAME=sockact/web), reloads on SIGHUP, stops once',
+    async () => {
+      const svc = unit('sockact-fdstore.service');
+      expect(Number(svc.get('Service.FileDescriptorStoreMax'))).toBeGreaterThan(0);
+      const dir = scratch();
+      const notify = await notifyReceiver(dir);
+      const [bin, ...args] = svc.get('Service.ExecStart')!.replace('-l 8080,', '-l 127.0.0.1:0,').split(' ');
+      expect(args).toContain('--fd-store');
       const r = run(bin!, args, { env: { ...process.env, NOTIFY_SOCKET: notify.path } });
       running.push(r);
       const m = await r.waitFor('stderr', /listening on 127\.0\.0\.1:(\d+) as fd 3 \(web\)/);
-      await r.waitFor('stderr', /listening on \S+admin\.sock as fd 4 \(admin\)/);
-      const reload =
-        version === 252
-          ? () => execReload(svc.get('Service.ExecReload')!, r.child.pid!)
-          : // Type=notify-reload: systemd sends ReloadSignal= (SIGHUP by default) itself.
-            () => {
-              expect(svc.get('Service.Type')).toBe('notify-reload');
-              expect(svc.has('Service.ExecReload')).toBe(false);
-              r.child.kill('SIGHUP');
-            };
-      await reloadAndStop(
-        r,
-        notify,
-        [{ host: '127.0.0.1', port: Number(m[1]) }, { path: join(dir, 'admin.sock') }],
-        reload,
-        NOBODY,
+      await notify.waitFor(/FDSTORE=1/);
+      expect(notify.messages().find((x) => x.text.includes('FDSTORE=1'))!.text).toMatch(/^FDNAME=sockact\/web$/m);
+      await reloadAndStop(r, notify, [{ host: '127.0.0.1', port: Number(m[1]) }], () =>
+        execReload(svc.get('Service.ExecReload')!, r.child.pid!),
       );
-    });
-  }
+    },
+  );
 
-  it('(c) sockact-inherit-{web,admin}.socket + sockact-inherit.service: sockact passes the sockets systemd holds through, by name, and reloads on them', async () => {
-    const svc = unit('sockact-inherit.service');
-    const sockets = svc
-      .get('Service.Sockets')!
-      .split(' ')
-      .map((s) => unit(s));
-    expect(sockets.map((s) => s.get('Socket.FileDescriptorName'))).toEqual(['web', 'admin']);
-    expect(svc.get('Service.ExecStart')).not.toMatch(/ -l /);
-    const dir = scratch();
-    const notify = await notifyReceiver(dir);
-    const port = await freePort();
-    const admin = sockets[1]!.get('Socket.ListenStream')!.replace('/run/sockact-inherit', dir);
-    const argv = svc
-      .get('Service.ExecStart')!
-      .replace('--name sockact-inherit ', `--name sockact-inherit-${process.pid} `)
-      .split(' ');
-    const r = run('systemd-socket-activate', [
-      '-l',
-      `127.0.0.1:${port}`,
-      '-l',
-      admin,
-      '--fdname=web:admin',
-      '-E',
-      `NOTIFY_SOCKET=${notify.path}`,
-      ...argv,
-    ]);
-    running.push(r);
-    await r.waitFor('stderr', /Listening on/);
-    // The first connection makes systemd-socket-activate exec sockact (same pid), which passes both on.
-    expect(servedBy(await get({ host: '127.0.0.1', port }))).toBeGreaterThan(0);
-    await r.waitFor('stderr', /passing on inherited \S+ as fd 3 \(web\)/);
-    await r.waitFor('stderr', /passing on inherited \S+ as fd 4 \(admin\)/);
-    await reloadAndStop(r, notify, [{ host: '127.0.0.1', port }, { path: admin }], () =>
-      execReload(svc.get('Service.ExecReload')!, r.child.pid!),
-    );
-  });
-
-  it("(e) sockact-fdstore.service: stores the socket it binds in systemd's fd store (FDSTORE=1, FDNAME=sockact/web), reloads on SIGHUP, stops once", async () => {
-    const svc = unit('sockact-fdstore.service');
-    expect(Number(svc.get('Service.FileDescriptorStoreMax'))).toBeGreaterThan(0);
-    const dir = scratch();
-    const notify = await notifyReceiver(dir);
-    const [bin, ...args] = svc.get('Service.ExecStart')!.replace('-l 8080,', '-l 127.0.0.1:0,').split(' ');
-    expect(args).toContain('--fd-store');
-    const r = run(bin!, args, { env: { ...process.env, NOTIFY_SOCKET: notify.path } });
-    running.push(r);
-    const m = await r.waitFor('stderr', /listening on 127\.0\.0\.1:(\d+) as fd 3 \(web\)/);
-    await notify.waitFor(/FDSTORE=1/);
-    expect(notify.messages().find((x) => x.text.includes('FDSTORE=1'))!.text).toMatch(/^FDNAME=sockact\/web$/m);
-    await reloadAndStop(r, notify, [{ host: '127.0.0.1', port: Number(m[1]) }], () =>
-      execReload(svc.get('Service.ExecReload')!, r.child.pid!),
-    );
-  });
-
-  it('(f) sockact-takeover.service: ExecStart starts fresh, ExecReload (a new sockact) takes the sockets over and sends MAINPID= from the new pid', async () => {
-    const svc = unit('sockact-takeover.service');
-    expect(svc.get('Service.NotifyAccess')).toBe('all');
-    const dir = scratch();
-    const notify = await notifyReceiver(dir);
-    const argsOf = (line: string) =>
-      line
-        .replace(
-          '$SOCKACT_ARGS',
-          svc
-            .get('Service.Environment')!
-            .replace(/^"?SOCKACT_ARGS=/, '')
-            .replace(/"$/, ''),
-        )
-        .replace('-l 8080,', '-l 127.0.0.1:0,')
-        .replaceAll('/run/hello', dir)
-        .replace('--name hello ', `--name hello-takeover-${process.pid} `)
-        .split(' ');
-    const [bin, ...args] = argsOf(svc.get('Service.ExecStart')!);
-    const env = { ...process.env, NOTIFY_SOCKET: notify.path };
-    const first = run(bin!, args, { env });
-    running.push(first);
-    const m = await first.waitFor('stderr', /listening on 127\.0\.0\.1:(\d+) as fd 3 \(web\)/);
-    await notify.waitFor(/READY=1/);
-    const before = servedBy(await get({ host: '127.0.0.1', port: Number(m[1]) }));
-    // ExecReload= as systemd runs it: setsid -f forks the new sockact off and returns at once.
-    const reload = argsOf(svc.get('Service.ExecReload')!);
-    expect(reload.slice(0, 2)).toEqual(['/usr/bin/setsid', '-f']);
-    const [, , rbin, ...rargs] = reload;
-    const second = run(
-      rbin!,
-      rargs.map((a) => (a === `127.0.0.1:0,name=web` ? `127.0.0.1:${m[1]},name=web` : a)),
-      { env },
-    );
-    running.push(second);
-    await notify.waitFor(/MAINPID=/);
-    expect((await first.exited).code).toBe(0); // the old sockact drained and left
-    const after = servedBy(await get({ host: '127.0.0.1', port: Number(m[1]) }));
-    expect(after).not.toBe(before);
-    const mainPid = notify.messages().find((x) => /^MAINPID=/m.test(x.text))!;
-    expect(mainPid.text).toMatch(new RegExp(`^MAINPID=${second.child.pid}$`, 'm'));
-    expect(mainPid.pid).toBe(second.child.pid);
-    expect(notify.states()).not.toContain('STOPPING=1');
-  });
+  it(
+    '(f) sockact-takeover.service: ExecStart starts fresh, ExecReload ' +
+      '(a new sockact) takes the sockets over and sends MAINPID= from the new pid',
+    async () => {
+      const svc = unit('sockact-takeover.service');
+      expect(svc.get('Service.NotifyAccess')).toBe('all');
+      const dir = scratch();
+      const notify = await notifyReceiver(dir);
+      const argsOf = (line: string) =>
+        line
+          .replace(
+            '$SOCKACT_ARGS',
+            svc
+              .get('Service.Environment')!
+              .replace(/^"?SOCKACT_ARGS=/, '')
+              .replace(/"$/, ''),
+          )
+          .replace('-l 8080,', '-l 127.0.0.1:0,')
+          .replaceAll('/run/hello', dir)
+          .replace('--name hello ', `--name hello-takeover-${process.pid} `)
+          .split(' ');
+      const [bin, ...args] = argsOf(svc.get('Service.ExecStart')!);
+      const env = { ...process.env, NOTIFY_SOCKET: notify.path };
+      const first = run(bin!, args, { env });
+      running.push(first);
+      const m = await first.waitFor('stderr', /listening on 127\.0\.0\.1:(\d+) as fd 3 \(web\)/);
+      await notify.waitFor(/READY=1/);
+      const before = servedBy(await get({ host: '127.0.0.1', port: Number(m[1]) }));
+      // ExecReload= as systemd runs it: setsid -f forks the new sockact off and returns at once.
+      const reload = argsOf(svc.get('Service.ExecReload')!);
+      expect(reload.slice(0, 2)).toEqual(['/usr/bin/setsid', '-f']);
+      const [, , rbin, ...rargs] = reload;
+      const second = run(
+        rbin!,
+        rargs.map((a) => (a === `127.0.0.1:0,name=web` ? `127.0.0.1:${m[1]},name=web` : a)),
+        { env },
+      );
+      running.push(second);
+      await notify.waitFor(/MAINPID=/);
+      expect((await first.exited).code).toBe(0); // the old sockact drained and left
+      const after = servedBy(await get({ host: '127.0.0.1', port: Number(m[1]) }));
+      expect(after).not.toBe(before);
+      const mainPid = notify.messages().find((x) => /^MAINPID=/m.test(x.text))!;
+      expect(mainPid.text).toMatch(new RegExp(`^MAINPID=${second.child.pid}$`, 'm'));
+      expect(mainPid.pid).toBe(second.child.pid);
+      expect(notify.states()).not.toContain('STOPPING=1');
+    },
+  );
 
   it('(d) hello-accept.socket + hello-accept@.service: one process per connection, each answers', async () => {
     const sock = unit('hello-accept.socket');

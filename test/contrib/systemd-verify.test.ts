@@ -83,61 +83,68 @@ describe('contrib/systemd units', () => {
     expect(verify(localized('', [...units, ...dropIns]))).toBe('');
   });
 
-  it('253/sockact-hello.service (Type=notify-reload, systemd 253+) verifies with the 252 type in its place, and differs from the 252 unit in the type and ExecReload= only', () => {
-    const u = read('253/sockact-hello.service');
-    expect(u).toMatch(/^Type=notify-reload$/m);
-    // systemd 252 cannot parse Type=notify-reload (the check below shows it): verify the rest with Type=notify.
-    expect(verify({ 'sockact-hello.service': localize(u) })).toMatch(
-      /Failed to parse service type, ignoring: notify-reload/,
-    );
-    expect(verify({ 'sockact-hello.service': localize(u).replace(/^Type=notify-reload$/m, 'Type=notify') })).toBe('');
-    const settings = (text: string) =>
-      generatedPart(text)
-        .split('\n')
-        .filter((l) => !l.startsWith('#'));
-    const only252 = settings(read('sockact-hello.service')).filter((l) => !settings(u).includes(l));
-    const only253 = settings(u).filter((l) => !settings(read('sockact-hello.service')).includes(l));
-    expect(only252).toEqual(['Type=notify', 'ExecReload=/bin/kill -HUP $MAINPID']);
-    expect(only253).toEqual(['Type=notify-reload']);
-  });
+  it(
+    '253/sockact-hello.service (Type=notify-reload, systemd 253+) verifies with the 252 ' +
+      'type in its place, and differs from the 252 unit in the type and ExecReload= only',
+    () => {
+      const u = read('253/sockact-hello.service');
+      expect(u).toMatch(/^Type=notify-reload$/m);
+      // systemd 252 cannot parse Type=notify-reload (the check below shows it): verify the rest with Type=notify.
+      expect(verify({ 'sockact-hello.service': localize(u) })).toMatch(
+        /Failed to parse service type, ignoring: notify-reload/,
+      );
+      expect(verify({ 'sockact-hello.service': localize(u).replace(/^Type=notify-reload$/m, 'Type=notify') })).toBe('');
+      const settings = (text: string) =>
+        generatedPart(text)
+          .split('\n')
+          .filter((l) => !l.startsWith('#'));
+      const only252 = settings(read('sockact-hello.service')).filter((l) => !settings(u).includes(l));
+      const only253 = settings(u).filter((l) => !settings(read('sockact-hello.service')).includes(l));
+      expect(only252).toEqual(['Type=notify', 'ExecReload=/bin/kill -HUP $MAINPID']);
+      expect(only253).toEqual(['Type=notify-reload']);
+    },
+  );
 
   const HAND_WRITTEN = ['sockact-fdstore.service', 'sockact-takeover.service'];
-  it('each unit is exactly what `sockact unit` makes of the command line in its header, and each set is complete', () => {
-    const made = new Map<string, Record<string, string>>();
-    const generate = (args: string[]): Record<string, string> => {
-      const key = args.join(' ');
-      if (!made.has(key)) {
-        const out = scratch();
-        // In /srv/hello (here examples/hello), which becomes WorkingDirectory=.
-        const r = spawnSync(process.execPath, [SOCKACT, 'unit', '--out', out, ...args], {
-          encoding: 'utf8',
-          cwd: join(root, 'examples', 'hello'),
-        });
-        expect(r.status, r.stderr).toBe(0);
-        made.set(key, Object.fromEntries(readdirSync(out).map((f) => [f, readFileSync(join(out, f), 'utf8')])));
+  it(
+    'each unit is exactly what `sockact unit` makes of the ' + 'command line in its header, and each set is complete',
+    () => {
+      const made = new Map<string, Record<string, string>>();
+      const generate = (args: string[]): Record<string, string> => {
+        const key = args.join(' ');
+        if (!made.has(key)) {
+          const out = scratch();
+          // In /srv/hello (here examples/hello), which becomes WorkingDirectory=.
+          const r = spawnSync(process.execPath, [SOCKACT, 'unit', '--out', out, ...args], {
+            encoding: 'utf8',
+            cwd: join(root, 'examples', 'hello'),
+          });
+          expect(r.status, r.stderr).toBe(0);
+          made.set(key, Object.fromEntries(readdirSync(out).map((f) => [f, readFileSync(join(out, f), 'utf8')])));
+        }
+        return made.get(key)!;
+      };
+      const checked = new Set<string>();
+      for (const [dir, list] of [
+        ['', units],
+        ['253', units253],
+      ] as const) {
+        for (const name of list) {
+          // Written by hand: what `sockact unit` has no shape for (ExecReload= running a takeover).
+          if (HAND_WRITTEN.includes(name)) continue;
+          const text = read(join(dir, name));
+          const args = madeWith(text);
+          expect(args, `${name} names the command line it was made with`).toBeDefined();
+          const set = generate(args!);
+          expect(localize(generatedPart(text)), name).toBe(set[name]);
+          // Every file of the set is in contrib/systemd beside this one.
+          for (const f of Object.keys(set)) expect(list, `${name}'s set`).toContain(f);
+          checked.add(join(dir, name));
+        }
       }
-      return made.get(key)!;
-    };
-    const checked = new Set<string>();
-    for (const [dir, list] of [
-      ['', units],
-      ['253', units253],
-    ] as const) {
-      for (const name of list) {
-        // Written by hand: what `sockact unit` has no shape for (ExecReload= running a takeover).
-        if (HAND_WRITTEN.includes(name)) continue;
-        const text = read(join(dir, name));
-        const args = madeWith(text);
-        expect(args, `${name} names the command line it was made with`).toBeDefined();
-        const set = generate(args!);
-        expect(localize(generatedPart(text)), name).toBe(set[name]);
-        // Every file of the set is in contrib/systemd beside this one.
-        for (const f of Object.keys(set)) expect(list, `${name}'s set`).toContain(f);
-        checked.add(join(dir, name));
-      }
-    }
-    expect(checked.size).toBe(units.length + units253.length - HAND_WRITTEN.length);
-  });
+      expect(checked.size).toBe(units.length + units253.length - HAND_WRITTEN.length);
+    },
+  );
 
   it('still fails loudly on a unit it cannot parse, and reads the drop-ins (the checks have teeth)', () => {
     expect(verify({ 'bad.service': `[Service]\nType=notify-reload\nExecStart=${process.execPath} -e 0\n` })).toMatch(

@@ -15,8 +15,9 @@
 // as written, in a private directory, with two substitutions that keep their meaning but let runs
 // happen side by side: port 8080 is a port that was free a moment ago (tried again when taken),
 // and `--name NAME` is `--control DIR/NAME.sock` (as root, --name would share /run/sockact with
-// every other run). The README's files (server.js) are in every document's directory. `sockact` on PATH is bin/sockact.js of this checkout (built by the global
-// setup), and `import 'sockact'` finds this package. Traffic goes to 127.0.0.1 only.
+// every other run). The README's files (server.js) are in every document's directory. `sockact` on
+// PATH is bin/sockact.js of this checkout (built by the global setup), and `import 'sockact'` finds
+// this package. Traffic goes to 127.0.0.1 only.
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';

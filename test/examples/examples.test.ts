@@ -103,80 +103,88 @@ describe('examples, run through sockact', () => {
     await stopsCleanly(r, pid);
   });
 
-  it('examples/workers under --workers 2: both workers serve the one socket, as SOCKACT_WORKER 0 and 1, and stop cleanly', async () => {
-    const r = start(['-l', '127.0.0.1:0', '--workers', '2', '--', process.execPath, example('workers')]);
-    const target = hostPort(await listeningOn(r));
-    await r.waitFor('stderr', /2 of 2 workers ready, generation 1/);
-    // The pids sockact started, by worker number.
-    const pids = new Map(
-      [...r.stderr.matchAll(/started .* as pid (\d+) \(worker (\d+), generation 1\)/g)].map((m) => [
-        m[2]!,
-        Number(m[1]),
-      ]),
-    );
-    expect([...pids.keys()].sort()).toEqual(['0', '1']);
-    // One accept queue shared by two processes: the kernel decides who answers, so ask until both
-    // have (bounded: at most 40 rounds of 8 at once).
-    const seen = new Map<string, number>();
-    for (let round = 0; round < 40 && seen.size < 2; round++) {
-      const answers = await Promise.all(Array.from({ length: 8 }, () => get(target, '/?n=20')));
-      for (const a of answers) {
-        const m = /fib\(20\) = 6765 from worker (\d) \(pid (\d+)\)\n$/.exec(a);
-        expect(m, a).not.toBeNull();
-        seen.set(m![1]!, Number(m![2]));
+  it(
+    'examples/workers under --workers 2: ' +
+      'both workers serve the one socket, as SOCKACT_WORKER 0 and 1, and stop cleanly',
+    async () => {
+      const r = start(['-l', '127.0.0.1:0', '--workers', '2', '--', process.execPath, example('workers')]);
+      const target = hostPort(await listeningOn(r));
+      await r.waitFor('stderr', /2 of 2 workers ready, generation 1/);
+      // The pids sockact started, by worker number.
+      const pids = new Map(
+        [...r.stderr.matchAll(/started .* as pid (\d+) \(worker (\d+), generation 1\)/g)].map((m) => [
+          m[2]!,
+          Number(m[1]),
+        ]),
+      );
+      expect([...pids.keys()].sort()).toEqual(['0', '1']);
+      // One accept queue shared by two processes: the kernel decides who answers, so ask until both
+      // have (bounded: at most 40 rounds of 8 at once).
+      const seen = new Map<string, number>();
+      for (let round = 0; round < 40 && seen.size < 2; round++) {
+        const answers = await Promise.all(Array.from({ length: 8 }, () => get(target, '/?n=20')));
+        for (const a of answers) {
+          const m = /fib\(20\) = 6765 from worker (\d) \(pid (\d+)\)\n$/.exec(a);
+          expect(m, a).not.toBeNull();
+          seen.set(m![1]!, Number(m![2]));
+        }
       }
-    }
-    // Each worker answered, and is the process sockact started under that number.
-    expect(seen).toEqual(pids);
-    r.child.kill('SIGTERM');
-    // With workers, a requested stop ends 0 once both have drained.
-    expect(await r.exited).toEqual({ code: 0, signal: null });
-    for (const pid of pids.values())
-      expect(r.stderr).toMatch(new RegExp(`pid ${pid} \\(worker \\d, generation 1\\) exited with code 0`));
-  });
+      // Each worker answered, and is the process sockact started under that number.
+      expect(seen).toEqual(pids);
+      r.child.kill('SIGTERM');
+      // With workers, a requested stop ends 0 once both have drained.
+      expect(await r.exited).toEqual({ code: 0, signal: null });
+      for (const pid of pids.values())
+        expect(r.stderr).toMatch(new RegExp(`pid ${pid} \\(worker \\d, generation 1\\) exited with code 0`));
+    },
+  );
 
-  it('examples/watch under --watch DIR: a save reloads it (a new pid answers with the new text); a broken save keeps the last good one serving', async () => {
-    // A copy, so the test edits its own files; its node_modules/sockact is this checkout (the
-    // example imports 'sockact'), and --watch ignores node_modules.
-    const d = dir();
-    for (const f of ['server.js', 'message.txt']) copyFileSync(join(ROOT, 'examples', 'watch', f), join(d, f));
-    mkdirSync(join(d, 'node_modules'));
-    symlinkSync(ROOT, join(d, 'node_modules', 'sockact'));
-    const r = start([
-      '-l',
-      '127.0.0.1:0',
-      '--watch',
-      d,
-      '--watch-debounce',
-      '100ms',
-      '--',
-      process.execPath,
-      join(d, 'server.js'),
-    ]);
-    const target = hostPort(await listeningOn(r));
-    const first = await appPid(r);
-    await r.waitFor('stderr', /ready, generation 1/);
-    expect(await get(target)).toContain(`hello from the dev loop: edit examples/watch/message.txt (pid ${first})\n`);
+  it(
+    'examples/watch under --watch DIR: a save reloads it (a new pid answers with the new text); ' +
+      'a broken save keeps the last good one serving',
+    async () => {
+      // A copy, so the test edits its own files; its node_modules/sockact is this checkout (the
+      // example imports 'sockact'), and --watch ignores node_modules.
+      const d = dir();
+      for (const f of ['server.js', 'message.txt']) copyFileSync(join(ROOT, 'examples', 'watch', f), join(d, f));
+      mkdirSync(join(d, 'node_modules'));
+      symlinkSync(ROOT, join(d, 'node_modules', 'sockact'));
+      const r = start([
+        '-l',
+        '127.0.0.1:0',
+        '--watch',
+        d,
+        '--watch-debounce',
+        '100ms',
+        '--',
+        process.execPath,
+        join(d, 'server.js'),
+      ]);
+      const target = hostPort(await listeningOn(r));
+      const first = await appPid(r);
+      await r.waitFor('stderr', /ready, generation 1/);
+      expect(await get(target)).toContain(`hello from the dev loop: edit examples/watch/message.txt (pid ${first})\n`);
 
-    writeFileSync(join(d, 'message.txt'), 'second version\n');
-    await r.waitFor('stderr', /reloaded: generation 2 ready/);
-    const second = Number(/pid (\d+) \(generation 2\) ready/.exec(r.stderr)![1]);
-    expect(second).not.toBe(first);
-    // The old one exits once the new one is ready; from then on only the new one answers.
-    await r.waitFor('stderr', new RegExp(`pid ${first} .*exited with code 0`));
-    expect(await get(target)).toContain(`second version (pid ${second})\n`);
+      writeFileSync(join(d, 'message.txt'), 'second version\n');
+      await r.waitFor('stderr', /reloaded: generation 2 ready/);
+      const second = Number(/pid (\d+) \(generation 2\) ready/.exec(r.stderr)![1]);
+      expect(second).not.toBe(first);
+      // The old one exits once the new one is ready; from then on only the new one answers.
+      await r.waitFor('stderr', new RegExp(`pid ${first} .*exited with code 0`));
+      expect(await get(target)).toContain(`second version (pid ${second})\n`);
 
-    // A broken save: the new generation dies at start-up, the last good one keeps serving.
-    const good = readFileSync(join(d, 'server.js'), 'utf8');
-    writeFileSync(join(d, 'server.js'), `${good}\nthis is not JavaScript (\n`);
-    await r.waitFor('stderr', /reload failed: .*generation 2 keeps serving/);
-    expect(await get(target)).toContain(`second version (pid ${second})\n`);
+      // A broken save: the new generation dies at start-up, the last good one keeps serving.
+      const good = readFileSync(join(d, 'server.js'), 'utf8');
+      writeFileSync(join(d, 'server.js'), `${good}\nthis is not JavaScript (\n`);
+      await r.waitFor('stderr', /reload failed: .*generation 2 keeps serving/);
+      expect(await get(target)).toContain(`second version (pid ${second})\n`);
 
-    // Fixed again: the next save reloads.
-    writeFileSync(join(d, 'server.js'), good);
-    await r.waitFor('stderr', /reloaded: generation 4 ready/);
-    const fourth = Number(/pid (\d+) \(generation 4\) ready/.exec(r.stderr)![1]);
-    await r.waitFor('stderr', new RegExp(`pid ${second} .*exited with code 0`));
-    expect(await get(target)).toContain(`second version (pid ${fourth})\n`);
-  });
+      // Fixed again: the next save reloads.
+      writeFileSync(join(d, 'server.js'), good);
+      await r.waitFor('stderr', /reloaded: generation 4 ready/);
+      const fourth = Number(/pid (\d+) \(generation 4\) ready/.exec(r.stderr)![1]);
+      await r.waitFor('stderr', new RegExp(`pid ${second} .*exited with code 0`));
+      expect(await get(target)).toContain(`second version (pid ${fourth})\n`);
+    },
+  );
 });

@@ -47,24 +47,28 @@ function firstLine(s: Socket): Promise<string> {
 }
 
 describe('runAccept', () => {
-  it('starts one child per connection with the connection at fd 3, LISTEN_FDS=1, named "connection", blocking, REMOTE_* set', async () => {
-    const { socket, port } = listener();
-    const server = runAccept({ sockets: [socket], program: PYTHON, args: [CONNECTION_PEER] });
-    servers.push(server);
-    const replies = await Promise.all([exchange({ host: '127.0.0.1', port }), exchange({ host: '127.0.0.1', port })]);
-    for (const reply of replies) {
-      const got = JSON.parse(reply);
-      expect(got).toMatchObject({
-        n: 1,
-        names: ['connection'],
-        own_pid: true,
-        stream_connection: true,
-        nonblock: false,
-      });
-      expect(got.remote[0]).toBe('127.0.0.1');
-      expect(Number(got.remote[1])).toBeGreaterThan(0);
-    }
-  });
+  it(
+    'starts one child per connection with the connection at fd 3, ' +
+      'LISTEN_FDS=1, named "connection", blocking, REMOTE_* set',
+    async () => {
+      const { socket, port } = listener();
+      const server = runAccept({ sockets: [socket], program: PYTHON, args: [CONNECTION_PEER] });
+      servers.push(server);
+      const replies = await Promise.all([exchange({ host: '127.0.0.1', port }), exchange({ host: '127.0.0.1', port })]);
+      for (const reply of replies) {
+        const got = JSON.parse(reply);
+        expect(got).toMatchObject({
+          n: 1,
+          names: ['connection'],
+          own_pid: true,
+          stream_connection: true,
+          nonblock: false,
+        });
+        expect(got.remote[0]).toBe('127.0.0.1');
+        expect(Number(got.remote[1])).toBeGreaterThan(0);
+      }
+    },
+  );
 
   it('reports IPv4 peers of a dual-stack socket as IPv4 in REMOTE_ADDR', async () => {
     const { socket, port } = listener('0');

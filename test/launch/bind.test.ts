@@ -210,7 +210,8 @@ describe('bindSocket', () => {
     await expect(connectsPath(path)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     const err = bindError(path);
     expect(err.message).toBe(
-      `can't listen on ${path}: a socket file already exists (add ,remove-stale or --remove-stale to replace a stale one)`,
+      `can't listen on ${path}: a socket file already exists ` +
+        `(add ,remove-stale or --remove-stale to replace a stale one)`,
     );
     expect(err.code).toBe('EADDRINUSE');
     const again = bound(`${path},remove-stale`);

@@ -50,14 +50,17 @@ describe('activationEnv', () => {
     expect(activationEnv({ base: { ...stale, A: 'a' }, count: 0, setenv: { B: 'b' } })).toEqual({ A: 'a', B: 'b' });
   });
 
-  it('keeps a WATCHDOG_USEC from setenv but never a WATCHDOG_PID, from the base or setenv: the trampoline sets it', () => {
-    const env = activationEnv({
-      base: { ...stale },
-      count: 0,
-      setenv: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: '1' },
-    });
-    expect(env).toEqual({ WATCHDOG_USEC: '1000000' });
-  });
+  it(
+    'keeps a WATCHDOG_USEC from setenv but never a WATCHDOG_PID, ' + 'from the base or setenv: the trampoline sets it',
+    () => {
+      const env = activationEnv({
+        base: { ...stale },
+        count: 0,
+        setenv: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: '1' },
+      });
+      expect(env).toEqual({ WATCHDOG_USEC: '1000000' });
+    },
+  );
 
   it('refuses a name count other than the fd count, which libsystemd would reject', () => {
     expect(() => activationEnv({ base: {}, count: 2, names: ['a'] })).toThrow(

@@ -203,76 +203,85 @@ function refused(port: number): Promise<string> {
 }
 
 describe('sockact with the fd store (a stand-in for systemd)', () => {
-  it('stores its sockets when systemd sets $FDSTORE; a restart binds nothing again and answers the connections made while it was down', async () => {
-    const m = manager();
-    const args = ['-l', '127.0.0.1:0,name=web', '-l', '127.0.0.1:0', '--', process.execPath, APP];
-    const first = await m.start(args, { FDSTORE: '4' });
-    const web = (await m.next('stored')).e;
-    const other = (await m.next('stored')).e;
-    expect([web.name, other.name]).toEqual(['sockact/web', 'sockact/127.0.0.1%3A0']);
-    await m.next('ready');
-    // What was stored is the very socket sockact and its app serve on.
-    expect(socketInodes(first)).toEqual(expect.arrayContaining([web.inode, other.inode]));
-    expect([socketInode(childOf(first), 3), socketInode(childOf(first), 4)]).toEqual([web.inode, other.inode]);
-    const port = Number(String(web.address).split(':')[1]);
-    const before = await request(port).body;
-    expect(before).toMatch(/^pid \d+ worker 0\n$/);
+  it(
+    'stores its sockets when systemd sets $FDSTORE; ' +
+      'a restart binds nothing again and answers the connections made while it was down',
+    async () => {
+      const m = manager();
+      const args = ['-l', '127.0.0.1:0,name=web', '-l', '127.0.0.1:0', '--', process.execPath, APP];
+      const first = await m.start(args, { FDSTORE: '4' });
+      const web = (await m.next('stored')).e;
+      const other = (await m.next('stored')).e;
+      expect([web.name, other.name]).toEqual(['sockact/web', 'sockact/127.0.0.1%3A0']);
+      await m.next('ready');
+      // What was stored is the very socket sockact and its app serve on.
+      expect(socketInodes(first)).toEqual(expect.arrayContaining([web.inode, other.inode]));
+      expect([socketInode(childOf(first), 3), socketInode(childOf(first), 4)]).toEqual([web.inode, other.inode]);
+      const port = Number(String(web.address).split(':')[1]);
+      const before = await request(port).body;
+      expect(before).toMatch(/^pid \d+ worker 0\n$/);
 
-    await m.stop();
-    // Down: the store still holds the listening sockets, so connecting succeeds and waits (the
-    // app serves the first socket only).
-    const waiting = [request(port), request(port), request(port)];
-    await Promise.all(waiting.map((w) => w.connected));
+      await m.stop();
+      // Down: the store still holds the listening sockets, so connecting succeeds and waits (the
+      // app serves the first socket only).
+      const waiting = [request(port), request(port), request(port)];
+      await Promise.all(waiting.map((w) => w.connected));
 
-    const second = await m.start(args, { FDSTORE: '4' });
-    const { skipped } = await m.next('ready');
-    // Nothing stored again, nothing removed: it took back what it had.
-    expect(skipped.filter((e) => e.event !== 'started')).toEqual([]);
-    expect([socketInode(second, 3), socketInode(second, 4)]).toEqual([web.inode, other.inode]);
-    expect([socketInode(childOf(second), 3), socketInode(childOf(second), 4)]).toEqual([web.inode, other.inode]);
-    const bodies = await Promise.all(waiting.map((w) => w.body));
-    for (const b of bodies) expect(b).toMatch(/^pid \d+ worker 0\n$/);
-    expect(bodies[0]).not.toBe(before); // answered by the new app
-    expect(m.r.stderr).toContain(`listening on 127.0.0.1:${port} as fd 3 (web), taken back from the fd store`);
-  });
+      const second = await m.start(args, { FDSTORE: '4' });
+      const { skipped } = await m.next('ready');
+      // Nothing stored again, nothing removed: it took back what it had.
+      expect(skipped.filter((e) => e.event !== 'started')).toEqual([]);
+      expect([socketInode(second, 3), socketInode(second, 4)]).toEqual([web.inode, other.inode]);
+      expect([socketInode(childOf(second), 3), socketInode(childOf(second), 4)]).toEqual([web.inode, other.inode]);
+      const bodies = await Promise.all(waiting.map((w) => w.body));
+      for (const b of bodies) expect(b).toMatch(/^pid \d+ worker 0\n$/);
+      expect(bodies[0]).not.toBe(before); // answered by the new app
+      expect(m.r.stderr).toContain(`listening on 127.0.0.1:${port} as fd 3 (web), taken back from the fd store`);
+    },
+  );
 
-  it("with --fd-store: removes a stored socket no -l asks for (FDSTOREREMOVE=1) and passes on a .socket unit's", async () => {
-    const m = manager();
-    const [webPort, adminPort, unitPort] = [await freePort(), await freePort(), await freePort()];
-    const first = await m.start([
-      '--fd-store',
-      '-l',
-      `127.0.0.1:${webPort},name=web`,
-      '-l',
-      `127.0.0.1:${adminPort},name=admin`,
-      '--',
-      process.execPath,
-      APP,
-    ]);
-    const web = (await m.next('stored')).e;
-    expect((await m.next('stored')).e.name).toBe('sockact/admin');
-    await m.next('ready');
-    expect(socketInode(childOf(first), 3)).toBe(web.inode);
-    await m.stop();
+  it(
+    'with --fd-store: removes a stored socket no -l asks for ' + "(FDSTOREREMOVE=1) and passes on a .socket unit's",
+    async () => {
+      const m = manager();
+      const [webPort, adminPort, unitPort] = [await freePort(), await freePort(), await freePort()];
+      const first = await m.start([
+        '--fd-store',
+        '-l',
+        `127.0.0.1:${webPort},name=web`,
+        '-l',
+        `127.0.0.1:${adminPort},name=admin`,
+        '--',
+        process.execPath,
+        APP,
+      ]);
+      const web = (await m.next('stored')).e;
+      expect((await m.next('stored')).e.name).toBe('sockact/admin');
+      await m.next('ready');
+      expect(socketInode(childOf(first), 3)).toBe(web.inode);
+      await m.stop();
 
-    // admin is gone from the command line; a .socket unit now passes a socket named "web" first.
-    const second = await m.start(
-      ['--fd-store', '-l', `127.0.0.1:${webPort},name=web`, '--', process.execPath, APP],
-      {},
-      [['web', unitPort]],
-    );
-    const removed = (await m.next('removed')).e;
-    expect(removed).toEqual({ event: 'removed', name: 'sockact/admin', count: 1 });
-    const { skipped } = await m.next('ready');
-    expect(skipped.filter((e) => e.event === 'stored')).toEqual([]);
-    expect(socketInode(second, 4)).toBe(web.inode);
-    // Closed by the store and by sockact: nothing listens on admin's port any more.
-    expect(await refused(adminPort)).toBe('ECONNREFUSED');
-    expect(m.r.stderr).toContain(`passing on inherited 127.0.0.1:${unitPort} as fd 3 (web)`);
-    expect(m.r.stderr).toContain(`listening on 127.0.0.1:${webPort} as fd 4 (web), taken back from the fd store`);
-    expect(m.r.stderr).toContain(`dropped 127.0.0.1:${adminPort} (sockact/admin) from the fd store`);
-    expect(readFileSync(`/proc/${childOf(second)}/environ`, 'latin1').split('\0')).toContain('LISTEN_FDNAMES=web:web');
-  });
+      // admin is gone from the command line; a .socket unit now passes a socket named "web" first.
+      const second = await m.start(
+        ['--fd-store', '-l', `127.0.0.1:${webPort},name=web`, '--', process.execPath, APP],
+        {},
+        [['web', unitPort]],
+      );
+      const removed = (await m.next('removed')).e;
+      expect(removed).toEqual({ event: 'removed', name: 'sockact/admin', count: 1 });
+      const { skipped } = await m.next('ready');
+      expect(skipped.filter((e) => e.event === 'stored')).toEqual([]);
+      expect(socketInode(second, 4)).toBe(web.inode);
+      // Closed by the store and by sockact: nothing listens on admin's port any more.
+      expect(await refused(adminPort)).toBe('ECONNREFUSED');
+      expect(m.r.stderr).toContain(`passing on inherited 127.0.0.1:${unitPort} as fd 3 (web)`);
+      expect(m.r.stderr).toContain(`listening on 127.0.0.1:${webPort} as fd 4 (web), taken back from the fd store`);
+      expect(m.r.stderr).toContain(`dropped 127.0.0.1:${adminPort} (sockact/admin) from the fd store`);
+      expect(readFileSync(`/proc/${childOf(second)}/environ`, 'latin1').split('\0')).toContain(
+        'LISTEN_FDNAMES=web:web',
+      );
+    },
+  );
 
   it('re-stores a socket taken back under a new name (renamed -l), keeping the socket', async () => {
     const m = manager();

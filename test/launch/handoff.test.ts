@@ -98,7 +98,9 @@ describe('hand-off over a private UNIX socket', () => {
     const { fd, port } = tcpListener();
     let root: number | undefined;
     const h = offer([fd], ['web'], () => root);
-    const wrapper = `require('node:child_process').spawn(process.execPath, [${JSON.stringify(APP)}], { stdio: 'inherit' }).on('exit', (c) => process.exit(c ?? 1))`;
+    const wrapper =
+      `require('node:child_process').spawn(process.execPath, [${JSON.stringify(APP)}], ` +
+      `{ stdio: 'inherit' }).on('exit', (c) => process.exit(c ?? 1))`;
     // The sockets are at fd 3 in the wrapper, and Node closes them in its children, as npm's would be.
     const r = run(process.execPath, ['-e', wrapper], {
       cwd: ROOT,

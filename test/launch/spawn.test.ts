@@ -35,40 +35,44 @@ function output(opts: SpawnActivatedOptions): Promise<{ out: string; code: numbe
 }
 
 describe('spawnActivated', () => {
-  it("passes TCP v4 and v6, UNIX path and abstract, UDP and seqpacket sockets that libsystemd accepts, with the child's own LISTEN_PID", async () => {
-    const t = tempDir();
-    cleanups.push(t.cleanup);
-    const sockets = bind(
-      '127.0.0.1:0',
-      '[::1]:0',
-      join(t.dir, 'stream.sock'),
-      abstractName('spawn'),
-      '127.0.0.1:0,dgram',
-      `${join(t.dir, 'sp.sock')},seqpacket`,
-    );
-    const names = ['v4', 'v6', 'path', 'abstract', 'udp', 'seqpacket'];
-    const { out, code } = await output({ program: PYTHON, args: [SD_PEER], fds: sockets.map((s) => s.fd), names });
-    expect(code).toBe(0);
-    const peer = JSON.parse(out);
-    // sd_listen_fds_with_names returns the fds only when LISTEN_PID is exactly the caller's pid.
-    expect(peer.n).toBe(6);
-    expect(peer.names).toEqual(names);
-    expect(
-      peer.fds.map((f: { type: string; family: string; listening: boolean }) => [f.type, f.family, f.listening]),
-    ).toEqual([
-      ['stream', 'inet', true],
-      ['stream', 'inet6', true],
-      ['stream', 'unix', true],
-      ['stream', 'unix', true],
-      ['dgram', 'inet', false],
-      ['seqpacket', 'unix', true],
-    ]);
-    expect(peer.fds.map((f: { fd: number }) => f.fd)).toEqual([3, 4, 5, 6, 7, 8]);
-    expect(peer.fds[0].local).toEqual(['127.0.0.1', (sockets[0]!.local as { port: number }).port]);
-    expect(peer.fds[2].local).toBe(join(t.dir, 'stream.sock'));
-    // libsystemd's unset_environment found everything it looks for, and removed it.
-    expect(peer.env).toEqual({});
-  });
+  it(
+    'passes TCP v4 and v6, UNIX path and abstract, UDP and seqpacket ' +
+      "sockets that libsystemd accepts, with the child's own LISTEN_PID",
+    async () => {
+      const t = tempDir();
+      cleanups.push(t.cleanup);
+      const sockets = bind(
+        '127.0.0.1:0',
+        '[::1]:0',
+        join(t.dir, 'stream.sock'),
+        abstractName('spawn'),
+        '127.0.0.1:0,dgram',
+        `${join(t.dir, 'sp.sock')},seqpacket`,
+      );
+      const names = ['v4', 'v6', 'path', 'abstract', 'udp', 'seqpacket'];
+      const { out, code } = await output({ program: PYTHON, args: [SD_PEER], fds: sockets.map((s) => s.fd), names });
+      expect(code).toBe(0);
+      const peer = JSON.parse(out);
+      // sd_listen_fds_with_names returns the fds only when LISTEN_PID is exactly the caller's pid.
+      expect(peer.n).toBe(6);
+      expect(peer.names).toEqual(names);
+      expect(
+        peer.fds.map((f: { type: string; family: string; listening: boolean }) => [f.type, f.family, f.listening]),
+      ).toEqual([
+        ['stream', 'inet', true],
+        ['stream', 'inet6', true],
+        ['stream', 'unix', true],
+        ['stream', 'unix', true],
+        ['dgram', 'inet', false],
+        ['seqpacket', 'unix', true],
+      ]);
+      expect(peer.fds.map((f: { fd: number }) => f.fd)).toEqual([3, 4, 5, 6, 7, 8]);
+      expect(peer.fds[0].local).toEqual(['127.0.0.1', (sockets[0]!.local as { port: number }).port]);
+      expect(peer.fds[2].local).toBe(join(t.dir, 'stream.sock'));
+      // libsystemd's unset_environment found everything it looks for, and removed it.
+      expect(peer.env).toEqual({});
+    },
+  );
 
   it('gives the child exactly fds 0, 1, 2 and its sockets, blocking, and no stale activation variables', async () => {
     const sockets = bind('127.0.0.1:0', '127.0.0.1:0,dgram');
@@ -144,36 +148,44 @@ describe('spawnActivated', () => {
     expect(groups).toEqual([]);
   });
 
-  it("passes on Node's raised RLIMIT_NOFILE soft limit and SIGHUP at its default action (what Node did cannot be undone)", async () => {
-    const [s] = bind('127.0.0.1:0');
-    // Node runs with its soft limit raised to the hard one, and SIGHUP at its default action.
-    const script = `ulimit -Sn; grep SigIgn /proc/self/status; kill -HUP $$; echo alive`;
-    const plain = await output({ program: 'sh', args: ['-c', script], fds: [s!.fd] });
-    const nodeSoft = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1];
-    expect(plain.out.split('\n')[0]).toBe(nodeSoft);
-    expect(plain.code).toBe(null); // killed by its own SIGHUP
-  });
+  it(
+    "passes on Node's raised RLIMIT_NOFILE soft limit and SIGHUP " +
+      'at its default action (what Node did cannot be undone)',
+    async () => {
+      const [s] = bind('127.0.0.1:0');
+      // Node runs with its soft limit raised to the hard one, and SIGHUP at its default action.
+      const script = `ulimit -Sn; grep SigIgn /proc/self/status; kill -HUP $$; echo alive`;
+      const plain = await output({ program: 'sh', args: ['-c', script], fds: [s!.fd] });
+      const nodeSoft = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1];
+      expect(plain.out.split('\n')[0]).toBe(nodeSoft);
+      expect(plain.code).toBe(null); // killed by its own SIGHUP
+    },
+  );
 
-  it("gives a child with WATCHDOG_USEC its own pid in WATCHDOG_PID, sockets or none: libsystemd's watchdog is on in it, off in what it starts", async () => {
-    const [s] = bind('127.0.0.1:0');
-    // The launcher's own, from its service manager: they must not decide anything below.
-    const env = { ...process.env, WATCHDOG_USEC: '5000000', WATCHDOG_PID: String(process.pid) };
-    for (const fds of [[s!.fd], []]) {
-      const { out, code, child } = await output({
-        program: PYTHON,
-        args: [SD_WATCHDOG_TREE],
-        fds,
-        env,
-        setenv: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: '1' },
-      });
-      expect(code).toBe(0);
-      const seen = JSON.parse(out);
-      const given = { WATCHDOG_USEC: '1000000', WATCHDOG_PID: String(child.pid) };
-      expect(seen.child).toEqual({ pid: child.pid, r: 1, usec: 1_000_000, env: given });
-      expect(seen.grandchild).toEqual({ pid: seen.grandchild.pid, r: 0, usec: 0, env: given });
-      expect(seen.grandchild.pid).not.toBe(child.pid);
-    }
-  });
+  it(
+    'gives a child with WATCHDOG_USEC its own pid in WATCHDOG_PID, sockets or none: ' +
+      "libsystemd's watchdog is on in it, off in what it starts",
+    async () => {
+      const [s] = bind('127.0.0.1:0');
+      // The launcher's own, from its service manager: they must not decide anything below.
+      const env = { ...process.env, WATCHDOG_USEC: '5000000', WATCHDOG_PID: String(process.pid) };
+      for (const fds of [[s!.fd], []]) {
+        const { out, code, child } = await output({
+          program: PYTHON,
+          args: [SD_WATCHDOG_TREE],
+          fds,
+          env,
+          setenv: { WATCHDOG_USEC: '1000000', WATCHDOG_PID: '1' },
+        });
+        expect(code).toBe(0);
+        const seen = JSON.parse(out);
+        const given = { WATCHDOG_USEC: '1000000', WATCHDOG_PID: String(child.pid) };
+        expect(seen.child).toEqual({ pid: child.pid, r: 1, usec: 1_000_000, env: given });
+        expect(seen.grandchild).toEqual({ pid: seen.grandchild.pid, r: 0, usec: 0, env: given });
+        expect(seen.grandchild.pid).not.toBe(child.pid);
+      }
+    },
+  );
 
   it('starts a program without sockets directly, with no LISTEN_* at all (inetd)', async () => {
     const { out } = await output({

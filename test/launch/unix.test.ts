@@ -50,18 +50,21 @@ function bindThenSwap(text: string, path: string, swap: () => void): unknown {
 }
 
 describe('bindUnixPath: mode and owner never reach through a swapped name', () => {
-  it('sets the mode through the umask at bind time: a symlink swapped in after bind points at an untouched file', () => {
-    const d = dir();
-    const victim = victimFile(d);
-    const path = join(d, 'app.sock');
-    const err = bindThenSwap(`${path},mode=0666`, path, () => {
-      unlinkSync(path);
-      symlinkSync(victim, path);
-    });
-    // Nothing is done by name after bind when no owner is asked for: no error, and nothing changed.
-    expect(err).toBeUndefined();
-    expect(statSync(victim).mode & 0o7777).toBe(0o600);
-  });
+  it(
+    'sets the mode through the umask at bind time: ' + 'a symlink swapped in after bind points at an untouched file',
+    () => {
+      const d = dir();
+      const victim = victimFile(d);
+      const path = join(d, 'app.sock');
+      const err = bindThenSwap(`${path},mode=0666`, path, () => {
+        unlinkSync(path);
+        symlinkSync(victim, path);
+      });
+      // Nothing is done by name after bind when no owner is asked for: no error, and nothing changed.
+      expect(err).toBeUndefined();
+      expect(statSync(victim).mode & 0o7777).toBe(0o600);
+    },
+  );
 
   itAsRoot('refuses to chown a symlink swapped in after bind, and leaves its target alone', () => {
     const d = dir();
@@ -110,37 +113,41 @@ describe('bindUnixPath: mode and owner never reach through a swapped name', () =
 const RACER = join(import.meta.dirname, 'fixtures/dir-swapper.py');
 
 describe('prepareUnixPath: parent directories', () => {
-  it('makes missing parents 0755 by mkdir under umask 0, and never chmods a directory swapped in for one (bounded race)', async () => {
-    const d = dir();
-    const victim = join(d, 'victim');
-    mkdirSync(victim, 0o700);
-    chmodSync(victim, 0o700);
-    const parent = join(d, 'new');
-    const racer = spawn(PYTHON, [RACER, parent, victim, join(d, 'moved-')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const gone = new Promise((res) => racer.on('exit', res));
-    defer(() => racer.kill('SIGKILL'));
-    await new Promise((res) => racer.stdout.once('data', res));
-    const spec = parseListen(join(parent, 'app.sock'));
-    let won = 0;
-    // Bounded: 300 creations, each a fresh chance for the racer (the old chmod by name lost within a few dozen).
-    for (let i = 0; i < 300; i++) {
-      try {
-        const there = lstatSync(parent, { throwIfNoEntry: false });
-        if (there?.isSymbolicLink()) unlinkSync(parent);
-        else if (there) rmSync(parent, { recursive: true });
-      } catch {
-        // The racer swapped the name between our lstat and the removal: sockact still faces a race.
+  it(
+    'makes missing parents 0755 by mkdir under umask 0, ' +
+      'and never chmods a directory swapped in for one (bounded race)',
+    async () => {
+      const d = dir();
+      const victim = join(d, 'victim');
+      mkdirSync(victim, 0o700);
+      chmodSync(victim, 0o700);
+      const parent = join(d, 'new');
+      const racer = spawn(PYTHON, [RACER, parent, victim, join(d, 'moved-')], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const gone = new Promise((res) => racer.on('exit', res));
+      defer(() => racer.kill('SIGKILL'));
+      await new Promise((res) => racer.stdout.once('data', res));
+      const spec = parseListen(join(parent, 'app.sock'));
+      let won = 0;
+      // Bounded: 300 creations, each a fresh chance for the racer (the old chmod by name lost within a few dozen).
+      for (let i = 0; i < 300; i++) {
+        try {
+          const there = lstatSync(parent, { throwIfNoEntry: false });
+          if (there?.isSymbolicLink()) unlinkSync(parent);
+          else if (there) rmSync(parent, { recursive: true });
+        } catch {
+          // The racer swapped the name between our lstat and the removal: sockact still faces a race.
+        }
+        try {
+          prepareUnixPath(spec, join(parent, 'app.sock'));
+        } catch {
+          won++; // the racer took the name: refused, as it should be
+        }
+        expect(statSync(victim).mode & 0o7777).toBe(0o700);
       }
-      try {
-        prepareUnixPath(spec, join(parent, 'app.sock'));
-      } catch {
-        won++; // the racer took the name: refused, as it should be
-      }
-      expect(statSync(victim).mode & 0o7777).toBe(0o700);
-    }
-    racer.kill('SIGKILL');
-    await gone;
-    // The racer did get in at least once: the test raced for real.
-    expect(won + (existsSync(join(d, 'moved-1')) ? 1 : 0)).toBeGreaterThan(0);
-  });
+      racer.kill('SIGKILL');
+      await gone;
+      // The racer did get in at least once: the test raced for real.
+      expect(won + (existsSync(join(d, 'moved-1')) ? 1 : 0)).toBeGreaterThan(0);
+    },
+  );
 });

@@ -53,34 +53,37 @@ describe('waitForActivity', () => {
     expect(await waitForActivity([a.socket.fd, b.socket.fd])).toEqual([b.socket.fd]);
   });
 
-  it('accept mode, the --wrapper hand-off and a wait for the first connection park one poll() between them', async () => {
-    expect(POLL_SYSCALLS[process.arch]).toBeDefined();
-    const before = threadsInPoll();
-    const acc = listener();
-    const server = runAccept({ sockets: [acc.socket], program: 'cat', inetd: true });
-    cleanups.push(async () => {
-      server.stop();
-      await server.done;
-    });
-    const handoff = serveHandoff({ fds: [acc.socket.fd], names: ['web'], root: () => 1 << 22 });
-    cleanups.push(() => handoff.close());
-    const idle = listener();
-    const waiting = waitForActivity([idle.socket.fd]);
+  it(
+    'accept mode, the --wrapper hand-off and a wait for ' + 'the first connection park one poll() between them',
+    async () => {
+      expect(POLL_SYSCALLS[process.arch]).toBeDefined();
+      const before = threadsInPoll();
+      const acc = listener();
+      const server = runAccept({ sockets: [acc.socket], program: 'cat', inetd: true });
+      cleanups.push(async () => {
+        server.stop();
+        await server.done;
+      });
+      const handoff = serveHandoff({ fds: [acc.socket.fd], names: ['web'], root: () => 1 << 22 });
+      cleanups.push(() => handoff.close());
+      const idle = listener();
+      const waiting = waitForActivity([idle.socket.fd]);
 
-    // Each of the three used to park its own poll() on libuv's 4-thread pool.
-    await sleep(100);
-    const counts: number[] = [];
-    for (let i = 0; i < 5; i++, await sleep(20)) counts.push(threadsInPoll() - before);
-    expect(counts).toEqual([1, 1, 1, 1, 1]);
+      // Each of the three used to park its own poll() on libuv's 4-thread pool.
+      await sleep(100);
+      const counts: number[] = [];
+      for (let i = 0; i < 5; i++, await sleep(20)) counts.push(threadsInPoll() - before);
+      expect(counts).toEqual([1, 1, 1, 1, 1]);
 
-    // And every one of them is still served by that one poll().
-    expect(await exchange({ host: '127.0.0.1', port: acc.port }, 'through cat\n')).toBe('through cat\n');
-    const peer = run(PYTHON, [join(import.meta.dirname, 'fixtures/seqpacket-recv.py')], {
-      env: { ...process.env, P: handoff.path },
-    });
-    expect((await peer.waitFor('stdout', /not the program/))[0]).toBe('not the program');
-    const client = connect({ host: '127.0.0.1', port: idle.port });
-    cleanups.push(() => void client.destroy());
-    expect(await waiting).toEqual([idle.socket.fd]);
-  });
+      // And every one of them is still served by that one poll().
+      expect(await exchange({ host: '127.0.0.1', port: acc.port }, 'through cat\n')).toBe('through cat\n');
+      const peer = run(PYTHON, [join(import.meta.dirname, 'fixtures/seqpacket-recv.py')], {
+        env: { ...process.env, P: handoff.path },
+      });
+      expect((await peer.waitFor('stdout', /not the program/))[0]).toBe('not the program');
+      const client = connect({ host: '127.0.0.1', port: idle.port });
+      cleanups.push(() => void client.destroy());
+      expect(await waiting).toEqual([idle.socket.fd]);
+    },
+  );
 });

@@ -27,40 +27,43 @@ function pack(dest: string): Packed {
 }
 
 describe('npm pack', () => {
-  it('holds dist, bin, contrib, docs, examples, README, BENCHMARKS and LICENSE, and no source, test or bench file', () => {
-    const files = pack(dir())
-      .files.map((f) => f.path)
-      .sort();
-    for (const f of [
-      'LICENSE',
-      'README.md',
-      'package.json',
-      'bin/sockact.js',
-      'dist/src/index.bundle.js',
-      'dist/src/index.d.ts',
-      'dist/src/cli/main.bundle.js',
-      'dist/src/launch/index.js',
-      'contrib/systemd/hello.service',
-      'docs/reload.svg',
-      'examples/hello/server.js',
-      'BENCHMARKS.md',
-    ]) {
-      expect(files).toContain(f);
-    }
-    const stray = files.filter(
-      (f) =>
-        !/^(LICENSE|README\.md|BENCHMARKS\.md|package\.json|bin\/|dist\/src\/|contrib\/|docs\/|examples\/)/.test(f) ||
-        (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)),
-    );
-    expect(stray).toEqual([]);
-    // dist/ is not cleaned by tsc: a compiled file whose source is gone would ship unnoticed.
-    const stale = files.filter(
-      (f) =>
-        /^dist\/src\/.*(?<!\.bundle)\.js$/.test(f) &&
-        !existsSync(join(ROOT, f.replace(/^dist\//, '').replace(/\.js$/, '.ts'))),
-    );
-    expect(stale).toEqual([]);
-  });
+  it(
+    'holds dist, bin, contrib, docs, examples, README, ' + 'BENCHMARKS and LICENSE, and no source, test or bench file',
+    () => {
+      const files = pack(dir())
+        .files.map((f) => f.path)
+        .sort();
+      for (const f of [
+        'LICENSE',
+        'README.md',
+        'package.json',
+        'bin/sockact.js',
+        'dist/src/index.bundle.js',
+        'dist/src/index.d.ts',
+        'dist/src/cli/main.bundle.js',
+        'dist/src/launch/index.js',
+        'contrib/systemd/hello.service',
+        'docs/reload.svg',
+        'examples/hello/server.js',
+        'BENCHMARKS.md',
+      ]) {
+        expect(files).toContain(f);
+      }
+      const stray = files.filter(
+        (f) =>
+          !/^(LICENSE|README\.md|BENCHMARKS\.md|package\.json|bin\/|dist\/src\/|contrib\/|docs\/|examples\/)/.test(f) ||
+          (/\.ts$/.test(f) && !/\.d\.ts$/.test(f)),
+      );
+      expect(stray).toEqual([]);
+      // dist/ is not cleaned by tsc: a compiled file whose source is gone would ship unnoticed.
+      const stale = files.filter(
+        (f) =>
+          /^dist\/src\/.*(?<!\.bundle)\.js$/.test(f) &&
+          !existsSync(join(ROOT, f.replace(/^dist\//, '').replace(/\.js$/, '.ts'))),
+      );
+      expect(stale).toEqual([]);
+    },
+  );
 
   it('installs into a fresh directory, where npx sockact --help, a launch and import work', {
     timeout: 180_000,
@@ -101,7 +104,8 @@ describe('npm pack', () => {
       [
         '--input-type=module',
         '-e',
-        "const m = await import('sockact'); console.log(typeof m.listen, typeof m.notify.ready, (await import('sockact/launch')).bindAll.name)",
+        "const m = await import('sockact'); console.log(typeof m.listen, " +
+          "typeof m.notify.ready, (await import('sockact/launch')).bindAll.name)",
       ],
       { cwd: d, encoding: 'utf8' },
     );

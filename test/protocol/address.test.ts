@@ -164,7 +164,8 @@ describe('parseListen options', () => {
     // After a path, a word that looks like an option must be one: a typo never becomes part of a file name.
     [
       '/run/a.sock,mdoe=0660',
-      "unknown socket option 'mdoe' (known: stream, dgram, seqpacket, name, backlog, reuse-port, freebind, v6only, mode, user, group, remove-stale, remove-on-exit); write \\, for a comma that belongs to the path",
+      "unknown socket option 'mdoe' (known: stream, dgram, seqpacket, name, backlog, reuse-port, freebind, " +
+        'v6only, mode, user, group, remove-stale, remove-on-exit); write \\, for a comma that belongs to the path',
     ],
     ['/run/a,b', "unknown socket option 'b'"],
     ['/run/a,b.sock,dgram,x.y', "unknown socket option 'x.y'"],
@@ -201,22 +202,26 @@ describe('parseListen options', () => {
     });
   });
 
-  it('keeps the global type default from turning an IP address into seqpacket silently, and says the default did it', () => {
-    const err = (text: string, defaults = {}) => {
-      try {
-        parseListen(text, defaults);
-      } catch (e) {
-        return e as SockactError;
-      }
-      throw new Error(`${text} parsed`);
-    };
-    expect(err('8080', { type: 'seqpacket' })).toMatchObject({
-      message: "-l '8080': seqpacket sockets need a UNIX address: /path or @name",
-      fromDefault: 'type',
-    });
-    // Written on the -l value itself, it is the value's own mistake.
-    expect(err('8080,seqpacket').fromDefault).toBeUndefined();
-  });
+  it(
+    'keeps the global type default from turning an IP address ' +
+      'into seqpacket silently, and says the default did it',
+    () => {
+      const err = (text: string, defaults = {}) => {
+        try {
+          parseListen(text, defaults);
+        } catch (e) {
+          return e as SockactError;
+        }
+        throw new Error(`${text} parsed`);
+      };
+      expect(err('8080', { type: 'seqpacket' })).toMatchObject({
+        message: "-l '8080': seqpacket sockets need a UNIX address: /path or @name",
+        fromDefault: 'type',
+      });
+      // Written on the -l value itself, it is the value's own mistake.
+      expect(err('8080,seqpacket').fromDefault).toBeUndefined();
+    },
+  );
 });
 
 describe('parsePositiveInt', () => {

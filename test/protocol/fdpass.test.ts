@@ -20,22 +20,25 @@ function readSeqpacket(parts: { data: Buffer; fds?: number[] }[], limit = SCM_MA
 }
 
 describe('fd bundle format', () => {
-  it('puts header, names and message in the first message with the first 253 fds, then one byte per further batch', () => {
-    const fds = Array.from({ length: 600 }, (_, i) => 1000 + i);
-    const msgs = formatFdBundle(
-      fds,
-      fds.map((_, i) => `n${i}`),
-      Buffer.from('hi'),
-    );
-    expect(msgs.map((m) => m.fds.length)).toEqual([253, 253, 94]);
-    expect(msgs.slice(1).map((m) => m.data.toString())).toEqual(['F', 'F']);
-    const r = readSeqpacket(
-      msgs.map((m) => ({ data: m.data, fds: [...m.fds] })),
-      600,
-    );
-    expect(r.done).toBe(true);
-    expect(r.result()).toEqual({ fds, names: fds.map((_, i) => `n${i}`), message: Buffer.from('hi') });
-  });
+  it(
+    'puts header, names and message in the first message ' + 'with the first 253 fds, then one byte per further batch',
+    () => {
+      const fds = Array.from({ length: 600 }, (_, i) => 1000 + i);
+      const msgs = formatFdBundle(
+        fds,
+        fds.map((_, i) => `n${i}`),
+        Buffer.from('hi'),
+      );
+      expect(msgs.map((m) => m.fds.length)).toEqual([253, 253, 94]);
+      expect(msgs.slice(1).map((m) => m.data.toString())).toEqual(['F', 'F']);
+      const r = readSeqpacket(
+        msgs.map((m) => ({ data: m.data, fds: [...m.fds] })),
+        600,
+      );
+      expect(r.done).toBe(true);
+      expect(r.result()).toEqual({ fds, names: fds.map((_, i) => `n${i}`), message: Buffer.from('hi') });
+    },
+  );
 
   it('reads the same bundle from a byte stream, asking for exactly its own bytes (never the next bundle)', () => {
     const [first, second] = formatFdBundle(
@@ -191,7 +194,8 @@ describe('fd bundle format', () => {
     expect(() =>
       r.push({ data: frame('SOCKACT_FDS=0\nLISTEN_FDNAMES='), fds: [4, 5], controlTruncated: true }),
     ).toThrow(
-      'fd 3 sent more fds than fit (MSG_CTRUNC, room for 2): the 2 that arrived are closed, the kernel dropped the rest',
+      'fd 3 sent more fds than fit (MSG_CTRUNC, room for 2): ' +
+        'the 2 that arrived are closed, the kernel dropped the rest',
     );
     const [first] = formatFdBundle(
       Array.from({ length: 300 }, (_, i) => i),

@@ -4,11 +4,13 @@ import { ROOT, run } from '../_support/launcher.js';
 describe("'sockact/protocol' (the package's protocol entry)", () => {
   it('holds the parsers and formatters, which the app entry no longer exports', async () => {
     // Imported by package name from the checkout, as an installed package resolves it (exports map).
-    const script = `
+    const script =
+      `
 import * as app from 'sockact';
 import * as protocol from 'sockact/protocol';
 console.log(JSON.stringify({
-  app: ['parseListenEnv', 'formatNotify', 'parseNotifyMessage', 'isValidFdName', 'LISTEN_FDS_START'].filter((k) => k in app),
+  app: ['parseListenEnv', 'formatNotify', 'parseNotifyMessage', 'isValidFdName', ` +
+      `'LISTEN_FDS_START'].filter((k) => k in app),
   env: protocol.parseListenEnv({ LISTEN_PID: '7', LISTEN_FDS: '2', LISTEN_FDNAMES: 'a:b' }, 7),
   notify: protocol.formatNotify({ READY: 1, STATUS: 'up' }).toString(),
   parsed: [...protocol.parseNotifyMessage('READY=1\\nSTATUS=up')],
@@ -29,8 +31,10 @@ console.log(JSON.stringify({
     });
   });
 
-  it("throws errors that are instanceof the SockactError of 'sockact' and of 'sockact/launch' (each its own copy)", async () => {
-    const script = `
+  it(
+    'throws errors that are instanceof the SockactError of ' + "'sockact' and of 'sockact/launch' (each its own copy)",
+    async () => {
+      const script = `
 import * as app from 'sockact';
 import * as protocol from 'sockact/protocol';
 import * as launch from 'sockact/launch';
@@ -47,15 +51,16 @@ console.log(JSON.stringify({
   plain: new Error('x') instanceof app.SockactError,
 }));
 `;
-    const r = run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
-    expect((await r.exited).code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({
-      copies: true,
-      code: 'ERR_LISTEN_ENV',
-      app: true,
-      launch: true,
-      back: true,
-      plain: false,
-    });
-  });
+      const r = run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+      expect((await r.exited).code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({
+        copies: true,
+        code: 'ERR_LISTEN_ENV',
+        app: true,
+        launch: true,
+        back: true,
+        plain: false,
+      });
+    },
+  );
 });

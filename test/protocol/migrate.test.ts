@@ -511,16 +511,20 @@ describe('both sides together: fast-check', () => {
       ),
     }),
   );
-  it('every connection has exactly one owner after every step; every request is answered once or lost to its owner dying', () => {
-    fc.assert(
-      fc.property(scenario, fc.array(step, { maxLength: 40 }), (sc, steps) => {
-        const w = new World(sc);
-        for (const st of steps) w.step(st);
-        w.settle();
-        w.checkAtRest();
-        expect([...new Set(w.violations)]).toEqual([]);
-      }),
-      { numRuns: 2000 },
-    );
-  });
+  it(
+    'every connection has exactly one owner after every step; ' +
+      'every request is answered once or lost to its owner dying',
+    () => {
+      fc.assert(
+        fc.property(scenario, fc.array(step, { maxLength: 40 }), (sc, steps) => {
+          const w = new World(sc);
+          for (const st of steps) w.step(st);
+          w.settle();
+          w.checkAtRest();
+          expect([...new Set(w.violations)]).toEqual([]);
+        }),
+        { numRuns: 2000 },
+      );
+    },
+  );
 });

@@ -160,7 +160,9 @@ describe('serveControl', () => {
     const path = join(link, 'x.sock');
     await expect(serveControl(path, handlers())).rejects.toMatchObject({
       code: 'ERR_CONTROL',
-      message: `can't make the control socket ${path}: ${link} is a symlink (sockact does not look through one for its control socket)`,
+      message:
+        `can't make the control socket ${path}: ${link} is a symlink ` +
+        `(sockact does not look through one for its control socket)`,
     });
   });
 });
@@ -236,7 +238,9 @@ describe('the takeover side of the control socket (the handover command)', () =>
     const server = await serve();
     await expect(takeOver(server.path, [], () => {})).rejects.toMatchObject({
       code: 'ERR_TAKEOVER',
-      message: `can't take over from the sockact at ${server.path}: it refused: this sockact does not hand over its sockets`,
+      message:
+        `can't take over from the sockact at ${server.path}: ` +
+        `it refused: this sockact does not hand over its sockets`,
     });
   });
 });

@@ -107,7 +107,8 @@ describe('supervisor end to end: a new generation that leaves a helper behind', 
       'while True:',
       '    c, _ = s.accept(); c.recv(65536)',
       '    body = b"pid %d\\n" % os.getpid()',
-      '    c.sendall(b"HTTP/1.1 200 OK\\r\\ncontent-length: %d\\r\\nconnection: close\\r\\n\\r\\n" % len(body) + body); c.close()',
+      '    c.sendall(b"HTTP/1.1 200 OK\\r\\ncontent-length: ' +
+        '%d\\r\\nconnection: close\\r\\n\\r\\n" % len(body) + body); c.close()',
     ].join('\n');
     const shell = `if [ -e "$0" ]; then (trap '' TERM; exec sleep 6) & exit 0; fi; exec "$1" -c "$2"`;
     const name = `e2e-helper-${process.pid}`;

@@ -40,89 +40,100 @@ function pidIn(file: string): number | undefined {
 }
 
 describe('--prefix: a slow reader gets back-pressure, not loss', () => {
-  it('every line of 10 MB reaches a slow reader, whole and in order, before the end is told; the child waits for the reader', async () => {
-    const pidFile = join(dir(), 'pid');
-    const lines = 100_000;
-    // 100,000 numbered lines (10 MB), then one without a newline, then exit 0.
-    const writer = [
-      'import os, sys',
-      `open(${JSON.stringify(pidFile)}, "w").write(str(os.getpid()))`,
-      `for i in range(${lines}): sys.stdout.write("%06d %s\\n" % (i, "x" * 93))`,
-      'sys.stdout.write("last, without a newline")',
-    ].join('\n');
-    const child = sockactOnOnePipe(['-l', '127.0.0.1:0', '--prefix', '--', PYTHON, '-c', writer]);
-    const closed = new Promise((resolve) => child.on('close', (code) => resolve(code)));
-    // The reader takes a chunk (at most 64 KiB) every 10 ms: at most 6.4 MB/s, slower than the child writes.
-    let all = '';
-    let aliveAtHalf: boolean | undefined;
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      all += d;
-      if (aliveAtHalf === undefined && all.length > 5_000_000) aliveAtHalf = alive(pidIn(pidFile));
-      child.stdout!.pause();
-      setTimeout(() => child.stdout!.resume(), 10);
-    });
-    expect(await closed).toBe(0);
-    // Half-way through, the child was still writing: it waits for the reader rather than sockact buffering for it.
-    expect(aliveAtHalf).toBe(true);
-    const pid = pidIn(pidFile)!;
-    const got = all.split('\n');
-    const tag = `[1 ${pid}] `;
-    const mine = got.filter((l) => l.startsWith(tag));
-    expect(mine).toHaveLength(lines + 1);
-    for (let i = 0; i < lines; i++) {
-      if (mine[i] !== `${tag}${String(i).padStart(6, '0')} ${'x'.repeat(93)}`)
-        throw new Error(`line ${i} is ${JSON.stringify(mine[i])}`);
-    }
-    expect(mine[lines]).toBe(`${tag}last, without a newline`);
-    // The end is told after the last line.
-    expect(got.indexOf(`sockact: pid ${pid} exited with code 0`)).toBeGreaterThan(got.indexOf(mine[lines]!));
-  });
-
-  it(`a line longer than ${LINE_MAX} bytes is split into tagged lines of at most that, never inside a UTF-8 character`, async () => {
-    // 100,000 two-byte characters after one byte: a cut at exactly LINE_MAX bytes would fall inside one.
-    const long = `a${'é'.repeat(100_000)}`;
-    const script = 'process.stdout.write("a" + "é".repeat(100000) + "\\n")';
-    const r = run(process.execPath, [SOCKACT, '-l', '127.0.0.1:0', '--prefix', '--', process.execPath, '-e', script]);
-    defer(() => r.child.kill('SIGKILL'));
-    expect((await r.ended('its program exited')).code).toBe(0);
-    const body = r.stdout
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((p) => {
-        const m = /^\[1 \d+\] (.*)$/.exec(p);
-        if (!m) throw new Error(`untagged: ${p.slice(0, 80)}`);
-        return m[1]!;
+  it(
+    'every line of 10 MB reaches a slow reader, whole and in order, ' +
+      'before the end is told; the child waits for the reader',
+    async () => {
+      const pidFile = join(dir(), 'pid');
+      const lines = 100_000;
+      // 100,000 numbered lines (10 MB), then one without a newline, then exit 0.
+      const writer = [
+        'import os, sys',
+        `open(${JSON.stringify(pidFile)}, "w").write(str(os.getpid()))`,
+        `for i in range(${lines}): sys.stdout.write("%06d %s\\n" % (i, "x" * 93))`,
+        'sys.stdout.write("last, without a newline")',
+      ].join('\n');
+      const child = sockactOnOnePipe(['-l', '127.0.0.1:0', '--prefix', '--', PYTHON, '-c', writer]);
+      const closed = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+      // The reader takes a chunk (at most 64 KiB) every 10 ms: at most 6.4 MB/s, slower than the child writes.
+      let all = '';
+      let aliveAtHalf: boolean | undefined;
+      child.stdout!.setEncoding('utf8');
+      child.stdout!.on('data', (d: string) => {
+        all += d;
+        if (aliveAtHalf === undefined && all.length > 5_000_000) aliveAtHalf = alive(pidIn(pidFile));
+        child.stdout!.pause();
+        setTimeout(() => child.stdout!.resume(), 10);
       });
-    expect(body.length).toBeGreaterThanOrEqual(Math.ceil(Buffer.byteLength(long) / LINE_MAX));
-    expect(Buffer.byteLength(body[0]!)).toBeGreaterThanOrEqual(LINE_MAX - 3);
-    for (const b of body) expect(Buffer.byteLength(b)).toBeLessThanOrEqual(LINE_MAX);
-    expect(r.stdout).not.toContain('\ufffd');
-    expect(body.join('')).toBe(long);
-  });
+      expect(await closed).toBe(0);
+      // Half-way through, the child was still writing: it waits for the reader rather than sockact buffering for it.
+      expect(aliveAtHalf).toBe(true);
+      const pid = pidIn(pidFile)!;
+      const got = all.split('\n');
+      const tag = `[1 ${pid}] `;
+      const mine = got.filter((l) => l.startsWith(tag));
+      expect(mine).toHaveLength(lines + 1);
+      for (let i = 0; i < lines; i++) {
+        if (mine[i] !== `${tag}${String(i).padStart(6, '0')} ${'x'.repeat(93)}`)
+          throw new Error(`line ${i} is ${JSON.stringify(mine[i])}`);
+      }
+      expect(mine[lines]).toBe(`${tag}last, without a newline`);
+      // The end is told after the last line.
+      expect(got.indexOf(`sockact: pid ${pid} exited with code 0`)).toBeGreaterThan(got.indexOf(mine[lines]!));
+    },
+  );
+
+  it(
+    `a line longer than ${LINE_MAX} bytes is split into tagged ` +
+      `lines of at most that, never inside a UTF-8 character`,
+    async () => {
+      // 100,000 two-byte characters after one byte: a cut at exactly LINE_MAX bytes would fall inside one.
+      const long = `a${'é'.repeat(100_000)}`;
+      const script = 'process.stdout.write("a" + "é".repeat(100000) + "\\n")';
+      const r = run(process.execPath, [SOCKACT, '-l', '127.0.0.1:0', '--prefix', '--', process.execPath, '-e', script]);
+      defer(() => r.child.kill('SIGKILL'));
+      expect((await r.ended('its program exited')).code).toBe(0);
+      const body = r.stdout
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((p) => {
+          const m = /^\[1 \d+\] (.*)$/.exec(p);
+          if (!m) throw new Error(`untagged: ${p.slice(0, 80)}`);
+          return m[1]!;
+        });
+      expect(body.length).toBeGreaterThanOrEqual(Math.ceil(Buffer.byteLength(long) / LINE_MAX));
+      expect(Buffer.byteLength(body[0]!)).toBeGreaterThanOrEqual(LINE_MAX - 3);
+      for (const b of body) expect(Buffer.byteLength(b)).toBeLessThanOrEqual(LINE_MAX);
+      expect(r.stdout).not.toContain('\ufffd');
+      expect(body.join('')).toBe(long);
+    },
+  );
 });
 
 describe('--prefix: the end of a child', () => {
-  it('is told once the pipe is empty, even while something that left its process group still holds the pipe', async () => {
-    const pidFile = join(dir(), 'escaped');
-    // sleep in a session of its own (setsid before exec; Popen returns once it has exec'd), out of
-    // reach of the stop of the child's group, holding the child's stdout open.
-    const script = [
-      'import subprocess',
-      'p = subprocess.Popen(["sleep", "60"], start_new_session=True)',
-      `open(${JSON.stringify(pidFile)}, "w").write(str(p.pid))`,
-      'print("bye")',
-    ].join('\n');
-    const r = run(process.execPath, [SOCKACT, '-l', '127.0.0.1:0', '--prefix', '--', PYTHON, '-c', script]);
-    defer(() => r.child.kill('SIGKILL'));
-    defer(() => {
-      const pid = pidIn(pidFile);
-      if (pid !== undefined) process.kill(pid, 'SIGKILL');
-    });
-    expect(await r.ended('its program exited')).toEqual({ code: 0, signal: null });
-    expect(r.stdout).toMatch(/^\[1 \d+\] bye\n$/);
-    expect(alive(pidIn(pidFile))).toBe(true);
-  });
+  it(
+    'is told once the pipe is empty, even while something ' + 'that left its process group still holds the pipe',
+    async () => {
+      const pidFile = join(dir(), 'escaped');
+      // sleep in a session of its own (setsid before exec; Popen returns once it has exec'd), out of
+      // reach of the stop of the child's group, holding the child's stdout open.
+      const script = [
+        'import subprocess',
+        'p = subprocess.Popen(["sleep", "60"], start_new_session=True)',
+        `open(${JSON.stringify(pidFile)}, "w").write(str(p.pid))`,
+        'print("bye")',
+      ].join('\n');
+      const r = run(process.execPath, [SOCKACT, '-l', '127.0.0.1:0', '--prefix', '--', PYTHON, '-c', script]);
+      defer(() => r.child.kill('SIGKILL'));
+      defer(() => {
+        const pid = pidIn(pidFile);
+        if (pid !== undefined) process.kill(pid, 'SIGKILL');
+      });
+      expect(await r.ended('its program exited')).toEqual({ code: 0, signal: null });
+      expect(r.stdout).toMatch(/^\[1 \d+\] bye\n$/);
+      expect(alive(pidIn(pidFile))).toBe(true);
+    },
+  );
 });
 
 /**
@@ -200,16 +211,19 @@ describe('--prefix: a reader that goes away costs that output only', () => {
 });
 
 describe('without --prefix the children write to the inherited fds themselves', () => {
-  it("stderr read by `head -1`: sockact's messages are dropped, stdout stays the program's, and it supervises on", async () => {
-    const { r, head } = sockactIntoHead(['-l', '127.0.0.1:0', '--ready', '50ms', '--', 'sleep', '60'], 2);
-    expect(await head.exited).toEqual({ code: 0, signal: null });
-    expect(head.stdout).toMatch(/^sockact: listening on /);
-    // Once its child runs (its signal handlers are in place), a stop: its lines get EPIPE.
-    const children = `/proc/${r.child.pid}/task/${r.child.pid}/children`;
-    await waitUntil('sockact started its child', () => readFileSync(children, 'utf8').trim() !== '');
-    await stoppedBySigterm(r);
-    expect(r.stdout).toBe('');
-  });
+  it(
+    "stderr read by `head -1`: sockact's messages are dropped, " + "stdout stays the program's, and it supervises on",
+    async () => {
+      const { r, head } = sockactIntoHead(['-l', '127.0.0.1:0', '--ready', '50ms', '--', 'sleep', '60'], 2);
+      expect(await head.exited).toEqual({ code: 0, signal: null });
+      expect(head.stdout).toMatch(/^sockact: listening on /);
+      // Once its child runs (its signal handlers are in place), a stop: its lines get EPIPE.
+      const children = `/proc/${r.child.pid}/task/${r.child.pid}/children`;
+      await waitUntil('sockact started its child', () => readFileSync(children, 'utf8').trim() !== '');
+      await stoppedBySigterm(r);
+      expect(r.stdout).toBe('');
+    },
+  );
 
   it('`yes | head -1`: yes dies of SIGPIPE, as it would without sockact, and sockact ends the same way', async () => {
     const { r, head } = sockactIntoHead(['-l', '127.0.0.1:0', '--', 'yes'], 1);
@@ -224,7 +238,8 @@ describe('--prefix when sockact writes to /dev/null', () => {
   const SAYS = [
     PYTHON,
     '-c',
-    'import os, sys\nwhat = os.readlink("/proc/self/fd/1")\nprint("fd1", what, flush=True)\nprint("fd1", what, file=sys.stderr)',
+    'import os, sys\nwhat = os.readlink("/proc/self/fd/1")\n' +
+      'print("fd1", what, flush=True)\nprint("fd1", what, file=sys.stderr)',
   ];
   const whatFd1 = (text: string) => /^\[1 \d+\] fd1 (\S+)$/m.exec(text)?.[1];
 

@@ -78,19 +78,23 @@ describe('Supervisor: start and plain launch', () => {
     expect(c.signals).toEqual(['SIGINT', 'SIGKILL']);
   });
 
-  it('the same stop signal twice within REPEATED_STOP_MS is one Ctrl-C (the process group and npm both deliver it); another signal still kills', () => {
-    const { seam, sup, clock } = setup();
-    sup.start();
-    const c = seam.last();
-    c.ready();
-    c.onSignal = () => {};
-    sup.stop('SIGINT');
-    clock.advance(REPEATED_STOP_MS - 1);
-    sup.stop('SIGINT');
-    expect(c.signals).toEqual(['SIGINT']);
-    sup.stop('SIGTERM');
-    expect(c.signals).toEqual(['SIGINT', 'SIGKILL']);
-  });
+  it(
+    'the same stop signal twice within REPEATED_STOP_MS is one Ctrl-C ' +
+      '(the process group and npm both deliver it); another signal still kills',
+    () => {
+      const { seam, sup, clock } = setup();
+      sup.start();
+      const c = seam.last();
+      c.ready();
+      c.onSignal = () => {};
+      sup.stop('SIGINT');
+      clock.advance(REPEATED_STOP_MS - 1);
+      sup.stop('SIGINT');
+      expect(c.signals).toEqual(['SIGINT']);
+      sup.stop('SIGTERM');
+      expect(c.signals).toEqual(['SIGINT', 'SIGKILL']);
+    },
+  );
 
   it('a supervisor with restarts ends with 0 when asked to stop', async () => {
     const { seam, sup, ended, upstream } = setup({ restart: 'always' });
@@ -157,7 +161,8 @@ describe('Supervisor: reload', () => {
     const o = await outcome;
     expect(o.ok).toBe(false);
     expect(o.message).toBe(
-      'reload failed: pid 101 (generation 2) killed by SIGTERM: it was not ready within 2.0 s; generation 1 keeps serving',
+      'reload failed: pid 101 (generation 2) killed by SIGTERM: ' +
+        'it was not ready within 2.0 s; generation 1 keeps serving',
     );
     expect(old.gone).toBe(false);
   });
@@ -193,34 +198,37 @@ describe('Supervisor: reload', () => {
     expect(sup.live).toHaveLength(1);
   });
 
-  it('a storm with every third new generation failing leaves exactly one serving generation and nothing pending', async () => {
-    const { seam, sup, clock } = setup({ restart: 'on-failure' });
-    let n = 0;
-    seam.onSpawn = (c) => {
-      if (c.request.generation === 1) return;
-      // every third one fails at start, the others are ready 30 ms later
-      if (++n % 3 === 0) queueMicrotask(() => c.exit({ code: 1, signal: null }));
-      else clock.setTimer(30, () => c.ready());
-    };
-    sup.start();
-    seam.last().ready();
-    const all: Promise<unknown>[] = [];
-    for (let i = 0; i < 50; i++) {
-      all.push(sup.reload());
-      clock.advance(10);
-      await flush();
-    }
-    for (let i = 0; i < 20; i++) {
-      clock.advance(100);
-      await flush();
-    }
-    await Promise.all(all);
-    expect(seam.alive).toHaveLength(1);
-    expect(sup.live).toHaveLength(1);
-    expect(sup.reloadInProgress).toBe(false);
-    expect(sup.slots[0]?.state).toBe('ready');
-    expect(clock.pending).toBe(0); // no timer left behind
-  });
+  it(
+    'a storm with every third new generation failing leaves ' + 'exactly one serving generation and nothing pending',
+    async () => {
+      const { seam, sup, clock } = setup({ restart: 'on-failure' });
+      let n = 0;
+      seam.onSpawn = (c) => {
+        if (c.request.generation === 1) return;
+        // every third one fails at start, the others are ready 30 ms later
+        if (++n % 3 === 0) queueMicrotask(() => c.exit({ code: 1, signal: null }));
+        else clock.setTimer(30, () => c.ready());
+      };
+      sup.start();
+      seam.last().ready();
+      const all: Promise<unknown>[] = [];
+      for (let i = 0; i < 50; i++) {
+        all.push(sup.reload());
+        clock.advance(10);
+        await flush();
+      }
+      for (let i = 0; i < 20; i++) {
+        clock.advance(100);
+        await flush();
+      }
+      await Promise.all(all);
+      expect(seam.alive).toHaveLength(1);
+      expect(sup.live).toHaveLength(1);
+      expect(sup.reloadInProgress).toBe(false);
+      expect(sup.slots[0]?.state).toBe('ready');
+      expect(clock.pending).toBe(0); // no timer left behind
+    },
+  );
 
   it('stop during a reload stops both generations and cancels the reload', async () => {
     const { seam, sup, ended } = setup({ restart: 'always' });
@@ -376,7 +384,8 @@ describe('Supervisor: restarts', () => {
     const e = ended();
     expect(e?.status).toEqual({ code: 1, signal: null });
     expect(e?.reason).toBe(
-      'giving up: 4 restarts within 10 s; the last one exited with code 1: it bound the port itself and got EADDRINUSE; adopt the inherited socket instead (fd 3: listen() or sd_listen_fds())',
+      'giving up: 4 restarts within 10 s; the last one exited with code 1: it bound the port itself ' +
+        'and got EADDRINUSE; adopt the inherited socket instead (fd 3: listen() or sd_listen_fds())',
     );
   });
 

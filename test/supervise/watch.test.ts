@@ -25,14 +25,17 @@ function watcher(paths: string[], debounceMs = 30) {
 }
 
 describe('watchPaths', () => {
-  it('reports a burst of changes once, after it has been quiet for the debounce time, naming the last path', async () => {
-    const d = dir();
-    const { changes, next } = watcher([d]);
-    const seen = next();
-    for (let i = 0; i < 5; i++) writeFileSync(join(d, `f${i}.js`), String(i));
-    await seen;
-    expect(changes).toEqual([join(d, 'f4.js')]);
-  });
+  it(
+    'reports a burst of changes once, after it has been ' + 'quiet for the debounce time, naming the last path',
+    async () => {
+      const d = dir();
+      const { changes, next } = watcher([d]);
+      const seen = next();
+      for (let i = 0; i < 5; i++) writeFileSync(join(d, `f${i}.js`), String(i));
+      await seen;
+      expect(changes).toEqual([join(d, 'f4.js')]);
+    },
+  );
 
   it('ignores node_modules and .git, at any depth', async () => {
     const d = dir();

@@ -88,44 +88,47 @@ describe('PollLoop', () => {
     sys.closeFd(p[1]);
   });
 
-  it('a wake-up takes its one byte and builds no error: set changes while parked leave the wake pipe empty', async () => {
-    // A supervisor changes the set a few times per reload, thousands of times a run: reading the
-    // wake pipe on to EAGAIN built an Error (and Node's errno map) each time, a third of
-    // sockact's garbage per reload (BENCHMARKS.md, Supervisor, Leaks).
-    const loop = new PollLoop();
-    const p = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
-    const before = openFds();
-    const keep = loop.watch(p[0], () => {});
-    await new Promise((r) => setTimeout(r, 20));
-    const wake = openFds()
-      .filter((fd) => !before.includes(fd))
-      .map((fd) => Number(fd.split(' ')[0]))
-      .sort((a, b) => a - b)[0]!; // the read end, made first by pipe2()
-    const RealError = globalThis.Error;
-    let built = 0;
-    globalThis.Error = class extends RealError {
-      constructor(...args: ConstructorParameters<typeof Error>) {
-        super(...args);
-        built++;
+  it(
+    'a wake-up takes its one byte and builds no error: ' + 'set changes while parked leave the wake pipe empty',
+    async () => {
+      // A supervisor changes the set a few times per reload, thousands of times a run: reading the
+      // wake pipe on to EAGAIN built an Error (and Node's errno map) each time, a third of
+      // sockact's garbage per reload (BENCHMARKS.md, Supervisor, Leaks).
+      const loop = new PollLoop();
+      const p = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+      const before = openFds();
+      const keep = loop.watch(p[0], () => {});
+      await new Promise((r) => setTimeout(r, 20));
+      const wake = openFds()
+        .filter((fd) => !before.includes(fd))
+        .map((fd) => Number(fd.split(' ')[0]))
+        .sort((a, b) => a - b)[0]!; // the read end, made first by pipe2()
+      const RealError = globalThis.Error;
+      let built = 0;
+      globalThis.Error = class extends RealError {
+        constructor(...args: ConstructorParameters<typeof Error>) {
+          super(...args);
+          built++;
+        }
+      } as ErrorConstructor;
+      try {
+        for (let i = 0; i < 50; i++) {
+          const q = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+          const w = loop.watch(q[0], () => {}); // wakes the parked poll()
+          await new Promise((r) => setTimeout(r, 2));
+          w.close();
+          await new Promise((r) => setTimeout(r, 2));
+          for (const fd of q) sys.closeFd(fd);
+        }
+      } finally {
+        globalThis.Error = RealError;
       }
-    } as ErrorConstructor;
-    try {
-      for (let i = 0; i < 50; i++) {
-        const q = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
-        const w = loop.watch(q[0], () => {}); // wakes the parked poll()
-        await new Promise((r) => setTimeout(r, 2));
-        w.close();
-        await new Promise((r) => setTimeout(r, 2));
-        for (const fd of q) sys.closeFd(fd);
-      }
-    } finally {
-      globalThis.Error = RealError;
-    }
-    expect(built).toBe(0);
-    expect(() => sys.readFd(wake, Buffer.alloc(8))).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
-    keep.close();
-    for (const fd of p) sys.closeFd(fd);
-  });
+      expect(built).toBe(0);
+      expect(() => sys.readFd(wake, Buffer.alloc(8))).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+      keep.close();
+      for (const fd of p) sys.closeFd(fd);
+    },
+  );
 });
 
 describe('PollLoop: events and failures', () => {
@@ -143,48 +146,51 @@ describe('PollLoop: events and failures', () => {
     for (const fd of p) sys.closeFd(fd);
   });
 
-  it('a poll() that fails for good closes the watches it waited on and tells each owner; later watches are served', async () => {
-    const loop = new PollLoop();
-    const p = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
-    const errors: unknown[] = [];
-    const global: unknown[] = [];
-    loop.onError((err) => global.push(err));
-    // A real failure: more fds in the set than RLIMIT_NOFILE allows (poll(2): EINVAL). The soft
-    // limit stays above every fd open now, so nothing else is refused meanwhile.
-    const limits = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\d+)\s+(\d+)/m)!;
-    const soft = Math.max(...readdirSync('/proc/self/fd').map(Number)) + 32;
-    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${limits[2]}`]);
-    try {
-      const failed = new Promise<void>((resolve) => {
-        Array.from({ length: soft }, () =>
-          loop.watch(
-            p[0],
-            () => {},
-            sys.POLLIN,
-            (err) => errors.push(err) === soft && resolve(),
-          ),
-        );
+  it(
+    'a poll() that fails for good closes the watches it waited on and tells each owner; ' + 'later watches are served',
+    async () => {
+      const loop = new PollLoop();
+      const p = sys.pipe(sys.O_CLOEXEC | sys.O_NONBLOCK);
+      const errors: unknown[] = [];
+      const global: unknown[] = [];
+      loop.onError((err) => global.push(err));
+      // A real failure: more fds in the set than RLIMIT_NOFILE allows (poll(2): EINVAL). The soft
+      // limit stays above every fd open now, so nothing else is refused meanwhile.
+      const limits = readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\d+)\s+(\d+)/m)!;
+      const soft = Math.max(...readdirSync('/proc/self/fd').map(Number)) + 32;
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${limits[2]}`]);
+      try {
+        const failed = new Promise<void>((resolve) => {
+          Array.from({ length: soft }, () =>
+            loop.watch(
+              p[0],
+              () => {},
+              sys.POLLIN,
+              (err) => errors.push(err) === soft && resolve(),
+            ),
+          );
+        });
+        await failed;
+      } finally {
+        execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${limits[1]}:${limits[2]}`]);
+      }
+      expect(errors).toHaveLength(soft);
+      expect(errors[0]).toMatchObject({ code: 'EINVAL', syscall: 'poll' });
+      expect(global).toEqual([errors[0]]);
+      expect(loop.size).toBe(0);
+      const polls = loop.polls;
+      await new Promise((r) => setTimeout(r, 50));
+      expect(loop.polls).toBe(polls); // no retry loop: nothing is left to poll
+      // The loop itself goes on.
+      const got = new Promise<number>((resolve) => {
+        const w = loop.watch(p[0], (revents) => {
+          w.close();
+          resolve(revents);
+        });
       });
-      await failed;
-    } finally {
-      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${limits[1]}:${limits[2]}`]);
-    }
-    expect(errors).toHaveLength(soft);
-    expect(errors[0]).toMatchObject({ code: 'EINVAL', syscall: 'poll' });
-    expect(global).toEqual([errors[0]]);
-    expect(loop.size).toBe(0);
-    const polls = loop.polls;
-    await new Promise((r) => setTimeout(r, 50));
-    expect(loop.polls).toBe(polls); // no retry loop: nothing is left to poll
-    // The loop itself goes on.
-    const got = new Promise<number>((resolve) => {
-      const w = loop.watch(p[0], (revents) => {
-        w.close();
-        resolve(revents);
-      });
-    });
-    sys.writeFd(p[1], Buffer.from('x'));
-    expect(await got).toBe(sys.POLLIN);
-    for (const fd of p) sys.closeFd(fd);
-  });
+      sys.writeFd(p[1], Buffer.from('x'));
+      expect(await got).toBe(sys.POLLIN);
+      for (const fd of p) sys.closeFd(fd);
+    },
+  );
 });
