@@ -299,6 +299,18 @@ function rawClient(port: number) {
       }
       return parseResponses(text);
     },
+    /** How the connection ended ('closed': a clean close; else the socket error); an error if still open after 10 s. */
+    async closed(): Promise<string> {
+      const deadline = Date.now() + 10_000;
+      while (ended === undefined) {
+        if (Date.now() > deadline) throw new Error(`still open after 10 s: ${JSON.stringify(text)}`);
+        await new Promise<void>((res) => {
+          waiters.push(res);
+          setTimeout(res, 100);
+        });
+      }
+      return ended;
+    },
   };
 }
 
@@ -501,4 +513,75 @@ describe('connections move only to a ready generation', () => {
       expect(await r.exited).toEqual({ code: 0, signal: null });
     },
   );
+});
+
+describe('a batch the new generation does not take: the old one drains as a plain drain', () => {
+  // Both ways a batch comes back: the receiver has no receiving socket (its connect fails at once),
+  // or it is blocked and never answers within migrateTimeout (the sender gives up and takes it back).
+  const receivers = [
+    { how: 'has no receiving socket', block: false },
+    { how: 'does not answer within migrateTimeout', block: true },
+  ];
+  for (const { how, block } of receivers) {
+    it(`the receiver ${how}: in-flight and idle connections are served and closed by the old generation`, async () => {
+      const name = `migrate-back-${block ? 'block' : 'none'}-${process.pid}`;
+      const flag = join(dir(), 'flag');
+      const hold = join(dir(), 'hold');
+      const url = `/wait?f=${encodeURIComponent(hold)}`;
+      // The drain timeout and Node's keep-alive timeout are longer than the test: a connection the
+      // server closes is closed by the drain, and a drain that ends, ends by itself (nothing forced).
+      const long = { DRAIN_TIMEOUT: '60000', KEEP_ALIVE_MS: '60000' };
+      const env: Record<string, string> = block
+        ? { BLOCK_IF: flag, BLOCK_MS: '30000', MIGRATE_TIMEOUT: '300', ...long }
+        : { NO_MIGRATE_IF: flag, ...long };
+      const { r, port } = await startApp(name, env, APP, ['--restart', 'on-failure']);
+      // a: idle, sends a request once the drain has begun; b: a request in flight across the reload;
+      // c: idle, and stays quiet.
+      const [a, b, c] = [rawClient(port), rawClient(port), rawClient(port)];
+      for (const x of [a, b, c]) x.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+      for (const x of [a, b, c]) expect((await x.responses(1))[0]!.headers.connection).toBe('keep-alive');
+      b.write(`GET ${url} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      writeFileSync(flag, '');
+      expect(await control(['reload', '--name', name])).toBe(0);
+      const pid2 = Number((await r.waitFor('stderr', /app: pid (\d+) generation 2 up/))[1]);
+      defer(() => {
+        try {
+          process.kill(pid2, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      });
+      rmSync(flag);
+      // Generation 1 offers a and c (idle) as soon as it drains; the batch comes back.
+      await r.waitFor('stderr', /generation 1 draining/);
+      a.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+      const [, answer] = await a.responses(2);
+      const seen = (x: RawResponse) => ({
+        status: x.status,
+        url: x.headers['x-url'],
+        generation: x.headers['x-generation'],
+        connection: x.headers.connection,
+      });
+      // Answered by generation 1 as a plain drain answers: "Connection: close", then closed.
+      expect(seen(answer!)).toEqual({ status: 200, url: '/a', generation: '1', connection: 'close' });
+      expect(await a.closed()).toBe('closed');
+      // The request in flight is finished by generation 1, also with "Connection: close".
+      writeFileSync(hold, '');
+      const [, waited] = await b.responses(2);
+      expect(seen(waited!)).toEqual({ status: 200, url, generation: '1', connection: 'close' });
+      expect(await b.closed()).toBe('closed');
+      // Then the drain ends on its own, long before its timeout: generation 1 closed the quiet one
+      // (idle for idleTimeout) and exits, having moved nothing.
+      const [, accepted, migrated] = (await r.waitFor('stderr', /generation 1 accepted (\d+) migrated (\d+)/))!;
+      expect({ accepted, migrated }).toEqual({ accepted: '3', migrated: '0' });
+      // Its client sees a clean close with nothing left unanswered. A blocked receiver still holds a
+      // copy of the quiet one's fd in the batch it never read (SCM_RIGHTS, unix(7)): only once that
+      // copy is gone with the receiver does the close reach the client.
+      if (block) process.kill(pid2, 'SIGKILL');
+      expect(await c.closed()).toBe('closed');
+      expect(await c.responses(1)).toHaveLength(1);
+      r.child.kill('SIGTERM');
+      await r.exited;
+    });
+  }
 });

@@ -45,6 +45,12 @@ function ended(pid: number): boolean {
   }
 }
 
+/** The parent pid of a running process (/proc/PID/stat, the field after the state). */
+function parentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 async function untilEnded(pid: number): Promise<void> {
   for (let i = 0; i < 400 && !ended(pid); i++) await new Promise((r) => setTimeout(r, 25));
   expect(ended(pid)).toBe(true);
@@ -264,6 +270,36 @@ describe('upgrader(): one upgrade at a time, across copies', () => {
     },
   );
 
+  it('a call while the new copy starts is refused naming that copy: its pid, in the message and as value', async () => {
+    const { app, first } = await startApp();
+    app.nextMode('hang');
+    process.kill(first.pid, 'SIGHUP');
+    // The new copy runs (it listens, and is never ready): the first process waits for it.
+    const copy = await app.next((l) => l.hanging);
+    // The pid the copy reports is the one the first process started (its child; no shell in between).
+    expect(copy.pid).not.toBe(first.pid);
+    expect(parentPid(copy.pid)).toBe(first.pid);
+    process.kill(first.pid, 'SIGUSR2');
+    const outcomes = [await app.next((l) => l.error || l.upgraded), await app.next((l) => l.error || l.upgraded)];
+    const refused = {
+      pid: first.pid,
+      code: 'ERR_UPGRADE_RUNNING',
+      error: `an upgrade is already running (new copy pid ${copy.pid})`,
+      value: copy.pid,
+    };
+    expect(outcomes).toEqual([refused, refused]);
+    // The refusals left the running upgrade alone: it fails only when its copy dies, and the first process serves on.
+    process.kill(copy.pid, 'SIGKILL');
+    await untilEnded(copy.pid);
+    for (let i = 0; i < 100 && !app.child.stderr().includes('upgrade failed'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(app.child.stderr()).toContain(
+      `upgrade failed: the new copy (pid ${copy.pid}) was killed by SIGKILL before it was ready\n`,
+    );
+    expect(ended(first.pid)).toBe(false);
+    expect(await get(app.port)).toBe(first.pid);
+  });
+
   it(
     'a ready copy refuses to upgrade while the process ' + 'it replaced still runs, and upgrades once it is gone',
     async () => {
@@ -276,14 +312,12 @@ describe('upgrader(): one upgrade at a time, across copies', () => {
         pid: second.pid,
         code: 'ERR_UPGRADE_OLD_RUNNING',
         error: 'the process this one replaced is still running: an upgrade is refused until it has exited',
+        value: first.pid,
       });
       process.kill(first.pid, 'SIGKILL');
       await untilEnded(first.pid);
       // The kernel reparents the copy once every thread of the old process is gone: after that only.
-      const ppid = () => {
-        const stat = readFileSync(`/proc/${second.pid}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      };
+      const ppid = () => parentPid(second.pid);
       for (let i = 0; i < 250 && ppid() === first.pid; i++) await new Promise((r) => setTimeout(r, 20));
       expect(ppid()).not.toBe(first.pid);
       process.kill(second.pid, 'SIGHUP');
