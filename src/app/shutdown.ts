@@ -2,7 +2,8 @@ import type http from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type net from 'node:net';
 import { addressKey, handOver, hasSuccessor, migration, type Outgoing, stopReceiving } from './migrate.js';
-import { hasHttpParser, parserIdleSockets, responding, resumeReading, stopReading } from './node-internals.js';
+import { closeFd, dupFd, shutdownSocket } from '../sys/index.js';
+import { fdOf, hasHttpParser, parserIdleSockets, responding, resumeReading, stopReading } from './node-internals.js';
 import { notify } from './notify.js';
 
 /** net.Server and its subclasses (http, https, http2). */
@@ -221,6 +222,46 @@ function migratable(t: Tracking, server: net.Server, key: string): Outgoing[] {
   return out;
 }
 
+/**
+ * A connection taken back may still have a copy of its fd in the batch the successor never read
+ * (SCM_RIGHTS keeps it in the receiver's queue until read or until the receiver is gone), and
+ * that copy would hold the connection open after this process closed its own: the client would
+ * wait on a connection nobody serves. So when this process closes it, however it does (the drain,
+ * Node's closeIdleConnections, a reset, or its own exit), it shuts the connection down for every
+ * copy, through a duplicate fd kept for that. The successor never adopts a connection taken back.
+ */
+function endForEveryCopy(socket: net.Socket): void {
+  const fd = fdOf(socket);
+  if (fd === undefined) return;
+  let copy: number;
+  try {
+    copy = dupFd(fd);
+  } catch {
+    return; // out of fds: the connection still ends once the successor has read or is gone
+  }
+  if (takenBack.size === 0) process.once('exit', endTakenBack);
+  takenBack.add(copy);
+  socket.once('close', () => endCopy(copy));
+}
+
+/** The duplicate fds of the connections taken back that this process has not closed yet. */
+const takenBack = new Set<number>();
+
+function endCopy(copy: number): void {
+  if (!takenBack.delete(copy)) return;
+  try {
+    shutdownSocket(copy);
+  } catch {
+    // nothing more to end
+  }
+  closeFd(copy);
+}
+
+/** At exit (the drain can end before Node has told a connection's close): end what is left. */
+function endTakenBack(): void {
+  for (const copy of [...takenBack]) endCopy(copy);
+}
+
 /** After a batch's hand-over: close this copy of what moved, read again what came back. */
 function settleBatch(t: Tracking, batch: readonly Outgoing[], taken: ReadonlySet<net.Socket>): void {
   const now = performance.now();
@@ -232,6 +273,7 @@ function settleBatch(t: Tracking, batch: readonly Outgoing[], taken: ReadonlySet
     }
     // Taken back: what its client sent meanwhile waits in the kernel; it is read and served
     // before the connection can count as quiet again.
+    endForEveryCopy(o.socket);
     resumeReading(o.socket);
     const c = t.http1.get(o.socket);
     if (c) c.quietSince = now;

@@ -28,6 +28,8 @@ export const IPV6_FREEBIND = 78;
 
 export const SCM_RIGHTS = 1;
 export const SCM_CREDENTIALS = 2;
+export const SHUT_RDWR = 2;
+export const ENOTCONN = 107;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
 export const MSG_CTRUNC = 0x08;
@@ -39,6 +41,7 @@ export const F_SETFD = 2;
 export const F_GETFL = 3;
 /** fcntl(2): a pipe's capacity (Linux 2.6.35+). */
 export const F_SETPIPE_SZ = 1031;
+export const F_DUPFD_CLOEXEC = 1030;
 export const FD_CLOEXEC = 1;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;

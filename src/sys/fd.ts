@@ -1,5 +1,5 @@
 import { fstatSync, statSync } from 'node:fs';
-import { F_GETFD, F_GETFL, F_SETFD, F_SETPIPE_SZ, FD_CLOEXEC } from './constants.js';
+import { F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_SETFD, F_SETPIPE_SZ, FD_CLOEXEC } from './constants.js';
 import { sysError } from './errors.js';
 import { lastErrno, libc } from './libc.js';
 
@@ -57,6 +57,11 @@ const O_ACCMODE = 3;
 export function accessMode(fd: number): AccessMode {
   const mode = fcntl(fd, F_GETFL, 0, `fcntl(${fd}, F_GETFL)`) & O_ACCMODE;
   return mode === 0 ? 'read' : mode === 1 ? 'write' : 'read-write';
+}
+
+/** A close-on-exec copy of `fd` at 3 or above (fcntl F_DUPFD_CLOEXEC). */
+export function dupFd(fd: number): number {
+  return fcntl(fd, F_DUPFD_CLOEXEC, 3, `dup fd ${fd}`);
 }
 
 export function closeFd(fd: number): void {

@@ -21,6 +21,7 @@ export interface Libc {
   getpeername(fd: number, addr: Buffer, len: Uint32Array): number;
   fcntl: VariadicFn;
   close(fd: number): number;
+  shutdown(fd: number, how: number): number;
   poll: AsyncCapable<(fds: Buffer, nfds: number, timeout: number) => number>;
   pipe2(fds: Int32Array, flags: number): number;
   sendmsg(fd: number, msg: Buffer, flags: number): number;
@@ -142,6 +143,7 @@ export function libc(): Libc {
     getpeername: f('int getpeername(int fd, void *addr, uint32_t *len)'),
     fcntl: f('int fcntl(int fd, int cmd, ...)'),
     close: f('int close(int fd)'),
+    shutdown: f('int shutdown(int fd, int how)'),
     poll: f('int poll(void *fds, unsigned long nfds, int timeout)'),
     pipe2: f('int pipe2(_Out_ int *fds, int flags)'),
     sendmsg: f('long sendmsg(int fd, const void *msg, int flags)'),

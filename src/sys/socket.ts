@@ -2,6 +2,8 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNIX,
+  ENOTCONN,
+  SHUT_RDWR,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_SEQPACKET,
@@ -103,6 +105,15 @@ export function connect(fd: number, addr: SockAddr): void {
 export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
   const b = getsockoptBytes(fd, SOL_SOCKET, SO_PEERCRED, 12);
   return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
+}
+
+/**
+ * shutdown(2) with SHUT_RDWR: ends the connection itself, for every fd that refers to it (a close(2)
+ * only drops this one). ENOTCONN, a connection already over, is not an error.
+ */
+export function shutdownSocket(fd: number): void {
+  if (libc().shutdown(fd, SHUT_RDWR) < 0 && lastErrno() !== ENOTCONN)
+    throw sysError('shutdown', lastErrno(), undefined, fd);
 }
 
 /** listen(2). Named apart from the app's listen(server), which adopts or binds a Node server. */

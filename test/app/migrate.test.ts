@@ -574,11 +574,12 @@ describe('a batch the new generation does not take: the old one drains as a plai
       // (idle for idleTimeout) and exits, having moved nothing.
       const [, accepted, migrated] = (await r.waitFor('stderr', /generation 1 accepted (\d+) migrated (\d+)/))!;
       expect({ accepted, migrated }).toEqual({ accepted: '3', migrated: '0' });
-      // Its client sees a clean close with nothing left unanswered. A blocked receiver still holds a
-      // copy of the quiet one's fd in the batch it never read (SCM_RIGHTS, unix(7)): only once that
-      // copy is gone with the receiver does the close reach the client.
-      if (block) process.kill(pid2, 'SIGKILL');
+      // Its client sees a clean close with nothing left unanswered, even while a blocked receiver
+      // still holds a copy of the quiet one's fd in the batch it never read (SCM_RIGHTS, unix(7)):
+      // generation 1 shuts the connection down, not only its own fd.
       expect(await c.closed()).toBe('closed');
+      // A blocked generation 2 would take BLOCK_MS to stop.
+      if (block) process.kill(pid2, 'SIGKILL');
       expect(await c.responses(1)).toHaveLength(1);
       r.child.kill('SIGTERM');
       await r.exited;

@@ -90,3 +90,21 @@ describe('socket, bind, listenSocket, getsockname, socketInfo', () => {
     expect(() => sys.ifNameToIndex('nosuchif0')).toThrow(/^network interface 'nosuchif0': /);
   });
 });
+
+describe('shutdownSocket and dupFd', () => {
+  it('shutdown through a close-on-exec copy ends the connection for the fd that stays open too', () => {
+    const [a, b] = sys.socketpair('stream', sys.SOCK_CLOEXEC | sys.SOCK_NONBLOCK);
+    const copy = sys.dupFd(a);
+    expect(copy).toBeGreaterThanOrEqual(3);
+    expect(sys.isCloexec(copy)).toBe(true);
+    sys.shutdownSocket(copy);
+    sys.closeFd(copy);
+    const buf = Buffer.alloc(8);
+    // a is still open, yet b sees the end of the stream (read returns 0), and a cannot write.
+    expect(sys.readFd(b, buf)).toBe(0);
+    expect(() => sys.writeFd(a, Buffer.from('x'))).toThrow(/broken pipe/);
+    // Again on a connection already ended: not an error.
+    expect(() => sys.shutdownSocket(a)).not.toThrow();
+    for (const fd of [a, b]) sys.closeFd(fd);
+  });
+});
