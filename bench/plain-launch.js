@@ -3,11 +3,16 @@
 // - the whole lifecycle of `sockact -q -l 127.0.0.1:0 -- /bin/true` against the launcher as it
 //   was before the supervisor (SOCKACT_PRE_SUPERVISOR: its bin/sockact.js, from a worktree of the
 //   commit before "sockact supervises", built with npm run build; BENCHMARKS.md says how);
-// - sockets bound (the "listening on" line) against `node -e 0`;
+// - the program's exec chain with and without setpriv --pdeathsig (which every launch now adds);
+// - sockets bound (the "listening on" line) against `node -e 0`, and the pre-supervisor's beside;
 // - the first HTTP response of examples/hello against systemd-socket-activate;
 // - an app's `import { listenFds } from 'sockact'` + listenFds() against an empty ES module,
-//   not activated (the fallback path every app takes outside systemd) and activated (one socket).
+//   not activated (the fallback path every app takes outside systemd; the pre-supervisor build's
+//   bundle beside it) and activated (one socket).
+// The targets were set on a machine where `node -e 0` took 26 ms: where it takes longer, the
+// figures against the pre-supervisor build, measured in the same rounds, say what changed.
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { timeToBound, ttfrOnce } from './launch.js';
 import { cleanEnv, dist, helloServer, median, paired, root, sockactBin, timeSync, TRAMPOLINE } from './lib.js';
 
@@ -42,12 +47,26 @@ export async function run({ rounds = 15 } = {}) {
   out.lifecycle = { ...summary(l.times, 'pre', 'now'), target: 'within 5% of the pre-supervisor launcher' };
   out.lifecycle.pass = out.lifecycle.ratio <= 1.05;
 
+  // The program's exec chain: the trampoline alone (as before the supervisor), and with setpriv's
+  // --pdeathsig (a program gets SIGTERM when sockact dies), which every launch now adds.
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  if (setpriv) {
+    const e = await paired(rounds, {
+      trampoline: () => timeSync('/bin/sh', ['-c', 'exec "$0"', '/bin/true']).ms,
+      withSetpriv: () => timeSync('/bin/sh', ['-c', `exec ${setpriv} --pdeathsig TERM -- "$0"`, '/bin/true']).ms,
+    });
+    out.execChain = summary(e.times, 'trampoline', 'withSetpriv');
+  }
+
+  const bound = (bin) => timeToBound(['-l', '127.0.0.1:0', '--', 'sleep', '10'], bin);
   const b = await paired(rounds, {
     node: () => timeSync(node, ['-e', '0']).ms,
-    bound: () => timeToBound(['-l', '127.0.0.1:0', '--', 'sleep', '10']),
+    pre: () => bound(pre),
+    bound: () => bound(sockactBin),
   });
   out.bound = { ...summary(b.times, 'node', 'bound'), target: 'at most +25 ms over node -e 0' };
   out.bound.pass = out.bound.added <= 25;
+  out.boundPre = summary(b.times, 'node', 'pre');
 
   const f = await paired(rounds, {
     ssa: () => ttfrOnce('systemd-socket-activate', (p) => ['-l', `127.0.0.1:${p}`, node, helloServer]),
@@ -71,16 +90,27 @@ async function appImport(rounds) {
     const opts = { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe', fd] };
     return timeSync('/bin/sh', [...TRAMPOLINE, node, '--input-type=module', '-e', script], opts).ms;
   };
+  // The same import from the pre-supervisor build, by path (its package is not 'sockact' here).
+  const preBundle = join(dirname(dirname(preSupervisorBin())), 'dist/src/index.bundle.js');
+  const preApp = `import { listenFds } from ${JSON.stringify(preBundle)}; listenFds();`;
   const r = await paired(rounds, {
     empty: () => esm(''),
+    pre: () => esm(preApp),
     plain: () => esm(app),
     emptyActivated: () => esm('', { LISTEN_FDS: '1' }),
     activated: () => esm(app, { LISTEN_FDS: '1' }),
   });
   closeFd(fd);
   const notActivated = summary(r.times, 'empty', 'plain');
+  const preSupervisor = summary(r.times, 'empty', 'pre');
   const activated = summary(r.times, 'emptyActivated', 'activated');
-  return { notActivated, activated, target: 'at most +10 ms over an empty ES module', pass: notActivated.added <= 10 };
+  return {
+    notActivated,
+    preSupervisor,
+    activated,
+    target: 'at most +10 ms over an empty ES module',
+    pass: notActivated.added <= 10,
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
