@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/cli/parse.js';
 import { SockactError } from '../../src/protocol/errors.js';
+import { httpGet } from '../_support/http.js';
 import { loadDuring } from '../_support/http-load.js';
 import {
   hostPort,
@@ -21,6 +22,7 @@ import {
   type Run,
 } from '../_support/launcher.js';
 import { credsMessages, NOTIFY_CREDS } from '../_support/notify.js';
+import { waitUntil } from '../_support/wait.js';
 
 const APP = join(ROOT, 'test/supervise/fixtures/app.mjs');
 const { defer, dir } = perTest();
@@ -116,6 +118,7 @@ describe('sockact --takeover: deploying a new sockact', () => {
 
       let bKids: number[] = [];
       let cKids: number[] = [];
+      const fresh = new Set<number>();
       let b: Run | undefined;
       let c: Run | undefined;
       const result = await loadDuring(port, 16, async () => {
@@ -135,6 +138,17 @@ describe('sockact --takeover: deploying a new sockact', () => {
         await b.waitFor('stderr', /pid \d+ exited: takeover done in/);
         expect(await a.exited).toEqual({ code: 0, signal: null });
         bKids = holdsTheSocket(b, 2);
+        // The load's keep-alive connections stay with the worker that accepted them: fresh ones
+        // (each accepted by whichever worker wins) until both have answered, before the next takeover.
+        await waitUntil(
+          "both of the second sockact's workers answered",
+          async () => {
+            const { body } = await httpGet({ host: '127.0.0.1', port });
+            fresh.add(Number(body.split(' ')[1]));
+            return bKids.every((pid) => fresh.has(pid));
+          },
+          { every: 5, seen: () => [...fresh].join(', ') },
+        );
         c = start(['-l', `127.0.0.1:${port}`, '--control', ctl, '--takeover', '--', process.execPath, APP]);
         await c.waitFor('stderr', /pid \d+ exited: takeover done in/);
         expect(await b.exited).toEqual({ code: 0, signal: null });
@@ -144,6 +158,7 @@ describe('sockact --takeover: deploying a new sockact', () => {
       expect(result.ok).toBeGreaterThan(200);
       // Every generation answered: the one of the old sockact, both workers of the second, the third.
       const answered = new Set([...result.bodies.keys()].map((body) => Number(body.split(' ')[1])));
+      for (const pid of fresh) answered.add(pid);
       for (const pid of [...aChild, ...bKids, ...cKids]) expect(answered).toContain(pid);
 
       expect(a.stderr).toMatch(new RegExp(`pid ${b!.child.pid} took over 1 of 1 socket and serves: retiring`));
