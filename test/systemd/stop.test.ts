@@ -52,8 +52,10 @@ describeSystemd('stop: systemctl stop of a sockact service', (ctx) => {
       expect(took).toBeLessThan(15_000);
       for (const pid of pids) expect(() => process.kill(pid, 0), `pid ${pid} still exists`).toThrow();
       // Why contrib's units say mixed: with control-group systemd signals the app as well as
-      // sockact does, and an app that exits on a second SIGTERM would cut its drain short.
-      expect(/got SIGTERM again while draining/.test(journal)).toBe(mode === 'control-group');
+      // sockact does, and an app that exits on a second SIGTERM would cut its drain short. With
+      // mixed the app gets one SIGTERM, sockact's. (With control-group the two may also reach the
+      // app as one: the kernel keeps one pending signal of a kind until it is delivered.)
+      if (mode === 'mixed') expect(journal).not.toMatch(/got SIGTERM again while draining/);
     }, 60_000);
   }
 
