@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 const require = createRequire(import.meta.url);
 const root = new URL('..', import.meta.url).pathname;
 
-/** Built-ins an activated app may never need: loaded on first use (the app bundle only). */
+/** Built-ins an activated app may never need: loaded on first use (the CLI loads child_process at once). */
 const LAZY = new Set([
   'child_process',
   'cluster',

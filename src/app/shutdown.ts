@@ -239,13 +239,15 @@ function endForEveryCopy(socket: net.Socket): void {
   } catch {
     return; // out of fds: the connection still ends once the successor has read or is gone
   }
-  if (takenBack.size === 0) process.once('exit', endTakenBack);
+  if (!endsAtExit) process.once('exit', endTakenBack);
+  endsAtExit = true;
   takenBack.add(copy);
   socket.once('close', () => endCopy(copy));
 }
 
 /** The duplicate fds of the connections taken back that this process has not closed yet. */
 const takenBack = new Set<number>();
+let endsAtExit = false;
 
 function endCopy(copy: number): void {
   if (!takenBack.delete(copy)) return;

@@ -69,6 +69,10 @@ function signalGroup(pgid: number, signal: string): void {
 /** The capacity asked for the children's output pipes with --prefix (the default pipe-max-size). */
 const PIPE_BYTES = 1024 * 1024;
 
+let stdoutIsNull: boolean | undefined;
+/** Whether sockact's stdout is /dev/null: asked once, it is the same for every child. */
+const stdoutDiscarded = (): boolean => (stdoutIsNull ??= isNullDevice(1));
+
 /** Polling while a group drains (only then; nothing runs in the steady state). */
 const GROUP_POLL_MS = 50;
 
@@ -170,17 +174,17 @@ class RealChild {
     // read would cost the child a pipe (a quarter of its write rate, BENCHMARKS.md) for nothing.
     // Its stderr is always read: its last lines say why it ended.
     const outPipes: [number, number][] = [];
+    let stdoutPipe: [number, number] | undefined;
+    let stderrPipe: [number, number] | undefined;
     let child: ChildProcess;
     try {
       if (this.opts.prefix) {
-        const relayStdout = !isNullDevice(1);
-        if (relayStdout) outPipes.push(pipe(O_CLOEXEC));
-        outPipes.push(pipe(O_CLOEXEC));
+        if (!stdoutDiscarded()) outPipes.push((stdoutPipe = pipe(O_CLOEXEC)));
+        outPipes.push((stderrPipe = pipe(O_CLOEXEC)));
         // A child writing faster than sockact wakes blocks each time the pipe is full: a larger
         // pipe (kernel memory, bounded by pipe-max-size) lets it write on while sockact relays.
         for (const [r] of outPipes) growPipe(r, PIPE_BYTES);
-        const [stdout, stderr] = relayStdout ? outPipes : [undefined, outPipes[0]];
-        opts.stdio = [launch.stdio?.[0] ?? 'inherit', stdout?.[1] ?? 'inherit', stderr![1]];
+        opts.stdio = [launch.stdio?.[0] ?? 'inherit', stdoutPipe?.[1] ?? 'inherit', stderrPipe[1]];
       }
       child = spawnActivated(opts);
     } catch (err) {
@@ -200,18 +204,17 @@ class RealChild {
       if (child.pid === undefined) this.#end({ code: startCode(err), signal: null, startFailure: errorReason(err) });
     });
     child.on('exit', (code, signal) => this.#end({ code, signal }));
-    if (this.opts.prefix) this.#pipeOutput(outPipes.map(([r]) => r));
+    if (stderrPipe) this.#pipeOutput(stdoutPipe?.[0], stderrPipe[0]);
     const fds = launch.fds.map((_, i) => 3 + i);
     return { pid, kill: (signal) => this.#kill(signal), accepting: () => pid !== undefined && acceptingOn(pid, fds) };
   }
 
-  /** Relays the read ends: [stdout, stderr], or [stderr] alone when stdout went to /dev/null. */
-  #pipeOutput(fds: number[]): void {
+  /** Relays the read ends (no stdout when it went to /dev/null). */
+  #pipeOutput(stdoutFd: number | undefined, stderrFd: number): void {
     const tag = `[${this.req.generation}${this.opts.workers > 1 ? `.${this.req.worker}` : ''} ${this.#pid ?? '?'}] `;
     const out = processOutput();
     const stream = (fd: number) => new net.Socket({ fd, readable: true, writable: false });
-    const stderrFd = fds.pop()!;
-    for (const stdoutFd of fds) this.#pipes.push(pipeLines(stream(stdoutFd), out.stdout, tag));
+    if (stdoutFd !== undefined) this.#pipes.push(pipeLines(stream(stdoutFd), out.stdout, tag));
     this.#pipes.push(
       pipeLines(stream(stderrFd), out.stderr, tag, (line) => {
         if (line.trim() === '') return;
