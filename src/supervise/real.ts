@@ -179,8 +179,12 @@ class RealChild {
     let child: ChildProcess;
     try {
       if (this.opts.prefix) {
-        if (!stdoutDiscarded()) outPipes.push((stdoutPipe = pipe(O_CLOEXEC)));
-        outPipes.push((stderrPipe = pipe(O_CLOEXEC)));
+        if (!stdoutDiscarded()) {
+          stdoutPipe = pipe(O_CLOEXEC);
+          outPipes.push(stdoutPipe);
+        }
+        stderrPipe = pipe(O_CLOEXEC);
+        outPipes.push(stderrPipe);
         // A child writing faster than sockact wakes blocks each time the pipe is full: a larger
         // pipe (kernel memory, bounded by pipe-max-size) lets it write on while sockact relays.
         for (const [r] of outPipes) growPipe(r, PIPE_BYTES);
