@@ -1,6 +1,15 @@
 // `npm run build`: dist/ from src/ with tsc, then the two bundles with esbuild: the app side
 // (dist/src/index.bundle.js, what `import 'sockact'` loads) and the CLI (dist/src/cli/main.bundle.js).
 //
+// Each bundle is what every run of its entry point needs. What the code reaches only by import()
+// (a feature some options, subcommands or calls use) goes into one chunk beside it,
+// <name>.lazy.js, read on the first such import(); code both need goes into <name>.shared.js,
+// which the bundle imports. Two entry points make at most these three files, where esbuild's own
+// splitting makes a chunk per import() target and per set of importers (dozens of files for the
+// CLI, each a file read and a module record at start). Parsing is most of an ES module's load
+// cost (3 to 4 ms per 100 kB on the 2-core machine of BENCHMARKS.md), so a plain launch then
+// parses only what it runs.
+//
 // Node's built-in modules reach the bundles through require(), not `import ... from 'node:fs'`.
 // An ES import of a built-in makes Node build an ES facade of it, which reads every export, and
 // some of Node's exports are getters that load whole subsystems: the facades of node:fs and
@@ -10,13 +19,14 @@
 // through sockact never loads node:net. BENCHMARKS.md "A plain launch" has the figures.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
+import { dirname, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 
 const require = createRequire(import.meta.url);
 const root = new URL('..', import.meta.url).pathname;
 
-/** Built-ins an activated app may never need: loaded on first use (the CLI loads child_process at once). */
+/** Built-ins a run may never need, or needs only after its start: loaded on first use. */
 const LAZY = new Set([
   'child_process',
   'cluster',
@@ -93,25 +103,81 @@ const builtins = (lazy) => ({
   },
 });
 
-rmSync(`${root}dist`, { recursive: true, force: true });
-execFileSync(require.resolve('typescript/bin/tsc'), ['-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-const imported = importedNames();
-// Every launch spawns: the CLI loads child_process at once (and imports its spawn by name).
-const CLI_LAZY = new Set([...LAZY].filter((m) => m !== 'child_process'));
-for (const [entry, outfile, lazy] of [
-  ['dist/src/index.js', 'dist/src/index.bundle.js', LAZY],
-  ['dist/src/cli/main.js', 'dist/src/cli/main.bundle.js', CLI_LAZY],
-]) {
-  await build({
+/** `import('./x.js')` as tsc writes it: a relative module of dist/src, loaded when the call runs. */
+const DYNAMIC_IMPORT = /\bimport\((['"])(\.{1,2}\/[^'"]+\.js)\1\)/g;
+
+/** The name a module of dist/src has in the lazy chunk's namespace: `dist/src/app/fdpass.js` -> `app_fdpass`. */
+const keyOf = (file) =>
+  relative(`${root}dist/src`, file)
+    .replace(/\.js$/, '')
+    .replace(/[^A-Za-z0-9]/g, '_');
+
+/**
+ * The esbuild plugin that gathers every module reached by import() into one entry point,
+ * `@lazy`, which re-exports each as a namespace: `import('./x.js')` becomes
+ * `import('@lazy').then((m) => m.x)`. `lazy` collects those modules (file -> key).
+ */
+const lazyChunk = (lazy) => ({
+  name: 'one-lazy-chunk',
+  setup(b) {
+    b.onResolve({ filter: /^@lazy$/ }, () => ({ path: '@lazy', namespace: 'lazy' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents: [...lazy].map(([file, key]) => `export * as ${key} from ${JSON.stringify(file)};\n`).join(''),
+      loader: 'js',
+      resolveDir: root,
+    }));
+    b.onLoad({ filter: /\/dist\/src\/.*\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8').replace(DYNAMIC_IMPORT, (_, _q, spec) => {
+        const file = resolve(dirname(args.path), spec);
+        lazy.set(file, keyOf(file));
+        return `import('@lazy').then((m) => m.${keyOf(file)})`;
+      });
+      return { contents: text, loader: 'js' };
+    });
+  },
+});
+
+/**
+ * Bundle `entry` as `<outdir>/<name>.bundle.js`, with `<name>.lazy.js` and `<name>.shared.js`
+ * beside it when it reaches modules by import(). A module reached both ways would sit in the
+ * bundle or the shared chunk anyway, and loading it by import() would read the lazy chunk for
+ * nothing: the build refuses that (import it statically).
+ */
+async function bundle(entry, outdir, name) {
+  const lazy = new Map();
+  const options = {
     absWorkingDir: root,
-    entryPoints: [entry],
-    outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     logLevel: 'warning',
     external: ['koffi', 'yargs', 'yargs/*'],
-    plugins: [builtins(lazy)],
+    plugins: [builtins(LAZY), lazyChunk(lazy)],
+  };
+  // A first pass finds what is reached by import(); the second writes the files.
+  await build({ ...options, entryPoints: [entry], write: false, outdir });
+  const entryPoints = { [`${name}.bundle`]: entry };
+  if (lazy.size > 0) entryPoints[`${name}.lazy`] = '@lazy';
+  const result = await build({
+    ...options,
+    entryPoints,
+    outdir,
+    splitting: true,
+    chunkNames: `${name}.shared`,
+    metafile: true,
   });
+  for (const [out, meta] of Object.entries(result.metafile.outputs)) {
+    if (out.endsWith(`${name}.lazy.js`)) continue;
+    for (const file of lazy.keys()) {
+      if (relative(root, file) in meta.inputs)
+        throw new Error(`${relative(root, file)} is loaded by import() but ${out} holds it: import it statically`);
+    }
+  }
 }
+
+rmSync(`${root}dist`, { recursive: true, force: true });
+execFileSync(require.resolve('typescript/bin/tsc'), ['-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+const imported = importedNames();
+await bundle('dist/src/index.js', 'dist/src', 'index');
+await bundle('dist/src/cli/main.js', 'dist/src/cli', 'main');

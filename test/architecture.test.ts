@@ -212,10 +212,14 @@ describe('the package entry', () => {
     expect(outside).toEqual([]);
   });
 
-  it('the built bundle holds no module of launch/, supervise/ or cli/ and imports no yargs', () => {
+  it('the built bundle and its chunks hold no module of launch/, supervise/ or cli/ and import no yargs', () => {
     const bundle = join(ROOT, 'dist/src/index.bundle.js');
     if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build`);
-    const text = readFileSync(bundle, 'utf8');
+    const chunks = ['index.bundle.js', 'index.lazy.js', 'index.shared.js'].map((f) => join(ROOT, 'dist/src', f));
+    const text = chunks
+      .filter((f) => existsSync(f))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
     // esbuild heads each bundled module with a "// dist/src/<path>.js" comment.
     const modules = [...text.matchAll(/^\/\/ (dist\/src\/\S+\.js)$/gm)].map((m) => m[1]!);
     expect(modules).toContain('dist/src/app/listen.js');

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import childProcess, { type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,7 +92,7 @@ function spawnDaemon(argv: readonly string[], notifyPath: string, out: number | 
   for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete env[name];
   const args = [...process.execArgv, process.argv[1]!, ...argv];
   // detached: spawn calls setsid() in the child: a new session without a controlling terminal.
-  return spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env });
+  return childProcess.spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env });
 }
 
 /** What the daemon has said on the notify socket so far. */

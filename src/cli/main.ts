@@ -5,21 +5,26 @@ import { lookupGroup, lookupUser } from '../launch/ids.js';
 import { inheritedSockets } from '../launch/inherited.js';
 import { resolveProgram } from '../launch/program.js';
 import type { SpawnActivatedOptions } from '../launch/spawn.js';
+import { controlPathFor } from '../supervise/control.js';
+import { processOutput, type Output } from '../supervise/output.js';
+import { startService } from '../supervise/service.js';
 import type { Worker } from '../supervise/supervisor.js';
 import type { HeldMemory } from '../sys/memory.js';
 import type { TakenSockets } from '../supervise/takeover.js';
+import { exitLike } from './exit.js';
 import { parseCommandLine, type RunConfig } from './parse.js';
+import { preflight } from './preflight.js';
 import { SockactError, usageError } from '../protocol/errors.js';
 
 /*
- * Start-up budget: sockets bound within 40 ms of a bare `node -e 0`. Every ES module file costs
- * about a millisecond to load here, so only what binding needs is imported statically; spawning,
- * signals, accept mode and --on-demand are loaded after the sockets are bound, and --help's yargs
- * only for --help.
+ * Start-up budget (BENCHMARKS.md, "A plain launch"): what every launch runs is imported
+ * statically; what only some options or subcommands use (--accept, --takeover, --on-demand,
+ * --wrapper, the fd store, `sockact unit`, --daemon, --help) is loaded by import(),
+ * which the build (scripts/build.js) gathers into one chunk beside the bundle, read only when
+ * one of them runs. node:child_process is loaded at the first spawn, after the sockets are bound.
  */
 
 type Log = (line: string) => void;
-type ExitLikeFn = typeof import('./exit.js').exitLike;
 
 /** Set once stderr is gone (a closed pipe, `2>&-`): messages are dropped from then on. */
 let stderrGone = false;
@@ -54,7 +59,7 @@ function say(line: string, more = ''): void {
  * --prefix: the children's lines pass through sockact's stdout and stderr (supervise/output.ts),
  * and its own messages go through the same stream, in order with them.
  */
-let output: import('../supervise/output.js').Output | undefined;
+let output: Output | undefined;
 
 /**
  * Wait until what was written to stdout and stderr is out: Node writes to a pipe asynchronously,
@@ -153,7 +158,7 @@ const PARENT_DEATH_SIGNAL = 'SIGTERM';
 async function run(c: RunConfig, log: Log): Promise<void> {
   // Everything that can be refused is checked before a socket is bound or a program started.
   const base = programOptions(c);
-  if (!c.accept) (await import('./preflight.js')).preflight(c);
+  if (!c.accept) preflight(c);
   let inherited = await inheritedSockets();
   // The fd store (launch/fdstore.ts): $FDSTORE is FileDescriptorStoreMax= (systemd 254+, sd_notify(3)).
   const store = c.fdStore || Number(process.env.FDSTORE) > 0;
@@ -245,10 +250,7 @@ const named = (p: { name?: string | undefined }): string => (p.name !== undefine
 
 /** --takeover: the sockets of the sockact at --control / --name that -l names, the others bound now. */
 async function takeOverSockets(c: RunConfig, log: Log) {
-  const [{ takeOver }, { controlPathFor }] = await Promise.all([
-    import('../supervise/takeover.js'),
-    import('../supervise/control.js'),
-  ]);
+  const { takeOver } = await import('../supervise/takeover.js');
   return takeOver(c.supervise.control ?? controlPathFor(c.supervise.name!), c.specs, log);
 }
 
@@ -278,13 +280,8 @@ async function runSupervised(
   log: Log,
   took?: TakenSockets,
 ): Promise<void> {
-  const [{ exitLike }, { startService }, { controlPathFor }] = await Promise.all([
-    import('./exit.js'),
-    import('../supervise/service.js'),
-    import('../supervise/control.js'),
-  ]);
   const memory = holdMemoryLater(c.supervise.prefix === true);
-  if (c.onDemand) await waitOnDemand(passed, bound, log, exitLike);
+  if (c.onDemand) await waitOnDemand(passed, bound, log);
   const launch = activatedLaunch(c, base, passed);
   let service: Awaited<ReturnType<typeof startService>> | undefined;
   // The hand-off serves the descendants of the newest child (--wrapper means one worker).
@@ -297,7 +294,7 @@ async function runSupervised(
   if (c.wrapper) launch.noWatchdogPid = true;
   const s = c.supervise;
   const { control, name, watch, watchDebounce, prefix, takeover: _, ...sup } = s;
-  if (prefix) output = (await import('../supervise/output.js')).processOutput();
+  if (prefix) output = processOutput();
   service = await startService({
     ...(took?.session ? { takeover: took.session } : {}),
     launch,
@@ -327,7 +324,7 @@ async function runSupervised(
 }
 
 /** --on-demand: start nothing until the first connection or datagram on any socket. */
-async function waitOnDemand(passed: Passed[], bound: BoundSocket[], log: Log, exitLike: ExitLikeFn): Promise<void> {
+async function waitOnDemand(passed: Passed[], bound: BoundSocket[], log: Log): Promise<void> {
   const wait = import('../launch/wait.js');
   const { forwardSignals } = await import('../launch/signals.js');
   const { waitForActivity } = await wait;
@@ -387,10 +384,9 @@ async function acceptMode(
   bound: BoundSocket[],
   log: Log,
 ): Promise<void> {
-  const [{ runAccept }, { forwardSignals }, { exitLike }] = await Promise.all([
+  const [{ runAccept }, { forwardSignals }] = await Promise.all([
     import('../launch/accept.js'),
     import('../launch/signals.js'),
-    import('./exit.js'),
   ]);
   let ending: NodeJS.Signals | undefined;
   const finish = () => {

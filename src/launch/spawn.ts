@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import childProcess, { type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { errorReason } from '../sys/errors.js';
 import { activationEnv } from './env.js';
@@ -178,7 +178,14 @@ export function spawnActivated(opts: SpawnActivatedOptions): ChildProcess {
   }
   const stdio: StdioOptions = [...(opts.stdio ?? (['inherit', 'inherit', 'inherit'] as const)), ...opts.fds];
   // child_process.spawn treats an undefined uid, gid, cwd or detached as not given.
-  return spawn(cmd, argv, { stdio, env, uid: opts.uid, gid: opts.gid, cwd: opts.cwd, detached: opts.detached });
+  return childProcess.spawn(cmd, argv, {
+    stdio,
+    env,
+    uid: opts.uid,
+    gid: opts.gid,
+    cwd: opts.cwd,
+    detached: opts.detached,
+  });
 }
 
 /** The lifecycle line for a child that ended: "pid 42 exited with code 0", "pid 42 killed by SIGTERM". */

@@ -41,6 +41,8 @@ describe('npm pack', () => {
         'dist/src/index.bundle.js',
         'dist/src/index.d.ts',
         'dist/src/cli/main.bundle.js',
+        'dist/src/cli/main.lazy.js',
+        'dist/src/cli/main.shared.js',
         'dist/src/launch/index.js',
         'contrib/systemd/hello.service',
         'docs/reload.svg',
@@ -58,7 +60,7 @@ describe('npm pack', () => {
       // dist/ is not cleaned by tsc: a compiled file whose source is gone would ship unnoticed.
       const stale = files.filter(
         (f) =>
-          /^dist\/src\/.*(?<!\.bundle)\.js$/.test(f) &&
+          /^dist\/src\/.*(?<!\.bundle|\.lazy|\.shared)\.js$/.test(f) &&
           !existsSync(join(ROOT, f.replace(/^dist\//, '').replace(/\.js$/, '.ts'))),
       );
       expect(stale).toEqual([]);
