@@ -8,10 +8,12 @@
 // - the first HTTP response of examples/hello against systemd-socket-activate;
 // - an app's `import { listenFds } from 'sockact'` + listenFds() against an empty ES module,
 //   not activated (the fallback path every app takes outside systemd; the pre-supervisor build's
-//   bundle beside it) and activated (one socket).
+//   bundle beside it) and activated (one socket); and against the import of an empty package
+//   (what Node's loader costs any package), which leaves sockact's own part.
 // The targets were set on a machine where `node -e 0` took 26 ms: where it takes longer, the
 // figures against the pre-supervisor build, measured in the same rounds, say what changed.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { timeToBound, ttfrOnce } from './launch.js';
 import { cleanEnv, dist, helloServer, median, paired, root, sockactBin, timeSync, TRAMPOLINE } from './lib.js';
@@ -86,26 +88,38 @@ async function appImport(rounds) {
   bind(fd, { family: 'inet', address: '127.0.0.1', port: 0 });
   listenSocket(fd, 128);
   const app = `import { listenFds } from 'sockact'; listenFds();`;
-  const esm = (script, env = {}) => {
-    const opts = { cwd: root, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe', fd] };
+  const esm = (script, env = {}, cwd = root) => {
+    const opts = { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe', fd] };
     return timeSync('/bin/sh', [...TRAMPOLINE, node, '--input-type=module', '-e', script], opts).ms;
   };
+  // What any package's import costs (Node's resolver, package.json, reading and linking a file):
+  // a package whose one module is an empty listenFds(), imported the same way.
+  const empty = mkdtempSync(join(tmpdir(), 'sockact-bench-empty-'));
+  const pkg = join(empty, 'node_modules', 'empty-package');
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(join(pkg, 'package.json'), '{ "name": "empty-package", "type": "module", "exports": "./index.js" }\n');
+  writeFileSync(join(pkg, 'index.js'), 'export function listenFds() {\n  return [];\n}\n');
+  const emptyApp = `import { listenFds } from 'empty-package'; listenFds();`;
   // The same import from the pre-supervisor build, by path (its package is not 'sockact' here).
   const preBundle = join(dirname(dirname(preSupervisorBin())), 'dist/src/index.bundle.js');
   const preApp = `import { listenFds } from ${JSON.stringify(preBundle)}; listenFds();`;
   const r = await paired(rounds, {
     empty: () => esm(''),
+    emptyPackage: () => esm(emptyApp, {}, empty),
     pre: () => esm(preApp),
     plain: () => esm(app),
     emptyActivated: () => esm('', { LISTEN_FDS: '1' }),
     activated: () => esm(app, { LISTEN_FDS: '1' }),
   });
   closeFd(fd);
+  rmSync(empty, { recursive: true, force: true });
   const notActivated = summary(r.times, 'empty', 'plain');
+  const overEmptyPackage = summary(r.times, 'emptyPackage', 'plain');
   const preSupervisor = summary(r.times, 'empty', 'pre');
   const activated = summary(r.times, 'emptyActivated', 'activated');
   return {
     notActivated,
+    overEmptyPackage,
     preSupervisor,
     activated,
     target: 'at most +10 ms over an empty ES module',

@@ -21,15 +21,9 @@ export {
   type ShutdownResult,
   type ShutdownOnSignalOptions,
 } from './app/shutdown.js';
-export {
-  sendFds,
-  receiveFds,
-  type FdBundle,
-  type FdPassEndpoint,
-  type SendFdsOptions,
-  type ReceiveFdsOptions,
-} from './app/fdpass.js';
-export { migration, isMigrated, type Migration } from './app/migrate.js';
+export { sendFds, receiveFds } from './app/lazy.js';
+export type { FdBundle, FdPassEndpoint, SendFdsOptions, ReceiveFdsOptions } from './app/fdpass.js';
+export { migration, isMigrated, type Migration } from './app/migration.js';
 export { upgrader, type Upgrader, type UpgraderOptions, type UpgradeResult } from './app/upgrade.js';
 export { SockactError, type ErrorCode, type SockactErrorCode, type SockactErrorFields } from './protocol/errors.js';
 export type { NotifyFields } from './protocol/notify.js';

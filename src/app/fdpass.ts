@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { rmSync } from 'node:fs';
-import { codeOf, type ErrorCode, quote, SockactError } from '../protocol/errors.js';
+import { codeOf, quote, type SockactError } from '../protocol/errors.js';
 import {
   FdBundleReader,
   formatFdBundle,
@@ -8,23 +8,13 @@ import {
   type FdBundleContent,
   type FdPassMessage,
 } from '../protocol/fdpass.js';
-import {
-  POLLIN,
-  POLLOUT,
-  SO_DOMAIN,
-  SO_TYPE,
-  SOCK_NONBLOCK,
-  SOCK_SEQPACKET,
-  SOCK_STREAM,
-  SOL_SOCKET,
-  AF_UNIX,
-} from '../sys/constants.js';
+import { POLLIN, POLLOUT, SOCK_NONBLOCK } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd, isCloexec } from '../sys/fd.js';
 import { pollLoop } from '../sys/loop.js';
 import { recvmsg, sendmsg, type Credentials } from '../sys/msg.js';
-import { pollSync } from '../sys/poll.js';
-import { accept, bind, connect, getsockoptInt, listenSocket, peerCredentials, socket } from '../sys/socket.js';
+import { accept, bind, connect, listenSocket, peerCredentials, socket } from '../sys/socket.js';
+import { checkSocket, closeAll, fdPassError } from './fd-bundle.js';
 import { fdOf, isReading, stopReading } from './node-internals.js';
 
 /** A received bundle: fds (close-on-exec, now this process's), one name each, the message, and who sent them. */
@@ -62,16 +52,12 @@ export interface ReceiveFdsOptions {
 
 const DEFAULT_TIMEOUT = 10_000;
 
-function fail(code: ErrorCode, message: string, value: unknown, cause?: unknown): SockactError {
-  return new SockactError(code, message, cause === undefined ? { value } : { value, cause });
-}
-
 /** The peer gone while sending: EPIPE / ECONNRESET become one line naming the peer. */
 function sendError(cause: unknown, source: string): SockactError {
   const code = codeOf(cause, 'ERR_FDS_SEND');
   if (code === 'EPIPE' || code === 'ECONNRESET')
-    return fail('ERR_FDS_PEER_GONE', `${source} closed the connection before taking the fds`, source, cause);
-  return fail(code, `can't send fds to ${source}: ${errorReason(cause)}`, source, cause);
+    return fdPassError('ERR_FDS_PEER_GONE', `${source} closed the connection before taking the fds`, source, cause);
+  return fdPassError(code, `can't send fds to ${source}: ${errorReason(cause)}`, source, cause);
 }
 
 /** Wait until `fd` has `events` on the process's one poll loop, or reject at `deadline`. */
@@ -101,28 +87,9 @@ function waitFd(fd: number, events: number, deadline: number, timedOut: () => So
 
 function deadlineOf(timeout: number | undefined): number {
   const t = timeout ?? DEFAULT_TIMEOUT;
-  if (!(t > 0)) throw fail('ERR_FDS_OPTIONS', `timeout must be a positive number of milliseconds: ${quote(t)}`, t);
+  if (!(t > 0))
+    throw fdPassError('ERR_FDS_OPTIONS', `timeout must be a positive number of milliseconds: ${quote(t)}`, t);
   return Date.now() + t;
-}
-
-/** A connected UNIX stream or seqpacket socket, or a one-line error naming what it is instead. */
-function checkSocket(fd: number, source: string): { stream: boolean } {
-  let type: number;
-  let domain: number;
-  try {
-    type = getsockoptInt(fd, SOL_SOCKET, SO_TYPE);
-    domain = getsockoptInt(fd, SOL_SOCKET, SO_DOMAIN);
-  } catch (cause) {
-    throw fail('ERR_FDS_SOCKET', `${source} is not a socket: ${errorReason(cause)}`, source, cause);
-  }
-  if (domain !== AF_UNIX || (type !== SOCK_STREAM && type !== SOCK_SEQPACKET)) {
-    throw fail(
-      'ERR_FDS_SOCKET',
-      `${source} is not a UNIX stream or seqpacket socket: fds pass only over one (unix(7))`,
-      source,
-    );
-  }
-  return { stream: type === SOCK_STREAM };
 }
 
 /**
@@ -132,10 +99,10 @@ function checkSocket(fd: number, source: string): { stream: boolean } {
 function netSocketFd(s: net.Socket, forReceive: boolean): number {
   const fd = fdOf(s);
   const none = 'the net.Socket has no fd (not connected yet, or destroyed)';
-  if (fd === undefined) throw fail('ERR_FDS_SOCKET', none, undefined);
+  if (fd === undefined) throw fdPassError('ERR_FDS_SOCKET', none, undefined);
   if (forReceive) {
     if (s.bytesRead > 0) {
-      throw fail(
+      throw fdPassError(
         'ERR_FDS_SOCKET',
         `the net.Socket on fd ${fd} has already read ${s.bytesRead} bytes, ` +
           `and fds that came with them are lost: receive before anything reads from it`,
@@ -145,7 +112,7 @@ function netSocketFd(s: net.Socket, forReceive: boolean): number {
     // libuv reads with read(2), which discards SCM_RIGHTS: stop it; the event loop cannot read in between.
     if (isReading(s)) stopReading(s);
   } else if (s.writableLength > 0) {
-    throw fail(
+    throw fdPassError(
       'ERR_FDS_SOCKET',
       `the net.Socket on fd ${fd} has ${s.writableLength} bytes queued by Node: the fds would overtake them`,
       fd,
@@ -169,7 +136,9 @@ async function sendMessages(
       } catch (cause) {
         if ((cause as { code?: string }).code !== 'EAGAIN') throw sendError(cause, source);
       }
-      await waitFd(fd, POLLOUT, deadline, () => fail('ETIMEDOUT', `${source} did not take the fds in time`, source));
+      await waitFd(fd, POLLOUT, deadline, () =>
+        fdPassError('ETIMEDOUT', `${source} did not take the fds in time`, source),
+      );
     }
   }
 }
@@ -183,7 +152,7 @@ async function receiveOn(fd: number, source: string, limit: number, deadline: nu
   try {
     while (!reader.done) {
       await waitFd(fd, POLLIN, deadline, () =>
-        fail('ETIMEDOUT', `${source} sent no complete fd bundle in time`, source),
+        fdPassError('ETIMEDOUT', `${source} sent no complete fd bundle in time`, source),
       );
       let part;
       try {
@@ -191,7 +160,7 @@ async function receiveOn(fd: number, source: string, limit: number, deadline: nu
       } catch (cause) {
         if ((cause as { code?: string }).code === 'ECONNRESET') part = { data: Buffer.alloc(0), fds: [] };
         else
-          throw fail(
+          throw fdPassError(
             codeOf(cause, 'ERR_FDS_RECEIVE'),
             `can't receive fds from ${source}: ${errorReason(cause)}`,
             source,
@@ -207,46 +176,14 @@ async function receiveOn(fd: number, source: string, limit: number, deadline: nu
   }
 }
 
-/**
- * The synchronous form, for listenFds() (the --wrapper hand-off): the same bundle, waited for
- * with a blocking poll() of at most `timeoutMs`.
- */
-export function receiveFdsSync(fd: number, source: string, limit: number, timeoutMs: number): FdBundleContent {
-  const reader = new FdBundleReader(source, limit, checkSocket(fd, source).stream);
-  const deadline = Date.now() + timeoutMs;
-  try {
-    while (!reader.done) {
-      if (pollSync([fd], Math.max(0, deadline - Date.now())).length === 0) {
-        throw fail('ETIMEDOUT', `${source} did not answer within ${timeoutMs} ms`, source);
-      }
-      const part = recvmsg(fd, reader.need(), reader.maxFds(), false);
-      if (part) reader.push(part);
-    }
-    return reader.result();
-  } catch (err) {
-    closeAll(reader.fds);
-    throw err;
-  }
-}
-
-function closeAll(fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      closeFd(fd);
-    } catch {
-      // Already closed: nothing left to leak.
-    }
-  }
-}
-
 function fdsOf(list: readonly (number | { fd: number })[]): number[] {
   const fds = list.map((f) => (typeof f === 'number' ? f : f.fd));
   for (const fd of fds) {
-    if (!Number.isInteger(fd) || fd < 0) throw fail('ERR_FDS_OPTIONS', `not a fd: ${quote(fd)}`, fd);
+    if (!Number.isInteger(fd) || fd < 0) throw fdPassError('ERR_FDS_OPTIONS', `not a fd: ${quote(fd)}`, fd);
     try {
       isCloexec(fd);
     } catch (cause) {
-      throw fail('EBADF', `can't send fd ${fd}: it is not open`, fd, cause);
+      throw fdPassError('EBADF', `can't send fd ${fd}: it is not open`, fd, cause);
     }
   }
   return fds;
@@ -274,7 +211,7 @@ function connectTo(path: string): number {
       if ((cause as { code?: string }).code !== 'EPROTOTYPE') break;
     }
   }
-  throw fail(codeOf(last, 'ERR_FDS_SEND'), `can't send fds to ${path}: ${errorReason(last)}`, path, last);
+  throw fdPassError(codeOf(last, 'ERR_FDS_SEND'), `can't send fds to ${path}: ${errorReason(last)}`, path, last);
 }
 
 /**
@@ -322,7 +259,7 @@ export async function receiveFds(from: FdPassEndpoint, options: ReceiveFdsOption
   const deadline = deadlineOf(options.timeout);
   const limit = options.maxFds ?? SCM_MAX_FD;
   if (!Number.isSafeInteger(limit) || limit < 0)
-    throw fail('ERR_FDS_OPTIONS', `maxFds must be a non-negative integer: ${quote(limit)}`, limit);
+    throw fdPassError('ERR_FDS_OPTIONS', `maxFds must be a non-negative integer: ${quote(limit)}`, limit);
   if (typeof from !== 'string') {
     const fd = typeof from === 'number' ? from : netSocketFd(from, true);
     const source = `fd ${fd}`;
@@ -337,9 +274,16 @@ export async function receiveFds(from: FdPassEndpoint, options: ReceiveFdsOption
       bound = true;
       listenSocket(listener, 16);
     } catch (cause) {
-      throw fail(codeOf(cause, 'ERR_FDS_RECEIVE'), `can't receive fds on ${from}: ${errorReason(cause)}`, from, cause);
+      throw fdPassError(
+        codeOf(cause, 'ERR_FDS_RECEIVE'),
+        `can't receive fds on ${from}: ${errorReason(cause)}`,
+        from,
+        cause,
+      );
     }
-    await waitFd(listener, POLLIN, deadline, () => fail('ETIMEDOUT', `nobody sent fds to ${from} in time`, from));
+    await waitFd(listener, POLLIN, deadline, () =>
+      fdPassError('ETIMEDOUT', `nobody sent fds to ${from} in time`, from),
+    );
     const conn = accept(listener, SOCK_NONBLOCK).fd;
     try {
       const peer = peerCredentials(conn);

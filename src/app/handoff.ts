@@ -3,7 +3,7 @@ import { HANDOFF_ENV, handoffSource, SCM_MAX_FD } from '../protocol/handoff.js';
 import { toSockactError } from './boundary.js';
 import { closeFd } from '../sys/fd.js';
 import { connect, socket } from '../sys/socket.js';
-import { receiveFdsSync } from './fdpass.js';
+import { receiveFdsSync } from './fd-bundle.js';
 
 /** How long to wait for the launcher's answer; it answers from its event loop at once. */
 const ANSWER_MS = 5000;

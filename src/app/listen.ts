@@ -4,7 +4,7 @@ import { formatSockAddr } from '../protocol/sockaddr.js';
 import { errorReason } from '../sys/errors.js';
 import { ADOPTED_BACKLOG, adoptedBy, alreadyAdopted, claim, recordServed, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
-import { offerMigration } from './migrate.js';
+import { migrating } from './migration.js';
 
 /** Anything with net.Server's listen(): net, http, https, http2 servers, express's and fastify's underlying server. */
 type ListenableServer = Pick<net.Server, 'listen' | 'once' | 'off' | 'address' | 'listening'>;
@@ -54,6 +54,9 @@ export async function listen(server: ListenableServer, options: ListenOptions = 
   if (fds.length > 0) {
     const d = pick(fds, options.name);
     claim([d], 'listen()');
+    // Under a supervisor that migrates, connections of older generations may arrive here. Loaded
+    // before the server listens: once it serves, listen() resolves without another I/O turn.
+    const migrate = migrating() ? await import('./migrate.js') : undefined;
     // The backlog must be an argument: listen({ fd, backlog }) ignores the option and uses 511.
     await listening(
       server,
@@ -62,7 +65,7 @@ export async function listen(server: ListenableServer, options: ListenOptions = 
       d,
     );
     recordServed({ server, name: d.name });
-    offerMigration(server as net.Server);
+    migrate?.offerMigration(server as net.Server);
     return { activated: true, fd: d.fd, name: d.name, address: d.address ?? formatAddress(server) };
   }
   let where: string;

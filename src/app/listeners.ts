@@ -4,7 +4,7 @@ import net from 'node:net';
 import { quote, SockactError } from '../protocol/errors.js';
 import { ADOPTED_BACKLOG, claim, untilListening } from './adopt.js';
 import { describeFd, isStreamListener, listenFds, type ListenFd } from './listen-fds.js';
-import { offerMigration } from './migrate.js';
+import { migrating } from './migration.js';
 
 interface Base {
   readonly fd: number;
@@ -53,10 +53,12 @@ export async function getListeners(options: GetListenersOptions = {}): Promise<L
   const made: Listener[] = [];
   // node:dgram only when there is a UDP socket: every module an app imports costs start-up.
   const udp = fds.some((d) => d.type === 'dgram') ? (await import('node:dgram')).default : undefined;
+  // Loaded before anything listens: once a server serves, this resolves without another I/O turn.
+  const migrate = migrating() ? await import('./migrate.js') : undefined;
   try {
     for (const d of fds) made.push(adopt(d, options, udp));
     await Promise.all(made.map((l) => ready(l, options.backlog ?? ADOPTED_BACKLOG)));
-    for (const l of made) if (l.type === 'server') offerMigration(l.server);
+    for (const l of made) if (l.type === 'server') migrate?.offerMigration(l.server);
   } catch (err) {
     for (const l of made) closeQuietly(l);
     throw err;

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -18,24 +17,26 @@ import {
   parseMigrateMessage,
 } from '../protocol/migrate.js';
 import { receiveFds, sendFds } from './fdpass.js';
+import { addressKey, migratedSockets, migration, migrationIdentity } from './migration.js';
 import { countConnection, fdOf } from './node-internals.js';
 
 /**
- * Connection migration: under sockact's supervisor every child gets SOCKACT_MIGRATE_DIR, a private
- * 0700 directory. A process that listens there opens `<dir>/<generation>.<worker>.migrate`, a UNIX
- * seqpacket socket; an older generation that drains (shutdown()) hands its idle connections to
- * the generation the supervisor serves with (the `serving` file it keeps in that directory) over
- * it (SCM_RIGHTS, unix(7)) instead of closing them, and the receiver adopts each one as if it had
- * accepted it. The kernel keeps a TCP connection while any process holds a fd of it (close(2):
- * the last close releases it), so the old process then closes its own copy with destroy() and
- * the peer sees nothing: no FIN, no RST, the same connection.
+ * Connection migration, the hand-over itself: loaded only under a supervisor that migrates
+ * (app/migration.ts holds what every process has of it). Under sockact's supervisor every child
+ * gets SOCKACT_MIGRATE_DIR, a private 0700 directory. A process that listens there opens
+ * `<dir>/<generation>.<worker>.migrate`, a UNIX seqpacket socket; an older generation that
+ * drains (shutdown()) hands its idle connections to the generation the supervisor serves with
+ * (the `serving` file it keeps in that directory) over it (SCM_RIGHTS, unix(7)) instead of
+ * closing them, and the receiver adopts each one as if it had accepted it. The kernel keeps a
+ * TCP connection while any process holds a fd of it (close(2): the last close releases it), so
+ * the old process then closes its own copy with destroy() and the peer sees nothing: no FIN, no
+ * RST, the same connection.
  *
  * Each batch is a two-phase exchange on its own connection (protocol/migrate.ts, docs/migration.md):
  * a connection has exactly one owner at every moment, and the sender reads one again only when
  * it can prove the receiver never did.
  */
 
-export const MIGRATE_DIR_ENV = 'SOCKACT_MIGRATE_DIR';
 /** The file the supervisor keeps in the directory: one `<generation>.<worker>` line per serving, ready worker. */
 export const SERVING_FILE = 'serving';
 const SUFFIX = '.migrate';
@@ -45,29 +46,9 @@ export const MIGRATE_BATCH = 253;
 
 /** Servers this process serves, by listening address: where an arriving connection belongs. */
 const servers = new Map<string, net.Server>();
-const migratedSockets = new WeakSet<net.Socket>();
 let receiver: { fd: number; path: string; watch: Watch } | undefined;
 let receiving = true;
 let exitHook = false;
-
-/**
- * Both generations inherit the same listening socket, so they name it alike: the family,
- * address and port of server.address() (or the UNIX path).
- */
-export function addressKey(server: net.Server): string | undefined {
-  const a = server.address();
-  if (a === null) return undefined;
-  if (typeof a === 'string') return `unix:${a}`;
-  return `${a.family}:${a.address}:${a.port}`;
-}
-
-function identity(): { dir: string; generation: number; worker: number } | undefined {
-  const dir = process.env[MIGRATE_DIR_ENV];
-  const generation = Number(process.env.SOCKACT_GENERATION);
-  const worker = Number(process.env.SOCKACT_WORKER ?? '0');
-  if (!dir || !Number.isSafeInteger(generation) || !Number.isSafeInteger(worker)) return undefined;
-  return { dir, generation, worker };
-}
 
 /**
  * Called by listen() and getListeners() for every server they start: remember it by address and,
@@ -84,7 +65,7 @@ export function offerMigration(server: net.Server): void {
     // connections for, let it end as it would without migration.
     if (servers.size === 0) closeReceiver();
   });
-  const me = identity();
+  const me = migrationIdentity();
   if (!me || receiver || !receiving) return;
   const path = join(me.dir, `${me.generation}.${me.worker}${SUFFIX}`);
   let fd = -1;
@@ -139,46 +120,6 @@ function closeReceiver(): void {
   closeFd(fd);
   rmSync(path, { force: true });
 }
-
-/** Whether `socket` came from an older generation rather than from accept(). */
-export function isMigrated(socket: net.Socket): boolean {
-  return migratedSockets.has(socket);
-}
-
-/** The app's side of migration for connections that are not idle HTTP/1 (see register()). */
-export class Migration extends EventEmitter {
-  readonly registered = new Map<net.Socket, { server: net.Server; state: () => Buffer | string }>();
-
-  /**
-   * Opt a connection of `server` in (a WebSocket, a raw TCP protocol): when this process drains
-   * and a newer generation takes connections, `state()` is called, the socket stops being read,
-   * and its fd goes to the new generation with the state, where `migration.on('connection',
-   * (socket, state, server) => ...)` receives it. Call it only at a point where nothing read
-   * from the socket is still unprocessed (Node must not hold bytes of it). Without a newer
-   * generation, or one with no 'connection' listener, nothing happens and the socket is the
-   * app's to close, as before.
-   */
-  register(socket: net.Socket, server: net.Server, state: () => Buffer | string = () => Buffer.alloc(0)): void {
-    this.registered.set(socket, { server, state });
-    socket.once('close', () => this.registered.delete(socket));
-  }
-
-  unregister(socket: net.Socket): void {
-    this.registered.delete(socket);
-  }
-
-  /**
-   * 'connection': a connection an older generation registered arrived, with its state blob and
-   * the server it belongs to.
-   */
-  override on(event: 'connection', listener: (socket: net.Socket, state: Buffer, server: net.Server) => void): this;
-  override on(event: string | symbol, listener: (...args: never[]) => void): this {
-    return super.on(event, listener as (...args: unknown[]) => void);
-  }
-}
-
-/** Opt-in migration of connections that are not HTTP/1 (register(), 'connection'). */
-export const migration = new Migration();
 
 /** The real clock of the hand-over's state machines. */
 const clock: MigrateClock = {
@@ -316,7 +257,7 @@ function prepare(fd: number, e: MigrateEntry, sockets: Made, i: number): boolean
  * file there is none.
  */
 function successors(): string[] {
-  const me = identity();
+  const me = migrationIdentity();
   if (!me) return [];
   let lines: string[];
   try {

@@ -1,10 +1,13 @@
 import type http from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type net from 'node:net';
-import { addressKey, handOver, hasSuccessor, migration, type Outgoing, stopReceiving } from './migrate.js';
+import type { Outgoing } from './migrate.js';
+import { addressKey, migrating, migration } from './migration.js';
 import { closeFd, dupFd, shutdownSocket } from '../sys/index.js';
 import { fdOf, hasHttpParser, parserIdleSockets, responding, resumeReading, stopReading } from './node-internals.js';
 import { notify } from './notify.js';
+
+type Migrate = typeof import('./migrate.js');
 
 /** net.Server and its subclasses (http, https, http2). */
 type Server = net.Server & Partial<Pick<http.Server, 'closeIdleConnections' | 'closeAllConnections'>>;
@@ -290,20 +293,24 @@ function settleBatch(t: Tracking, batch: readonly Outgoing[], taken: ReadonlySet
 class Drain {
   readonly #server: Server;
   readonly #t: Tracking;
+  /** app/migrate.ts, under a supervisor that migrates. */
+  readonly #migrate: Migrate | undefined;
   readonly #key: string | undefined;
   readonly #migrateTimeout: number | undefined;
   #migrating: boolean;
   /** A batch is being handed over: no other until its answer. */
   #passing = false;
 
-  constructor(server: Server, options: ShutdownOptions) {
+  constructor(server: Server, options: ShutdownOptions, migrate: Migrate | undefined) {
     this.#server = server;
     this.#t = track(server, false);
+    this.#migrate = migrate;
     this.#migrateTimeout = options.migrateTimeout;
     // Only with tracking from the start: a connection never seen might be idle and be closed by
     // closeIdleConnections while it is being handed over.
     this.#key = addressKey(server);
-    this.#migrating = options.migrate !== false && this.#t.early && this.#key !== undefined && hasSuccessor();
+    this.#migrating =
+      options.migrate !== false && this.#t.early && this.#key !== undefined && migrate?.hasSuccessor() === true;
     if (!this.#migrating) this.#plain();
     for (const session of this.#t.sessions) session.close();
     this.#pass();
@@ -323,7 +330,7 @@ class Drain {
     // Nothing reads these any more; what the clients send meanwhile waits in the kernel for the
     // process that adopts them (or for this one again).
     for (const o of batch) stopReading(o.socket);
-    void handOver(batch, this.#migrateTimeout).then((taken) => {
+    void this.#migrate!.handOver(batch, this.#migrateTimeout).then((taken) => {
       this.#passing = false;
       settleBatch(this.#t, batch, taken);
       if (taken.size < batch.length) {
@@ -381,12 +388,14 @@ class Drain {
  * has passed.
  */
 export async function shutdown(server: Server, options: ShutdownOptions = {}): Promise<ShutdownResult> {
+  // The hand-over's code is loaded only under a supervisor that migrates (before anything stops).
+  const migrate = migrating() ? await import('./migrate.js') : undefined;
   const timeout = options.timeout ?? 10_000;
   const idleMs = Math.min(options.idleTimeout ?? IDLE_MS, timeout);
   if (options.notify !== false) sendStopping();
   // Draining: connections an older generation still hands over go to a newer one, or stay there.
-  stopReceiving();
-  const drain = new Drain(server, options);
+  migrate?.stopReceiving();
+  const drain = new Drain(server, options, migrate);
   const closed = new Promise<void>((resolve) => closeListener(server, resolve));
   const sweep = drain.sweep(idleMs);
   let timer: NodeJS.Timeout | undefined;
