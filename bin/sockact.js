@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The sockact command. Kept tiny: the launch path loads only what a launch needs, from one
-// bundled file (dist/src/cli/main.bundle.js, built by `npm run build`).
-import { main } from '../dist/src/cli/main.bundle.js';
+// bundled file (dist/src/cli/main.bundle.js, built by `npm run build`), read after V8's compile
+// cache is on (Node 22.1+; src/cli/compile-cache.ts says where it lives and why).
+import { useCompileCache } from '../dist/src/cli/compile-cache.js';
 
+useCompileCache();
+const { main } = await import('../dist/src/cli/main.bundle.js');
 await main(process.argv.slice(2));
