@@ -1,7 +1,8 @@
 // A plain launch reads only the code it runs: the CLI bundle and the chunk it shares with the
-// lazy one (scripts/build.js), after bin/sockact.js's small compile-cache module. What only some options and subcommands use is in
-// dist/src/cli/main.lazy.js, read on first use. Checked by the files Node loads (a module hook
-// logs each one) and by what each built file holds (esbuild heads every module with its path).
+// lazy one (scripts/build.js), after bin/sockact.js's small compile-cache module. What only some
+// options and subcommands use is in dist/src/cli/main.lazy.js, read on first use. Checked by the
+// files Node loads (a module hook logs each one) and by what each built file holds (esbuild
+// heads every module with its path).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
