@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 /*
  * V8's compile cache for sockact's own code (Node 22.1+, module.enableCompileCache()): a start
  * then reads the bytecode of the functions an earlier start compiled instead of parsing and
- * compiling them again, about 10 ms of every launch (BENCHMARKS.md, "A plain launch"). npm and
+ * compiling them again, 5 to 8 ms of every launch (BENCHMARKS.md, "A plain launch"). npm and
  * tsc do the same in their bins. It is sockact's alone: Node does not pass it on to children
  * (NODE_COMPILE_CACHE stays unset), so a program's own start is never changed by it.
  *
