@@ -129,8 +129,9 @@ const lazyChunk = (lazy) => ({
     b.onLoad({ filter: /\/dist\/src\/.*\.js$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8').replace(DYNAMIC_IMPORT, (_, _q, spec) => {
         const file = resolve(dirname(args.path), spec);
-        lazy.set(file, keyOf(file));
-        return `import('@lazy').then((m) => m.${keyOf(file)})`;
+        const key = keyOf(file);
+        lazy.set(file, key);
+        return `import('@lazy').then((m) => m.${key})`;
       });
       return { contents: text, loader: 'js' };
     });

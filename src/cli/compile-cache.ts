@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import module from 'node:module';
 
 /*
  * V8's compile cache for sockact's own code (Node 22.1+, module.enableCompileCache()): a start
@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
  * beyond node:module: whatever it imports is parsed before the cache can help.
  */
 
-const require = createRequire(import.meta.url);
+const require = module.createRequire(import.meta.url);
 
 /** Where the cache goes for this user, or undefined when there is no sensible place. */
 export function compileCacheDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string | undefined {
@@ -44,7 +44,8 @@ function privateDir(dir: string): boolean {
 
 /** Turn the compile cache on for this process, where the Node release has one; never throws. */
 export function useCompileCache(): void {
-  const { enableCompileCache } = require('node:module') as { enableCompileCache?: (dir?: string) => unknown };
+  // Node 22.1+; the @types/node of Node 20 this builds with does not name it.
+  const { enableCompileCache } = module as { enableCompileCache?: (dir?: string) => unknown };
   if (enableCompileCache === undefined || process.env.NODE_DISABLE_COMPILE_CACHE) return;
   if (process.env.NODE_COMPILE_CACHE) return; // Node enabled it at start, there
   const dir = compileCacheDir();
