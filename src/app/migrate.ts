@@ -16,6 +16,7 @@ import {
   type MigrateMessage,
   parseMigrateMessage,
 } from '../protocol/migrate.js';
+import { type MigrateWorker, parseServing, receiverName, SERVING_FILE } from '../protocol/migrate-dir.js';
 import { receiveFds, sendFds } from './fdpass.js';
 import { addressKey, migratedSockets, migration, migrationIdentity } from './migration.js';
 import { countConnection, fdOf } from './node-internals.js';
@@ -37,9 +38,6 @@ import { countConnection, fdOf } from './node-internals.js';
  * it can prove the receiver never did.
  */
 
-/** The file the supervisor keeps in the directory: one `<generation>.<worker>` line per serving, ready worker. */
-export const SERVING_FILE = 'serving';
-const SUFFIX = '.migrate';
 const ANSWER_TIMEOUT = MIGRATE_ANSWER_TIMEOUT;
 /** Batches stay within one SCM_RIGHTS message (SCM_MAX_FD). */
 export const MIGRATE_BATCH = 253;
@@ -67,7 +65,7 @@ export function offerMigration(server: net.Server): void {
   });
   const me = migrationIdentity();
   if (!me || receiver || !receiving) return;
-  const path = join(me.dir, `${me.generation}.${me.worker}${SUFFIX}`);
+  const path = join(me.dir, receiverName(me));
   let fd = -1;
   try {
     // A worker restarted in the same generation replaces the socket of the one that died.
@@ -259,18 +257,16 @@ function prepare(fd: number, e: MigrateEntry, sockets: Made, i: number): boolean
 function successors(): string[] {
   const me = migrationIdentity();
   if (!me) return [];
-  let lines: string[];
+  let serving: MigrateWorker[];
   try {
-    lines = readFileSync(join(me.dir, SERVING_FILE), 'utf8').split('\n');
+    serving = parseServing(readFileSync(join(me.dir, SERVING_FILE), 'utf8'));
   } catch {
     return [];
   }
   const found: { path: string; generation: number; same: boolean }[] = [];
-  for (const line of lines) {
-    const m = /^(\d+)\.(\d+)$/.exec(line);
-    if (!m || Number(m[1]) <= me.generation) continue;
-    const path = join(me.dir, `${m[1]}.${m[2]}${SUFFIX}`);
-    found.push({ path, generation: Number(m[1]), same: Number(m[2]) === me.worker });
+  for (const w of serving) {
+    if (w.generation <= me.generation) continue;
+    found.push({ path: join(me.dir, receiverName(w)), generation: w.generation, same: w.worker === me.worker });
   }
   found.sort((a, b) => b.generation - a.generation || Number(b.same) - Number(a.same));
   return found.map((f) => f.path);

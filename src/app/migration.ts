@@ -1,14 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import { MIGRATE_DIR_ENV } from '../protocol/migrate-dir.js';
 
 /*
  * What every process has of connection migration: the public `migration` and isMigrated(), and
  * whether this process runs under a supervisor that migrates. The hand-over itself (the
  * receiving socket, the batches) is app/migrate.ts, loaded only then.
  */
-
-/** The 0700 directory the supervisor gives every child for the hand-over (supervise/notify-receiver.ts). */
-export const MIGRATE_DIR_ENV = 'SOCKACT_MIGRATE_DIR';
 
 /** This process's place under a supervisor that migrates connections; undefined when there is none. */
 export function migrationIdentity(): { dir: string; generation: number; worker: number } | undefined {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND } from '../launch/program.js';
 import { spawnActivated, type SpawnActivatedOptions } from '../launch/spawn.js';
 import { formatDuration } from '../protocol/duration.js';
+import { formatServing, MIGRATE_DIR_ENV, type MigrateWorker, SERVING_FILE } from '../protocol/migrate-dir.js';
 import { O_CLOEXEC } from '../sys/constants.js';
 import { errorReason } from '../sys/errors.js';
 import { closeFd, growPipe, isNullDevice, pipe } from '../sys/fd.js';
@@ -101,20 +102,20 @@ export class RealSeam implements ProcessSeam {
   }
 
   /**
-   * The migration directory's `serving` file (app/migrate.ts SERVING_FILE): a new file, then
+   * The migration directory's SERVING_FILE (protocol/migrate-dir.ts): a new file, then
    * rename(2) over the old one, so a reader sees one whole list or the other; rename replaces
    * whatever is at the name (a symlink too) without following it, and O_EXCL never follows one.
    */
-  serving(workers: readonly { generation: number; worker: number }[]): void {
+  serving(workers: readonly MigrateWorker[]): void {
     const dir = this.opts.receiver.dir;
-    const tmp = join(dir, `.serving-${process.pid}`);
+    const tmp = join(dir, `.${SERVING_FILE}-${process.pid}`);
     try {
       rmSync(tmp, { force: true });
-      writeFileSync(tmp, workers.map((w) => `${w.generation}.${w.worker}\n`).join(''), { flag: 'wx', mode: 0o600 });
-      renameSync(tmp, join(dir, 'serving'));
+      writeFileSync(tmp, formatServing(workers), { flag: 'wx', mode: 0o600 });
+      renameSync(tmp, join(dir, SERVING_FILE));
     } catch (err) {
       // Without the file no connection moves: the older generation drains as before.
-      this.opts.leftovers?.log(`connection migration off: can't write ${join(dir, 'serving')}: ${errorReason(err)}`);
+      this.opts.leftovers?.log(`connection migration off: can't write ${join(dir, SERVING_FILE)}: ${errorReason(err)}`);
     }
   }
 
@@ -157,14 +158,14 @@ class RealChild {
     const launch = this.opts.launch;
     const opts: SpawnActivatedOptions = {
       ...launch,
-      // SOCKACT_MIGRATE_DIR: where generations hand connections over (app/migrate.ts); the
+      // MIGRATE_DIR_ENV: where generations hand connections over (app/migrate.ts); the
       // receiver's private directory, reachable by the children's user only.
       setenv: {
         ...this.balance,
         ...launch.setenv,
         ...this.req.env,
         NOTIFY_SOCKET: this.#channel.path,
-        SOCKACT_MIGRATE_DIR: this.opts.receiver.dir,
+        [MIGRATE_DIR_ENV]: this.opts.receiver.dir,
       },
       detached: true,
     };
