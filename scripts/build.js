@@ -10,13 +10,15 @@
 // cost (3 to 4 ms per 100 kB on the 2-core machine of BENCHMARKS.md), so a plain launch then
 // parses only what it runs.
 //
-// Node's built-in modules reach the bundles through require(), not `import ... from 'node:fs'`.
-// An ES import of a built-in makes Node build an ES facade of it, which reads every export, and
-// some of Node's exports are getters that load whole subsystems: the facades of node:fs and
-// node:util alone pull in streams, fs/promises, parseArgs and MIMEType, about 4 ms of every
-// start. require() returns the module itself. The modules Node has not loaded at start (node:net
-// and the like) are loaded only when a property is first read, so an app that never listens
-// through sockact never loads node:net. BENCHMARKS.md "A plain launch" has the figures.
+// Node's built-in modules reach the bundles through process.getBuiltinModule() (Node 20.16, 22.3),
+// not `import ... from 'node:fs'`. An ES import of a built-in makes Node build an ES facade of it,
+// which reads every export, and some of Node's exports are getters that load whole subsystems:
+// the facades of node:fs and node:util alone pull in streams, fs/promises, parseArgs and MIMEType,
+// about 4 ms of every start. getBuiltinModule() returns the module itself, as require() does,
+// without the CommonJS loader that createRequire(import.meta.url) sets up (about 1 ms). The
+// modules Node has not loaded at start (node:net and the like) are loaded only when a property
+// is first read, so an app that never listens through sockact never loads node:net.
+// BENCHMARKS.md "A plain launch" has the figures.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, relative, resolve } from 'node:path';
@@ -79,7 +81,13 @@ export default new Proxy({}, {
   return `${head}const __m = __require(${spec});\nexport default __m;\n${exports}\n`;
 }
 
-/** The esbuild plugin: built-ins by require(), those in `lazy` on first use. */
+/** What every shim loads its built-in with; on a Node without it, the one line that says so. */
+const REQUIRE_SHIM = `if (typeof process.getBuiltinModule !== 'function')
+  throw new Error(\`sockact needs Node 20.16, 22.3 or later (process.getBuiltinModule); this is \${process.version}\`);
+export const __require = (name) => process.getBuiltinModule(name);
+`;
+
+/** The esbuild plugin: built-ins by process.getBuiltinModule(), those in `lazy` on first use. */
 const builtins = (lazy) => ({
   name: 'builtins-by-require',
   setup(b) {
@@ -88,16 +96,11 @@ const builtins = (lazy) => ({
       // import('node:x') already loads x only when it runs: it stays as it is.
       if (args.kind === 'dynamic-import') return { path: args.path, external: true };
       const name = args.path.replace(/^node:/, '');
-      // The one require() the shims share imports node:module as an ES module: the way to require().
-      if (args.namespace === 'builtin' && args.importer === '@require') return { path: 'node:module', external: true };
       return { path: name, namespace: 'builtin' };
     });
     b.onResolve({ filter: /^@require$/ }, () => ({ path: '@require', namespace: 'builtin' }));
     b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
-      contents:
-        args.path === '@require'
-          ? `import { createRequire } from 'node:module';\nexport const __require = createRequire(import.meta.url);\n`
-          : builtinShim(args.path, lazy.has(args.path)),
+      contents: args.path === '@require' ? REQUIRE_SHIM : builtinShim(args.path, lazy.has(args.path)),
       loader: 'js',
     }));
   },

@@ -47,6 +47,7 @@ function specifiers(text: string): string[] {
     /\bimport\(\s*'([^']+)'\s*\)/g, // await import('..'), typeof import('..')
     /\brequire\(\s*'([^']+)'\s*\)/g,
     /\bcreateRequire\([^)]*\)\(\s*'([^']+)'\s*\)/g,
+    /\bgetBuiltinModule\(\s*'([^']+)'\s*\)/g, // process.getBuiltinModule('node:net')
   ];
   return patterns.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]!));
 }

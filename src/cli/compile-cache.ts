@@ -1,5 +1,3 @@
-import module from 'node:module';
-
 /*
  * V8's compile cache for sockact's own code (Node 22.1+, module.enableCompileCache()): a start
  * then reads the bytecode of the functions an earlier start compiled instead of parsing and
@@ -15,11 +13,10 @@ import module from 'node:module';
  * means no cache, silently: the cache only saves time. NODE_DISABLE_COMPILE_CACHE=1 turns it off,
  * and NODE_COMPILE_CACHE=DIR names another directory (Node's own variables).
  *
- * Loaded by bin/sockact.js before the CLI bundle, so it is plain Node with no import of its own
- * beyond node:module: whatever it imports is parsed before the cache can help.
+ * Loaded by bin/sockact.js before the CLI bundle, so it is plain Node with no import of its own:
+ * whatever it imports is parsed before the cache can help. node:module and node:fs come from
+ * process.getBuiltinModule() when used, so a Node without the cache loads neither.
  */
-
-const require = module.createRequire(import.meta.url);
 
 /** Where the cache goes for this user, or undefined when there is no sensible place. */
 export function compileCacheDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string | undefined {
@@ -32,7 +29,7 @@ export function compileCacheDir(env: NodeJS.ProcessEnv = process.env, uid = proc
 
 /** Whether `dir` is a real directory of this user's that nobody else can write (made 0700 when missing). */
 function privateDir(dir: string): boolean {
-  const fs = require('node:fs') as typeof import('node:fs');
+  const fs = process.getBuiltinModule('node:fs');
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = fs.lstatSync(dir);
@@ -44,10 +41,15 @@ function privateDir(dir: string): boolean {
 
 /** Turn the compile cache on for this process, where the Node release has one; never throws. */
 export function useCompileCache(): void {
-  // Node 22.1+; the @types/node of Node 20 this builds with does not name it.
-  const { enableCompileCache } = module as { enableCompileCache?: (dir?: string) => unknown };
-  if (enableCompileCache === undefined || process.env.NODE_DISABLE_COMPILE_CACHE) return;
+  // Node 22.1+. On an older Node, node:module is not even loaded: it is work for nothing there.
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  if (major < 22 || (major === 22 && minor < 1) || process.env.NODE_DISABLE_COMPILE_CACHE) return;
   if (process.env.NODE_COMPILE_CACHE) return; // Node enabled it at start, there
+  // The @types/node of Node 20 this builds with does not name it.
+  const { enableCompileCache } = process.getBuiltinModule('node:module') as {
+    enableCompileCache?: (dir?: string) => unknown;
+  };
+  if (enableCompileCache === undefined) return;
   const dir = compileCacheDir();
   if (dir === undefined || !privateDir(dir)) return;
   try {

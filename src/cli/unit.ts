@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSetenv } from '../launch/env.js';
@@ -360,7 +359,7 @@ export function unitHelp(o: OptionDef): string {
 }
 
 async function helpText(): Promise<string> {
-  const require = createRequire(import.meta.url);
+  const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);
   const yargs = require('yargs/yargs') as (args: string[]) => import('yargs').Argv;
   const y = yargs([])
     .scriptName('sockact')

@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
 import { EPILOGUE, EXAMPLES, OPTIONS, rangeText } from './options.js';
 
-const require = createRequire(import.meta.url);
+const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);
 
 /** The package version, from package.json (dist/src/cli -> the package root). */
 export function version(): string {

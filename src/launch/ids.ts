@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { quote, SockactError } from '../protocol/errors.js';
 
 /** A user as the launcher needs it to run a program unprivileged (systemd's User=). */
@@ -27,9 +26,7 @@ function lookup(db: 'passwd' | 'group', key: string): string[] | undefined {
   }
   try {
     // Loaded here only: child_process costs start-up time a launch without getent never needs.
-    const { execFileSync } = createRequire(import.meta.url)(
-      'node:child_process',
-    ) as typeof import('node:child_process');
+    const { execFileSync } = process.getBuiltinModule('node:child_process');
     const out = execFileSync('getent', [db, key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const fields = out.split('\n')[0]!.split(':');
     return fields.length >= 3 ? fields : undefined;

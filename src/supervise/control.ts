@@ -1,5 +1,4 @@
 import { accessSync, constants, lstatSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -62,11 +61,11 @@ export function controlPathFor(name: string): string {
 }
 
 /**
- * node:net, required when first used rather than imported: it is some twenty modules, and a
+ * node:net, loaded when first used rather than imported: it is some twenty modules, and a
  * plain launch needs them only once its program has started (serveControl).
  */
 function nodeNet(): typeof net {
-  return createRequire(import.meta.url)('node:net') as typeof net;
+  return process.getBuiltinModule('node:net');
 }
 
 /**

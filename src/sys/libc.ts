@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { SockactError } from '../protocol/errors.js';
 
 /**
@@ -104,7 +103,7 @@ export function libc(): Libc {
         `(not activated apps still work: listen() binds its fallback)`,
     );
   }
-  const require = createRequire(import.meta.url);
+  const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);
   let koffi: KoffiLike;
   try {
     koffi = loadKoffiNative() ?? (require('koffi') as KoffiLike);

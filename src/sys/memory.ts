@@ -1,8 +1,5 @@
-import { createRequire } from 'node:module';
-
-// Required when holdMemory() runs, not imported: node:v8 and node:vm are five modules that a
-// sockact which ends within its first second never needs (cli/main.ts calls holdMemory then).
-const require = createRequire(import.meta.url);
+// node:v8 and node:vm are loaded when holdMemory() runs, not imported: they are five modules that
+// a sockact which ends within its first second never needs (cli/main.ts calls holdMemory then).
 
 /*
  * A sockact may run for months, starting a child per reload. Measured over 1000 reloads
@@ -51,7 +48,7 @@ export function holdMemory({
   slackBytes?: number;
   optimise?: boolean;
 } = {}): HeldMemory {
-  const { getHeapSpaceStatistics, setFlagsFromString } = require('node:v8') as typeof import('node:v8');
+  const { getHeapSpaceStatistics, setFlagsFromString } = process.getBuiltinModule('node:v8');
   setFlagsFromString('--semi-space-growth-factor=1');
   // Node 22's V8 tiers up to Maglev as well, on the same worker threads; Node 20 has it off.
   if (!optimise) for (const flag of ['--no-turbofan', '--no-maglev']) setFlagsFromString(flag);
@@ -81,7 +78,7 @@ export function holdMemory({
 function exposeGc(setFlagsFromString: (flags: string) => void): (() => void) | undefined {
   try {
     setFlagsFromString('--expose-gc');
-    const { runInNewContext } = require('node:vm') as typeof import('node:vm');
+    const { runInNewContext } = process.getBuiltinModule('node:vm');
     const gc: unknown = runInNewContext('gc');
     return typeof gc === 'function' ? (gc as () => void) : undefined;
   } catch {
