@@ -1,15 +1,19 @@
 // A plain launch reads only the code it runs: the CLI bundle and the chunk it shares with the
-// lazy one (scripts/build.js), after bin/sockact.js's small compile-cache module. What only some
+// lazy one (scripts/build.js), after bin/sockact.js's small compile-cache module (on a Node that
+// has the cache: on Node 20 that module is not loaded either). What only some
 // options and subcommands use is in dist/src/cli/main.lazy.js, read on first use. Checked by the
 // files Node loads (a module hook logs each one) and by what each built file holds (esbuild
 // heads every module with its path).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import module from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, SOCKACT } from '../_support/launcher.js';
 
 const HOOK = join(ROOT, 'test/_support/log-loads.mjs');
+/** bin/sockact.js loads the compile cache's module on Node 22.1 and later only (module.enableCompileCache). */
+const CACHE = 'enableCompileCache' in module ? ['compile-cache.js'] : [];
 const CLI = join(ROOT, 'dist/src/cli');
 
 /** The dist/ files a run of `sockact args` loads, by name, and its exit status. */
@@ -32,7 +36,7 @@ describe('the CLI loads what it uses', () => {
   it('a plain launch loads the bundle and the shared chunk, not the lazy one', () => {
     const r = loads(['-q', '-l', '127.0.0.1:0', '--', '/bin/true']);
     expect(r.status).toBe(0);
-    expect(r.files).toEqual(['compile-cache.js', 'main.bundle.js', 'main.shared.js']);
+    expect(r.files).toEqual([...CACHE, 'main.bundle.js', 'main.shared.js']);
   });
 
   it('so does a supervisor with restarts, workers and --prefix', () => {
@@ -50,7 +54,7 @@ describe('the CLI loads what it uses', () => {
     ];
     const r = loads(args);
     expect(r.status).toBe(0);
-    expect(r.files).toEqual(['compile-cache.js', 'main.bundle.js', 'main.shared.js']);
+    expect(r.files).toEqual([...CACHE, 'main.bundle.js', 'main.shared.js']);
   });
 
   it('--version, `sockact unit`, --takeover and --fd-store load the lazy chunk (the check above can fail)', () => {
@@ -59,7 +63,7 @@ describe('the CLI loads what it uses', () => {
     for (const option of [['--takeover', '--control', join(ROOT, 'nobody-here.sock')], ['--fd-store']]) {
       const r = loads([...option, '-q', '-l', '127.0.0.1:0', '--', '/bin/true']);
       expect(r.status).toBe(0);
-      expect(r.files).toEqual(['compile-cache.js', 'main.bundle.js', 'main.shared.js', 'main.lazy.js']);
+      expect(r.files).toEqual([...CACHE, 'main.bundle.js', 'main.shared.js', 'main.lazy.js']);
     }
   });
 
