@@ -6,7 +6,17 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hostPort, listeningOn, perTest, ROOT, run, SOCKACT, sockact, type Run } from '../_support/launcher.js';
+import {
+  hostPort,
+  listeningOn,
+  perTest,
+  ROOT,
+  RUN_WAIT_TIMEOUT,
+  run,
+  SOCKACT,
+  sockact,
+  type Run,
+} from '../_support/launcher.js';
 import { getCounted } from '../_support/http-load.js';
 
 const APP = join(ROOT, 'test/app/fixtures/migrate-app.mjs');
@@ -62,7 +72,7 @@ function start(args: string[], env: Record<string, string> = {}): Run {
 
 function control(args: string[]): Promise<number | null> {
   const r = run(process.execPath, [SOCKACT, ...args]);
-  return r.exited.then(({ code }) => code);
+  return r.ended(`its start (sockact ${args.join(' ')})`, RUN_WAIT_TIMEOUT).then(({ code }) => code);
 }
 
 /** Each generation's "accepted A migrated M" line, by generation. */
@@ -101,7 +111,7 @@ describe('connection migration through sockact', () => {
     const generations = new Set([...result.bodies.keys()].map((b) => b.replace(/^pid \d+ /, '')));
     expect(generations).toEqual(new Set([1, 2, 3, 4, 5, 6].map((g) => `generation ${g}`)));
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
     // The server side accepted 8 connections over the whole run; every new generation got all 8 from the one before.
     const c = counts(r.stderr);
     expect([...c.keys()].sort()).toEqual([1, 2, 3, 4, 5, 6]);
@@ -124,7 +134,7 @@ describe('connection migration through sockact', () => {
     expect(result.opened.length).toBeGreaterThan(8);
     expect(result.closed).toBeGreaterThan(0);
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
     const c = counts(r.stderr);
     for (const g of [1, 2, 3]) expect(c.get(g)?.migrated).toBe(0);
   });
@@ -180,7 +190,7 @@ describe('connection migration of other connections (migration.register, opt-in)
       expect(parsed.map((m) => m[3])).toEqual(['x', 'x', 'y', 'x', 'x', 'y', 'x', 'x', 'y', 'x']);
       s.destroy();
       r.child.kill('SIGTERM');
-      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
     },
   );
 });
@@ -232,7 +242,7 @@ describe('connection migration of a busy connection', () => {
       expect(next.body).toMatch(/generation 2$/);
       expect({ opened, closed }).toEqual({ opened: 1, closed: 0 });
       r.child.kill('SIGTERM');
-      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
       expect(counts(r.stderr).get(2)).toEqual({ accepted: 0, migrated: 1 });
     },
   );
@@ -358,7 +368,7 @@ describe('idle means the HTTP parser holds nothing', () => {
     // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
     await r.waitFor('stderr', /generation 1 accepted/);
     r.child.kill('SIGTERM');
-    expect(await r.exited).toEqual({ code: 0, signal: null });
+    expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 
   it(
@@ -381,7 +391,7 @@ describe('idle means the HTTP parser holds nothing', () => {
       // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
       await r.waitFor('stderr', /generation 1 accepted/);
       r.child.kill('SIGTERM');
-      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
     },
   );
 });
@@ -415,8 +425,8 @@ describe('one owner at a time', () => {
       await r.waitFor('stderr', /generation 2\) killed by SIGKILL/);
       await pause(200);
       for (const c of clients.slice(10)) c.write('GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
-      for (const c of clients) {
-        const [, after] = await c.responses(2);
+      // All at once: one client that is never answered fails within its 10 s, saying what it got.
+      for (const [, after] of await Promise.all(clients.map((c) => c.responses(2)))) {
         expect({
           status: after!.status,
           url: after!.headers['x-url'],
@@ -428,7 +438,7 @@ describe('one owner at a time', () => {
         });
       }
       r.child.kill('SIGTERM');
-      await r.exited;
+      await r.ended('SIGTERM');
     },
   );
 
@@ -470,7 +480,7 @@ describe('one owner at a time', () => {
       expect(pids).toEqual([...pids].sort((a, b) => order.indexOf(a!) - order.indexOf(b!)));
       s.destroy();
       r.child.kill('SIGTERM');
-      await r.exited;
+      await r.ended('SIGTERM');
     },
   );
 });
@@ -510,7 +520,7 @@ describe('connections move only to a ready generation', () => {
       // Generation 1 has drained and exited before sockact stops: sockact then ends with 0.
       await r.waitFor('stderr', /generation 1 accepted/);
       r.child.kill('SIGTERM');
-      expect(await r.exited).toEqual({ code: 0, signal: null });
+      expect(await r.ended('SIGTERM')).toEqual({ code: 0, signal: null });
     },
   );
 });
@@ -582,7 +592,7 @@ describe('a batch the new generation does not take: the old one drains as a plai
       if (block) process.kill(pid2, 'SIGKILL');
       expect(await c.responses(1)).toHaveLength(1);
       r.child.kill('SIGTERM');
-      await r.exited;
+      await r.ended('SIGTERM');
     });
   }
 });
