@@ -1,6 +1,7 @@
 import { EPILOGUE, EXAMPLES, OPTIONS, rangeText } from './options.js';
 
-const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);
+/** require() from here, made when first needed: this module is in the lazy chunk that other features load too. */
+const require = (id: string): unknown => process.getBuiltinModule('node:module').createRequire(import.meta.url)(id);
 
 /** The package version, from package.json (dist/src/cli -> the package root). */
 export function version(): string {
