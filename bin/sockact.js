@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // The sockact command. Kept tiny: the launch path loads only what a launch needs, from one
 // bundled file (dist/src/cli/main.bundle.js, built by `npm run build`), read after V8's compile
-// cache is on (Node 22.1+; src/cli/compile-cache.ts says where it lives and why). On an older
-// Node the cache's module is not even loaded: each ES module is a file to resolve and read.
+// cache is on (Node 22.1+). On an older Node the CLI's CommonJS build runs with V8's cached data
+// instead (dist/src/cli/main.cjs); src/cli/compile-cache.ts says where the caches live and why.
 if (typeof process.getBuiltinModule !== 'function') {
   process.stderr.write(`sockact: needs Node 20.16, 22.3 or later; this is ${process.version}\n`);
   process.exit(1);
 }
+const cache = await import('../dist/src/cli/compile-cache.js');
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major > 22 || (major === 22 && minor >= 1)) (await import('../dist/src/cli/compile-cache.js')).useCompileCache();
-const { main } = await import('../dist/src/cli/main.bundle.js');
-await main(process.argv.slice(2));
+let cli;
+if (major > 22 || (major === 22 && minor >= 1)) {
+  cache.useCompileCache();
+  cli = await import('../dist/src/cli/main.bundle.js');
+} else {
+  cli = cache.runCachedCli(new URL('../dist/src/cli/main.cjs', import.meta.url).pathname);
+}
+await cli.main(process.argv.slice(2));

@@ -180,8 +180,32 @@ async function bundle(entry, outdir, name) {
   }
 }
 
+/**
+ * The CLI once more as one CommonJS file, dist/src/cli/main.cjs, for a Node without a compile
+ * cache (before 22.1): bin/sockact.js runs it through vm.Script with V8's cached data
+ * (src/cli/compile-cache.ts), which only a classic script can take. import() targets are inlined.
+ */
+async function commonJsCli() {
+  await build({
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'warning',
+    external: ['koffi', 'yargs', 'yargs/*'],
+    plugins: [builtins(LAZY)],
+    entryPoints: ['dist/src/cli/main.js'],
+    outfile: 'dist/src/cli/main.cjs',
+    define: { 'import.meta.url': '__sockact_url' },
+    // "use strict" first: the file stays a strict script, as the ES modules it is built from were.
+    banner: { js: '"use strict";\nconst __sockact_url = require("node:url").pathToFileURL(__filename).href;' },
+  });
+}
+
 rmSync(`${root}dist`, { recursive: true, force: true });
 execFileSync(require.resolve('typescript/bin/tsc'), ['-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 const imported = importedNames();
 await bundle('dist/src/index.js', 'dist/src', 'index');
 await bundle('dist/src/cli/main.js', 'dist/src/cli', 'main');
+await commonJsCli();

@@ -13,9 +13,18 @@
  * means no cache, silently: the cache only saves time. NODE_DISABLE_COMPILE_CACHE=1 turns it off,
  * and NODE_COMPILE_CACHE=DIR names another directory (Node's own variables).
  *
- * Loaded by bin/sockact.js before the CLI bundle, so it is plain Node with no import of its own:
- * whatever it imports is parsed before the cache can help. node:module and node:fs come from
- * process.getBuiltinModule() when used, so a Node without the cache loads neither.
+ * Node 20 has no such cache. There, runCachedCli() runs the CLI's CommonJS build
+ * (dist/src/cli/main.cjs) as a vm.Script with V8's cached data, as v8-compile-cache did before
+ * Node had its own: the data is made at the run's end (or after its first second), so it holds
+ * every function the run compiled, about 12 ms of a plain launch there (BENCHMARKS.md). It is one
+ * file in the same private directory, `cli-<node version>.v8`, whose first line names the build it
+ * was made from (its size, mtime and inode): V8 checks cached data against the length of the
+ * source only, and a cache of another build of the same length must never run. A cache that does
+ * not match, or that V8 rejects (another V8, other flags), is made again.
+ *
+ * Loaded by bin/sockact.js before the CLI, so it is plain Node with no import of its own: whatever
+ * it imports is parsed before the cache can help. Node's modules come from
+ * process.getBuiltinModule() when used.
  */
 
 /** Where the cache goes for this user, or undefined when there is no sensible place. */
@@ -56,5 +65,64 @@ export function useCompileCache(): void {
     enableCompileCache(dir);
   } catch {
     // A release whose cache cannot start here: run without it.
+  }
+}
+
+/** What the CLI's entry module exports. */
+interface Cli {
+  main(argv: string[]): Promise<void>;
+}
+
+/**
+ * The CLI from its CommonJS build `file`, through V8's cached data where a private cache
+ * directory can hold it (Node before 22.1). NODE_DISABLE_COMPILE_CACHE=1 runs it without.
+ */
+export function runCachedCli(file: string): Cli {
+  const fs = process.getBuiltinModule('node:fs');
+  const vm = process.getBuiltinModule('node:vm');
+  const source = fs.readFileSync(file, 'utf8');
+  const dir = process.env.NODE_DISABLE_COMPILE_CACHE ? undefined : compileCacheDir();
+  const cache = dir !== undefined && privateDir(dir) ? `${dir}/cli-${process.version}.v8` : undefined;
+  const st = fs.statSync(file);
+  const key = Buffer.from(`sockact ${process.arch} ${st.size} ${st.mtimeMs} ${st.ino}\n`);
+  let cachedData: Buffer | undefined;
+  if (cache !== undefined) {
+    try {
+      const data = fs.readFileSync(cache);
+      if (data.subarray(0, key.length).equals(key)) cachedData = data.subarray(key.length);
+    } catch {
+      // none yet
+    }
+  }
+  // The wrapper CommonJS puts around a file, so that the build runs as Node would run it.
+  const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  const script = new vm.Script(wrapper, { filename: file, ...(cachedData ? { cachedData } : {}) });
+  const mod = { exports: {} as Cli };
+  const require = process.getBuiltinModule('node:module').createRequire(file);
+  script.runInThisContext()(mod.exports, require, mod, file, file.slice(0, file.lastIndexOf('/')));
+  if (cache !== undefined && (cachedData === undefined || script.cachedDataRejected)) {
+    let made = false;
+    const make = () => {
+      if (made) return;
+      made = true;
+      writeCache(cache, Buffer.concat([key, script.createCachedData()]));
+    };
+    process.once('exit', make);
+    // A sockact that runs on, and may end by a signal (no 'exit'): after its first second.
+    setTimeout(make, 1000).unref();
+  }
+  return mod.exports;
+}
+
+/** Write `data` to `path` whole or not at all: a new file (never through a link), then rename(2). */
+function writeCache(path: string, data: Buffer): void {
+  const fs = process.getBuiltinModule('node:fs');
+  const tmp = `${path}.${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, data, { flag: 'wx', mode: 0o600 });
+    fs.renameSync(tmp, path);
+  } catch {
+    // Only time is lost: the next run makes it again.
+    fs.rmSync(tmp, { force: true });
   }
 }

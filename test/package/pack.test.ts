@@ -43,6 +43,7 @@ describe('npm pack', () => {
         'dist/src/cli/main.bundle.js',
         'dist/src/cli/main.lazy.js',
         'dist/src/cli/main.shared.js',
+        'dist/src/cli/main.cjs',
         'dist/src/launch/index.js',
         'contrib/systemd/hello.service',
         'docs/reload.svg',
