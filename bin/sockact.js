@@ -8,9 +8,8 @@ if (typeof process.getBuiltinModule !== 'function') {
   process.exit(1);
 }
 const cache = await import('../dist/src/cli/compile-cache.js');
-const [major, minor] = process.versions.node.split('.').map(Number);
 let cli;
-if (major > 22 || (major === 22 && minor >= 1)) {
+if (cache.NODE_HAS_COMPILE_CACHE) {
   cache.useCompileCache();
   cli = await import('../dist/src/cli/main.bundle.js');
 } else {

@@ -27,6 +27,10 @@
  * process.getBuiltinModule() when used.
  */
 
+const [MAJOR = 0, MINOR = 0] = process.versions.node.split('.').map(Number);
+/** Whether this Node has its own compile cache (module.enableCompileCache(), Node 22.1+). */
+export const NODE_HAS_COMPILE_CACHE = MAJOR > 22 || (MAJOR === 22 && MINOR >= 1);
+
 /** Where the cache goes for this user, or undefined when there is no sensible place. */
 export function compileCacheDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.()): string | undefined {
   if (env.CACHE_DIRECTORY) return `${env.CACHE_DIRECTORY.split(':')[0]}/compile-cache`;
@@ -48,21 +52,23 @@ function privateDir(dir: string): boolean {
   }
 }
 
+/** The private directory for a cache now, or undefined: none sensible, not private, or turned off. */
+function usableCacheDir(): string | undefined {
+  if (process.env.NODE_DISABLE_COMPILE_CACHE) return undefined;
+  const dir = compileCacheDir();
+  return dir !== undefined && privateDir(dir) ? dir : undefined;
+}
+
 /** Turn the compile cache on for this process, where the Node release has one; never throws. */
 export function useCompileCache(): void {
-  // Node 22.1+. On an older Node, node:module is not even loaded: it is work for nothing there.
-  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  if (major < 22 || (major === 22 && minor < 1) || process.env.NODE_DISABLE_COMPILE_CACHE) return;
-  if (process.env.NODE_COMPILE_CACHE) return; // Node enabled it at start, there
+  // NODE_COMPILE_CACHE: Node enabled it at start, there. On an older Node node:module is not loaded.
+  if (!NODE_HAS_COMPILE_CACHE || process.env.NODE_COMPILE_CACHE) return;
+  const dir = usableCacheDir();
+  if (dir === undefined) return;
   // The @types/node of Node 20 this builds with does not name it.
-  const { enableCompileCache } = process.getBuiltinModule('node:module') as {
-    enableCompileCache?: (dir?: string) => unknown;
-  };
-  if (enableCompileCache === undefined) return;
-  const dir = compileCacheDir();
-  if (dir === undefined || !privateDir(dir)) return;
+  const node = process.getBuiltinModule('node:module') as { enableCompileCache?: (dir: string) => unknown };
   try {
-    enableCompileCache(dir);
+    node.enableCompileCache?.(dir);
   } catch {
     // A release whose cache cannot start here: run without it.
   }
@@ -81,8 +87,8 @@ export function runCachedCli(file: string): Cli {
   const fs = process.getBuiltinModule('node:fs');
   const vm = process.getBuiltinModule('node:vm');
   const source = fs.readFileSync(file, 'utf8');
-  const dir = process.env.NODE_DISABLE_COMPILE_CACHE ? undefined : compileCacheDir();
-  const cache = dir !== undefined && privateDir(dir) ? `${dir}/cli-${process.version}.v8` : undefined;
+  const dir = usableCacheDir();
+  const cache = dir === undefined ? undefined : `${dir}/cli-${process.version}.v8`;
   const st = fs.statSync(file);
   const key = Buffer.from(`sockact ${process.arch} ${st.size} ${st.mtimeMs} ${st.ino}\n`);
   let cachedData: Buffer | undefined;
